@@ -1,0 +1,104 @@
+"""The ``vigil`` command: ``vigil serve`` (and, later, commands that talk to a server)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from vigil.config import Config
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    d = Config()
+    p = sub.add_parser("serve", help="run the vigil server")
+    p.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("VIGIL_DATA_DIR", d.data_dir))
+    )
+    p.add_argument("--host", default=d.host, help="address to bind (default %(default)s)")
+    p.add_argument("--port", type=int, default=d.port, help="main HTTP port (0: any free port)")
+    p.add_argument("--otlp-http-port", type=int, default=d.otlp_http_port)
+    p.add_argument("--otlp-grpc-port", type=int, default=d.otlp_grpc_port)
+    p.add_argument(
+        "--store",
+        default=os.environ.get("VIGIL_STORE"),
+        help="ClickHouse URL (http://host:8123/db); default: embedded in the data dir",
+    )
+    p.add_argument(
+        "--state",
+        default=os.environ.get("VIGIL_STATE"),
+        help="state database (SQLAlchemy URL); default: SQLite in the data dir",
+    )
+    p.add_argument(
+        "--api-key",
+        action="append",
+        default=None,
+        help="API key required as 'Authorization: Bearer KEY' (repeatable; env VIGIL_API_KEY)",
+    )
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
+    p.add_argument("--commit-interval-ms", type=float, default=d.commit_interval_ms)
+    p.add_argument("--commit-rows", type=int, default=d.commit_rows)
+    p.add_argument("--max-queue-rows", type=int, default=d.max_queue_rows)
+    p.add_argument("--read-threads", type=int, default=d.read_threads)
+    p.add_argument("--query-timeout", type=float, default=d.query_timeout)
+    p.add_argument("--log-retention-days", type=int, default=d.log_retention_days)
+    p.add_argument("--metric-retention-days", type=int, default=d.metric_retention_days)
+    p.add_argument("--trace-retention-days", type=int, default=d.trace_retention_days)
+    p.add_argument(
+        "--retention-interval",
+        type=float,
+        default=d.retention_interval,
+        help="seconds between log retention passes",
+    )
+    p.add_argument("--log-level", default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
+
+
+def parse_config(args: argparse.Namespace) -> Config:
+    keys = args.api_key or [k for k in os.environ.get("VIGIL_API_KEY", "").split(",") if k]
+    return Config(
+        data_dir=args.data_dir,
+        store=args.store,
+        state=args.state,
+        host=args.host,
+        port=args.port,
+        otlp_http_port=args.otlp_http_port,
+        otlp_grpc_port=args.otlp_grpc_port,
+        api_keys=keys,
+        max_body_bytes=args.max_body_bytes,
+        commit_interval_ms=args.commit_interval_ms,
+        commit_rows=args.commit_rows,
+        max_queue_rows=args.max_queue_rows,
+        read_threads=args.read_threads,
+        query_timeout=args.query_timeout,
+        log_retention_days=args.log_retention_days,
+        metric_retention_days=args.metric_retention_days,
+        trace_retention_days=args.trace_retention_days,
+        retention_interval=args.retention_interval,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        from vigil.server import ConfigError, serve
+
+        logging.basicConfig(
+            level=args.log_level.upper(),
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        try:
+            import uvloop
+
+            return uvloop.run(serve(parse_config(args)))
+        except ConfigError as exc:
+            print(f"vigil: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 0
+    parser.error(f"unknown command {args.command}")

@@ -1,0 +1,36 @@
+"""Server configuration: one dataclass, filled from the command line and environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(slots=True)
+class Config:
+    data_dir: Path = Path("data")
+    store: str | None = None  # ClickHouse URL; default: embedded chDB in data_dir/clickhouse
+    state: str | None = None  # SQLAlchemy URL; default: SQLite data_dir/state.db
+    host: str = "127.0.0.1"
+    port: int = 8080
+    otlp_http_port: int = 4318
+    otlp_grpc_port: int = 4317
+    api_keys: list[str] = field(default_factory=list)
+    max_body_bytes: int = 16 * 1024 * 1024
+    commit_interval_ms: float = 25.0
+    commit_rows: int = 100_000
+    max_queue_rows: int = 1_000_000
+    read_threads: int = 4
+    query_timeout: float = 30.0
+    log_retention_days: int | None = None  # server-wide default for log groups; None = forever
+    metric_retention_days: int = 455
+    trace_retention_days: int = 30
+    retention_interval: float = 3600.0
+
+    @property
+    def store_url(self) -> str:
+        return self.store or "chdb://" + str((self.data_dir / "clickhouse").resolve())
+
+    @property
+    def state_url(self) -> str:
+        return self.state or "sqlite:///" + str((self.data_dir / "state.db").resolve())

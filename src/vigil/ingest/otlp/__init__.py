@@ -1,0 +1,1 @@
+"""OTLP: decoders for logs, traces and metrics (protobuf and JSON), HTTP and gRPC handlers."""

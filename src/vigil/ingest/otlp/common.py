@@ -1,0 +1,153 @@
+"""Pieces every OTLP decoder shares: attribute and value conversion, JSON encoding, checks."""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from vigil.ingest.interface import ItemRejected, RequestError
+from vigil.model.common import MAX_ATTRIBUTE_VALUE_BYTES, MAX_ATTRIBUTES
+
+Pairs = list[tuple[str, str]]
+M = TypeVar("M", bound=Message)
+
+
+def any_value(value: AnyValue) -> Any:
+    """An OTLP AnyValue as a plain Python value (bytes as base64 text)."""
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return value.string_value
+    if which == "int_value":
+        return value.int_value
+    if which == "double_value":
+        return value.double_value
+    if which == "bool_value":
+        return value.bool_value
+    if which == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    if which == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
+    return None
+
+
+def json_text(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return orjson.dumps(value).decode()
+
+
+def any_value_text(value: AnyValue) -> tuple[str, bool]:
+    """Text of a value and whether it was typed (not a plain string)."""
+    if value.WhichOneof("value") == "string_value":
+        return value.string_value, False
+    return json_text(any_value(value)), True
+
+
+def attributes(kvs: Sequence[KeyValue], what: str = "attribute") -> tuple[Pairs, list[str]]:
+    """Attributes as (key, text) pairs plus the keys whose value is typed JSON.
+
+    Raises ItemRejected over the count or size limits (see model.common). Repeated keys keep
+    the last value, as the OTLP spec asks of receivers.
+    """
+    if len(kvs) > MAX_ATTRIBUTES:
+        raise ItemRejected(f"{len(kvs)} {what}s, over the limit of {MAX_ATTRIBUTES}")
+    out: dict[str, str] = {}
+    typed: list[str] = []
+    for kv in kvs:
+        text, is_typed = any_value_text(kv.value)
+        if len(text) > MAX_ATTRIBUTE_VALUE_BYTES:
+            raise ItemRejected(
+                f"{what} {kv.key[:100]!r} has a value of {len(text)} characters,"
+                f" over the limit of {MAX_ATTRIBUTE_VALUE_BYTES}"
+            )
+        out[kv.key] = text
+        if is_typed:
+            typed.append(kv.key)
+    if len(out) != len(kvs):
+        typed = sorted(set(typed))
+    return list(out.items()), typed
+
+
+def first_string(pairs: dict[str, str], typed: Iterable[str], key: str) -> str:
+    """A resource attribute as one string; for arrays (``aws.log.group.names``) the first."""
+    text = pairs.get(key, "")
+    if not text or key not in typed:
+        return text
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return text
+
+
+def check_id(raw: bytes, size: int, field: str, required: bool) -> bytes:
+    """A trace/span id of the right length; empty optional ids become all-zero."""
+    if len(raw) == size:
+        if required and not any(raw):
+            raise ItemRejected(f"{field} is all zeros")
+        return raw
+    if not raw and not required:
+        return bytes(size)
+    raise ItemRejected(f"{field} must be {size} bytes, got {len(raw)}")
+
+
+# OTLP/JSON writes trace and span ids as hex; protobuf's JSON mapping expects base64.
+_ID_FIELDS = frozenset(
+    {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
+)
+_BAD_ID = base64.b64encode(b"\x00").decode()  # one byte: fails every length check, by design
+
+
+def _hex_ids_to_base64(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_FIELDS and isinstance(value, str):
+                try:
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    node[key] = _BAD_ID
+            elif isinstance(value, dict | list):
+                _hex_ids_to_base64(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids_to_base64(item)
+
+
+def parse_protobuf(body: bytes, message: type[M]) -> M:
+    try:
+        return message.FromString(body)
+    except DecodeError as exc:
+        raise RequestError(f"cannot decode {message.DESCRIPTOR.name} protobuf: {exc}") from exc
+
+
+def parse_json(body: bytes, message: type[M]) -> M:
+    """OTLP/JSON: lowerCamelCase fields, hex ids, int64 as strings, unknown fields ignored."""
+    if not body.strip():
+        return message()
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"invalid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RequestError("invalid OTLP/JSON: the body must be a JSON object")
+    _hex_ids_to_base64(data)
+    try:
+        return json_format.ParseDict(data, message(), ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise RequestError(f"invalid OTLP/JSON {message.DESCRIPTOR.name}: {exc}") from exc
+
+
+def to_json(message: Message) -> bytes:
+    """A response message in OTLP/JSON."""
+    return json_format.MessageToJson(message, indent=None).encode()

@@ -1,0 +1,140 @@
+"""OTLP/gRPC: the three Export services on a ``grpc.aio`` server.
+
+Requests arrive as raw bytes (no deserializer) so that an undecodable message gets
+INVALID_ARGUMENT with our message rather than grpc's generic error. Overload answers
+RESOURCE_EXHAUSTED with a ``google.rpc.RetryInfo`` (OTel exporters honour it and retry);
+a store failure answers UNAVAILABLE; a bad key UNAUTHENTICATED.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import error_details_pb2, status_pb2
+
+from vigil.api.auth import Authenticator, AuthError, TenantError, tenant_of
+from vigil.ingest.interface import RequestError
+from vigil.ingest.otlp.common import parse_protobuf
+from vigil.ingest.otlp.signals import SIGNALS, OtlpSignal
+from vigil.ingest.pipeline import IngestPipeline
+from vigil.store.interface import Overloaded, StoreUnavailable
+from vigil.telemetry import SelfMetrics
+
+
+class OtlpGrpcService:
+    def __init__(
+        self,
+        pipeline: IngestPipeline,
+        auth: Authenticator,
+        metrics: SelfMetrics,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._pipeline = pipeline
+        self._auth = auth
+        self._metrics = metrics
+        self._clock = clock
+
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        return [
+            grpc.method_handlers_generic_handler(
+                spec.grpc_service,
+                {
+                    "Export": grpc.unary_unary_rpc_method_handler(
+                        self._export(spec),
+                        request_deserializer=None,
+                        response_serializer=lambda m: m.SerializeToString(),
+                    )
+                },
+            )
+            for spec in SIGNALS.values()
+        ]
+
+    def _export(
+        self, spec: OtlpSignal
+    ) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[object]]:
+        async def export(body: bytes, context: grpc.aio.ServicerContext) -> object:
+            code = "OK"
+            try:
+                return await self._handle(spec, body, context)
+            except grpc.aio.AbortError:
+                code = context.code().name if context.code() else "ABORTED"
+                raise
+            finally:
+                self._metrics.ingest_requests.labels("otlp_grpc", spec.name, code).inc()
+
+        return export
+
+    async def _handle(
+        self, spec: OtlpSignal, body: bytes, context: grpc.aio.ServicerContext
+    ) -> object:
+        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        try:
+            self._auth.check_bearer(metadata.get("authorization"))
+        except AuthError as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        try:
+            tenant = tenant_of(metadata)
+            message = parse_protobuf(body, spec.request)
+        except (RequestError, TenantError) as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        decoded = spec.decode(message, tenant, self._clock())
+        try:
+            await self._pipeline.accept(decoded)
+        except Overloaded as exc:
+            self._metrics.count_items(
+                "otlp_grpc", spec.name, 0, decoded.accepted + decoded.rejected.count
+            )
+            await _abort_retryable(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "vigil's write queue is full; retry later",
+                exc.retry_after,
+            )
+        except StoreUnavailable as exc:
+            self._metrics.count_items(
+                "otlp_grpc", spec.name, 0, decoded.accepted + decoded.rejected.count
+            )
+            await _abort_retryable(
+                context, grpc.StatusCode.UNAVAILABLE, f"could not store the batch: {exc}", 1.0
+            )
+        self._metrics.count_items("otlp_grpc", spec.name, decoded.accepted, decoded.rejected.count)
+        return spec.response_for(decoded)
+
+
+async def _abort_retryable(
+    context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, delay: float
+) -> None:
+    seconds = int(delay)
+    retry = error_details_pb2.RetryInfo(
+        retry_delay=Duration(seconds=seconds, nanos=int((delay - seconds) * 1e9))
+    )
+    status = status_pb2.Status(code=code.value[0], message=message)
+    status.details.add().Pack(retry)
+    await context.abort(
+        code,
+        message,
+        trailing_metadata=(
+            ("google.rpc.retryinfo-bin", retry.SerializeToString()),
+            ("grpc-status-details-bin", status.SerializeToString()),
+        ),
+    )
+
+
+async def start_grpc_server(
+    service: OtlpGrpcService, host: str, port: int, max_message_bytes: int
+) -> tuple[grpc.aio.Server, int]:
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    server.add_generic_rpc_handlers(service.handlers())
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC to {host}:{port}")
+    await server.start()
+    return server, bound

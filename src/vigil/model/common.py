@@ -1,0 +1,66 @@
+"""Shapes shared by all signals: tenants, attribute maps, ids, time bounds.
+
+Attributes are stored as ``Map(String, String)``: string values as they are, every other
+value (int, double, bool, array, map, bytes) as its JSON text, with its key listed in the
+companion ``*_typed`` column so that readers can give the typed value back. Comparisons on
+numbers work on the text too, because JSON renders ints, doubles and bools the way
+ClickHouse parses them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+DEFAULT_TENANT = "default"
+TENANT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+ATTR_MAP = pa.map_(pa.string(), pa.string())
+TYPED_KEYS = pa.list_(pa.string())
+TRACE_ID = pa.binary(16)
+SPAN_ID = pa.binary(8)
+TIMESTAMP = pa.timestamp("ns")
+
+ZERO_TRACE_ID = bytes(16)
+ZERO_SPAN_ID = bytes(8)
+
+# Limits applied by every decoder; an item over a limit is rejected, never truncated, so that
+# nothing is stored differently from what was sent.
+MAX_ATTRIBUTES = 1024
+MAX_ATTRIBUTE_VALUE_BYTES = 256 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+MAX_FUTURE_NS = 2 * 3600 * 10**9  # CloudWatch refuses events more than 2 h ahead.
+
+
+def valid_tenant(tenant: str) -> bool:
+    return bool(TENANT_RE.match(tenant))
+
+
+def typed_attributes(pairs: Mapping[str, str], typed: Iterable[str]) -> dict[str, Any]:
+    """Give back the attribute values with their original types (the read side of the encoding)."""
+    out: dict[str, Any] = dict(pairs)
+    for key in typed:
+        if key in out:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                out[key] = orjson.loads(out[key])
+    return out
+
+
+def pairs_to_dict(pairs: Sequence[tuple[str, str]] | Mapping[str, str] | None) -> dict[str, str]:
+    if pairs is None:
+        return {}
+    if isinstance(pairs, Mapping):
+        return dict(pairs)
+    return dict(pairs)
+
+
+def hex_id(raw: bytes | None) -> str:
+    """Hex form of a trace or span id; all-zero (unset) ids give an empty string."""
+    if not raw or not any(raw):
+        return ""
+    return raw.hex()

@@ -1,0 +1,259 @@
+"""The wiring: builds every part, starts them in order, stops them in reverse.
+
+Start order                               Stop order (reverse, each waits for the last)
+ 1. store: open ClickHouse, migrate        1. not ready: /healthz answers 503
+ 2. state: open SQLite/PostgreSQL          2. listeners stop accepting; in-flight requests
+ 3. writer thread                             finish (their batches are still committed)
+ 4. ingest pipeline, handlers, apps        3. background tasks (retention) are cancelled
+ 5. listeners: HTTP, OTLP/HTTP, gRPC       4. writer commits what is queued, then ends
+ 6. background tasks (retention)           5. state and store are closed
+ 7. ready: /healthz answers 200, the
+    "vigil listening …" line is printed
+``Runtime`` is also what tests embed: ``await Runtime(config).start()`` … ``await stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+
+import grpc
+import uvicorn
+from sqlalchemy import Engine
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
+
+from vigil.api.app import build_app, otlp_routes
+from vigil.api.auth import Authenticator
+from vigil.api.v1 import ReadApi
+from vigil.config import Config
+from vigil.ingest.otlp.grpc_handler import OtlpGrpcService, start_grpc_server
+from vigil.ingest.otlp.http_handler import OtlpHttpHandler
+from vigil.ingest.pipeline import IngestPipeline
+from vigil.state.db import open_state
+from vigil.state.loggroups import LogGroupRegistry
+from vigil.store.clickhouse import ClickHouseStore
+from vigil.store.migrations import migrate
+from vigil.store.retention import apply_table_ttls, enforce_log_retention
+from vigil.store.writer import GroupCommitWriter
+from vigil.telemetry import SelfMetrics
+
+log = logging.getLogger("vigil")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be served (e.g. a public address without an API key)."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the runtime."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass(slots=True)
+class _HttpListener:
+    name: str
+    server: _Server
+    task: asyncio.Task[None]
+    address: str
+
+
+@dataclass
+class Runtime:
+    config: Config
+    clock: Callable[[], int] = time.time_ns
+    metrics: SelfMetrics = field(default_factory=SelfMetrics)
+    extra_routes: list[BaseRoute] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ready = False
+        self.addresses: dict[str, str] = {}
+        self.store: ClickHouseStore | None = None
+        self.state: Engine | None = None
+        self.writer: GroupCommitWriter | None = None
+        self.pipeline: IngestPipeline | None = None
+        self.registry: LogGroupRegistry | None = None
+        self._http: list[_HttpListener] = []
+        self._grpc: grpc.aio.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def check(self) -> None:
+        cfg = self.config
+        if not is_loopback(cfg.host) and not cfg.api_keys:
+            raise ConfigError(
+                f"refusing to listen on {cfg.host} without an API key:"
+                " set --api-key or VIGIL_API_KEY (or bind 127.0.0.1)"
+            )
+
+    async def start(self) -> dict[str, str]:
+        self.check()
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        # 1-2. store and state (blocking: chDB start-up and migrations run in a thread)
+        self.store = await asyncio.to_thread(
+            ClickHouseStore,
+            cfg.store_url,
+            read_threads=cfg.read_threads,
+            query_timeout=cfg.query_timeout,
+        )
+        await asyncio.to_thread(migrate, self.store)
+        await asyncio.to_thread(
+            apply_table_ttls, self.store, cfg.metric_retention_days, cfg.trace_retention_days
+        )
+        self.state = await asyncio.to_thread(open_state, cfg.state_url)
+        self.registry = LogGroupRegistry(self.state)
+        # 3. writer
+        self.writer = GroupCommitWriter(
+            self.store,
+            self.metrics,
+            commit_interval=cfg.commit_interval_ms / 1000,
+            commit_rows=cfg.commit_rows,
+            max_queue_rows=cfg.max_queue_rows,
+        )
+        self.writer.start()
+        # 4. pipeline, handlers, apps
+        self.pipeline = IngestPipeline(self.writer, self.registry, self.store, self.clock())
+        auth = Authenticator(cfg.api_keys)
+        otlp_http = OtlpHttpHandler(
+            self.pipeline, self.metrics, max_body_bytes=cfg.max_body_bytes, clock=self.clock
+        )
+        read_api = ReadApi(self.store, self.registry, self.metrics, clock=self.clock)
+        ready = lambda: self.ready  # noqa: E731 - read at request time
+        main_app = build_app(
+            [*otlp_routes(otlp_http), *read_api.routes(), *self.extra_routes],
+            auth,
+            ready,
+            self.metrics,
+        )
+        otlp_app = build_app(otlp_routes(otlp_http), auth, ready)
+        # 5. listeners
+        await self._listen_http("http", main_app, cfg.host, cfg.port)
+        await self._listen_http("otlp-http", otlp_app, cfg.host, cfg.otlp_http_port)
+        grpc_service = OtlpGrpcService(self.pipeline, auth, self.metrics, clock=self.clock)
+        self._grpc, grpc_port = await start_grpc_server(
+            grpc_service, cfg.host, cfg.otlp_grpc_port, cfg.max_body_bytes
+        )
+        self.addresses["otlp-grpc"] = f"{cfg.host}:{grpc_port}"
+        # 6. background tasks
+        self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        # 7. ready
+        self.ready = True
+        return self.addresses
+
+    async def _listen_http(self, name: str, app: ASGIApp, host: str, port: int) -> None:
+        sock = _bind(host, port)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            http="httptools",
+            loop="none",
+            timeout_graceful_shutdown=30,
+            server_header=False,
+        )
+        server = _Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name=f"http-{name}")
+        while not server.started:
+            if task.done():
+                task.result()
+                raise OSError(f"{name} listener on {host}:{port} did not start")
+            await asyncio.sleep(0.01)
+        bound = sock.getsockname()[1]
+        address = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
+        self.addresses[name] = address
+        self._http.append(_HttpListener(name, server, task, address))
+
+    async def _retention_loop(self) -> None:
+        assert self.store is not None
+        assert self.registry is not None
+        while True:
+            try:
+                await asyncio.to_thread(
+                    enforce_log_retention,
+                    self.store,
+                    self.registry,
+                    self.config.log_retention_days,
+                    self.clock(),
+                )
+                self.metrics.retention_deleted.inc()
+            except Exception:
+                log.exception("log retention pass failed")
+            await asyncio.sleep(self.config.retention_interval)
+
+    async def stop(self) -> None:
+        # 1. not ready
+        self.ready = False
+        # 2. listeners: stop accepting, let in-flight requests finish
+        for listener in self._http:
+            listener.server.should_exit = True
+        grpc_stop = self._grpc.stop(grace=10) if self._grpc is not None else None
+        for listener in self._http:
+            with contextlib.suppress(Exception):
+                await listener.task
+        if grpc_stop is not None:
+            await grpc_stop
+        # 3. background tasks
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        # 4. writer drains its queue
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.stop)
+        # 5. state and store
+        if self.state is not None:
+            self.state.dispose()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+
+    def listening_line(self) -> str:
+        return "vigil listening " + " ".join(f"{k}={v}" for k, v in self.addresses.items())
+
+
+async def serve(config: Config) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    runtime = Runtime(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await runtime.start()
+    except BaseException:
+        await runtime.stop()
+        raise
+    print(runtime.listening_line(), flush=True)
+    await stop.wait()
+    log.info("shutting down")
+    await runtime.stop()
+    return 0

@@ -1,0 +1,149 @@
+"""The ClickHouse store: embedded chDB (``chdb:///path``) or a server (``http://host:8123/db``).
+
+Both go through clickhouse-connect's ``Client``, so the SQL and the code path are the same;
+only the URL differs. Reads run on a small thread pool, one client per thread (chDB and the
+HTTP driver release the GIL while the engine works); writes come from the writer thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import clickhouse_connect
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from vigil.store.interface import QueryTimeout, Rows, StoreError
+
+_TIMEOUT_CODES = ("Code: 159.", "TIMEOUT_EXCEEDED", "Code: 394.", "QUERY_WAS_CANCELLED")
+
+
+def store_url(value: str) -> str:
+    """Normalise ``--store``: a bare directory means embedded chDB in that directory."""
+    if value.startswith(("chdb://", "http://", "https://")):
+        return value
+    return "chdb://" + str(Path(value).resolve())
+
+
+def _client_factory(url: str) -> Callable[[], Client]:
+    if url.startswith("chdb://"):
+        path = url.removeprefix("chdb://")
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return lambda: clickhouse_connect.get_client(dsn="chdb://" + path)
+    parsed = urlparse(url)
+    database = parsed.path.strip("/") or "vigil"
+    common: dict[str, Any] = {
+        "host": parsed.hostname or "localhost",
+        "port": parsed.port or (8443 if parsed.scheme == "https" else 8123),
+        "username": unquote(parsed.username or "default"),
+        "password": unquote(parsed.password or ""),
+        "secure": parsed.scheme == "https",
+    }
+    bootstrap = clickhouse_connect.get_client(**common)
+    bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    bootstrap.close()
+    return lambda: clickhouse_connect.get_client(database=database, **common)
+
+
+class ClickHouseStore:
+    """``Store`` on clickhouse-connect. See store.interface for the thread rules."""
+
+    def __init__(self, url: str, *, read_threads: int = 4, query_timeout: float = 30.0) -> None:
+        self.url = store_url(url)
+        self.embedded = self.url.startswith("chdb://")
+        self.query_timeout = query_timeout
+        self._factory = _client_factory(self.url)
+        self._clients: list[Client] = []
+        self._clients_lock = threading.Lock()
+        self._local = threading.local()
+        self._admin = self._new_client()
+        self._pool = ThreadPoolExecutor(read_threads, thread_name_prefix="vigil-read")
+
+    def _new_client(self) -> Client:
+        client = self._factory()
+        with self._clients_lock:
+            self._clients.append(client)
+        return client
+
+    def _thread_client(self) -> Client:
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._new_client()
+        return client
+
+    def insert(self, table: str, data: pa.Table) -> None:
+        try:
+            self._thread_client().insert_arrow(table, data)
+        except ClickHouseError as exc:
+            raise StoreError(str(exc)) from exc
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
+        try:
+            self._thread_client().command(sql, parameters=dict(parameters or {}))
+        except ClickHouseError as exc:
+            raise StoreError(str(exc)) from exc
+
+    def _settings(self, timeout: float | None) -> dict[str, Any]:
+        limit = self.query_timeout if timeout is None else timeout
+        return {"max_execution_time": max(1, round(limit))} if limit else {}
+
+    def query_sync(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Rows:
+        try:
+            result = self._thread_client().query(
+                sql, parameters=dict(parameters or {}), settings=self._settings(timeout)
+            )
+        except ClickHouseError as exc:
+            raise _translate(exc) from exc
+        return Rows(columns=list(result.column_names), rows=result.result_rows)
+
+    def _query_arrow_sync(
+        self, sql: str, parameters: Mapping[str, Any] | None, timeout: float | None
+    ) -> pa.Table:
+        try:
+            return self._thread_client().query_arrow(
+                sql, parameters=dict(parameters or {}), settings=self._settings(timeout)
+            )
+        except ClickHouseError as exc:
+            raise _translate(exc) from exc
+
+    async def query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Rows:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool, lambda: self.query_sync(sql, parameters, timeout=timeout)
+        )
+
+    async def query_arrow(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> pa.Table:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool, lambda: self._query_arrow_sync(sql, parameters, timeout)
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            # Closing is best effort: one failure must not keep the others open.
+            with contextlib.suppress(Exception):
+                client.close()
+
+
+def _translate(exc: ClickHouseError) -> StoreError:
+    text = str(exc)
+    if any(code in text for code in _TIMEOUT_CODES):
+        return QueryTimeout("query exceeded its time limit")
+    return StoreError(text)

@@ -1,0 +1,62 @@
+"""Versioned schema of the telemetry store.
+
+Each module ``mNNNN_<name>.py`` in this package defines ``MIGRATION``. Applied ids are kept in
+the ``vigil_migrations`` table; at start-up every migration not applied yet runs, in id
+order. The set of applied ids (not a single version number) is what counts, so migrations
+written on separate branches can land in any order. A migration is never edited once
+released: change the schema with a new one. Statements must be idempotent (``IF NOT
+EXISTS``) because a crash between a statement and its record re-runs the migration.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from dataclasses import dataclass
+
+from vigil.store.interface import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    id: str
+    description: str
+    statements: tuple[str, ...]
+
+
+def all_migrations() -> list[Migration]:
+    found: list[Migration] = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("m") and info.name[1:5].isdigit():
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            found.append(module.MIGRATION)
+    found.sort(key=lambda m: m.id)
+    ids = [m.id for m in found]
+    if len(ids) != len(set(ids)):
+        raise RuntimeError(f"duplicate migration ids: {ids}")
+    return found
+
+
+def migrate(store: Store) -> list[str]:
+    """Apply pending migrations; returns the ids applied now."""
+    store.command(
+        "CREATE TABLE IF NOT EXISTS vigil_migrations (id String, description String,"
+        " applied_at DateTime64(3) DEFAULT now64(3)) ENGINE = MergeTree ORDER BY id"
+    )
+    applied = {row[0] for row in store.query_sync("SELECT id FROM vigil_migrations").rows}
+    done: list[str] = []
+    for migration in all_migrations():
+        if migration.id in applied:
+            continue
+        log.info("applying migration %s: %s", migration.id, migration.description)
+        for statement in migration.statements:
+            store.command(statement)
+        store.command(
+            "INSERT INTO vigil_migrations (id, description) VALUES ({id:String}, {d:String})",
+            {"id": migration.id, "d": migration.description},
+        )
+        done.append(migration.id)
+    return done

@@ -1,0 +1,65 @@
+"""vigil's own counters, served at ``/metrics`` in the Prometheus text format.
+
+One ``SelfMetrics`` per server, on a private registry, so that tests and embedded runtimes
+never share counters. Components receive it at construction.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class SelfMetrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.ingest_items = Counter(
+            "vigil_ingest_items",
+            "Telemetry items received, by protocol, signal and outcome (accepted/rejected).",
+            ["protocol", "signal", "outcome"],
+            registry=r,
+        )
+        self.ingest_requests = Counter(
+            "vigil_ingest_requests",
+            "Ingest requests, by protocol, signal and answer code.",
+            ["protocol", "signal", "code"],
+            registry=r,
+        )
+        self.queue_rows = Gauge(
+            "vigil_writer_queue_rows", "Rows accepted but not yet committed.", registry=r
+        )
+        self.commit_seconds = Histogram(
+            "vigil_writer_commit_seconds",
+            "Time to commit one group of batches.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.committed_rows = Counter(
+            "vigil_writer_committed_rows", "Rows committed, by table.", ["table"], registry=r
+        )
+        self.commit_failures = Counter(
+            "vigil_writer_commit_failures", "Group commits that failed.", registry=r
+        )
+        self.writer_overloaded = Counter(
+            "vigil_writer_overloaded", "Writes refused because the queue was full.", registry=r
+        )
+        self.query_seconds = Histogram(
+            "vigil_query_seconds",
+            "Read API query time, by endpoint.",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.retention_deleted = Counter(
+            "vigil_retention_runs", "Retention passes run over log groups.", registry=r
+        )
+
+    def count_items(self, protocol: str, signal: str, accepted: int, rejected: int) -> None:
+        if accepted:
+            self.ingest_items.labels(protocol, signal, "accepted").inc(accepted)
+        if rejected:
+            self.ingest_items.labels(protocol, signal, "rejected").inc(rejected)
+
+    def render(self) -> bytes:
+        return bytes(generate_latest(self.registry))
