@@ -37,6 +37,16 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         help="API key required as 'Authorization: Bearer KEY' (repeatable; env VIGIL_API_KEY)",
     )
+    p.add_argument(
+        "--aws-access-key-id",
+        default=os.environ.get("VIGIL_AWS_ACCESS_KEY_ID"),
+        help="access key that AWS SDK clients sign with (env VIGIL_AWS_ACCESS_KEY_ID)",
+    )
+    p.add_argument(
+        "--aws-secret-access-key",
+        default=os.environ.get("VIGIL_AWS_SECRET_ACCESS_KEY"),
+        help="its secret (env VIGIL_AWS_SECRET_ACCESS_KEY)",
+    )
     p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
     p.add_argument("--commit-interval-ms", type=float, default=d.commit_interval_ms)
     p.add_argument("--commit-rows", type=int, default=d.commit_rows)
@@ -57,6 +67,9 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def parse_config(args: argparse.Namespace) -> Config:
     keys = args.api_key or [k for k in os.environ.get("VIGIL_API_KEY", "").split(",") if k]
+    aws = {}
+    if args.aws_access_key_id and args.aws_secret_access_key:
+        aws[args.aws_access_key_id] = args.aws_secret_access_key
     return Config(
         data_dir=args.data_dir,
         store=args.store,
@@ -66,6 +79,7 @@ def parse_config(args: argparse.Namespace) -> Config:
         otlp_http_port=args.otlp_http_port,
         otlp_grpc_port=args.otlp_grpc_port,
         api_keys=keys,
+        aws_credentials=aws,
         max_body_bytes=args.max_body_bytes,
         commit_interval_ms=args.commit_interval_ms,
         commit_rows=args.commit_rows,

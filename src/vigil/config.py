@@ -16,6 +16,7 @@ class Config:
     otlp_http_port: int = 4318
     otlp_grpc_port: int = 4317
     api_keys: list[str] = field(default_factory=list)
+    aws_credentials: dict[str, str] = field(default_factory=dict)  # access key id -> secret
     max_body_bytes: int = 16 * 1024 * 1024
     commit_interval_ms: float = 25.0
     commit_rows: int = 100_000

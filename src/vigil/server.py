@@ -32,6 +32,8 @@ from starlette.types import ASGIApp
 
 from vigil.api.app import build_app, otlp_routes
 from vigil.api.auth import Authenticator
+from vigil.api.aws.dispatch import AwsDispatcher
+from vigil.api.aws.interface import AwsService
 from vigil.api.v1 import ReadApi
 from vigil.config import Config
 from vigil.ingest.otlp.grpc_handler import OtlpGrpcService, start_grpc_server
@@ -92,6 +94,8 @@ class Runtime:
     clock: Callable[[], int] = time.time_ns
     metrics: SelfMetrics = field(default_factory=SelfMetrics)
     extra_routes: list[BaseRoute] = field(default_factory=list)
+    # Extra AWS services (tests); the built-in ones come from ``aws_services``.
+    extra_aws_services: list[AwsService] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.ready = False
@@ -146,12 +150,16 @@ class Runtime:
             self.pipeline, self.metrics, max_body_bytes=cfg.max_body_bytes, clock=self.clock
         )
         read_api = ReadApi(self.store, self.registry, self.metrics, clock=self.clock)
+        aws = AwsDispatcher(
+            [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
+        )
         ready = lambda: self.ready  # noqa: E731 - read at request time
         main_app = build_app(
-            [*otlp_routes(otlp_http), *read_api.routes(), *self.extra_routes],
+            [*otlp_routes(otlp_http), *read_api.routes(), *self.extra_routes, *aws.routes()],
             auth,
             ready,
             self.metrics,
+            exempt=aws.is_aws,
         )
         otlp_app = build_app(otlp_routes(otlp_http), auth, ready)
         # 5. listeners
@@ -167,6 +175,10 @@ class Runtime:
         # 7. ready
         self.ready = True
         return self.addresses
+
+    def aws_services(self) -> list[AwsService]:
+        """The AWS APIs served on the main port (each pillar adds its service here)."""
+        return []
 
     async def _listen_http(self, name: str, app: ASGIApp, host: str, port: int) -> None:
         sock = _bind(host, port)

@@ -7,7 +7,7 @@ serves only the OTLP paths and ``/healthz``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,7 +32,7 @@ def otlp_routes(handler: OtlpHttpHandler) -> list[BaseRoute]:
 
 
 def build_app(
-    routes: list[BaseRoute],
+    routes: Sequence[BaseRoute],
     auth: Authenticator,
     ready: Callable[[], bool],
     metrics: SelfMetrics | None = None,

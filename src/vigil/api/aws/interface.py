@@ -1,0 +1,61 @@
+"""Contract between the AWS dispatcher and the service implementations.
+
+A service (CloudWatch Logs, CloudWatch, X-Ray, SNS …) implements ``AwsService``:
+
+* ``model`` is the botocore model name ("logs", "cloudwatch", "xray", "sns"); the
+  dispatcher parses requests and serializes answers with it, for every wire protocol the
+  model lists.
+* ``call(operation, params, ctx)`` gets the operation's input as boto3 would build it
+  (nested dicts and lists; timestamps as timezone-aware ``datetime``; blobs as ``bytes``),
+  already checked against the model (required members, types, ranges, enums), and returns
+  the output as boto3 would return it (datetimes or epoch seconds for timestamps).
+* It raises ``AwsError`` with the service's own error code for everything the model
+  cannot check; ``validation_error`` names the code the service uses for malformed input
+  (``InvalidParameterException`` for Logs, ``InvalidParameterValue`` for CloudWatch …).
+* Operations not in ``operations`` are answered with the protocol's "unknown operation"
+  error. Calls run on the event loop: offload blocking work to threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class AwsError(Exception):
+    """An error in AWS shape: ``code`` as the service names it, HTTP ``status``."""
+
+    def __init__(
+        self, code: str, message: str, status: int = 400, sender_fault: bool = True
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.sender_fault = sender_fault
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    tenant: str
+    request_id: str
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    access_key_id: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
+
+
+class AwsService(Protocol):
+    model: str
+    operations: frozenset[str]
+    validation_error: str
+
+    async def call(
+        self, operation: str, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        """Run one operation; see the module docstring."""
+        ...
