@@ -11,7 +11,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, NumberDataPoint
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -39,7 +39,7 @@ def logs_request(
 def log(body: str, ts: int | None = None, **attrs: Any) -> LogRecord:
     record = LogRecord(
         time_unix_nano=ts or time.time_ns(),
-        severity_number=9,
+        severity_number=SeverityNumber.SEVERITY_NUMBER_INFO,
         severity_text="INFO",
         body=AnyValue(string_value=body),
     )

@@ -99,7 +99,9 @@ def _all_bodies(http: httpx.Client, group: str) -> set[str]:
     bodies: set[str] = set()
     cursor = None
     while True:
-        params = {"group": group, "limit": 10_000, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"group": group, "limit": 10_000}
+        if cursor:
+            params["cursor"] = cursor
         page = http.get("/api/v1/logs", params=params).json()
         bodies.update(entry["body"] for entry in page["logs"])
         cursor = page["next_cursor"]

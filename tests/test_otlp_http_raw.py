@@ -27,7 +27,10 @@ def _name() -> str:
 
 def _logs(vigil: VigilProcess, group: str) -> list[dict[str, Any]]:
     with vigil.client() as http:
-        return http.get("/api/v1/logs", params={"group": group, "limit": 1000}).json()["logs"]
+        logs: list[dict[str, Any]] = http.get(
+            "/api/v1/logs", params={"group": group, "limit": 1000}
+        ).json()["logs"]
+        return logs
 
 
 def _post(vigil: VigilProcess, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -17,7 +18,8 @@ from tests.otlp_payloads import log, logs_request
 from tests.vigil_process import VigilProcess
 
 LINE = re.compile(
-    r"^vigil listening http=127\.0\.0\.1:(\d+) otlp-http=127\.0\.0\.1:(\d+) otlp-grpc=127\.0\.0\.1:(\d+)"
+    r"^vigil listening http=127\.0\.0\.1:(\d+) otlp-http=127\.0\.0\.1:(\d+)"
+    r" otlp-grpc=127\.0\.0\.1:(\d+)"
 )
 
 
@@ -110,9 +112,9 @@ def test_refuses_public_address_without_api_key(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory: pytest.TempPathFactory) -> VigilProcess:
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VigilProcess]:
     server = VigilProcess(tmp_path_factory.mktemp("keyed") / "data", "--api-key", "k-123").start()
-    yield server  # type: ignore[misc]
+    yield server
     assert server.stop() == 0
 
 
@@ -143,7 +145,7 @@ def test_api_key_guards_http(keyed: VigilProcess) -> None:
 
 def test_api_key_guards_grpc(keyed: VigilProcess) -> None:
     channel = grpc.insecure_channel(keyed.grpc_target)
-    stub = logs_service_pb2_grpc.LogsServiceStub(channel)
+    stub = logs_service_pb2_grpc.LogsServiceStub(channel)  # type: ignore[no-untyped-call]
     request = logs_request("keyed-raw-grpc", [log("g")])
     with pytest.raises(grpc.RpcError) as err:
         stub.Export(request, timeout=10)
