@@ -12,7 +12,10 @@ ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The native decoders are rebuilt (pip install -e) whenever their Cython sources change.
+NATIVE_SRC := setup.py $(wildcard src/vigil/ingest/otlp/*.pyx src/vigil/ingest/otlp/*.pxi)
+
+$(STAMP): pyproject.toml $(NATIVE_SRC)
 	@test -n "$(PYTHON)" || { echo "vigil needs Python >= 3.11"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip

@@ -50,7 +50,13 @@ LOG_SCHEMA = pa.schema(
 
 @dataclass(slots=True)
 class LogColumns:
-    """Column lists a decoder appends to; ``to_arrow`` makes the batch."""
+    """Column lists a decoder appends to; ``to_arrow`` makes the batch.
+
+    ``arrow`` holds rows a native decoder built directly as Arrow (``LOG_SCHEMA``); they
+    come before the rows in the lists.
+    """
+
+    arrow: pa.Table | None = None
 
     tenant: list[str] = field(default_factory=list)
     log_group: list[str] = field(default_factory=list)
@@ -72,9 +78,12 @@ class LogColumns:
     service: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.timestamp)
+        return len(self.timestamp) + (self.arrow.num_rows if self.arrow is not None else 0)
 
     def to_arrow(self) -> pa.Table:
-        return pa.Table.from_pydict(
+        if self.arrow is not None and not self.timestamp:
+            return self.arrow
+        table = pa.Table.from_pydict(
             {name: getattr(self, name) for name in LOG_SCHEMA.names}, schema=LOG_SCHEMA
         )
+        return table if self.arrow is None else pa.concat_tables([self.arrow, table])

@@ -59,7 +59,13 @@ METRIC_SCHEMA = pa.schema(
 
 @dataclass(slots=True)
 class MetricColumns:
-    """Column lists a decoder appends to; ``to_arrow`` makes the batch."""
+    """Column lists a decoder appends to; ``to_arrow`` makes the batch.
+
+    ``arrow`` holds rows a native decoder built directly as Arrow (``METRIC_SCHEMA``); they
+    come before the rows in the lists.
+    """
+
+    arrow: pa.Table | None = None
 
     tenant: list[str] = field(default_factory=list)
     namespace: list[str] = field(default_factory=list)
@@ -81,7 +87,7 @@ class MetricColumns:
     cumulative: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.timestamp)
+        return len(self.timestamp) + (self.arrow.num_rows if self.arrow is not None else 0)
 
     def add(
         self,
@@ -125,6 +131,9 @@ class MetricColumns:
         self.cumulative.append(cumulative)
 
     def to_arrow(self) -> pa.Table:
-        return pa.Table.from_pydict(
+        if self.arrow is not None and not self.timestamp:
+            return self.arrow
+        table = pa.Table.from_pydict(
             {name: getattr(self, name) for name in METRIC_SCHEMA.names}, schema=METRIC_SCHEMA
         )
+        return table if self.arrow is None else pa.concat_tables([self.arrow, table])

@@ -79,7 +79,13 @@ STATUS_NAMES = {0: "unset", 1: "ok", 2: "error"}
 
 @dataclass(slots=True)
 class SpanColumns:
-    """Column lists a decoder appends to; ``to_arrow`` makes the batch."""
+    """Column lists a decoder appends to; ``to_arrow`` makes the batch.
+
+    ``arrow`` holds rows a native decoder built directly as Arrow (``SPAN_SCHEMA``); they
+    come before the rows in the lists.
+    """
+
+    arrow: pa.Table | None = None
 
     tenant: list[str] = field(default_factory=list)
     trace_id: list[bytes] = field(default_factory=list)
@@ -103,9 +109,12 @@ class SpanColumns:
     links: list[list[dict[str, Any]]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.span_id)
+        return len(self.span_id) + (self.arrow.num_rows if self.arrow is not None else 0)
 
     def to_arrow(self) -> pa.Table:
-        return pa.Table.from_pydict(
+        if self.arrow is not None and not self.span_id:
+            return self.arrow
+        table = pa.Table.from_pydict(
             {name: getattr(self, name) for name in SPAN_SCHEMA.names}, schema=SPAN_SCHEMA
         )
+        return table if self.arrow is None else pa.concat_tables([self.arrow, table])

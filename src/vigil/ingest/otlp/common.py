@@ -39,6 +39,11 @@ def any_value(value: AnyValue) -> Any:
     return None
 
 
+def complex_value_text(raw: bytes) -> str:
+    """Text of a serialized AnyValue holding an array or a kvlist (for the native decoders)."""
+    return json_text(any_value(AnyValue.FromString(raw)))
+
+
 def json_text(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
@@ -56,12 +61,13 @@ def attributes(kvs: Sequence[KeyValue], what: str = "attribute") -> tuple[Pairs,
     """Attributes as (key, text) pairs plus the keys whose value is typed JSON.
 
     Raises ItemRejected over the count or size limits (see model.common). Repeated keys keep
-    the last value, as the OTLP spec asks of receivers.
+    their first position and the last value, as the OTLP spec asks of receivers; the typed
+    keys are those whose kept value is typed, in the same order.
     """
     if len(kvs) > MAX_ATTRIBUTES:
         raise ItemRejected(f"{len(kvs)} {what}s, over the limit of {MAX_ATTRIBUTES}")
     out: dict[str, str] = {}
-    typed: list[str] = []
+    typed: dict[str, bool] = {}
     for kv in kvs:
         text, is_typed = any_value_text(kv.value)
         if len(text) > MAX_ATTRIBUTE_VALUE_BYTES:
@@ -70,11 +76,8 @@ def attributes(kvs: Sequence[KeyValue], what: str = "attribute") -> tuple[Pairs,
                 f" over the limit of {MAX_ATTRIBUTE_VALUE_BYTES}"
             )
         out[kv.key] = text
-        if is_typed:
-            typed.append(kv.key)
-    if len(out) != len(kvs):
-        typed = sorted(set(typed))
-    return list(out.items()), typed
+        typed[kv.key] = is_typed
+    return list(out.items()), [key for key, is_typed in typed.items() if is_typed]
 
 
 def first_string(pairs: dict[str, str], typed: Iterable[str], key: str) -> str:

@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from vigil.api.auth import Authenticator, AuthError, TenantError, tenant_of
 from vigil.ingest.interface import RequestError
-from vigil.ingest.otlp.common import parse_protobuf
+from vigil.ingest.otlp.native import decode_protobuf
 from vigil.ingest.otlp.signals import SIGNALS, OtlpSignal
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.store.interface import Overloaded, StoreUnavailable
@@ -77,10 +77,9 @@ class OtlpGrpcService:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         try:
             tenant = tenant_of(metadata)
-            message = parse_protobuf(body, spec.request)
+            decoded = decode_protobuf(spec, body, tenant, self._clock())
         except (RequestError, TenantError) as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        decoded = spec.decode(message, tenant, self._clock())
         try:
             await self._pipeline.accept(decoded)
         except Overloaded as exc:

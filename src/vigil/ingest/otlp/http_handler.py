@@ -20,7 +20,8 @@ from starlette.responses import Response
 
 from vigil.api.auth import TenantError, tenant_of
 from vigil.ingest.interface import RequestError
-from vigil.ingest.otlp.common import parse_json, parse_protobuf, to_json
+from vigil.ingest.otlp.common import parse_json, to_json
+from vigil.ingest.otlp.native import decode_protobuf
 from vigil.ingest.otlp.signals import SIGNALS, OtlpSignal
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.store.interface import Overloaded, StoreUnavailable
@@ -78,13 +79,15 @@ class OtlpHttpHandler:
             body = await self._read(request)
             if encoding != "identity":
                 body = self._inflate(body, encoding)
-            message = (parse_protobuf if ctype == PROTOBUF else parse_json)(body, spec.request)
+            if ctype == PROTOBUF:
+                decoded = decode_protobuf(spec, body, tenant, self._clock())
+            else:
+                decoded = spec.decode(parse_json(body, spec.request), tenant, self._clock())
         except BodyTooLarge:
             return _error(413, f"request body is over the limit of {self._max} bytes", ctype)
         except (RequestError, TenantError) as exc:
             return _error(400, str(exc), ctype)
 
-        decoded = spec.decode(message, tenant, self._clock())
         try:
             await self._pipeline.accept(decoded)
         except Overloaded as exc:

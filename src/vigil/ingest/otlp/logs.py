@@ -4,7 +4,8 @@ Mapping (README "Model and mapping"): log group = resource ``aws.log.group.names
 else ``service.name`` else ``default``; log stream = ``aws.log.stream.names`` else
 ``service.instance.id`` else ``host.name`` else ``default``. A record without a timestamp
 takes its observed time, and without either the time it was received. Refused: bad id
-lengths, timestamps more than 2 h ahead, bodies over 1 MiB, attributes over their limits.
+lengths, timestamps (or observed times) more than 2 h ahead, severities outside 0..24,
+bodies over 1 MiB, attributes over their limits.
 """
 
 from __future__ import annotations
@@ -84,7 +85,11 @@ def _record(record: LogRecord, now_ns: int) -> tuple[int, int, str, Pairs, list[
     ts = record.time_unix_nano or observed or now_ns
     if ts > now_ns + MAX_FUTURE_NS:
         raise ItemRejected(f"log record time_unix_nano {ts} is more than 2 hours in the future")
-    if record.severity_number > 24:
+    if observed > now_ns + MAX_FUTURE_NS:
+        raise ItemRejected(
+            f"log record observed_time_unix_nano {observed} is more than 2 hours in the future"
+        )
+    if not 0 <= record.severity_number <= 24:
         raise ItemRejected(f"severity_number {record.severity_number} is not in 0..24")
     trace_id = check_id(record.trace_id, 16, "trace_id", required=False)
     span_id = check_id(record.span_id, 8, "span_id", required=False)

@@ -1,0 +1,17 @@
+"""Builds the native OTLP decoders (Cython); everything else is in pyproject.toml."""
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=cythonize(
+        [
+            Extension(
+                "vigil.ingest.otlp._wire",
+                ["src/vigil/ingest/otlp/_wire.pyx"],
+                extra_compile_args=["-O2"],
+            )
+        ],
+        language_level=3,
+    )
+)
