@@ -205,8 +205,10 @@ class _Rows:
                 raise ItemRejected(f"{name}: end_time is before start_time")
         if is_segment:
             service = name
-        children = node.get("subsegments", ())
-        if not isinstance(children, list):
+        children = node.get("subsegments")
+        if children is None:
+            children = []
+        elif not isinstance(children, list):
             raise ItemRejected(f"{name}: subsegments must be a list")
         row = self._row(node, trace_id, span_id, parent, service, name, is_segment, start, end)
         if in_progress:

@@ -101,14 +101,18 @@ def _existence_items(expr: Expr) -> list[Expr]:
     items = expr.items if isinstance(expr, And) else (expr,)
     found: list[Expr] = []
     for item in items:
-        if isinstance(item, Service) and item.filter is None and item.node is not None:
+        if isinstance(item, Service):
+            if item.filter is None and item.node is not None:
+                found.append(item)
+        elif isinstance(item, Compare) and item.op != "!=" and _exists(item):
             found.append(item)
-        elif isinstance(item, Compare) and item.op != "!=":
-            if item.keyword.startswith("annotation.") or item.keyword == "user":
-                found.append(item)
-            elif item.keyword in ("error", "fault", "throttle") and item.value in (None, True):
-                found.append(item)
     return found
+
+
+def _exists(cmp: Compare) -> bool:
+    if cmp.keyword.startswith("annotation.") or cmp.keyword == "user":
+        return True
+    return cmp.keyword in ("error", "fault", "throttle") and cmp.value in (None, True)
 
 
 def _str_op(column: str, op: str, param: str) -> str:
@@ -167,7 +171,8 @@ class _Compiler:
             return _truth(_TRACE_FLAGS[key], cmp)
         if key == "partial":
             return _truth(self.partial(), cmp)
-        assert cmp.op is not None and cmp.value is not None
+        assert cmp.op is not None
+        assert cmp.value is not None
         param = self.bind(cmp.value)
         if key == "duration":
             return f"duration {cmp.op} {param}"
@@ -285,7 +290,9 @@ class _Compiler:
             return "(" + glue.join(self.rootcause_row(e, level) for e in expr.items) + ")"
         if isinstance(expr, Not):
             return f"NOT ({self.rootcause_row(expr.item, level)})"
-        assert isinstance(expr, Compare) and expr.op is not None and expr.value is not None
+        assert isinstance(expr, Compare)
+        assert expr.op is not None
+        assert expr.value is not None
         param = self.bind(expr.value)
         if expr.keyword == "message":
             return (
@@ -315,7 +322,8 @@ class _Compiler:
             return _truth(_SPAN_FLAGS[key].format(p=p), expr)
         if key.startswith("annotation."):
             return self.span_annotation(expr, key.removeprefix("annotation."), p)
-        assert expr.op is not None and expr.value is not None
+        assert expr.op is not None
+        assert expr.value is not None
         param = self.bind(expr.value)
         if key in ("duration", "responsetime"):
             return f"{p}duration_ns / 1e9 {expr.op} {param}"

@@ -27,8 +27,17 @@ _WORD_OPS = {"AND": "AND", "OR": "OR", "NOT": "NOT"}
 _SYMBOL_OPS = {"&&": "AND", "||": "OR", "!": "NOT"}
 _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "/": "/",
-            "b": "\b", "f": "\f"}
+_ESCAPES = {
+    '"': '"',
+    "'": "'",
+    "\\": "\\",
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+}
 
 
 def tokenize(text: str) -> list[Token]:

@@ -1,15 +1,15 @@
 """Recursive-descent parser: tokens → AST, checking keywords, operators and value types.
 
-    expr     := or
-    or       := and (("OR" | "||") and)*
-    and      := unary (("AND" | "&&") unary)*
-    unary    := ("NOT" | "!") unary | "(" expr ")" | term
-    term     := keyword [op value]
-              | "service" "(" [node] ")" [block]  |  "id" "(" idargs ")" [block]
-              | "edge" "(" node "," node ")" [block]
-              | "rootcause." kind "." level block
-    node     := string | "id" "(" idargs ")"        idargs := (name|type) ":" string, …
-    block    := "{" expr "}"                          (inside: span keywords only)
+expr     := or
+or       := and (("OR" | "||") and)*
+and      := unary (("AND" | "&&") unary)*
+unary    := ("NOT" | "!") unary | "(" expr ")" | term
+term     := keyword [op value]
+          | "service" "(" [node] ")" [block]  |  "id" "(" idargs ")" [block]
+          | "edge" "(" node "," node ")" [block]
+          | "rootcause." kind "." level block
+node     := string | "id" "(" idargs ")"        idargs := (name|type) ":" string, …
+block    := "{" expr "}"                          (inside: span keywords only)
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from vigil.query.xrayfilter.ast import (
     Compare,
     Edge,
     Expr,
-    Not,
     NodeRef,
+    Not,
     Or,
     RootCause,
     Service,
@@ -227,11 +227,7 @@ def _check(
     keyword: str, word: str, op: Token, value: Value, at: Token, is_annotation: bool
 ) -> None:
     kind = (
-        "number"
-        if isinstance(value, float)
-        else "boolean"
-        if isinstance(value, bool)
-        else "string"
+        "number" if isinstance(value, float) else "boolean" if isinstance(value, bool) else "string"
     )
     if word in NUMBER_KEYWORDS:
         expected = "number"
