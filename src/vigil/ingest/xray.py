@@ -262,13 +262,14 @@ class _Rows:
         if user:
             attrs.append(("enduser.id", user))
         namespace = node.get("namespace") or ""
-        if namespace not in ("", "aws", "remote"):
-            raise ItemRejected(f"{name}: namespace must be 'aws' or 'remote'")
+        if not isinstance(namespace, str) or len(namespace) > MAX_NAME:
+            raise ItemRejected(f"{name}: namespace must be a string ('aws', 'remote', 'local')")
         origin = node.get("origin") or ""
         if not isinstance(origin, str):
             raise ItemRejected(f"{name}: origin must be a string")
         remote_service = remote_type = ""
-        if not is_segment and namespace:
+        calls_out = namespace in ("aws", "remote")
+        if not is_segment and calls_out:
             remote_service = name
             if namespace == "aws":
                 remote_type = f"AWS::{name}"
@@ -290,7 +291,7 @@ class _Rows:
             "span_id": span_id,
             "parent_span_id": parent,
             "name": name,
-            "kind": 2 if is_segment else (3 if namespace else 1),
+            "kind": 2 if is_segment else (3 if calls_out else 1),
             "service": service,
             "start_time": start,
             "end_time": end,
