@@ -7,7 +7,8 @@ everything) exists until it is updated, and cannot be deleted.
 Targets follow X-Ray: every SDK reports, per rule, the requests it saw, sampled and
 borrowed since its last report (``GetSamplingTargets``, every ~10 s). The rule's reservoir
 (requests per second sampled before the fixed rate applies) is shared among the clients
-that reported within the last 30 s, in proportion to their request rates (even shares
+that reported within the last 30 s, in proportion to their request rates (requests
+over the time since their previous report, at least the 10 s interval; even shares
 when none had requests), as whole quotas that add up to the reservoir (largest remainder,
 ties by client id). A quota is valid for 10 s (``ReservoirQuotaTTL``); the statistics are
 kept per 10 s window for ``GetSamplingStatisticSummaries``. Statistics and client demand
@@ -362,7 +363,8 @@ class SamplingRules:
         requests = max(0, int(report.get("RequestCount", 0)))
         previous = state.clients.get(client)
         seconds = INTERVAL_S if previous is None else (now - previous[0]) / 1e9
-        seconds = min(max(seconds, 1.0), 60.0)
+        # SDKs report every 10 s; an early report must not look like a burst.
+        seconds = min(max(seconds, float(INTERVAL_S)), 60.0)
         state.clients[client] = (now, requests / seconds)
         for cid, (seen, _) in list(state.clients.items()):
             if now - seen > ACTIVE_NS:
