@@ -424,7 +424,9 @@ def test_otlp_service_graph_and_trace_logs(vigil: VigilProcess) -> None:
         assert edge["p50_ms"] is not None and edge["histogram"]
         one = http.get(f"/api/v1/traces/{traces[0]}").json()
         assert one["log_count"] == 3
-        assert sorted(entry["body"] for entry in one["logs"]) == [f"reserving {n}" for n in range(3)]
+        assert sorted(entry["body"] for entry in one["logs"]) == [
+            f"reserving {n}" for n in range(3)
+        ]
         listed = http.get("/api/v1/traces", params={"service": "gateway", "start": "now-5m"}).json()
         assert {t["trace_id"]: t["log_count"] for t in listed["traces"]}[traces[0]] == 3
         found = http.get("/api/v1/traces", params={"filter": "fault", "start": "now-5m"}).json()
