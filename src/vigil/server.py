@@ -49,7 +49,11 @@ from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.sampling import SamplingRules
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
-from vigil.store.retention import apply_table_ttls, enforce_log_retention
+from vigil.store.retention import (
+    apply_table_ttls,
+    drop_expired_partitions,
+    enforce_log_retention,
+)
 from vigil.store.writer import GroupCommitWriter
 from vigil.telemetry import SelfMetrics
 
@@ -244,18 +248,22 @@ class Runtime:
         self.addresses[name] = address
         self._http.append(_HttpListener(name, server, task, address))
 
-    async def _retention_loop(self) -> None:
+    def _retention_pass(self) -> None:
         assert self.store is not None
         assert self.registry is not None
+        now = self.clock()
+        cfg = self.config
+        enforce_log_retention(self.store, self.registry, cfg.log_retention_days, now)
+        drop_expired_partitions(
+            self.store,
+            {"metrics": cfg.metric_retention_days, "spans": cfg.trace_retention_days},
+            now,
+        )
+
+    async def _retention_loop(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(
-                    enforce_log_retention,
-                    self.store,
-                    self.registry,
-                    self.config.log_retention_days,
-                    self.clock(),
-                )
+                await asyncio.to_thread(self._retention_pass)
                 self.metrics.retention_deleted.inc()
             except Exception:
                 log.exception("log retention pass failed")

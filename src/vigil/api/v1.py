@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -50,6 +51,11 @@ class ReadApi:
         return [
             Route("/api/v1/logs", self._wrap("logs", self.search_logs)),
             Route("/api/v1/logs/groups", self._wrap("log_groups", self.log_groups)),
+            Route(
+                "/api/v1/logs/groups/{group:path}/retention",
+                self._wrap("log_group_retention", self.set_retention),
+                methods=["PUT"],
+            ),
             Route("/api/v1/metrics/series", self._wrap("metric_series", self.metric_series)),
             Route("/api/v1/metrics/datapoints", self._wrap("datapoints", self.datapoints)),
             Route("/api/v1/traces", self._wrap("traces", self.search_traces)),
@@ -136,6 +142,27 @@ class ReadApi:
                 }
             )
         return JSONResponse({"log_groups": out})
+
+    async def set_retention(self, request: Request, tenant: str, p: Params) -> Response:
+        """Body ``{"retention_days": N}`` (1..3653) or ``{"retention_days": null}`` (default)."""
+        group = request.path_params["group"]
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise ParamError("body", "is not JSON") from None
+        days = body.get("retention_days", "missing") if isinstance(body, dict) else "missing"
+        if days == "missing":
+            raise ParamError("retention_days", "is required (a number of days, or null)")
+        if days is not None and (
+            not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3653
+        ):
+            raise ParamError(
+                "retention_days", "must be a whole number of days from 1 to 3653, or null"
+            )
+        found = await asyncio.to_thread(self._registry.set_retention, tenant, group, days)
+        if not found:
+            return error(404, "not_found", f"log group {group!r} not found")
+        return JSONResponse({"log_group": group, "retention_days": days})
 
     def _series_filter(self, tenant: str, p: Params) -> metq.SeriesFilter:
         return metq.SeriesFilter(
