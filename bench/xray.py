@@ -23,10 +23,11 @@ import httpx
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.vigil_process import VigilProcess  # noqa: E402
+from tests.vigil_process import VigilProcess
 
 SERVICES = [f"svc-{i}" for i in range(10)]
 HEADER = b'{"format": "json", "version": 1}\n'
@@ -87,7 +88,7 @@ def otlp_batches(n: int, base: float, per_batch: int = 2000) -> list[bytes]:
                     span_id=root if j == 0 else os.urandom(8),
                     parent_span_id=b"" if j == 0 else root,
                     name=f"op-{j}",
-                    kind=2 if j == 0 else 1,
+                    kind=2 if j == 0 else 1,  # type: ignore[arg-type]
                     start_time_unix_nano=start,
                     end_time_unix_nano=start + 5_000_000,
                     attributes=[KeyValue(key="status", value=AnyValue(string_value="ok"))],
@@ -97,13 +98,13 @@ def otlp_batches(n: int, base: float, per_batch: int = 2000) -> list[bytes]:
             request = ExportTraceServiceRequest(
                 resource_spans=[
                     ResourceSpans(
-                        resource={
-                            "attributes": [
+                        resource=Resource(
+                            attributes=[
                                 KeyValue(
                                     key="service.name", value=AnyValue(string_value="otlp-svc")
                                 )
                             ]
-                        },
+                        ),
                         scope_spans=[ScopeSpans(spans=spans)],
                     )
                 ]

@@ -117,8 +117,8 @@ def _check(server: VigilProcess) -> None:
             },
         ).json()["datapoints"]
         assert [p["value"] for p in points] == [1.0]
-        groups = {
+        retention = {
             g["name"]: g["retention_days"]
             for g in http.get("/api/v1/logs/groups").json()["log_groups"]
         }
-        assert groups == {"short": 1, "default-ret": None, "long": 30}
+        assert retention == {"short": 1, "default-ret": None, "long": 30}

@@ -57,9 +57,11 @@ def test_reservoir_shared_by_demand_and_inactive_clients_drop_out(
     store, clock = rules
     store.create("t", _spec("r", reservoir=10))
     active = store.rules("t")
-    quota = lambda client, n: store.targets("t", active, [_report(client, n)])[0][0][  # noqa: E731
-        "ReservoirQuota"
-    ]
+
+    def quota(client: str, requests: int) -> int:
+        targets, _ = store.targets("t", active, [_report(client, requests)])
+        return int(targets[0]["ReservoirQuota"])
+
     assert quota("a", 100) == 10  # alone: the whole reservoir
     assert quota("b", 300) == 7  # 3x a's traffic: 7.5 + 2.5, the tie goes to "a" (id order)
     assert quota("a", 100) == 3  # together they never exceed the reservoir
@@ -67,7 +69,8 @@ def test_reservoir_shared_by_demand_and_inactive_clients_drop_out(
     assert quota("a", 100) == 10
     assert quota("c", 0) == 0
     (targets, unprocessed) = store.targets("t", active, [_report("a", 5, rule="gone")])
-    assert targets == [] and unprocessed[0]["RuleName"] == "gone"
+    assert targets == []
+    assert unprocessed[0]["RuleName"] == "gone"
 
 
 def test_idle_clients_share_evenly_and_statistics_cover_a_minute(

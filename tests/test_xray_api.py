@@ -221,7 +221,8 @@ def test_sampling_rules_and_targets(vigil: VigilProcess) -> None:
             "SampledCount": requests // 5,
             "BorrowCount": 1,
         }
-        return xray.get_sampling_targets(SamplingStatisticsDocuments=[doc])
+        answer: dict[str, Any] = xray.get_sampling_targets(SamplingStatisticsDocuments=[doc])
+        return answer
 
     report("a" * 24, 300)
     answer = report("b" * 24, 100)
@@ -283,7 +284,7 @@ def _span(
     end: float,
     parent: str = "",
     status: int = 0,
-    **attrs: Any,
+    **attrs: object,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "traceId": trace,
@@ -325,7 +326,7 @@ def test_otlp_service_graph_and_trace_logs(vigil: VigilProcess) -> None:
                         2,
                         now - 5,
                         now - 4,
-                        **{"http.response.status_code": 502 if fail else 200},
+                        **{"http.response.status_code": 502 if fail else 200},  # type: ignore[arg-type]
                     ),
                     _span(
                         trace,
@@ -335,7 +336,7 @@ def test_otlp_service_graph_and_trace_logs(vigil: VigilProcess) -> None:
                         now - 4.9,
                         now - 4.1,
                         root,
-                        **{"server.address": "inventory"},
+                        **{"server.address": "inventory"},  # type: ignore[arg-type]
                     ),
                 ],
             ),
@@ -365,7 +366,7 @@ def test_otlp_service_graph_and_trace_logs(vigil: VigilProcess) -> None:
                         now - 4.7,
                         now - 4.3,
                         server,
-                        **{"db.system": "postgresql", "db.name": "stock"},
+                        **{"db.system": "postgresql", "db.name": "stock"},  # type: ignore[arg-type]
                     ),
                 ],
             ),
@@ -421,7 +422,8 @@ def test_otlp_service_graph_and_trace_logs(vigil: VigilProcess) -> None:
         service_map = http.get("/api/v1/service-map", params={"start": "now-5m"}).json()
         edge = next(e for e in service_map["edges"] if e["source"] == "gateway|")
         assert (edge["target"], edge["requests"], edge["faults"]) == ("inventory|", 4, 1)
-        assert edge["p50_ms"] is not None and edge["histogram"]
+        assert edge["p50_ms"] is not None
+        assert edge["histogram"]
         one = http.get(f"/api/v1/traces/{traces[0]}").json()
         assert one["log_count"] == 3
         assert sorted(entry["body"] for entry in one["logs"]) == [

@@ -153,6 +153,7 @@ def test_golden(vigil: VigilProcess, path: Path) -> None:
         got = {labels.get(t["Id"], t["Id"]) for t in found}
         if got != expected:
             failures.append(
-                f"{path.name}:{line}: {expression}\n  expected {sorted(expected)}, got {sorted(got)}"
+                f"{path.name}:{line}: {expression}\n"
+                f"  expected {sorted(expected)}, got {sorted(got)}"
             )
     assert not failures, "\n".join(failures)

@@ -15,7 +15,7 @@ from vigil.sdk import tracing
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         context = propagate.extract(dict(self.headers.items()))
         with tracing.tracer().start_as_current_span(
             f"GET {self.path}", context=context, kind=SpanKind.SERVER
