@@ -56,7 +56,13 @@ def test_put_trace_segments_refuses_bad_documents_alone(vigil: VigilProcess) -> 
         assert fragment in messages
     assert {p["Id"] for p in problems} >= {bad[0]["id"], bad[1]["id"]}
     assert all(p["ErrorCode"] == "InvalidSegment" for p in problems)
-    traces = xray.batch_get_traces(TraceIds=[good["trace_id"], bad[0]["trace_id"]])
+    ids = [good["trace_id"], bad[0]["trace_id"]]
+    traces = wait_for(
+        lambda: (
+            xray.batch_get_traces(TraceIds=ids)["Traces"] and xray.batch_get_traces(TraceIds=ids)
+        ),
+        timeout=5,
+    ) or xray.batch_get_traces(TraceIds=ids)
     assert [t["Id"] for t in traces["Traces"]] == [good["trace_id"]]
     assert traces["UnprocessedTraceIds"] == [bad[0]["trace_id"]]
 
