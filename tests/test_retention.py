@@ -50,13 +50,24 @@ def _check(server: VigilProcess) -> None:
         url = server.otlp_http_url + path
         httpx.post(url, content=message.SerializeToString(), headers=PB).raise_for_status()
 
-    for group in ("short", "default-ret", "long"):
+    # Groups exist (and get their retention) before old data arrives, so that the
+    # background pass, running every second, never sees old rows under the wrong rule.
+    groups = ("short", "default-ret", "long")
+    for group in groups:
+        post("/v1/logs", logs_request(group, [log("today", now)]))
+    with server.client() as http:
+        assert (
+            http.put("/api/v1/logs/groups/short/retention", json={"retention_days": 1}).status_code
+            == 200
+        )
+        assert (
+            http.put("/api/v1/logs/groups/long/retention", json={"retention_days": 30}).status_code
+            == 200
+        )
+    for group in groups:
         post(
             "/v1/logs",
-            logs_request(
-                group,
-                [log("today", now), log("3 days", now - 3 * DAY), log("8 days", now - 8 * DAY)],
-            ),
+            logs_request(group, [log("3 days", now - 3 * DAY), log("8 days", now - 8 * DAY)]),
         )
     old_trace, new_trace = uuid.uuid4().bytes, uuid.uuid4().bytes
     post(
@@ -78,14 +89,6 @@ def _check(server: VigilProcess) -> None:
         assert (
             http.put("/api/v1/logs/groups/nope/retention", json={"retention_days": 1}).status_code
             == 404
-        )
-        assert (
-            http.put("/api/v1/logs/groups/short/retention", json={"retention_days": 1}).status_code
-            == 200
-        )
-        assert (
-            http.put("/api/v1/logs/groups/long/retention", json={"retention_days": 30}).status_code
-            == 200
         )
 
         def bodies(group: str) -> list[str]:
@@ -114,8 +117,8 @@ def _check(server: VigilProcess) -> None:
             },
         ).json()["datapoints"]
         assert [p["value"] for p in points] == [1.0]
-        groups = {
+        retention = {
             g["name"]: g["retention_days"]
             for g in http.get("/api/v1/logs/groups").json()["log_groups"]
         }
-        assert groups == {"short": 1, "default-ret": None, "long": 30}
+        assert retention == {"short": 1, "default-ret": None, "long": 30}

@@ -5,8 +5,9 @@ Start order                               Stop order (reverse, each waits for th
  2. state: open SQLite/PostgreSQL          2. listeners stop accepting; in-flight requests
  3. writer thread                             finish (their batches are still committed)
  4. ingest pipeline, handlers, apps        3. background tasks (retention) are cancelled
- 5. listeners: HTTP, OTLP/HTTP, gRPC       4. writer commits what is queued, then ends
- 6. background tasks (retention)           5. state and store are closed
+ 5. listeners: HTTP, OTLP/HTTP, gRPC,     4. writer commits what is queued, then ends
+    X-Ray daemon (UDP + TCP)               (the X-Ray daemon first hands over what it
+ 6. background tasks (retention)              received), 5. state and store are closed
  7. ready: /healthz answers 200, the
     "vigil listening …" line is printed
 ``Runtime`` is also what tests embed: ``await Runtime(config).start()`` … ``await stop()``.
@@ -34,13 +35,18 @@ from vigil.api.app import build_app, otlp_routes
 from vigil.api.auth import Authenticator
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
+from vigil.api.aws.xray import DaemonSamplingService, XRayService
 from vigil.api.v1 import ReadApi
+from vigil.api.v1_traces import TracesApi
 from vigil.config import Config
 from vigil.ingest.otlp.grpc_handler import OtlpGrpcService, start_grpc_server
 from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.ingest.pipeline import IngestPipeline
+from vigil.ingest.xray import ServiceNames
+from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
+from vigil.state.sampling import SamplingRules
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
 from vigil.store.retention import (
@@ -109,6 +115,9 @@ class Runtime:
         self.writer: GroupCommitWriter | None = None
         self.pipeline: IngestPipeline | None = None
         self.registry: LogGroupRegistry | None = None
+        self.sampling: SamplingRules | None = None
+        self.xray: XRayService | None = None
+        self._xray_daemon: XRayDaemon | None = None
         self._http: list[_HttpListener] = []
         self._grpc: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -154,12 +163,24 @@ class Runtime:
             self.pipeline, self.metrics, max_body_bytes=cfg.max_body_bytes, clock=self.clock
         )
         read_api = ReadApi(self.store, self.registry, self.metrics, clock=self.clock)
+        self.sampling = SamplingRules(self.state, clock=self.clock)
+        names = ServiceNames()
+        self.xray = XRayService(
+            self.pipeline, self.store, self.sampling, self.metrics, names, clock=self.clock
+        )
+        traces_api = TracesApi(self.store, self.metrics, clock=self.clock)
         aws = AwsDispatcher(
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
         )
         ready = lambda: self.ready  # noqa: E731 - read at request time
         main_app = build_app(
-            [*otlp_routes(otlp_http), *read_api.routes(), *self.extra_routes, *aws.routes()],
+            [
+                *otlp_routes(otlp_http),
+                *traces_api.routes(),
+                *read_api.routes(),
+                *self.extra_routes,
+                *aws.routes(),
+            ],
             auth,
             ready,
             self.metrics,
@@ -174,6 +195,8 @@ class Runtime:
             grpc_service, cfg.host, cfg.otlp_grpc_port, cfg.max_body_bytes
         )
         self.addresses["otlp-grpc"] = f"{cfg.host}:{grpc_port}"
+        if cfg.xray_port is not None:
+            await self._start_xray_daemon(names, ready)
         # 6. background tasks
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
         # 7. ready
@@ -182,10 +205,27 @@ class Runtime:
 
     def aws_services(self) -> list[AwsService]:
         """The AWS APIs served on the main port (each pillar adds its service here)."""
-        return []
+        assert self.xray is not None
+        return [self.xray]
 
-    async def _listen_http(self, name: str, app: ASGIApp, host: str, port: int) -> None:
-        sock = _bind(host, port)
+    async def _start_xray_daemon(self, names: ServiceNames, ready: Callable[[], bool]) -> None:
+        """UDP segments and, on the same port number over TCP, the SDKs' sampling calls."""
+        assert self.pipeline is not None
+        assert self.xray is not None
+        cfg = self.config
+        assert cfg.xray_port is not None
+        udp, tcp = bind_pair(cfg.host, cfg.xray_port)
+        self._xray_daemon = XRayDaemon(self.pipeline, self.metrics, names, clock=self.clock)
+        await self._xray_daemon.start(udp)
+        # SDKs cannot authenticate to a daemon: the TCP side serves only the sampling calls.
+        sampling = AwsDispatcher([DaemonSamplingService(self.xray)], Authenticator([]), {})
+        app = build_app(sampling.routes(), Authenticator([]), ready)
+        await self._listen_http("xray", app, cfg.host, cfg.xray_port, sock=tcp)
+
+    async def _listen_http(
+        self, name: str, app: ASGIApp, host: str, port: int, sock: socket.socket | None = None
+    ) -> None:
+        sock = sock or _bind(host, port)
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -241,6 +281,8 @@ class Runtime:
                 await listener.task
         if grpc_stop is not None:
             await grpc_stop
+        if self._xray_daemon is not None:
+            await self._xray_daemon.stop()
         # 3. background tasks
         for task in self._tasks:
             task.cancel()
