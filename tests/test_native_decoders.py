@@ -17,8 +17,10 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from vigil.ingest.interface import Decoded, RequestError
 from vigil.ingest.otlp import native
@@ -157,6 +159,59 @@ def logs_requests(draw: st.DrawFn) -> ExportLogsServiceRequest:
     return req
 
 
+@st.composite
+def spans(draw: st.DrawFn) -> Span:
+    start = draw(times)
+    span = Span(
+        trace_id=draw(ids),
+        span_id=draw(ids),
+        parent_span_id=draw(ids),
+        trace_state=draw(texts),
+        name=draw(texts),
+        kind=draw(st.one_of(st.integers(0, 5), st.integers(-3, 9))),  # type: ignore[arg-type]
+        start_time_unix_nano=start,
+        end_time_unix_nano=draw(st.one_of(st.just(start), times)),
+        flags=draw(st.integers(0, 2**32 - 1)),
+    )
+    span.attributes.extend(draw(st.lists(key_values(), max_size=4)))
+    if draw(st.booleans()):
+        span.status.code = draw(st.integers(-1, 3))  # type: ignore[assignment]
+        span.status.message = draw(texts)
+    for _ in range(draw(st.integers(0, 2))):
+        event = span.events.add(time_unix_nano=draw(times), name=draw(texts))
+        event.attributes.extend(draw(st.lists(key_values(), max_size=2)))
+    for _ in range(draw(st.integers(0, 2))):
+        link = span.links.add(trace_id=draw(ids), span_id=draw(ids), trace_state=draw(texts))
+        link.attributes.extend(draw(st.lists(key_values(), max_size=2)))
+    return span
+
+
+@st.composite
+def traces_requests(draw: st.DrawFn) -> ExportTraceServiceRequest:
+    req = ExportTraceServiceRequest()
+    for _ in range(draw(st.integers(0, 3))):
+        rs = req.resource_spans.add()
+        if draw(st.booleans()):
+            rs.resource.attributes.extend(draw(st.lists(key_values(), max_size=4)))
+        for _ in range(draw(st.integers(0, 2))):
+            ss = rs.scope_spans.add()
+            if draw(st.booleans()):
+                ss.scope.name = draw(texts)
+                ss.scope.version = draw(texts)
+            ss.spans.extend(draw(st.lists(spans(), max_size=4)))
+    return req
+
+
+def _valid_span(i: int) -> Span:
+    return Span(
+        trace_id=bytes([i + 1]) * 16,
+        span_id=bytes([i + 1]) * 8,
+        start_time_unix_nano=NOW - HOUR,
+        end_time_unix_nano=NOW - HOUR + 5,
+        name="GET /",
+    )
+
+
 # ---------------------------------------------------------------- comparison
 
 
@@ -209,6 +264,31 @@ def check_body(signal: str, body: bytes, *, must_decode: bool) -> None:
 @given(logs_requests())
 def test_native_logs_match_the_reference(req: ExportLogsServiceRequest) -> None:
     check_body("logs", req.SerializeToString(), must_decode=True)
+
+
+@SETTINGS
+@given(traces_requests())
+def test_native_traces_match_the_reference(req: ExportTraceServiceRequest) -> None:
+    check_body("traces", req.SerializeToString(), must_decode=True)
+
+
+@SETTINGS
+@given(st.lists(st.integers(0, 200), min_size=1, max_size=40))
+def test_mostly_valid_traces_match_the_reference(kinds: list[int]) -> None:
+    # Valid spans, some with events and links, so that the accepted path is well covered.
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.extend(_attrs(3))
+    ss = rs.scope_spans.add()
+    for i, k in enumerate(kinds):
+        span = _valid_span(i % 200)
+        span.kind = k % 6  # type: ignore[assignment]
+        if k % 3 == 0:
+            span.events.add(time_unix_nano=NOW, name="e").attributes.extend(_attrs(k % 4))
+        if k % 5 == 0:
+            span.links.add(trace_id=bytes([7]) * 16, span_id=bytes([8]) * 8, trace_state="x=1")
+        ss.spans.append(span)
+    check_body("traces", req.SerializeToString(), must_decode=True)
 
 
 @SETTINGS
@@ -305,26 +385,42 @@ def _serialized_samples() -> list[bytes]:
     ]
 
 
+def _span_samples() -> list[bytes]:
+    span = _valid_span(1)
+    span.attributes.extend(_attrs(2))
+    span.events.add(time_unix_nano=NOW, name="exception").attributes.extend(_attrs(1))
+    span.links.add(trace_id=bytes([3]) * 16, span_id=bytes([4]) * 8)
+    span.status.message = "boom"
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.extend(_attrs(2))
+    rs.scope_spans.add().spans.extend([span, _valid_span(2)])
+    return [req.SerializeToString()]
+
+
 @SETTINGS
-@given(st.binary(max_size=300))
-def test_random_bytes_never_crash(body: bytes) -> None:
-    check_body("logs", body, must_decode=False)
+@given(st.sampled_from(["logs", "traces"]), st.binary(max_size=300))
+def test_random_bytes_never_crash(signal: str, body: bytes) -> None:
+    check_body(signal, body, must_decode=False)
 
 
 @SETTINGS
 @given(
-    st.sampled_from(_serialized_samples()),
+    st.sampled_from(
+        [("logs", b) for b in _serialized_samples()] + [("traces", b) for b in _span_samples()]
+    ),
     st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
     st.integers(0, 10_000),
 )
 def test_mutated_requests_never_crash_nor_pass_what_protobuf_refuses(
-    body: bytes, flips: list[tuple[int, int]], cut: int
+    sample: tuple[str, bytes], flips: list[tuple[int, int]], cut: int
 ) -> None:
+    signal, body = sample
     data = bytearray(body)
     for at, value in flips:
         data[at % len(data)] = value
     mutated = bytes(data[: max(1, len(data) - cut % 8)])
-    check_body("logs", mutated, must_decode=False)
+    check_body(signal, mutated, must_decode=False)
 
 
 @pytest.mark.parametrize(

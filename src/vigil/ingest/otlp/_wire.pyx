@@ -15,6 +15,7 @@ from vigil.ingest.otlp.common import complex_value_text
 from vigil.ingest.otlp.logs import log_group_and_stream
 from vigil.model.common import MAX_ATTRIBUTE_VALUE_BYTES, MAX_ATTRIBUTES, MAX_BODY_BYTES, MAX_FUTURE_NS
 from vigil.model.logs import LOG_SCHEMA, LogColumns
+from vigil.model.spans import SPAN_SCHEMA, SpanColumns
 
 include "_wire_core.pxi"
 
@@ -354,6 +355,393 @@ def decode_logs(bytes body, str tenant, int64_t now_ns):
     except Fallback:
         return None
 
+
+
+# ---------------------------------------------------------------- traces
+
+cdef enum SpanCol:
+    S_TENANT, S_TRACE, S_SPAN, S_PARENT, S_TRACE_STATE, S_NAME, S_KIND, S_SERVICE, S_START,
+    S_END, S_STATUS_CODE, S_STATUS_MESSAGE, S_ATTRS, S_ATTRS_TYPED, S_RES, S_RES_TYPED,
+    S_SCOPE_NAME, S_SCOPE_VERSION, S_EVENTS, S_LINKS
+
+
+cdef struct Range:
+    cptr start
+    cptr stop
+
+
+cdef class TracesDecoder:
+    cdef Table out
+    cdef Column c_tenant, c_trace, c_span, c_parent, c_trace_state, c_name, c_kind, c_service
+    cdef Column c_start, c_end, c_status_code, c_status_message, c_attrs, c_attrs_typed
+    cdef Column c_res, c_res_typed, c_scope_name, c_scope_version, c_events, c_links
+    cdef Column e_struct, e_time, e_name, e_attrs, e_attrs_typed
+    cdef Column k_struct, k_trace, k_span, k_state, k_attrs, k_attrs_typed
+    cdef AttrSet res_attrs, attrs, sub_attrs
+    cdef Frozen resource
+    cdef Buf events, links
+    cdef bytes tenant, service
+    cdef int64_t now_ns
+    cdef object rejected
+
+    def __init__(self, str tenant, int64_t now_ns):
+        self.out = Table(SPAN_SCHEMA)
+        c = self.out.col
+        self.c_tenant, self.c_trace, self.c_span = c(S_TENANT), c(S_TRACE), c(S_SPAN)
+        self.c_parent, self.c_trace_state, self.c_name = c(S_PARENT), c(S_TRACE_STATE), c(S_NAME)
+        self.c_kind, self.c_service, self.c_start = c(S_KIND), c(S_SERVICE), c(S_START)
+        self.c_end, self.c_status_code = c(S_END), c(S_STATUS_CODE)
+        self.c_status_message, self.c_attrs = c(S_STATUS_MESSAGE), c(S_ATTRS)
+        self.c_attrs_typed, self.c_res, self.c_res_typed = c(S_ATTRS_TYPED), c(S_RES), c(S_RES_TYPED)
+        self.c_scope_name, self.c_scope_version = c(S_SCOPE_NAME), c(S_SCOPE_VERSION)
+        self.c_events, self.c_links = c(S_EVENTS), c(S_LINKS)
+        self.e_struct = child(self.c_events, 0)
+        self.e_time, self.e_name = child(self.e_struct, 0), child(self.e_struct, 1)
+        self.e_attrs, self.e_attrs_typed = child(self.e_struct, 2), child(self.e_struct, 3)
+        self.k_struct = child(self.c_links, 0)
+        self.k_trace, self.k_span = child(self.k_struct, 0), child(self.k_struct, 1)
+        self.k_state, self.k_attrs = child(self.k_struct, 2), child(self.k_struct, 3)
+        self.k_attrs_typed = child(self.k_struct, 4)
+        self.res_attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
+        self.attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
+        self.sub_attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
+        self.resource = Frozen()
+        self.tenant = tenant.encode()
+        self.now_ns = now_ns
+        self.rejected = Rejections()
+
+    def __dealloc__(self):
+        buf_free(&self.events)
+        buf_free(&self.links)
+
+    cdef object run(self, bytes body):
+        cdef cptr p = <cptr>PyBytes_AS_STRING(body)
+        cdef cptr end = p + PyBytes_GET_SIZE(body)
+        cdef uint32_t f
+        cdef int wt
+        cdef cptr a
+        cdef cptr b
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 1 and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                self.resource_spans(a, b)
+            else:
+                skip_field(&p, end, wt)
+        return Decoded(
+            signal="traces", spans=SpanColumns(arrow=self.out.finish()), rejected=self.rejected
+        )
+
+    cdef int resource_spans(self, cptr p, cptr end) except -1:
+        cdef cptr start = p
+        cdef uint32_t f
+        cdef int wt
+        cdef cptr a
+        cdef cptr b
+        cdef cptr res = NULL
+        cdef cptr res_end = NULL
+        cdef Py_ssize_t spans = 0
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 1 and wt == WT_LEN:
+                if res != NULL:
+                    raise _FALLBACK
+                rd_len(&p, end, &res, &res_end)
+            elif f == 3 and wt == WT_LEN:
+                rd_string(&p, end, &a, &b)
+            else:
+                skip_field(&p, end, wt)
+        self.res_attrs.reset()
+        if res != NULL:
+            read_resource(res, res_end, self.res_attrs)
+        problem = self.res_attrs.problem("resource attribute")
+        if problem is None:
+            self.service = dict(self.res_attrs.pairs()).get("service.name", "").encode()
+            self.resource.load(self.res_attrs)
+        p = start
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 2 and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                spans += self.scope_spans(a, b, problem is None)
+            else:
+                skip_field(&p, end, wt)
+        if problem is not None:
+            self.rejected.add(problem, spans)
+        return 0
+
+    cdef Py_ssize_t scope_spans(self, cptr p, cptr end, bint emit) except -1:
+        cdef cptr start = p
+        cdef uint32_t f
+        cdef int wt
+        cdef cptr a
+        cdef cptr b
+        cdef cptr scope = NULL
+        cdef cptr scope_end = NULL
+        cdef cptr name = <cptr>b""
+        cdef cptr name_end = name
+        cdef cptr version = name
+        cdef cptr version_end = name
+        cdef Py_ssize_t spans = 0
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 1 and wt == WT_LEN:
+                if scope != NULL:
+                    raise _FALLBACK
+                rd_len(&p, end, &scope, &scope_end)
+            elif f == 2 and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                spans += 1
+                if not emit:
+                    self.span(a, b, False)
+            elif f == 3 and wt == WT_LEN:
+                rd_string(&p, end, &a, &b)
+            else:
+                skip_field(&p, end, wt)
+        if scope != NULL:
+            validate_scope(scope, scope_end, &name, &name_end, &version, &version_end)
+        if not emit:
+            return spans
+        p = start
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 2 and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                if self.span(a, b, True):
+                    self.c_scope_name.put_str(name, name_end - name)
+                    self.c_scope_version.put_str(version, version_end - version)
+            else:
+                skip_field(&p, end, wt)
+        return spans
+
+    cdef int span(self, cptr p, cptr end, bint emit) except -1:
+        cdef uint32_t f
+        cdef int wt
+        cdef cptr a
+        cdef cptr b
+        cdef cptr empty = <cptr>b""
+        cdef cptr trace = empty
+        cdef cptr trace_end = empty
+        cdef cptr span_id = empty
+        cdef cptr span_end = empty
+        cdef cptr parent = empty
+        cdef cptr parent_end = empty
+        cdef cptr state = empty
+        cdef cptr state_end = empty
+        cdef cptr name = empty
+        cdef cptr name_end = empty
+        cdef cptr status = NULL
+        cdef cptr status_end = NULL
+        cdef cptr message = empty
+        cdef cptr message_end = empty
+        cdef uint64_t start = 0, stop = 0, v
+        cdef int32_t kind = 0, code = 0
+        cdef Range r
+        cdef Py_ssize_t i
+        cdef int64_t limit = future_limit(self.now_ns)
+        cdef object problem = None
+        cdef object sub_problem
+        self.attrs.reset()
+        self.events.len = 0
+        self.links.len = 0
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 1 and wt == WT_LEN:
+                rd_len(&p, end, &trace, &trace_end)
+            elif f == 2 and wt == WT_LEN:
+                rd_len(&p, end, &span_id, &span_end)
+            elif f == 3 and wt == WT_LEN:
+                rd_string(&p, end, &state, &state_end)
+            elif f == 4 and wt == WT_LEN:
+                rd_len(&p, end, &parent, &parent_end)
+            elif f == 5 and wt == WT_LEN:
+                rd_string(&p, end, &name, &name_end)
+            elif f == 6 and wt == WT_VARINT:
+                rd_varint(&p, end, &v)
+                kind = <int32_t><uint32_t>(v & 0xFFFFFFFF)
+            elif f == 7 and wt == WT_I64:
+                rd_fixed64(&p, end, &start)
+            elif f == 8 and wt == WT_I64:
+                rd_fixed64(&p, end, &stop)
+            elif f == 9 and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                self.attrs.add(a, b, 5)
+            elif f == 11 and wt == WT_LEN:
+                rd_len(&p, end, &r.start, &r.stop)
+                buf_put(&self.events, &r, sizeof(Range))
+            elif f == 13 and wt == WT_LEN:
+                rd_len(&p, end, &r.start, &r.stop)
+                buf_put(&self.links, &r, sizeof(Range))
+            elif f == 15 and wt == WT_LEN:
+                if status != NULL:
+                    raise _FALLBACK
+                rd_len(&p, end, &status, &status_end)
+            else:
+                skip_field(&p, end, wt)
+        if status != NULL:
+            read_status(status, status_end, &message, &message_end, &code)
+        # Events and links are read (and so checked) whatever becomes of the span; their
+        # first problems are kept for the order of the reference's checks.
+        event_problem = link_problem = None
+        for i in range(self.events.len // sizeof(Range)):
+            r = (<Range*>self.events.data)[i]
+            sub_problem = self.event(r.start, r.stop, False, limit)
+            if event_problem is None:
+                event_problem = sub_problem
+        for i in range(self.links.len // sizeof(Range)):
+            r = (<Range*>self.links.data)[i]
+            sub_problem = self.link(r.start, r.stop, False)
+            if link_problem is None:
+                link_problem = sub_problem
+        if not emit:
+            return 0
+        problem = id_problem(trace_end - trace, 16, "trace_id", True, trace)
+        if problem is None:
+            problem = id_problem(span_end - span_id, 8, "span_id", True, span_id)
+        if problem is None:
+            problem = id_problem(parent_end - parent, 8, "parent_span_id", False, parent)
+        if problem is None:
+            if start == 0:
+                problem = "span start_time_unix_nano is 0"
+            elif start > <uint64_t>limit:
+                problem = f"span start_time_unix_nano {start} is more than 2 hours in the future"
+            elif stop < start:
+                problem = f"span end_time_unix_nano {stop} is before its start {start}"
+            elif stop > <uint64_t>limit:
+                problem = f"span end_time_unix_nano {stop} is more than 2 hours in the future"
+            elif kind < 0 or kind > 5:
+                problem = f"span kind {kind} is not in 0..5"
+            elif code < 0 or code > 2:
+                problem = f"span status code {code} is not in 0..2"
+        if problem is None:
+            problem = self.attrs.problem("attribute")
+        if problem is None:
+            problem = event_problem
+        if problem is None:
+            problem = link_problem
+        if problem is not None:
+            self.rejected.add(problem)
+            return 0
+        self.c_tenant.put_str(PyBytes_AS_STRING(self.tenant), PyBytes_GET_SIZE(self.tenant))
+        buf_put(&self.c_trace.data, trace, 16)
+        buf_put(&self.c_span.data, span_id, 8)
+        if parent_end == parent:
+            buf_zeros(&self.c_parent.data, 8)
+        else:
+            buf_put(&self.c_parent.data, parent, 8)
+        self.c_trace_state.put_str(state, state_end - state)
+        self.c_name.put_str(name, name_end - name)
+        buf_u8(&self.c_kind.data, <uint8_t>kind)
+        self.c_service.put_str(PyBytes_AS_STRING(self.service), PyBytes_GET_SIZE(self.service))
+        buf_u64(&self.c_start.data, start)
+        buf_u64(&self.c_end.data, stop)
+        buf_u8(&self.c_status_code.data, <uint8_t>code)
+        self.c_status_message.put_str(message, message_end - message)
+        self.attrs.emit(self.c_attrs, self.c_attrs_typed)
+        self.resource.emit(self.c_res, self.c_res_typed)
+        for i in range(self.events.len // sizeof(Range)):
+            r = (<Range*>self.events.data)[i]
+            self.event(r.start, r.stop, True, limit)
+        self.c_events.end_list(self.e_name.length)
+        for i in range(self.links.len // sizeof(Range)):
+            r = (<Range*>self.links.data)[i]
+            self.link(r.start, r.stop, True)
+        self.c_links.end_list(self.k_state.length)
+        return 1
+
+    cdef object event(self, cptr p, cptr end, bint emit, int64_t limit):
+        """Reads a Span.Event: with emit appends it, else returns its problem (or None)."""
+        cdef uint32_t f
+        cdef int wt
+        cdef cptr a
+        cdef cptr b
+        cdef cptr name = <cptr>b""
+        cdef cptr name_end = name
+        cdef uint64_t time = 0
+        self.sub_attrs.reset()
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 1 and wt == WT_I64:
+                rd_fixed64(&p, end, &time)
+            elif f == 2 and wt == WT_LEN:
+                rd_string(&p, end, &name, &name_end)
+            elif f == 3 and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                self.sub_attrs.add(a, b, 6)
+            else:
+                skip_field(&p, end, wt)
+        if emit:
+            buf_u64(&self.e_time.data, time)
+            self.e_name.put_str(name, name_end - name)
+            self.sub_attrs.emit(self.e_attrs, self.e_attrs_typed)
+            return None
+        if time > <uint64_t>limit:
+            return f"span event time_unix_nano {time} is more than 2 hours in the future"
+        return self.sub_attrs.problem("event attribute")
+
+    cdef object link(self, cptr p, cptr end, bint emit):
+        """Reads a Span.Link: with emit appends it, else returns its problem (or None)."""
+        cdef uint32_t f
+        cdef int wt
+        cdef cptr a
+        cdef cptr b
+        cdef cptr empty = <cptr>b""
+        cdef cptr trace = empty
+        cdef cptr trace_end = empty
+        cdef cptr span_id = empty
+        cdef cptr span_end = empty
+        cdef cptr state = empty
+        cdef cptr state_end = empty
+        self.sub_attrs.reset()
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 1 and wt == WT_LEN:
+                rd_len(&p, end, &trace, &trace_end)
+            elif f == 2 and wt == WT_LEN:
+                rd_len(&p, end, &span_id, &span_end)
+            elif f == 3 and wt == WT_LEN:
+                rd_string(&p, end, &state, &state_end)
+            elif f == 4 and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                self.sub_attrs.add(a, b, 6)
+            else:
+                skip_field(&p, end, wt)
+        if emit:
+            buf_put(&self.k_trace.data, trace, 16)
+            buf_put(&self.k_span.data, span_id, 8)
+            self.k_state.put_str(state, state_end - state)
+            self.sub_attrs.emit(self.k_attrs, self.k_attrs_typed)
+            return None
+        problem = self.sub_attrs.problem("link attribute")
+        if problem is None:
+            problem = id_problem(trace_end - trace, 16, "link trace_id", True, trace)
+        if problem is None:
+            problem = id_problem(span_end - span_id, 8, "link span_id", True, span_id)
+        return problem
+
+
+cdef int read_status(cptr p, cptr end, cptr* message, cptr* message_end, int32_t* code) except -1:
+    cdef uint32_t f
+    cdef int wt
+    cdef uint64_t v
+    while p < end:
+        rd_tag(&p, end, &f, &wt)
+        if f == 2 and wt == WT_LEN:
+            rd_string(&p, end, message, message_end)
+        elif f == 3 and wt == WT_VARINT:
+            rd_varint(&p, end, &v)
+            code[0] = <int32_t><uint32_t>(v & 0xFFFFFFFF)
+        else:
+            skip_field(&p, end, wt)
+    return 0
+
+
+def decode_traces(bytes body, str tenant, int64_t now_ns):
+    """ExportTraceServiceRequest bytes -> Decoded, or None to let the reference decode."""
+    try:
+        return TracesDecoder(tenant, now_ns).run(body)
+    except Fallback:
+        return None
 
 def double_text(double value):
     """The text the decoders store for a double (exposed for tests)."""

@@ -2,7 +2,8 @@
 
 Refused: trace ids that are not 16 non-zero bytes, span ids that are not 8 non-zero bytes,
 parent ids of another length than 0 or 8, a zero start time, an end before the start, a
-start more than 2 h ahead, attributes over their limits.
+start, end or event time more than 2 h ahead, a kind outside 0..5 or a status code outside
+0..2, attributes over their limits.
 """
 
 from __future__ import annotations
@@ -79,11 +80,19 @@ def _span(
         raise ItemRejected(f"span start_time_unix_nano {start} is more than 2 hours in the future")
     if end < start:
         raise ItemRejected(f"span end_time_unix_nano {end} is before its start {start}")
-    if span.kind > 5:
+    if end > now_ns + MAX_FUTURE_NS:
+        raise ItemRejected(f"span end_time_unix_nano {end} is more than 2 hours in the future")
+    if not 0 <= span.kind <= 5:
         raise ItemRejected(f"span kind {span.kind} is not in 0..5")
+    if not 0 <= span.status.code <= 2:
+        raise ItemRejected(f"span status code {span.status.code} is not in 0..2")
     attrs, typed = attributes(span.attributes)
     events = []
     for ev in span.events:
+        if ev.time_unix_nano > now_ns + MAX_FUTURE_NS:
+            raise ItemRejected(
+                f"span event time_unix_nano {ev.time_unix_nano} is more than 2 hours in the future"
+            )
         ev_attrs, ev_typed = attributes(ev.attributes, "event attribute")
         events.append(
             {
