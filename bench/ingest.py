@@ -1,0 +1,237 @@
+"""OTLP/HTTP protobuf ingest: sustained items/s per signal, latency, peak RSS, raw-store ratio.
+
+    .venv/bin/python bench/ingest.py [--seconds 8] [--clients 4] [--signals logs,traces,metrics]
+
+vigil runs as a separate process (``vigil serve``); client processes, each with several
+concurrent connections (as an OTel collector's exporter has), send pre-built realistic
+batches of 100-1,000 items (bench/payloads.py) as fast as they are answered, for each
+signal in turn: that is the maximum rate. A second phase sends at half that rate,
+paced, for the p99 latency there. Then, in this process, the same payloads are decoded and
+inserted straight into a fresh chDB store in commit-sized batches: the raw store rate that
+ingest is compared with. Peak RSS is vigil's resident memory, sampled every 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.vigil_process import VigilProcess
+
+from bench.payloads import logs_payload, metrics_payload, spans_payload
+
+PATHS = {"logs": "/v1/logs", "traces": "/v1/traces", "metrics": "/v1/metrics"}
+MAKERS = {"logs": logs_payload, "traces": spans_payload, "metrics": metrics_payload}
+TABLES = {"logs": "logs", "traces": "spans", "metrics": "metrics"}
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+@dataclass
+class Phase:
+    items: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def build_payloads(signal: str, seed: int, count: int) -> list[tuple[bytes, int]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        n = rng.randrange(100, 1001)
+        out.append((MAKERS[signal](rng, n), n))
+    return out
+
+
+def client(
+    url: str,
+    payloads: list[tuple[bytes, int]],
+    seconds: float,
+    interval: float,
+    start_at: float,
+    inflight: int,
+    queue: mp.Queue[tuple[int, list[float], int]],
+) -> None:
+    """One client process: ``inflight`` connections, each sending its batches back to back
+    (interval 0) or one per interval, like an exporter with a few concurrent senders."""
+    totals = [0, 0]  # items, errors
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def sender(offset: int) -> None:
+        with httpx.Client(timeout=60) as http:
+            while time.time() < start_at:
+                time.sleep(0.001)
+            end = start_at + seconds
+            # Spread the paced senders over the interval instead of sending in bursts.
+            next_at = time.monotonic() + interval * offset / inflight
+            i = offset
+            while time.time() < end:
+                if interval:
+                    delay = next_at - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    next_at += interval
+                body, n = payloads[i % len(payloads)]
+                i += 1
+                t0 = time.perf_counter()
+                resp = http.post(url, content=body, headers=PB)
+                elapsed = time.perf_counter() - t0
+                with lock:
+                    latencies.append(elapsed)
+                    if resp.status_code == 200:
+                        totals[0] += n
+                    else:
+                        totals[1] += 1
+
+    threads = [threading.Thread(target=sender, args=(k,)) for k in range(inflight)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queue.put((totals[0], latencies, totals[1]))
+
+
+def run_phase(
+    url: str,
+    payloads: list[list[tuple[bytes, int]]],
+    seconds: float,
+    interval: float,
+    inflight: int,
+) -> Phase:
+    queue: mp.Queue[tuple[int, list[float], int]] = mp.Queue()
+    start_at = time.time() + 0.5
+    procs = [
+        mp.Process(target=client, args=(url, p, seconds, interval, start_at, inflight, queue))
+        for p in payloads
+    ]
+    for proc in procs:
+        proc.start()
+    results = [queue.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    latencies = [lat for _, lats, _ in results for lat in lats]
+    return Phase(sum(r[0] for r in results), seconds, latencies, sum(r[2] for r in results))
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.1):
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            except psutil.Error:
+                return
+
+
+def raw_store_rate(signal: str, payloads: list[tuple[bytes, int]], batch_rows: int) -> float:
+    """Rows/s of the same Arrow rows inserted straight into chDB, in commit-sized batches."""
+    from vigil.ingest.otlp.native import decode_protobuf
+    from vigil.ingest.otlp.signals import SIGNALS
+    from vigil.store.clickhouse import ClickHouseStore
+    from vigil.store.migrations import migrate
+
+    tables = []
+    for body, _ in payloads:
+        decoded = decode_protobuf(SIGNALS[signal], body, "default", time.time_ns())
+        cols = {"logs": decoded.logs, "traces": decoded.spans, "metrics": decoded.metrics}[signal]
+        assert cols is not None
+        tables.append(cols.to_arrow())
+    whole = pa.concat_tables(tables).combine_chunks()
+    batches = [whole.slice(i, batch_rows) for i in range(0, whole.num_rows, batch_rows)]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ClickHouseStore(tmp)
+        try:
+            migrate(store)
+            store.insert(TABLES[signal], batches[0])  # warm-up
+            t0 = time.perf_counter()
+            for _ in range(2):
+                for batch in batches:
+                    store.insert(TABLES[signal], batch)
+            elapsed = time.perf_counter() - t0
+        finally:
+            store.close()
+    return float(2 * whole.num_rows / elapsed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--inflight", type=int, default=8, help="concurrent requests per client")
+    parser.add_argument("--signals", default="logs,traces,metrics")
+    parser.add_argument("--payloads", type=int, default=12, help="distinct batches per client")
+    args, server_args = parser.parse_known_args()
+    signals = args.signals.split(",")
+    payloads = {
+        s: [build_payloads(s, 1000 * c + i, args.payloads) for c in range(args.clients)]
+        for i, s in enumerate(signals)
+    }
+    results: dict[str, tuple[Phase, Phase]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = VigilProcess(Path(tmp) / "data", *server_args).start()
+        sampler = RssSampler(server.proc.pid if server.proc else 0)
+        sampler.start()
+        try:
+            for s in signals:
+                url = server.otlp_http_url + PATHS[s]
+                full = run_phase(url, payloads[s], args.seconds, 0.0, args.inflight)
+                # Half the maximum rate, paced: each sender sends one batch per interval.
+                mean_items = statistics.mean(n for p in payloads[s] for _, n in p)
+                senders = args.clients * args.inflight
+                interval = senders * mean_items / (full.rate / 2)
+                half = run_phase(url, payloads[s], args.seconds, interval, args.inflight)
+                results[s] = (full, half)
+        finally:
+            sampler.stopped.set()
+            code = server.stop()
+    if code != 0:
+        raise SystemExit(f"vigil exited with {code}")
+    print(
+        f"ingest over OTLP/HTTP protobuf, {args.clients} client processes x {args.inflight}"
+        f" concurrent requests, {args.seconds:.0f} s per phase"
+    )
+    for s in signals:
+        full, half = results[s]
+        raw = raw_store_rate(s, [p for ps in payloads[s] for p in ps], 50_000)
+        print(
+            f"{s:8s} max {full.rate:9,.0f} items/s  p50 {full.pct(0.5):6.1f} ms"
+            f"  p99 {full.pct(0.99):6.1f} ms  errors {full.errors}"
+            f" | half rate {half.rate:9,.0f}/s p50 {half.pct(0.5):6.1f} ms"
+            f" p99 {half.pct(0.99):6.1f} ms"
+            f" | raw chDB insert {raw:9,.0f} rows/s  ratio {full.rate / raw:5.0%}"
+        )
+    print(f"peak RSS of vigil: {sampler.peak / 2**20:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
