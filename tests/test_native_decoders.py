@@ -11,15 +11,20 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+from opentelemetry.proto.metrics.v1.metrics_pb2 import HistogramDataPoint, Metric, NumberDataPoint
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from vigil.ingest.interface import Decoded, RequestError
@@ -212,6 +217,87 @@ def _valid_span(i: int) -> Span:
     )
 
 
+point_times = st.one_of(st.integers(NOW - HOUR, NOW), times)
+
+
+@st.composite
+def number_points(draw: st.DrawFn) -> NumberDataPoint:
+    point = NumberDataPoint(
+        time_unix_nano=draw(point_times),
+        start_time_unix_nano=draw(st.one_of(st.just(0), point_times)),
+        flags=draw(st.sampled_from([0, 0, 0, 1, 2])),
+    )
+    which = draw(st.integers(0, 2))
+    if which == 1:
+        point.as_double = draw(floats)
+    elif which == 2:
+        point.as_int = draw(st.integers(-(2**63), 2**63 - 1))
+    point.attributes.extend(draw(st.lists(key_values(), max_size=4)))
+    return point
+
+
+@st.composite
+def histogram_points(draw: st.DrawFn) -> HistogramDataPoint:
+    bounds = sorted(set(draw(st.lists(st.floats(-1e6, 1e6), max_size=5))))
+    if draw(st.integers(0, 9)) == 0:
+        bounds = draw(st.lists(floats, max_size=4))  # unsorted or not finite
+    counts = draw(st.lists(st.integers(0, 50), min_size=len(bounds) + 1, max_size=len(bounds) + 1))
+    if draw(st.integers(0, 9)) == 0:
+        counts = draw(st.lists(st.integers(0, 2**64 - 1), max_size=4))
+    point = HistogramDataPoint(
+        time_unix_nano=draw(point_times),
+        start_time_unix_nano=draw(st.one_of(st.just(0), point_times)),
+        count=sum(counts) if draw(st.integers(0, 5)) else draw(st.integers(0, 2**64 - 1)),
+        explicit_bounds=bounds,
+        bucket_counts=counts if draw(st.integers(0, 7)) else [],
+        flags=draw(st.sampled_from([0, 0, 1])),
+    )
+    if draw(st.booleans()):
+        point.sum = draw(floats)
+    if draw(st.booleans()):
+        point.min = draw(floats)
+    if draw(st.booleans()):
+        point.max = draw(floats)
+    point.attributes.extend(draw(st.lists(key_values(), max_size=3)))
+    return point
+
+
+@st.composite
+def metrics(draw: st.DrawFn) -> Metric:
+    metric = Metric(
+        name=draw(st.one_of(st.just(""), texts, st.just("http.server.duration"))),
+        unit=draw(st.sampled_from(["", "1", "ms", "By", "{request}", "kBy/s", "weird"])),
+        description=draw(texts),
+    )
+    kind = draw(st.integers(0, 3))
+    temporality = draw(st.integers(0, 3))
+    if kind == 0:
+        metric.gauge.data_points.extend(draw(st.lists(number_points(), max_size=4)))
+    elif kind == 1:
+        metric.sum.aggregation_temporality = temporality  # type: ignore[assignment]
+        metric.sum.is_monotonic = draw(st.booleans())
+        metric.sum.data_points.extend(draw(st.lists(number_points(), max_size=4)))
+    elif kind == 2:
+        metric.histogram.aggregation_temporality = temporality  # type: ignore[assignment]
+        metric.histogram.data_points.extend(draw(st.lists(histogram_points(), max_size=3)))
+    return metric
+
+
+@st.composite
+def metrics_requests(draw: st.DrawFn) -> ExportMetricsServiceRequest:
+    req = ExportMetricsServiceRequest()
+    for _ in range(draw(st.integers(0, 3))):
+        rm = req.resource_metrics.add()
+        if draw(st.booleans()):
+            rm.resource.attributes.extend(draw(st.lists(key_values(), max_size=4)))
+        for _ in range(draw(st.integers(0, 2))):
+            sm = rm.scope_metrics.add()
+            if draw(st.booleans()):
+                sm.scope.name = draw(texts)
+            sm.metrics.extend(draw(st.lists(metrics(), max_size=3)))
+    return req
+
+
 # ---------------------------------------------------------------- comparison
 
 
@@ -236,12 +322,15 @@ def assert_same(native_result: Decoded, reference: Decoded) -> None:
     assert got.schema == want.schema
     assert got.num_rows == want.num_rows
     for name in want.column_names:
-        assert got[name].to_pylist() == want[name].to_pylist(), name
-    assert got.equals(want)
+        if pa.types.is_floating(want.schema.field(name).type):
+            # NaN (an unknown histogram sum, min or max) equals NaN here.
+            assert np.array_equal(got[name].to_numpy(), want[name].to_numpy(), equal_nan=True)
+        else:
+            assert got[name].to_pylist() == want[name].to_pylist(), name
     assert native_result.log_streams == reference.log_streams
     assert native_result.rejected.count == reference.rejected.count
     assert native_result.rejected.messages == reference.rejected.messages
-    assert len(native_result.cumulative) == len(reference.cumulative)
+    assert native_result.cumulative == reference.cumulative
 
 
 def check_body(signal: str, body: bytes, *, must_decode: bool) -> None:
@@ -289,6 +378,23 @@ def test_mostly_valid_traces_match_the_reference(kinds: list[int]) -> None:
             span.links.add(trace_id=bytes([7]) * 16, span_id=bytes([8]) * 8, trace_state="x=1")
         ss.spans.append(span)
     check_body("traces", req.SerializeToString(), must_decode=True)
+
+
+@SETTINGS
+@given(metrics_requests())
+def test_native_metrics_match_the_reference(req: ExportMetricsServiceRequest) -> None:
+    check_body("metrics", req.SerializeToString(), must_decode=True)
+
+
+def test_exponential_histograms_and_summaries_take_the_reference_path() -> None:
+    req = ExportMetricsServiceRequest()
+    metric = req.resource_metrics.add().scope_metrics.add().metrics.add(name="m")
+    point = metric.exponential_histogram.data_points.add(time_unix_nano=NOW, count=1, scale=0)
+    point.positive.bucket_counts.append(1)
+    body = req.SerializeToString()
+    assert _wire.decode_metrics(body, "t1", NOW) is None
+    decoded = native.decode_protobuf(SIGNALS["metrics"], body, "t1", NOW)
+    assert decoded.accepted == 1
 
 
 @SETTINGS
@@ -398,8 +504,27 @@ def _span_samples() -> list[bytes]:
     return [req.SerializeToString()]
 
 
+def _metric_samples() -> list[bytes]:
+    req = ExportMetricsServiceRequest()
+    rm = req.resource_metrics.add()
+    rm.resource.attributes.extend(_attrs(2))
+    sm = rm.scope_metrics.add()
+    gauge = sm.metrics.add(name="g", unit="ms")
+    gauge.gauge.data_points.add(time_unix_nano=NOW, as_double=1.5).attributes.extend(_attrs(2))
+    hist = sm.metrics.add(name="h")
+    hist.histogram.aggregation_temporality = 1  # type: ignore[assignment]
+    hist.histogram.data_points.add(
+        time_unix_nano=NOW, count=3, sum=4.0, explicit_bounds=[1.0, 2.0], bucket_counts=[1, 1, 1]
+    )
+    total = sm.metrics.add(name="c")
+    total.sum.aggregation_temporality = 2  # type: ignore[assignment]
+    total.sum.is_monotonic = True
+    total.sum.data_points.add(time_unix_nano=NOW, start_time_unix_nano=NOW - HOUR, as_int=7)
+    return [req.SerializeToString()]
+
+
 @SETTINGS
-@given(st.sampled_from(["logs", "traces"]), st.binary(max_size=300))
+@given(st.sampled_from(["logs", "traces", "metrics"]), st.binary(max_size=300))
 def test_random_bytes_never_crash(signal: str, body: bytes) -> None:
     check_body(signal, body, must_decode=False)
 
@@ -407,7 +532,9 @@ def test_random_bytes_never_crash(signal: str, body: bytes) -> None:
 @SETTINGS
 @given(
     st.sampled_from(
-        [("logs", b) for b in _serialized_samples()] + [("traces", b) for b in _span_samples()]
+        [("logs", b) for b in _serialized_samples()]
+        + [("traces", b) for b in _span_samples()]
+        + [("metrics", b) for b in _metric_samples()]
     ),
     st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
     st.integers(0, 10_000),

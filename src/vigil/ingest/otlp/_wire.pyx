@@ -16,6 +16,9 @@ from vigil.ingest.otlp.logs import log_group_and_stream
 from vigil.model.common import MAX_ATTRIBUTE_VALUE_BYTES, MAX_ATTRIBUTES, MAX_BODY_BYTES, MAX_FUTURE_NS
 from vigil.model.logs import LOG_SCHEMA, LogColumns
 from vigil.model.spans import SPAN_SCHEMA, SpanColumns
+from vigil.model.metrics import METRIC_SCHEMA, MetricColumns
+from vigil.ingest.interface import CumulativePoint
+from vigil.ingest.otlp.metrics import _stream_id, cloudwatch_unit
 
 include "_wire_core.pxi"
 
@@ -740,6 +743,451 @@ def decode_traces(bytes body, str tenant, int64_t now_ns):
     """ExportTraceServiceRequest bytes -> Decoded, or None to let the reference decode."""
     try:
         return TracesDecoder(tenant, now_ns).run(body)
+    except Fallback:
+        return None
+
+
+# ---------------------------------------------------------------- metrics
+
+cdef enum MetricCol:
+    M_TENANT, M_NAMESPACE, M_NAME, M_DIMS, M_UNIT, M_TS, M_START, M_RESOLUTION, M_KIND,
+    M_VALUE, M_COUNT, M_MIN, M_MAX, M_BOUNDS, M_BUCKETS, M_TYPE, M_STREAM, M_CUMULATIVE
+
+cdef enum DataKind:
+    D_NONE = 0
+    D_GAUGE = 5
+    D_SUM = 7
+    D_HISTOGRAM = 9
+    D_EXPONENTIAL = 10
+    D_SUMMARY = 11
+
+cdef enum:
+    TEMPORALITY_DELTA = 1
+    TEMPORALITY_CUMULATIVE = 2
+    NO_RECORDED_VALUE = 1
+
+
+cdef struct Point:
+    uint64_t start
+    uint64_t time
+    uint64_t count
+    uint32_t flags
+    double value
+    bint has_sum
+    double sum
+    bint has_min
+    double min
+    bint has_max
+    double max
+
+
+cdef class MetricsDecoder:
+    cdef Table out
+    cdef Column c_tenant, c_namespace, c_name, c_dims, c_unit, c_ts, c_start, c_resolution
+    cdef Column c_kind, c_value, c_count, c_min, c_max, c_bounds, c_buckets, c_type
+    cdef Column c_stream, c_cumulative
+    cdef AttrSet res_attrs, attrs
+    cdef Buf bounds, buckets
+    cdef bytes tenant, namespace, name, unit
+    cdef object tenant_str, namespace_str, name_str, unit_str, resource_key, scope_str
+    cdef int64_t now_ns
+    cdef object rejected
+    cdef list cumulative
+
+    def __init__(self, str tenant, int64_t now_ns):
+        self.out = Table(METRIC_SCHEMA)
+        c = self.out.col
+        self.c_tenant, self.c_namespace, self.c_name = c(M_TENANT), c(M_NAMESPACE), c(M_NAME)
+        self.c_dims, self.c_unit, self.c_ts, self.c_start = c(M_DIMS), c(M_UNIT), c(M_TS), c(M_START)
+        self.c_resolution, self.c_kind, self.c_value = c(M_RESOLUTION), c(M_KIND), c(M_VALUE)
+        self.c_count, self.c_min, self.c_max = c(M_COUNT), c(M_MIN), c(M_MAX)
+        self.c_bounds, self.c_buckets, self.c_type = c(M_BOUNDS), c(M_BUCKETS), c(M_TYPE)
+        self.c_stream, self.c_cumulative = c(M_STREAM), c(M_CUMULATIVE)
+        self.res_attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
+        self.attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
+        self.tenant_str = tenant
+        self.tenant = tenant.encode()
+        self.now_ns = now_ns
+        self.rejected = Rejections()
+        self.cumulative = []
+
+    def __dealloc__(self):
+        buf_free(&self.bounds)
+        buf_free(&self.buckets)
+
+    cdef object run(self, bytes body):
+        cdef cptr p = <cptr>PyBytes_AS_STRING(body)
+        cdef cptr end = p + PyBytes_GET_SIZE(body)
+        cdef uint32_t f
+        cdef int wt
+        cdef cptr a
+        cdef cptr b
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 1 and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                self.resource_metrics(a, b)
+            else:
+                skip_field(&p, end, wt)
+        return Decoded(
+            signal="metrics",
+            metrics=MetricColumns(arrow=self.out.finish()),
+            cumulative=self.cumulative,
+            rejected=self.rejected,
+        )
+
+    cdef int resource_metrics(self, cptr p, cptr end) except -1:
+        cdef cptr start = p
+        cdef uint32_t f
+        cdef int wt
+        cdef cptr a
+        cdef cptr b
+        cdef cptr res = NULL
+        cdef cptr res_end = NULL
+        cdef Py_ssize_t points = 0
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 1 and wt == WT_LEN:
+                if res != NULL:
+                    raise _FALLBACK
+                rd_len(&p, end, &res, &res_end)
+            elif f == 3 and wt == WT_LEN:
+                rd_string(&p, end, &a, &b)
+            else:
+                skip_field(&p, end, wt)
+        self.res_attrs.reset()
+        if res != NULL:
+            read_resource(res, res_end, self.res_attrs)
+        problem = self.res_attrs.problem("resource attribute")
+        if problem is None:
+            pairs = self.res_attrs.pairs()
+            by_key = dict(pairs)
+            namespace = (
+                by_key.get("service.namespace") or by_key.get("service.name") or "default"
+            )
+            self.namespace_str = namespace
+            self.namespace = namespace.encode()
+            self.resource_key = repr(sorted(pairs)).encode()
+        p = start
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 2 and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                points += self.scope_metrics(a, b, problem is None)
+            else:
+                skip_field(&p, end, wt)
+        if problem is not None:
+            self.rejected.add(problem, points)
+        return 0
+
+    cdef Py_ssize_t scope_metrics(self, cptr p, cptr end, bint emit) except -1:
+        cdef cptr start = p
+        cdef uint32_t f
+        cdef int wt
+        cdef cptr a
+        cdef cptr b
+        cdef cptr scope = NULL
+        cdef cptr scope_end = NULL
+        cdef cptr name = <cptr>b""
+        cdef cptr name_end = name
+        cdef cptr version = name
+        cdef cptr version_end = name
+        cdef Py_ssize_t points = 0
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 1 and wt == WT_LEN:
+                if scope != NULL:
+                    raise _FALLBACK
+                rd_len(&p, end, &scope, &scope_end)
+            elif f == 3 and wt == WT_LEN:
+                rd_string(&p, end, &a, &b)
+            elif f != 2 or wt != WT_LEN:
+                skip_field(&p, end, wt)
+            else:
+                rd_len(&p, end, &a, &b)
+        if scope != NULL:
+            validate_scope(scope, scope_end, &name, &name_end, &version, &version_end)
+        self.scope_str = py_text(name, name_end - name)
+        p = start
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 2 and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                points += self.metric(a, b, emit)
+            else:
+                skip_field(&p, end, wt)
+        return points
+
+    cdef Py_ssize_t metric(self, cptr p, cptr end, bint emit) except -1:
+        """Decodes a Metric (emit) or only checks it; returns its number of points."""
+        cdef uint32_t f
+        cdef int wt
+        cdef cptr a
+        cdef cptr b
+        cdef cptr name = <cptr>b""
+        cdef cptr name_end = name
+        cdef cptr unit = name
+        cdef cptr unit_end = name
+        cdef cptr data = NULL
+        cdef cptr data_end = NULL
+        cdef int kind = D_NONE
+        cdef int32_t temporality = 0
+        cdef bint monotonic = False
+        cdef Py_ssize_t points = 0
+        cdef uint64_t v
+        cdef cptr q
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == 1 and wt == WT_LEN:
+                rd_string(&p, end, &name, &name_end)
+            elif f == 2 and wt == WT_LEN:
+                rd_string(&p, end, &a, &b)
+            elif f == 3 and wt == WT_LEN:
+                rd_string(&p, end, &unit, &unit_end)
+            elif (f == 5 or f == 7 or f == 9 or f == 10 or f == 11) and wt == WT_LEN:
+                if data != NULL:
+                    raise _FALLBACK  # several members of the data oneof
+                if f == 10 or f == 11:
+                    raise _FALLBACK  # exponential histograms and summaries: the reference
+                rd_len(&p, end, &data, &data_end)
+                kind = f
+            elif f == 12 and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                validate_keyvalue(a, b, 5)
+            else:
+                skip_field(&p, end, wt)
+        if data == NULL:
+            if emit and name_end == name:
+                self.rejected.add("metric name is empty", 0)
+            return 0
+        # The data message: its points, temporality and monotonicity.
+        q = data
+        while q < data_end:
+            rd_tag(&q, data_end, &f, &wt)
+            if f == 1 and wt == WT_LEN:
+                rd_len(&q, data_end, &a, &b)
+                points += 1
+            elif f == 2 and wt == WT_VARINT and kind != D_GAUGE:
+                rd_varint(&q, data_end, &v)
+                temporality = <int32_t><uint32_t>(v & 0xFFFFFFFF)
+            elif f == 3 and wt == WT_VARINT and kind == D_SUM:
+                rd_varint(&q, data_end, &v)
+                monotonic = v != 0
+            else:
+                skip_field(&q, data_end, wt)
+        if emit and name_end == name:
+            self.rejected.add("metric name is empty", points)
+            emit = False
+        if emit:
+            self.name_str = py_text(name, name_end - name)
+            self.name = PyBytes_FromStringAndSize(<const char*>name, name_end - name)
+            self.unit_str = cloudwatch_unit(py_text(unit, unit_end - unit))
+            self.unit = self.unit_str.encode()
+        q = data
+        while q < data_end:
+            rd_tag(&q, data_end, &f, &wt)
+            if f == 1 and wt == WT_LEN:
+                rd_len(&q, data_end, &a, &b)
+                self.point(a, b, kind, temporality, monotonic, emit)
+            else:
+                skip_field(&q, data_end, wt)
+        return points
+
+    cdef int point(self, cptr p, cptr end, int kind, int32_t temporality, bint monotonic,
+                   bint emit) except -1:
+        cdef uint32_t f
+        cdef int wt
+        cdef cptr a
+        cdef cptr b
+        cdef Point pt
+        cdef uint64_t bits
+        cdef int values = 0
+        cdef bint histogram = kind == D_HISTOGRAM
+        cdef uint32_t attrs_field = 9 if histogram else 7
+        cdef uint32_t flags_field = 10 if histogram else 8
+        cdef uint32_t exemplar_field = 8 if histogram else 5
+        cdef int64_t limit = future_limit(self.now_ns)
+        memset(&pt, 0, sizeof(Point))
+        self.attrs.reset()
+        self.bounds.len = 0
+        self.buckets.len = 0
+        while p < end:
+            rd_tag(&p, end, &f, &wt)
+            if f == attrs_field and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                self.attrs.add(a, b, 7)
+            elif f == 2 and wt == WT_I64:
+                rd_fixed64(&p, end, &pt.start)
+            elif f == 3 and wt == WT_I64:
+                rd_fixed64(&p, end, &pt.time)
+            elif f == flags_field and wt == WT_VARINT:
+                rd_varint(&p, end, &bits)
+                pt.flags = <uint32_t>bits
+            elif f == exemplar_field and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                validate_exemplar(a, b)
+            elif not histogram and f == 4 and wt == WT_I64:
+                rd_fixed64(&p, end, &bits)
+                pt.value = as_double(bits)
+                values += 1
+            elif not histogram and f == 6 and wt == WT_I64:
+                rd_fixed64(&p, end, &bits)
+                pt.value = <double><int64_t>bits
+                values += 1
+            elif histogram and f == 4 and wt == WT_I64:
+                rd_fixed64(&p, end, &pt.count)
+            elif histogram and f == 5 and wt == WT_I64:
+                rd_fixed64(&p, end, &bits)
+                pt.sum = as_double(bits)
+                pt.has_sum = True
+            elif histogram and f == 11 and wt == WT_I64:
+                rd_fixed64(&p, end, &bits)
+                pt.min = as_double(bits)
+                pt.has_min = True
+            elif histogram and f == 12 and wt == WT_I64:
+                rd_fixed64(&p, end, &bits)
+                pt.max = as_double(bits)
+                pt.has_max = True
+            elif histogram and (f == 6 or f == 7) and wt == WT_I64:
+                rd_fixed64(&p, end, &bits)
+                buf_u64(&self.buckets if f == 6 else &self.bounds, bits)
+            elif histogram and (f == 6 or f == 7) and wt == WT_LEN:
+                rd_len(&p, end, &a, &b)
+                if (b - a) % 8:
+                    raise _FALLBACK
+                buf_put(&self.buckets if f == 6 else &self.bounds, a, b - a)
+            else:
+                skip_field(&p, end, wt)
+        if values > 1:
+            raise _FALLBACK
+        if not emit or pt.flags & NO_RECORDED_VALUE:
+            return 0
+        if pt.time == 0:
+            return self.reject("time_unix_nano is 0")
+        if pt.time > <uint64_t>limit:
+            return self.reject(f"time_unix_nano {pt.time} is more than 2 hours in the future")
+        if pt.start > <uint64_t>limit:
+            return self.reject(
+                f"start_time_unix_nano {pt.start} is more than 2 hours in the future")
+        problem = self.attrs.problem("attribute")
+        if problem is not None:
+            return self.reject(problem)
+        self.attrs.sort()
+        if histogram:
+            return self.histogram(&pt, temporality)
+        if not isfinite(pt.value):
+            return self.reject(f"value {pt.value} is not a finite number")
+        if kind == D_SUM and temporality == TEMPORALITY_CUMULATIVE and monotonic:
+            self.cumulative.append(self.cumulative_point(&pt, pt.value, 0.0, None, None))
+        elif kind == D_SUM and temporality == TEMPORALITY_DELTA:
+            self.row(&pt, 0, pt.value, 1.0, 0.0, 0.0, b"sum", False)
+        else:
+            self.row(&pt, 0, pt.value, 1.0, 0.0, 0.0, b"gauge", False)
+        return 0
+
+    cdef int histogram(self, Point* pt, int32_t temporality) except -1:
+        cdef Py_ssize_t nb = self.bounds.len // 8, nc = self.buckets.len // 8, i
+        cdef double* bounds = <double*>self.bounds.data
+        cdef uint64_t* counts = <uint64_t*>self.buckets.data
+        cdef uint64_t total = 0
+        cdef double value
+        if nc and nc != nb + 1:
+            return self.reject(
+                f"histogram has {nc} bucket counts for {nb} bounds"
+                " (expected one more count than bounds)")
+        for i in range(nb):
+            if not isfinite(bounds[i]) or (i and bounds[i - 1] >= bounds[i]):
+                return self.reject("histogram bounds must be finite and strictly increasing")
+        for i in range(nc):
+            if total + counts[i] < total:
+                raise _FALLBACK  # the sum passes 2**64: left to the reference's big ints
+            total += counts[i]
+        if nc and total != pt.count:
+            return self.reject(
+                f"histogram bucket counts add up to {total}, not count {pt.count}")
+        if pt.has_sum and not isnan(pt.sum) and not isfinite(pt.sum):
+            return self.reject(f"histogram sum {pt.sum} is not a finite number")
+        value = pt.sum if pt.has_sum else float("nan")
+        if temporality == TEMPORALITY_CUMULATIVE:
+            bound_list = [bounds[i] for i in range(nb)]
+            count_list = [counts[i] for i in range(nc)]
+            self.cumulative.append(self.cumulative_point(
+                pt, 0.0 if isnan(value) else value, pt.count, bound_list, count_list))
+            return 0
+        return self.row(
+            pt, 2, value, <double>pt.count,
+            pt.min if pt.has_min else float("nan"),
+            pt.max if pt.has_max else float("nan"), b"histogram", True)
+
+    cdef object cumulative_point(self, Point* pt, double value, object count, object bounds,
+                                 object buckets):
+        dims = self.attrs.pairs()
+        return CumulativePoint(
+            stream_id=_stream_id(self.resource_key, self.scope_str, self.name_str, dims),
+            tenant=self.tenant_str,
+            namespace=self.namespace_str,
+            name=self.name_str,
+            dimensions=dims,
+            unit=self.unit_str,
+            start_time=pt.start,
+            timestamp=pt.time,
+            value=value,
+            count=count,
+            bounds=bounds,
+            buckets=buckets,
+        )
+
+    cdef int row(self, Point* pt, uint8_t kind, double value, double count, double low,
+                 double high, bytes metric_type, bint with_buckets) except -1:
+        self.c_tenant.put_str(PyBytes_AS_STRING(self.tenant), PyBytes_GET_SIZE(self.tenant))
+        self.c_namespace.put_str(PyBytes_AS_STRING(self.namespace), PyBytes_GET_SIZE(self.namespace))
+        self.c_name.put_str(PyBytes_AS_STRING(self.name), PyBytes_GET_SIZE(self.name))
+        self.attrs.emit(self.c_dims, None)
+        self.c_unit.put_str(PyBytes_AS_STRING(self.unit), PyBytes_GET_SIZE(self.unit))
+        buf_u64(&self.c_ts.data, pt.time)
+        buf_u64(&self.c_start.data, pt.start)
+        buf_u8(&self.c_resolution.data, 60)
+        buf_u8(&self.c_kind.data, kind)
+        buf_f64(&self.c_value.data, value)
+        buf_f64(&self.c_count.data, count)
+        buf_f64(&self.c_min.data, low)
+        buf_f64(&self.c_max.data, high)
+        cdef Column bounds = child(self.c_bounds, 0)
+        cdef Column buckets = child(self.c_buckets, 0)
+        if with_buckets:
+            buf_put(&bounds.data, self.bounds.data, self.bounds.len)
+            buf_put(&buckets.data, self.buckets.data, self.buckets.len)
+        self.c_bounds.end_list(bounds.data.len // 8)
+        self.c_buckets.end_list(buckets.data.len // 8)
+        self.c_type.put_str(PyBytes_AS_STRING(metric_type), PyBytes_GET_SIZE(metric_type))
+        buf_u64(&self.c_stream.data, 0)
+        buf_f64(&self.c_cumulative.data, 0.0)
+        return 0
+
+    cdef int reject(self, str message) except -1:
+        self.rejected.add(f"metric {self.name_str!r}: {message}")
+        return 0
+
+
+cdef int validate_exemplar(cptr p, cptr end) except -1:
+    cdef uint32_t f
+    cdef int wt
+    cdef cptr a
+    cdef cptr b
+    while p < end:
+        rd_tag(&p, end, &f, &wt)
+        if f == 7 and wt == WT_LEN:
+            rd_len(&p, end, &a, &b)
+            validate_keyvalue(a, b, 8)
+        else:
+            skip_field(&p, end, wt)
+    return 0
+
+
+def decode_metrics(bytes body, str tenant, int64_t now_ns):
+    """ExportMetricsServiceRequest bytes -> Decoded, or None to let the reference decode."""
+    try:
+        return MetricsDecoder(tenant, now_ns).run(body)
     except Fallback:
         return None
 

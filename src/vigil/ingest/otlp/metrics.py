@@ -10,8 +10,8 @@ dimensions = the point's attributes, sorted; unit mapped to CloudWatch names whe
   the pipeline as ``CumulativePoint`` (per-stream conversion to deltas needs state).
 * Delta Histogram and ExponentialHistogram: one histogram row (count, sum, min, max,
   explicit bounds and bucket counts; exponential buckets are converted to explicit bounds).
-Refused: zero time, time more than 2 h ahead, NaN or infinite values, bucket counts that
-do not match the bounds. Points flagged "no recorded value" are skipped silently.
+Refused: zero time, time (or start time) more than 2 h ahead, NaN or infinite values, bucket
+counts that do not match the bounds. Points flagged "no recorded value" are skipped silently.
 """
 
 from __future__ import annotations
@@ -144,6 +144,11 @@ def _decode_metric(metric: Metric, ctx: _MetricContext, now_ns: int, out: Decode
             continue
         try:
             _check_time(point.time_unix_nano, now_ns)
+            if point.start_time_unix_nano > now_ns + MAX_FUTURE_NS:
+                raise ItemRejected(
+                    f"start_time_unix_nano {point.start_time_unix_nano}"
+                    " is more than 2 hours in the future"
+                )
             dims, _ = attributes(point.attributes)
             dims.sort()
             if which == "gauge":
@@ -154,7 +159,10 @@ def _decode_metric(metric: Metric, ctx: _MetricContext, now_ns: int, out: Decode
                 bounds, buckets = _explicit_buckets(point)
                 _histogram(out, ctx, point, dims, data.aggregation_temporality, bounds, buckets)
             elif which == "exponential_histogram":
-                bounds, buckets = _exponential_buckets(point)
+                try:
+                    bounds, buckets = _exponential_buckets(point)
+                except OverflowError:
+                    raise ItemRejected("exponential histogram bucket bounds overflow") from None
                 _histogram(out, ctx, point, dims, data.aggregation_temporality, bounds, buckets)
             elif which == "summary":
                 _cumulative(

@@ -36,7 +36,11 @@ def _load() -> dict[str, NativeDecoder]:
     except ImportError as exc:  # pragma: no cover - a build without a compiler
         log.warning("native OTLP decoders unavailable (%s); using the reference decoders", exc)
         return {}
-    return {"logs": _wire.decode_logs, "traces": _wire.decode_traces}
+    return {
+        "logs": _wire.decode_logs,
+        "traces": _wire.decode_traces,
+        "metrics": _wire.decode_metrics,
+    }
 
 
 NATIVE: dict[str, NativeDecoder] = _load()
