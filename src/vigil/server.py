@@ -3,11 +3,11 @@
 Start order                               Stop order (reverse, each waits for the last)
  1. store: open ClickHouse, migrate        1. not ready: /healthz answers 503
  2. state: open SQLite/PostgreSQL          2. listeners stop accepting; in-flight requests
- 3. writer thread                             finish (their batches are still committed)
- 4. ingest pipeline, handlers, apps        3. background tasks (retention) are cancelled
- 5. listeners: HTTP, OTLP/HTTP, gRPC,     4. writer commits what is queued, then ends
-    X-Ray daemon (UDP + TCP)               (the X-Ray daemon first hands over what it
- 6. background tasks (retention)              received), 5. state and store are closed
+ 3. writer thread                             finish (their batches are still committed);
+ 4. ingest pipeline, handlers, apps           the X-Ray daemon hands over what it received
+ 5. listeners: HTTP, OTLP/HTTP, gRPC,      3. background tasks (retention) are cancelled
+    X-Ray daemon (UDP + TCP)               4. writer commits what is queued, then ends
+ 6. background tasks (retention)           5. state and store are closed
  7. ready: /healthz answers 200, the
     "vigil listening …" line is printed
 ``Runtime`` is also what tests embed: ``await Runtime(config).start()`` … ``await stop()``.
@@ -256,7 +256,12 @@ class Runtime:
         enforce_log_retention(self.store, self.registry, cfg.log_retention_days, now)
         drop_expired_partitions(
             self.store,
-            {"metrics": cfg.metric_retention_days, "spans": cfg.trace_retention_days},
+            {
+                "metrics": cfg.metric_retention_days,
+                "spans": cfg.trace_retention_days,
+                "trace_summary": cfg.trace_retention_days,
+                "xray_in_progress": cfg.trace_retention_days,
+            },
             now,
         )
 

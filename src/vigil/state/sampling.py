@@ -42,7 +42,7 @@ from sqlalchemy import (
     update,
 )
 
-from vigil.state.db import METADATA, MIGRATIONS
+from vigil.state.db import METADATA, Migrations
 
 sampling_rules = Table(
     "xray_sampling_rules",
@@ -69,7 +69,7 @@ def _create_tables(conn: Connection) -> None:
     sampling_rules.create(conn, checkfirst=True)
 
 
-MIGRATIONS.append(("traces_0001_sampling_rules", _create_tables))
+MIGRATIONS: Migrations = [("traces_0001_sampling_rules", _create_tables)]
 
 DEFAULT_RULE = "Default"
 MAX_RULES = 25  # X-Ray's limit, the default rule not counted

@@ -26,12 +26,15 @@ def apply_table_ttls(store: Store, metric_days: int, trace_days: int) -> None:
         "metrics": f"toDateTime(timestamp) + toIntervalDay({metric_days})",
         "spans": f"toDateTime(start_time) + toIntervalDay({trace_days})",
         "trace_index": f"toDateTime(end) + toIntervalDay({trace_days})",
+        "trace_summary": f"hour + toIntervalDay({trace_days})",
+        "xray_in_progress": f"toDateTime(start_time) + toIntervalDay({trace_days})",
     }
     current = {
         name: engine
         for name, engine in store.query_sync(
             "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
-            " AND name IN ('metrics', 'spans', 'trace_index')"
+            " AND name IN {tables:Array(String)}",
+            {"tables": sorted(wanted)},
         ).rows
     }
     for table, expr in wanted.items():
