@@ -28,12 +28,13 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import HistogramDataPoint, Metri
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from vigil.ingest.interface import Decoded, RequestError
-from vigil.ingest.otlp import native
+from vigil.ingest.otlp import (
+    _wire,  # type: ignore[attr-defined]  # built by pip install -e
+    native,
+)
 from vigil.ingest.otlp.common import json_text, parse_protobuf
 from vigil.ingest.otlp.signals import SIGNALS
 from vigil.model.common import MAX_ATTRIBUTE_VALUE_BYTES, MAX_ATTRIBUTES, MAX_BODY_BYTES
-
-_wire = pytest.importorskip("vigil.ingest.otlp._wire")
 
 NOW = 1_700_000_000_000_000_000
 HOUR = 3600 * 10**9
