@@ -28,10 +28,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import HistogramDataPoint, Metri
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from vigil.ingest.interface import Decoded, RequestError
-from vigil.ingest.otlp import (
-    _wire,  # type: ignore[attr-defined]  # built by pip install -e
-    native,
-)
+from vigil.ingest.otlp import _wire, native
 from vigil.ingest.otlp.common import json_text, parse_protobuf
 from vigil.ingest.otlp.signals import SIGNALS
 from vigil.model.common import MAX_ATTRIBUTE_VALUE_BYTES, MAX_ATTRIBUTES, MAX_BODY_BYTES

@@ -32,7 +32,7 @@ def _load() -> dict[str, NativeDecoder]:
     if os.environ.get("VIGIL_NATIVE_DECODERS", "1") == "0":
         return {}
     try:
-        from vigil.ingest.otlp import _wire  # type: ignore[attr-defined]
+        from vigil.ingest.otlp import _wire
     except ImportError as exc:  # pragma: no cover - a build without a compiler
         log.warning("native OTLP decoders unavailable (%s); using the reference decoders", exc)
         return {}
