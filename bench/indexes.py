@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     day = (time.time_ns() // DAY_NS - 1) * DAY_NS
-    chunk_rows = 250_000
+    chunk_rows = 500_000
     chunks = [log_chunk(rng, chunk_rows, day) for _ in range(args.rows // chunk_rows)]
     chunks[1] = with_needles(chunks[1])
     rows = chunk_rows * len(chunks)

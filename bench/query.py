@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vigil.model.common import ATTR_MAP, SPAN_ID, TRACE_ID, TYPED_KEYS
 from vigil.model.logs import LOG_SCHEMA
 from vigil.model.spans import EVENT, LINK, SPAN_SCHEMA
-from vigil.query.traces import get_trace
+from vigil.query.traces import _SPAN_COLUMNS, get_trace
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
 
@@ -316,11 +316,25 @@ def report(store: ClickHouseStore, day_start: int) -> None:
     }
     samples = iter(
         row[0].lower()
-        for row in q("SELECT hex(trace_id) FROM spans ORDER BY cityHash64(span_id) LIMIT 8").rows
+        for row in q("SELECT hex(trace_id) FROM spans ORDER BY cityHash64(span_id) LIMIT 20").rows
     )
     # A new trace id each run, as a user opening traces does.
     timings["trace lookup by id (query.traces.get_trace)"] = lambda: asyncio.run(
         get_trace(store, "default", next(samples))
+    )
+    # Its parts: the window from trace_index, then the span rows (ids and times only, then
+    # every column get_trace reads).
+    by_id = f"{base} AND trace_id = unhex({{id:String}})"
+    timings["  part: window from trace_index"] = lambda: (
+        q(f"SELECT min(start), max(end) FROM trace_index WHERE {by_id}", {"id": next(samples)}).rows
+    )
+    timings["  part: span ids and times of the trace"] = lambda: (
+        q(
+            f"SELECT span_id, start_time, end_time FROM spans WHERE {by_id}", {"id": next(samples)}
+        ).rows
+    )
+    timings["  part: all columns get_trace reads"] = lambda: (
+        q(f"SELECT {_SPAN_COLUMNS} FROM spans WHERE {by_id}", {"id": next(samples)}).rows
     )
     results = {}
     for label, fn in timings.items():
@@ -329,7 +343,7 @@ def report(store: ClickHouseStore, day_start: int) -> None:
         found = "" if result else "  (NOTHING FOUND)"
         print(f"{label:60s} {ms:8.1f} ms{found}")
     baseline = results["full scan baseline: count() of all log lines"]
-    for label, ms in results.items():
+    for label, ms in results.items() if baseline else ():
         print(f"  ratio to the full-scan baseline: {label[:50]:50s} {ms / baseline:6.2f}")
     for when in ("as stored", "after OPTIMIZE FINAL"):
         if when != "as stored":

@@ -65,52 +65,27 @@ cdef class Table:
             [(<Column>c).finish() for c in self.columns], schema=self.schema)
 
 
-# ---------------------------------------------------------------- logs
+cdef class Walker:
+    """The levels every export request shares: request → resource → scope → items.
 
-cdef enum LogCol:
-    L_TENANT, L_GROUP, L_STREAM, L_TS, L_OBSERVED, L_SEVERITY, L_SEVERITY_TEXT, L_BODY,
-    L_ATTRS, L_ATTRS_TYPED, L_RES, L_RES_TYPED, L_SCOPE_NAME, L_SCOPE_VERSION, L_TRACE,
-    L_SPAN, L_FLAGS, L_SERVICE
+    ``walk`` reads each resource's attributes once (``use_resource`` turns them into what
+    the signal needs), then its scopes (``use_scope``) and their items (``item``, which
+    returns how many items it counts for a rejection). A resource over the limits rejects
+    all its items with one message, as the reference decoders do; its items are still read,
+    only checked (``emit`` false), so that malformed data anywhere declines the request.
+    """
 
-
-cdef class LogsDecoder:
-    cdef Table out
-    cdef Column c_tenant, c_group, c_stream, c_ts, c_observed, c_severity, c_severity_text
-    cdef Column c_body, c_attrs, c_attrs_typed, c_res, c_res_typed, c_scope_name
-    cdef Column c_scope_version, c_trace, c_span, c_flags, c_service
-    cdef AttrSet res_attrs, attrs
-    cdef Frozen resource
-    cdef Buf body_scratch
-    cdef bytes tenant, group, stream, service
-    cdef int64_t now_ns
+    cdef AttrSet res_attrs
     cdef object rejected
-    cdef set log_streams
-    cdef object tenant_str
+    cdef int64_t now_ns
+    cdef cptr scope_name, scope_name_end, scope_version, scope_version_end
 
-    def __init__(self, str tenant, int64_t now_ns):
-        self.out = Table(LOG_SCHEMA)
-        c = self.out.col
-        self.c_tenant, self.c_group, self.c_stream = c(L_TENANT), c(L_GROUP), c(L_STREAM)
-        self.c_ts, self.c_observed, self.c_severity = c(L_TS), c(L_OBSERVED), c(L_SEVERITY)
-        self.c_severity_text, self.c_body = c(L_SEVERITY_TEXT), c(L_BODY)
-        self.c_attrs, self.c_attrs_typed = c(L_ATTRS), c(L_ATTRS_TYPED)
-        self.c_res, self.c_res_typed = c(L_RES), c(L_RES_TYPED)
-        self.c_scope_name, self.c_scope_version = c(L_SCOPE_NAME), c(L_SCOPE_VERSION)
-        self.c_trace, self.c_span, self.c_flags = c(L_TRACE), c(L_SPAN), c(L_FLAGS)
-        self.c_service = c(L_SERVICE)
+    def __init__(self, int64_t now_ns):
         self.res_attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
-        self.attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
-        self.resource = Frozen()
-        self.tenant_str = tenant
-        self.tenant = tenant.encode()
-        self.now_ns = now_ns
         self.rejected = Rejections()
-        self.log_streams = set()
+        self.now_ns = now_ns
 
-    def __dealloc__(self):
-        buf_free(&self.body_scratch)
-
-    cdef object run(self, bytes body):
+    cdef int walk(self, bytes body) except -1:
         cdef cptr p = <cptr>PyBytes_AS_STRING(body)
         cdef cptr end = p + PyBytes_GET_SIZE(body)
         cdef uint32_t f
@@ -121,17 +96,13 @@ cdef class LogsDecoder:
             rd_tag(&p, end, &f, &wt)
             if f == 1 and wt == WT_LEN:
                 rd_len(&p, end, &a, &b)
-                self.resource_logs(a, b)
+                self.resource_block(a, b)
             else:
                 skip_field(&p, end, wt)
-        return Decoded(
-            signal="logs",
-            logs=LogColumns(arrow=self.out.finish()),
-            log_streams=self.log_streams,
-            rejected=self.rejected,
-        )
+        return 0
 
-    cdef int resource_logs(self, cptr p, cptr end) except -1:
+    cdef int resource_block(self, cptr p, cptr end) except -1:
+        """Resource{Logs,Spans,Metrics}: resource = 1, scope blocks = 2, schema_url = 3."""
         cdef cptr start = p
         cdef uint32_t f
         cdef int wt
@@ -139,7 +110,7 @@ cdef class LogsDecoder:
         cdef cptr b
         cdef cptr res = NULL
         cdef cptr res_end = NULL
-        cdef Py_ssize_t records = 0
+        cdef Py_ssize_t items = 0
         while p < end:
             rd_tag(&p, end, &f, &wt)
             if f == 1 and wt == WT_LEN:
@@ -155,27 +126,21 @@ cdef class LogsDecoder:
             read_resource(res, res_end, self.res_attrs)
         problem = self.res_attrs.problem("resource attribute")
         if problem is None:
-            pairs = self.res_attrs.pairs()
-            group, stream = log_group_and_stream(dict(pairs), self.res_attrs.typed_keys())
-            service = dict(pairs).get("service.name", "")
-            self.log_streams.add((self.tenant_str, group, stream))
-            self.group, self.stream = group.encode(), stream.encode()
-            self.service = service.encode()
-            self.resource.load(self.res_attrs)
+            self.use_resource()
         p = start
         while p < end:
             rd_tag(&p, end, &f, &wt)
             if f == 2 and wt == WT_LEN:
                 rd_len(&p, end, &a, &b)
-                records += self.scope_logs(a, b, problem is None)
+                items += self.scope_block(a, b, problem is None)
             else:
                 skip_field(&p, end, wt)
         if problem is not None:
-            self.rejected.add(problem, records)
+            self.rejected.add(problem, items)
         return 0
 
-    cdef Py_ssize_t scope_logs(self, cptr p, cptr end, bint emit) except -1:
-        """Decodes the scope's records (emit), or only checks and counts them."""
+    cdef Py_ssize_t scope_block(self, cptr p, cptr end, bint emit) except -1:
+        """Scope{Logs,Spans,Metrics}: scope = 1, items = 2, schema_url = 3."""
         cdef cptr start = p
         cdef uint32_t f
         cdef int wt
@@ -183,11 +148,9 @@ cdef class LogsDecoder:
         cdef cptr b
         cdef cptr scope = NULL
         cdef cptr scope_end = NULL
-        cdef cptr name = <cptr>b""
-        cdef cptr name_end = name
-        cdef cptr version = name
-        cdef cptr version_end = name
-        cdef Py_ssize_t records = 0
+        cdef Py_ssize_t items = 0
+        self.scope_name = self.scope_name_end = <cptr>b""
+        self.scope_version = self.scope_version_end = self.scope_name
         while p < end:
             rd_tag(&p, end, &f, &wt)
             if f == 1 and wt == WT_LEN:
@@ -196,28 +159,107 @@ cdef class LogsDecoder:
                 rd_len(&p, end, &scope, &scope_end)
             elif f == 2 and wt == WT_LEN:
                 rd_len(&p, end, &a, &b)
-                records += 1
                 if not emit:
-                    self.record(a, b, False)
+                    items += self.item(a, b, False)
             elif f == 3 and wt == WT_LEN:
                 rd_string(&p, end, &a, &b)
             else:
                 skip_field(&p, end, wt)
         if scope != NULL:
-            validate_scope(scope, scope_end, &name, &name_end, &version, &version_end)
+            validate_scope(scope, scope_end, &self.scope_name, &self.scope_name_end,
+                           &self.scope_version, &self.scope_version_end)
         if not emit:
-            return records
+            return items
+        self.use_scope()
         p = start
         while p < end:
             rd_tag(&p, end, &f, &wt)
             if f == 2 and wt == WT_LEN:
                 rd_len(&p, end, &a, &b)
-                if self.record(a, b, True):
-                    self.c_scope_name.put_str(name, name_end - name)
-                    self.c_scope_version.put_str(version, version_end - version)
+                items += self.item(a, b, True)
             else:
                 skip_field(&p, end, wt)
-        return records
+        return items
+
+    cdef int use_resource(self) except -1:
+        return 0
+
+    cdef int use_scope(self) except -1:
+        return 0
+
+    cdef Py_ssize_t item(self, cptr p, cptr end, bint emit) except -1:
+        return 1
+
+    cdef int put_scope(self, Column name, Column version) except -1:
+        name.put_str(self.scope_name, self.scope_name_end - self.scope_name)
+        version.put_str(self.scope_version, self.scope_version_end - self.scope_version)
+        return 0
+
+
+# ---------------------------------------------------------------- logs
+
+cdef enum LogCol:
+    L_TENANT, L_GROUP, L_STREAM, L_TS, L_OBSERVED, L_SEVERITY, L_SEVERITY_TEXT, L_BODY,
+    L_ATTRS, L_ATTRS_TYPED, L_RES, L_RES_TYPED, L_SCOPE_NAME, L_SCOPE_VERSION, L_TRACE,
+    L_SPAN, L_FLAGS, L_SERVICE
+
+
+cdef class LogsDecoder(Walker):
+    cdef Table out
+    cdef Column c_tenant, c_group, c_stream, c_ts, c_observed, c_severity, c_severity_text
+    cdef Column c_body, c_attrs, c_attrs_typed, c_res, c_res_typed, c_scope_name
+    cdef Column c_scope_version, c_trace, c_span, c_flags, c_service
+    cdef AttrSet attrs
+    cdef Frozen resource
+    cdef Buf body_scratch
+    cdef bytes tenant, group, stream, service
+    cdef set log_streams
+    cdef object tenant_str
+
+    def __init__(self, str tenant, int64_t now_ns):
+        Walker.__init__(self, now_ns)
+        self.out = Table(LOG_SCHEMA)
+        c = self.out.col
+        self.c_tenant, self.c_group, self.c_stream = c(L_TENANT), c(L_GROUP), c(L_STREAM)
+        self.c_ts, self.c_observed, self.c_severity = c(L_TS), c(L_OBSERVED), c(L_SEVERITY)
+        self.c_severity_text, self.c_body = c(L_SEVERITY_TEXT), c(L_BODY)
+        self.c_attrs, self.c_attrs_typed = c(L_ATTRS), c(L_ATTRS_TYPED)
+        self.c_res, self.c_res_typed = c(L_RES), c(L_RES_TYPED)
+        self.c_scope_name, self.c_scope_version = c(L_SCOPE_NAME), c(L_SCOPE_VERSION)
+        self.c_trace, self.c_span, self.c_flags = c(L_TRACE), c(L_SPAN), c(L_FLAGS)
+        self.c_service = c(L_SERVICE)
+        self.attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
+        self.resource = Frozen()
+        self.tenant_str = tenant
+        self.tenant = tenant.encode()
+        self.log_streams = set()
+
+    def __dealloc__(self):
+        buf_free(&self.body_scratch)
+
+    cdef object run(self, bytes body):
+        self.walk(body)
+        return Decoded(
+            signal="logs",
+            logs=LogColumns(arrow=self.out.finish()),
+            log_streams=self.log_streams,
+            rejected=self.rejected,
+        )
+
+    cdef int use_resource(self) except -1:
+        pairs = self.res_attrs.pairs()
+        group, stream = log_group_and_stream(dict(pairs), self.res_attrs.typed_keys())
+        service = dict(pairs).get("service.name", "")
+        self.log_streams.add((self.tenant_str, group, stream))
+        self.group, self.stream = group.encode(), stream.encode()
+        self.service = service.encode()
+        self.resource.load(self.res_attrs)
+        return 0
+
+    cdef Py_ssize_t item(self, cptr p, cptr end, bint emit) except -1:
+        if self.record(p, end, emit):
+            self.put_scope(self.c_scope_name, self.c_scope_version)
+        return 1
 
     cdef int record(self, cptr p, cptr end, bint emit) except -1:
         """Decodes one LogRecord; with emit, appends its row (all but the scope columns)
@@ -373,21 +415,20 @@ cdef struct Range:
     cptr stop
 
 
-cdef class TracesDecoder:
+cdef class TracesDecoder(Walker):
     cdef Table out
     cdef Column c_tenant, c_trace, c_span, c_parent, c_trace_state, c_name, c_kind, c_service
     cdef Column c_start, c_end, c_status_code, c_status_message, c_attrs, c_attrs_typed
     cdef Column c_res, c_res_typed, c_scope_name, c_scope_version, c_events, c_links
     cdef Column e_struct, e_time, e_name, e_attrs, e_attrs_typed
     cdef Column k_struct, k_trace, k_span, k_state, k_attrs, k_attrs_typed
-    cdef AttrSet res_attrs, attrs, sub_attrs
+    cdef AttrSet attrs, sub_attrs
     cdef Frozen resource
     cdef Buf events, links
     cdef bytes tenant, service
-    cdef int64_t now_ns
-    cdef object rejected
 
     def __init__(self, str tenant, int64_t now_ns):
+        Walker.__init__(self, now_ns)
         self.out = Table(SPAN_SCHEMA)
         c = self.out.col
         self.c_tenant, self.c_trace, self.c_span = c(S_TENANT), c(S_TRACE), c(S_SPAN)
@@ -405,117 +446,30 @@ cdef class TracesDecoder:
         self.k_trace, self.k_span = child(self.k_struct, 0), child(self.k_struct, 1)
         self.k_state, self.k_attrs = child(self.k_struct, 2), child(self.k_struct, 3)
         self.k_attrs_typed = child(self.k_struct, 4)
-        self.res_attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
         self.attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
         self.sub_attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
         self.resource = Frozen()
         self.tenant = tenant.encode()
-        self.now_ns = now_ns
-        self.rejected = Rejections()
 
     def __dealloc__(self):
         buf_free(&self.events)
         buf_free(&self.links)
 
     cdef object run(self, bytes body):
-        cdef cptr p = <cptr>PyBytes_AS_STRING(body)
-        cdef cptr end = p + PyBytes_GET_SIZE(body)
-        cdef uint32_t f
-        cdef int wt
-        cdef cptr a
-        cdef cptr b
-        while p < end:
-            rd_tag(&p, end, &f, &wt)
-            if f == 1 and wt == WT_LEN:
-                rd_len(&p, end, &a, &b)
-                self.resource_spans(a, b)
-            else:
-                skip_field(&p, end, wt)
+        self.walk(body)
         return Decoded(
             signal="traces", spans=SpanColumns(arrow=self.out.finish()), rejected=self.rejected
         )
 
-    cdef int resource_spans(self, cptr p, cptr end) except -1:
-        cdef cptr start = p
-        cdef uint32_t f
-        cdef int wt
-        cdef cptr a
-        cdef cptr b
-        cdef cptr res = NULL
-        cdef cptr res_end = NULL
-        cdef Py_ssize_t spans = 0
-        while p < end:
-            rd_tag(&p, end, &f, &wt)
-            if f == 1 and wt == WT_LEN:
-                if res != NULL:
-                    raise _FALLBACK
-                rd_len(&p, end, &res, &res_end)
-            elif f == 3 and wt == WT_LEN:
-                rd_string(&p, end, &a, &b)
-            else:
-                skip_field(&p, end, wt)
-        self.res_attrs.reset()
-        if res != NULL:
-            read_resource(res, res_end, self.res_attrs)
-        problem = self.res_attrs.problem("resource attribute")
-        if problem is None:
-            self.service = dict(self.res_attrs.pairs()).get("service.name", "").encode()
-            self.resource.load(self.res_attrs)
-        p = start
-        while p < end:
-            rd_tag(&p, end, &f, &wt)
-            if f == 2 and wt == WT_LEN:
-                rd_len(&p, end, &a, &b)
-                spans += self.scope_spans(a, b, problem is None)
-            else:
-                skip_field(&p, end, wt)
-        if problem is not None:
-            self.rejected.add(problem, spans)
+    cdef int use_resource(self) except -1:
+        self.service = dict(self.res_attrs.pairs()).get("service.name", "").encode()
+        self.resource.load(self.res_attrs)
         return 0
 
-    cdef Py_ssize_t scope_spans(self, cptr p, cptr end, bint emit) except -1:
-        cdef cptr start = p
-        cdef uint32_t f
-        cdef int wt
-        cdef cptr a
-        cdef cptr b
-        cdef cptr scope = NULL
-        cdef cptr scope_end = NULL
-        cdef cptr name = <cptr>b""
-        cdef cptr name_end = name
-        cdef cptr version = name
-        cdef cptr version_end = name
-        cdef Py_ssize_t spans = 0
-        while p < end:
-            rd_tag(&p, end, &f, &wt)
-            if f == 1 and wt == WT_LEN:
-                if scope != NULL:
-                    raise _FALLBACK
-                rd_len(&p, end, &scope, &scope_end)
-            elif f == 2 and wt == WT_LEN:
-                rd_len(&p, end, &a, &b)
-                spans += 1
-                if not emit:
-                    self.span(a, b, False)
-            elif f == 3 and wt == WT_LEN:
-                rd_string(&p, end, &a, &b)
-            else:
-                skip_field(&p, end, wt)
-        if scope != NULL:
-            validate_scope(scope, scope_end, &name, &name_end, &version, &version_end)
-        if not emit:
-            return spans
-        p = start
-        while p < end:
-            rd_tag(&p, end, &f, &wt)
-            if f == 2 and wt == WT_LEN:
-                rd_len(&p, end, &a, &b)
-                if self.span(a, b, True):
-                    self.c_scope_name.put_str(name, name_end - name)
-                    self.c_scope_version.put_str(version, version_end - version)
-            else:
-                skip_field(&p, end, wt)
-        return spans
+    cdef Py_ssize_t item(self, cptr p, cptr end, bint emit) except -1:
+        if self.span(p, end, emit):
+            self.put_scope(self.c_scope_name, self.c_scope_version)
+        return 1
 
     cdef int span(self, cptr p, cptr end, bint emit) except -1:
         cdef uint32_t f
@@ -781,20 +735,19 @@ cdef struct Point:
     double max
 
 
-cdef class MetricsDecoder:
+cdef class MetricsDecoder(Walker):
     cdef Table out
     cdef Column c_tenant, c_namespace, c_name, c_dims, c_unit, c_ts, c_start, c_resolution
     cdef Column c_kind, c_value, c_count, c_min, c_max, c_bounds, c_buckets, c_type
     cdef Column c_stream, c_cumulative
-    cdef AttrSet res_attrs, attrs
+    cdef AttrSet attrs
     cdef Buf bounds, buckets
     cdef bytes tenant, namespace, name, unit
     cdef object tenant_str, namespace_str, name_str, unit_str, resource_key, scope_str
-    cdef int64_t now_ns
-    cdef object rejected
     cdef list cumulative
 
     def __init__(self, str tenant, int64_t now_ns):
+        Walker.__init__(self, now_ns)
         self.out = Table(METRIC_SCHEMA)
         c = self.out.col
         self.c_tenant, self.c_namespace, self.c_name = c(M_TENANT), c(M_NAMESPACE), c(M_NAME)
@@ -803,12 +756,9 @@ cdef class MetricsDecoder:
         self.c_count, self.c_min, self.c_max = c(M_COUNT), c(M_MIN), c(M_MAX)
         self.c_bounds, self.c_buckets, self.c_type = c(M_BOUNDS), c(M_BUCKETS), c(M_TYPE)
         self.c_stream, self.c_cumulative = c(M_STREAM), c(M_CUMULATIVE)
-        self.res_attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
         self.attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
         self.tenant_str = tenant
         self.tenant = tenant.encode()
-        self.now_ns = now_ns
-        self.rejected = Rejections()
         self.cumulative = []
 
     def __dealloc__(self):
@@ -816,19 +766,7 @@ cdef class MetricsDecoder:
         buf_free(&self.buckets)
 
     cdef object run(self, bytes body):
-        cdef cptr p = <cptr>PyBytes_AS_STRING(body)
-        cdef cptr end = p + PyBytes_GET_SIZE(body)
-        cdef uint32_t f
-        cdef int wt
-        cdef cptr a
-        cdef cptr b
-        while p < end:
-            rd_tag(&p, end, &f, &wt)
-            if f == 1 and wt == WT_LEN:
-                rd_len(&p, end, &a, &b)
-                self.resource_metrics(a, b)
-            else:
-                skip_field(&p, end, wt)
+        self.walk(body)
         return Decoded(
             signal="metrics",
             metrics=MetricColumns(arrow=self.out.finish()),
@@ -836,87 +774,21 @@ cdef class MetricsDecoder:
             rejected=self.rejected,
         )
 
-    cdef int resource_metrics(self, cptr p, cptr end) except -1:
-        cdef cptr start = p
-        cdef uint32_t f
-        cdef int wt
-        cdef cptr a
-        cdef cptr b
-        cdef cptr res = NULL
-        cdef cptr res_end = NULL
-        cdef Py_ssize_t points = 0
-        while p < end:
-            rd_tag(&p, end, &f, &wt)
-            if f == 1 and wt == WT_LEN:
-                if res != NULL:
-                    raise _FALLBACK
-                rd_len(&p, end, &res, &res_end)
-            elif f == 3 and wt == WT_LEN:
-                rd_string(&p, end, &a, &b)
-            else:
-                skip_field(&p, end, wt)
-        self.res_attrs.reset()
-        if res != NULL:
-            read_resource(res, res_end, self.res_attrs)
-        problem = self.res_attrs.problem("resource attribute")
-        if problem is None:
-            pairs = self.res_attrs.pairs()
-            by_key = dict(pairs)
-            namespace = (
-                by_key.get("service.namespace") or by_key.get("service.name") or "default"
-            )
-            self.namespace_str = namespace
-            self.namespace = namespace.encode()
-            self.resource_key = repr(sorted(pairs)).encode()
-        p = start
-        while p < end:
-            rd_tag(&p, end, &f, &wt)
-            if f == 2 and wt == WT_LEN:
-                rd_len(&p, end, &a, &b)
-                points += self.scope_metrics(a, b, problem is None)
-            else:
-                skip_field(&p, end, wt)
-        if problem is not None:
-            self.rejected.add(problem, points)
+    cdef int use_resource(self) except -1:
+        pairs = self.res_attrs.pairs()
+        by_key = dict(pairs)
+        namespace = by_key.get("service.namespace") or by_key.get("service.name") or "default"
+        self.namespace_str = namespace
+        self.namespace = namespace.encode()
+        self.resource_key = repr(sorted(pairs)).encode()
         return 0
 
-    cdef Py_ssize_t scope_metrics(self, cptr p, cptr end, bint emit) except -1:
-        cdef cptr start = p
-        cdef uint32_t f
-        cdef int wt
-        cdef cptr a
-        cdef cptr b
-        cdef cptr scope = NULL
-        cdef cptr scope_end = NULL
-        cdef cptr name = <cptr>b""
-        cdef cptr name_end = name
-        cdef cptr version = name
-        cdef cptr version_end = name
-        cdef Py_ssize_t points = 0
-        while p < end:
-            rd_tag(&p, end, &f, &wt)
-            if f == 1 and wt == WT_LEN:
-                if scope != NULL:
-                    raise _FALLBACK
-                rd_len(&p, end, &scope, &scope_end)
-            elif f == 3 and wt == WT_LEN:
-                rd_string(&p, end, &a, &b)
-            elif f != 2 or wt != WT_LEN:
-                skip_field(&p, end, wt)
-            else:
-                rd_len(&p, end, &a, &b)
-        if scope != NULL:
-            validate_scope(scope, scope_end, &name, &name_end, &version, &version_end)
-        self.scope_str = py_text(name, name_end - name)
-        p = start
-        while p < end:
-            rd_tag(&p, end, &f, &wt)
-            if f == 2 and wt == WT_LEN:
-                rd_len(&p, end, &a, &b)
-                points += self.metric(a, b, emit)
-            else:
-                skip_field(&p, end, wt)
-        return points
+    cdef int use_scope(self) except -1:
+        self.scope_str = py_text(self.scope_name, self.scope_name_end - self.scope_name)
+        return 0
+
+    cdef Py_ssize_t item(self, cptr p, cptr end, bint emit) except -1:
+        return self.metric(p, end, emit)
 
     cdef Py_ssize_t metric(self, cptr p, cptr end, bint emit) except -1:
         """Decodes a Metric (emit) or only checks it; returns its number of points."""
