@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from vigil.config import Config
+from vigil.store.retention import MetricRetention, parse_retention
 
 
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,7 +55,23 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--read-threads", type=int, default=d.read_threads)
     p.add_argument("--query-timeout", type=float, default=d.query_timeout)
     p.add_argument("--log-retention-days", type=int, default=d.log_retention_days)
-    p.add_argument("--metric-retention-days", type=int, default=d.metric_retention_days)
+    p.add_argument(
+        "--metric-retention",
+        default=os.environ.get("VIGIL_METRIC_RETENTION", ""),
+        help="retention ladder, e.g. raw=3h,1m=15d,5m=63d,1h=455d (the default)",
+    )
+    p.add_argument(
+        "--metric-retention-days",
+        type=int,
+        default=None,
+        help="days the 1-hour metric rollups are kept (shorthand for --metric-retention 1h=Nd)",
+    )
+    p.add_argument(
+        "--metric-search-limit",
+        type=int,
+        default=d.metric_search_limit,
+        help="most series one metric math SEARCH() returns (default %(default)s)",
+    )
     p.add_argument("--trace-retention-days", type=int, default=d.trace_retention_days)
     p.add_argument(
         "--retention-interval",
@@ -63,6 +80,13 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="seconds between log retention passes",
     )
     p.add_argument("--log-level", default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
+
+
+def _metric_retention(args: argparse.Namespace) -> MetricRetention:
+    ladder = MetricRetention()
+    if args.metric_retention_days is not None:
+        ladder = parse_retention(f"1h={args.metric_retention_days}d", ladder)
+    return parse_retention(args.metric_retention, ladder)
 
 
 def parse_config(args: argparse.Namespace) -> Config:
@@ -87,7 +111,8 @@ def parse_config(args: argparse.Namespace) -> Config:
         read_threads=args.read_threads,
         query_timeout=args.query_timeout,
         log_retention_days=args.log_retention_days,
-        metric_retention_days=args.metric_retention_days,
+        metric_retention=_metric_retention(args),
+        metric_search_limit=args.metric_search_limit,
         trace_retention_days=args.trace_retention_days,
         retention_interval=args.retention_interval,
     )
@@ -107,9 +132,14 @@ def main(argv: list[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         try:
+            config = parse_config(args)
+        except ValueError as exc:
+            print(f"vigil: {exc}", file=sys.stderr)
+            return 2
+        try:
             import uvloop
 
-            return uvloop.run(serve(parse_config(args)))
+            return uvloop.run(serve(config))
         except ConfigError as exc:
             print(f"vigil: {exc}", file=sys.stderr)
             return 2

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp
 
 from vigil.api.app import build_app, otlp_routes
 from vigil.api.auth import Authenticator
+from vigil.api.aws.cloudwatch import CloudWatchService
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
 from vigil.api.v1 import ReadApi
@@ -41,6 +42,7 @@ from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
+from vigil.state.metrictags import TagStore
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
 from vigil.store.retention import apply_table_ttls, enforce_log_retention
@@ -130,7 +132,7 @@ class Runtime:
         )
         await asyncio.to_thread(migrate, self.store)
         await asyncio.to_thread(
-            apply_table_ttls, self.store, cfg.metric_retention_days, cfg.trace_retention_days
+            apply_table_ttls, self.store, cfg.metric_retention, cfg.trace_retention_days
         )
         self.state = await asyncio.to_thread(open_state, cfg.state_url)
         self.registry = LogGroupRegistry(self.state)
@@ -178,7 +180,19 @@ class Runtime:
 
     def aws_services(self) -> list[AwsService]:
         """The AWS APIs served on the main port (each pillar adds its service here)."""
-        return []
+        assert self.pipeline is not None
+        assert self.store is not None
+        assert self.state is not None
+        cloudwatch = CloudWatchService(
+            self.pipeline,
+            self.store,
+            TagStore(self.state),
+            self.config.metric_retention,
+            self.metrics,
+            clock=self.clock,
+            search_limit=self.config.metric_search_limit,
+        )
+        return [cloudwatch]
 
     async def _listen_http(self, name: str, app: ASGIApp, host: str, port: int) -> None:
         sock = _bind(host, port)

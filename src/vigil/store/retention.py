@@ -1,6 +1,9 @@
 """Retention: table TTLs for metrics and traces, a background pass for log groups.
 
-Metrics and spans expire by ClickHouse TTL (whole day partitions are dropped). Logs expire
+Metrics follow a retention ladder (CloudWatch's by default): raw points 3 h, 1-minute
+rollups 15 days, 5-minute rollups 63 days, 1-hour rollups 455 days; each level expires by
+ClickHouse TTL (whole partitions are dropped, so a level may keep up to one partition
+longer). Spans expire by TTL too. Logs expire
 per log group: a group's own retention, else the server-wide default, else never; a
 background pass deletes what is older (lightweight DELETE), so that changing a group's
 retention takes effect on its existing data too.
@@ -9,7 +12,9 @@ retention takes effect on its existing data too.
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
+from dataclasses import dataclass
 
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import Store
@@ -19,18 +24,61 @@ log = logging.getLogger(__name__)
 DAY_NS = 86400 * 10**9
 
 
-def apply_table_ttls(store: Store, metric_days: int, trace_days: int) -> None:
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+LEVELS = ("raw", "1m", "5m", "1h")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRetention:
+    """Seconds each metric resolution is kept: raw points, then each rollup."""
+
+    raw: int = 3 * 3600
+    minute: int = 15 * 86400
+    five_minutes: int = 63 * 86400
+    hour: int = 455 * 86400
+
+    def of(self, level: str) -> int:
+        return {"raw": self.raw, "1m": self.minute, "5m": self.five_minutes, "1h": self.hour}[level]
+
+    def text(self) -> str:
+        return ",".join(f"{level}={self.of(level)}s" for level in LEVELS)
+
+
+def parse_retention(text: str, base: MetricRetention | None = None) -> MetricRetention:
+    """``raw=3h,1m=15d,5m=63d,1h=455d`` (any subset; units s m h d w) → MetricRetention."""
+    values = {level: (base or MetricRetention()).of(level) for level in LEVELS}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        level, _, duration = item.partition("=")
+        match = _DURATION.match(duration.strip())
+        if level.strip() not in values or match is None:
+            raise ValueError(
+                f"{item!r} is not LEVEL=DURATION with LEVEL one of {', '.join(LEVELS)}"
+                " and DURATION like 3h or 15d"
+            )
+        values[level.strip()] = int(match.group(1)) * _SECONDS[match.group(2)]
+    ladder = [values[level] for level in LEVELS]
+    if any(s <= 0 for s in ladder):
+        raise ValueError("every retention must be positive")
+    return MetricRetention(*ladder)
+
+
+def apply_table_ttls(store: Store, metrics: MetricRetention, trace_days: int) -> None:
     """Make the tables' TTL match the configuration (no-op when it already does)."""
     wanted = {
-        "metrics": f"toDateTime(timestamp) + toIntervalDay({metric_days})",
+        "metrics": f"toDateTime(timestamp) + toIntervalSecond({metrics.raw})",
+        "metric_rollup_1m": f"timestamp + toIntervalSecond({metrics.minute})",
+        "metric_rollup_5m": f"timestamp + toIntervalSecond({metrics.five_minutes})",
+        "metric_rollup_1h": f"timestamp + toIntervalSecond({metrics.hour})",
         "spans": f"toDateTime(start_time) + toIntervalDay({trace_days})",
         "trace_index": f"toDateTime(end) + toIntervalDay({trace_days})",
     }
+    names = ", ".join(f"'{name}'" for name in wanted)
     current = {
         name: engine
         for name, engine in store.query_sync(
             "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
-            " AND name IN ('metrics', 'spans', 'trace_index')"
+            f" AND name IN ({names})"
         ).rows
     }
     for table, expr in wanted.items():

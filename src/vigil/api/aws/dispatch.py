@@ -180,7 +180,7 @@ class AwsDispatcher:
             params = _parse(bound.protocol, op_model, body, form, uri, request)
             problem = protocols.validate(params, op_model.input_shape)
             if problem:
-                raise AwsError(bound.service.validation_error, problem)
+                raise AwsError(_validation_code(bound.service, problem), problem)
             ctx = RequestContext(
                 tenant=_tenant(request),
                 request_id=request_id,
@@ -259,6 +259,15 @@ class AwsDispatcher:
         if bound.protocol == "rest-json":
             return _rest_error(error, request_id)
         return _json_error(error, request_id, bound.model)
+
+
+def _validation_code(service: AwsService, problem: str) -> str:
+    """The service's code for a failed model check; services that name missing parameters
+    apart (CloudWatch: MissingParameter) set ``missing_parameter_error``."""
+    missing: str | None = getattr(service, "missing_parameter_error", None)
+    if missing and problem.startswith("Missing required parameter"):
+        return missing
+    return service.validation_error
 
 
 def _parse(

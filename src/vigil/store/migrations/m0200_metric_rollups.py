@@ -1,0 +1,67 @@
+"""Metric rollups: 1-minute, 5-minute and 1-hour aggregates per series, unit and bucket.
+
+Each rollup is an AggregatingMergeTree fed by a materialized view on ``metrics``, so it is
+maintained as points arrive (in the same insert) and merges keep one row per bucket. A row
+holds count, sum, min, max (unknown min/max are ±inf so that they merge) and the
+percentile sketch (``vigil.query.sketch``). Rows are kept per unit so that a query with a
+Unit reads only that unit's data. TTLs are set from the retention ladder at start-up
+(``vigil.store.retention``); the ones here are the defaults.
+"""
+
+from vigil.query.sketch import sketch_sql
+from vigil.store.migrations import Migration
+
+_LEVELS = (
+    ("1m", 60, "toDate(timestamp)", 15 * 86400),
+    ("5m", 300, "toMonday(timestamp)", 63 * 86400),
+    ("1h", 3600, "toYYYYMM(timestamp)", 455 * 86400),
+)
+
+
+def _table(level: str, partition: str, ttl: int) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS metric_rollup_{level} (
+    tenant LowCardinality(String),
+    namespace LowCardinality(String),
+    name LowCardinality(String),
+    series_id UInt64,
+    unit LowCardinality(String),
+    timestamp DateTime CODEC(DoubleDelta, ZSTD(1)),
+    count SimpleAggregateFunction(sum, Float64) CODEC(Gorilla, ZSTD(1)),
+    sum SimpleAggregateFunction(sum, Float64) CODEC(Gorilla, ZSTD(1)),
+    min SimpleAggregateFunction(min, Float64) CODEC(Gorilla, ZSTD(1)),
+    max SimpleAggregateFunction(max, Float64) CODEC(Gorilla, ZSTD(1)),
+    sketch SimpleAggregateFunction(sumMap, Tuple(Array(Int32), Array(Float64))) CODEC(ZSTD(3))
+) ENGINE = AggregatingMergeTree
+PARTITION BY {partition}
+ORDER BY (tenant, namespace, name, series_id, timestamp, unit)
+TTL timestamp + toIntervalSecond({ttl})
+SETTINGS ttl_only_drop_parts = 1
+"""
+
+
+def _view(level: str, seconds: int) -> str:
+    keys, weights = sketch_sql("metrics.")
+    return f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS metric_rollup_{level}_mv TO metric_rollup_{level} AS
+SELECT tenant, namespace, name, series_id, unit,
+       toDateTime(intDiv(toUnixTimestamp(metrics.timestamp), {seconds}) * {seconds}) AS timestamp,
+       sum(metrics.count) AS count,
+       sum(if(kind = 0, value * metrics.count, value)) AS sum,
+       min(if(kind = 0, value, if(isNaN(metrics.min), inf, metrics.min))) AS min,
+       max(if(kind = 0, value, if(isNaN(metrics.max), -inf, metrics.max))) AS max,
+       sumMap({keys}, {weights}) AS sketch
+FROM metrics
+GROUP BY tenant, namespace, name, series_id, unit, timestamp
+"""
+
+
+MIGRATION = Migration(
+    id="0200",
+    description="metric rollups (1 min, 5 min, 1 h) with percentile sketches",
+    statements=tuple(
+        statement
+        for level, seconds, partition, ttl in _LEVELS
+        for statement in (_table(level, partition, ttl), _view(level, seconds))
+    ),
+)
