@@ -421,11 +421,14 @@ async def _search(r: _Request, text: str, stat_text: str, period: int) -> list[S
     candidates = await list_metrics(
         r.f.store, r.f.tenant, r.f.now - LIST_WINDOW, namespace=search.namespace, limit=100_000
     )
-    matched = [
-        c
-        for c in candidates
-        if search.matches(Candidate(c.ref.namespace, c.ref.name, c.dimensions))
-    ][: r.search_limit]
+    matched = sorted(
+        (
+            c
+            for c in candidates
+            if search.matches(Candidate(c.ref.namespace, c.ref.name, c.dimensions))
+        ),
+        key=lambda c: (c.ref.namespace, c.ref.name, sorted(c.dimensions.items())),
+    )[: r.search_limit]
     refs = [c.ref for c in matched]
     values = await statistic_series(r.f, refs, stat, period, r.start, r.end, None)
     stamps = grid(r.start, r.end, period)

@@ -144,15 +144,18 @@ def reduce_values(name: str, values: Floats) -> float:
     return _REDUCERS[name](present) if len(present) else math.nan
 
 
+_ACROSS: dict[str, Callable[..., Any]] = {
+    "AVG": np.nanmean,
+    "SUM": np.nansum,
+    "MIN": np.nanmin,
+    "MAX": np.nanmax,
+    "STDDEV": np.nanstd,
+}
+
+
 def _across(name: str, series: list[Series]) -> Series:
     stamps, matrix = stack(name, series)
-    reducer: Callable[..., Any] = {
-        "AVG": np.nanmean,
-        "SUM": np.nansum,
-        "MIN": np.nanmin,
-        "MAX": np.nanmax,
-        "STDDEV": np.nanstd,
-    }[name]
+    reducer = _ACROSS[name]
     counts = (~np.isnan(matrix)).sum(axis=0) if len(series) else np.zeros(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
