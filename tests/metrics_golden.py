@@ -6,6 +6,7 @@ import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vigil.model.metrics import MetricColumns, PointKind
 from vigil.query.metricdata import MetricQuery, MetricSpec
@@ -48,7 +49,7 @@ def _floats(text: str) -> list[float]:
 
 def _point(cols: MetricColumns, series: dict[str, str], tenant: str, line: str) -> None:
     offset, _, spec = line.partition(" ")
-    row = {
+    row: dict[str, Any] = {
         "tenant": tenant,
         "namespace": series["ns"],
         "name": series["name"],
@@ -88,7 +89,10 @@ def _point(cols: MetricColumns, series: dict[str, str], tenant: str, line: str) 
 def _query(line: str, line_no: int) -> MetricQuery:
     head, _, options = line.partition(";;")
     qid, kind, rest = head.strip().split(" ", 2)
-    opts = dict(o.split("=", 1) if "=" in o else (o, "1") for o in shlex.split(options))
+    opts: dict[str, str] = {}
+    for option in shlex.split(options):
+        key, _, value = option.partition("=")
+        opts[key] = value or "1"
     query = MetricQuery(id=qid, label=opts.get("label"), return_data="hidden" not in opts)
     if "period" in opts:
         query.period = int(opts["period"])

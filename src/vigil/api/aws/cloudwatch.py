@@ -222,7 +222,7 @@ class CloudWatchService:
         try:
             await asyncio.to_thread(self._tags.tag, ctx.tenant, arn, tags)
         except TooManyTags as exc:
-            raise AwsError("InvalidParameterValue", str(exc)) from None
+            raise AwsError("LimitExceededException", str(exc)) from None
         return {}
 
     async def _untag_resource(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
