@@ -4,6 +4,7 @@ sends them (query protocol, XML answers) against a vigil process."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -18,6 +19,13 @@ from botocore.exceptions import ClientError
 from tests.vigil_process import VigilProcess
 
 XMLNS = {"cw": "http://monitoring.amazonaws.com/doc/2010-08-01/"}
+
+
+@pytest.fixture
+def cw(vigil: VigilProcess) -> Iterator[Any]:
+    client = _cw(vigil)
+    yield client
+    client.close()
 
 
 def _cw(vigil: VigilProcess) -> Any:
@@ -49,8 +57,8 @@ def _code(err: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
     )
 
 
-def test_put_then_read_back_every_way(vigil: VigilProcess) -> None:
-    cw, ns = _cw(vigil), _ns()
+def test_put_then_read_back_every_way(vigil: VigilProcess, cw: Any) -> None:
+    ns = _ns()
     t0 = _minute(-10)
     host = [{"Name": "Host", "Value": "a"}]
     cw.put_metric_data(
@@ -151,8 +159,8 @@ def test_put_then_read_back_every_way(vigil: VigilProcess) -> None:
     assert result["Values"] == [8.0, 3.0]
 
 
-def test_get_metric_data_pages_by_max_datapoints(vigil: VigilProcess) -> None:
-    cw, ns = _cw(vigil), _ns()
+def test_get_metric_data_pages_by_max_datapoints(vigil: VigilProcess, cw: Any) -> None:
+    ns = _ns()
     t0 = _minute(-30)
     cw.put_metric_data(
         Namespace=ns,
@@ -206,8 +214,8 @@ def test_get_metric_data_pages_by_max_datapoints(vigil: VigilProcess) -> None:
     assert _code(err)[:2] == ("InvalidNextToken", 400)
 
 
-def test_list_metrics_filters_and_pages(vigil: VigilProcess) -> None:
-    cw, ns = _cw(vigil), _ns()
+def test_list_metrics_filters_and_pages(vigil: VigilProcess, cw: Any) -> None:
+    ns = _ns()
     cw.put_metric_data(
         Namespace=ns,
         MetricData=[
@@ -240,8 +248,8 @@ def test_list_metrics_filters_and_pages(vigil: VigilProcess) -> None:
     assert _code(err)[:2] == ("InvalidNextToken", 400)
 
 
-def test_high_resolution_periods(vigil: VigilProcess) -> None:
-    cw, ns = _cw(vigil), _ns()
+def test_high_resolution_periods(vigil: VigilProcess, cw: Any) -> None:
+    ns = _ns()
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     t0 -= timedelta(seconds=t0.second % 10)
     cw.put_metric_data(
@@ -337,9 +345,9 @@ def test_high_resolution_periods(vigil: VigilProcess) -> None:
     ],
 )
 def test_put_metric_data_refusals(
-    vigil: VigilProcess, datum: dict[str, Any], code: str, text: str
+    vigil: VigilProcess, cw: Any, datum: dict[str, Any], code: str, text: str
 ) -> None:
-    cw, ns = _cw(vigil), _ns()
+    ns = _ns()
     with pytest.raises(ClientError) as err:
         cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "ok", "Value": 1.0}, datum])
     got_code, status, message = _code(err)
@@ -350,8 +358,7 @@ def test_put_metric_data_refusals(
     assert cw.list_metrics(Namespace=ns)["Metrics"] == []
 
 
-def test_refusals_of_reads_and_namespace(vigil: VigilProcess) -> None:
-    cw = _cw(vigil)
+def test_refusals_of_reads_and_namespace(vigil: VigilProcess, cw: Any) -> None:
     with pytest.raises(ClientError) as err:
         cw.put_metric_data(Namespace="AWS/EC2", MetricData=[{"MetricName": "x", "Value": 1.0}])
     assert _code(err)[:2] == ("InvalidParameterValue", 400)
@@ -532,8 +539,7 @@ def test_query_protocol_as_aws_sdk_go_v1_sends_it(vigil: VigilProcess) -> None:
     assert "position 3" in error.find("cw:Message", XMLNS).text  # type: ignore[union-attr,operator]
 
 
-def test_tags(vigil: VigilProcess) -> None:
-    cw = _cw(vigil)
+def test_tags(vigil: VigilProcess, cw: Any) -> None:
     arn = f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{uuid.uuid4().hex}"
     cw.tag_resource(
         ResourceARN=arn, Tags=[{"Key": "team", "Value": "core"}, {"Key": "env", "Value": "prod"}]
@@ -553,8 +559,8 @@ def test_tags(vigil: VigilProcess) -> None:
     assert _code(err)[:2] == ("LimitExceededException", 400)
 
 
-def test_unit_less_statistics_split_by_unit(vigil: VigilProcess) -> None:
-    cw, ns = _cw(vigil), _ns()
+def test_unit_less_statistics_split_by_unit(vigil: VigilProcess, cw: Any) -> None:
+    ns = _ns()
     t0 = _minute(-3)
     cw.put_metric_data(
         Namespace=ns,

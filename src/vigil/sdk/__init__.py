@@ -1,0 +1,1 @@
+"""Client-side helpers for applications that send to vigil."""
