@@ -73,13 +73,13 @@ def parse_statistic(text: str) -> Statistic:
     if match:
         level = float(match.group(1))
         _check_level(name, match.group(1), level)
-        return Statistic(name, "percentile", q=level / 100)
+        return Statistic(name, "percentile", q=round(level / 100, 6))
     match = _SHORT.match(name)
     if match:
         level = float(match.group(2))
         _check_level(name, match.group(2), level)
         kind: Kind = match.group(1).upper()  # type: ignore[assignment]
-        return Statistic(name, kind, lower=None, upper=level / 100, percent=True)
+        return Statistic(name, kind, lower=None, upper=round(level / 100, 6), percent=True)
     match = _RANGE.match(name)
     if match:
         return _range(name, match.group(1).upper(), match.group(2), match.group(3))
@@ -117,7 +117,7 @@ def _range(name: str, kind: str, low: str | None, high: str | None) -> Statistic
         value = float(text.rstrip("%"))
         if percent:
             _check_level(name, text.rstrip("%"), value)
-            return value / 100
+            return round(value / 100, 6)
         return value
 
     lower, upper = bound(low), bound(high)
