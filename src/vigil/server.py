@@ -151,7 +151,14 @@ class Runtime:
         otlp_http = OtlpHttpHandler(
             self.pipeline, self.metrics, max_body_bytes=cfg.max_body_bytes, clock=self.clock
         )
-        read_api = ReadApi(self.store, self.registry, self.metrics, clock=self.clock)
+        read_api = ReadApi(
+            self.store,
+            self.registry,
+            self.metrics,
+            clock=self.clock,
+            metric_retention=cfg.metric_retention,
+            metric_search_limit=cfg.metric_search_limit,
+        )
         aws = AwsDispatcher(
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
         )
