@@ -1,4 +1,9 @@
-"""PutMetricData (boto3-shaped input) → ``MetricColumns``: pure, with CloudWatch's rules.
+"""PutMetricData input → ``MetricColumns``: pure, with CloudWatch's rules.
+
+The input is either the raw JSON body (the JSON protocol's hot path: nothing has checked
+it, timestamps are epoch seconds or ISO 8601 text) or boto3-shaped parameters from the
+query protocol (datetimes); the decoder checks every rule of the model itself — types,
+required members, lengths — so that no generic validator runs per datum.
 
 A request is all or nothing, as in CloudWatch: the first invalid datum refuses the whole
 request with the AWS error code and a message naming the parameter
@@ -22,11 +27,11 @@ hours ahead; Unit one of CloudWatch's units.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from vigil.model.metrics import MetricColumns, PointKind
+from vigil.model.metrics import MetricColumns
 
 UNITS = frozenset(
     {
@@ -96,15 +101,24 @@ def check_namespace(namespace: str) -> None:
 
 
 def decode_put_metric_data(params: Mapping[str, Any], tenant: str, now_ns: int) -> MetricColumns:
-    namespace = params["Namespace"]
+    namespace = params.get("Namespace")
+    if namespace is None:
+        raise InvalidMetricData(
+            "MissingParameter", "The request must contain the parameter Namespace."
+        )
+    _check_string(namespace, "Namespace", 255)
     check_namespace(namespace)
-    data: list[tuple[str, Mapping[str, Any]]] = [
-        (f"MetricData.member.{i}", d) for i, d in enumerate(params.get("MetricData") or [], 1)
+    data: list[tuple[str, Any]] = [
+        (f"MetricData.member.{i}", d)
+        for i, d in enumerate(_list(params.get("MetricData"), "MetricData"), 1)
     ]
-    for e, entity in enumerate(params.get("EntityMetricData") or [], 1):
+    for e, entity in enumerate(_list(params.get("EntityMetricData"), "EntityMetricData"), 1):
+        where = f"EntityMetricData.member.{e}"
+        if not isinstance(entity, dict):
+            raise _bad(f"The parameter {where} must be a structure.")
         data += [
-            (f"EntityMetricData.member.{e}.MetricData.member.{i}", d)
-            for i, d in enumerate(entity.get("MetricData") or [], 1)
+            (f"{where}.MetricData.member.{i}", d)
+            for i, d in enumerate(_list(entity.get("MetricData"), f"{where}.MetricData"), 1)
         ]
     if not data:
         raise InvalidMetricData(
@@ -113,63 +127,227 @@ def decode_put_metric_data(params: Mapping[str, Any], tenant: str, now_ns: int) 
     if len(data) > MAX_DATA:
         raise _bad(f"The collection MetricData must not hold more than {MAX_DATA} items.")
     out = MetricColumns()
+    decoder = _Decoder(out, namespace, tenant, now_ns)
     for where, datum in data:
-        _datum(out, where, datum, namespace, tenant, now_ns)
+        decoder.datum(where, datum)
     return out
 
 
-def _datum(
-    out: MetricColumns,
-    where: str,
-    datum: Mapping[str, Any],
-    namespace: str,
-    tenant: str,
-    now_ns: int,
-) -> None:
-    name = datum["MetricName"]
-    check_name(name, f"{where}.MetricName")
-    dims = _dimensions(where, datum.get("Dimensions") or [])
-    unit = datum.get("Unit", "None")
-    if unit not in UNITS:
-        raise _bad(f"The value {unit!r} for parameter {where}.Unit is not a CloudWatch unit.")
-    resolution = datum.get("StorageResolution", 60)
-    if resolution not in (1, 60):
-        raise _bad(f"The parameter {where}.StorageResolution must be 1 or 60, not {resolution}.")
-    ts = _timestamp(where, datum.get("Timestamp"), now_ns)
-    row = {
-        "tenant": tenant,
-        "namespace": namespace,
-        "name": name,
-        "dimensions": dims,
-        "unit": unit,
-        "timestamp": ts,
-        "resolution": resolution,
-        "metric_type": "cloudwatch",
-    }
-    given = [k for k in ("Value", "Values", "StatisticValues") if datum.get(k) is not None]
-    if len(given) > 1:
-        raise InvalidMetricData(
-            "InvalidParameterCombination",
-            f"The parameters {where}.{given[0]} and {where}.{given[1]} are mutually exclusive.",
-        )
-    if not given:
-        raise InvalidMetricData(
-            "MissingParameter",
-            f"The parameter {where} must contain one of Value, Values or StatisticValues.",
-        )
-    if datum.get("Counts") is not None and given != ["Values"]:
-        raise InvalidMetricData(
-            "InvalidParameterCombination", f"The parameter {where}.Counts needs {where}.Values."
-        )
-    if given == ["Value"]:
-        out.add(**row, kind=PointKind.SAMPLE, value=_number(f"{where}.Value", datum["Value"]))
-    elif given == ["Values"]:
-        _values(out, row, where, datum["Values"], datum.get("Counts"))
-    else:
-        _statistics(out, row, where, datum["StatisticValues"])
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad(f"The parameter {where} must be a list.")
+    return value
 
 
-def _dimensions(where: str, dims: Sequence[Mapping[str, str]]) -> list[tuple[str, str]]:
+def _check_string(value: Any, where: str, limit: int) -> None:
+    if not isinstance(value, str):
+        raise _bad(f"The parameter {where} must be a string.")
+    if not 1 <= len(value) <= limit:
+        raise _bad(f"The parameter {where} must be 1 to {limit} characters long.")
+
+
+class _Decoder:
+    """Appends straight to the column lists (the hot path of metric ingest)."""
+
+    def __init__(self, out: MetricColumns, namespace: str, tenant: str, now_ns: int) -> None:
+        self.out, self.namespace, self.tenant, self.now_ns = out, namespace, tenant, now_ns
+        self._names: set[str] = set()  # metric names already checked in this request
+        # Dimension sets already checked in this request (most data share a few series).
+        self._dims: dict[tuple[tuple[Any, Any], ...], list[tuple[str, str]]] = {}
+
+    def _dimensions(self, where: str, dims: Any) -> list[tuple[str, str]]:
+        if not dims:
+            return _dimensions(where, dims)
+        try:
+            key = tuple((d["Name"], d["Value"]) for d in dims)
+            cached = self._dims.get(key)
+        except (TypeError, KeyError):  # malformed: the full check names the problem
+            return _dimensions(where, dims)
+        if cached is None:
+            cached = self._dims[key] = _dimensions(where, dims)
+        return cached
+
+    def datum(self, where: str, datum: Any) -> None:
+        if not isinstance(datum, dict):
+            raise _bad(f"The parameter {where} must be a structure.")
+        name = datum.get("MetricName")
+        if name not in self._names:
+            self._check_metric_name(where, name)
+        name = cast(str, name)
+        dims = self._dimensions(where, datum.get("Dimensions"))
+        unit = datum.get("Unit", "None")
+        if unit not in UNITS:
+            raise _bad(f"The value {unit!r} for parameter {where}.Unit is not a CloudWatch unit.")
+        resolution = datum.get("StorageResolution", 60)
+        if resolution != 60 and (resolution != 1 or isinstance(resolution, bool)):
+            raise _bad(
+                f"The parameter {where}.StorageResolution must be 1 or 60, not {resolution!r}."
+            )
+        ts = _timestamp(where, datum.get("Timestamp"), self.now_ns)
+        value, values, stats = datum.get("Value"), datum.get("Values"), datum.get("StatisticValues")
+        if value is not None and values is None and stats is None and "Counts" not in datum:
+            number = (
+                value
+                if type(value) is float and value == value
+                else _number(f"{where}.Value", value)
+            )
+            if number in _INFINITE or abs(number) > MAX_MAGNITUDE:
+                number = _number(f"{where}.Value", number)
+            self._row(name, dims, unit, ts, resolution, 0, number, 1.0, 0.0, 0.0)
+            return
+        self._other(where, datum, name, dims, unit, ts, resolution)
+
+    def _check_metric_name(self, where: str, name: Any) -> None:
+        if name is None:
+            raise InvalidMetricData(
+                "MissingParameter", f"The parameter {where}.MetricName is required."
+            )
+        _check_string(name, f"{where}.MetricName", 255)
+        check_name(name, f"{where}.MetricName")
+        self._names.add(name)
+
+    def _other(
+        self,
+        where: str,
+        datum: dict[str, Any],
+        name: str,
+        dims: list[tuple[str, str]],
+        unit: str,
+        ts: int,
+        resolution: int,
+    ) -> None:
+        value, values, stats = datum.get("Value"), datum.get("Values"), datum.get("StatisticValues")
+        given = [
+            k
+            for k, v in (("Value", value), ("Values", values), ("StatisticValues", stats))
+            if v is not None
+        ]
+        if len(given) > 1:
+            raise InvalidMetricData(
+                "InvalidParameterCombination",
+                f"The parameters {where}.{given[0]} and {where}.{given[1]} are mutually exclusive.",
+            )
+        if not given:
+            raise InvalidMetricData(
+                "MissingParameter",
+                f"The parameter {where} must contain one of Value, Values or StatisticValues.",
+            )
+        counts = datum.get("Counts")
+        if counts is not None and values is None:
+            raise InvalidMetricData(
+                "InvalidParameterCombination", f"The parameter {where}.Counts needs {where}.Values."
+            )
+        if value is not None:
+            number = _number(f"{where}.Value", value)
+            self._row(name, dims, unit, ts, resolution, 0, number, 1.0, 0.0, 0.0)
+        elif values is not None:
+            self._values(where, name, dims, unit, ts, resolution, values, counts)
+        else:
+            self._statistics(where, name, dims, unit, ts, resolution, stats)
+
+    def _row(
+        self,
+        name: str,
+        dims: list[tuple[str, str]],
+        unit: str,
+        ts: int,
+        resolution: int,
+        kind: int,
+        value: float,
+        count: float,
+        low: float,
+        high: float,
+    ) -> None:
+        o = self.out
+        o.tenant.append(self.tenant)
+        o.namespace.append(self.namespace)
+        o.name.append(name)
+        o.dimensions.append(dims)
+        o.unit.append(unit)
+        o.timestamp.append(ts)
+        o.start_time.append(0)
+        o.resolution.append(resolution)
+        o.kind.append(kind)
+        o.value.append(value)
+        o.count.append(count)
+        o.min.append(low)
+        o.max.append(high)
+        o.bounds.append(_EMPTY_F)
+        o.buckets.append(_EMPTY_I)
+        o.metric_type.append("cloudwatch")
+        o.stream_id.append(0)
+        o.cumulative.append(0.0)
+
+    def _values(
+        self,
+        where: str,
+        name: str,
+        dims: list[tuple[str, str]],
+        unit: str,
+        ts: int,
+        resolution: int,
+        values: Any,
+        counts: Any,
+    ) -> None:
+        if not isinstance(values, list):
+            raise _bad(f"The parameter {where}.Values must be a list.")
+        if len(values) > MAX_VALUES:
+            raise _bad(
+                f"The collection {where}.Values must not hold more than {MAX_VALUES} values."
+            )
+        if counts is not None and (not isinstance(counts, list) or len(counts) != len(values)):
+            raise InvalidMetricData(
+                "InvalidParameterCombination",
+                f"The parameters {where}.Values and {where}.Counts must have the same length.",
+            )
+        for k, raw in enumerate(values, 1):
+            value = _number(f"{where}.Values.member.{k}", raw)
+            count = 1.0 if counts is None else _number(f"{where}.Counts.member.{k}", counts[k - 1])
+            if count < 0:
+                raise _bad(f"The parameter {where}.Counts.member.{k} must not be negative.")
+            if count > 0:
+                self._row(name, dims, unit, ts, resolution, 0, value, count, 0.0, 0.0)
+
+    def _statistics(
+        self,
+        where: str,
+        name: str,
+        dims: list[tuple[str, str]],
+        unit: str,
+        ts: int,
+        resolution: int,
+        stats: Any,
+    ) -> None:
+        path = f"{where}.StatisticValues"
+        if not isinstance(stats, dict):
+            raise _bad(f"The parameter {path} must be a structure.")
+        numbers = []
+        for key in ("SampleCount", "Sum", "Minimum", "Maximum"):
+            if stats.get(key) is None:
+                raise InvalidMetricData(
+                    "MissingParameter", f"The parameter {path}.{key} is required."
+                )
+            numbers.append(_number(f"{path}.{key}", stats[key]))
+        count, total, low, high = numbers
+        if count <= 0:
+            raise _bad(f"The parameter {path}.SampleCount must be greater than 0.")
+        if low > high:
+            raise _bad(f"The parameter {path}.Minimum must not be greater than {path}.Maximum.")
+        self._row(name, dims, unit, ts, resolution, 1, total, count, low, high)
+
+
+_INFINITE = (math.inf, -math.inf)
+_EMPTY_F: list[float] = []
+_EMPTY_I: list[int] = []
+
+
+def _dimensions(where: str, dims: Any) -> list[tuple[str, str]]:
+    if dims is None:
+        return []
+    if not isinstance(dims, list):
+        raise _bad(f"The parameter {where}.Dimensions must be a list.")
     if len(dims) > MAX_DIMENSIONS:
         raise _bad(
             f"The collection {where}.Dimensions must not have more than {MAX_DIMENSIONS}"
@@ -177,21 +355,37 @@ def _dimensions(where: str, dims: Sequence[Mapping[str, str]]) -> list[tuple[str
         )
     seen: dict[str, str] = {}
     for j, dim in enumerate(dims, 1):
+        at = f"{where}.Dimensions.member.{j}"
+        if not isinstance(dim, dict) or dim.get("Name") is None or dim.get("Value") is None:
+            raise InvalidMetricData(
+                "MissingParameter", f"The parameter {at} needs a Name and a Value."
+            )
         key, value = dim["Name"], dim["Value"]
-        check_name(key, f"{where}.Dimensions.member.{j}.Name")
-        check_name(value, f"{where}.Dimensions.member.{j}.Value")
+        _check_string(key, f"{at}.Name", 255)
+        _check_string(value, f"{at}.Value", 1024)
+        check_name(key, f"{at}.Name")
+        check_name(value, f"{at}.Value")
         if key.startswith(":"):
-            raise _bad(f"The parameter {where}.Dimensions.member.{j}.Name must not start with ':'.")
+            raise _bad(f"The parameter {at}.Name must not start with ':'.")
         if key in seen:
             raise _bad(f"The dimension name {key!r} appears twice in {where}.Dimensions.")
         seen[key] = value
     return sorted(seen.items())
 
 
-def _timestamp(where: str, value: datetime | None, now_ns: int) -> int:
+def _timestamp(where: str, value: Any, now_ns: int) -> int:
     if value is None:
         return now_ns
-    seconds = value.timestamp()
+    if isinstance(value, datetime):
+        seconds = value.timestamp()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = _text_time(where, value)
+    else:
+        raise _bad(f"The parameter {where}.Timestamp is not a time.")
+    if not math.isfinite(seconds):
+        raise _bad(f"The parameter {where}.Timestamp is not a time.")
     ts = round(seconds * 1e6) * 1000
     if ts > now_ns + MAX_FUTURE_NS:
         raise _bad(
@@ -205,52 +399,32 @@ def _timestamp(where: str, value: datetime | None, now_ns: int) -> int:
     return ts
 
 
-def _number(where: str, value: float) -> float:
+def _text_time(where: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise _bad(f"The parameter {where}.Timestamp is not a time: {text!r}.") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _number(where: str, value: Any) -> float:
+    if isinstance(value, str) and value in _SPECIAL:
+        value = _SPECIAL[value]  # how JSON spells them; refused just below
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise _bad(f"The parameter {where} must be a number.")
-    value = float(value)
-    if not math.isfinite(value):
+    number = float(value)
+    if not math.isfinite(number):
         raise _bad(
-            f"The value {value} for parameter {where} is invalid: NaN and Infinity are not allowed."
+            f"The value {number} for parameter {where} is invalid:"
+            " NaN and Infinity are not allowed."
         )
-    if abs(value) > MAX_MAGNITUDE:
-        raise _bad(f"The value {value} for parameter {where} is out of range (±2^360).")
-    return value
-
-
-def _values(
-    out: MetricColumns,
-    row: dict[str, Any],
-    where: str,
-    values: Sequence[float],
-    counts: Sequence[float] | None,
-) -> None:
-    if len(values) > MAX_VALUES:
-        raise _bad(f"The collection {where}.Values must not hold more than {MAX_VALUES} values.")
-    if counts is not None and len(counts) != len(values):
-        raise InvalidMetricData(
-            "InvalidParameterCombination",
-            f"The parameters {where}.Values and {where}.Counts must have the same length.",
-        )
-    for k, raw in enumerate(values, 1):
-        value = _number(f"{where}.Values.member.{k}", raw)
-        count = 1.0 if counts is None else _number(f"{where}.Counts.member.{k}", counts[k - 1])
-        if count < 0:
-            raise _bad(f"The parameter {where}.Counts.member.{k} must not be negative.")
-        if count > 0:
-            out.add(**row, kind=PointKind.SAMPLE, value=value, count=count)
-
-
-def _statistics(
-    out: MetricColumns, row: dict[str, Any], where: str, stats: Mapping[str, float]
-) -> None:
-    path = f"{where}.StatisticValues"
-    count = _number(f"{path}.SampleCount", stats["SampleCount"])
-    total = _number(f"{path}.Sum", stats["Sum"])
-    low = _number(f"{path}.Minimum", stats["Minimum"])
-    high = _number(f"{path}.Maximum", stats["Maximum"])
-    if count <= 0:
-        raise _bad(f"The parameter {path}.SampleCount must be greater than 0.")
-    if low > high:
-        raise _bad(f"The parameter {path}.Minimum must not be greater than {path}.Maximum.")
-    out.add(**row, kind=PointKind.STATS, value=total, count=count, min=low, max=high)
+    if abs(number) > MAX_MAGNITUDE:
+        raise _bad(f"The value {number} for parameter {where} is out of range (±2^360).")
+    return number

@@ -52,6 +52,9 @@ class CloudWatchService:
     )
     validation_error = "InvalidParameterValue"
     missing_parameter_error = "MissingParameter"
+    # The decoder checks PutMetricData's model rules itself (botocore's validator would
+    # cost more than the decoding).
+    raw_json_operations = frozenset({"PutMetricData"})
 
     def __init__(
         self,

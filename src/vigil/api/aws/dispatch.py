@@ -177,10 +177,15 @@ class AwsDispatcher:
                     f"operation {operation} is not supported by vigil's {bound.service.model} API",
                 )
             op_model = bound.model.operation_model(operation)
-            params = _parse(bound.protocol, op_model, body, form, uri, request)
-            problem = protocols.validate(params, op_model.input_shape)
-            if problem:
-                raise AwsError(_validation_code(bound.service, problem), problem)
+            if bound.protocol == "json" and operation in getattr(
+                bound.service, "raw_json_operations", ()
+            ):
+                params = _raw_json(body)
+            else:
+                params = _parse(bound.protocol, op_model, body, form, uri, request)
+                problem = protocols.validate(params, op_model.input_shape)
+                if problem:
+                    raise AwsError(_validation_code(bound.service, problem), problem)
             ctx = RequestContext(
                 tenant=_tenant(request),
                 request_id=request_id,
@@ -259,6 +264,19 @@ class AwsDispatcher:
         if bound.protocol == "rest-json":
             return _rest_error(error, request_id)
         return _json_error(error, request_id, bound.model)
+
+
+def _raw_json(body: bytes) -> dict[str, Any]:
+    """The JSON body as it is: for operations whose service checks the input itself."""
+    try:
+        data = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise AwsError(
+            "SerializationException", f"the request body is not valid JSON: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise AwsError("SerializationException", "the request body must be a JSON object")
+    return data
 
 
 def _validation_code(service: AwsService, problem: str) -> str:

@@ -14,6 +14,10 @@ A service (CloudWatch Logs, CloudWatch, X-Ray, SNS …) implements ``AwsService`
   (``InvalidParameterException`` for Logs, ``InvalidParameterValue`` for CloudWatch …);
   a service may also set ``missing_parameter_error`` for missing required members
   (CloudWatch: ``MissingParameter``).
+* A service may list operations in ``raw_json_operations``: on the JSON protocols their
+  input arrives as the parsed JSON body, unconverted and unchecked (timestamps as epoch
+  numbers or text), for hot paths whose decoder checks every model rule itself
+  (CloudWatch PutMetricData: botocore's validator would cost more than the decoding).
 * Operations not in ``operations`` are answered with the protocol's "unknown operation"
   error. Calls run on the event loop: offload blocking work to threads.
 """
