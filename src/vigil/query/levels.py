@@ -183,3 +183,40 @@ async def fetch_distributions(
             row["sketch"] = True
         row["complete"] = sum(row["weights"]) >= row["c"] * (1 - 1e-9)
     return rows
+
+
+_PER_SERIES = {
+    "SampleCount": "c",
+    "Sum": "s",
+    "Average": "s / c",
+    "Minimum": "lo",
+    "Maximum": "hi",
+}
+_ACROSS = {"SUM": "sum", "AVG": "avg", "MIN": "min", "MAX": "max"}
+
+
+async def fetch_across(
+    store: Store,
+    level: Level,
+    tenant: str,
+    refs: list[SeriesRef],
+    period: int,
+    start: int,
+    end: int,
+    aggregate: str,
+    function: str,
+) -> pa.Table:
+    """One aggregate statistic per series and period, then ``function`` across the series
+    that have a value in each period: columns b, v. Runs entirely in the store."""
+    where, params = _where(tenant, refs, start, end, None, level)
+    params["period"] = period
+    bucket = "intDiv(toUnixTimestamp(timestamp) - {start:Int64}, {period:UInt32}) AS b"
+    agg = _RAW_AGG if level.raw else _ROLLUP_AGG
+    sql = (
+        f"SELECT b, {_ACROSS[function]}(v) AS v FROM ("
+        f" SELECT b, c, {_PER_SERIES[aggregate]} AS v FROM ("
+        f"  SELECT series_id, {bucket}, {agg} FROM {level.table} WHERE {where}"
+        "   GROUP BY series_id, b)"
+        ") WHERE isFinite(v) AND c > 0 GROUP BY b ORDER BY b"
+    )
+    return await store.query_arrow(sql, params)

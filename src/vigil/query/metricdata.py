@@ -407,8 +407,16 @@ class _Ctx:
     async def search(self, query: str, stat: str, period: int) -> list[Series]:
         return await _search(self._r, query, stat, period)
 
+    async def search_aggregate(
+        self, query: str, stat: str, period: int, function: str
+    ) -> Series | None:
+        return await _search_aggregate(self._r, query, stat, period, function)
 
-async def _search(r: _Request, text: str, stat_text: str, period: int) -> list[Series]:
+
+async def _found(
+    r: _Request, text: str, stat_text: str, period: int
+) -> tuple[list[FoundSeries], Statistic]:
+    """The series a SEARCH finds (at most the search limit, in a stable order)."""
     try:
         search = parse_search(text)
     except SearchError as exc:
@@ -429,6 +437,11 @@ async def _search(r: _Request, text: str, stat_text: str, period: int) -> list[S
         ),
         key=lambda c: (c.ref.namespace, c.ref.name, sorted(c.dimensions.items())),
     )[: r.search_limit]
+    return matched, stat
+
+
+async def _search(r: _Request, text: str, stat_text: str, period: int) -> list[Series]:
+    matched, stat = await _found(r, text, stat_text, period)
     refs = [c.ref for c in matched]
     values = await statistic_series(r.f, refs, stat, period, r.start, r.end, None)
     stamps = grid(r.start, r.end, period)
@@ -437,6 +450,33 @@ async def _search(r: _Request, text: str, stat_text: str, period: int) -> list[S
         meta = _meta(c.ref.namespace, c.ref.name, c.dimensions, stat.name, period)
         out.append(Series(stamps, values[c.ref.series_id], period, _search_label(meta), meta))
     return out
+
+
+async def _search_aggregate(
+    r: _Request, text: str, stat_text: str, period: int, function: str
+) -> Series | None:
+    matched, stat = await _found(r, text, stat_text, period)
+    if stat.distribution or not matched:
+        return None
+    level = levels.choose_level(r.f.retention, period, r.start, r.f.now, False)
+    table = await levels.fetch_across(
+        r.f.store,
+        level,
+        r.f.tenant,
+        [c.ref for c in matched],
+        period,
+        r.start,
+        r.end,
+        stat.aggregate,
+        function,
+    )
+    stamps = grid(r.start, r.end, period)
+    values = np.full(len(stamps), np.nan)
+    b = table.column("b").to_numpy().astype(np.int64)
+    v = table.column("v").to_numpy().astype(np.float64)
+    keep = (b >= 0) & (b < len(stamps))
+    values[b[keep]] = v[keep]
+    return Series(stamps, values, period, label=function.lower())
 
 
 def _math_stat(text: str) -> Statistic:

@@ -97,6 +97,10 @@ class Evaluator:
                 else f"{spec.min_args} to {spec.max_args if spec.max_args is not None else 'any'}"
             )
             raise MathError(f"{spec.name} takes {expected} arguments, not {count}")
+        if spec.pushdown is not None:
+            pushed = await spec.pushdown(self._ctx, node.args)
+            if pushed is not None:
+                return pushed
         args: list[Any] = (
             list(node.args) if spec.raw_args else [await self.evaluate(a) for a in node.args]
         )

@@ -40,7 +40,17 @@ class Context(Protocol):
 
     async def search(self, query: str, stat: str, period: int) -> list[Series]: ...
 
+    async def search_aggregate(
+        self, query: str, stat: str, period: int, function: str
+    ) -> Series | None:
+        """``function`` (SUM, AVG, MIN, MAX) across the series a SEARCH finds, computed by
+        the store; None when the store cannot (the evaluator then materializes them)."""
+        ...
+
     def grid(self, period: int) -> np.ndarray[Any, np.dtype[np.int64]]: ...
+
+
+Pushdown = Callable[["Context", Sequence[Any]], "Awaitable[Value | None]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +60,9 @@ class FunctionSpec:
     min_args: int
     max_args: int | None  # None: any number
     raw_args: bool = False
-    doc: str = ""
+    # Tried first with the argument *nodes*; a value it returns is the result, None means
+    # "evaluate normally". Lets SUM(SEARCH(…)) aggregate inside the store.
+    pushdown: Pushdown | None = None
 
 
 class FunctionTable:
@@ -425,6 +437,28 @@ async def _search(ctx: Context, args: Sequence[Value]) -> Value:
     return await ctx.search(query, stat, period)
 
 
+def _search_pushdown(name: str) -> Pushdown | None:
+    if name == "STDDEV":
+        return None
+
+    async def pushdown(ctx: Context, nodes: Sequence[Any]) -> Value | None:
+        from vigil.query.metricmath.ast import Call, Number, String
+
+        if len(nodes) != 1 or not isinstance(nodes[0], Call) or nodes[0].function != "SEARCH":
+            return None
+        args = nodes[0].args
+        if not (
+            2 <= len(args) <= 3 and isinstance(args[0], String) and isinstance(args[1], String)
+        ):
+            return None
+        if len(args) == 3 and not isinstance(args[2], Number):
+            return None
+        period = int(args[2].value) if len(args) == 3 else ctx.period  # type: ignore[union-attr]
+        return await ctx.search_aggregate(args[0].value, args[1].value, period, name)
+
+    return pushdown
+
+
 def _math(fn: Callable[[Floats], Floats], name: str) -> Impl:
     def impl(ctx: Context, args: Sequence[Value]) -> Value:
         return elementwise(name, args[0], fn)
@@ -458,7 +492,9 @@ def default_functions() -> FunctionTable:
         FunctionSpec("TIME_SERIES", _time_series, 1, 1),
         FunctionSpec("SEARCH", _search, 2, 3),
     ]
-    specs += [FunctionSpec(n, _reduction(n), 1, None) for n in _REDUCERS]
+    specs += [
+        FunctionSpec(n, _reduction(n), 1, None, pushdown=_search_pushdown(n)) for n in _REDUCERS
+    ]
     specs += [
         FunctionSpec(n, _time_part(n), 1, 1)
         for n in ("MINUTE", "HOUR", "DAY", "DATE", "MONTH", "YEAR", "EPOCH")
