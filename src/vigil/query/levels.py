@@ -213,10 +213,10 @@ async def fetch_across(
     bucket = "intDiv(toUnixTimestamp(timestamp) - {start:Int64}, {period:UInt32}) AS b"
     agg = _RAW_AGG if level.raw else _ROLLUP_AGG
     sql = (
-        f"SELECT b, {_ACROSS[function]}(v) AS v FROM ("
-        f" SELECT b, c, {_PER_SERIES[aggregate]} AS v FROM ("
+        f"SELECT b, {_ACROSS[function]}(x) AS v FROM ("
+        f" SELECT b, c, {_PER_SERIES[aggregate]} AS x FROM ("
         f"  SELECT series_id, {bucket}, {agg} FROM {level.table} WHERE {where}"
         "   GROUP BY series_id, b)"
-        ") WHERE isFinite(v) AND c > 0 GROUP BY b ORDER BY b"
+        ") WHERE isFinite(x) AND c > 0 GROUP BY b ORDER BY b"
     )
     return await store.query_arrow(sql, params)
