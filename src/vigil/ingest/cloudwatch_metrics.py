@@ -148,14 +148,21 @@ def _check_string(value: Any, where: str, limit: int) -> None:
         raise _bad(f"The parameter {where} must be 1 to {limit} characters long.")
 
 
+# Metric names and dimension sets that passed the checks. The same series come back with
+# every request (a fleet reports each minute), so checking each once saves most of the
+# decoding time. Bounded: cleared when full. The checks are pure, so this is a memo.
+_CACHE_LIMIT = 100_000
+_CHECKED_NAMES: set[str] = set()
+_CHECKED_DIMENSIONS: dict[tuple[tuple[Any, Any], ...], list[tuple[str, str]]] = {}
+
+
 class _Decoder:
     """Appends straight to the column lists (the hot path of metric ingest)."""
 
     def __init__(self, out: MetricColumns, namespace: str, tenant: str, now_ns: int) -> None:
         self.out, self.namespace, self.tenant, self.now_ns = out, namespace, tenant, now_ns
-        self._names: set[str] = set()  # metric names already checked in this request
-        # Dimension sets already checked in this request (most data share a few series).
-        self._dims: dict[tuple[tuple[Any, Any], ...], list[tuple[str, str]]] = {}
+        self._names = _CHECKED_NAMES
+        self._dims = _CHECKED_DIMENSIONS
 
     def _dimensions(self, where: str, dims: Any) -> list[tuple[str, str]]:
         if not dims:
@@ -166,7 +173,10 @@ class _Decoder:
         except (TypeError, KeyError):  # malformed: the full check names the problem
             return _dimensions(where, dims)
         if cached is None:
-            cached = self._dims[key] = _dimensions(where, dims)
+            cached = _dimensions(where, dims)
+            if len(self._dims) >= _CACHE_LIMIT:
+                self._dims.clear()
+            self._dims[key] = cached
         return cached
 
     def datum(self, where: str, datum: Any) -> None:
@@ -206,6 +216,8 @@ class _Decoder:
             )
         _check_string(name, f"{where}.MetricName", 255)
         check_name(name, f"{where}.MetricName")
+        if len(self._names) >= _CACHE_LIMIT:
+            self._names.clear()
         self._names.add(name)
 
     def _other(

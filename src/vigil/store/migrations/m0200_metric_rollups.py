@@ -1,7 +1,11 @@
 """Metric rollups: 1-minute, 5-minute and 1-hour aggregates per series, unit and bucket.
 
-Each rollup is an AggregatingMergeTree fed by a materialized view on ``metrics``, so it is
-maintained as points arrive (in the same insert) and merges keep one row per bucket. A row
+Each rollup is an AggregatingMergeTree fed by a materialized view, so it is maintained as
+points arrive (in the same insert) and merges keep one row per bucket. The views cascade:
+the 1-minute rollup is computed from ``metrics`` (the only view that turns points into
+sketches), the 5-minute one from the 1-minute rows and the 1-hour one from the 5-minute
+rows, so each insert evaluates the expensive expression once and the coarser views merge
+few rows. A row
 holds count, sum, min, max (unknown min/max are ±inf so that they merge) and the
 percentile sketch (``vigil.query.sketch``). Rows are kept per unit so that a query with a
 Unit reads only that unit's data. TTLs are set from the retention ladder at start-up
@@ -40,6 +44,19 @@ SETTINGS ttl_only_drop_parts = 1
 """
 
 
+def _cascade(level: str, seconds: int, source: str) -> str:
+    return f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS metric_rollup_{level}_mv TO metric_rollup_{level} AS
+SELECT tenant, namespace, name, series_id, unit,
+       toDateTime(intDiv(toUnixTimestamp({source}.timestamp), {seconds}) * {seconds}) AS timestamp,
+       sum({source}.count) AS count, sum({source}.sum) AS sum,
+       min({source}.min) AS min, max({source}.max) AS max,
+       sumMap({source}.sketch) AS sketch
+FROM {source}
+GROUP BY tenant, namespace, name, series_id, unit, timestamp
+"""
+
+
 def _view(level: str, seconds: int) -> str:
     keys, weights = sketch_sql("metrics.")
     return f"""
@@ -59,9 +76,10 @@ GROUP BY tenant, namespace, name, series_id, unit, timestamp
 MIGRATION = Migration(
     id="0200",
     description="metric rollups (1 min, 5 min, 1 h) with percentile sketches",
-    statements=tuple(
-        statement
-        for level, seconds, partition, ttl in _LEVELS
-        for statement in (_table(level, partition, ttl), _view(level, seconds))
+    statements=(
+        *(_table(level, partition, ttl) for level, _, partition, ttl in _LEVELS),
+        _view("1m", 60),
+        _cascade("5m", 300, "metric_rollup_1m"),
+        _cascade("1h", 3600, "metric_rollup_5m"),
     ),
 )
