@@ -1,16 +1,23 @@
 """Which stored resolution answers a metric query, and the SQL that reads it.
 
-Levels, finest first: ``raw`` (the ``metrics`` table, every point as sent), then the
-1-minute, 5-minute and 1-hour rollups. A query uses the coarsest level that answers it
-exactly: the level's resolution divides the period, the (aligned) start falls on one of
-its buckets, and the level still holds data at the start (its retention covers it).
-Distribution statistics (percentiles, trimmed means …) are exact only over raw points, so
-they read raw data while the range lies within the raw retention, and the rollups'
-sketches beyond it (within 1%, see ``vigil.query.sketch``).
+Levels, finest first:
 
-Every fetch returns one row per (series, period index, [unit]) with count, sum, min and max
-(min/max ±inf when unknown), and for distribution statistics the points of the period:
-exact ``(value, weight)`` pairs from raw rows, or the merged sketch from rollups.
+* ``raw`` — the ``metrics`` table, every point as sent (high-resolution points for 3 h,
+  standard-resolution ones for 15 days);
+* ``1m`` — standard-resolution raw points (already one-minute data) together with the
+  1-minute rollup of high-resolution points;
+* ``5m`` and ``1h`` — the rollups.
+
+A query uses the coarsest level that answers it exactly: the level's resolution divides the
+period, the (aligned) start falls on one of its buckets, and the level still holds data
+at the start (its retention covers it). Distribution statistics (percentiles, trimmed
+means …) are exact over raw points, so they read raw data while the range lies within the
+raw retention; beyond it they read the coarsest usable level, whose raw points stay exact
+and whose rollup rows answer from their sketches (within 1%, see ``vigil.query.sketch``).
+
+Every fetch returns one row per (series, period index, [unit]) with count ``c``, sum
+``s``, min ``lo`` and max ``hi`` (±inf when unknown); distribution fetches add the
+period's points as (value, weight) pairs.
 """
 
 from __future__ import annotations
@@ -20,27 +27,38 @@ from typing import Any
 
 import pyarrow as pa
 
-from vigil.query.sketch import histogram_midpoints_sql
+from vigil.query.sketch import histogram_midpoints_sql, value_sql
 from vigil.store.interface import Store
 from vigil.store.retention import MetricRetention
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    table: str
+    raw: bool  # raw point rows (else rollup rows)
+    condition: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Level:
     name: str
     resolution: int
-    table: str
+    sources: tuple[Source, ...]
 
     @property
     def raw(self) -> bool:
         return self.name == "raw"
 
 
-RAW = Level("raw", 1, "metrics")
+RAW = Level("raw", 1, (Source("metrics", True),))
 ROLLUPS = (
-    Level("1h", 3600, "metric_rollup_1h"),
-    Level("5m", 300, "metric_rollup_5m"),
-    Level("1m", 60, "metric_rollup_1m"),
+    Level("1h", 3600, (Source("metric_rollup_1h", False),)),
+    Level("5m", 300, (Source("metric_rollup_5m", False),)),
+    Level(
+        "1m",
+        60,
+        (Source("metrics", True, "resolution != 1"), Source("metric_rollup_1m", False)),
+    ),
 )
 
 
@@ -68,41 +86,72 @@ class SeriesRef:
     series_id: int
 
 
-def _where(
-    tenant: str, refs: list[SeriesRef], start: int, end: int, unit: str | None, level: Level
-) -> tuple[str, dict[str, Any]]:
+def _params(
+    tenant: str, refs: list[SeriesRef], start: int, end: int, period: int, unit: str | None
+) -> dict[str, Any]:
     params: dict[str, Any] = {
         "tenant": tenant,
         "start": start,
         "end": end,
+        "period": period,
         "ids": sorted({r.series_id for r in refs}),
     }
     metrics = sorted({(r.namespace, r.name) for r in refs})
     if len(metrics) == 1:
-        clauses = ["namespace = {ns:String}", "name = {name:String}"]
         params.update(ns=metrics[0][0], name=metrics[0][1])
     else:
-        clauses = ["(namespace, name) IN {metrics:Array(Tuple(String, String))}"]
         params["metrics"] = metrics
+    if unit is not None:
+        params["unit"] = unit
+    return params
+
+
+def _where(source: Source, params: dict[str, Any]) -> str:
+    if "metrics" in params:
+        clauses = ["(namespace, name) IN {metrics:Array(Tuple(String, String))}"]
+    else:
+        clauses = ["namespace = {ns:String}", "name = {name:String}"]
     time = (
         "timestamp >= fromUnixTimestamp64Nano({start:Int64} * 1000000000)"
         " AND timestamp < fromUnixTimestamp64Nano({end:Int64} * 1000000000)"
-        if level.raw
+        if source.raw
         else "timestamp >= toDateTime({start:Int64}) AND timestamp < toDateTime({end:Int64})"
     )
     where = ["tenant = {tenant:String}", *clauses, "series_id IN {ids:Array(UInt64)}", time]
-    if unit is not None:
+    if "unit" in params:
         where.append("unit = {unit:String}")
-        params["unit"] = unit
-    return " AND ".join(where), params
+    if source.condition:
+        where.append(source.condition)
+    return " AND ".join(where)
 
 
+_BUCKET = "intDiv(toUnixTimestamp(timestamp) - {start:Int64}, {period:UInt32}) AS b"
 _RAW_AGG = (
-    "sum(count) AS c, sum(if(kind = 0, value * count, value)) AS s,"
-    " min(if(kind = 0, value, if(isNaN(min), inf, min))) AS lo,"
-    " max(if(kind = 0, value, if(isNaN(max), -inf, max))) AS hi"
+    "sum(count) AS ic, sum(if(kind = 0, value * count, value)) AS is,"
+    " min(if(kind = 0, value, if(isNaN(min), inf, min))) AS ilo,"
+    " max(if(kind = 0, value, if(isNaN(max), -inf, max))) AS ihi"
 )
-_ROLLUP_AGG = "sum(count) AS c, sum(sum) AS s, min(min) AS lo, max(max) AS hi"
+_ROLLUP_AGG = "sum(count) AS ic, sum(sum) AS is, min(min) AS ilo, max(max) AS ihi"
+_MERGE = "sum(ic) AS c, sum(is) AS s, min(ilo) AS lo, max(ihi) AS hi"
+
+
+def _keys(by_unit: bool) -> tuple[str, str]:
+    unit = ", toString(unit) AS unit" if by_unit else ""
+    group = "series_id, b, unit" if by_unit else "series_id, b"
+    return unit, group
+
+
+def _aggregates_sql(level: Level, params: dict[str, Any], by_unit: bool) -> str:
+    unit, group = _keys(by_unit)
+    parts = [
+        f"SELECT series_id, {_BUCKET}{unit}, {_RAW_AGG if src.raw else _ROLLUP_AGG}"
+        f" FROM {src.table} WHERE {_where(src, params)} GROUP BY {group}"
+        for src in level.sources
+    ]
+    return (
+        f"SELECT {group}, {_MERGE} FROM ({' UNION ALL '.join(parts)})"
+        f" GROUP BY {group} ORDER BY {group}"
+    )
 
 
 async def fetch_aggregates(
@@ -117,16 +166,8 @@ async def fetch_aggregates(
     by_unit: bool = False,
 ) -> pa.Table:
     """Columns series_id, b (period index from ``start``), [unit], c, s, lo, hi."""
-    where, params = _where(tenant, refs, start, end, unit, level)
-    params["period"] = period
-    bucket = "intDiv(toUnixTimestamp(timestamp) - {start:Int64}, {period:UInt32}) AS b"
-    unit_col = ", toString(unit) AS unit" if by_unit else ""
-    agg = _RAW_AGG if level.raw else _ROLLUP_AGG
-    sql = (
-        f"SELECT series_id, {bucket}{unit_col}, {agg} FROM {level.table} WHERE {where}"
-        f" GROUP BY series_id, b{', unit' if by_unit else ''} ORDER BY series_id, b"
-    )
-    return await store.query_arrow(sql, params)
+    params = _params(tenant, refs, start, end, period, unit)
+    return await store.query_arrow(_aggregates_sql(level, params, by_unit), params)
 
 
 def _raw_points_sql() -> str:
@@ -137,6 +178,23 @@ def _raw_points_sql() -> str:
         f"multiIf(kind = 0, [(value, count)],"
         f" {histogram}, arrayZip({mids}, arrayMap(x -> toFloat64(x), buckets)),"
         f" {eligible}, [(min, count)], CAST([], 'Array(Tuple(Float64, Float64))'))"
+    )
+
+
+def _distribution_part(src: Source, params: dict[str, Any], by_unit: bool) -> str:
+    unit, group = _keys(by_unit)
+    where = _where(src, params)
+    if src.raw:
+        return (
+            f"SELECT series_id, {_BUCKET}{unit}, {_RAW_AGG},"
+            f" groupArrayArray({_raw_points_sql()}) AS ipts"
+            f" FROM {src.table} WHERE {where} GROUP BY {group}"
+        )
+    values = f"arrayMap(k -> {value_sql('k')}, sk.1)"
+    return (
+        f"SELECT {group}, ic, is, ilo, ihi, arrayZip({values}, sk.2) AS ipts FROM ("
+        f" SELECT series_id, {_BUCKET}{unit}, {_ROLLUP_AGG}, sumMap(sketch) AS sk"
+        f" FROM {src.table} WHERE {where} GROUP BY {group})"
     )
 
 
@@ -151,36 +209,21 @@ async def fetch_distributions(
     unit: str | None = None,
     by_unit: bool = False,
 ) -> list[dict[str, Any]]:
-    """Per series and period: c, s, lo, hi and ``points`` — a list of (value, weight) —
-    plus ``complete`` (False when some data cannot take part, e.g. a statistic set with
-    unequal values)."""
-    where, params = _where(tenant, refs, start, end, unit, level)
-    params["period"] = period
-    bucket = "intDiv(toUnixTimestamp(timestamp) - {start:Int64}, {period:UInt32}) AS b"
-    unit_col = ", toString(unit) AS unit" if by_unit else ""
-    group = f"series_id, b{', unit' if by_unit else ''}"
-    if level.raw:
-        sql = (
-            f"SELECT series_id, {bucket}{unit_col}, {_RAW_AGG},"
-            f" groupArrayArray({_raw_points_sql()}) AS points"
-            f" FROM {level.table} WHERE {where} GROUP BY {group} ORDER BY {group}"
-        )
-    else:
-        sql = (
-            f"SELECT series_id, {bucket}{unit_col}, {_ROLLUP_AGG}, sumMap(sketch) AS sk"
-            f" FROM {level.table} WHERE {where} GROUP BY {group} ORDER BY {group}"
-        )
+    """Per series and period: c, s, lo, hi, ``values`` and ``weights`` (exact points from
+    raw rows, bucket values from sketches) and ``complete`` (False when some data cannot
+    take part, e.g. a statistic set with unequal values)."""
+    params = _params(tenant, refs, start, end, period, unit)
+    _, group = _keys(by_unit)
+    parts = [_distribution_part(src, params, by_unit) for src in level.sources]
+    sql = (
+        f"SELECT {group}, {_MERGE}, groupArrayArray(ipts) AS points"
+        f" FROM ({' UNION ALL '.join(parts)}) GROUP BY {group} ORDER BY {group}"
+    )
     rows = (await store.query(sql, params)).dicts()
     for row in rows:
-        if level.raw:
-            points = row["points"]
-            row["values"] = [float(p[0]) for p in points]
-            row["weights"] = [float(p[1]) for p in points]
-            row["sketch"] = False
-        else:
-            keys, weights = row.pop("sk")
-            row["keys"], row["weights"] = list(keys), [float(w) for w in weights]
-            row["sketch"] = True
+        points = row.pop("points")
+        row["values"] = [float(p[0]) for p in points]
+        row["weights"] = [float(p[1]) for p in points]
         row["complete"] = sum(row["weights"]) >= row["c"] * (1 - 1e-9)
     return rows
 
@@ -208,15 +251,11 @@ async def fetch_across(
 ) -> pa.Table:
     """One aggregate statistic per series and period, then ``function`` across the series
     that have a value in each period: columns b, v. Runs entirely in the store."""
-    where, params = _where(tenant, refs, start, end, None, level)
-    params["period"] = period
-    bucket = "intDiv(toUnixTimestamp(timestamp) - {start:Int64}, {period:UInt32}) AS b"
-    agg = _RAW_AGG if level.raw else _ROLLUP_AGG
+    params = _params(tenant, refs, start, end, period, None)
+    per_series = _aggregates_sql(level, params, False).rsplit(" ORDER BY ", 1)[0]
     sql = (
         f"SELECT b, {_ACROSS[function]}(x) AS v FROM ("
-        f" SELECT b, c, {_PER_SERIES[aggregate]} AS x FROM ("
-        f"  SELECT series_id, {bucket}, {agg} FROM {level.table} WHERE {where}"
-        "   GROUP BY series_id, b)"
+        f" SELECT b, c, {_PER_SERIES[aggregate]} AS x FROM ({per_series})"
         ") WHERE isFinite(x) AND c > 0 GROUP BY b ORDER BY b"
     )
     return await store.query_arrow(sql, params)

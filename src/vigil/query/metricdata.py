@@ -27,7 +27,6 @@ from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS, Evaluator, refer
 from vigil.query.metricmath.functions import FunctionTable
 from vigil.query.metricmath.series import Series, Value, grid
 from vigil.query.search import Candidate, SearchError, parse_search
-from vigil.query.sketch import values_of
 from vigil.query.statistics import (
     Statistic,
     StatisticError,
@@ -246,15 +245,14 @@ def _distribution(stat: Statistic, row: Mapping[str, Any]) -> float | None:
     if not row["complete"] or row["c"] <= 0:
         return None
     weights = np.asarray(row["weights"], dtype=np.float64)
-    if row["sketch"]:
-        values = values_of(np.asarray(row["keys"], dtype=np.int64))
-        lo, hi = float(row["lo"]), float(row["hi"])
-        # The sketch answers within 1%; the period's true min and max bound it exactly.
-        values = np.clip(
-            values, lo if math.isfinite(lo) else -np.inf, hi if math.isfinite(hi) else np.inf
-        )
-    else:
-        values = np.asarray(row["values"], dtype=np.float64)
+    lo, hi = float(row["lo"]), float(row["hi"])
+    # Sketch values are within 1%; the period's true min and max bound them exactly (raw
+    # values are within them already).
+    values = np.clip(
+        np.asarray(row["values"], dtype=np.float64),
+        lo if math.isfinite(lo) else -np.inf,
+        hi if math.isfinite(hi) else np.inf,
+    )
     value = distribution_value(stat, values, weights)
     return value if value is not None and math.isfinite(value) else None
 

@@ -37,6 +37,14 @@ def key_sql(value: str) -> str:
     )
 
 
+def value_sql(key: str) -> str:
+    """SQL for the value the sketch key expression ``key`` answers with."""
+    return (
+        f"if(({key}) = 0, 0., sign({key}) * 2 * pow({GAMMA!r}, abs({key}) - {OFFSET})"
+        f" / {GAMMA + 1!r})"
+    )
+
+
 def key_of(value: float) -> int:
     if value == 0:
         return 0

@@ -1,8 +1,9 @@
 """Retention: table TTLs for metrics and traces, a background pass for log groups.
 
-Metrics follow a retention ladder (CloudWatch's by default): raw points 3 h, 1-minute
-rollups 15 days, 5-minute rollups 63 days, 1-hour rollups 455 days; each level expires by
-ClickHouse TTL (whole partitions are dropped, so a level may keep up to one partition
+Metrics follow a retention ladder (CloudWatch's by default): high-resolution raw points
+3 h, one-minute data 15 days (standard-resolution raw points and the 1-minute rollup of
+high-resolution ones), 5-minute rollups 63 days, 1-hour rollups 455 days; each expires by
+ClickHouse TTL (rollups drop whole partitions, so they may keep up to one partition
 longer). Spans expire by TTL too. Logs expire
 per log group: a group's own retention, else the server-wide default, else never; a
 background pass deletes what is older (lightweight DELETE), so that changing a group's
@@ -66,7 +67,10 @@ def parse_retention(text: str, base: MetricRetention | None = None) -> MetricRet
 def apply_table_ttls(store: Store, metrics: MetricRetention, trace_days: int) -> None:
     """Make the tables' TTL match the configuration (no-op when it already does)."""
     wanted = {
-        "metrics": f"toDateTime(timestamp) + toIntervalSecond({metrics.raw})",
+        "metrics": (
+            f"toDateTime(timestamp) + toIntervalSecond({metrics.raw}) WHERE resolution = 1,"
+            f" toDateTime(timestamp) + toIntervalSecond({metrics.minute})"
+        ),
         "metric_rollup_1m": f"timestamp + toIntervalSecond({metrics.minute})",
         "metric_rollup_5m": f"timestamp + toIntervalSecond({metrics.five_minutes})",
         "metric_rollup_1h": f"timestamp + toIntervalSecond({metrics.hour})",

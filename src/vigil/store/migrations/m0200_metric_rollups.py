@@ -1,11 +1,17 @@
 """Metric rollups: 1-minute, 5-minute and 1-hour aggregates per series, unit and bucket.
 
 Each rollup is an AggregatingMergeTree fed by a materialized view, so it is maintained as
-points arrive (in the same insert) and merges keep one row per bucket. The views cascade:
-the 1-minute rollup is computed from ``metrics`` (the only view that turns points into
-sketches), the 5-minute one from the 1-minute rows and the 1-hour one from the 5-minute
-rows, so each insert evaluates the expensive expression once and the coarser views merge
-few rows. A row
+points arrive (in the same insert) and merges keep one row per bucket.
+
+* ``metric_rollup_1m`` summarizes **high-resolution** points only (StorageResolution 1):
+  standard-resolution points are already one-minute data, so the raw rows themselves are
+  the 1-minute level (kept 15 days; exact, and half the bytes of a rollup row).
+* ``metric_rollup_5m`` summarizes every point; ``metric_rollup_1h`` is computed from the
+  5-minute rows (a cascade: the points-to-sketch expression runs on raw rows only).
+
+Raw rows expire by resolution: high-resolution ones after the raw retention (3 h),
+standard ones after the 1-minute retention (15 days); ``metrics`` therefore drops expired
+rows inside parts (``ttl_only_drop_parts = 0``). A row
 holds count, sum, min, max (unknown min/max are ±inf so that they merge) and the
 percentile sketch (``vigil.query.sketch``). Rows are kept per unit so that a query with a
 Unit reads only that unit's data. TTLs are set from the retention ladder at start-up
@@ -57,7 +63,7 @@ GROUP BY tenant, namespace, name, series_id, unit, timestamp
 """
 
 
-def _view(level: str, seconds: int) -> str:
+def _view(level: str, seconds: int, where: str = "") -> str:
     keys, weights = sketch_sql("metrics.")
     return f"""
 CREATE MATERIALIZED VIEW IF NOT EXISTS metric_rollup_{level}_mv TO metric_rollup_{level} AS
@@ -68,7 +74,7 @@ SELECT tenant, namespace, name, series_id, unit,
        min(if(kind = 0, value, if(isNaN(metrics.min), inf, metrics.min))) AS min,
        max(if(kind = 0, value, if(isNaN(metrics.max), -inf, metrics.max))) AS max,
        sumMap({keys}, {weights}) AS sketch
-FROM metrics
+FROM metrics {where}
 GROUP BY tenant, namespace, name, series_id, unit, timestamp
 """
 
@@ -78,8 +84,9 @@ MIGRATION = Migration(
     description="metric rollups (1 min, 5 min, 1 h) with percentile sketches",
     statements=(
         *(_table(level, partition, ttl) for level, _, partition, ttl in _LEVELS),
-        _view("1m", 60),
-        _cascade("5m", 300, "metric_rollup_1m"),
+        _view("1m", 60, "WHERE resolution = 1"),
+        _view("5m", 300),
         _cascade("1h", 3600, "metric_rollup_5m"),
+        "ALTER TABLE metrics MODIFY SETTING ttl_only_drop_parts = 0",
     ),
 )
