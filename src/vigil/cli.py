@@ -23,6 +23,12 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--otlp-http-port", type=int, default=d.otlp_http_port)
     p.add_argument("--otlp-grpc-port", type=int, default=d.otlp_grpc_port)
     p.add_argument(
+        "--xray-port",
+        type=int,
+        default=d.xray_port,
+        help="X-Ray daemon port: UDP segments and TCP sampling (0: any free port; -1: off)",
+    )
+    p.add_argument(
         "--store",
         default=os.environ.get("VIGIL_STORE"),
         help="ClickHouse URL (http://host:8123/db); default: embedded in the data dir",
@@ -64,7 +70,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--metric-retention-days",
         type=int,
         default=None,
-        help="days the 1-hour metric rollups are kept (shorthand for --metric-retention 1h=Nd)",
+        help="days metrics are kept: the 1-hour rollups N days, finer levels at most N days",
     )
     p.add_argument(
         "--metric-search-limit",
@@ -85,7 +91,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _metric_retention(args: argparse.Namespace) -> MetricRetention:
     ladder = MetricRetention()
     if args.metric_retention_days is not None:
-        ladder = parse_retention(f"1h={args.metric_retention_days}d", ladder)
+        ladder = ladder.capped(args.metric_retention_days * 86400)
     return parse_retention(args.metric_retention, ladder)
 
 
@@ -102,6 +108,7 @@ def parse_config(args: argparse.Namespace) -> Config:
         port=args.port,
         otlp_http_port=args.otlp_http_port,
         otlp_grpc_port=args.otlp_grpc_port,
+        xray_port=None if args.xray_port < 0 else args.xray_port,
         api_keys=keys,
         aws_credentials=aws,
         max_body_bytes=args.max_body_bytes,

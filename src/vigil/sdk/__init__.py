@@ -1,1 +1,1 @@
-"""Client-side helpers for applications that send to vigil."""
+"""Client-side helpers for applications that send telemetry to vigil."""

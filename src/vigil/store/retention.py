@@ -12,10 +12,12 @@ retention takes effect on its existing data too.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import Store
@@ -45,6 +47,15 @@ class MetricRetention:
     def text(self) -> str:
         return ",".join(f"{level}={self.of(level)}s" for level in LEVELS)
 
+    def capped(self, seconds: int) -> MetricRetention:
+        """The ladder keeping nothing longer than ``seconds``, the 1-hour level exactly that."""
+        return MetricRetention(
+            min(self.raw, seconds),
+            min(self.minute, seconds),
+            min(self.five_minutes, seconds),
+            seconds,
+        )
+
 
 def parse_retention(text: str, base: MetricRetention | None = None) -> MetricRetention:
     """``raw=3h,1m=15d,5m=63d,1h=455d`` (any subset; units s m h d w) → MetricRetention."""
@@ -61,7 +72,26 @@ def parse_retention(text: str, base: MetricRetention | None = None) -> MetricRet
     ladder = [values[level] for level in LEVELS]
     if any(s <= 0 for s in ladder):
         raise ValueError("every retention must be positive")
+    if any(finer > coarser for finer, coarser in itertools.pairwise(ladder)):
+        raise ValueError(f"a coarser level must be kept at least as long as a finer one: {text!r}")
     return MetricRetention(*ladder)
+
+
+def expire_metric_rollups(store: Store, retention: MetricRetention, now_ns: int) -> int:
+    """Delete rollup rows past their level's retention (TTL does it too, but lazily, on
+    ClickHouse's merge schedule); returns the statements run."""
+    runs = 0
+    for table, seconds in (
+        ("metric_rollup_5m", retention.five_minutes),
+        ("metric_rollup_1h", retention.hour),
+    ):
+        params = {"cutoff": now_ns // 10**9 - seconds}
+        where = "timestamp < toDateTime({cutoff:Int64})"
+        if store.query_sync(f"SELECT count() FROM {table} WHERE {where}", params).rows[0][0]:
+            log.info("retention: deleting %s rows older than %s s", table, seconds)
+            store.command(f"ALTER TABLE {table} DELETE WHERE {where}", params)
+            runs += 1
+    return runs
 
 
 def apply_table_ttls(store: Store, metrics: MetricRetention, trace_days: int) -> None:
@@ -76,13 +106,15 @@ def apply_table_ttls(store: Store, metrics: MetricRetention, trace_days: int) ->
         "metric_rollup_1h": f"timestamp + toIntervalSecond({metrics.hour})",
         "spans": f"toDateTime(start_time) + toIntervalDay({trace_days})",
         "trace_index": f"toDateTime(end) + toIntervalDay({trace_days})",
+        "trace_summary": f"hour + toIntervalDay({trace_days})",
+        "xray_in_progress": f"toDateTime(start_time) + toIntervalDay({trace_days})",
     }
-    names = ", ".join(f"'{name}'" for name in wanted)
     current = {
         name: engine
         for name, engine in store.query_sync(
             "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
-            f" AND name IN ({names})"
+            " AND name IN {tables:Array(String)}",
+            {"tables": sorted(wanted)},
         ).rows
     }
     for table, expr in wanted.items():
@@ -133,3 +165,33 @@ def _delete(store: Store, group_condition: str, params: dict[str, object]) -> in
     log.info("retention: deleting %d expired log rows (%s)", expired, params.get("groups"))
     store.command(f"DELETE FROM logs WHERE {where}", params)
     return 1
+
+
+def drop_expired_partitions(store: Store, days: dict[str, int], now_ns: int) -> int:
+    """Drop whole day partitions past their table's retention; returns partitions dropped.
+
+    TTL does the same in the background (on ClickHouse's schedule); this pass makes
+    expiry happen within one retention interval.
+    """
+    today = now_ns // DAY_NS  # days since the epoch
+    rows = store.query_sync(
+        "SELECT DISTINCT table, partition FROM system.parts WHERE active"
+        " AND database = currentDatabase() AND table IN {tables:Array(String)}",
+        {"tables": sorted(days)},
+    ).rows
+    dropped = 0
+    for table, partition in rows:
+        day = _partition_day(str(partition))
+        # The partition of day D holds rows of D only: all expired once D + 1 <= today - N.
+        if day is not None and day + 1 + days[table] <= today:
+            log.info("retention: dropping partition %s of %s", partition, table)
+            store.command(f"ALTER TABLE {table} DROP PARTITION {{p:String}}", {"p": str(partition)})
+            dropped += 1
+    return dropped
+
+
+def _partition_day(partition: str) -> int | None:
+    try:
+        return (date.fromisoformat(partition.strip("'")) - date(1970, 1, 1)).days
+    except ValueError:
+        return None
