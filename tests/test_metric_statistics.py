@@ -168,3 +168,16 @@ def test_decoder_rules() -> None:
             int(now.timestamp() * 1e9),
         )
     assert "1000" in err.value.message
+
+
+def test_retention_ladder() -> None:
+    from vigil.store.retention import MetricRetention, parse_retention
+
+    assert parse_retention("") == MetricRetention()
+    assert parse_retention("raw=1h,1h=10w") == MetricRetention(raw=3600, hour=70 * 86400)
+    assert MetricRetention().capped(30 * 86400) == MetricRetention(
+        raw=3 * 3600, minute=15 * 86400, five_minutes=30 * 86400, hour=30 * 86400
+    )
+    for bad in ("raw=3x", "2m=1d", "5m=0d", "1m=70d", "raw"):
+        with pytest.raises(ValueError, match=r"LEVEL=DURATION|positive|coarser"):
+            parse_retention(bad)
