@@ -441,8 +441,9 @@ async def _found(
 async def _search(r: _Request, text: str, stat_text: str, period: int) -> list[Series]:
     matched, stat = await _found(r, text, stat_text, period)
     refs = [c.ref for c in matched]
-    values = await statistic_series(r.f, refs, stat, period, r.start, r.end, None)
-    stamps = grid(r.start, r.end, period)
+    start = align_start(r.start_raw, r.f.now, period)
+    values = await statistic_series(r.f, refs, stat, period, start, r.end, None)
+    stamps = grid(start, r.end, period)
     out = []
     for c in matched:
         meta = _meta(c.ref.namespace, c.ref.name, c.dimensions, stat.name, period)
@@ -456,19 +457,20 @@ async def _search_aggregate(
     matched, stat = await _found(r, text, stat_text, period)
     if stat.distribution or not matched:
         return None
-    level = levels.choose_level(r.f.retention, period, r.start, r.f.now, False)
+    start = align_start(r.start_raw, r.f.now, period)
+    level = levels.choose_level(r.f.retention, period, start, r.f.now, False)
     table = await levels.fetch_across(
         r.f.store,
         level,
         r.f.tenant,
         [c.ref for c in matched],
         period,
-        r.start,
+        start,
         r.end,
         stat.aggregate,
         function,
     )
-    stamps = grid(r.start, r.end, period)
+    stamps = grid(start, r.end, period)
     values = np.full(len(stamps), np.nan)
     b = table.column("b").to_numpy().astype(np.int64)
     v = table.column("v").to_numpy().astype(np.float64)
@@ -640,7 +642,7 @@ async def _metric_stat(request: _Request, query: MetricQuery) -> Series:
     assert query.period is not None
     stat = check_stat(query.stat)
     period = query.period
-    start = request.start - request.start % period if period < 60 else request.start
+    start = align_start(request.start_raw, request.f.now, period)
     stamps = grid(start, request.end, period)
     metric = query.metric
     found = await exact_series(request.f.store, request.f.tenant, metric)
