@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from vigil.query.sketch import histogram_midpoints_sql, value_sql
@@ -219,21 +220,29 @@ async def fetch_distributions(
         f"SELECT {group}, {_MERGE}, groupArrayArray(ipts) AS points"
         f" FROM ({' UNION ALL '.join(parts)}) GROUP BY {group} ORDER BY {group}"
     )
-    rows = (await store.query(sql, params)).dicts()
-    for row in rows:
-        points = row.pop("points")
-        row["values"] = [float(p[0]) for p in points]
-        row["weights"] = [float(p[1]) for p in points]
-        row["complete"] = sum(row["weights"]) >= row["c"] * (1 - 1e-9)
+    table = await store.query_arrow(sql, params)
+    # Arrow, not Python tuples: a 90-day percentile query moves ~10^5 points.
+    points = table.column("points").combine_chunks()
+    offsets = points.offsets.to_numpy()
+    flat = points.flatten()
+    values = flat.field(0).to_numpy(zero_copy_only=False).astype(np.float64)
+    weights = flat.field(1).to_numpy(zero_copy_only=False).astype(np.float64)
+    rows: list[dict[str, Any]] = table.drop_columns(["points"]).to_pylist()
+    for i, row in enumerate(rows):
+        row["values"] = values[offsets[i] : offsets[i + 1]]
+        row["weights"] = weights[offsets[i] : offsets[i + 1]]
+        row["complete"] = float(row["weights"].sum()) >= row["c"] * (1 - 1e-9)
     return rows
 
 
-_PER_SERIES = {
-    "SampleCount": "c",
-    "Sum": "s",
-    "Average": "s / c",
-    "Minimum": "lo",
-    "Maximum": "hi",
+_PER_SERIES = {"SampleCount": "c", "Sum": "s", "Average": "s / c", "Minimum": "lo", "Maximum": "hi"}
+# The same statistic over one merged rollup row.
+_PER_ROW = {
+    "SampleCount": "count",
+    "Sum": "sum",
+    "Average": "sum / count",
+    "Minimum": "min",
+    "Maximum": "max",
 }
 _ACROSS = {"SUM": "sum", "AVG": "avg", "MIN": "min", "MAX": "max"}
 
@@ -248,10 +257,24 @@ async def fetch_across(
     end: int,
     aggregate: str,
     function: str,
+    single_unit: bool = False,
 ) -> pa.Table:
     """One aggregate statistic per series and period, then ``function`` across the series
-    that have a value in each period: columns b, v. Runs entirely in the store."""
+    that have a value in each period: columns b, v. Runs entirely in the store.
+
+    When the period is the rollup's own resolution and every series has one unit, a
+    rollup read with FINAL has exactly one row per series and period, so no per-series
+    grouping is needed (about 3x faster over millions of rows)."""
     params = _params(tenant, refs, start, end, period, None)
+    (source,) = level.sources if len(level.sources) == 1 else (None,)
+    if source is not None and not source.raw and single_unit and period == level.resolution:
+        x = _PER_ROW[aggregate]
+        return await store.query_arrow(
+            f"SELECT {_BUCKET}, {_ACROSS[function]}({x}) AS v FROM {source.table} FINAL"
+            f" WHERE {_where(source, params)} AND count > 0 AND isFinite({x})"
+            " GROUP BY b ORDER BY b",
+            params,
+        )
     per_series = _aggregates_sql(level, params, False).rsplit(" ORDER BY ", 1)[0]
     sql = (
         f"SELECT b, {_ACROSS[function]}(x) AS v FROM ("

@@ -125,6 +125,7 @@ async def exact_series(
 class FoundSeries:
     ref: SeriesRef
     dimensions: dict[str, str]
+    units: tuple[str, ...] = ()
 
 
 async def list_metrics(
@@ -161,13 +162,17 @@ async def list_metrics(
         where.append("(namespace, name, series_id) > ({ans:String}, {an:String}, {aid:UInt64})")
         params.update(ans=after[0], an=after[1], aid=after[2])
     rows = await store.query(
-        f"SELECT namespace, name, series_id, any(dimensions) FROM metric_series"
+        f"SELECT namespace, name, series_id, any(dimensions), groupUniqArrayArray(units)"
+        f" FROM metric_series"
         f" WHERE {' AND '.join(where)} GROUP BY namespace, name, series_id"
         f" HAVING {' AND '.join(having)} ORDER BY namespace, name, series_id"
         " LIMIT {limit:UInt32}",
         params,
     )
-    return [FoundSeries(SeriesRef(ns, n, int(sid)), dict(d)) for ns, n, sid, d in rows.rows]
+    return [
+        FoundSeries(SeriesRef(ns, n, int(sid)), dict(d), tuple(units))
+        for ns, n, sid, d, units in rows.rows
+    ]
 
 
 # --- one statistic over series -----------------------------------------------------------
@@ -469,6 +474,7 @@ async def _search_aggregate(
         r.end,
         stat.aggregate,
         function,
+        single_unit=all(len(c.units) <= 1 for c in matched),
     )
     stamps = grid(start, r.end, period)
     values = np.full(len(stamps), np.nan)
