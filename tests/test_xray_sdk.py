@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from tests.apps.tracing_helper import DATA_PIPELINE_RULE
+from tests.apps.rules import DATA_PIPELINE_RULE
 from tests.vigil_process import VigilProcess
 from tests.xray_helpers import ROOT, run_app, summaries, wait_for, xray_client
 

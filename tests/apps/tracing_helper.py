@@ -14,21 +14,6 @@ from aws_xray_sdk.core import patch_all, xray_recorder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The design's sampling rule, as CreateSamplingRule takes it.
-DATA_PIPELINE_RULE = {
-    "RuleName": "data-pipeline",
-    "Priority": 100,
-    "FixedRate": 0.1,
-    "ReservoirSize": 1,
-    "ServiceName": "data-pipeline",
-    "ServiceType": "*",
-    "Host": "*",
-    "HTTPMethod": "*",
-    "URLPath": "*",
-    "ResourceARN": "*",
-    "Version": 1,
-}
-
 
 class TracingHelper:
     def __init__(self, service_name: str, sampling: bool = True) -> None:
