@@ -246,6 +246,19 @@ def test_list_metrics_filters_and_pages(vigil: VigilProcess, cw: Any) -> None:
     with pytest.raises(ClientError) as err:
         cw.list_metrics(Namespace=ns, NextToken="not-a-token!")
     assert _code(err)[:2] == ("InvalidNextToken", 400)
+    # SEARCH returns at most 500 series, as CloudWatch, and says so.
+    found = cw.get_metric_data(
+        MetricDataQueries=[{"Id": "s", "Expression": f"SEARCH('{{{ns},Page}} Hits', 'Sum', 60)"}],
+        StartTime=_minute(-10),
+        EndTime=_minute(2),
+    )["MetricDataResults"]
+    assert len(found) == 500
+    assert found[0]["Messages"] == [
+        {
+            "Code": "MaxMetricsExceeded",
+            "Value": "SEARCH matched 520 metrics; the first 500 are used",
+        }
+    ]
 
 
 def test_high_resolution_periods(vigil: VigilProcess, cw: Any) -> None:

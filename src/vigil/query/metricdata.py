@@ -382,14 +382,16 @@ class _Request:
     values: dict[str, Value] = field(default_factory=dict)
     pending: dict[str, asyncio.Task[Value]] = field(default_factory=dict)
     trees: dict[str, Node] = field(default_factory=dict)
-    searches: int = 0
+    # Messages for a query's results (e.g. a SEARCH that matched more than the limit).
+    notes: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 class _Ctx:
     """The ``functions.Context`` of one expression."""
 
-    def __init__(self, request: _Request, period: int) -> None:
+    def __init__(self, request: _Request, period: int, qid: str) -> None:
         self._r = request
+        self._qid = qid
         self.start = request.start
         self.end = request.end
         self.period = period
@@ -408,16 +410,16 @@ class _Ctx:
         return out
 
     async def search(self, query: str, stat: str, period: int) -> list[Series]:
-        return await _search(self._r, query, stat, period)
+        return await _search(self._r, self._qid, query, stat, period)
 
     async def search_aggregate(
         self, query: str, stat: str, period: int, function: str
     ) -> Series | None:
-        return await _search_aggregate(self._r, query, stat, period, function)
+        return await _search_aggregate(self._r, self._qid, query, stat, period, function)
 
 
 async def _found(
-    r: _Request, text: str, stat_text: str, period: int
+    r: _Request, qid: str, text: str, stat_text: str, period: int
 ) -> tuple[list[FoundSeries], Statistic]:
     """The series a SEARCH finds (at most the search limit, in a stable order)."""
     try:
@@ -439,12 +441,20 @@ async def _found(
             if search.matches(Candidate(c.ref.namespace, c.ref.name, c.dimensions))
         ),
         key=lambda c: (c.ref.namespace, c.ref.name, sorted(c.dimensions.items())),
-    )[: r.search_limit]
-    return matched, stat
+    )
+    if len(matched) > r.search_limit:
+        r.notes.setdefault(qid, []).append(
+            {
+                "Code": "MaxMetricsExceeded",
+                "Value": f"SEARCH matched {len(matched)} metrics; the first {r.search_limit}"
+                " are used",
+            }
+        )
+    return matched[: r.search_limit], stat
 
 
-async def _search(r: _Request, text: str, stat_text: str, period: int) -> list[Series]:
-    matched, stat = await _found(r, text, stat_text, period)
+async def _search(r: _Request, qid: str, text: str, stat_text: str, period: int) -> list[Series]:
+    matched, stat = await _found(r, qid, text, stat_text, period)
     refs = [c.ref for c in matched]
     start = align_start(r.start_raw, r.f.now, period)
     values = await statistic_series(r.f, refs, stat, period, start, r.end, None)
@@ -457,9 +467,9 @@ async def _search(r: _Request, text: str, stat_text: str, period: int) -> list[S
 
 
 async def _search_aggregate(
-    r: _Request, text: str, stat_text: str, period: int, function: str
+    r: _Request, qid: str, text: str, stat_text: str, period: int, function: str
 ) -> Series | None:
-    matched, stat = await _found(r, text, stat_text, period)
+    matched, stat = await _found(r, qid, text, stat_text, period)
     if stat.distribution or not matched:
         return None
     start = align_start(r.start_raw, r.f.now, period)
@@ -627,7 +637,7 @@ async def _compute(request: _Request, qid: str) -> Value:
     if query.metric is not None:
         return await _metric_stat(request, query)
     period = query.period or request.default_period
-    ctx = _Ctx(request, period)
+    ctx = _Ctx(request, period, qid)
 
     def ref(name: str) -> Any:
         if name in request.queries:
@@ -686,6 +696,7 @@ def _results(
                 label,
                 [int(t) for t in s.timestamps[present]],
                 [float(v) for v in s.values[present]],
+                messages=list(request.notes.get(query.id, [])),
             )
         )
     return out
