@@ -62,6 +62,18 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=d.retention_interval,
         help="seconds between log retention passes",
     )
+    p.add_argument(
+        "--insights-timeout",
+        type=float,
+        default=d.insights_timeout,
+        help="time limit of a Logs Insights query, seconds",
+    )
+    p.add_argument(
+        "--scheduled-query-interval",
+        type=float,
+        default=d.scheduled_query_interval,
+        help="seconds between passes that run due scheduled queries",
+    )
     p.add_argument("--log-level", default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
 
 
@@ -90,6 +102,8 @@ def parse_config(args: argparse.Namespace) -> Config:
         metric_retention_days=args.metric_retention_days,
         trace_retention_days=args.trace_retention_days,
         retention_interval=args.retention_interval,
+        insights_timeout=args.insights_timeout,
+        scheduled_query_interval=args.scheduled_query_interval,
     )
 
 

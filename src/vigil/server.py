@@ -34,13 +34,19 @@ from vigil.api.app import build_app, otlp_routes
 from vigil.api.auth import Authenticator
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
+from vigil.api.aws.logs import LogsService
+from vigil.api.logs_v1 import LogsApi
 from vigil.api.v1 import ReadApi
 from vigil.config import Config
+from vigil.ingest.logmetrics import MetricFilterProcessor, emf_metrics
 from vigil.ingest.otlp.grpc_handler import OtlpGrpcService, start_grpc_server
 from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.ingest.pipeline import IngestPipeline
+from vigil.query.insights.runner import QueryRegistry
+from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
+from vigil.state.logs import LogsCatalog
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
 from vigil.store.retention import apply_table_ttls, enforce_log_retention
@@ -105,6 +111,9 @@ class Runtime:
         self.writer: GroupCommitWriter | None = None
         self.pipeline: IngestPipeline | None = None
         self.registry: LogGroupRegistry | None = None
+        self.logs: LogsService | None = None
+        self.queries: QueryRegistry | None = None
+        self.scheduled: ScheduledQueries | None = None
         self._http: list[_HttpListener] = []
         self._grpc: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -150,12 +159,19 @@ class Runtime:
             self.pipeline, self.metrics, max_body_bytes=cfg.max_body_bytes, clock=self.clock
         )
         read_api = ReadApi(self.store, self.registry, self.metrics, clock=self.clock)
+        logs_api = await self._logs_pillar()
         aws = AwsDispatcher(
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
         )
         ready = lambda: self.ready  # noqa: E731 - read at request time
         main_app = build_app(
-            [*otlp_routes(otlp_http), *read_api.routes(), *self.extra_routes, *aws.routes()],
+            [
+                *otlp_routes(otlp_http),
+                *read_api.routes(),
+                *logs_api.routes(),
+                *self.extra_routes,
+                *aws.routes(),
+            ],
             auth,
             ready,
             self.metrics,
@@ -172,13 +188,58 @@ class Runtime:
         self.addresses["otlp-grpc"] = f"{cfg.host}:{grpc_port}"
         # 6. background tasks
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        assert self.scheduled is not None
+        self._tasks.append(
+            asyncio.create_task(
+                self.scheduled.loop(cfg.scheduled_query_interval), name="scheduled-queries"
+            )
+        )
         # 7. ready
         self.ready = True
         return self.addresses
 
     def aws_services(self) -> list[AwsService]:
         """The AWS APIs served on the main port (each pillar adds its service here)."""
-        return []
+        services: list[AwsService] = []
+        if self.logs is not None:
+            services.append(self.logs)
+        return services
+
+    async def _logs_pillar(self) -> LogsApi:
+        """CloudWatch Logs: metric filters and EMF at ingest, Insights, scheduled queries."""
+        assert self.store is not None
+        assert self.state is not None
+        assert self.registry is not None
+        assert self.pipeline is not None
+        assert self.writer is not None
+        catalog = LogsCatalog(self.state)
+        filters = MetricFilterProcessor()
+        filters.load(await asyncio.to_thread(catalog.metric_filters))
+        self.pipeline.log_processors.extend([filters, emf_metrics])
+        self.queries = QueryRegistry(
+            self.store,
+            clock=lambda: self.clock() / 1e9,
+            timeout=self.config.insights_timeout,
+        )
+        self.scheduled = ScheduledQueries(
+            self.store,
+            catalog,
+            self.registry,
+            self.writer,
+            self.clock,
+            timeout=self.config.insights_timeout,
+        )
+        self.logs = LogsService(
+            self.store,
+            catalog,
+            self.registry,
+            self.pipeline,
+            self.queries,
+            filters,
+            self.scheduled,
+            clock=self.clock,
+        )
+        return LogsApi(self.store, self.registry, self.queries, self.scheduled, clock=self.clock)
 
     async def _listen_http(self, name: str, app: ASGIApp, host: str, port: int) -> None:
         sock = _bind(host, port)
@@ -239,6 +300,8 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.queries is not None:
+            await self.queries.close()
         # 4. writer drains its queue
         if self.writer is not None:
             await asyncio.to_thread(self.writer.stop)

@@ -245,7 +245,7 @@ def _emf_metric(
     name = metric["Name"]
     raw = obj.get(name)
     values = raw if isinstance(raw, list) else [raw]
-    unit = metric.get("Unit") if metric.get("Unit") in CLOUDWATCH_UNITS else "None"
+    unit = str(metric["Unit"]) if metric.get("Unit") in CLOUDWATCH_UNITS else "None"
     resolution = 1 if metric.get("StorageResolution") == 1 else 60
     for item in values:
         value = number(item)

@@ -199,3 +199,42 @@ def delete_stream_data(store: Store, tenant: str, group: str, stream: str) -> No
     where = "tenant = {t:String} AND log_group = {g:String} AND log_stream = {s:String}"
     store.command(f"DELETE FROM logs WHERE {where}", params)
     store.command(f"DELETE FROM log_streams WHERE {where}", params)
+
+
+async def tail_events(
+    store: Store,
+    tenant: str,
+    group: str,
+    pattern: Pattern,
+    *,
+    since_ns: int,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> tuple[list[Event], tuple[int, int] | None]:
+    """Events in ingestion order: after ``after`` (ingestion ms, event key), or the last
+    ``limit`` ones. Returns the events and the cursor to resume from."""
+    condition, params = pattern.sql()
+    params.update(t=tenant, g=group, since=since_ns, limit=limit)
+    where = [
+        "tenant = {t:String}",
+        "log_group = {g:String}",
+        "timestamp >= fromUnixTimestamp64Nano({since:Int64})",
+        condition,
+    ]
+    position = f"(toUnixTimestamp64Milli(ingestion_time), {EVENT_KEY})"
+    if after is not None:
+        where.append(f"{position} > ({{a_ing:Int64}}, {{a_key:UInt64}})")
+        params["a_ing"], params["a_key"] = after
+    order = "ASC" if after is not None else "DESC"
+    rows = await store.query(
+        f"SELECT {_COLUMNS}, {position} FROM logs WHERE {' AND '.join(where)}"
+        f" ORDER BY toUnixTimestamp64Milli(ingestion_time) {order}, {EVENT_KEY} {order}"
+        " LIMIT {limit:UInt32}",
+        params,
+    )
+    ordered = list(rows.rows) if after is not None else list(rows.rows)[::-1]
+    events = _events(ordered)
+    cursor = tuple(int(x) for x in ordered[-1][-1]) if ordered else after
+    if not pattern.exact_in_sql():
+        events = [e for e in events if pattern.match(e.message)]
+    return events, (cursor[0], cursor[1]) if cursor else None

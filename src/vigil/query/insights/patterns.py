@@ -102,7 +102,7 @@ def cluster(messages: Iterable[str]) -> list[dict[str, Any]]:
     clusters, miner = _clusters([messages])
     templates = _templates(miner)
     total = sum(c.counts[0] for c in clusters.values()) or 1
-    rows = []
+    rows: list[dict[str, Any]] = []
     for cid, c in clusters.items():
         template = templates[cid]
         rows.append(
@@ -115,14 +115,14 @@ def cluster(messages: Iterable[str]) -> list[dict[str, Any]]:
                 "@logSamples": orjson.dumps(c.samples).decode(),
             }
         )
-    rows.sort(key=lambda r: (-r["@sampleCount"], r["@pattern"]))
+    rows.sort(key=lambda r: (-int(r["@sampleCount"]), str(r["@pattern"])))
     return rows
 
 
 def diff(current: Iterable[str], previous: Iterable[str]) -> list[dict[str, Any]]:
     clusters, miner = _clusters([current, previous])
     templates = _templates(miner)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for cid, c in clusters.items():
         now, before = c.counts
         template = templates[cid]
@@ -148,5 +148,5 @@ def diff(current: Iterable[str], previous: Iterable[str]) -> list[dict[str, Any]
                 "@logSamples": orjson.dumps(c.samples).decode(),
             }
         )
-    rows.sort(key=lambda r: (-abs(r["@changeInSampleCount"]), r["@pattern"]))
+    rows.sort(key=lambda r: (-abs(int(r["@changeInSampleCount"])), str(r["@pattern"])))
     return rows

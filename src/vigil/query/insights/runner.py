@@ -204,7 +204,7 @@ async def _run_pattern(
     current = await messages(req.start_ms, req.end_ms)
     if diff_cmd is None:
         found = await asyncio.to_thread(cluster, current)
-        columns = PATTERN_COLUMNS
+        columns: tuple[tuple[str, str], ...] = PATTERN_COLUMNS
     else:
         if diff_cmd.period is None:
             shift = req.end_ms - req.start_ms + 1
