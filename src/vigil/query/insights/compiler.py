@@ -211,10 +211,14 @@ class Compiler:
         if system is not None:
             return system
         key = self.string(name)
+        # Objects and arrays are not leaves of the flattened map: read them from the message.
+        path = self.json_path(parts)
         return Col(
             f"multiIf(mapContains(fields, {key}), fields[{key}],"
             f" mapContains(attributes, {key}), attributes[{key}],"
-            f" mapContains(resource, {key}), resource[{key}], NULL)",
+            f" mapContains(resource, {key}), resource[{key}],"
+            f" startsWith(body, '{{') AND JSONHas(body, {path}), JSONExtractRaw(body, {path}),"
+            " NULL)",
             "any",
         )
 
@@ -287,6 +291,10 @@ class Compiler:
     # --- expressions ---------------------------------------------------------------------
 
     def expr(self, e: ast.Expr, layer: Layer, agg: bool = False) -> Col:
+        if not layer.base and not isinstance(e, ast.Field | ast.Str | ast.Num):
+            named = layer.env.get(print_expr(e))  # a stats column named as written: bin(5m)
+            if named is not None:
+                return named
         if isinstance(e, ast.Field):
             return self.resolve(e.name, layer)
         if isinstance(e, ast.Str):
@@ -534,7 +542,7 @@ class Compiler:
                     layer = self.wrap(layer)
                 src = self.json_source(cmd.source, layer)
                 alias = self.fresh("u")
-                layer.array_join.append(f"JSONExtractArrayRaw({src}) AS {alias}")
+                layer.array_join.append(f"JSONExtractArrayRaw(coalesce({src}, '')) AS {alias}")
                 layer.env[cmd.into] = Col(alias, "json")
             else:
                 raise QueryCompileError(
@@ -554,10 +562,6 @@ class Compiler:
         col = self.expr(e, layer)
         if col.kind == "json":
             return col.sql
-        if isinstance(e, ast.Field) and layer.base and col.kind == "any":
-            # A nested field of the message: its JSON as sent, not the flattened leaves.
-            path = self.json_path(e.name.split("."))
-            return f"if(JSONHas(body, {path}), JSONExtractRaw(body, {path}), {self.text(col)})"
         return self.text(col)
 
     def parse(self, cmd: ast.Parse, layer: Layer) -> None:

@@ -1,0 +1,1 @@
+"""The client side of vigil for applications: structured logging (``vigil.sdk.logging``)."""
