@@ -60,8 +60,8 @@ class Token:
     quoted: bool = False  # a backquoted name
 
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
-_DURATION = re.compile(r"(\d+)([A-Za-z]+)")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_DURATION = re.compile(r"([0-9]+)([A-Za-z]+)")
 _NAME = re.compile(r"[@A-Za-z_$][@A-Za-z0-9_$]*(?:(?:\.[@A-Za-z0-9_$\-]+)|\[\d+\])*")
 _OPS = ("!=", "<=", ">=", "=~", "==", "=", "<", ">", "+", "-", "*", "/", "%", "^")
 _PUNCT = "(),[]:"
@@ -101,7 +101,7 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("regex", value, i, end))
             i = end
             continue
-        if ch.isdigit():
+        if "0" <= ch <= "9":
             match = _DURATION.match(text, i)
             if match and match.group(2).lower() in UNITS and not _continues(text, match.end()):
                 unit = UNITS[match.group(2).lower()]
@@ -156,11 +156,22 @@ def _after_operand(tokens: list[Token]) -> bool:
         and (len(tokens) == 2 or tokens[-3].kind == "pipe")
     ):
         return False  # parse FIELD /regex/
+    if (
+        last.kind == "name"
+        and not last.quoted
+        and last.text.lower() in _COMMAND_WORDS
+        and (len(tokens) == 1 or tokens[-2].kind == "pipe")
+    ):
+        return False  # a command word: an operand starts after it
     if last.kind in _OPERAND_END:
         return last.kind != "name" or last.quoted or last.text.lower() not in _WORD_OPERATORS
     return last.kind == "op" and last.text in (")", "]")
 
 
+_COMMAND_WORDS = {
+    "fields", "display", "filter", "stats", "sort", "limit", "parse", "dedup", "unnest",
+    "pattern", "diff",
+}  # fmt: skip
 # Words after which an operand (so possibly a regex) starts.
 _WORD_OPERATORS = {"like", "and", "or", "not", "in", "by", "filter", "parse", "as"}
 
