@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,8 @@ def load(path: Path) -> GoldenFile:
         elif section == "query":
             query_lines.append(line)
         elif section == "expect":
-            assert case is not None and case.expect is not None
+            assert case is not None
+            assert case.expect is not None
             case.expect.append(orjson.loads(line))
         elif section == "error":
             assert case is not None

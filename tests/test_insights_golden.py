@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,8 @@ from tests.vigil_process import VigilProcess
 
 
 @pytest.fixture(scope="module")
-def logs(vigil: VigilProcess) -> Iterator[Any]:
-    yield boto3.client(
+def logs(vigil: VigilProcess) -> Any:
+    return boto3.client(
         "logs",
         endpoint_url=vigil.url,
         region_name="us-east-1",

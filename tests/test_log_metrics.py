@@ -26,7 +26,7 @@ def logs(vigil: VigilProcess) -> Any:
 def datapoints(
     vigil: VigilProcess, namespace: str, name: str, statistic: str = "Sum", **dims: str
 ) -> list[dict[str, Any]]:
-    params: list[tuple[str, str]] = [
+    params: list[tuple[str, str | int | float | bool | None]] = [
         ("namespace", namespace),
         ("name", name),
         ("statistic", statistic),
@@ -42,7 +42,7 @@ def datapoints(
 
 
 def total(points: list[dict[str, Any]]) -> float:
-    return sum(p["value"] for p in points)
+    return float(sum(p["value"] for p in points))
 
 
 def test_metric_filters_from_put_log_events(logs: Any, vigil: VigilProcess) -> None:
@@ -81,12 +81,15 @@ def test_metric_filters_from_put_log_events(logs: Any, vigil: VigilProcess) -> N
     )
     filters = logs.describe_metric_filters(logGroupName=group)["metricFilters"]
     assert [f["filterName"] for f in filters] == ["bytes", "errors", "latency"]
-    assert logs.describe_metric_filters(metricName="Errors", metricNamespace=ns)[
-        "metricFilters"
-    ][0]["filterName"] == "errors"
-    assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0][
-        "metricFilterCount"
-    ] == 3
+    assert (
+        logs.describe_metric_filters(metricName="Errors", metricNamespace=ns)["metricFilters"][0][
+            "filterName"
+        ]
+        == "errors"
+    )
+    assert (
+        logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["metricFilterCount"] == 3
+    )
     now = now_ms()
     messages = [
         json.dumps({"level": "ERROR", "latency": 120, "path": "/a"}),
@@ -105,7 +108,8 @@ def test_metric_filters_from_put_log_events(logs: Any, vigil: VigilProcess) -> N
     assert total(datapoints(vigil, ns, "Errors", "SampleCount")) == 5
     assert total(datapoints(vigil, ns, "Latency", Path="/a")) == 150
     latency_b = datapoints(vigil, ns, "Latency", "Maximum", Path="/b")
-    assert latency_b[0]["value"] == 50 and latency_b[0]["unit"] == "Milliseconds"
+    assert latency_b[0]["value"] == 50
+    assert latency_b[0]["unit"] == "Milliseconds"
     assert total(datapoints(vigil, ns, "Bytes5xx")) == 2048
 
     logs.delete_metric_filter(logGroupName=group, filterName="errors")
@@ -118,7 +122,7 @@ def test_metric_filters_from_put_log_events(logs: Any, vigil: VigilProcess) -> N
     with pytest.raises(ClientError) as err:
         logs.delete_metric_filter(logGroupName=group, filterName="errors")
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
-    bad = {
+    bad: dict[str, dict[str, Any]] = {
         "pattern": dict(filterPattern="{ $.x = }", value="1", dims=None),
         "value": dict(filterPattern="", value="abc", dims=None),
         "field value with terms": dict(filterPattern="ERROR", value="$.x", dims=None),
@@ -211,7 +215,8 @@ def test_emf_from_put_log_events_and_otlp(logs: Any, vigil: VigilProcess) -> Non
     assert total(datapoints(vigil, ns, "Duration", Service="cart")) == 60
     assert total(datapoints(vigil, ns, "Duration", "SampleCount", Service="cart", Op="add")) == 3
     hits = datapoints(vigil, ns, "Hits", Service="cart")
-    assert total(hits) == 3 and hits[0]["unit"] == "Count"
+    assert total(hits) == 3
+    assert hits[0]["unit"] == "Count"
     series = httpx.get(
         f"{vigil.url}/api/v1/metrics/series", params={"namespace": ns, "name": "Hits"}
     ).json()["series"]
@@ -233,7 +238,8 @@ def test_otlp_logs_through_the_logs_api_and_trace_correlation(
     streams = logs.describe_log_streams(logGroupName=service)["logStreams"]
     assert [s["logStreamName"] for s in streams] == ["i-1"]
     found = logs.filter_log_events(logGroupName=service, filterPattern='{ $.level = "ERROR" }')
-    assert len(found["events"]) == 1 and found["events"][0]["logStreamName"] == "i-1"
+    assert len(found["events"]) == 1
+    assert found["events"][0]["logStreamName"] == "i-1"
     start = int(time.time()) - 600
     answer = wait_query(
         logs,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -75,9 +76,10 @@ def test_log_groups_lifecycle_tags_retention_and_pagination(logs: Any) -> None:
         logs.put_retention_policy(logGroupName=names[0], retentionInDays=8)
     assert code(err) == "InvalidParameterException"
     logs.delete_retention_policy(logGroupName=names[0])
-    assert "retentionInDays" not in logs.describe_log_groups(logGroupNamePrefix=names[0])[
-        "logGroups"
-    ][0]
+    assert (
+        "retentionInDays"
+        not in logs.describe_log_groups(logGroupNamePrefix=names[0])["logGroups"][0]
+    )
 
     arn = f"arn:aws:logs:eu-west-1:000000000000:log-group:{names[0]}"
     assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "core"}
@@ -93,11 +95,12 @@ def test_log_groups_lifecycle_tags_retention_and_pagination(logs: Any) -> None:
     with pytest.raises(ClientError) as err:
         logs.delete_log_group(logGroupName=names[1])
     assert code(err) == "ResourceNotFoundException"
-    for call in (
+    calls: tuple[Callable[[], Any], ...] = (
         lambda: logs.put_retention_policy(logGroupName=names[1], retentionInDays=1),
         lambda: logs.list_tags_for_resource(resourceArn=arn.replace(names[0], names[1])),
         lambda: logs.create_log_stream(logGroupName=names[1], logStreamName="s"),
-    ):
+    )
+    for call in calls:
         with pytest.raises(ClientError) as err:
             call()
         assert code(err) == "ResourceNotFoundException"
@@ -114,7 +117,8 @@ def test_streams_put_and_get_events_with_tokens(logs: Any) -> None:
     now = now_ms()
     events = [{"timestamp": now - 10_000 + i, "message": f"event {i}"} for i in range(25)]
     answer = logs.put_log_events(logGroupName=group, logStreamName="b", logEvents=events)
-    assert answer["nextSequenceToken"] and "rejectedLogEventsInfo" not in answer
+    assert answer["nextSequenceToken"]
+    assert "rejectedLogEventsInfo" not in answer
     logs.put_log_events(
         logGroupName=group, logStreamName="c", logEvents=[{"timestamp": now, "message": "late"}]
     )
@@ -122,7 +126,8 @@ def test_streams_put_and_get_events_with_tokens(logs: Any) -> None:
     streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
     assert [s["logStreamName"] for s in streams] == ["a", "b", "c"]
     b = streams[1]
-    assert b["firstEventTimestamp"] == now - 10_000 and b["lastEventTimestamp"] == now - 9_976
+    assert b["firstEventTimestamp"] == now - 10_000
+    assert b["lastEventTimestamp"] == now - 9_976
     by_time = logs.describe_log_streams(
         logGroupName=group, orderBy="LastEventTime", descending=True, limit=2
     )
@@ -302,7 +307,8 @@ def test_filter_log_events_patterns_and_pagination(logs: Any) -> None:
     assert matching("INFO", logStreamNamePrefix="d") == ["INFO healthy"]
     assert len(matching("", startTime=now - 60_000 + 100, endTime=now - 60_000 + 200)) == 3
     found = logs.filter_log_events(logGroupName=group, filterPattern="ERROR")["events"][0]
-    assert found["logStreamName"] == "web-1" and found["eventId"]
+    assert found["logStreamName"] == "web-1"
+    assert found["eventId"]
 
     # Pages of 2 until no token is left.
     got, token = [], None
@@ -363,7 +369,8 @@ def test_insights_queries_and_saved_definitions(logs: Any) -> None:
         {"level": "WARN", "n": "1"},
     ]
     stats = answer["statistics"]
-    assert stats["recordsMatched"] == 4 and stats["recordsScanned"] == 4
+    assert stats["recordsMatched"] == 4
+    assert stats["recordsScanned"] == 4
     assert stats["bytesScanned"] > 0
     arn = f"arn:aws:logs:eu-west-1:000000000000:log-group:{group}:*"
     limited = wait_query(
@@ -377,9 +384,9 @@ def test_insights_queries_and_saved_definitions(logs: Any) -> None:
         )["queryId"],
     )
     assert rows(limited) == [{"level": "INFO", "ms": "0"}, {"level": "ERROR", "ms": "1"}]
-    assert all(
-        any(f["field"] == "@ptr" for f in row) for row in limited["results"]
-    ), "row results carry @ptr"
+    assert all(any(f["field"] == "@ptr" for f in row) for row in limited["results"]), (
+        "row results carry @ptr"
+    )
     ptr = next(f["value"] for f in limited["results"][0] if f["field"] == "@ptr")
     record = logs.get_log_record(logRecordPointer=ptr)["logRecord"]
     assert json.loads(record["@message"]) == {"level": "INFO", "ms": 0}
@@ -425,12 +432,13 @@ def test_insights_queries_and_saved_definitions(logs: Any) -> None:
     )
     assert [d["queryDefinitionId"] for d in rest["queryDefinitions"]] == [ids[2]]
     assert logs.delete_query_definition(queryDefinitionId=ids[1])["success"] is True
-    for call in (
+    calls: tuple[Callable[[], Any], ...] = (
         lambda: logs.delete_query_definition(queryDefinitionId=ids[1]),
         lambda: logs.put_query_definition(
             name="x", queryDefinitionId=ids[1], queryString="fields a"
         ),
-    ):
+    )
+    for call in calls:
         with pytest.raises(ClientError) as err:
             call()
         assert code(err) == "ResourceNotFoundException"

@@ -1,4 +1,4 @@
-"""The ``vigil`` command: ``vigil serve`` (and, later, commands that talk to a server)."""
+"""The ``vigil`` command: ``vigil serve``, and ``vigil logs query|tail`` (see logs_cli)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    from vigil import logs_cli
+
+    logs_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "logs":
+        return logs_cli.run(args)
     if args.command == "serve":
         from vigil.server import ConfigError, serve
 

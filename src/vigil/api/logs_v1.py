@@ -170,6 +170,7 @@ class LogsApi:
             since_ns=self._clock() - TAIL_WINDOW_NS,
             after=tuple(cursor) if cursor else None,
             limit=limit,
+            now_ms=self._clock() // 10**6,
         )
         return JSONResponse(
             {
@@ -182,7 +183,7 @@ class LogsApi:
                     }
                     for e in events
                 ],
-                "next_cursor": make_cursor(list(next_cursor)) if next_cursor else None,
+                "next_cursor": make_cursor(list(next_cursor)),
             }
         )
 

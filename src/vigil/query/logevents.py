@@ -210,9 +210,11 @@ async def tail_events(
     since_ns: int,
     after: tuple[int, int] | None,
     limit: int,
-) -> tuple[list[Event], tuple[int, int] | None]:
+    now_ms: int,
+) -> tuple[list[Event], tuple[int, int]]:
     """Events in ingestion order: after ``after`` (ingestion ms, event key), or the last
-    ``limit`` ones. Returns the events and the cursor to resume from."""
+    ``limit`` ones. Returns the events and the cursor to resume from (with nothing found
+    and no cursor: ``now_ms``, so that following starts from now)."""
     condition, params = pattern.sql()
     params.update(t=tenant, g=group, since=since_ns, limit=limit)
     where = [
@@ -234,7 +236,7 @@ async def tail_events(
     )
     ordered = list(rows.rows) if after is not None else list(rows.rows)[::-1]
     events = _events(ordered)
-    cursor = tuple(int(x) for x in ordered[-1][-1]) if ordered else after
+    cursor = tuple(int(x) for x in ordered[-1][-1]) if ordered else (after or (now_ms, 0))
     if not pattern.exact_in_sql():
         events = [e for e in events if pattern.match(e.message)]
-    return events, (cursor[0], cursor[1]) if cursor else None
+    return events, (cursor[0], cursor[1])
