@@ -135,7 +135,9 @@ COMMANDS = st.one_of(
     st.builds(
         ast.Parse,
         FIELDS,
-        st.text(min_size=0, max_size=5).map(lambda t: ast.Str(t + "*")),
+        st.text(st.characters(blacklist_characters="*"), max_size=5).map(
+            lambda t: ast.Str(t + "*")
+        ),
         st.just(("x",)),
     ),
     st.builds(ast.Parse, FIELDS, REGEXES, st.just(())),
