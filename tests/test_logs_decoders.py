@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
 from vigil.ingest.interface import RequestError
-from vigil.ingest.logfields import flatten, message_fields, parse_object, trace_id_of
+from vigil.ingest.logfields import flatten, named_trace_id, parse_object, trace_id_of
 from vigil.query.insights.runner import format_value
 from vigil.rules.schedule import ScheduleError, due, parse_schedule
 
@@ -49,8 +49,10 @@ def test_trace_ids(value: object, expected: str | None) -> None:
     for key in ("trace_id", "traceId", "@xrayTraceId"):
         found = trace_id_of({key: value})
         assert (found.hex() if found else None) == expected
-    _, trace = message_fields('{"traceId": "0af7651916cd43dd8448eb211c80319c", "x": 1}')
+    trace = named_trace_id('{"traceId": "0af7651916cd43dd8448eb211c80319c", "x": 1}')
     assert trace == bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
+    assert named_trace_id('{"level": "INFO"}') is None
+    assert named_trace_id("trace_id=abc but not JSON") is None
 
 
 def test_put_log_events_rejections_and_fields() -> None:
@@ -76,10 +78,6 @@ def test_put_log_events_rejections_and_fields() -> None:
     logs = result.decoded.logs
     assert logs is not None
     assert len(logs) == 1
-    assert logs.fields[0] == [
-        ("level", "ERROR"),
-        ("trace_id", "1-5f84c7a3-1bd6d8a1e2c34c2b8e0f1a2b"),
-    ]
     assert logs.trace_id[0].hex() == "5f84c7a31bd6d8a1e2c34c2b8e0f1a2b"
     assert logs.timestamp[0] == (NOW - 1000) * 1_000_000
     assert result.decoded.rejected.count == 2

@@ -8,8 +8,8 @@ Limits (as CloudWatch Logs applies them):
   retention (``expiredLogEventEndIndex``) or more than 2 hours ahead
   (``tooNewLogEventStartIndex``) are left out and reported in ``rejectedLogEventsInfo``;
   the call itself succeeds.
-Each message is kept as it was sent; JSON messages get their fields discovered and the
-trace id they name (see ingest.logfields).
+Each message is kept as it was sent; a trace id that a JSON message names is kept in
+``trace_id`` (see ingest.logfields); the store discovers the fields of JSON messages.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.ingest.interface import Decoded, RequestError
-from vigil.ingest.logfields import message_fields
+from vigil.ingest.logfields import named_trace_id
 from vigil.model.common import ZERO_SPAN_ID, ZERO_TRACE_ID
 from vigil.model.logs import LogColumns
 
@@ -39,7 +39,7 @@ class PutResult:
 
 
 def decode_put_log_events(
-    events: Sequence[dict[str, Any]],
+    events: Sequence[Any],
     *,
     tenant: str,
     group: str,
@@ -50,42 +50,49 @@ def decode_put_log_events(
     check_batch(events)
     too_old_end = expired_end = -1
     too_new_start = -1
-    cols = LogColumns()
-    decoded = Decoded(signal="logs", logs=cols, log_streams={(tenant, group, stream)})
     expired_before = now_ms - retention_days * DAY_MS if retention_days else None
+    newest, oldest = now_ms + TOO_NEW_MS, now_ms - TOO_OLD_MS
+    stamps: list[int] = []
+    bodies: list[str] = []
+    traces: list[bytes] = []
     for i, event in enumerate(events):
-        ts = int(event["timestamp"])
-        if ts > now_ms + TOO_NEW_MS:
+        ts = event["timestamp"]
+        if ts > newest:
             if too_new_start < 0:
                 too_new_start = i
             continue
-        if ts < now_ms - TOO_OLD_MS:
+        if ts < oldest:
             too_old_end = i
             continue
         if expired_before is not None and ts < expired_before:
             expired_end = i
             continue
         message: str = event["message"]
-        fields, trace_id = message_fields(message)
-        cols.tenant.append(tenant)
-        cols.log_group.append(group)
-        cols.log_stream.append(stream)
-        cols.timestamp.append(ts * 1_000_000)
-        cols.observed_timestamp.append(0)
-        cols.severity_number.append(0)
-        cols.severity_text.append("")
-        cols.body.append(message)
-        cols.attributes.append([])
-        cols.attributes_typed.append([])
-        cols.resource.append([])
-        cols.resource_typed.append([])
-        cols.scope_name.append("")
-        cols.scope_version.append("")
-        cols.trace_id.append(trace_id or ZERO_TRACE_ID)
-        cols.span_id.append(ZERO_SPAN_ID)
-        cols.flags.append(0)
-        cols.service.append("")
-        cols.fields.append(fields)
+        stamps.append(ts * 1_000_000)
+        bodies.append(message)
+        traces.append(named_trace_id(message) or ZERO_TRACE_ID)
+    n = len(stamps)
+    cols = LogColumns(
+        tenant=[tenant] * n,
+        log_group=[group] * n,
+        log_stream=[stream] * n,
+        timestamp=stamps,
+        observed_timestamp=[0] * n,
+        severity_number=[0] * n,
+        severity_text=[""] * n,
+        body=bodies,
+        attributes=[[]] * n,
+        attributes_typed=[[]] * n,
+        resource=[[]] * n,
+        resource_typed=[[]] * n,
+        scope_name=[""] * n,
+        scope_version=[""] * n,
+        trace_id=traces,
+        span_id=[ZERO_SPAN_ID] * n,
+        flags=[0] * n,
+        service=[""] * n,
+    )
+    decoded = Decoded(signal="logs", logs=cols, log_streams={(tenant, group, stream)})
     info: dict[str, int] = {}
     if too_new_start >= 0:
         info["tooNewLogEventStartIndex"] = too_new_start
@@ -93,40 +100,49 @@ def decode_put_log_events(
         info["tooOldLogEventEndIndex"] = too_old_end
     if expired_end >= 0:
         info["expiredLogEventEndIndex"] = expired_end
-    rejected = len(events) - len(cols)
+    rejected = len(events) - n
     if rejected:
         decoded.rejected.add("events outside the accepted time range", rejected)
     return PutResult(decoded, info)
 
 
-def check_batch(events: Sequence[dict[str, Any]]) -> None:
-    """Raise ``RequestError`` for a batch CloudWatch refuses as a whole."""
-    if not events:
-        raise RequestError("logEvents must hold at least 1 event")
+def check_batch(events: Sequence[Any]) -> None:
+    """Raise ``RequestError`` for a batch CloudWatch refuses as a whole (including events
+    that are not ``{"timestamp": int, "message": non-empty str}``)."""
+    if not isinstance(events, list) or not events:
+        raise RequestError("logEvents must be a list of at least 1 event")
     if len(events) > MAX_EVENTS:
         raise RequestError(
             f"logEvents holds {len(events)} events, over the limit of {MAX_EVENTS} per call"
         )
     size = 0
-    previous = None
-    first = last = int(events[0]["timestamp"])
+    previous = -1
+    first = last = None
     for i, event in enumerate(events):
-        ts = int(event["timestamp"])
-        if previous is not None and ts < previous:
+        if type(event) is not dict:
+            raise RequestError(f"logEvents[{i}] must be an object with timestamp and message")
+        ts = event.get("timestamp")
+        message = event.get("message")
+        if type(ts) is not int or ts < 0:
+            raise RequestError(f"logEvents[{i}].timestamp must be a number of milliseconds")
+        if type(message) is not str or not message:
+            raise RequestError(f"logEvents[{i}].message must be a non-empty string")
+        if ts < previous:
             raise RequestError(
                 "Log events in a single PutLogEvents request must be in chronological order"
                 f" (event {i} is older than event {i - 1})"
             )
         previous = ts
-        first, last = min(first, ts), max(last, ts)
-        message = event["message"]
+        if first is None:
+            first = ts
+        last = ts
         size += (len(message) if message.isascii() else len(message.encode())) + EVENT_OVERHEAD
     if size > MAX_BATCH_BYTES:
         raise RequestError(
             f"Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}"
             f" (each event counts its UTF-8 size plus {EVENT_OVERHEAD} bytes)"
         )
-    if last - first > MAX_SPAN_MS:
+    if first is not None and last is not None and last - first > MAX_SPAN_MS:
         raise RequestError(
             "A batch of log events in a single PutLogEvents request cannot span more than 24 hours"
         )

@@ -1,10 +1,10 @@
-"""Fields discovered in a log message at ingest, and the trace id it names. Pure.
+"""The fields of a JSON log message, and the trace id it names. Pure.
 
-A message that is a JSON object is flattened the way CloudWatch Logs Insights discovers
-fields: nested keys joined with ``.`` (``http.status``), array items by index (``tags.0``),
-at most ``MAX_FIELDS`` leaves. Values are text: strings as they are, numbers and booleans
-as JSON (``5``, ``2.5``, ``true``), empty objects/arrays as ``{}``/``[]``; ``null`` leaves
-are left out, so that ``ispresent`` is false for them.
+The store discovers fields itself at insert (the ``fields`` JSON column); ``flatten`` shows
+them the way CloudWatch Logs Insights names them: nested keys joined with ``.``
+(``http.status``), array items by index (``tags.0``), at most ``MAX_FIELDS`` leaves. Values
+are text: strings as they are, numbers and booleans as JSON (``5``, ``2.5``, ``true``),
+empty objects/arrays as ``{}``/``[]``; ``null`` leaves are left out.
 
 Trace correlation: a top-level ``trace_id``, ``traceId`` or ``@xrayTraceId`` holding 32 hex
 digits or an X-Ray id (``1-5f84c7a3-<24 hex>``) gives the record's 16-byte trace id; X-Ray
@@ -40,25 +40,39 @@ def parse_object(message: str) -> dict[str, Any] | None:
 
 def flatten(obj: dict[str, Any], limit: int = MAX_FIELDS) -> Pairs:
     out: Pairs = []
-    _walk(obj, "", out, limit)
+    for key, value in obj.items():
+        if len(out) >= limit:
+            break
+        kind = type(value)
+        # Flat values first, without recursion: most log lines are flat objects.
+        if kind is str:
+            out.append((key, value))
+        elif kind is int:
+            out.append((key, str(value)))
+        elif kind is bool:
+            out.append((key, "true" if value else "false"))
+        elif value is None:
+            continue
+        else:
+            _walk(value, key, out, limit)
     return out
 
 
 def _walk(value: Any, prefix: str, out: Pairs, limit: int) -> None:
     if isinstance(value, dict):
-        if not value and prefix:
+        if not value:
             out.append((prefix, "{}"))
         for key, item in value.items():
             if len(out) >= limit:
                 return
-            _walk(item, f"{prefix}.{key}" if prefix else str(key), out, limit)
+            _walk(item, f"{prefix}.{key}", out, limit)
     elif isinstance(value, list):
-        if not value and prefix:
+        if not value:
             out.append((prefix, "[]"))
         for i, item in enumerate(value):
             if len(out) >= limit:
                 return
-            _walk(item, f"{prefix}.{i}" if prefix else str(i), out, limit)
+            _walk(item, f"{prefix}.{i}", out, limit)
     elif value is None:
         return
     elif isinstance(value, str):
@@ -70,7 +84,9 @@ def _walk(value: Any, prefix: str, out: Pairs, limit: int) -> None:
 def trace_id_of(obj: dict[str, Any]) -> bytes | None:
     """The 16-byte trace id a JSON message names, if any (see the module docstring)."""
     for key in TRACE_KEYS:
-        value = obj.get(key)
+        if key not in obj:
+            continue
+        value = obj[key]
         if not isinstance(value, str):
             continue
         text = value.strip()
@@ -83,9 +99,9 @@ def trace_id_of(obj: dict[str, Any]) -> bytes | None:
     return None
 
 
-def message_fields(message: str) -> tuple[Pairs, bytes | None]:
-    """(discovered fields, trace id or None) of one message."""
+def named_trace_id(message: str) -> bytes | None:
+    """The trace id a JSON message names; messages that cannot name one are not parsed."""
+    if "race" not in message and "@xray" not in message:  # trace_id, traceId, @xrayTraceId
+        return None
     obj = parse_object(message)
-    if obj is None:
-        return [], None
-    return flatten(obj), trace_id_of(obj)
+    return None if obj is None else trace_id_of(obj)

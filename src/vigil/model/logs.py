@@ -11,10 +11,8 @@ Columns (Arrow → ClickHouse ``logs``):
   scope_name, scope_version       instrumentation scope
   trace_id, span_id, flags        correlation (all-zero ids mean "none")
   service                         resource ``service.name`` ("" when absent)
-  fields                          fields discovered in the message at ingest: a JSON object
-                                  message flattened (``a.b``, arrays ``a.0``), values as text
-                                  (strings as they are, others as JSON); see ingest.logfields
-The store adds ``ingestion_time`` (commit time, ms) itself.
+The store adds ``ingestion_time`` (commit time, ms) and ``fields`` (the JSON message merged
+over the attributes, as a JSON column; see store/migrations/m0100) itself.
 """
 
 from __future__ import annotations
@@ -47,7 +45,6 @@ LOG_SCHEMA = pa.schema(
         ("span_id", SPAN_ID),
         ("flags", pa.uint32()),
         ("service", pa.string()),
-        ("fields", ATTR_MAP),
     ]
 )
 
@@ -74,7 +71,6 @@ class LogColumns:
     span_id: list[bytes] = field(default_factory=list)
     flags: list[int] = field(default_factory=list)
     service: list[str] = field(default_factory=list)
-    fields: list[list[tuple[str, str]]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.timestamp)

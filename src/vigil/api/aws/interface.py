@@ -14,6 +14,9 @@ A service (CloudWatch Logs, CloudWatch, X-Ray, SNS …) implements ``AwsService`
   (``InvalidParameterException`` for Logs, ``InvalidParameterValue`` for CloudWatch …).
 * Operations not in ``operations`` are answered with the protocol's "unknown operation"
   error. Calls run on the event loop: offload blocking work to threads.
+* Optionally, ``raw_operations`` names hot JSON-protocol operations whose input the
+  service converts and checks itself: they get the request's JSON object as sent (epoch
+  numbers, no model validation), e.g. PutLogEvents with 10,000 events.
 """
 
 from __future__ import annotations

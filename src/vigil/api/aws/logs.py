@@ -130,6 +130,7 @@ class LogsService:
 
     model = "logs"
     validation_error = "InvalidParameterException"
+    raw_operations = frozenset({"PutLogEvents"})
 
     def __post_init__(self) -> None:
         self._handlers: dict[str, Handler] = {
@@ -372,7 +373,13 @@ class LogsService:
     # --- events ----------------------------------------------------------------------------------
 
     async def put_log_events(self, p: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        group_name, stream = p["logGroupName"], p["logStreamName"]
+        # A raw operation (see ``raw_operations``): the JSON object as sent, checked here.
+        group_name, stream = p.get("logGroupName"), p.get("logStreamName")
+        for field, value in (("logGroupName", group_name), ("logStreamName", stream)):
+            if type(value) is not str or not 1 <= len(value) <= 512:
+                raise invalid(f"{field} must be a string of 1 to 512 characters")
+        assert isinstance(group_name, str)
+        assert isinstance(stream, str)
         group = await self._group(ctx, group_name)
         key = (ctx.tenant, group_name, stream)
         if self.registry.unknown([key]) and not await asyncio.to_thread(
@@ -381,7 +388,7 @@ class LogsService:
             raise not_found("log stream")
         try:
             result = decode_put_log_events(
-                p["logEvents"],
+                p.get("logEvents"),  # type: ignore[arg-type]
                 tenant=ctx.tenant,
                 group=group_name,
                 stream=stream,

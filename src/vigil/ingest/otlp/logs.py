@@ -5,8 +5,7 @@ else ``service.name`` else ``default``; log stream = ``aws.log.stream.names`` el
 ``service.instance.id`` else ``host.name`` else ``default``. A record without a timestamp
 takes its observed time, and without either the time it was received. Refused: bad id
 lengths, timestamps more than 2 h ahead, bodies over 1 MiB, attributes over their limits.
-A JSON body's fields are discovered (``fields``), and a trace id it names fills an empty
-``trace_id`` (see ingest.logfields).
+A trace id that a JSON body names fills an empty ``trace_id`` (see ingest.logfields).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from vigil.ingest.interface import Decoded, ItemRejected
-from vigil.ingest.logfields import message_fields
+from vigil.ingest.logfields import named_trace_id
 from vigil.ingest.otlp.common import Pairs, any_value_text, attributes, check_id, first_string
 from vigil.model.common import MAX_BODY_BYTES, MAX_FUTURE_NS
 from vigil.model.logs import LogColumns
@@ -61,9 +60,8 @@ def decode_logs(request: ExportLogsServiceRequest, tenant: str, now_ns: int) -> 
                     out.rejected.add(str(exc))
                     continue
                 ts, observed, body, attrs, typed, trace_id, span_id = row
-                fields, named_trace = message_fields(body)
-                if named_trace is not None and not any(trace_id):
-                    trace_id = named_trace
+                if not any(trace_id):
+                    trace_id = named_trace_id(body) or trace_id
                 cols.tenant.append(tenant)
                 cols.log_group.append(group)
                 cols.log_stream.append(stream)
@@ -82,7 +80,6 @@ def decode_logs(request: ExportLogsServiceRequest, tenant: str, now_ns: int) -> 
                 cols.span_id.append(span_id)
                 cols.flags.append(record.flags)
                 cols.service.append(service)
-                cols.fields.append(fields)
     return out
 
 

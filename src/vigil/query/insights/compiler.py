@@ -30,6 +30,7 @@ from vigil.query.insights import ast
 from vigil.query.insights.errors import QueryCompileError
 from vigil.query.insights.printer import print_expr
 
+_SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_@$\-:/ ]+$")
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 EVENT_KEY = "cityHash64(log_stream, body, toUnixTimestamp64Milli(ingestion_time), span_id)"
@@ -68,6 +69,8 @@ class Col:
     kind: str  # any str num time bool json
     func: str | None = None  # for stats columns: the aggregate function's name
     has_agg: bool = False
+    num: str | None = None  # a faster numeric reading than toFloat64OrNull(sql), if any
+    json: str | None = None  # the value as JSON text, where ``sql`` would not be JSON
 
 
 NULL = Col("NULL", "any")
@@ -186,9 +189,20 @@ class Compiler:
         for name, col in layer.env.items():
             alias = self.fresh()
             select.append(f"{col.sql} AS {alias}")
-            env[name] = replace(col, sql=alias, has_agg=False)
+            env[name] = self.materialize(col, alias, select)
         sql = self.layer_sql(layer, ", ".join(select))
         return Layer(f"({sql})", base=layer.base, env=env, aggregated=layer.aggregated)
+
+    def materialize(self, col: Col, alias: str, select: list[str]) -> Col:
+        """Carry a field into the next layer; its faster readings travel with it."""
+        num = json = None
+        if col.num is not None:
+            num = self.fresh()
+            select.append(f"{col.num} AS {num}")
+        if col.json is not None:
+            json = self.fresh()
+            select.append(f"{col.json} AS {json}")
+        return replace(col, sql=alias, has_agg=False, num=num, json=json)
 
     # --- names -----------------------------------------------------------------------
 
@@ -210,16 +224,25 @@ class Compiler:
         system = self.system_field(name)
         if system is not None:
             return system
-        key = self.string(name)
-        # Objects and arrays are not leaves of the flattened map: read them from the message.
-        path = self.json_path(parts)
+        return self.event_field(parts)
+
+    def event_field(self, parts: list[str]) -> Col:
+        """A field of the event: a path of the ``fields`` JSON column (message, attributes
+        and resource merged by the store); ``a.0`` (an array item) reads the message."""
+        if not all(_SAFE_SEGMENT.match(p) for p in parts) or any(p.isdigit() for p in parts):
+            path = self.json_path(parts)
+            raw = f"if(JSONHas(body, {path}), JSONExtractRaw(body, {path}), NULL)"
+            return Col(
+                f"if(JSONType(body, {path}) = 'String', JSONExtractString(body, {path}), {raw})",
+                "any",
+            )
+        column = "fields." + ".".join(f"`{p}`" for p in parts)
         return Col(
-            f"multiIf(mapContains(fields, {key}), fields[{key}],"
-            f" mapContains(attributes, {key}), attributes[{key}],"
-            f" mapContains(resource, {key}), resource[{key}],"
-            f" startsWith(body, '{{') AND JSONHas(body, {path}), JSONExtractRaw(body, {path}),"
-            " NULL)",
+            f"CAST({column} AS Nullable(String))",
             "any",
+            num=f"coalesce({column}.:Float64, toFloat64({column}.:Int64),"
+            f" toFloat64({column}.:UInt64), toFloat64OrNull({column}.:String))",
+            json=f"if({column} IS NULL, NULL, toJSONString({column}))",
         )
 
     def json_path(self, parts: list[str]) -> str:
@@ -262,6 +285,8 @@ class Compiler:
 
     @staticmethod
     def number(col: Col) -> str:
+        if col.num is not None:
+            return col.num
         if col.kind == "num":
             return col.sql
         if col.kind == "time":
@@ -562,6 +587,8 @@ class Compiler:
         col = self.expr(e, layer)
         if col.kind == "json":
             return col.sql
+        if col.json is not None:
+            return col.json
         return self.text(col)
 
     def parse(self, cmd: ast.Parse, layer: Layer) -> None:
@@ -635,7 +662,7 @@ class Compiler:
             columns.append(OutputColumn(name, col.kind))
         if not layer.aggregated:
             if shown is None and layer.base:
-                select.append(f"fields AS o{len(select)}")
+                select.append(f"CAST(fields AS String) AS o{len(select)}")
                 expand = True
             ptr = self.resolve("@ptr", layer)
             if ptr is not NULL:

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from vigil.ingest.logfields import flatten, parse_object
 from vigil.query.insights import ast
 from vigil.query.insights.compiler import (
     Base,
@@ -161,8 +162,8 @@ async def _run(store: Store, compiled: Compiled, timeout: float | None) -> tuple
                 row.append((col.name, text))
         if compiled.expand_fields:
             shown = {name for name, _ in row}
-            extra = raw[len(columns)]
-            row.extend((k, v) for k, v in extra.items() if k not in shown)
+            discovered = parse_object(raw[len(columns)] or "") or {}
+            row.extend((k, v) for k, v in flatten(discovered) if k not in shown)
         if compiled.aggregated:
             matched = int(raw[-1] or 0)
         rows.append(row)
