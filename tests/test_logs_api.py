@@ -305,7 +305,8 @@ def test_filter_log_events_patterns_and_pagination(logs: Any) -> None:
     ]
     assert matching("[..., status_code = 2*, bytes < 100]") == [lines["web-2"][1]]
     assert matching("INFO", logStreamNamePrefix="d") == ["INFO healthy"]
-    assert len(matching("", startTime=now - 60_000 + 100, endTime=now - 60_000 + 200)) == 3
+    # startTime and endTime both included
+    assert len(matching("", startTime=now - 60_000 + 100, endTime=now - 60_000 + 200)) == 4
     found = logs.filter_log_events(logGroupName=group, filterPattern="ERROR")["events"][0]
     assert found["logStreamName"] == "web-1"
     assert found["eventId"]

@@ -45,6 +45,7 @@ class EventQuery:
     stream_prefix: str | None = None
     start_ms: int | None = None
     end_ms: int | None = None
+    end_inclusive: bool = False  # FilterLogEvents includes endTime, GetLogEvents does not
 
 
 def _where(q: EventQuery) -> tuple[list[str], dict[str, Any]]:
@@ -60,8 +61,8 @@ def _where(q: EventQuery) -> tuple[list[str], dict[str, Any]]:
         where.append("timestamp >= fromUnixTimestamp64Milli({start_ms:Int64})")
         params["start_ms"] = q.start_ms
     if q.end_ms is not None:
-        # CloudWatch's endTime is inclusive... of events "not later than" it: we keep < end.
-        where.append("timestamp < fromUnixTimestamp64Milli({end_ms:Int64})")
+        op = "<=" if q.end_inclusive else "<"
+        where.append(f"timestamp {op} fromUnixTimestamp64Milli({{end_ms:Int64}})")
         params["end_ms"] = q.end_ms
     return where, params
 

@@ -470,6 +470,7 @@ class LogsService:
             stream_prefix=p.get("logStreamNamePrefix"),
             start_ms=_ms(p["startTime"]) if "startTime" in p else None,
             end_ms=_ms(p["endTime"]) if "endTime" in p else None,
+            end_inclusive=True,
         )
         after = _untoken(p.get("nextToken"), _is_pos)
         page = await logevents.filter_events(
