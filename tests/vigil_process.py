@@ -29,7 +29,7 @@ class VigilProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.data_dir / "vigil.log", "a")  # noqa: SIM115 - lives as long as the process
         cmd = [sys.executable, "-m", "vigil", "serve", "--data-dir", str(self.data_dir)]
-        for flag in ("--port", "--otlp-http-port", "--otlp-grpc-port"):
+        for flag in ("--port", "--otlp-http-port", "--otlp-grpc-port", "--xray-port"):
             if flag not in self.args:
                 cmd += [flag, "0"]
         self.proc = subprocess.Popen(
@@ -67,6 +67,12 @@ class VigilProcess:
     @property
     def grpc_target(self) -> str:
         return self.addresses["otlp-grpc"]
+
+    @property
+    def xray_address(self) -> tuple[str, int]:
+        """The X-Ray daemon's (host, port): UDP segments, TCP sampling calls."""
+        host, _, port = self.addresses["xray"].rpartition(":")
+        return host.strip("[]"), int(port)
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)

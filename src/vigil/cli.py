@@ -22,6 +22,12 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--otlp-http-port", type=int, default=d.otlp_http_port)
     p.add_argument("--otlp-grpc-port", type=int, default=d.otlp_grpc_port)
     p.add_argument(
+        "--xray-port",
+        type=int,
+        default=d.xray_port,
+        help="X-Ray daemon port: UDP segments and TCP sampling (0: any free port; -1: off)",
+    )
+    p.add_argument(
         "--store",
         default=os.environ.get("VIGIL_STORE"),
         help="ClickHouse URL (http://host:8123/db); default: embedded in the data dir",
@@ -90,6 +96,7 @@ def parse_config(args: argparse.Namespace) -> Config:
         port=args.port,
         otlp_http_port=args.otlp_http_port,
         otlp_grpc_port=args.otlp_grpc_port,
+        xray_port=None if args.xray_port < 0 else args.xray_port,
         api_keys=keys,
         aws_credentials=aws,
         max_body_bytes=args.max_body_bytes,

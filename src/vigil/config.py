@@ -15,6 +15,7 @@ class Config:
     port: int = 8080
     otlp_http_port: int = 4318
     otlp_grpc_port: int = 4317
+    xray_port: int | None = 2000  # X-Ray daemon (UDP segments + TCP sampling); None: off
     api_keys: list[str] = field(default_factory=list)
     aws_credentials: dict[str, str] = field(default_factory=dict)  # access key id -> secret
     max_body_bytes: int = 16 * 1024 * 1024

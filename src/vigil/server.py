@@ -3,9 +3,10 @@
 Start order                               Stop order (reverse, each waits for the last)
  1. store: open ClickHouse, migrate        1. not ready: /healthz answers 503
  2. state: open SQLite/PostgreSQL          2. listeners stop accepting; in-flight requests
- 3. writer thread                             finish (their batches are still committed)
- 4. ingest pipeline, handlers, apps        3. background tasks (retention) are cancelled
- 5. listeners: HTTP, OTLP/HTTP, gRPC       4. writer commits what is queued, then ends
+ 3. writer thread                             finish (their batches are still committed);
+ 4. ingest pipeline, handlers, apps           the X-Ray daemon hands over what it received
+ 5. listeners: HTTP, OTLP/HTTP, gRPC,      3. background tasks (retention) are cancelled
+    X-Ray daemon (UDP + TCP)               4. writer commits what is queued, then ends
  6. background tasks (retention)           5. state and store are closed
  7. ready: /healthz answers 200, the
     "vigil listening …" line is printed
@@ -35,21 +36,30 @@ from vigil.api.auth import Authenticator
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
 from vigil.api.aws.logs import LogsService
+from vigil.api.aws.xray import DaemonSamplingService, XRayService
 from vigil.api.logs_v1 import LogsApi
 from vigil.api.v1 import ReadApi
+from vigil.api.v1_traces import TracesApi
 from vigil.config import Config
 from vigil.ingest.logmetrics import MetricFilterProcessor, emf_metrics
 from vigil.ingest.otlp.grpc_handler import OtlpGrpcService, start_grpc_server
 from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.ingest.pipeline import IngestPipeline
+from vigil.ingest.xray import ServiceNames
+from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
 from vigil.query.insights.runner import QueryRegistry
 from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import LogsCatalog
+from vigil.state.sampling import SamplingRules
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
-from vigil.store.retention import apply_table_ttls, enforce_log_retention
+from vigil.store.retention import (
+    apply_table_ttls,
+    drop_expired_partitions,
+    enforce_log_retention,
+)
 from vigil.store.writer import GroupCommitWriter
 from vigil.telemetry import SelfMetrics
 
@@ -114,6 +124,9 @@ class Runtime:
         self.logs: LogsService | None = None
         self.queries: QueryRegistry | None = None
         self.scheduled: ScheduledQueries | None = None
+        self.sampling: SamplingRules | None = None
+        self.xray: XRayService | None = None
+        self._xray_daemon: XRayDaemon | None = None
         self._http: list[_HttpListener] = []
         self._grpc: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -159,6 +172,12 @@ class Runtime:
             self.pipeline, self.metrics, max_body_bytes=cfg.max_body_bytes, clock=self.clock
         )
         read_api = ReadApi(self.store, self.registry, self.metrics, clock=self.clock)
+        self.sampling = SamplingRules(self.state, clock=self.clock)
+        names = ServiceNames()
+        self.xray = XRayService(
+            self.pipeline, self.store, self.sampling, self.metrics, names, clock=self.clock
+        )
+        traces_api = TracesApi(self.store, self.metrics, clock=self.clock)
         logs_api = await self._logs_pillar()
         aws = AwsDispatcher(
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
@@ -167,6 +186,7 @@ class Runtime:
         main_app = build_app(
             [
                 *otlp_routes(otlp_http),
+                *traces_api.routes(),
                 *read_api.routes(),
                 *logs_api.routes(),
                 *self.extra_routes,
@@ -186,6 +206,8 @@ class Runtime:
             grpc_service, cfg.host, cfg.otlp_grpc_port, cfg.max_body_bytes
         )
         self.addresses["otlp-grpc"] = f"{cfg.host}:{grpc_port}"
+        if cfg.xray_port is not None:
+            await self._start_xray_daemon(names, ready)
         # 6. background tasks
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
         assert self.scheduled is not None
@@ -200,7 +222,8 @@ class Runtime:
 
     def aws_services(self) -> list[AwsService]:
         """The AWS APIs served on the main port (each pillar adds its service here)."""
-        services: list[AwsService] = []
+        assert self.xray is not None
+        services: list[AwsService] = [self.xray]
         if self.logs is not None:
             services.append(self.logs)
         return services
@@ -241,8 +264,24 @@ class Runtime:
         )
         return LogsApi(self.store, self.registry, self.queries, self.scheduled, clock=self.clock)
 
-    async def _listen_http(self, name: str, app: ASGIApp, host: str, port: int) -> None:
-        sock = _bind(host, port)
+    async def _start_xray_daemon(self, names: ServiceNames, ready: Callable[[], bool]) -> None:
+        """UDP segments and, on the same port number over TCP, the SDKs' sampling calls."""
+        assert self.pipeline is not None
+        assert self.xray is not None
+        cfg = self.config
+        assert cfg.xray_port is not None
+        udp, tcp = bind_pair(cfg.host, cfg.xray_port)
+        self._xray_daemon = XRayDaemon(self.pipeline, self.metrics, names, clock=self.clock)
+        await self._xray_daemon.start(udp)
+        # SDKs cannot authenticate to a daemon: the TCP side serves only the sampling calls.
+        sampling = AwsDispatcher([DaemonSamplingService(self.xray)], Authenticator([]), {})
+        app = build_app(sampling.routes(), Authenticator([]), ready)
+        await self._listen_http("xray", app, cfg.host, cfg.xray_port, sock=tcp)
+
+    async def _listen_http(
+        self, name: str, app: ASGIApp, host: str, port: int, sock: socket.socket | None = None
+    ) -> None:
+        sock = sock or _bind(host, port)
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -265,18 +304,27 @@ class Runtime:
         self.addresses[name] = address
         self._http.append(_HttpListener(name, server, task, address))
 
-    async def _retention_loop(self) -> None:
+    def _retention_pass(self) -> None:
         assert self.store is not None
         assert self.registry is not None
+        now = self.clock()
+        cfg = self.config
+        enforce_log_retention(self.store, self.registry, cfg.log_retention_days, now)
+        drop_expired_partitions(
+            self.store,
+            {
+                "metrics": cfg.metric_retention_days,
+                "spans": cfg.trace_retention_days,
+                "trace_summary": cfg.trace_retention_days,
+                "xray_in_progress": cfg.trace_retention_days,
+            },
+            now,
+        )
+
+    async def _retention_loop(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(
-                    enforce_log_retention,
-                    self.store,
-                    self.registry,
-                    self.config.log_retention_days,
-                    self.clock(),
-                )
+                await asyncio.to_thread(self._retention_pass)
                 self.metrics.retention_deleted.inc()
             except Exception:
                 log.exception("log retention pass failed")
@@ -294,6 +342,8 @@ class Runtime:
                 await listener.task
         if grpc_stop is not None:
             await grpc_stop
+        if self._xray_daemon is not None:
+            await self._xray_daemon.stop()
         # 3. background tasks
         for task in self._tasks:
             task.cancel()

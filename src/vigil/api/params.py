@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -44,19 +45,20 @@ def parse_time(field: str, text: str, now_ns: int | None = None) -> int:
     if match:
         return now - int(float(match.group(1)) * _UNIT_NS[match.group(2)])
     try:
-        number = float(value)
-    except ValueError:
+        number = Decimal(value)
+    except InvalidOperation:
         pass
     else:
-        if number < 0:
-            raise ParamError(field, f"{text!r} is before 1970")
-        if number < 1e11:
-            return int(number * 1e9)
-        if number < 1e14:
-            return int(number * 1e6)
-        if number < 1e17:
-            return int(number * 1e3)
-        return int(value) if value.isdigit() else int(number)
+        if not number.is_finite() or number < 0:
+            raise ParamError(field, f"{text!r} is not a time after 1970")
+        for limit, scale in (
+            (Decimal("1e11"), 10**9),
+            (Decimal("1e14"), 10**6),
+            (Decimal("1e17"), 10**3),
+        ):
+            if number < limit:
+                return int(number * scale)
+        return int(number)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

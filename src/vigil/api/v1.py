@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,9 +20,12 @@ from starlette.routing import Route
 from vigil.api.auth import TenantError, tenant_of
 from vigil.api.params import ParamError, Params, make_cursor, rfc3339
 from vigil.api.responses import JSONResponse, error
+from vigil.api.v1_traces import trace_id_param, trace_logs
 from vigil.query import logs as logq
 from vigil.query import metrics as metq
 from vigil.query import traces as trq
+from vigil.query import xray as xq
+from vigil.query.xrayfilter import FilterError, compile_filter, parse
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import QueryTimeout, Store, StoreError
 from vigil.telemetry import SelfMetrics
@@ -47,6 +51,11 @@ class ReadApi:
         return [
             Route("/api/v1/logs", self._wrap("logs", self.search_logs)),
             Route("/api/v1/logs/groups", self._wrap("log_groups", self.log_groups)),
+            Route(
+                "/api/v1/logs/groups/{group:path}/retention",
+                self._wrap("log_group_retention", self.set_retention),
+                methods=["PUT"],
+            ),
             Route("/api/v1/metrics/series", self._wrap("metric_series", self.metric_series)),
             Route("/api/v1/metrics/datapoints", self._wrap("datapoints", self.datapoints)),
             Route("/api/v1/traces", self._wrap("traces", self.search_traces)),
@@ -134,6 +143,27 @@ class ReadApi:
             )
         return JSONResponse({"log_groups": out})
 
+    async def set_retention(self, request: Request, tenant: str, p: Params) -> Response:
+        """Body ``{"retention_days": N}`` (1..3653) or ``{"retention_days": null}`` (default)."""
+        group = request.path_params["group"]
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise ParamError("body", "is not JSON") from None
+        days = body.get("retention_days", "missing") if isinstance(body, dict) else "missing"
+        if days == "missing":
+            raise ParamError("retention_days", "is required (a number of days, or null)")
+        if days is not None and (
+            not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3653
+        ):
+            raise ParamError(
+                "retention_days", "must be a whole number of days from 1 to 3653, or null"
+            )
+        found = await asyncio.to_thread(self._registry.set_retention, tenant, group, days)
+        if not found:
+            return error(404, "not_found", f"log group {group!r} not found")
+        return JSONResponse({"log_group": group, "retention_days": days})
+
     def _series_filter(self, tenant: str, p: Params) -> metq.SeriesFilter:
         return metq.SeriesFilter(
             tenant=tenant,
@@ -190,6 +220,8 @@ class ReadApi:
 
     async def search_traces(self, request: Request, tenant: str, p: Params) -> Response:
         now = self._clock()
+        if p.text("filter") is not None:
+            return await self._filter_traces(tenant, p, now)
         min_ms, max_ms = p.number("min_duration_ms"), p.number("max_duration_ms")
         search = trq.TraceSearch(
             tenant=tenant,
@@ -206,17 +238,75 @@ class ReadApi:
             ),
         )
         rows, cursor = await trq.search_traces(self._store, search)
+        await self._add_log_counts(tenant, rows)
         return JSONResponse(
             {"traces": rows, "next_cursor": make_cursor(cursor) if cursor else None}
         )
 
+    async def _filter_traces(self, tenant: str, p: Params, now: int) -> Response:
+        """``filter``: an X-Ray filter expression; X-Ray trace summaries plus ``trace_id``,
+        ``log_count``. ``start`` defaults to an hour before ``end`` (default now)."""
+        text = p.required("filter")
+        try:
+            compiled = compile_filter(parse(text))
+        except FilterError as exc:
+            raise ParamError("filter", str(exc)) from None
+        end = p.time("end", now) or now
+        start = p.time("start", now)
+        start = end - xq.HOUR_NS if start is None else start
+        if start >= end:
+            raise ParamError("start", "must be before end")
+        search = xq.SummarySearch(
+            tenant=tenant,
+            start_ns=start,
+            end_ns=end,
+            filter=compiled,
+            limit=p.integer("limit", 20, lo=1, hi=1000),
+            cursor=p.cursor(
+                "cursor", lambda c: isinstance(c, list) and len(c) == 2 and isinstance(c[0], int)
+            ),
+        )
+        rows, cursor = await xq.search_summaries(self._store, search)
+        for row in rows:
+            row["trace_id"] = row["Id"][2:].replace("-", "")
+        await self._add_log_counts(tenant, rows)
+        return JSONResponse(
+            {"traces": rows, "next_cursor": make_cursor(list(cursor)) if cursor else None}
+        )
+
+    async def _add_log_counts(self, tenant: str, rows: list[dict[str, Any]]) -> None:
+        """Each summary says how many log lines carry its trace id."""
+        if not rows:
+            return
+        starts = [
+            int(r["start_time_unix_nano"])
+            if "start_time_unix_nano" in r
+            else int(r["StartTime"] * 1e9)
+            for r in rows
+        ]
+        counts = await xq.log_counts(
+            self._store,
+            tenant,
+            [r["trace_id"] for r in rows],
+            min(starts),
+            max(starts) + xq.HOUR_NS,
+        )
+        for row in rows:
+            row["log_count"] = counts.get(row["trace_id"], 0)
+
     async def trace(self, request: Request, tenant: str, p: Params) -> Response:
-        trace_id = request.path_params["trace_id"]
-        if not _HEX32.match(trace_id):
-            raise ParamError("trace_id", "must be 32 hex digits")
-        trace = await trq.get_trace(self._store, tenant, trace_id.lower())
+        """The trace as a span tree, with its log lines (``logs=false`` leaves them out)."""
+        text = request.path_params["trace_id"]
+        trace_id = trace_id_param(text)
+        trace = await trq.get_trace(self._store, tenant, trace_id)
         if trace is None:
-            return error(404, "not_found", f"trace {trace_id} not found")
+            return error(404, "not_found", f"trace {text} not found")
+        if p.flag("logs", True):
+            logs, count = await trace_logs(
+                self._store, tenant, trace_id, p.integer("log_limit", 1000, lo=1, hi=10_000)
+            )
+            trace["log_count"] = count
+            trace["logs"] = logs
         return JSONResponse(trace)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import pyarrow as pa
+
 from vigil.model.logs import LogColumns
 from vigil.model.metrics import MetricColumns
 from vigil.model.spans import SpanColumns
@@ -73,6 +75,8 @@ class Decoded:
     # (tenant, log group, log stream) triples present in ``logs``.
     log_streams: set[tuple[str, str, str]] = field(default_factory=set)
     rejected: Rejections = field(default_factory=Rejections)
+    # More tables committed with the batch (e.g. in-progress X-Ray segments).
+    extra: dict[str, pa.Table] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:

@@ -63,6 +63,9 @@ class IngestPipeline:
                     )
         if decoded.spans is not None and len(decoded.spans):
             tables[SPANS_TABLE] = decoded.spans.to_arrow()
+        for name, extra in decoded.extra.items():
+            if extra.num_rows:
+                tables[name] = pa.concat_tables([tables[name], extra]) if name in tables else extra
         converted: list[int] = []
         if decoded.metrics is not None:
             if decoded.cumulative:

@@ -28,7 +28,7 @@ async def trace_window(store: Store, tenant: str, trace_ids: list[str]) -> tuple
     rows = await store.query(
         "SELECT toUnixTimestamp64Nano(min(start)), toUnixTimestamp64Nano(max(end)), sum(spans)"
         " FROM trace_index WHERE tenant = {t:String}"
-        " AND trace_id IN (SELECT unhex(arrayJoin({ids:Array(String)})))",
+        " AND trace_id IN (SELECT toFixedString(unhex(arrayJoin({ids:Array(String)})), 16))",
         {"t": tenant, "ids": trace_ids},
     )
     start, end, spans = rows.rows[0]
@@ -200,7 +200,7 @@ async def trace_summaries(store: Store, tenant: str, ids: list[str]) -> dict[str
         FROM (SELECT trace_id, start_time, end_time, status_code, name, service,
                      parent_span_id = unhex('0000000000000000') AS is_root
               FROM spans WHERE tenant = {t:String}
-                AND trace_id IN (SELECT unhex(arrayJoin({ids:Array(String)})))
+                AND trace_id IN (SELECT toFixedString(unhex(arrayJoin({ids:Array(String)})), 16))
                 AND start_time >= fromUnixTimestamp64Nano({lo:Int64})
                 AND start_time <= fromUnixTimestamp64Nano({hi:Int64}))
         GROUP BY trace_id""",

@@ -1,1 +1,2 @@
-"""The client side of vigil for applications: structured logging (``vigil.sdk.logging``)."""
+"""Client-side helpers for applications that send telemetry to vigil (structured logging:
+``vigil.sdk.logging``)."""

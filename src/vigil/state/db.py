@@ -9,6 +9,7 @@ once, in id order. Engines are thread-safe; call blocking methods from worker th
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,7 +64,22 @@ def _m0001(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [("0001_log_groups", _m0001)]
+Migrations = list[tuple[str, Callable[[Connection], None]]]
+MIGRATIONS: Migrations = [("0001_log_groups", _m0001)]
+
+# Modules that own state tables; each defines ``MIGRATIONS`` (ids prefixed by its pillar).
+STATE_MODULES = ("vigil.state.db", "vigil.state.sampling", "vigil.state.logs")
+
+
+def all_migrations() -> Migrations:
+    """Every module's migrations, in id order (ids are unique across modules)."""
+    found: Migrations = []
+    for name in STATE_MODULES:
+        found.extend(importlib.import_module(name).MIGRATIONS)
+    ids = [migration_id for migration_id, _ in found]
+    if len(ids) != len(set(ids)):
+        raise RuntimeError(f"duplicate state migration ids: {sorted(ids)}")
+    return sorted(found, key=lambda m: m[0])
 
 
 def state_url(value: str) -> str:
@@ -98,7 +114,7 @@ def migrate_state(engine: Engine) -> list[str]:
         state_migrations.create(conn, checkfirst=True)
         applied = set(conn.execute(select(state_migrations.c.id)).scalars())
         done = []
-        for migration_id, apply in MIGRATIONS:
+        for migration_id, apply in all_migrations():
             if migration_id in applied:
                 continue
             apply(conn)

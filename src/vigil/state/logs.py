@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from vigil.state.db import METADATA, MIGRATIONS, log_groups, log_streams
+from vigil.state.db import METADATA, Migrations, log_groups, log_streams
 
 metric_filters = Table(
     "logs_metric_filters",
@@ -82,7 +82,7 @@ def _m_logs_0001(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS.append(("logs_0001_api", _m_logs_0001))
+MIGRATIONS: Migrations = [("logs_0001_api", _m_logs_0001)]
 
 
 class AlreadyExists(Exception):

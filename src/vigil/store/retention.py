@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from datetime import date
 
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import Store
@@ -25,12 +26,15 @@ def apply_table_ttls(store: Store, metric_days: int, trace_days: int) -> None:
         "metrics": f"toDateTime(timestamp) + toIntervalDay({metric_days})",
         "spans": f"toDateTime(start_time) + toIntervalDay({trace_days})",
         "trace_index": f"toDateTime(end) + toIntervalDay({trace_days})",
+        "trace_summary": f"hour + toIntervalDay({trace_days})",
+        "xray_in_progress": f"toDateTime(start_time) + toIntervalDay({trace_days})",
     }
     current = {
         name: engine
         for name, engine in store.query_sync(
             "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
-            " AND name IN ('metrics', 'spans', 'trace_index')"
+            " AND name IN {tables:Array(String)}",
+            {"tables": sorted(wanted)},
         ).rows
     }
     for table, expr in wanted.items():
@@ -81,3 +85,33 @@ def _delete(store: Store, group_condition: str, params: dict[str, object]) -> in
     log.info("retention: deleting %d expired log rows (%s)", expired, params.get("groups"))
     store.command(f"DELETE FROM logs WHERE {where}", params)
     return 1
+
+
+def drop_expired_partitions(store: Store, days: dict[str, int], now_ns: int) -> int:
+    """Drop whole day partitions past their table's retention; returns partitions dropped.
+
+    TTL does the same in the background (on ClickHouse's schedule); this pass makes
+    expiry happen within one retention interval.
+    """
+    today = now_ns // DAY_NS  # days since the epoch
+    rows = store.query_sync(
+        "SELECT DISTINCT table, partition FROM system.parts WHERE active"
+        " AND database = currentDatabase() AND table IN {tables:Array(String)}",
+        {"tables": sorted(days)},
+    ).rows
+    dropped = 0
+    for table, partition in rows:
+        day = _partition_day(str(partition))
+        # The partition of day D holds rows of D only: all expired once D + 1 <= today - N.
+        if day is not None and day + 1 + days[table] <= today:
+            log.info("retention: dropping partition %s of %s", partition, table)
+            store.command(f"ALTER TABLE {table} DROP PARTITION {{p:String}}", {"p": str(partition)})
+            dropped += 1
+    return dropped
+
+
+def _partition_day(partition: str) -> int | None:
+    try:
+        return (date.fromisoformat(partition.strip("'")) - date(1970, 1, 1)).days
+    except ValueError:
+        return None

@@ -127,7 +127,7 @@ class OtlpHttpHandler:
         if len(out) > self._max or inflater.unconsumed_tail:
             raise BodyTooLarge
         if not inflater.eof:
-            raise RequestError(f"truncated {encoding} body")
+            raise RequestError(f"invalid {encoding} body: it is truncated")
         return out
 
 

@@ -1,0 +1,345 @@
+"""The X-Ray API (rest-json) on the shared AWS endpoint: a thin layer over ingest/xray,
+query/xray, query/xrayfilter and state/sampling.
+
+Errors are X-Ray's: ``InvalidRequestException`` for bad input (a malformed filter
+expression names its position), ``ThrottledException`` (429) when the write queue is full.
+``Sampling``/``SamplingStrategy`` of GetTraceSummaries are accepted and ignored: every
+matching trace is returned. Groups are not kept: GetServiceGraph reads all services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from vigil.api.aws.interface import AwsError, RequestContext
+from vigil.ingest.pipeline import IngestPipeline
+from vigil.ingest.xray import ServiceNames, decode_documents
+from vigil.model.xray import parse_trace_id
+from vigil.query import xray as xq
+from vigil.query.traces import trace_window
+from vigil.query.xrayfilter import FilterError, compile_filter, parse
+from vigil.state.sampling import DEFAULT_RULE, SamplingError, SamplingRules, rule_record
+from vigil.store.interface import Overloaded, QueryTimeout, Store, StoreUnavailable
+from vigil.telemetry import SelfMetrics
+
+INVALID = "InvalidRequestException"
+PAGE = 100
+MAX_BATCH_TRACES = 5  # X-Ray's own limit per BatchGetTraces / GetTraceGraph call
+
+SAMPLING_OPERATIONS = frozenset({"GetSamplingRules", "GetSamplingTargets"})
+
+
+def _ns(value: datetime) -> int:
+    return int(value.timestamp() * 1e9)
+
+
+def _token(cursor: tuple[int, str] | None) -> str | None:
+    if cursor is None:
+        return None
+    return base64.urlsafe_b64encode(orjson.dumps(list(cursor))).decode()
+
+
+def _cursor(token: str | None) -> tuple[int, str] | None:
+    if not token:
+        return None
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+        ts, tid = value
+        if isinstance(ts, int) and isinstance(tid, str):
+            return ts, tid
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        pass
+    raise AwsError(INVALID, "NextToken is not a token this API returned")
+
+
+class XRayService:
+    model = "xray"
+    operations = frozenset(
+        {
+            "PutTraceSegments",
+            "GetTraceSummaries",
+            "BatchGetTraces",
+            "GetTraceGraph",
+            "GetServiceGraph",
+            "GetSamplingRules",
+            "GetSamplingTargets",
+            "CreateSamplingRule",
+            "UpdateSamplingRule",
+            "DeleteSamplingRule",
+            "GetSamplingStatisticSummaries",
+        }
+    )
+    validation_error = INVALID
+
+    def __init__(
+        self,
+        pipeline: IngestPipeline,
+        store: Store,
+        sampling: SamplingRules,
+        metrics: SelfMetrics,
+        names: ServiceNames,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._pipeline = pipeline
+        self._store = store
+        self._sampling = sampling
+        self._metrics = metrics
+        self._names = names
+        self._clock = clock
+
+    async def call(
+        self, operation: str, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        # Operation names map to the methods below: PutTraceSegments -> _put_trace_segments.
+        handler = getattr(self, "_" + re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower())
+        try:
+            result: dict[str, Any] = await handler(params, ctx)
+        except SamplingError as exc:
+            raise AwsError(exc.code, exc.message) from None
+        except FilterError as exc:
+            raise AwsError(INVALID, f"invalid FilterExpression: {exc}") from None
+        except QueryTimeout:
+            raise AwsError("ThrottledException", "the query ran over its time limit", 429) from None
+        return result
+
+    # --- segments ----------------------------------------------------------------------
+
+    async def _put_trace_segments(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        docs = params.get("TraceSegmentDocuments", [])
+        result = decode_documents(docs, ctx.tenant, self._clock(), self._names)
+        decoded = result.decoded
+        try:
+            await self._pipeline.accept(decoded)
+        except Overloaded:
+            self._metrics.count_items("xray_api", "traces", 0, len(docs))
+            raise AwsError(
+                "ThrottledException", "vigil's write queue is full; retry", 429
+            ) from None
+        except StoreUnavailable as exc:
+            raise AwsError("ServiceUnavailable", f"could not store: {exc}", 503, False) from None
+        self._metrics.count_items("xray_api", "traces", decoded.accepted, decoded.rejected.count)
+        return {
+            "UnprocessedTraceSegments": [
+                {"Id": f.id, "ErrorCode": "InvalidSegment", "Message": f.message}
+                for f in result.failures
+            ]
+        }
+
+    # --- traces ------------------------------------------------------------------------
+
+    async def _get_trace_summaries(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        start, end = _ns(params["StartTime"]), _ns(params["EndTime"])
+        if end <= start:
+            raise AwsError(INVALID, "EndTime must be after StartTime")
+        text = (params.get("FilterExpression") or "").strip()
+        compiled = compile_filter(parse(text)) if text else None
+        search = xq.SummarySearch(
+            tenant=ctx.tenant,
+            start_ns=start,
+            end_ns=end,
+            filter=compiled,
+            by_trace_id_time=params.get("TimeRangeType") == "TraceId",
+            limit=PAGE,
+            cursor=_cursor(params.get("NextToken")),
+        )
+        summaries, cursor = await xq.search_summaries(self._store, search)
+        out: dict[str, Any] = {
+            "TraceSummaries": summaries,
+            "ApproximateTime": self._clock() / 1e9,
+            "TracesProcessedCount": len(summaries),
+        }
+        if cursor is not None:
+            out["NextToken"] = _token(cursor)
+        return out
+
+    def _ids(self, params: dict[str, Any]) -> tuple[list[bytes], list[str]]:
+        ids = params.get("TraceIds", [])
+        if len(ids) > MAX_BATCH_TRACES:
+            raise AwsError(INVALID, f"at most {MAX_BATCH_TRACES} TraceIds per call")
+        good, bad = [], []
+        for text in ids:
+            raw = parse_trace_id(text)
+            if raw is None:
+                bad.append(text)
+            else:
+                good.append(raw)
+        return good, bad
+
+    async def _batch_get_traces(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        good, bad = self._ids(params)
+        traces, missing = await xq.batch_get(self._store, ctx.tenant, good)
+        unknown = [t for t in params.get("TraceIds", []) if t in bad]
+        originals = {parse_trace_id(t): t for t in params.get("TraceIds", [])}
+        unknown += [originals.get(raw) or raw.hex() for raw in missing]
+        return {"Traces": traces, "UnprocessedTraceIds": unknown}
+
+    async def _get_trace_graph(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        good, _ = self._ids(params)
+        hex_ids = [raw.hex() for raw in good]
+        window = await trace_window(self._store, ctx.tenant, hex_ids) if hex_ids else None
+        if window is None:
+            return {"Services": []}
+        graph = await xq.service_graph(self._store, ctx.tenant, window[0], window[1], hex_ids)
+        return {"Services": graph_services(graph)}
+
+    async def _get_service_graph(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        start, end = params["StartTime"], params["EndTime"]
+        if _ns(end) <= _ns(start):
+            raise AwsError(INVALID, "EndTime must be after StartTime")
+        graph = await xq.service_graph(self._store, ctx.tenant, _ns(start), _ns(end))
+        return {
+            "StartTime": start,
+            "EndTime": end,
+            "Services": graph_services(graph),
+            "ContainsOldGroupVersions": False,
+        }
+
+    # --- sampling ----------------------------------------------------------------------
+
+    def _arn(self, ctx: RequestContext, name: str) -> str:
+        return ctx.arn("xray", f"sampling-rule/{name}")
+
+    async def _get_sampling_rules(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        rules = await asyncio.to_thread(self._sampling.rules, ctx.tenant)
+        return {"SamplingRuleRecords": [rule_record(r, self._arn(ctx, r.name)) for r in rules]}
+
+    async def _get_sampling_targets(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        rules = await asyncio.to_thread(self._sampling.rules, ctx.tenant)
+        targets, unprocessed = self._sampling.targets(
+            ctx.tenant, rules, params.get("SamplingStatisticsDocuments", [])
+        )
+        modified = max([r.modified_ms for r in rules] + [self._sampling.deleted_ms(ctx.tenant)])
+        return {
+            "SamplingTargetDocuments": targets,
+            "LastRuleModification": modified / 1000,
+            "UnprocessedStatistics": unprocessed,
+        }
+
+    async def _create_sampling_rule(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        rule = await asyncio.to_thread(self._sampling.create, ctx.tenant, params["SamplingRule"])
+        return {"SamplingRuleRecord": rule_record(rule, self._arn(ctx, rule.name))}
+
+    def _rule_name(self, params: dict[str, Any], ctx: RequestContext) -> str:
+        name = params.get("RuleName")
+        arn = params.get("RuleARN")
+        if arn:
+            prefix = self._arn(ctx, "")
+            if not arn.startswith(prefix):
+                raise AwsError(INVALID, f"RuleARN {arn} is not a sampling rule of this account")
+            name = name or arn.removeprefix(prefix)
+        if not name:
+            raise AwsError(INVALID, "RuleName or RuleARN is required")
+        return str(name)
+
+    async def _update_sampling_rule(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        changes = params["SamplingRuleUpdate"]
+        name = self._rule_name(changes, ctx)
+        rule = await asyncio.to_thread(self._sampling.update, ctx.tenant, name, changes)
+        return {"SamplingRuleRecord": rule_record(rule, self._arn(ctx, rule.name))}
+
+    async def _delete_sampling_rule(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        name = self._rule_name(params, ctx)
+        if name == DEFAULT_RULE:
+            raise AwsError(INVALID, "the Default rule cannot be deleted")
+        rule = await asyncio.to_thread(self._sampling.delete, ctx.tenant, name)
+        return {"SamplingRuleRecord": rule_record(rule, self._arn(ctx, rule.name))}
+
+    async def _get_sampling_statistic_summaries(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        return {"SamplingStatisticSummaries": self._sampling.statistics(ctx.tenant)}
+
+
+class DaemonSamplingService:
+    """What the daemon's TCP port answers: only the two calls SDKs make to the daemon."""
+
+    model = "xray"
+    operations = SAMPLING_OPERATIONS
+    validation_error = INVALID
+
+    def __init__(self, service: XRayService) -> None:
+        self._service = service
+
+    async def call(
+        self, operation: str, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        return await self._service.call(operation, params, ctx)
+
+
+def _edge_stats(stats: xq.Stats) -> dict[str, Any]:
+    return {
+        "OkCount": stats.ok,
+        "ErrorStatistics": {
+            "ThrottleCount": stats.throttles,
+            "OtherCount": max(0, stats.errors - stats.throttles),
+            "TotalCount": stats.errors,
+        },
+        "FaultStatistics": {"OtherCount": stats.faults, "TotalCount": stats.faults},
+        "TotalCount": stats.count,
+        "TotalResponseTime": round(stats.total_s, 6),
+    }
+
+
+def graph_services(graph: xq.Graph) -> list[dict[str, Any]]:
+    """The graph as X-Ray ``Service`` records (edges listed on their caller)."""
+    keys = sorted(graph.nodes)
+    refs = {key: i for i, key in enumerate(keys)}
+    out = []
+    for key in keys:
+        node = graph.nodes[key]
+        edges = [
+            {
+                "ReferenceId": refs[edge.target],
+                "StartTime": edge.stats.start_ns / 1e9,
+                "EndTime": edge.stats.end_ns / 1e9,
+                "SummaryStatistics": _edge_stats(edge.stats),
+                "ResponseTimeHistogram": xq.histogram(edge.stats),
+                "Aliases": [],
+                "EdgeType": "REQUEST",
+            }
+            for (src, _), edge in sorted(graph.edges.items())
+            if src == key
+        ]
+        record: dict[str, Any] = {
+            "ReferenceId": refs[key],
+            "Name": node.name,
+            "Names": [node.name],
+            "Root": node.root,
+            "Type": node.type or ("remote" if node.remote else "service"),
+            "State": "active" if not node.remote else "unknown",
+            "Edges": edges,
+            "SummaryStatistics": _edge_stats(node.stats),
+            "DurationHistogram": xq.histogram(node.stats),
+            "ResponseTimeHistogram": xq.histogram(node.stats),
+        }
+        if node.stats.count:
+            record["StartTime"] = node.stats.start_ns / 1e9
+            record["EndTime"] = node.stats.end_ns / 1e9
+        out.append(record)
+    return out
