@@ -134,7 +134,7 @@ async def execute(store: Store, req: QueryRequest, timeout: float | None = None)
 async def _scanned(store: Store, req: QueryRequest, timeout: float | None) -> tuple[int, int]:
     base = _base(req)
     rows = await store.query(
-        f"SELECT count(), sum(length(body)) FROM {base.source} WHERE " + " AND ".join(base.where),
+        f"SELECT count(), sum(body_size) FROM {base.source} WHERE " + " AND ".join(base.where),
         base.params,
         timeout=timeout,
     )
