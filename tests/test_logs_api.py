@@ -408,6 +408,13 @@ def test_insights_queries_and_saved_definitions(logs: Any) -> None:
     with pytest.raises(ClientError) as err:
         logs.start_query(logGroupName=group, startTime=end, endTime=start, queryString="fields a")
     assert code(err) == "InvalidParameterException"
+    far = logs.start_query(
+        logGroupName=group, startTime=0, endTime=2**62, queryString="stats count() as n"
+    )
+    assert rows(wait_query(logs, far["queryId"])) == [{"n": "4"}]
+    assert (
+        len(logs.filter_log_events(logGroupName=group, startTime=0, endTime=2**62)["events"]) == 4
+    )
     with pytest.raises(ClientError) as err:
         logs.get_query_results(queryId="00000000-0000-0000-0000-000000000000")
     assert code(err) == "ResourceNotFoundException"

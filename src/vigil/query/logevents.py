@@ -17,6 +17,11 @@ from vigil.store.interface import Store
 
 EVENT_KEY = "cityHash64(log_stream, body, toUnixTimestamp64Milli(ingestion_time), span_id)"
 MAX_SCAN_ROWS = 200_000  # rows examined by one FilterLogEvents call before it hands a token
+MAX_MS = 9_000_000_000_000  # 2255: times past this are clamped (nanosecond columns end in 2262)
+
+
+def clamp_ms(value: int) -> int:
+    return max(0, min(int(value), MAX_MS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +64,11 @@ def _where(q: EventQuery) -> tuple[list[str], dict[str, Any]]:
         params["stream_prefix"] = q.stream_prefix
     if q.start_ms is not None:
         where.append("timestamp >= fromUnixTimestamp64Milli({start_ms:Int64})")
-        params["start_ms"] = q.start_ms
+        params["start_ms"] = clamp_ms(q.start_ms)
     if q.end_ms is not None:
         op = "<=" if q.end_inclusive else "<"
         where.append(f"timestamp {op} fromUnixTimestamp64Milli({{end_ms:Int64}})")
-        params["end_ms"] = q.end_ms
+        params["end_ms"] = clamp_ms(q.end_ms)
     return where, params
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from vigil.query.insights import ast
 from vigil.query.insights.errors import QueryCompileError
 from vigil.query.insights.printer import print_expr
+from vigil.query.logevents import clamp_ms
 
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_@$\-:/ ]+$")
 DEFAULT_LIMIT = 1000
@@ -125,7 +126,12 @@ def logs_base(tenant: str, groups: list[str], start_ms: int, end_ms: int) -> Bas
             "timestamp >= fromUnixTimestamp64Milli({start_ms:Int64})",
             "timestamp <= fromUnixTimestamp64Milli({end_ms:Int64})",
         ],
-        {"tenant": tenant, "groups": groups, "start_ms": start_ms, "end_ms": end_ms},
+        {
+            "tenant": tenant,
+            "groups": groups,
+            "start_ms": clamp_ms(start_ms),
+            "end_ms": clamp_ms(end_ms),
+        },
     )
 
 
