@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -93,6 +93,25 @@ def _untoken(text: str | None, check: Callable[[Any], bool]) -> Any:
     if not check(value):
         raise invalid("The specified nextToken is invalid.")
     return value
+
+
+T = TypeVar("T")
+
+
+def _page(
+    items: list[T], p: dict[str, Any], limit_key: str, default: int
+) -> tuple[list[T], str | None]:
+    """One page of ``items`` from the request's nextToken (an offset), and the next token."""
+    offset = _untoken(p.get("nextToken"), _is_int) or 0
+    limit = p.get(limit_key, default)
+    page = items[offset : offset + limit]
+    return page, (_token(offset + limit) if offset + limit < len(items) else None)
+
+
+def _with_token(answer: dict[str, Any], token: str | None) -> dict[str, Any]:
+    if token is not None:
+        answer["nextToken"] = token
+    return answer
 
 
 def _is_int(v: Any) -> bool:
@@ -337,8 +356,6 @@ class LogsService:
         if order == "LastEventTime" and prefix:
             raise invalid("Cannot order by LastEventTime with a logStreamNamePrefix.")
         await self._group(ctx, group)
-        limit = p.get("limit", 50)
-        offset = _untoken(p.get("nextToken"), _is_int) or 0
         streams, stats = await asyncio.gather(
             asyncio.to_thread(self.catalog.streams, ctx.tenant, group, prefix),
             logevents.stream_stats(self.store, ctx.tenant, group),
@@ -364,11 +381,8 @@ class LogsService:
         descending = bool(p.get("descending"))
         if descending:
             rows.reverse()
-        page = rows[offset : offset + limit]
-        answer: dict[str, Any] = {"logStreams": page}
-        if offset + limit < len(rows):
-            answer["nextToken"] = _token(offset + limit)
-        return answer
+        page, token = _page(rows, p, "limit", 50)
+        return _with_token({"logStreams": page}, token)
 
     # --- events ----------------------------------------------------------------------------------
 
@@ -599,9 +613,7 @@ class LogsService:
                 )
             )
         ]
-        offset = _untoken(p.get("nextToken"), _is_int) or 0
-        limit = p.get("limit", 50)
-        page = chosen[offset : offset + limit]
+        page, token = _page(chosen, p, "limit", 50)
         answer: dict[str, Any] = {
             "metricFilters": [
                 {
@@ -614,9 +626,7 @@ class LogsService:
                 for f in page
             ]
         }
-        if offset + limit < len(chosen):
-            answer["nextToken"] = _token(offset + limit)
-        return answer
+        return _with_token(answer, token)
 
     async def delete_metric_filter(self, p: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         await self._group(ctx, p["logGroupName"])
@@ -741,9 +751,7 @@ class LogsService:
             if (group is None or group in q.request.groups)
             and (status is None or q.status == status)
         ]
-        offset = _untoken(p.get("nextToken"), _is_int) or 0
-        limit = p.get("maxResults", 1000)
-        page = chosen[offset : offset + limit]
+        page, token = _page(chosen, p, "maxResults", 1000)
         answer: dict[str, Any] = {
             "queries": [
                 {
@@ -757,9 +765,7 @@ class LogsService:
                 for q in page
             ]
         }
-        if offset + limit < len(chosen):
-            answer["nextToken"] = _token(offset + limit)
-        return answer
+        return _with_token(answer, token)
 
     # --- saved queries ------------------------------------------------------------------------
 
@@ -791,9 +797,7 @@ class LogsService:
             for r in await asyncio.to_thread(self.catalog.query_definitions, ctx.tenant)
             if not prefix or r.name.startswith(prefix)
         ]
-        offset = _untoken(p.get("nextToken"), _is_int) or 0
-        limit = p.get("maxResults", 1000)
-        page = rows[offset : offset + limit]
+        page, token = _page(rows, p, "maxResults", 1000)
         answer: dict[str, Any] = {
             "queryDefinitions": [
                 {
@@ -807,9 +811,7 @@ class LogsService:
                 for r in page
             ]
         }
-        if offset + limit < len(rows):
-            answer["nextToken"] = _token(offset + limit)
-        return answer
+        return _with_token(answer, token)
 
     async def delete_query_definition(
         self, p: dict[str, Any], ctx: RequestContext
