@@ -31,6 +31,7 @@ from vigil.query.insights.errors import QueryCompileError
 from vigil.query.insights.printer import print_expr
 from vigil.query.logevents import clamp_ms
 
+_REGEX_META = re.compile(r"[.^$*+?()\[\]{}|\\]")
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_@$\-:/ ]+$")
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
@@ -366,6 +367,8 @@ class Compiler:
             return Col(sql, "num", has_agg=has_agg)
         if e.op in ("like", "not like", "=~"):
             regex = isinstance(e.right, ast.Regex) or e.op == "=~"
+            if isinstance(e.right, ast.Regex) and not _REGEX_META.search(e.right.pattern):
+                regex = False  # a plain word or phrase: a substring search is the same, faster
             target = self.text(left)
             if regex:
                 sql = f"match(coalesce({target}, ''), {self.text(right)})"
