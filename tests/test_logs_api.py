@@ -175,6 +175,10 @@ def test_streams_put_and_get_events_with_tokens(logs: Any) -> None:
     assert [e["message"] for e in window["events"]] == ["event 3", "event 4", "event 5"]
     assert all(e["ingestionTime"] >= e["timestamp"] for e in window["events"])
 
+    for bad_token in ("x/abc", "f/not-base64!", "b/" + "A" * 8):
+        with pytest.raises(ClientError) as err:
+            logs.get_log_events(logGroupName=group, logStreamName="b", nextToken=bad_token)
+        assert code(err) == "InvalidParameterException", bad_token
     logs.delete_log_stream(logGroupName=group, logStreamName="c")
     with pytest.raises(ClientError) as err:
         logs.delete_log_stream(logGroupName=group, logStreamName="c")
