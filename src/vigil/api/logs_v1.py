@@ -159,7 +159,10 @@ class LogsApi:
         except PatternError as exc:
             raise ParamError("filter", str(exc)) from None
         limit = p.integer("limit", 100, lo=1, hi=10_000)
-        cursor = p.cursor("cursor", lambda c: isinstance(c, list) and len(c) == 2)
+        cursor = p.cursor(
+            "cursor",
+            lambda c: isinstance(c, list) and len(c) == 3 and all(isinstance(x, int) for x in c),
+        )
         if self._registry.get(tenant, group) is None:
             return error(404, "not_found", f"log group {group} does not exist", "group")
         events, next_cursor = await logevents.tail_events(

@@ -214,13 +214,13 @@ async def tail_events(
     pattern: Pattern,
     *,
     since_ns: int,
-    after: tuple[int, int] | None,
+    after: tuple[int, int, int] | None,
     limit: int,
     now_ms: int,
-) -> tuple[list[Event], tuple[int, int]]:
-    """Events in ingestion order: after ``after`` (ingestion ms, event key), or the last
-    ``limit`` ones. Returns the events and the cursor to resume from (with nothing found
-    and no cursor: ``now_ms``, so that following starts from now)."""
+) -> tuple[list[Event], tuple[int, int, int]]:
+    """Events in ingestion order (then time order): after ``after`` (ingestion ms, event
+    time ns, event key), or the last ``limit`` ones. Returns the events and the cursor to
+    resume from (with nothing found and no cursor: ``now_ms``, so following starts now)."""
     condition, params = pattern.sql()
     params.update(t=tenant, g=group, since=since_ns, limit=limit)
     where = [
@@ -229,20 +229,27 @@ async def tail_events(
         "timestamp >= fromUnixTimestamp64Nano({since:Int64})",
         condition,
     ]
-    position = f"(toUnixTimestamp64Milli(ingestion_time), {EVENT_KEY})"
+    position = (
+        f"(toUnixTimestamp64Milli(ingestion_time), toUnixTimestamp64Nano(timestamp), {EVENT_KEY})"
+    )
     if after is not None:
-        where.append(f"{position} > ({{a_ing:Int64}}, {{a_key:UInt64}})")
-        params["a_ing"], params["a_key"] = after
+        where.append(f"{position} > ({{a_ing:Int64}}, {{a_ts:Int64}}, {{a_key:UInt64}})")
+        params["a_ing"], params["a_ts"], params["a_key"] = after
     order = "ASC" if after is not None else "DESC"
     rows = await store.query(
         f"SELECT {_COLUMNS}, {position} FROM logs WHERE {' AND '.join(where)}"
-        f" ORDER BY toUnixTimestamp64Milli(ingestion_time) {order}, {EVENT_KEY} {order}"
-        " LIMIT {limit:UInt32}",
+        f" ORDER BY toUnixTimestamp64Milli(ingestion_time) {order}, timestamp {order},"
+        f" {EVENT_KEY} {order} LIMIT {{limit:UInt32}}",
         params,
     )
     ordered = list(rows.rows) if after is not None else list(rows.rows)[::-1]
     events = _events(ordered)
-    cursor = tuple(int(x) for x in ordered[-1][-1]) if ordered else (after or (now_ms, 0))
+    last = ordered[-1][-1] if ordered else None
+    cursor = (
+        (int(last[0]), int(last[1]), int(last[2]))
+        if last is not None
+        else (after or (now_ms, 0, 0))
+    )
     if not pattern.exact_in_sql():
         events = [e for e in events if pattern.match(e.message)]
-    return events, (cursor[0], cursor[1])
+    return events, cursor
