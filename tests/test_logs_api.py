@@ -395,6 +395,10 @@ def test_insights_queries_and_saved_definitions(logs: Any) -> None:
     ptr = next(f["value"] for f in limited["results"][0] if f["field"] == "@ptr")
     record = logs.get_log_record(logRecordPointer=ptr)["logRecord"]
     assert json.loads(record["@message"]) == {"level": "INFO", "ms": 0}
+    fields = logs.get_log_group_fields(logGroupName=group)["logGroupFields"]
+    assert {"name": "@message", "percent": 100} in fields
+    assert {"name": "level", "percent": 100} in fields
+    assert {"name": "ms", "percent": 100} in fields
     described = logs.describe_queries(logGroupName=group)["queries"]
     assert {q["queryId"] for q in described} >= {query_id}
     assert logs.describe_queries(logGroupName=group, status="Complete", maxResults=1)["queries"]

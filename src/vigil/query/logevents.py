@@ -253,3 +253,28 @@ async def tail_events(
     if not pattern.exact_in_sql():
         events = [e for e in events if pattern.match(e.message)]
     return events, cursor
+
+
+async def group_fields(
+    store: Store, tenant: str, group: str, start_ms: int, end_ms: int
+) -> list[tuple[str, int]]:
+    """Fields of the group's events in the range with the percentage of events holding
+    each (system fields first), for GetLogGroupFields."""
+    params = {"t": tenant, "g": group, "s": clamp_ms(start_ms), "e": clamp_ms(end_ms)}
+    where = (
+        "tenant = {t:String} AND log_group = {g:String}"
+        " AND timestamp >= fromUnixTimestamp64Milli({s:Int64})"
+        " AND timestamp <= fromUnixTimestamp64Milli({e:Int64})"
+    )
+    total = int((await store.query(f"SELECT count() FROM logs WHERE {where}", params)).rows[0][0])
+    if not total:
+        return []
+    rows = await store.query(
+        f"SELECT path, count() AS n FROM logs ARRAY JOIN JSONAllPaths(fields) AS path"
+        f" WHERE {where} GROUP BY path ORDER BY n DESC, path LIMIT 1000",
+        params,
+    )
+    system = [
+        (name, 100) for name in ("@timestamp", "@message", "@logStream", "@log", "@ingestionTime")
+    ]
+    return system + [(str(p), round(100 * int(n) / total)) for p, n in rows.rows]

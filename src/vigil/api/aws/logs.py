@@ -511,6 +511,18 @@ class LogsService:
             answer["nextToken"] = _token(list(page.resume))
         return answer
 
+    async def get_log_group_fields(self, p: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        group = self._group_param(p)
+        await self._group(ctx, group)
+        if "time" in p:
+            center = int(p["time"]) * 1000
+            start, end = center - 480_000, center + 480_000
+        else:
+            end = self.now_ms()
+            start = end - 900_000
+        found = await logevents.group_fields(self.store, ctx.tenant, group, start, end)
+        return {"logGroupFields": [{"name": n, "percent": pct} for n, pct in found]}
+
     async def get_log_record(self, p: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         try:
             group, stream, ts, key = (
@@ -875,6 +887,7 @@ OPERATIONS = (
     "GetLogEvents",
     "FilterLogEvents",
     "GetLogRecord",
+    "GetLogGroupFields",
     "PutMetricFilter",
     "DescribeMetricFilters",
     "DeleteMetricFilter",
