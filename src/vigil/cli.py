@@ -1,4 +1,4 @@
-"""The ``vigil`` command: ``vigil serve`` (and, later, commands that talk to a server)."""
+"""The ``vigil`` command: ``vigil serve``, and ``vigil logs query|tail`` (see logs_cli)."""
 
 from __future__ import annotations
 
@@ -85,6 +85,18 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=d.retention_interval,
         help="seconds between log retention passes",
     )
+    p.add_argument(
+        "--insights-timeout",
+        type=float,
+        default=d.insights_timeout,
+        help="time limit of a Logs Insights query, seconds",
+    )
+    p.add_argument(
+        "--scheduled-query-interval",
+        type=float,
+        default=d.scheduled_query_interval,
+        help="seconds between passes that run due scheduled queries",
+    )
     p.add_argument("--log-level", default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
 
 
@@ -122,6 +134,8 @@ def parse_config(args: argparse.Namespace) -> Config:
         metric_search_limit=args.metric_search_limit,
         trace_retention_days=args.trace_retention_days,
         retention_interval=args.retention_interval,
+        insights_timeout=args.insights_timeout,
+        scheduled_query_interval=args.scheduled_query_interval,
     )
 
 
@@ -129,7 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    from vigil import logs_cli
+
+    logs_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "logs":
+        return logs_cli.run(args)
     if args.command == "serve":
         from vigil.server import ConfigError, serve
 

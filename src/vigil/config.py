@@ -31,6 +31,8 @@ class Config:
     metric_search_limit: int = 500  # series one SEARCH() returns, as CloudWatch
     trace_retention_days: int = 30
     retention_interval: float = 3600.0
+    insights_timeout: float = 900.0  # a Logs Insights query's time limit, seconds
+    scheduled_query_interval: float = 30.0  # seconds between scheduled-query passes
 
     @property
     def store_url(self) -> str:

@@ -36,17 +36,23 @@ from vigil.api.auth import Authenticator
 from vigil.api.aws.cloudwatch import CloudWatchService
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
+from vigil.api.aws.logs import LogsService
 from vigil.api.aws.xray import DaemonSamplingService, XRayService
+from vigil.api.logs_v1 import LogsApi
 from vigil.api.v1 import ReadApi
 from vigil.api.v1_traces import TracesApi
 from vigil.config import Config
+from vigil.ingest.logmetrics import MetricFilterProcessor, emf_metrics
 from vigil.ingest.otlp.grpc_handler import OtlpGrpcService, start_grpc_server
 from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
+from vigil.query.insights.runner import QueryRegistry
+from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
+from vigil.state.logs import LogsCatalog
 from vigil.state.metrictags import TagStore
 from vigil.state.sampling import SamplingRules
 from vigil.store.clickhouse import ClickHouseStore
@@ -118,6 +124,9 @@ class Runtime:
         self.writer: GroupCommitWriter | None = None
         self.pipeline: IngestPipeline | None = None
         self.registry: LogGroupRegistry | None = None
+        self.logs: LogsService | None = None
+        self.queries: QueryRegistry | None = None
+        self.scheduled: ScheduledQueries | None = None
         self.sampling: SamplingRules | None = None
         self.xray: XRayService | None = None
         self._xray_daemon: XRayDaemon | None = None
@@ -179,6 +188,7 @@ class Runtime:
             self.pipeline, self.store, self.sampling, self.metrics, names, clock=self.clock
         )
         traces_api = TracesApi(self.store, self.metrics, clock=self.clock)
+        logs_api = await self._logs_pillar()
         aws = AwsDispatcher(
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
         )
@@ -188,6 +198,7 @@ class Runtime:
                 *otlp_routes(otlp_http),
                 *traces_api.routes(),
                 *read_api.routes(),
+                *logs_api.routes(),
                 *self.extra_routes,
                 *aws.routes(),
             ],
@@ -209,6 +220,12 @@ class Runtime:
             await self._start_xray_daemon(names, ready)
         # 6. background tasks
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        assert self.scheduled is not None
+        self._tasks.append(
+            asyncio.create_task(
+                self.scheduled.loop(cfg.scheduled_query_interval), name="scheduled-queries"
+            )
+        )
         # 7. ready
         self.ready = True
         return self.addresses
@@ -228,7 +245,46 @@ class Runtime:
             search_limit=self.config.metric_search_limit,
         )
         assert self.xray is not None
-        return [cloudwatch, self.xray]
+        services: list[AwsService] = [cloudwatch, self.xray]
+        if self.logs is not None:
+            services.append(self.logs)
+        return services
+
+    async def _logs_pillar(self) -> LogsApi:
+        """CloudWatch Logs: metric filters and EMF at ingest, Insights, scheduled queries."""
+        assert self.store is not None
+        assert self.state is not None
+        assert self.registry is not None
+        assert self.pipeline is not None
+        assert self.writer is not None
+        catalog = LogsCatalog(self.state)
+        filters = MetricFilterProcessor()
+        filters.load(await asyncio.to_thread(catalog.metric_filters))
+        self.pipeline.log_processors.extend([filters, emf_metrics])
+        self.queries = QueryRegistry(
+            self.store,
+            clock=lambda: self.clock() / 1e9,
+            timeout=self.config.insights_timeout,
+        )
+        self.scheduled = ScheduledQueries(
+            self.store,
+            catalog,
+            self.registry,
+            self.writer,
+            self.clock,
+            timeout=self.config.insights_timeout,
+        )
+        self.logs = LogsService(
+            self.store,
+            catalog,
+            self.registry,
+            self.pipeline,
+            self.queries,
+            filters,
+            self.scheduled,
+            clock=self.clock,
+        )
+        return LogsApi(self.store, self.registry, self.queries, self.scheduled, clock=self.clock)
 
     async def _start_xray_daemon(self, names: ServiceNames, ready: Callable[[], bool]) -> None:
         """UDP segments and, on the same port number over TCP, the SDKs' sampling calls."""
@@ -322,6 +378,8 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.queries is not None:
+            await self.queries.close()
         # 4. writer drains its queue
         if self.writer is not None:
             await asyncio.to_thread(self.writer.stop)

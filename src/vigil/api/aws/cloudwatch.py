@@ -54,7 +54,7 @@ class CloudWatchService:
     missing_parameter_error = "MissingParameter"
     # The decoder checks PutMetricData's model rules itself (botocore's validator would
     # cost more than the decoding).
-    raw_json_operations = frozenset({"PutMetricData"})
+    raw_operations = frozenset({"PutMetricData"})
 
     def __init__(
         self,

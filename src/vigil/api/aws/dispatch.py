@@ -178,9 +178,11 @@ class AwsDispatcher:
                 )
             op_model = bound.model.operation_model(operation)
             if bound.protocol == "json" and operation in getattr(
-                bound.service, "raw_json_operations", ()
+                bound.service, "raw_operations", ()
             ):
-                params = _raw_json(body)
+                # The service checks this (hot) operation's input itself, faster than the
+                # generic conversion and validation could.
+                params = _json_object(body)
             else:
                 params = _parse(bound.protocol, op_model, body, form, uri, request)
                 problem = protocols.validate(params, op_model.input_shape)
@@ -266,19 +268,6 @@ class AwsDispatcher:
         return _json_error(error, request_id, bound.model)
 
 
-def _raw_json(body: bytes) -> dict[str, Any]:
-    """The JSON body as it is: for operations whose service checks the input itself."""
-    try:
-        data = orjson.loads(body) if body.strip() else {}
-    except orjson.JSONDecodeError as exc:
-        raise AwsError(
-            "SerializationException", f"the request body is not valid JSON: {exc}"
-        ) from None
-    if not isinstance(data, dict):
-        raise AwsError("SerializationException", "the request body must be a JSON object")
-    return data
-
-
 def _validation_code(service: AwsService, problem: str) -> str:
     """The service's code for a failed model check; services that name missing parameters
     apart (CloudWatch: MissingParameter) set ``missing_parameter_error``."""
@@ -301,15 +290,7 @@ def _parse(
         return protocols.from_query(form or [], shape)
     if shape is None:
         return {}
-    try:
-        data = orjson.loads(body) if body.strip() else {}
-    except orjson.JSONDecodeError as exc:
-        raise AwsError(
-            "SerializationException", f"the request body is not valid JSON: {exc}"
-        ) from None
-    if not isinstance(data, dict):
-        raise AwsError("SerializationException", "the request body must be a JSON object")
-    params: dict[str, Any] = protocols.from_json(data, shape)
+    params: dict[str, Any] = protocols.from_json(_json_object(body), shape)
     if protocol == "rest-json":
         for name, member in shape.members.items():
             location = member.serialization.get("location")
@@ -321,6 +302,18 @@ def _parse(
             elif location == "header" and wire.lower() in request.headers:
                 params[name] = request.headers[wire.lower()]
     return params
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise AwsError(
+            "SerializationException", f"the request body is not valid JSON: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise AwsError("SerializationException", "the request body must be a JSON object")
+    return data
 
 
 def _answer(

@@ -14,12 +14,12 @@ A service (CloudWatch Logs, CloudWatch, X-Ray, SNS …) implements ``AwsService`
   (``InvalidParameterException`` for Logs, ``InvalidParameterValue`` for CloudWatch …);
   a service may also set ``missing_parameter_error`` for missing required members
   (CloudWatch: ``MissingParameter``).
-* A service may list operations in ``raw_json_operations``: on the JSON protocols their
-  input arrives as the parsed JSON body, unconverted and unchecked (timestamps as epoch
-  numbers or text), for hot paths whose decoder checks every model rule itself
-  (CloudWatch PutMetricData: botocore's validator would cost more than the decoding).
 * Operations not in ``operations`` are answered with the protocol's "unknown operation"
   error. Calls run on the event loop: offload blocking work to threads.
+* Optionally, ``raw_operations`` names hot JSON-protocol operations whose input the
+  service converts and checks itself: they get the request's JSON object as sent (epoch
+  numbers, no model validation), e.g. PutLogEvents with 10,000 events, or CloudWatch
+  PutMetricData (botocore's validator would cost more than the decoding).
 """
 
 from __future__ import annotations
