@@ -72,6 +72,7 @@ def test_datapoints_statistics_and_query_expressions(vigil: VigilProcess) -> Non
             int((t0 + timedelta(minutes=m)).timestamp()) for m in range(3)
         ]
         assert {p["value"] for p in sums["datapoints"]} == {16.0}
+        assert {p["unit"] for p in sums["datapoints"]} == {"Milliseconds"}
 
         query = http.post(
             "/api/v1/metrics/query",

@@ -228,15 +228,22 @@ class ReadApi:
         start_s = start // 10**9
         start_s -= start_s % period  # periods are aligned to the epoch
         end_s = -(-end // 10**9)
+        metric = md.MetricSpec(f.namespace, f.name, tuple(sorted(f.dimensions.items())))
         query = md.MetricQuery(
             id="m",
-            metric=md.MetricSpec(f.namespace, f.name, tuple(sorted(f.dimensions.items()))),
+            metric=metric,
             stat=statistic,
             period=period,
             unit=p.text("unit"),
         )
         fetch = md.Fetch(self._store, self._retention, tenant, now // 10**9)
         (result,) = await md.get_metric_data(fetch, [query], start_s, end_s)
+        unit = p.text("unit")
+        unit_of = (
+            (lambda _t: unit)
+            if unit is not None
+            else await md.period_units(fetch, metric, period, start_s, end_s)
+        )
         level = metric_levels.choose_level(
             self._retention, period, start_s, now // 10**9, stat.distribution
         )
@@ -249,7 +256,7 @@ class ReadApi:
                 "period": period,
                 "level": level.name,
                 "datapoints": [
-                    {"timestamp": rfc3339(t * 10**9), "time": t, "value": v}
+                    {"timestamp": rfc3339(t * 10**9), "time": t, "value": v, "unit": unit_of(t)}
                     for t, v in zip(result.timestamps, result.values, strict=True)
                 ],
             }

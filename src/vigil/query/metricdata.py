@@ -278,6 +278,36 @@ def check_period(period: int, where: str = "Period") -> None:
         )
 
 
+async def period_units(
+    f: Fetch, metric: MetricSpec, period: int, start: int, end: int
+) -> Callable[[int], str]:
+    """The unit of each period's data (by period start): the unit when there is one,
+    ``Mixed`` when a period holds several, ``None`` without any."""
+    found = await exact_series(f.store, f.tenant, metric)
+    if found is None:
+        return lambda _t: "None"
+    rows = await f.store.query(
+        "SELECT groupUniqArrayArray(units) FROM metric_series WHERE tenant = {t:String}"
+        " AND namespace = {ns:String} AND name = {n:String} AND series_id = {id:UInt64}",
+        {"t": f.tenant, "ns": metric.namespace, "n": metric.name, "id": found[0].series_id},
+    )
+    units = sorted(rows.rows[0][0]) if rows.rows else []
+    if len(units) <= 1:
+        only = units[0] if units else "None"
+        return lambda _t: only
+    level = levels.choose_level(f.retention, period, start, f.now, False)
+    table = await levels.fetch_aggregates(
+        f.store, level, f.tenant, [found[0]], period, start, end, by_unit=True
+    )
+    seen: dict[int, set[str]] = {}
+    for b, unit in zip(
+        table.column("b").to_pylist(), table.column("unit").to_pylist(), strict=True
+    ):
+        seen.setdefault(start + int(b) * period, set()).add(str(unit))
+    labels = {t: next(iter(u)) if len(u) == 1 else "Mixed" for t, u in seen.items()}
+    return lambda t: labels.get(t, "None")
+
+
 # --- GetMetricStatistics ---------------------------------------------------------------------
 
 MAX_STATISTICS_DATAPOINTS = 1440
