@@ -270,7 +270,8 @@ async def group_fields(
     if not total:
         return []
     rows = await store.query(
-        f"SELECT path, count() AS n FROM logs ARRAY JOIN JSONAllPaths(fields) AS path"
+        "SELECT path, count() AS n FROM logs ARRAY JOIN arrayDistinct(arrayConcat("
+        " JSONAllPaths(fields), mapKeys(attributes), mapKeys(resource))) AS path"
         f" WHERE {where} GROUP BY path ORDER BY n DESC, path LIMIT 1000",
         params,
     )

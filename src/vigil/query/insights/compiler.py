@@ -234,8 +234,9 @@ class Compiler:
         return self.event_field(parts)
 
     def event_field(self, parts: list[str]) -> Col:
-        """A field of the event: a path of the ``fields`` JSON column (message, attributes
-        and resource merged by the store); ``a.0`` (an array item) reads the message."""
+        """A field of the event: a path of the ``fields`` JSON column (the JSON message),
+        else the record attribute, else the resource attribute of that (dotted) name;
+        ``a.0`` (an array item) reads the message."""
         if not all(_SAFE_SEGMENT.match(p) for p in parts) or any(p.isdigit() for p in parts):
             path = self.json_path(parts)
             raw = f"if(JSONHas(body, {path}), JSONExtractRaw(body, {path}), NULL)"
@@ -244,12 +245,19 @@ class Compiler:
                 "any",
             )
         column = "fields." + ".".join(f"`{p}`" for p in parts)
+        key = self.string(".".join(parts))
+        attr = (
+            f"if(mapContains(attributes, {key}), attributes[{key}],"
+            f" if(mapContains(resource, {key}), resource[{key}], NULL))"
+        )
         return Col(
-            f"CAST({column} AS Nullable(String))",
+            f"coalesce(CAST({column} AS Nullable(String)), {attr})",
             "any",
             num=f"coalesce({column}.:Float64, toFloat64({column}.:Int64),"
-            f" toFloat64({column}.:UInt64), toFloat64OrNull({column}.:String))",
-            json=f"if({column} IS NULL, NULL, toJSONString({column}))",
+            f" toFloat64({column}.:UInt64), toFloat64OrNull({column}.:String),"
+            f" toFloat64OrNull({attr}))",
+            json=f"if({column} IS NULL, if({attr} IS NULL, NULL, toJSONString({attr})),"
+            f" toJSONString({column}))",
         )
 
     def json_path(self, parts: list[str]) -> str:
