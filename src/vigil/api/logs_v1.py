@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from vigil.api.auth import TenantError, tenant_of
 from vigil.api.aws.interface import AwsError
+from vigil.api.endpoint import json_endpoint
 from vigil.api.params import ParamError, Params, make_cursor, parse_time
 from vigil.api.responses import JSONResponse, error
 from vigil.query import logevents
@@ -35,9 +35,8 @@ from vigil.query.insights.errors import QueryError
 from vigil.query.insights.runner import QueryRegistry, QueryRequest, TooManyQueries
 from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.state.loggroups import LogGroupRegistry
-from vigil.store.interface import QueryTimeout, Store, StoreError
+from vigil.store.interface import Store
 
-Handler = Callable[[Request, str], Awaitable[Response]]
 TAIL_WINDOW_NS = 86_400 * 10**9
 
 
@@ -58,36 +57,21 @@ class LogsApi:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/api/v1/logs/insights", self._wrap(self.start), methods=["POST"]),
+            Route("/api/v1/logs/insights", json_endpoint(self.start), methods=["POST"]),
             Route(
                 "/api/v1/logs/insights/{query_id}",
-                self._wrap(self.result),
+                json_endpoint(self.result),
                 methods=["GET", "DELETE"],
             ),
-            Route("/api/v1/logs/tail", self._wrap(self.tail)),
+            Route("/api/v1/logs/tail", json_endpoint(self.tail)),
             Route(
                 "/api/v1/logs/scheduled-queries/{name}/run",
-                self._wrap(self.run_scheduled),
+                json_endpoint(self.run_scheduled),
                 methods=["POST"],
             ),
         ]
 
-    def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                return await handler(request, tenant_of(request.headers))
-            except ParamError as exc:
-                return error(400, "invalid_parameter", exc.message, exc.field)
-            except TenantError as exc:
-                return error(400, "invalid_parameter", str(exc), "X-Vigil-Tenant")
-            except QueryTimeout as exc:
-                return error(504, "timeout", str(exc))
-            except StoreError as exc:
-                return error(500, "store_error", str(exc).splitlines()[0][:500])
-
-        return endpoint
-
-    async def start(self, request: Request, tenant: str) -> Response:
+    async def start(self, request: Request, tenant: str, _: Params) -> Response:
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
@@ -129,7 +113,7 @@ class LogsApi:
             return error(429, "too_many_queries", str(exc))
         return JSONResponse({"query_id": query_id}, status_code=202)
 
-    async def result(self, request: Request, tenant: str) -> Response:
+    async def result(self, request: Request, tenant: str, _: Params) -> Response:
         query_id = request.path_params["query_id"]
         if request.method == "DELETE":
             stopped = self._queries.stop(tenant, query_id)
@@ -151,7 +135,7 @@ class LogsApi:
             answer["statistics"] = info.result.statistics
         return JSONResponse(answer)
 
-    async def tail(self, request: Request, tenant: str) -> Response:
+    async def tail(self, request: Request, tenant: str, _: Params) -> Response:
         p = Params(request.query_params)
         group = p.required("group")
         try:
@@ -190,7 +174,7 @@ class LogsApi:
             }
         )
 
-    async def run_scheduled(self, request: Request, tenant: str) -> Response:
+    async def run_scheduled(self, request: Request, tenant: str, _: Params) -> Response:
         try:
             query_id = await self._scheduled.run_now(tenant, request.path_params["name"])
         except AwsError as exc:

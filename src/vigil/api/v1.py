@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from vigil.api.auth import TenantError, tenant_of
+from vigil.api.endpoint import Endpoint, Handler, json_endpoint
 from vigil.api.params import ParamError, Params, make_cursor, parse_time, rfc3339
 from vigil.api.responses import JSONResponse, error
 from vigil.api.v1_traces import trace_id_param, trace_logs
@@ -31,12 +31,11 @@ from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS
 from vigil.query.statistics import StatisticError, parse_statistic
 from vigil.query.xrayfilter import FilterError, compile_filter, parse
 from vigil.state.loggroups import LogGroupRegistry
-from vigil.store.interface import QueryTimeout, Store, StoreError
+from vigil.store.interface import Store
 from vigil.store.retention import MetricRetention
 from vigil.telemetry import SelfMetrics
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 class ReadApi:
@@ -56,52 +55,29 @@ class ReadApi:
         self._retention = metric_retention or MetricRetention()
         self._search_limit = metric_search_limit
 
+    def _endpoint(self, name: str, handler: Handler) -> Endpoint:
+        return json_endpoint(handler, self._metrics.query_seconds.labels(name))
+
     def routes(self) -> list[Route]:
         return [
-            Route("/api/v1/logs", self._wrap("logs", self.search_logs)),
-            Route("/api/v1/logs/groups", self._wrap("log_groups", self.log_groups)),
+            Route("/api/v1/logs", self._endpoint("logs", self.search_logs)),
+            Route("/api/v1/logs/groups", self._endpoint("log_groups", self.log_groups)),
             Route(
                 "/api/v1/logs/groups/{group:path}/retention",
-                self._wrap("log_group_retention", self.set_retention),
+                self._endpoint("log_group_retention", self.set_retention),
                 methods=["PUT"],
             ),
-            Route("/api/v1/metrics/series", self._wrap("metric_series", self.metric_series)),
-            Route("/api/v1/metrics/datapoints", self._wrap("datapoints", self.datapoints)),
+            Route("/api/v1/metrics/series", self._endpoint("metric_series", self.metric_series)),
+            Route("/api/v1/metrics/datapoints", self._endpoint("datapoints", self.datapoints)),
             Route(
                 "/api/v1/metrics/query",
-                self._wrap("metric_query", self.metric_query),
+                self._endpoint("metric_query", self.metric_query),
                 methods=["POST"],
             ),
-            Route("/api/v1/metrics/functions", self._wrap("metric_functions", self.functions)),
-            Route("/api/v1/traces", self._wrap("traces", self.search_traces)),
-            Route("/api/v1/traces/{trace_id}", self._wrap("trace", self.trace)),
+            Route("/api/v1/metrics/functions", self._endpoint("metric_functions", self.functions)),
+            Route("/api/v1/traces", self._endpoint("traces", self.search_traces)),
+            Route("/api/v1/traces/{trace_id}", self._endpoint("trace", self.trace)),
         ]
-
-    def _wrap(
-        self, name: str, handler: Callable[[Request, str, Params], Awaitable[Response]]
-    ) -> Handler:
-        histogram = self._metrics.query_seconds.labels(name)
-
-        async def endpoint(request: Request) -> Response:
-            started = time.perf_counter()
-            try:
-                return await handler(
-                    request, tenant_of(request.headers), Params(request.query_params)
-                )
-            except ParamError as exc:
-                return error(400, "invalid_parameter", exc.message, exc.field)
-            except TenantError as exc:
-                return error(400, "invalid_parameter", str(exc), "X-Vigil-Tenant")
-            except md.QueryError as exc:
-                return error(400, "invalid_query", exc.message, _query_field(exc))
-            except QueryTimeout as exc:
-                return error(504, "timeout", str(exc))
-            except StoreError as exc:
-                return error(500, "store_error", str(exc).splitlines()[0][:500])
-            finally:
-                histogram.observe(time.perf_counter() - started)
-
-        return endpoint
 
     async def search_logs(self, request: Request, tenant: str, p: Params) -> Response:
         now = self._clock()
