@@ -253,8 +253,14 @@ def test_ids_ending_in_zero_bytes_are_found(vigil: VigilProcess) -> None:
     trace = uuid.uuid4().bytes[:14] + b"\x00\x00"
     req = spans_request(service, [span(trace, b"\x07" * 7 + b"\x00", "zero-tail")])
     assert _post(vigil, "/v1/traces", req.SerializeToString(), PB).status_code == 200
+    correlated = log("inside the zero-tail trace")
+    correlated.trace_id = trace
+    logs = logs_request(service, [correlated]).SerializeToString()
+    assert _post(vigil, "/v1/logs", logs, PB).status_code == 200
     with vigil.client() as http:
         tree = http.get(f"/api/v1/traces/{trace.hex()}").json()
         found = http.get("/api/v1/traces", params={"service": service}).json()["traces"]
     assert tree["spans"][0]["span_id"] == "0707070707070700"
+    assert tree["log_count"] == 1
     assert [t["trace_id"] for t in found] == [trace.hex()]
+    assert found[0]["log_count"] == 1

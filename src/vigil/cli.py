@@ -1,4 +1,4 @@
-"""The ``vigil`` command: ``vigil serve`` (and, later, commands that talk to a server)."""
+"""The ``vigil`` command: ``vigil serve``, and ``vigil logs query|tail`` (see logs_cli)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from vigil.config import Config
+from vigil.store.retention import MetricRetention, parse_retention
 
 
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,7 +61,23 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--read-threads", type=int, default=d.read_threads)
     p.add_argument("--query-timeout", type=float, default=d.query_timeout)
     p.add_argument("--log-retention-days", type=int, default=d.log_retention_days)
-    p.add_argument("--metric-retention-days", type=int, default=d.metric_retention_days)
+    p.add_argument(
+        "--metric-retention",
+        default=os.environ.get("VIGIL_METRIC_RETENTION", ""),
+        help="retention ladder, e.g. raw=3h,1m=15d,5m=63d,1h=455d (the default)",
+    )
+    p.add_argument(
+        "--metric-retention-days",
+        type=int,
+        default=None,
+        help="days metrics are kept: the 1-hour rollups N days, finer levels at most N days",
+    )
+    p.add_argument(
+        "--metric-search-limit",
+        type=int,
+        default=d.metric_search_limit,
+        help="most series one metric math SEARCH() returns (default %(default)s)",
+    )
     p.add_argument("--trace-retention-days", type=int, default=d.trace_retention_days)
     p.add_argument(
         "--retention-interval",
@@ -68,7 +85,26 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=d.retention_interval,
         help="seconds between log retention passes",
     )
+    p.add_argument(
+        "--insights-timeout",
+        type=float,
+        default=d.insights_timeout,
+        help="time limit of a Logs Insights query, seconds",
+    )
+    p.add_argument(
+        "--scheduled-query-interval",
+        type=float,
+        default=d.scheduled_query_interval,
+        help="seconds between passes that run due scheduled queries",
+    )
     p.add_argument("--log-level", default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
+
+
+def _metric_retention(args: argparse.Namespace) -> MetricRetention:
+    ladder = MetricRetention()
+    if args.metric_retention_days is not None:
+        ladder = ladder.capped(args.metric_retention_days * 86400)
+    return parse_retention(args.metric_retention, ladder)
 
 
 def parse_config(args: argparse.Namespace) -> Config:
@@ -94,9 +130,12 @@ def parse_config(args: argparse.Namespace) -> Config:
         read_threads=args.read_threads,
         query_timeout=args.query_timeout,
         log_retention_days=args.log_retention_days,
-        metric_retention_days=args.metric_retention_days,
+        metric_retention=_metric_retention(args),
+        metric_search_limit=args.metric_search_limit,
         trace_retention_days=args.trace_retention_days,
         retention_interval=args.retention_interval,
+        insights_timeout=args.insights_timeout,
+        scheduled_query_interval=args.scheduled_query_interval,
     )
 
 
@@ -104,7 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    from vigil import logs_cli
+
+    logs_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "logs":
+        return logs_cli.run(args)
     if args.command == "serve":
         from vigil.server import ConfigError, serve
 
@@ -114,9 +158,14 @@ def main(argv: list[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         try:
+            config = parse_config(args)
+        except ValueError as exc:
+            print(f"vigil: {exc}", file=sys.stderr)
+            return 2
+        try:
             import uvloop
 
-            return uvloop.run(serve(parse_config(args)))
+            return uvloop.run(serve(config))
         except ConfigError as exc:
             print(f"vigil: {exc}", file=sys.stderr)
             return 2

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vigil.store.retention import MetricRetention
+
 
 @dataclass(slots=True)
 class Config:
@@ -25,9 +27,12 @@ class Config:
     read_threads: int = 4
     query_timeout: float = 30.0
     log_retention_days: int | None = None  # server-wide default for log groups; None = forever
-    metric_retention_days: int = 455
+    metric_retention: MetricRetention = field(default_factory=MetricRetention)
+    metric_search_limit: int = 500  # series one SEARCH() returns, as CloudWatch
     trace_retention_days: int = 30
     retention_interval: float = 3600.0
+    insights_timeout: float = 900.0  # a Logs Insights query's time limit, seconds
+    scheduled_query_interval: float = 30.0  # seconds between scheduled-query passes
 
     @property
     def store_url(self) -> str:

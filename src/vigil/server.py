@@ -33,19 +33,27 @@ from starlette.types import ASGIApp
 
 from vigil.api.app import build_app, otlp_routes
 from vigil.api.auth import Authenticator
+from vigil.api.aws.cloudwatch import CloudWatchService
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
+from vigil.api.aws.logs import LogsService
 from vigil.api.aws.xray import DaemonSamplingService, XRayService
+from vigil.api.logs_v1 import LogsApi
 from vigil.api.v1 import ReadApi
 from vigil.api.v1_traces import TracesApi
 from vigil.config import Config
+from vigil.ingest.logmetrics import MetricFilterProcessor, emf_metrics
 from vigil.ingest.otlp.grpc_handler import OtlpGrpcService, start_grpc_server
 from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
+from vigil.query.insights.runner import QueryRegistry
+from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
+from vigil.state.logs import LogsCatalog
+from vigil.state.metrictags import TagStore
 from vigil.state.sampling import SamplingRules
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
@@ -53,6 +61,7 @@ from vigil.store.retention import (
     apply_table_ttls,
     drop_expired_partitions,
     enforce_log_retention,
+    expire_metric_rollups,
 )
 from vigil.store.writer import GroupCommitWriter
 from vigil.telemetry import SelfMetrics
@@ -115,6 +124,9 @@ class Runtime:
         self.writer: GroupCommitWriter | None = None
         self.pipeline: IngestPipeline | None = None
         self.registry: LogGroupRegistry | None = None
+        self.logs: LogsService | None = None
+        self.queries: QueryRegistry | None = None
+        self.scheduled: ScheduledQueries | None = None
         self.sampling: SamplingRules | None = None
         self.xray: XRayService | None = None
         self._xray_daemon: XRayDaemon | None = None
@@ -143,7 +155,7 @@ class Runtime:
         )
         await asyncio.to_thread(migrate, self.store)
         await asyncio.to_thread(
-            apply_table_ttls, self.store, cfg.metric_retention_days, cfg.trace_retention_days
+            apply_table_ttls, self.store, cfg.metric_retention, cfg.trace_retention_days
         )
         self.state = await asyncio.to_thread(open_state, cfg.state_url)
         self.registry = LogGroupRegistry(self.state)
@@ -162,13 +174,21 @@ class Runtime:
         otlp_http = OtlpHttpHandler(
             self.pipeline, self.metrics, max_body_bytes=cfg.max_body_bytes, clock=self.clock
         )
-        read_api = ReadApi(self.store, self.registry, self.metrics, clock=self.clock)
+        read_api = ReadApi(
+            self.store,
+            self.registry,
+            self.metrics,
+            clock=self.clock,
+            metric_retention=cfg.metric_retention,
+            metric_search_limit=cfg.metric_search_limit,
+        )
         self.sampling = SamplingRules(self.state, clock=self.clock)
         names = ServiceNames()
         self.xray = XRayService(
             self.pipeline, self.store, self.sampling, self.metrics, names, clock=self.clock
         )
         traces_api = TracesApi(self.store, self.metrics, clock=self.clock)
+        logs_api = await self._logs_pillar()
         aws = AwsDispatcher(
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
         )
@@ -178,6 +198,7 @@ class Runtime:
                 *otlp_routes(otlp_http),
                 *traces_api.routes(),
                 *read_api.routes(),
+                *logs_api.routes(),
                 *self.extra_routes,
                 *aws.routes(),
             ],
@@ -199,14 +220,71 @@ class Runtime:
             await self._start_xray_daemon(names, ready)
         # 6. background tasks
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        assert self.scheduled is not None
+        self._tasks.append(
+            asyncio.create_task(
+                self.scheduled.loop(cfg.scheduled_query_interval), name="scheduled-queries"
+            )
+        )
         # 7. ready
         self.ready = True
         return self.addresses
 
     def aws_services(self) -> list[AwsService]:
         """The AWS APIs served on the main port (each pillar adds its service here)."""
+        assert self.pipeline is not None
+        assert self.store is not None
+        assert self.state is not None
+        cloudwatch = CloudWatchService(
+            self.pipeline,
+            self.store,
+            TagStore(self.state),
+            self.config.metric_retention,
+            self.metrics,
+            clock=self.clock,
+            search_limit=self.config.metric_search_limit,
+        )
         assert self.xray is not None
-        return [self.xray]
+        services: list[AwsService] = [cloudwatch, self.xray]
+        if self.logs is not None:
+            services.append(self.logs)
+        return services
+
+    async def _logs_pillar(self) -> LogsApi:
+        """CloudWatch Logs: metric filters and EMF at ingest, Insights, scheduled queries."""
+        assert self.store is not None
+        assert self.state is not None
+        assert self.registry is not None
+        assert self.pipeline is not None
+        assert self.writer is not None
+        catalog = LogsCatalog(self.state)
+        filters = MetricFilterProcessor()
+        filters.load(await asyncio.to_thread(catalog.metric_filters))
+        self.pipeline.log_processors.extend([filters, emf_metrics])
+        self.queries = QueryRegistry(
+            self.store,
+            clock=lambda: self.clock() / 1e9,
+            timeout=self.config.insights_timeout,
+        )
+        self.scheduled = ScheduledQueries(
+            self.store,
+            catalog,
+            self.registry,
+            self.writer,
+            self.clock,
+            timeout=self.config.insights_timeout,
+        )
+        self.logs = LogsService(
+            self.store,
+            catalog,
+            self.registry,
+            self.pipeline,
+            self.queries,
+            filters,
+            self.scheduled,
+            clock=self.clock,
+        )
+        return LogsApi(self.store, self.registry, self.queries, self.scheduled, clock=self.clock)
 
     async def _start_xray_daemon(self, names: ServiceNames, ready: Callable[[], bool]) -> None:
         """UDP segments and, on the same port number over TCP, the SDKs' sampling calls."""
@@ -254,10 +332,16 @@ class Runtime:
         now = self.clock()
         cfg = self.config
         enforce_log_retention(self.store, self.registry, cfg.log_retention_days, now)
+        # Day-partitioned metric tables only: standard-resolution raw rows and the 1-minute
+        # rollup live as long as one-minute data; the weekly and monthly partitions of the
+        # coarser rollups expire by TTL.
+        minute_days = -(-cfg.metric_retention.minute // 86400)
+        expire_metric_rollups(self.store, cfg.metric_retention, now)
         drop_expired_partitions(
             self.store,
             {
-                "metrics": cfg.metric_retention_days,
+                "metrics": minute_days,
+                "metric_rollup_1m": minute_days,
                 "spans": cfg.trace_retention_days,
                 "trace_summary": cfg.trace_retention_days,
                 "xray_in_progress": cfg.trace_retention_days,
@@ -294,6 +378,8 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.queries is not None:
+            await self.queries.close()
         # 4. writer drains its queue
         if self.writer is not None:
             await asyncio.to_thread(self.writer.stop)

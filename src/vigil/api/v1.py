@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,21 +17,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from vigil.api.auth import TenantError, tenant_of
-from vigil.api.params import ParamError, Params, make_cursor, rfc3339
+from vigil.api.endpoint import Endpoint, Handler, json_endpoint
+from vigil.api.params import ParamError, Params, make_cursor, parse_time, rfc3339
 from vigil.api.responses import JSONResponse, error
 from vigil.api.v1_traces import trace_id_param, trace_logs
+from vigil.query import levels as metric_levels
 from vigil.query import logs as logq
+from vigil.query import metricdata as md
 from vigil.query import metrics as metq
 from vigil.query import traces as trq
 from vigil.query import xray as xq
+from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS
+from vigil.query.statistics import StatisticError, parse_statistic
 from vigil.query.xrayfilter import FilterError, compile_filter, parse
 from vigil.state.loggroups import LogGroupRegistry
-from vigil.store.interface import QueryTimeout, Store, StoreError
+from vigil.store.interface import Store
+from vigil.store.retention import MetricRetention
 from vigil.telemetry import SelfMetrics
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 class ReadApi:
@@ -41,50 +45,39 @@ class ReadApi:
         registry: LogGroupRegistry,
         metrics: SelfMetrics,
         clock: Callable[[], int] = time.time_ns,
+        metric_retention: MetricRetention | None = None,
+        metric_search_limit: int = 500,
     ) -> None:
         self._store = store
         self._registry = registry
         self._metrics = metrics
         self._clock = clock
+        self._retention = metric_retention or MetricRetention()
+        self._search_limit = metric_search_limit
+
+    def _endpoint(self, name: str, handler: Handler) -> Endpoint:
+        return json_endpoint(handler, self._metrics.query_seconds.labels(name))
 
     def routes(self) -> list[Route]:
         return [
-            Route("/api/v1/logs", self._wrap("logs", self.search_logs)),
-            Route("/api/v1/logs/groups", self._wrap("log_groups", self.log_groups)),
+            Route("/api/v1/logs", self._endpoint("logs", self.search_logs)),
+            Route("/api/v1/logs/groups", self._endpoint("log_groups", self.log_groups)),
             Route(
                 "/api/v1/logs/groups/{group:path}/retention",
-                self._wrap("log_group_retention", self.set_retention),
+                self._endpoint("log_group_retention", self.set_retention),
                 methods=["PUT"],
             ),
-            Route("/api/v1/metrics/series", self._wrap("metric_series", self.metric_series)),
-            Route("/api/v1/metrics/datapoints", self._wrap("datapoints", self.datapoints)),
-            Route("/api/v1/traces", self._wrap("traces", self.search_traces)),
-            Route("/api/v1/traces/{trace_id}", self._wrap("trace", self.trace)),
+            Route("/api/v1/metrics/series", self._endpoint("metric_series", self.metric_series)),
+            Route("/api/v1/metrics/datapoints", self._endpoint("datapoints", self.datapoints)),
+            Route(
+                "/api/v1/metrics/query",
+                self._endpoint("metric_query", self.metric_query),
+                methods=["POST"],
+            ),
+            Route("/api/v1/metrics/functions", self._endpoint("metric_functions", self.functions)),
+            Route("/api/v1/traces", self._endpoint("traces", self.search_traces)),
+            Route("/api/v1/traces/{trace_id}", self._endpoint("trace", self.trace)),
         ]
-
-    def _wrap(
-        self, name: str, handler: Callable[[Request, str, Params], Awaitable[Response]]
-    ) -> Handler:
-        histogram = self._metrics.query_seconds.labels(name)
-
-        async def endpoint(request: Request) -> Response:
-            started = time.perf_counter()
-            try:
-                return await handler(
-                    request, tenant_of(request.headers), Params(request.query_params)
-                )
-            except ParamError as exc:
-                return error(400, "invalid_parameter", exc.message, exc.field)
-            except TenantError as exc:
-                return error(400, "invalid_parameter", str(exc), "X-Vigil-Tenant")
-            except QueryTimeout as exc:
-                return error(504, "timeout", str(exc))
-            except StoreError as exc:
-                return error(500, "store_error", str(exc).splitlines()[0][:500])
-            finally:
-                histogram.observe(time.perf_counter() - started)
-
-        return endpoint
 
     async def search_logs(self, request: Request, tenant: str, p: Params) -> Response:
         now = self._clock()
@@ -184,6 +177,8 @@ class ReadApi:
         )
 
     async def datapoints(self, request: Request, tenant: str, p: Params) -> Response:
+        """One metric (its full dimension set) by statistic and period, from the stored
+        resolution that answers it exactly (``level`` in the answer)."""
         now = self._clock()
         f = self._series_filter(tenant, p)
         if f.namespace is None:
@@ -191,11 +186,13 @@ class ReadApi:
         if f.name is None:
             raise ParamError("name", "is required")
         statistic = p.text("statistic", "Average") or "Average"
-        if not metq.valid_statistic(statistic):
-            raise ParamError(
-                "statistic", f"{statistic!r} is not one of {', '.join(metq.STATISTICS)} or pNN(.NN)"
-            )
+        try:
+            stat = parse_statistic(statistic)
+        except StatisticError as exc:
+            raise ParamError("statistic", str(exc)) from None
         period = p.integer("period", 60, lo=1, hi=86400 * 366)
+        if not md.valid_period(period):
+            raise ParamError("period", "must be 1, 5, 10, 20, 30 or a multiple of 60")
         end = p.time("end", now) or now
         start = p.time("start", now)
         start = end - 3 * 3600 * 10**9 if start is None else start
@@ -204,8 +201,27 @@ class ReadApi:
         if (end - start) // (period * 10**9) > metq.MAX_DATAPOINTS:
             limit = metq.MAX_DATAPOINTS
             raise ParamError("period", f"the range holds more than {limit} periods")
-        points = await metq.datapoints(
-            self._store, f, statistic, period, start, end, p.text("unit")
+        start_s = start // 10**9
+        start_s -= start_s % period  # periods are aligned to the epoch
+        end_s = -(-end // 10**9)
+        metric = md.MetricSpec(f.namespace, f.name, tuple(sorted(f.dimensions.items())))
+        query = md.MetricQuery(
+            id="m",
+            metric=metric,
+            stat=statistic,
+            period=period,
+            unit=p.text("unit"),
+        )
+        fetch = md.Fetch(self._store, self._retention, tenant, now // 10**9)
+        (result,) = await md.get_metric_data(fetch, [query], start_s, end_s)
+        unit = p.text("unit")
+        unit_of = (
+            (lambda _t: unit)
+            if unit is not None
+            else await md.period_units(fetch, metric, period, start_s, end_s)
+        )
+        level = metric_levels.choose_level(
+            self._retention, period, start_s, now // 10**9, stat.distribution
         )
         return JSONResponse(
             {
@@ -214,7 +230,73 @@ class ReadApi:
                 "dimensions": f.dimensions,
                 "statistic": statistic,
                 "period": period,
-                "datapoints": points,
+                "level": level.name,
+                "datapoints": [
+                    {"timestamp": rfc3339(t * 10**9), "time": t, "value": v, "unit": unit_of(t)}
+                    for t, v in zip(result.timestamps, result.values, strict=True)
+                ],
+            }
+        )
+
+    async def metric_query(self, request: Request, tenant: str, p: Params) -> Response:
+        """GetMetricData as JSON: metric statistics and math expressions over one range."""
+        now = self._clock()
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise ParamError("body", f"is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ParamError("body", "must be a JSON object")
+        end = _body_time(body, "end", now) or now
+        start = _body_time(body, "start", now)
+        start = end - 3 * 3600 * 10**9 if start is None else start
+        raw = body.get("queries")
+        if not isinstance(raw, list) or not raw:
+            raise ParamError("queries", "must be a non-empty list")
+        queries = [_body_query(q, i) for i, q in enumerate(raw)]
+        fetch = md.Fetch(self._store, self._retention, tenant, now // 10**9)
+        results = await md.get_metric_data(
+            fetch,
+            queries,
+            start // 10**9,
+            -(-end // 10**9),
+            search_limit=self._search_limit,
+            timezone=body.get("timezone"),
+        )
+        return JSONResponse(
+            {
+                "results": [
+                    {
+                        "id": r.id,
+                        "label": r.label,
+                        "timestamps": [rfc3339(t * 10**9) for t in r.timestamps],
+                        "times": r.timestamps,
+                        "values": r.values,
+                    }
+                    for r in results
+                ]
+            }
+        )
+
+    async def functions(self, request: Request, tenant: str, p: Params) -> Response:
+        return JSONResponse(
+            {
+                "functions": DEFAULT_FUNCTIONS.names(),
+                "statistics": [
+                    *metq.STATISTICS,
+                    "pNN.NN",
+                    "tmNN",
+                    "TM(a%:b%)",
+                    "TM(a:b)",
+                    "wmNN",
+                    "WM(a%:b%)",
+                    "tcNN",
+                    "TC(a%:b%)",
+                    "tsNN",
+                    "TS(a%:b%)",
+                    "PR(a:b)",
+                    "IQM",
+                ],
             }
         )
 
@@ -308,6 +390,53 @@ class ReadApi:
             trace["log_count"] = count
             trace["logs"] = logs
         return JSONResponse(trace)
+
+
+def _query_field(exc: md.QueryError) -> str:
+    match = re.search(r"(?:query|expression) ([a-z][A-Za-z0-9_]*)", exc.message)
+    return f"queries.{match.group(1)}" if match else "queries"
+
+
+def _body_time(body: dict[str, Any], field: str, now: int) -> int | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return parse_time(field, str(value), now)
+    if isinstance(value, str):
+        return parse_time(field, value, now)
+    raise ParamError(field, "must be a time (RFC 3339, Unix seconds or now-15m)")
+
+
+def _body_query(q: Any, index: int) -> md.MetricQuery:
+    where = f"queries[{index}]"
+    if not isinstance(q, dict):
+        raise ParamError(where, "must be an object")
+    qid = q.get("id")
+    if not isinstance(qid, str):
+        raise ParamError(f"{where}.id", "is required")
+    query = md.MetricQuery(
+        id=qid,
+        label=q.get("label"),
+        return_data=bool(q.get("return_data", True)),
+        period=q.get("period"),
+        expression=q.get("expression"),
+    )
+    if query.period is not None and not isinstance(query.period, int):
+        raise ParamError(f"{where}.period", "must be an integer")
+    if query.expression is None:
+        for key in ("namespace", "name", "stat"):
+            if not isinstance(q.get(key), str):
+                raise ParamError(f"{where}.{key}", "is required with a metric query")
+        dims = q.get("dimensions") or {}
+        if not isinstance(dims, dict):
+            raise ParamError(f"{where}.dimensions", "must be an object of name: value")
+        query.metric = md.MetricSpec(
+            q["namespace"], q["name"], tuple(sorted((str(k), str(v)) for k, v in dims.items()))
+        )
+        query.stat, query.unit = q["stat"], q.get("unit")
+        query.period = query.period or 60
+    return query
 
 
 def _is_int_pair(value: Any) -> bool:

@@ -12,24 +12,23 @@ Trace search by X-Ray filter expression is ``GET /api/v1/traces?filter=…`` (ap
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from vigil.api.auth import TenantError, tenant_of
+from vigil.api.endpoint import Endpoint, Handler, json_endpoint
 from vigil.api.params import ParamError, Params, rfc3339
-from vigil.api.responses import JSONResponse, error
+from vigil.api.responses import JSONResponse
 from vigil.model.xray import parse_trace_id
 from vigil.query import logs as logq
 from vigil.query import xray as xq
 from vigil.query.traces import trace_window
-from vigil.store.interface import QueryTimeout, Store, StoreError
+from vigil.store.interface import Store
 from vigil.telemetry import SelfMetrics
 
-Handler = Callable[[Request], Awaitable[Response]]
 MAX_WINDOW_NS = 31 * 86400 * 10**9
 
 
@@ -69,35 +68,14 @@ class TracesApi:
         self._metrics = metrics
         self._clock = clock
 
+    def _endpoint(self, name: str, handler: Handler) -> Endpoint:
+        return json_endpoint(handler, self._metrics.query_seconds.labels(name))
+
     def routes(self) -> list[Route]:
         return [
-            Route("/api/v1/service-map", self._wrap("service_map", self.service_map)),
-            Route("/api/v1/traces/{trace_id}/logs", self._wrap("trace_logs", self.logs)),
+            Route("/api/v1/service-map", self._endpoint("service_map", self.service_map)),
+            Route("/api/v1/traces/{trace_id}/logs", self._endpoint("trace_logs", self.logs)),
         ]
-
-    def _wrap(
-        self, name: str, handler: Callable[[Request, str, Params], Awaitable[Response]]
-    ) -> Handler:
-        histogram = self._metrics.query_seconds.labels(name)
-
-        async def endpoint(request: Request) -> Response:
-            started = time.perf_counter()
-            try:
-                return await handler(
-                    request, tenant_of(request.headers), Params(request.query_params)
-                )
-            except ParamError as exc:
-                return error(400, "invalid_parameter", exc.message, exc.field)
-            except TenantError as exc:
-                return error(400, "invalid_parameter", str(exc), "X-Vigil-Tenant")
-            except QueryTimeout as exc:
-                return error(504, "timeout", str(exc))
-            except StoreError as exc:
-                return error(500, "store_error", str(exc).splitlines()[0][:500])
-            finally:
-                histogram.observe(time.perf_counter() - started)
-
-        return endpoint
 
     async def service_map(self, request: Request, tenant: str, p: Params) -> Response:
         now = self._clock()

@@ -11,7 +11,8 @@ Columns (Arrow → ClickHouse ``logs``):
   scope_name, scope_version       instrumentation scope
   trace_id, span_id, flags        correlation (all-zero ids mean "none")
   service                         resource ``service.name`` ("" when absent)
-The store adds ``ingestion_time`` (commit time, ms) itself.
+The store adds ``ingestion_time`` (commit time, ms) and ``fields`` (the JSON message
+of a JSON message, as a JSON column; see store/migrations/m0102) itself.
 """
 
 from __future__ import annotations

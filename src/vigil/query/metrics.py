@@ -1,17 +1,11 @@
-"""Metric series listing and datapoints by statistic and period (raw points).
+"""Metric series listing for the read API (``/api/v1/metrics/series``).
 
-Statistics over the rows of a period, whatever their kind (see model.metrics):
-  SampleCount = Σ count;  Sum = Σ (value·count for samples, value otherwise)
-  Average = Sum / SampleCount;  Minimum / Maximum over sample values and set min/max
-  pNN = exact weighted percentile of sample values; for histogram rows, linear
-        interpolation inside the merged buckets (bounded by the rows' min and max).
-Periods are aligned to the epoch (a 60 s period starts on the minute).
+Datapoints, statistics and math expressions are answered by ``vigil.query.metricdata``
+(statistics in ``vigil.query.statistics``, stored resolutions in ``vigil.query.levels``).
 """
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,17 +13,7 @@ from vigil.api.params import rfc3339
 from vigil.store.interface import Store
 
 STATISTICS = ("Average", "Sum", "Minimum", "Maximum", "SampleCount")
-PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d{1,2})?|100)$")
 MAX_DATAPOINTS = 100_800
-
-_SUM = "sum(if(kind = 0, value * count, value))"
-_COUNT = "sum(count)"
-_MIN = "minIf(if(kind = 0, value, min), NOT isNaN(if(kind = 0, value, min)))"
-_MAX = "maxIf(if(kind = 0, value, max), NOT isNaN(if(kind = 0, value, max)))"
-
-
-def valid_statistic(stat: str) -> bool:
-    return stat in STATISTICS or bool(PERCENTILE.match(stat))
 
 
 @dataclass(slots=True)
@@ -97,111 +81,3 @@ async def list_series(
         }
         for r in rows
     ], cursor
-
-
-async def datapoints(
-    store: Store,
-    f: SeriesFilter,
-    statistic: str,
-    period: int,
-    start_ns: int,
-    end_ns: int,
-    unit: str | None = None,
-) -> list[dict[str, Any]]:
-    """One value per period with data, ascending; the series' dimensions must match exactly."""
-    where, params = _series_where(f, exact_dimensions=True)
-    where.append("timestamp >= fromUnixTimestamp64Nano({start:Int64})")
-    where.append("timestamp < fromUnixTimestamp64Nano({end:Int64})")
-    params.update(start=start_ns, end=end_ns, period=period)
-    if unit is not None:
-        where.append("unit = {unit:String}")
-        params["unit"] = unit
-    bucket = "intDiv(toUnixTimestamp(timestamp), {period:UInt32}) * {period:UInt32}"
-    if statistic in STATISTICS:
-        expr = {
-            "Sum": _SUM,
-            "SampleCount": _COUNT,
-            "Average": f"{_SUM} / nullIf({_COUNT}, 0)",
-            "Minimum": _MIN,
-            "Maximum": _MAX,
-        }[statistic]
-        rows = await store.query(
-            f"SELECT {bucket} AS t, {expr} AS v, groupUniqArray(unit) FROM metrics"
-            f" WHERE {' AND '.join(where)} GROUP BY t ORDER BY t",
-            params,
-        )
-        return [_point(t, v, units) for t, v, units in rows.rows if v is not None and not _nan(v)]
-    return await _percentile(store, where, params, bucket, float(statistic[1:]) / 100)
-
-
-async def _percentile(
-    store: Store, where: list[str], params: dict[str, Any], bucket: str, q: float
-) -> list[dict[str, Any]]:
-    params["q"] = q
-    rows = await store.query(
-        f"""SELECT {bucket} AS t,
-               quantileExactWeightedIf({{q:Float64}})(
-                   value, toUInt64(greatest(count, 0)), kind = 0) AS pv,
-               countIf(kind = 0) AS samples, groupUniqArray(unit) AS units,
-               groupArrayIf((bounds, buckets, min, max), kind = 2) AS hists
-            FROM metrics WHERE {" AND ".join(where)} GROUP BY t ORDER BY t""",
-        params,
-    )
-    out = []
-    for t, pv, samples, units, hists in rows.rows:
-        value = pv if samples else histogram_quantile(hists, params["q"])
-        if value is not None and not _nan(value):
-            out.append(_point(t, value, units))
-    return out
-
-
-def histogram_quantile(
-    hists: list[tuple[list[float], list[int], float, float]], q: float
-) -> float | None:
-    """Quantile of merged explicit-bucket histograms (rows with other bounds are skipped)."""
-    if not hists:
-        return None
-    bounds = list(hists[0][0])
-    counts = [0] * (len(bounds) + 1)
-    lo, hi = math.inf, -math.inf
-    for b, row_counts, mn, mx in hists:
-        if list(b) != bounds or len(row_counts) != len(counts):
-            continue
-        counts = [x + y for x, y in zip(counts, row_counts, strict=True)]
-        if not math.isnan(mn):
-            lo = min(lo, mn)
-        if not math.isnan(mx):
-            hi = max(hi, mx)
-    total = sum(counts)
-    if not total:
-        return None
-    rank = q * total
-    seen = 0
-    for i, c in enumerate(counts):
-        if c and seen + c >= rank:
-            lower = (
-                bounds[i - 1]
-                if i > 0
-                else (lo if math.isfinite(lo) else (bounds[0] if bounds else 0.0))
-            )
-            upper = bounds[i] if i < len(bounds) else (hi if math.isfinite(hi) else bounds[-1])
-            if math.isfinite(lo):
-                lower = max(lower, lo)
-            if math.isfinite(hi):
-                upper = min(upper, hi)
-            return lower + (upper - lower) * ((rank - seen) / c)
-        seen += c
-    return hi if math.isfinite(hi) else bounds[-1]
-
-
-def _nan(value: Any) -> bool:
-    return isinstance(value, float) and (math.isnan(value) or math.isinf(value))
-
-
-def _point(t: int, value: float, units: list[str]) -> dict[str, Any]:
-    return {
-        "timestamp": rfc3339(int(t) * 10**9),
-        "time": int(t),
-        "value": float(value),
-        "unit": units[0] if len(units) == 1 else ("Mixed" if units else "None"),
-    }

@@ -8,6 +8,7 @@ from typing import Any
 from vigil.api.params import rfc3339
 from vigil.model.common import ZERO_SPAN_ID, hex_id, typed_attributes
 from vigil.model.spans import KIND_NAMES, STATUS_NAMES
+from vigil.query.ids import TRACE_IDS
 from vigil.store.interface import Store
 
 _SPAN_COLUMNS = """
@@ -28,7 +29,7 @@ async def trace_window(store: Store, tenant: str, trace_ids: list[str]) -> tuple
     rows = await store.query(
         "SELECT toUnixTimestamp64Nano(min(start)), toUnixTimestamp64Nano(max(end)), sum(spans)"
         " FROM trace_index WHERE tenant = {t:String}"
-        " AND trace_id IN (SELECT toFixedString(unhex(arrayJoin({ids:Array(String)})), 16))",
+        f" AND trace_id IN {TRACE_IDS}",
         {"t": tenant, "ids": trace_ids},
     )
     start, end, spans = rows.rows[0]
@@ -193,16 +194,16 @@ async def trace_summaries(store: Store, tenant: str, ids: list[str]) -> dict[str
     if window is None:
         return {}
     rows = await store.query(
-        """SELECT hex(trace_id) AS id, toUnixTimestamp64Nano(min(start_time)),
+        f"""SELECT hex(trace_id) AS id, toUnixTimestamp64Nano(min(start_time)),
                toUnixTimestamp64Nano(max(end_time)), count(), countIf(status_code = 2),
                argMinIf(name, start_time, is_root), argMinIf(service, start_time, is_root),
                argMin(name, start_time), argMin(service, start_time), groupUniqArray(service)
         FROM (SELECT trace_id, start_time, end_time, status_code, name, service,
                      parent_span_id = unhex('0000000000000000') AS is_root
-              FROM spans WHERE tenant = {t:String}
-                AND trace_id IN (SELECT toFixedString(unhex(arrayJoin({ids:Array(String)})), 16))
-                AND start_time >= fromUnixTimestamp64Nano({lo:Int64})
-                AND start_time <= fromUnixTimestamp64Nano({hi:Int64}))
+              FROM spans WHERE tenant = {{t:String}}
+                AND trace_id IN {TRACE_IDS}
+                AND start_time >= fromUnixTimestamp64Nano({{lo:Int64}})
+                AND start_time <= fromUnixTimestamp64Nano({{hi:Int64}}))
         GROUP BY trace_id""",
         {"t": tenant, "ids": ids, "lo": window[0], "hi": window[1]},
     )

@@ -23,6 +23,7 @@ import orjson
 
 from vigil.model.common import ZERO_SPAN_ID, typed_attributes
 from vigil.model.xray import xray_trace_id
+from vigil.query.ids import TRACE_IDS
 from vigil.query.traces import trace_window
 from vigil.query.xrayfilter import CompiledFilter
 from vigil.store.interface import Store
@@ -40,7 +41,7 @@ _HOURS = (
     "tenant = {tenant:String} AND hour >= toStartOfHour(fromUnixTimestamp64Nano({lo:Int64}))"
     " AND hour <= fromUnixTimestamp64Nano({hi:Int64})"
 )
-_IDS = "(SELECT unhex(arrayJoin({ids:Array(String)})))"
+_IDS = TRACE_IDS
 # Power-of-two buckets in milliseconds: value = upper bound in seconds.
 _BUCKET = "exp2(ceil(log2(greatest({d}, 1000000) / 1e6))) / 1000"
 
@@ -225,7 +226,7 @@ async def log_counts(
         "SELECT lower(hex(trace_id)), count() FROM logs WHERE tenant = {t:String}"
         " AND timestamp >= fromUnixTimestamp64Nano({lo:Int64})"
         " AND timestamp <= fromUnixTimestamp64Nano({hi:Int64})"
-        " AND trace_id IN (SELECT unhex(arrayJoin({ids:Array(String)}))) GROUP BY trace_id",
+        f" AND trace_id IN {TRACE_IDS} GROUP BY trace_id",
         {"t": tenant, "ids": ids, "lo": start_ns - HOUR_NS, "hi": end_ns + HOUR_NS},
     )
     return {tid: int(n) for tid, n in rows.rows}
@@ -269,7 +270,7 @@ async def batch_get(
             by_trace[_raw(row["trace_id"])].append(row)
     pending = await store.query(
         "SELECT trace_id, span_id, parent_span_id, service, document FROM xray_in_progress FINAL"
-        " WHERE tenant = {t:String} AND trace_id IN (SELECT unhex(arrayJoin({ids:Array(String)})))",
+        f" WHERE tenant = {{t:String}} AND trace_id IN {TRACE_IDS}",
         {"t": tenant, "ids": hex_ids},
     )
     in_progress: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
@@ -509,7 +510,7 @@ async def service_graph(
     only = ""
     if trace_ids is not None:
         params["ids"] = trace_ids
-        only = " AND trace_id IN (SELECT unhex(arrayJoin({ids:Array(String)})))"
+        only = f" AND trace_id IN {TRACE_IDS}"
     scope = _SCOPE + only
     nodes_sql = f"""SELECT service, toString(origin) AS origin,
         max(parent_span_id = {_ZERO}) AS root, {_stats_sql()}

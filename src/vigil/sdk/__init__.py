@@ -1,1 +1,2 @@
-"""Client-side helpers for applications that send telemetry to vigil."""
+"""Client-side helpers for applications that send telemetry to vigil (structured logging:
+``vigil.sdk.logging``)."""

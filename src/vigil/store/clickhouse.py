@@ -23,6 +23,9 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from vigil.store.interface import QueryTimeout, Rows, StoreError
 
+# Inserts compute the logs' JSON ``fields`` column; a message repeating a key must not fail
+# the whole batch.
+_INSERT_SETTINGS = {"type_json_skip_duplicated_paths": 1}
 _TIMEOUT_CODES = ("Code: 159.", "TIMEOUT_EXCEEDED", "Code: 394.", "QUERY_WAS_CANCELLED")
 
 
@@ -81,7 +84,7 @@ class ClickHouseStore:
 
     def insert(self, table: str, data: pa.Table) -> None:
         try:
-            self._thread_client().insert_arrow(table, data)
+            self._thread_client().insert_arrow(table, data, settings=_INSERT_SETTINGS)
         except ClickHouseError as exc:
             raise StoreError(str(exc)) from exc
 

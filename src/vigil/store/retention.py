@@ -1,6 +1,10 @@
 """Retention: table TTLs for metrics and traces, a background pass for log groups.
 
-Metrics and spans expire by ClickHouse TTL (whole day partitions are dropped). Logs expire
+Metrics follow a retention ladder (CloudWatch's by default): high-resolution raw points
+3 h, one-minute data 15 days (standard-resolution raw points and the 1-minute rollup of
+high-resolution ones), 5-minute rollups 63 days, 1-hour rollups 455 days; each expires by
+ClickHouse TTL (rollups drop whole partitions, so they may keep up to one partition
+longer). Spans expire by TTL too. Logs expire
 per log group: a group's own retention, else the server-wide default, else never; a
 background pass deletes what is older (lightweight DELETE), so that changing a group's
 retention takes effect on its existing data too.
@@ -8,8 +12,11 @@ retention takes effect on its existing data too.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 
 from vigil.state.loggroups import LogGroupRegistry
@@ -20,10 +27,84 @@ log = logging.getLogger(__name__)
 DAY_NS = 86400 * 10**9
 
 
-def apply_table_ttls(store: Store, metric_days: int, trace_days: int) -> None:
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+LEVELS = ("raw", "1m", "5m", "1h")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRetention:
+    """Seconds each metric resolution is kept: raw points, then each rollup."""
+
+    raw: int = 3 * 3600
+    minute: int = 15 * 86400
+    five_minutes: int = 63 * 86400
+    hour: int = 455 * 86400
+
+    def of(self, level: str) -> int:
+        return {"raw": self.raw, "1m": self.minute, "5m": self.five_minutes, "1h": self.hour}[level]
+
+    def text(self) -> str:
+        return ",".join(f"{level}={self.of(level)}s" for level in LEVELS)
+
+    def capped(self, seconds: int) -> MetricRetention:
+        """The ladder keeping nothing longer than ``seconds``, the 1-hour level exactly that."""
+        return MetricRetention(
+            min(self.raw, seconds),
+            min(self.minute, seconds),
+            min(self.five_minutes, seconds),
+            seconds,
+        )
+
+
+def parse_retention(text: str, base: MetricRetention | None = None) -> MetricRetention:
+    """``raw=3h,1m=15d,5m=63d,1h=455d`` (any subset; units s m h d w) → MetricRetention."""
+    values = {level: (base or MetricRetention()).of(level) for level in LEVELS}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        level, _, duration = item.partition("=")
+        match = _DURATION.match(duration.strip())
+        if level.strip() not in values or match is None:
+            raise ValueError(
+                f"{item!r} is not LEVEL=DURATION with LEVEL one of {', '.join(LEVELS)}"
+                " and DURATION like 3h or 15d"
+            )
+        values[level.strip()] = int(match.group(1)) * _SECONDS[match.group(2)]
+    ladder = [values[level] for level in LEVELS]
+    if any(s <= 0 for s in ladder):
+        raise ValueError("every retention must be positive")
+    if any(finer > coarser for finer, coarser in itertools.pairwise(ladder)):
+        raise ValueError(f"a coarser level must be kept at least as long as a finer one: {text!r}")
+    return MetricRetention(*ladder)
+
+
+def expire_metric_rollups(store: Store, retention: MetricRetention, now_ns: int) -> int:
+    """Delete rollup rows past their level's retention (TTL does it too, but lazily, on
+    ClickHouse's merge schedule); returns the statements run."""
+    runs = 0
+    for table, seconds in (
+        ("metric_rollup_5m", retention.five_minutes),
+        ("metric_rollup_1h", retention.hour),
+    ):
+        params = {"cutoff": now_ns // 10**9 - seconds}
+        where = "timestamp < toDateTime({cutoff:Int64})"
+        if store.query_sync(f"SELECT count() FROM {table} WHERE {where}", params).rows[0][0]:
+            log.info("retention: deleting %s rows older than %s s", table, seconds)
+            # A lightweight DELETE: the rows are gone for queries when it returns.
+            store.command(f"DELETE FROM {table} WHERE {where}", params)
+            runs += 1
+    return runs
+
+
+def apply_table_ttls(store: Store, metrics: MetricRetention, trace_days: int) -> None:
     """Make the tables' TTL match the configuration (no-op when it already does)."""
     wanted = {
-        "metrics": f"toDateTime(timestamp) + toIntervalDay({metric_days})",
+        "metrics": (
+            f"toDateTime(timestamp) + toIntervalSecond({metrics.raw}) WHERE resolution = 1,"
+            f" toDateTime(timestamp) + toIntervalSecond({metrics.minute})"
+        ),
+        "metric_rollup_1m": f"timestamp + toIntervalSecond({metrics.minute})",
+        "metric_rollup_5m": f"timestamp + toIntervalSecond({metrics.five_minutes})",
+        "metric_rollup_1h": f"timestamp + toIntervalSecond({metrics.hour})",
         "spans": f"toDateTime(start_time) + toIntervalDay({trace_days})",
         "trace_index": f"toDateTime(end) + toIntervalDay({trace_days})",
         "trace_summary": f"hour + toIntervalDay({trace_days})",

@@ -11,9 +11,15 @@ A service (CloudWatch Logs, CloudWatch, X-Ray, SNS …) implements ``AwsService`
   the output as boto3 would return it (datetimes or epoch seconds for timestamps).
 * It raises ``AwsError`` with the service's own error code for everything the model
   cannot check; ``validation_error`` names the code the service uses for malformed input
-  (``InvalidParameterException`` for Logs, ``InvalidParameterValue`` for CloudWatch …).
+  (``InvalidParameterException`` for Logs, ``InvalidParameterValue`` for CloudWatch …);
+  a service may also set ``missing_parameter_error`` for missing required members
+  (CloudWatch: ``MissingParameter``).
 * Operations not in ``operations`` are answered with the protocol's "unknown operation"
   error. Calls run on the event loop: offload blocking work to threads.
+* Optionally, ``raw_operations`` names hot JSON-protocol operations whose input the
+  service converts and checks itself: they get the request's JSON object as sent (epoch
+  numbers, no model validation), e.g. PutLogEvents with 10,000 events, or CloudWatch
+  PutMetricData (botocore's validator would cost more than the decoding).
 """
 
 from __future__ import annotations

@@ -4,8 +4,13 @@ Mapping (README "Model and mapping"): log group = resource ``aws.log.group.names
 else ``service.name`` else ``default``; log stream = ``aws.log.stream.names`` else
 ``service.instance.id`` else ``host.name`` else ``default``. A record without a timestamp
 takes its observed time, and without either the time it was received. Refused: bad id
+<<<<<<< HEAD
 lengths, timestamps (or observed times) more than 2 h ahead, severities outside 0..24,
 bodies over 1 MiB, attributes over their limits.
+=======
+lengths, timestamps more than 2 h ahead, bodies over 1 MiB, attributes over their limits.
+A trace id that a JSON body names fills an empty ``trace_id`` (see ingest.logfields).
+>>>>>>> main
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from vigil.ingest.interface import Decoded, ItemRejected
+from vigil.ingest.logfields import named_trace_id
 from vigil.ingest.otlp.common import Pairs, any_value_text, attributes, check_id, first_string
 from vigil.model.common import MAX_BODY_BYTES, MAX_FUTURE_NS
 from vigil.model.logs import LogColumns
@@ -59,6 +65,8 @@ def decode_logs(request: ExportLogsServiceRequest, tenant: str, now_ns: int) -> 
                     out.rejected.add(str(exc))
                     continue
                 ts, observed, body, attrs, typed, trace_id, span_id = row
+                if not any(trace_id):
+                    trace_id = named_trace_id(body) or trace_id
                 cols.tenant.append(tenant)
                 cols.log_group.append(group)
                 cols.log_stream.append(stream)

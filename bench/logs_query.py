@@ -1,0 +1,144 @@
+"""Logs Insights over 10M log lines: the monitoring design's three queries, a regex
+count by 5-minute bins and a count by level, each run through vigil's Insights runner on
+embedded ClickHouse. Prints each query's median time (of 3 runs), the bytes it scanned,
+and its ratio to a baseline measured in the same run (a hand-written ClickHouse substring
+count over the same rows).
+
+    .venv/bin/python bench/logs_query.py [--rows 10000000] [--dir bench/out/logs-query]
+
+The data is generated once (200k distinct events through the PutLogEvents decoder, repeated
+over 24 hours) and kept in ``--dir`` for later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bench.logs_data import message
+from vigil.ingest.cloudwatch_logs import decode_put_log_events
+from vigil.query.insights import parse_query
+from vigil.query.insights.runner import QueryRequest, execute
+from vigil.store.clickhouse import ClickHouseStore
+from vigil.store.migrations import migrate
+
+QUERIES = [
+    'fields @timestamp, level, message, error_type, error_message | filter level = "ERROR"'
+    " | stats count() by error_type | sort count desc",
+    "fields @timestamp, message, duration, pipeline | filter message like /processing completed/"
+    " | stats avg(duration), max(duration), min(duration) by pipeline",
+    "fields @timestamp, message, record_count, success_rate, pipeline"
+    " | filter message like /batch processing completed/"
+    " | stats sum(record_count), avg(success_rate) by pipeline",
+    "filter @message like /timeout/ | stats count() by bin(5m)",
+    "stats count() by level",
+]
+DISTINCT = 200_000
+DAY_MS = 86_400_000
+GROUP = "/bench/etl"
+
+
+def generate(store: ClickHouseStore, rows: int, start_ms: int) -> None:
+    rng = random.Random(42)
+    spacing = DAY_MS / rows
+    base_events = []
+    for i in range(DISTINCT):
+        ts = start_ms + int(i * spacing)
+        base_events.append({"timestamp": ts, "message": message(rng, ts)})
+    tables = []
+    for chunk in range(0, DISTINCT, 4000):
+        part = base_events[chunk : chunk + 4000]
+        decoded = decode_put_log_events(
+            part,
+            tenant="default",
+            group=GROUP,
+            stream=f"worker-{chunk // 4000 % 24}",
+            now_ms=start_ms + DAY_MS,
+            retention_days=None,
+        ).decoded
+        assert decoded.logs is not None
+        tables.append(decoded.logs.to_arrow())
+    base = pa.concat_tables(tables)
+    copies = rows // DISTINCT
+    step_ns = int(DISTINCT * spacing) * 1_000_000
+    for copy in range(copies):
+        shifted = base.set_column(
+            base.schema.get_field_index("timestamp"),
+            "timestamp",
+            pc.add(base.column("timestamp").cast(pa.int64()), copy * step_ns).cast(
+                pa.timestamp("ns")
+            ),
+        )
+        store.insert("logs", shifted)
+        print(f"\rloaded {(copy + 1) * DISTINCT:,} rows", end="", flush=True)
+    print()
+
+
+async def timed(
+    store: ClickHouseStore, query: str, start_ms: int
+) -> tuple[float, dict[str, float]]:
+    req = QueryRequest("default", query, parse_query(query), [GROUP], start_ms, start_ms + DAY_MS)
+    times = []
+    stats: dict[str, float] = {}
+    for _ in range(3):
+        began = time.perf_counter()
+        result = await execute(store, req, timeout=60)
+        times.append(time.perf_counter() - began)
+        stats = result.statistics
+    return statistics.median(times), stats
+
+
+async def baseline(store: ClickHouseStore) -> float:
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        await store.query(
+            "SELECT count() FROM logs WHERE tenant = 'default' AND log_group = {g:String}"
+            " AND position(body, 'timeout') > 0",
+            {"g": GROUP},
+        )
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--dir", type=Path, default=Path("bench/out/logs-query"))
+    args = parser.parse_args()
+    store = ClickHouseStore("chdb://" + str(args.dir.resolve()), query_timeout=120)
+    migrate(store)
+    start_ms = 1_795_000_000_000
+    have = store.query_sync(
+        "SELECT count() FROM logs WHERE log_group = {g:String}", {"g": GROUP}
+    ).rows[0][0]
+    if have != args.rows:
+        store.command("TRUNCATE TABLE logs")
+        generate(store, args.rows, start_ms)
+        store.command("OPTIMIZE TABLE logs FINAL")
+
+    async def run() -> None:
+        base = await baseline(store)
+        print(f"baseline (substring count over the body): {base * 1000:.0f} ms")
+        for query in QUERIES:
+            seconds, stats = await timed(store, query, start_ms)
+            print(
+                f"{seconds * 1000:7.0f} ms  ratio {seconds / base:5.2f}"
+                f"  scanned {int(stats['recordsScanned']):,} records"
+                f" / {stats['bytesScanned'] / 1e9:.2f} GB, matched"
+                f" {int(stats['recordsMatched']):,}  | {query}"
+            )
+
+    asyncio.run(run())
+    store.close()
+
+
+if __name__ == "__main__":
+    main()

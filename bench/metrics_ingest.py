@@ -1,0 +1,139 @@
+"""PutMetricData ingest throughput against a vigil process, with OTLP/HTTP as the baseline.
+
+Both send the same points: batches of 1,000 data points (1,000 series × one value, the
+shape of a fleet reporting once a minute), request bodies built beforehand so that the
+figure is the server's, from several client threads for a fixed time. Prints points/s for
+each protocol and the ratio PutMetricData / OTLP measured in the same run.
+
+    .venv/bin/python bench/metrics_ingest.py [--seconds 10] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.vigil_process import VigilProcess
+
+BATCH = 1000
+
+
+def put_metric_data_bodies(count: int) -> list[bytes]:
+    now = time.time()
+    return [
+        orjson.dumps(
+            {
+                "Namespace": "Bench",
+                "MetricData": [
+                    {
+                        "MetricName": "CPUUtilization",
+                        "Dimensions": [
+                            {"Name": "InstanceId", "Value": f"i-{i:05d}"},
+                            {"Name": "AutoScalingGroup", "Value": f"asg-{i % 10}"},
+                        ],
+                        "Timestamp": now - 60 + r * 0.001,
+                        "Value": round(20 + (i * 7 + r) % 600 / 10, 1),
+                        "Unit": "Percent",
+                    }
+                    for i in range(BATCH)
+                ],
+            }
+        )
+        for r in range(count)
+    ]
+
+
+def otlp_bodies(count: int) -> list[bytes]:
+    now = time.time_ns()
+    out = []
+    for r in range(count):
+        request = ExportMetricsServiceRequest()
+        rm = request.resource_metrics.add()
+        attr = rm.resource.attributes.add()
+        attr.key, attr.value.string_value = "service.name", "BenchOtlp"
+        metric = rm.scope_metrics.add().metrics.add()
+        metric.name, metric.unit = "CPUUtilization", "%"
+        for i in range(BATCH):
+            point = metric.gauge.data_points.add()
+            for key, value in (("InstanceId", f"i-{i:05d}"), ("AutoScalingGroup", f"asg-{i % 10}")):
+                a = point.attributes.add()
+                a.key, a.value.string_value = key, value
+            point.time_unix_nano = now - 60 * 10**9 + r * 10**6
+            point.as_double = round(20 + (i * 7 + r) % 600 / 10, 1)
+        out.append(request.SerializeToString())
+    return out
+
+
+def drive(
+    url: str, bodies: list[bytes], headers: dict[str, str], clients: int, seconds: float
+) -> float:
+    sent = [0] * clients
+    errors: list[str] = []
+    deadline = time.monotonic() + seconds
+
+    def worker(k: int) -> None:
+        with httpx.Client(timeout=60, headers=headers) as http:
+            i = k
+            while time.monotonic() < deadline:
+                response = http.post(url, content=bodies[i % len(bodies)])
+                if response.status_code != 200:
+                    errors.append(f"{response.status_code} {response.text[:200]}")
+                    return
+                sent[k] += BATCH
+                i += clients
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    if errors:
+        raise SystemExit(f"requests failed: {errors[:3]}")
+    return sum(sent) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    cw_bodies, otlp = put_metric_data_bodies(50), otlp_bodies(50)
+    with tempfile.TemporaryDirectory() as tmp:
+        vigil = VigilProcess(Path(tmp) / "data").start()
+        try:
+            json_headers = {
+                "Content-Type": "application/x-amz-json-1.0",
+                "X-Amz-Target": "GraniteServiceVersion20100801.PutMetricData",
+                "x-amzn-query-mode": "true",
+            }
+            drive(vigil.url, cw_bodies[:4], json_headers, 2, 1.0)  # warm up
+            otlp_rate = drive(
+                f"{vigil.otlp_http_url}/v1/metrics",
+                otlp,
+                {"Content-Type": "application/x-protobuf"},
+                args.clients,
+                args.seconds,
+            )
+            cw_rate = drive(vigil.url, cw_bodies, json_headers, args.clients, args.seconds)
+        finally:
+            vigil.stop()
+    print(f"OTLP/HTTP (baseline)        {otlp_rate:>10,.0f} points/s")
+    print(f"PutMetricData (JSON 1.0)    {cw_rate:>10,.0f} points/s")
+    print(f"ratio PutMetricData / OTLP  {cw_rate / otlp_rate:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,332 @@
+"""The CloudWatch metrics API (JSON 1.0 and query protocols through the AWS dispatcher).
+
+Thin: decoding lives in ``vigil.ingest.cloudwatch_metrics``, queries in
+``vigil.query.metricdata``; this module maps parameters and answers, errors and paging.
+Operations: PutMetricData, GetMetricData, GetMetricStatistics, ListMetrics, TagResource,
+UntagResource, ListTagsForResource.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from vigil.api.aws.interface import AwsError, RequestContext
+from vigil.ingest.cloudwatch_metrics import InvalidMetricData, decode_put_metric_data
+from vigil.ingest.interface import Decoded
+from vigil.ingest.pipeline import IngestPipeline
+from vigil.query import metricdata as md
+from vigil.state.metrictags import TagStore, TooManyTags
+from vigil.store.interface import Overloaded, Store, StoreUnavailable
+from vigil.store.retention import MetricRetention
+from vigil.telemetry import SelfMetrics
+
+LIST_PAGE = 500
+DEFAULT_MAX_DATAPOINTS = 100_800
+_ARN = re.compile(
+    r"^arn:aws[a-z-]*:cloudwatch:[a-z0-9-]*:\d*:"
+    r"(alarm:.+|insight-rule/.+|metric-stream/.+|dashboard/.+)$"
+)
+
+
+class CloudWatchService:
+    model = "cloudwatch"
+    operations = frozenset(
+        {
+            "PutMetricData",
+            "GetMetricData",
+            "GetMetricStatistics",
+            "ListMetrics",
+            "TagResource",
+            "UntagResource",
+            "ListTagsForResource",
+        }
+    )
+    validation_error = "InvalidParameterValue"
+    missing_parameter_error = "MissingParameter"
+    # The decoder checks PutMetricData's model rules itself (botocore's validator would
+    # cost more than the decoding).
+    raw_operations = frozenset({"PutMetricData"})
+
+    def __init__(
+        self,
+        pipeline: IngestPipeline,
+        store: Store,
+        tags: TagStore,
+        retention: MetricRetention,
+        metrics: SelfMetrics,
+        clock: Callable[[], int] = time.time_ns,
+        search_limit: int = 500,
+    ) -> None:
+        self._pipeline = pipeline
+        self._store = store
+        self._tags = tags
+        self._retention = retention
+        self._metrics = metrics
+        self._clock = clock
+        self._search_limit = search_limit
+
+    async def call(
+        self, operation: str, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        handler = getattr(self, "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower())
+        try:
+            result: dict[str, Any] = await handler(params, ctx)
+            return result
+        except (md.QueryError, InvalidMetricData) as exc:
+            raise AwsError(exc.code, exc.message) from None
+
+    def _fetch(self, ctx: RequestContext) -> md.Fetch:
+        return md.Fetch(self._store, self._retention, ctx.tenant, self._clock() // 10**9)
+
+    # --- writes -----------------------------------------------------------------------
+
+    async def _put_metric_data(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        try:
+            columns = decode_put_metric_data(params, ctx.tenant, self._clock())
+        except InvalidMetricData:
+            self._metrics.ingest_requests.labels("cloudwatch", "metrics", "400").inc()
+            raise
+        try:
+            await self._pipeline.accept(Decoded(signal="metrics", metrics=columns))
+        except Overloaded:
+            self._metrics.ingest_requests.labels("cloudwatch", "metrics", "429").inc()
+            raise AwsError("Throttling", "Rate exceeded: the write queue is full") from None
+        except StoreUnavailable as exc:
+            self._metrics.ingest_requests.labels("cloudwatch", "metrics", "503").inc()
+            raise AwsError("ServiceUnavailable", str(exc), 503, sender_fault=False) from None
+        self._metrics.ingest_requests.labels("cloudwatch", "metrics", "200").inc()
+        self._metrics.count_items("cloudwatch", "metrics", len(columns), 0)
+        return {}
+
+    # --- reads ------------------------------------------------------------------------
+
+    async def _list_metrics(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        now = self._clock() // 10**9
+        window = 3 * 3600 if params.get("RecentlyActive") == "PT3H" else md.LIST_WINDOW
+        after = _decode_token(params.get("NextToken"), "ListMetrics")
+        if after is not None and not (
+            isinstance(after, list) and len(after) == 3 and isinstance(after[2], int)
+        ):
+            raise AwsError("InvalidNextToken", "The NextToken is not one this API returned.")
+        found = await md.list_metrics(
+            self._store,
+            ctx.tenant,
+            now - window,
+            namespace=params.get("Namespace"),
+            name=params.get("MetricName"),
+            dimension_filters=[(d["Name"], d.get("Value")) for d in params.get("Dimensions", [])],
+            after=(after[0], after[1], after[2]) if after else None,
+            limit=LIST_PAGE + 1,
+        )
+        out: dict[str, Any] = {
+            "Metrics": [
+                {
+                    "Namespace": s.ref.namespace,
+                    "MetricName": s.ref.name,
+                    "Dimensions": [
+                        {"Name": k, "Value": v} for k, v in sorted(s.dimensions.items())
+                    ],
+                }
+                for s in found[:LIST_PAGE]
+            ]
+        }
+        if len(found) > LIST_PAGE:
+            last = found[LIST_PAGE - 1].ref
+            out["NextToken"] = _encode_token([last.namespace, last.name, last.series_id])
+        return out
+
+    async def _get_metric_statistics(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        stats = list(params.get("Statistics") or [])
+        extended = list(params.get("ExtendedStatistics") or [])
+        if not stats and not extended:
+            raise AwsError(
+                "MissingParameter",
+                "The request must contain either the parameter Statistics or ExtendedStatistics.",
+            )
+        if stats and extended:
+            raise AwsError(
+                "InvalidParameterCombination",
+                "The parameters Statistics and ExtendedStatistics are mutually exclusive.",
+            )
+        for stat in stats:
+            if stat not in ("SampleCount", "Average", "Sum", "Minimum", "Maximum"):
+                raise AwsError("InvalidParameterValue", f"The statistic {stat!r} is not valid.")
+        for stat in extended:
+            if md.check_stat(stat).kind == "aggregate":
+                raise AwsError(
+                    "InvalidParameterValue",
+                    f"The extended statistic {stat!r} is not valid: use Statistics for it.",
+                )
+        metric = md.MetricSpec(
+            params["Namespace"],
+            params["MetricName"],
+            tuple((d["Name"], d["Value"]) for d in params.get("Dimensions", [])),
+        )
+        points = await md.get_statistics(
+            self._fetch(ctx),
+            metric,
+            stats + extended,
+            params["Period"],
+            _seconds(params["StartTime"]),
+            _seconds(params["EndTime"]),
+            params.get("Unit"),
+        )
+        return {"Label": params["MetricName"], "Datapoints": points}
+
+    async def _get_metric_data(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        queries = [_metric_query(q) for q in params["MetricDataQueries"]]
+        start, end = _seconds(params["StartTime"]), _seconds(params["EndTime"])
+        max_points = params.get("MaxDatapoints", DEFAULT_MAX_DATAPOINTS)
+        if max_points <= 0:
+            raise AwsError("InvalidParameterValue", "The parameter MaxDatapoints must be positive.")
+        digest = _request_digest(params)
+        position = _decode_token(params.get("NextToken"), "GetMetricData")
+        if position is not None and (
+            not isinstance(position, list) or len(position) != 3 or position[0] != digest
+        ):
+            raise AwsError("InvalidNextToken", "The NextToken does not belong to this request.")
+        results = await md.get_metric_data(
+            self._fetch(ctx),
+            queries,
+            start,
+            end,
+            search_limit=self._search_limit,
+            timezone=(params.get("LabelOptions") or {}).get("Timezone"),
+        )
+        descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
+        first, offset = (int(position[1]), int(position[2])) if position else (0, 0)
+        page, next_position = _paginate(results, first, offset, max_points, descending)
+        out: dict[str, Any] = {"MetricDataResults": page, "Messages": []}
+        if next_position is not None:
+            out["NextToken"] = _encode_token([digest, *next_position])
+        return out
+
+    # --- tags -------------------------------------------------------------------------
+
+    async def _tag_resource(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        arn = _check_arn(params["ResourceARN"])
+        tags = {t["Key"]: t["Value"] for t in params["Tags"]}
+        for key in tags:
+            if key.lower().startswith("aws:"):
+                raise AwsError(
+                    "InvalidParameterValue", f"The tag key {key!r} uses the reserved prefix aws:."
+                )
+        try:
+            await asyncio.to_thread(self._tags.tag, ctx.tenant, arn, tags)
+        except TooManyTags as exc:
+            raise AwsError("LimitExceededException", str(exc)) from None
+        return {}
+
+    async def _untag_resource(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        arn = _check_arn(params["ResourceARN"])
+        await asyncio.to_thread(self._tags.untag, ctx.tenant, arn, list(params["TagKeys"]))
+        return {}
+
+    async def _list_tags_for_resource(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        arn = _check_arn(params["ResourceARN"])
+        tags = await asyncio.to_thread(self._tags.tags, ctx.tenant, arn)
+        return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
+
+
+def _check_arn(arn: str) -> str:
+    if not _ARN.match(arn):
+        raise AwsError(
+            "InvalidParameterValue",
+            f"The ARN {arn!r} is not a CloudWatch alarm, insight rule, metric stream or"
+            " dashboard ARN.",
+        )
+    return arn
+
+
+def _metric_query(q: dict[str, Any]) -> md.MetricQuery:
+    query = md.MetricQuery(
+        id=q["Id"],
+        label=q.get("Label"),
+        return_data=q.get("ReturnData", True),
+        period=q.get("Period"),
+        expression=q.get("Expression"),
+    )
+    stat = q.get("MetricStat")
+    if stat is not None:
+        metric = stat["Metric"]
+        if "Namespace" not in metric or "MetricName" not in metric:
+            raise AwsError(
+                "MissingParameter",
+                f"MetricStat.Metric of query {query.id} needs Namespace and MetricName.",
+            )
+        query.metric = md.MetricSpec(
+            metric["Namespace"],
+            metric["MetricName"],
+            tuple((d["Name"], d["Value"]) for d in metric.get("Dimensions", [])),
+        )
+        query.stat, query.period, query.unit = stat["Stat"], stat["Period"], stat.get("Unit")
+    return query
+
+
+def _paginate(
+    results: list[md.Result], first: int, offset: int, budget: int, descending: bool
+) -> tuple[list[dict[str, Any]], tuple[int, int] | None]:
+    page: list[dict[str, Any]] = []
+    next_position: tuple[int, int] | None = None
+    for index in range(first, len(results)):
+        result = results[index]
+        stamps, values = result.timestamps, result.values
+        if descending:
+            stamps, values = stamps[::-1], values[::-1]
+        start = offset if index == first else 0
+        take = 0 if next_position is not None else min(budget, len(stamps) - start)
+        budget -= take
+        done = start + take >= len(stamps)
+        if not done and next_position is None:
+            next_position = (index, start + take)
+        page.append(
+            {
+                "Id": result.id,
+                "Label": result.label,
+                "Timestamps": [
+                    datetime.fromtimestamp(t).astimezone() for t in stamps[start : start + take]
+                ],
+                "Values": values[start : start + take],
+                "StatusCode": result.status if done else "PartialData",
+                "Messages": result.messages,
+            }
+        )
+    return page, next_position
+
+
+def _seconds(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _request_digest(params: dict[str, Any]) -> str:
+    stable = {k: v for k, v in params.items() if k not in ("NextToken", "MaxDatapoints")}
+    raw = orjson.dumps(stable, default=str, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(raw, digest_size=8).hexdigest()
+
+
+def _encode_token(value: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(value)).decode()
+
+
+def _decode_token(token: str | None, operation: str) -> Any:
+    if token is None:
+        return None
+    try:
+        return orjson.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, orjson.JSONDecodeError):
+        raise AwsError(
+            "InvalidNextToken", f"The NextToken is not one that {operation} returned."
+        ) from None

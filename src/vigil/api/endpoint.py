@@ -1,0 +1,44 @@
+"""One wrapper for every JSON API handler: tenant, typed parameters, errors, timing.
+
+A handler is ``async (request, tenant, params) -> Response`` and raises ``ParamError`` for
+bad input; the wrapper answers every failure in the API's error shape (see
+``api.responses``): 400 naming the field, 504 for a query over its time limit, 500 for a
+store failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import Histogram
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vigil.api.auth import TenantError, tenant_of
+from vigil.api.params import ParamError, Params
+from vigil.api.responses import error
+from vigil.store.interface import QueryTimeout, StoreError
+
+Handler = Callable[[Request, str, Params], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def json_endpoint(handler: Handler, timer: Histogram | None = None) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            return await handler(request, tenant_of(request.headers), Params(request.query_params))
+        except ParamError as exc:
+            return error(400, "invalid_parameter", exc.message, exc.field)
+        except TenantError as exc:
+            return error(400, "invalid_parameter", str(exc), "X-Vigil-Tenant")
+        except QueryTimeout as exc:
+            return error(504, "timeout", str(exc))
+        except StoreError as exc:
+            return error(500, "store_error", str(exc).splitlines()[0][:500])
+        finally:
+            if timer is not None:
+                timer.observe(time.perf_counter() - started)
+
+    return endpoint

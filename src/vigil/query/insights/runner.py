@@ -1,0 +1,385 @@
+"""Running Logs Insights queries: asynchronously, with a time limit, stoppable.
+
+``execute`` runs one parsed query against the store and returns its rows (each a list of
+``(field, value)`` pairs, values as text, absent fields left out) and statistics.
+``QueryRegistry`` is what StartQuery/GetQueryResults/StopQuery/DescribeQueries use: it
+keeps every query (running or finished) by id for ``keep_seconds`` (bounded in number),
+runs each in its own task under ``timeout`` and allows ``max_running`` at a time. Its
+clock is injected (timestamps, expiry); safe to use from the event loop only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from vigil.ingest.logfields import flatten, parse_object
+from vigil.query.insights import ast
+from vigil.query.insights.compiler import (
+    Base,
+    Compiled,
+    Compiler,
+    Layer,
+    logs_base,
+)
+from vigil.query.insights.errors import QueryError
+from vigil.query.insights.patterns import DIFF_COLUMNS, PATTERN_COLUMNS, cluster, diff
+from vigil.store.interface import QueryTimeout, Store, StoreError
+
+PATTERN_CAP = 100_000  # messages clustered by one pattern command
+DAY_MS = 86_400_000
+PERIOD_SHIFT_MS = {"previousDay": DAY_MS, "previousWeek": 7 * DAY_MS, "previousMonth": 30 * DAY_MS}
+
+Row = list[tuple[str, str]]
+
+
+@dataclass(slots=True)
+class QueryRequest:
+    tenant: str
+    query_string: str
+    query: ast.Query
+    groups: list[str]
+    start_ms: int
+    end_ms: int  # inclusive
+    limit: int | None = None
+    account_id: str = "000000000000"
+
+
+@dataclass(slots=True)
+class QueryResult:
+    rows: list[Row]
+    statistics: dict[str, float]
+
+
+# --- execution --------------------------------------------------------------------------------
+
+
+def _base(req: QueryRequest, start_ms: int | None = None, end_ms: int | None = None) -> Base:
+    base = logs_base(
+        req.tenant,
+        req.groups,
+        req.start_ms if start_ms is None else start_ms,
+        req.end_ms if end_ms is None else end_ms,
+    )
+    base.account_id = req.account_id
+    return base
+
+
+def _split(
+    commands: tuple[ast.Command, ...],
+) -> tuple[
+    tuple[ast.Command, ...], ast.PatternCmd | None, ast.Diff | None, tuple[ast.Command, ...]
+]:
+    for i, cmd in enumerate(commands):
+        if isinstance(cmd, ast.PatternCmd | ast.Diff):
+            pattern = (
+                cmd if isinstance(cmd, ast.PatternCmd) else ast.PatternCmd(ast.Field("@message"))
+            )
+            rest = commands[i + 1 :]
+            diff_cmd = cmd if isinstance(cmd, ast.Diff) else None
+            if diff_cmd is None and rest and isinstance(rest[0], ast.Diff):
+                diff_cmd, rest = rest[0], rest[1:]
+            if any(isinstance(c, ast.PatternCmd | ast.Diff) for c in rest):
+                raise QueryError("pattern and diff can be used once per query")
+            return commands[:i], pattern, diff_cmd, rest
+    return commands, None, None, ()
+
+
+def plan(req: QueryRequest) -> None:
+    """Compile the query once, so that errors surface at StartQuery (raises QueryError)."""
+    pre, pattern, _, post = _split(req.query.commands)
+    compiler = Compiler(_base(req), limit=req.limit)
+    if pattern is None:
+        compiler.compile(pre)
+        return
+    compiler.values(pre, pattern.source, PATTERN_CAP)
+    Compiler(_base(req), limit=req.limit).compile(post, _rows_layer(PATTERN_COLUMNS, "[]"))
+
+
+async def execute(store: Store, req: QueryRequest, timeout: float | None = None) -> QueryResult:
+    pre, pattern, diff_cmd, post = _split(req.query.commands)
+    scan = asyncio.create_task(_scanned(store, req, timeout))
+    try:
+        if pattern is None:
+            compiled = Compiler(_base(req), limit=req.limit).compile(pre)
+            rows, matched = await _run(store, compiled, timeout)
+        else:
+            rows, matched = await _run_pattern(store, req, pre, pattern, diff_cmd, post, timeout)
+        scanned, scanned_bytes = await scan
+    finally:
+        if not scan.done():
+            scan.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await scan
+    return QueryResult(
+        rows,
+        {
+            "recordsMatched": float(matched),
+            "recordsScanned": float(scanned),
+            "bytesScanned": float(scanned_bytes),
+            "logGroupsScanned": float(len(req.groups)),
+        },
+    )
+
+
+async def _scanned(store: Store, req: QueryRequest, timeout: float | None) -> tuple[int, int]:
+    base = _base(req)
+    rows = await store.query(
+        f"SELECT count(), sum(body_size) FROM {base.source} WHERE " + " AND ".join(base.where),
+        base.params,
+        timeout=timeout,
+    )
+    count, size = rows.rows[0]
+    return int(count), int(size or 0)
+
+
+async def _run(store: Store, compiled: Compiled, timeout: float | None) -> tuple[list[Row], int]:
+    main = store.query(compiled.sql, compiled.params, timeout=timeout)
+    if compiled.count_sql is not None:
+        result, counted = await asyncio.gather(
+            main, store.query(compiled.count_sql, compiled.params, timeout=timeout)
+        )
+        matched = int(counted.rows[0][0])
+    else:
+        result = await main
+        matched = 0
+    rows: list[Row] = []
+    columns = compiled.columns
+    for raw in result.rows:
+        row: Row = []
+        for col, value in zip(columns, raw, strict=False):
+            text = format_value(value, col.kind)
+            if text is not None:
+                row.append((col.name, text))
+        if compiled.expand_fields:
+            shown = {name for name, _ in row}
+            discovered = parse_object(raw[len(columns)] or "") or {}
+            row.extend((k, v) for k, v in flatten(discovered) if k not in shown)
+        if compiled.aggregated:
+            matched = int(raw[-1] or 0)
+        rows.append(row)
+    return rows, matched
+
+
+def _rows_layer(columns: tuple[tuple[str, str], ...], data_param: str) -> Layer:
+    structure = ", ".join(
+        f"p{i} {'Float64' if kind == 'num' else 'String'}" for i, (_, kind) in enumerate(columns)
+    )
+    from vigil.query.insights.compiler import Col
+
+    env = {name: Col(f"p{i}", kind) for i, (name, kind) in enumerate(columns)}
+    layer = Layer(
+        f"format(JSONEachRow, '{structure}, __n UInt64', {data_param})",
+        base=False,
+        env=env,
+        aggregated=True,
+    )
+    layer.order = ["p2 DESC", "p0 ASC"]
+    return layer
+
+
+async def _run_pattern(
+    store: Store,
+    req: QueryRequest,
+    pre: tuple[ast.Command, ...],
+    pattern: ast.PatternCmd,
+    diff_cmd: ast.Diff | None,
+    post: tuple[ast.Command, ...],
+    timeout: float | None,
+) -> tuple[list[Row], int]:
+    async def messages(start_ms: int, end_ms: int) -> list[str]:
+        compiler = Compiler(_base(req, start_ms, end_ms))
+        sql = compiler.values(pre, pattern.source, PATTERN_CAP)
+        result = await store.query(sql, compiler.params, timeout=timeout)
+        return [str(r[0]) for r in result.rows]
+
+    current = await messages(req.start_ms, req.end_ms)
+    if diff_cmd is None:
+        found = await asyncio.to_thread(cluster, current)
+        columns: tuple[tuple[str, str], ...] = PATTERN_COLUMNS
+    else:
+        if diff_cmd.period is None:
+            shift = req.end_ms - req.start_ms + 1
+        else:
+            shift = PERIOD_SHIFT_MS[diff_cmd.period]
+        previous = await messages(req.start_ms - shift, req.end_ms - shift)
+        found = await asyncio.to_thread(diff, current, previous)
+        columns = DIFF_COLUMNS
+    lines = b"\n".join(
+        orjson.dumps(
+            {**{f"p{i}": r[name] for i, (name, _) in enumerate(columns)}, "__n": r["@sampleCount"]}
+        )
+        for r in found
+    )
+    compiler = Compiler(_base(req), limit=req.limit)
+    compiler.params["pattern_rows"] = lines.decode()
+    compiled = compiler.compile(post, _rows_layer(columns, "{pattern_rows:String}"))
+    if not found:
+        return [], 0
+    return await _run(store, compiled, timeout)
+
+
+def format_value(value: Any, kind: str) -> str | None:
+    """A result value as GetQueryResults shows it (always text)."""
+    if value is None:
+        return None
+    if kind == "time" or isinstance(value, datetime):
+        if not isinstance(value, datetime):
+            return str(value)
+        return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "json" and isinstance(value, str):
+        if value.startswith('"'):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                decoded = orjson.loads(value)
+                if isinstance(decoded, str):
+                    return decoded
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        if value != value:
+            return None
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return format(value, ".15g")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+Executor = Callable[[Store, QueryRequest, float | None], Awaitable[QueryResult]]
+
+
+@dataclass(slots=True)
+class QueryInfo:
+    query_id: str
+    tenant: str
+    request: QueryRequest
+    status: str  # Scheduled, Running, Complete, Failed, Cancelled, Timeout
+    create_time: float
+    result: QueryResult | None = None
+    error: str | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class TooManyQueries(Exception):
+    pass
+
+
+class QueryRegistry:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        timeout: float = 900.0,
+        max_running: int = 30,
+        keep_seconds: float = 7 * 86400,
+        max_kept: int = 2000,
+        executor: Executor = execute,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self.timeout = timeout
+        self.max_running = max_running
+        self._keep_seconds = keep_seconds
+        self._max_kept = max_kept
+        self._execute = executor
+        self._queries: OrderedDict[str, QueryInfo] = OrderedDict()
+
+    def running(self, tenant: str) -> int:
+        return sum(
+            1
+            for q in self._queries.values()
+            if q.tenant == tenant and q.status in ("Scheduled", "Running")
+        )
+
+    def start(self, request: QueryRequest) -> str:
+        """Plan (raises QueryError) and start the query; returns its id."""
+        plan(request)
+        if self.running(request.tenant) >= self.max_running:
+            raise TooManyQueries(f"at most {self.max_running} queries can run at a time")
+        self._expire()
+        query_id = str(uuid.uuid4())
+        info = QueryInfo(query_id, request.tenant, request, "Scheduled", self._clock())
+        self._queries[query_id] = info
+        info.task = asyncio.create_task(self._run(info), name=f"insights-{query_id}")
+        return query_id
+
+    async def _run(self, info: QueryInfo) -> None:
+        info.status = "Running"
+        try:
+            async with asyncio.timeout(self.timeout):
+                info.result = await self._execute(self._store, info.request, self.timeout)
+            info.status = "Complete"
+        except TimeoutError:
+            info.status, info.error = "Timeout", f"the query ran over {self.timeout:g} s"
+        except QueryTimeout as exc:
+            info.status, info.error = "Timeout", str(exc)
+        except asyncio.CancelledError:
+            info.status = "Cancelled"
+        except (QueryError, StoreError) as exc:
+            info.status, info.error = "Failed", str(exc).splitlines()[0][:1000]
+
+    def get(self, tenant: str, query_id: str) -> QueryInfo | None:
+        info = self._queries.get(query_id)
+        return info if info is not None and info.tenant == tenant else None
+
+    def stop(self, tenant: str, query_id: str) -> bool | None:
+        """True if stopped, False if it had already ended, None if unknown."""
+        info = self.get(tenant, query_id)
+        if info is None:
+            return None
+        if info.status not in ("Scheduled", "Running") or info.task is None:
+            return False
+        info.task.cancel()
+        info.status = "Cancelled"
+        return True
+
+    def list(self, tenant: str) -> list[QueryInfo]:
+        self._expire()
+        return [q for q in reversed(self._queries.values()) if q.tenant == tenant]
+
+    async def wait(self, tenant: str, query_id: str) -> QueryInfo | None:
+        """Wait until the query ends (tests, scheduled queries)."""
+        info = self.get(tenant, query_id)
+        if info is not None and info.task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(info.task)
+        return info
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._queries:
+            oldest = next(iter(self._queries.values()))
+            over = len(self._queries) >= self._max_kept
+            if (now - oldest.create_time < self._keep_seconds and not over) or (
+                oldest.status in ("Scheduled", "Running")
+            ):
+                break
+            self._queries.popitem(last=False)
+
+    async def close(self) -> None:
+        tasks = [q.task for q in self._queries.values() if q.task is not None and not q.task.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def with_query(req: QueryRequest, query: ast.Query) -> QueryRequest:
+    return replace(req, query=query)

@@ -1,0 +1,1 @@
+"""Rules evaluated over time: scheduled queries (and, from other pillars, alarms)."""

@@ -1,0 +1,86 @@
+"""Tags of CloudWatch resources (TagResource / UntagResource / ListTagsForResource).
+
+CloudWatch tags alarms, Contributor Insights rules and metric streams; the resources
+themselves belong to other parts of vigil, so tags are kept here by ARN and tenant. Blocking
+(SQLAlchemy): call from worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import Column, Connection, Engine, String, Table, delete, select
+
+from vigil.state.db import METADATA, MIGRATIONS
+
+MAX_TAGS = 50
+
+cloudwatch_tags = Table(
+    "cloudwatch_tags",
+    METADATA,
+    Column("tenant", String(64), primary_key=True),
+    Column("arn", String(1024), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+
+def _create(conn: Connection) -> None:
+    cloudwatch_tags.create(conn, checkfirst=True)
+
+
+if not any(mid == "metrics_0001_tags" for mid, _ in MIGRATIONS):
+    MIGRATIONS.append(("metrics_0001_tags", _create))
+
+
+class TooManyTags(ValueError):
+    pass
+
+
+class TagStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def tags(self, tenant: str, arn: str) -> dict[str, str]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(cloudwatch_tags.c.key, cloudwatch_tags.c.value).where(
+                    cloudwatch_tags.c.tenant == tenant, cloudwatch_tags.c.arn == arn
+                )
+            )
+            return {key: value for key, value in rows}
+
+    def tag(self, tenant: str, arn: str, tags: Mapping[str, str]) -> None:
+        with self._engine.begin() as conn:
+            current = {
+                key
+                for (key,) in conn.execute(
+                    select(cloudwatch_tags.c.key).where(
+                        cloudwatch_tags.c.tenant == tenant, cloudwatch_tags.c.arn == arn
+                    )
+                )
+            }
+            if len(current | set(tags)) > MAX_TAGS:
+                raise TooManyTags(f"a resource can have at most {MAX_TAGS} tags")
+            conn.execute(
+                delete(cloudwatch_tags).where(
+                    cloudwatch_tags.c.tenant == tenant,
+                    cloudwatch_tags.c.arn == arn,
+                    cloudwatch_tags.c.key.in_(list(tags)),
+                )
+            )
+            if tags:
+                conn.execute(
+                    cloudwatch_tags.insert(),
+                    [{"tenant": tenant, "arn": arn, "key": k, "value": v} for k, v in tags.items()],
+                )
+
+    def untag(self, tenant: str, arn: str, keys: list[str]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                delete(cloudwatch_tags).where(
+                    cloudwatch_tags.c.tenant == tenant,
+                    cloudwatch_tags.c.arn == arn,
+                    cloudwatch_tags.c.key.in_(keys),
+                )
+            )
