@@ -47,6 +47,16 @@ SETTINGS = settings(
 texts = st.one_of(
     st.sampled_from(["", "a", "service.name", "host.name", "é", "日本", "\x00", "k"]),
     st.text(max_size=12),
+    # JSON messages that name a trace id (ingest.logfields), valid and not.
+    st.sampled_from(
+        [
+            '{"trace_id":"0123456789abcdef0123456789abcdef","msg":"x"}',
+            ' {"traceId": "1-5f84c7a3-0123456789abcdef01234567"}',
+            '{"@xrayTraceId":"00000000000000000000000000000000"}',
+            '{"trace_id": 5}',
+            "no trace here",
+        ]
+    ),
 )
 keys = st.sampled_from(
     [
@@ -591,3 +601,17 @@ def test_deep_nesting_is_left_to_the_reference() -> None:
     assert _wire.decode_logs(body, "t1", NOW) is None
     decoded = native.decode_protobuf(SIGNALS["logs"], body, "t1", NOW)
     assert decoded.accepted == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "trace_id"),
+    [
+        ('{"trace_id":"0123456789abcdef0123456789abcdef"}', b""),
+        ('{"traceId":"1-5f84c7a3-0123456789abcdef01234567"}', bytes(16)),
+        ('{"trace_id":"0123456789abcdef0123456789abcdef"}', bytes(range(1, 17))),
+        ("a trace_id that is not JSON", b""),
+    ],
+)
+def test_a_json_body_naming_a_trace_id_fills_an_empty_one(body: str, trace_id: bytes) -> None:
+    record = LogRecord(time_unix_nano=NOW, body=AnyValue(string_value=body), trace_id=trace_id)
+    check_body("logs", _one_record_request(record), must_decode=True)

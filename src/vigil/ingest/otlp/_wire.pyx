@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from vigil.ingest.interface import Decoded, Rejections, RequestError
 from vigil.ingest.otlp.common import complex_value_text
+from vigil.ingest.logfields import named_trace_id
 from vigil.ingest.otlp.logs import log_group_and_stream
 from vigil.model.common import MAX_ATTRIBUTE_VALUE_BYTES, MAX_ATTRIBUTES, MAX_BODY_BYTES, MAX_FUTURE_NS
 from vigil.model.logs import LOG_SCHEMA, LogColumns
@@ -30,6 +31,22 @@ _complex_text = complex_value_text
 
 cdef inline int64_t future_limit(int64_t now_ns):
     return now_ns + <int64_t>MAX_FUTURE_NS
+
+
+cdef bint all_zero(cptr raw, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if raw[i]:
+            return False
+    return True
+
+
+cdef bint has_sub(cptr s, Py_ssize_t n, const char* needle, Py_ssize_t m) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n - m + 1):
+        if s[i] == <unsigned char>needle[0] and memcmp(s + i, needle, m) == 0:
+            return True
+    return False
 
 
 cdef str id_problem(Py_ssize_t n, Py_ssize_t size, str field, bint required, cptr raw):
@@ -357,10 +374,17 @@ cdef class LogsDecoder(Walker):
         self.c_body.put_str(text, text_len)
         self.attrs.emit(self.c_attrs, self.c_attrs_typed)
         self.resource.emit(self.c_res, self.c_res_typed)
-        if trace_end == trace:
-            buf_zeros(&self.c_trace.data, 16)
-        else:
+        if trace_end != trace and not all_zero(trace, 16):
             buf_put(&self.c_trace.data, trace, 16)
+        else:
+            # As the reference: a JSON body naming a trace id fills an empty one.
+            named = None
+            if has_sub(text, text_len, b"race", 4) or has_sub(text, text_len, b"@xray", 5):
+                named = named_trace_id(py_text(text, text_len))
+            if named is not None:
+                buf_put(&self.c_trace.data, PyBytes_AS_STRING(named), 16)
+            else:
+                buf_zeros(&self.c_trace.data, 16)
         if span_end == span:
             buf_zeros(&self.c_span.data, 8)
         else:

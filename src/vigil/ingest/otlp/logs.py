@@ -4,13 +4,9 @@ Mapping (README "Model and mapping"): log group = resource ``aws.log.group.names
 else ``service.name`` else ``default``; log stream = ``aws.log.stream.names`` else
 ``service.instance.id`` else ``host.name`` else ``default``. A record without a timestamp
 takes its observed time, and without either the time it was received. Refused: bad id
-<<<<<<< HEAD
 lengths, timestamps (or observed times) more than 2 h ahead, severities outside 0..24,
-bodies over 1 MiB, attributes over their limits.
-=======
-lengths, timestamps more than 2 h ahead, bodies over 1 MiB, attributes over their limits.
-A trace id that a JSON body names fills an empty ``trace_id`` (see ingest.logfields).
->>>>>>> main
+bodies over 1 MiB, attributes over their limits. A trace id that a JSON body names fills
+an empty ``trace_id`` (see ingest.logfields).
 """
 
 from __future__ import annotations
