@@ -30,7 +30,7 @@ def json_endpoint(handler: Handler, timer: Histogram | None = None) -> Endpoint:
         try:
             return await handler(request, tenant_of(request.headers), Params(request.query_params))
         except ParamError as exc:
-            return error(400, "invalid_parameter", exc.message, exc.field)
+            return error(400, exc.code, exc.message, exc.field)
         except TenantError as exc:
             return error(400, "invalid_parameter", str(exc), "X-Vigil-Tenant")
         except QueryTimeout as exc:

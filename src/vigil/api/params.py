@@ -25,10 +25,13 @@ _UNIT_NS = {
 
 
 class ParamError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
+    """Bad input, answered 400 with ``code`` and the field it is about."""
+
+    def __init__(self, field: str, message: str, code: str = "invalid_parameter") -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.code = code
 
 
 def parse_time(field: str, text: str, now_ns: int | None = None) -> int:

@@ -213,7 +213,7 @@ class ReadApi:
             unit=p.text("unit"),
         )
         fetch = md.Fetch(self._store, self._retention, tenant, now // 10**9)
-        (result,) = await md.get_metric_data(fetch, [query], start_s, end_s)
+        (result,) = await _metric_data(fetch, [query], start_s, end_s)
         unit = p.text("unit")
         unit_of = (
             (lambda _t: unit)
@@ -255,7 +255,7 @@ class ReadApi:
             raise ParamError("queries", "must be a non-empty list")
         queries = [_body_query(q, i) for i, q in enumerate(raw)]
         fetch = md.Fetch(self._store, self._retention, tenant, now // 10**9)
-        results = await md.get_metric_data(
+        results = await _metric_data(
             fetch,
             queries,
             start // 10**9,
@@ -390,6 +390,23 @@ class ReadApi:
             trace["log_count"] = count
             trace["logs"] = logs
         return JSONResponse(trace)
+
+
+async def _metric_data(
+    fetch: md.Fetch,
+    queries: list[md.MetricQuery],
+    start: int,
+    end: int,
+    search_limit: int = 500,
+    timezone: str | None = None,
+) -> list[md.Result]:
+    """``md.get_metric_data`` with its query errors as 400s naming the query."""
+    try:
+        return await md.get_metric_data(
+            fetch, queries, start, end, search_limit=search_limit, timezone=timezone
+        )
+    except md.QueryError as exc:
+        raise ParamError(_query_field(exc), exc.message, "invalid_query") from None
 
 
 def _query_field(exc: md.QueryError) -> str:
