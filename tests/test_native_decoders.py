@@ -255,7 +255,9 @@ def histogram_points(draw: st.DrawFn) -> HistogramDataPoint:
     point = HistogramDataPoint(
         time_unix_nano=draw(point_times),
         start_time_unix_nano=draw(st.one_of(st.just(0), point_times)),
-        count=sum(counts) if draw(st.integers(0, 5)) else draw(st.integers(0, 2**64 - 1)),
+        count=min(sum(counts), 2**64 - 1)
+        if draw(st.integers(0, 5))
+        else draw(st.integers(0, 2**64 - 1)),
         explicit_bounds=bounds,
         bucket_counts=counts if draw(st.integers(0, 7)) else [],
         flags=draw(st.sampled_from([0, 0, 1])),
