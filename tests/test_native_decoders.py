@@ -617,3 +617,20 @@ def test_deep_nesting_is_left_to_the_reference() -> None:
 def test_a_json_body_naming_a_trace_id_fills_an_empty_one(body: str, trace_id: bytes) -> None:
     record = LogRecord(time_unix_nano=NOW, body=AnyValue(string_value=body), trace_id=trace_id)
     check_body("logs", _one_record_request(record), must_decode=True)
+
+
+def test_a_large_resource_repeated_on_many_records_is_refused_whole() -> None:
+    # ~1 MiB of resource attributes on 300 records: 300 MiB of repeated resource.
+    big = [KeyValue(key=f"r{i}", value=AnyValue(string_value="x" * 250_000)) for i in range(4)]
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    rl.resource.attributes.extend(big)
+    rl.scope_logs.add().log_records.extend(LogRecord(time_unix_nano=NOW) for _ in range(300))
+    body = req.SerializeToString()
+    assert len(body) < 2 * 2**20
+    with pytest.raises(RequestError) as native_error:
+        _wire.decode_logs(body, "t1", NOW)
+    reference = _reference("logs", body)
+    assert isinstance(reference, RequestError)
+    assert str(native_error.value) == str(reference)
+    assert "send smaller batches" in str(reference)

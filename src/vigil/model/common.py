@@ -35,6 +35,10 @@ MAX_ATTRIBUTES = 1024
 MAX_ATTRIBUTE_VALUE_BYTES = 256 * 1024
 MAX_BODY_BYTES = 1024 * 1024
 MAX_FUTURE_NS = 2 * 3600 * 10**9  # CloudWatch refuses events more than 2 h ahead.
+# Resource attributes are stored on every record of their resource: a small body can name a
+# large resource and many tiny records. A request whose stored rows would repeat more than
+# this many bytes of resource attributes is refused as a whole (400), never half-stored.
+MAX_EXPANDED_RESOURCE_BYTES = 256 * 1024 * 1024
 
 
 def valid_tenant(tenant: str) -> bool:

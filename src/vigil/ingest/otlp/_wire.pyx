@@ -11,10 +11,13 @@ import sys
 import pyarrow as pa
 
 from vigil.ingest.interface import Decoded, Rejections, RequestError
-from vigil.ingest.otlp.common import complex_value_text
+from vigil.ingest.otlp.common import complex_value_text, expansion_message
 from vigil.ingest.logfields import named_trace_id
 from vigil.ingest.otlp.logs import log_group_and_stream
-from vigil.model.common import MAX_ATTRIBUTE_VALUE_BYTES, MAX_ATTRIBUTES, MAX_BODY_BYTES, MAX_FUTURE_NS
+from vigil.model.common import (
+    MAX_ATTRIBUTE_VALUE_BYTES, MAX_ATTRIBUTES, MAX_BODY_BYTES, MAX_EXPANDED_RESOURCE_BYTES,
+    MAX_FUTURE_NS,
+)
 from vigil.model.logs import LOG_SCHEMA, LogColumns
 from vigil.model.spans import SPAN_SCHEMA, SpanColumns
 from vigil.model.metrics import METRIC_SCHEMA, MetricColumns
@@ -96,6 +99,7 @@ cdef class Walker:
     cdef object rejected
     cdef int64_t now_ns
     cdef cptr scope_name, scope_name_end, scope_version, scope_version_end
+    cdef int64_t expanded  # resource bytes repeated on stored rows so far
 
     def __init__(self, int64_t now_ns):
         self.res_attrs = AttrSet(MAX_ATTRIBUTES, MAX_ATTRIBUTE_VALUE_BYTES)
@@ -206,6 +210,13 @@ cdef class Walker:
 
     cdef Py_ssize_t item(self, cptr p, cptr end, bint emit) except -1:
         return 1
+
+    cdef int spend(self, Py_ssize_t size) except -1:
+        """As the reference's ExpansionBudget: too much repeated resource fails the request."""
+        self.expanded += size
+        if self.expanded > MAX_EXPANDED_RESOURCE_BYTES:
+            raise RequestError(expansion_message())
+        return 0
 
     cdef int put_scope(self, Column name, Column version) except -1:
         name.put_str(self.scope_name, self.scope_name_end - self.scope_name)
@@ -364,6 +375,7 @@ cdef class LogsDecoder(Walker):
         if problem is not None:
             return self.reject(problem)
         # The row.
+        self.spend(self.resource.size)
         self.c_tenant.put_str(PyBytes_AS_STRING(self.tenant), PyBytes_GET_SIZE(self.tenant))
         self.c_group.put_str(PyBytes_AS_STRING(self.group), PyBytes_GET_SIZE(self.group))
         self.c_stream.put_str(PyBytes_AS_STRING(self.stream), PyBytes_GET_SIZE(self.stream))
@@ -603,6 +615,7 @@ cdef class TracesDecoder(Walker):
         if problem is not None:
             self.rejected.add(problem)
             return 0
+        self.spend(self.resource.size)
         self.c_tenant.put_str(PyBytes_AS_STRING(self.tenant), PyBytes_GET_SIZE(self.tenant))
         buf_put(&self.c_trace.data, trace, 16)
         buf_put(&self.c_span.data, span_id, 8)

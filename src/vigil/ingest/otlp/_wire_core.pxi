@@ -852,6 +852,7 @@ cdef class Frozen:
     cdef Buf values
     cdef Buf lens       # (klen, vlen, typed) triples of Py_ssize_t
     cdef Py_ssize_t n
+    cdef public Py_ssize_t size  # bytes of keys and values, repeated on each row
 
     def __dealloc__(self):
         buf_free(&self.keys)
@@ -872,6 +873,7 @@ cdef class Frozen:
             triple[1] = e.vlen
             triple[2] = e.typed
             buf_put(&self.lens, triple, sizeof(triple))
+        self.size = self.keys.len + self.values.len
         return 0
 
     cdef int emit(self, Column map_col, Column typed_col) except -1:

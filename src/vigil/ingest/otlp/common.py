@@ -13,7 +13,11 @@ from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from vigil.ingest.interface import ItemRejected, RequestError
-from vigil.model.common import MAX_ATTRIBUTE_VALUE_BYTES, MAX_ATTRIBUTES
+from vigil.model.common import (
+    MAX_ATTRIBUTE_VALUE_BYTES,
+    MAX_ATTRIBUTES,
+    MAX_EXPANDED_RESOURCE_BYTES,
+)
 
 Pairs = list[tuple[str, str]]
 M = TypeVar("M", bound=Message)
@@ -92,6 +96,32 @@ def first_string(pairs: dict[str, str], typed: Iterable[str], key: str) -> str:
     if isinstance(value, list):
         return str(value[0]) if value else ""
     return text
+
+
+def resource_bytes(pairs: Pairs) -> int:
+    """UTF-8 size of a resource's attributes, as repeated on each of its rows."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in pairs)
+
+
+class ExpansionBudget:
+    """Counts resource bytes repeated on stored rows (see MAX_EXPANDED_RESOURCE_BYTES)."""
+
+    __slots__ = ("used",)
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    def spend(self, size: int) -> None:
+        self.used += size
+        if self.used > MAX_EXPANDED_RESOURCE_BYTES:
+            raise RequestError(expansion_message())
+
+
+def expansion_message() -> str:
+    return (
+        f"the request repeats more than {MAX_EXPANDED_RESOURCE_BYTES} bytes of resource"
+        " attributes on its records (a large resource with many records); send smaller batches"
+    )
 
 
 def check_id(raw: bytes, size: int, field: str, required: bool) -> bytes:

@@ -16,7 +16,15 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from vigil.ingest.interface import Decoded, ItemRejected
 from vigil.ingest.logfields import named_trace_id
-from vigil.ingest.otlp.common import Pairs, any_value_text, attributes, check_id, first_string
+from vigil.ingest.otlp.common import (
+    ExpansionBudget,
+    Pairs,
+    any_value_text,
+    attributes,
+    check_id,
+    first_string,
+    resource_bytes,
+)
 from vigil.model.common import MAX_BODY_BYTES, MAX_FUTURE_NS
 from vigil.model.logs import LogColumns
 
@@ -42,6 +50,7 @@ def decode_logs(request: ExportLogsServiceRequest, tenant: str, now_ns: int) -> 
     out = Decoded(signal="logs", logs=LogColumns())
     cols = out.logs
     assert cols is not None
+    budget = ExpansionBudget()
     for rl in request.resource_logs:
         try:
             res_pairs, res_typed = attributes(rl.resource.attributes, "resource attribute")
@@ -49,6 +58,7 @@ def decode_logs(request: ExportLogsServiceRequest, tenant: str, now_ns: int) -> 
             out.rejected.add(str(exc), sum(len(sl.log_records) for sl in rl.scope_logs))
             continue
         res = dict(res_pairs)
+        res_size = resource_bytes(res_pairs)
         group, stream = log_group_and_stream(res, res_typed)
         service = res.get("service.name", "")
         out.log_streams.add((tenant, group, stream))
@@ -61,6 +71,7 @@ def decode_logs(request: ExportLogsServiceRequest, tenant: str, now_ns: int) -> 
                     out.rejected.add(str(exc))
                     continue
                 ts, observed, body, attrs, typed, trace_id, span_id = row
+                budget.spend(res_size)
                 if not any(trace_id):
                     trace_id = named_trace_id(body) or trace_id
                 cols.tenant.append(tenant)

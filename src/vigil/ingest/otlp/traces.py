@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from vigil.ingest.interface import Decoded, ItemRejected
-from vigil.ingest.otlp.common import attributes, check_id
+from vigil.ingest.otlp.common import ExpansionBudget, attributes, check_id, resource_bytes
 from vigil.model.common import MAX_FUTURE_NS
 from vigil.model.spans import SpanColumns
 
@@ -23,6 +23,7 @@ def decode_traces(request: ExportTraceServiceRequest, tenant: str, now_ns: int) 
     out = Decoded(signal="traces", spans=SpanColumns())
     cols = out.spans
     assert cols is not None
+    budget = ExpansionBudget()
     for rs in request.resource_spans:
         try:
             res_pairs, res_typed = attributes(rs.resource.attributes, "resource attribute")
@@ -30,6 +31,7 @@ def decode_traces(request: ExportTraceServiceRequest, tenant: str, now_ns: int) 
             out.rejected.add(str(exc), sum(len(ss.spans) for ss in rs.scope_spans))
             continue
         service = dict(res_pairs).get("service.name", "")
+        res_size = resource_bytes(res_pairs)
         for ss in rs.scope_spans:
             scope_name, scope_version = ss.scope.name, ss.scope.version
             for span in ss.spans:
@@ -38,6 +40,7 @@ def decode_traces(request: ExportTraceServiceRequest, tenant: str, now_ns: int) 
                 except ItemRejected as exc:
                     out.rejected.add(str(exc))
                     continue
+                budget.spend(res_size)
                 cols.tenant.append(tenant)
                 cols.trace_id.append(ids[0])
                 cols.span_id.append(ids[1])
