@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -86,13 +86,13 @@ def decode_documents(
     names: ServiceNames | None = None,
 ) -> XRayDecoded:
     """Decode segment documents (JSON text); see the module docstring for what is refused."""
-    cols = XRaySpanColumns()
-    pending = InProgressColumns()
-    out = Decoded(signal="traces", spans=cols)
+    out = _Decoder(tenant, now_ns, names if names is not None else ServiceNames())
+    decoded = Decoded(signal="traces", spans=out.cols)
     failures: list[Failure] = []
-    known = names if names is not None else ServiceNames()
     for index, raw in enumerate(documents):
         doc_id = ""
+        # A refused document leaves no rows: cut every column back to where it started.
+        mark = (len(out.cols.span_id), len(out.pending.span_id))
         try:
             if len(raw) > MAX_DOCUMENT_BYTES:
                 raise ItemRejected(
@@ -105,20 +105,22 @@ def decode_documents(
             if not isinstance(doc, dict):
                 raise ItemRejected("segment document must be a JSON object")
             doc_id = doc["id"] if isinstance(doc.get("id"), str) else ""
-            rows = _Rows(tenant, now_ns, known)
-            rows.top(doc)
+            out.top(doc, raw)
         except ItemRejected as exc:
-            out.rejected.add(str(exc))
+            out.truncate(*mark)
+            decoded.rejected.add(str(exc))
             failures.append(Failure(index, doc_id, str(exc)))
-            continue
-        rows.flush(cols, pending)
-    if len(pending):
-        out.extra[IN_PROGRESS_TABLE] = pending.to_arrow()
-    return XRayDecoded(out, failures)
+    if len(out.pending):
+        decoded.extra[IN_PROGRESS_TABLE] = out.pending.to_arrow()
+    return XRayDecoded(decoded, failures)
 
 
 def _seconds_ns(value: Any, field_name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if value.__class__ is not float and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
+        raise ItemRejected(f"{field_name} must be a number of seconds since the epoch")
+    if not math.isfinite(value):
         raise ItemRejected(f"{field_name} must be a number of seconds since the epoch")
     if value <= 0:
         raise ItemRejected(f"{field_name} must be positive")
@@ -129,26 +131,56 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _flag(node: dict[str, Any], key: str) -> int:
-    value = node.get(key, False)
-    if not isinstance(value, bool):
-        raise ItemRejected(f"{key} must be true or false")
-    return int(value)
+def _span_id(text: Any) -> bytes | None:
+    """8 bytes from 16 hex digits (what ``parse_span_id`` accepts), else None."""
+    if text.__class__ is not str or len(text) != 16:
+        return None
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    # fromhex skips spaces between pairs: a 16-character text with them gives fewer bytes.
+    return raw if len(raw) == 8 else None
 
 
-class _Rows:
-    """Rows of one document, kept aside until the whole document is known to be valid."""
+def _flags(node: dict[str, Any]) -> tuple[int, int, int]:
+    error = node.get("error", False)
+    fault = node.get("fault", False)
+    throttle = node.get("throttle", False)
+    for key, value in (("error", error), ("fault", fault), ("throttle", throttle)):
+        if value is not True and value is not False:
+            raise ItemRejected(f"{key} must be true or false")
+    return int(error), int(fault), int(throttle)
 
-    __slots__ = ("known", "now_ns", "pending", "rows", "tenant")
+
+def _without_subsegments(node: dict[str, Any]) -> str:
+    if "subsegments" not in node:
+        return _json(node)
+    return _json({k: v for k, v in node.items() if k != "subsegments"})
+
+
+class _Decoder:
+    """Appends each node of a document straight to the column lists (the caller cuts them
+    back if the document turns out to be refused): no per-row dict in between, because
+    this loop is the X-Ray daemon's ceiling."""
+
+    __slots__ = ("cols", "known", "now_ns", "pending", "tenant")
 
     def __init__(self, tenant: str, now_ns: int, known: ServiceNames) -> None:
         self.tenant = tenant
         self.now_ns = now_ns
         self.known = known
-        self.rows: list[dict[str, Any]] = []
-        self.pending: list[dict[str, Any]] = []
+        self.cols = XRaySpanColumns()
+        self.pending = InProgressColumns()
 
-    def top(self, doc: dict[str, Any]) -> None:
+    def truncate(self, spans: int, pending: int) -> None:
+        for cols, keep in ((self.cols, spans), (self.pending, pending)):
+            for f in fields(cols):
+                column = getattr(cols, f.name)
+                if isinstance(column, list) and len(column) > keep:
+                    del column[keep:]
+
+    def top(self, doc: dict[str, Any], raw: bytes | str) -> None:
         trace_text = doc.get("trace_id")
         trace_id = parse_trace_id(trace_text) if isinstance(trace_text, str) else None
         if trace_id is None:
@@ -165,13 +197,15 @@ class _Rows:
         kind = doc.get("type")
         if kind not in (None, "segment", "subsegment"):
             raise ItemRejected(f"type must be 'segment' or 'subsegment', not {kind!r}")
+        # A document without nested subsegments is stored as it was sent.
+        text = None if "subsegments" in doc else (raw if isinstance(raw, str) else raw.decode())
         if kind == "subsegment":
             if parent == ZERO_SPAN_ID:
                 raise ItemRejected("an independent subsegment needs a parent_id")
             service = self.known.lookup(self.tenant, parent)
-            self.node(doc, trace_id, parent, service, is_segment=False, depth=0)
+            self.node(doc, trace_id, parent, service, False, 0, text)
         else:
-            self.node(doc, trace_id, parent, "", is_segment=True, depth=0)
+            self.node(doc, trace_id, parent, "", True, 0, text)
 
     def node(
         self,
@@ -181,13 +215,14 @@ class _Rows:
         service: str,
         is_segment: bool,
         depth: int,
+        text: str | None = None,
     ) -> None:
         if depth > MAX_DEPTH:
             raise ItemRejected(f"subsegments nested deeper than {MAX_DEPTH}")
         name = node.get("name")
         if not isinstance(name, str) or not name or len(name) > MAX_NAME:
             raise ItemRejected(f"name must be a string of 1 to {MAX_NAME} characters")
-        span_id = parse_span_id(node.get("id", ""))
+        span_id = _span_id(node.get("id", ""))
         if span_id is None or span_id == ZERO_SPAN_ID:
             raise ItemRejected(f"{name}: id must be 16 hex digits, not all zero")
         start = _seconds_ns(node.get("start_time"), "start_time")
@@ -207,21 +242,33 @@ class _Rows:
             service = name
         children = node.get("subsegments")
         if children is None:
-            children = []
+            children = ()
         elif not isinstance(children, list):
             raise ItemRejected(f"{name}: subsegments must be a list")
-        row = self._row(node, trace_id, span_id, parent, service, name, is_segment, start, end)
+        document = text if text is not None else _without_subsegments(node)
+        rows = len(self.cols.span_id)
+        self._span(node, trace_id, span_id, parent, service, name, is_segment, start, end)
         if in_progress:
-            self.pending.append(row)
+            # Validated like a completed node, but kept aside until it completes.
+            self.truncate(rows, len(self.pending.span_id))
+            p = self.pending
+            p.tenant.append(self.tenant)
+            p.trace_id.append(trace_id)
+            p.span_id.append(span_id)
+            p.parent_span_id.append(parent)
+            p.service.append(service)
+            p.name.append(name)
+            p.start_time.append(start)
+            p.document.append(document)
         else:
-            self.rows.append(row)
+            self.cols.document.append(document)
         self.known.remember(self.tenant, span_id, service)
         for child in children:
             if not isinstance(child, dict):
                 raise ItemRejected(f"{name}: each subsegment must be an object")
             self.node(child, trace_id, span_id, service, False, depth + 1)
 
-    def _row(
+    def _span(
         self,
         node: dict[str, Any],
         trace_id: bytes,
@@ -232,39 +279,25 @@ class _Rows:
         is_segment: bool,
         start: int,
         end: int,
-    ) -> dict[str, Any]:
-        attrs, typed, annotations = _annotations(node.get("annotations"), name)
-        error, fault, throttle = _flag(node, "error"), _flag(node, "fault"), _flag(node, "throttle")
-        http = node.get("http")
+    ) -> None:
+        """Every column but ``document``; validates all it reads before appending any."""
+        get = node.get
+        attrs, typed, annotations = _annotations(get("annotations"), name)
+        error, fault, throttle = _flags(node)
+        http = get("http")
         method = url = agent = client_ip = ""
         status = 0
         if http is not None:
-            if not isinstance(http, dict):
-                raise ItemRejected(f"{name}: http must be an object")
-            request = http.get("request") or {}
-            response = http.get("response") or {}
-            if not isinstance(request, dict) or not isinstance(response, dict):
-                raise ItemRejected(f"{name}: http.request and http.response must be objects")
-            values = {key: str(request.get(key) or "") for key, _ in _HTTP_ATTRS}
-            method, url = values["method"], values["url"]
-            agent, client_ip = values["user_agent"], values["client_ip"]
-            for key, attr in _HTTP_ATTRS:
-                if values[key]:
-                    attrs.append((attr, values[key]))
-            raw_status = response.get("status")
-            if isinstance(raw_status, int) and not isinstance(raw_status, bool):
-                status = raw_status if 0 <= raw_status <= 65535 else 0
-                attrs.append(("http.response.status_code", str(status)))
-                typed.append("http.response.status_code")
-        user = node.get("user") or ""
+            method, url, agent, client_ip, status = _http(http, name, attrs, typed)
+        user = get("user") or ""
         if not isinstance(user, str):
             raise ItemRejected(f"{name}: user must be a string")
         if user:
             attrs.append(("enduser.id", user))
-        namespace = node.get("namespace") or ""
+        namespace = get("namespace") or ""
         if not isinstance(namespace, str) or len(namespace) > MAX_NAME:
             raise ItemRejected(f"{name}: namespace must be a string ('aws', 'remote', 'local')")
-        origin = node.get("origin") or ""
+        origin = get("origin") or ""
         if not isinstance(origin, str):
             raise ItemRejected(f"{name}: origin must be a string")
         remote_service = remote_type = ""
@@ -277,97 +310,77 @@ class _Rows:
                 remote_type = "Database::SQL"
             else:
                 remote_type = "remote"
-        events, message = _exceptions(node.get("cause"), end, name)
-        version = ""
-        service_block = node.get("service")
-        if isinstance(service_block, dict) and isinstance(service_block.get("version"), str):
-            version = service_block["version"]
+        cause = get("cause")
+        events, message = _exceptions(cause, end, name) if cause is not None else ([], "")
         resource = [("service.name", service)]
-        if version:
-            resource.append(("service.version", version))
-        document = {k: v for k, v in node.items() if k != "subsegments"}
-        return {
-            "trace_id": trace_id,
-            "span_id": span_id,
-            "parent_span_id": parent,
-            "name": name,
-            "kind": 2 if is_segment else (3 if calls_out else 1),
-            "service": service,
-            "start_time": start,
-            "end_time": end,
-            "status_code": 2 if fault else 0,
-            "status_message": message if fault else "",
-            "attributes": attrs,
-            "attributes_typed": typed,
-            "resource": resource,
-            "events": events,
-            "segment": int(is_segment),
-            "origin": origin if is_segment else "",
-            "namespace": namespace,
-            "user": user,
-            "annotations": annotations,
-            "http_method": method,
-            "http_url": url,
-            "http_status": status,
-            "http_user_agent": agent,
-            "http_client_ip": client_ip,
-            "error": error,
-            "fault": fault,
-            "throttle": throttle,
-            "remote_service": remote_service,
-            "remote_type": remote_type,
-            "document": _json(document),
-        }
+        service_block = get("service")
+        if isinstance(service_block, dict):
+            version = service_block.get("version")
+            if isinstance(version, str) and version:
+                resource.append(("service.version", version))
+        c = self.cols
+        c.tenant.append(self.tenant)
+        c.trace_id.append(trace_id)
+        c.span_id.append(span_id)
+        c.parent_span_id.append(parent)
+        c.trace_state.append("")
+        c.name.append(name)
+        c.kind.append(2 if is_segment else (3 if calls_out else 1))
+        c.service.append(service)
+        c.start_time.append(start)
+        c.end_time.append(end)
+        c.status_code.append(2 if fault else 0)
+        c.status_message.append(message if fault else "")
+        c.attributes.append(attrs)
+        c.attributes_typed.append(typed)
+        c.resource.append(resource)
+        c.resource_typed.append([])
+        c.scope_name.append("aws-xray")
+        c.scope_version.append("")
+        c.events.append(events)
+        c.links.append([])
+        c.source.append("xray")
+        c.segment.append(int(is_segment))
+        c.origin.append(origin if is_segment else "")
+        c.namespace.append(namespace)
+        c.user.append(user)
+        c.annotations.append(annotations)
+        c.http_method.append(method)
+        c.http_url.append(url)
+        c.http_status.append(status)
+        c.http_user_agent.append(agent)
+        c.http_client_ip.append(client_ip)
+        c.error.append(error)
+        c.fault.append(fault)
+        c.throttle.append(throttle)
+        c.remote_service.append(remote_service)
+        c.remote_type.append(remote_type)
 
-    def flush(self, cols: XRaySpanColumns, pending: InProgressColumns) -> None:
-        tenant = self.tenant
-        for row in self.rows:
-            cols.tenant.append(tenant)
-            cols.trace_id.append(row["trace_id"])
-            cols.span_id.append(row["span_id"])
-            cols.parent_span_id.append(row["parent_span_id"])
-            cols.trace_state.append("")
-            cols.name.append(row["name"])
-            cols.kind.append(row["kind"])
-            cols.service.append(row["service"])
-            cols.start_time.append(row["start_time"])
-            cols.end_time.append(row["end_time"])
-            cols.status_code.append(row["status_code"])
-            cols.status_message.append(row["status_message"])
-            cols.attributes.append(row["attributes"])
-            cols.attributes_typed.append(row["attributes_typed"])
-            cols.resource.append(row["resource"])
-            cols.resource_typed.append([])
-            cols.scope_name.append("aws-xray")
-            cols.scope_version.append("")
-            cols.events.append(row["events"])
-            cols.links.append([])
-            cols.source.append("xray")
-            cols.segment.append(row["segment"])
-            cols.origin.append(row["origin"])
-            cols.namespace.append(row["namespace"])
-            cols.user.append(row["user"])
-            cols.annotations.append(row["annotations"])
-            cols.http_method.append(row["http_method"])
-            cols.http_url.append(row["http_url"])
-            cols.http_status.append(row["http_status"])
-            cols.http_user_agent.append(row["http_user_agent"])
-            cols.http_client_ip.append(row["http_client_ip"])
-            cols.error.append(row["error"])
-            cols.fault.append(row["fault"])
-            cols.throttle.append(row["throttle"])
-            cols.remote_service.append(row["remote_service"])
-            cols.remote_type.append(row["remote_type"])
-            cols.document.append(row["document"])
-        for row in self.pending:
-            pending.tenant.append(tenant)
-            pending.trace_id.append(row["trace_id"])
-            pending.span_id.append(row["span_id"])
-            pending.parent_span_id.append(row["parent_span_id"])
-            pending.service.append(row["service"])
-            pending.name.append(row["name"])
-            pending.start_time.append(row["start_time"])
-            pending.document.append(row["document"])
+
+def _http(
+    http: Any, name: str, attrs: list[tuple[str, str]], typed: list[str]
+) -> tuple[str, str, str, str, int]:
+    """(method, url, user agent, client ip, status) of an ``http`` block; the OpenTelemetry
+    attributes they map to are added to ``attrs``."""
+    if not isinstance(http, dict):
+        raise ItemRejected(f"{name}: http must be an object")
+    request = http.get("request") or {}
+    response = http.get("response") or {}
+    if not isinstance(request, dict) or not isinstance(response, dict):
+        raise ItemRejected(f"{name}: http.request and http.response must be objects")
+    values = []
+    for key, attr in _HTTP_ATTRS:
+        value = str(request.get(key) or "")
+        values.append(value)
+        if value:
+            attrs.append((attr, value))
+    status = 0
+    raw_status = response.get("status")
+    if isinstance(raw_status, int) and not isinstance(raw_status, bool):
+        status = raw_status if 0 <= raw_status <= 65535 else 0
+        attrs.append(("http.response.status_code", str(status)))
+        typed.append("http.response.status_code")
+    return values[0], values[1], values[2], values[3], status
 
 
 def _annotations(
