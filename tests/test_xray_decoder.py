@@ -27,7 +27,7 @@ start = st.one_of(
 scalar = st.one_of(
     st.text(max_size=8), st.integers(-5, 5), st.booleans(), st.floats(allow_nan=False)
 )
-annotations = st.dictionaries(st.from_regex(r"[A-Za-z0-9_]{1,6}", fullmatch=True), scalar)
+annotation_maps = st.dictionaries(st.from_regex(r"[A-Za-z0-9_]{1,6}", fullmatch=True), scalar)
 http = st.fixed_dictionaries(
     {},
     optional={
@@ -54,7 +54,7 @@ cause = st.one_of(
 )
 OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
     "in_progress": st.booleans(),
-    "annotations": annotations,
+    "annotations": annotation_maps,
     "error": st.booleans(),
     "fault": st.booleans(),
     "throttle": st.booleans(),
@@ -161,7 +161,7 @@ documents = st.lists(
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    rows = table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
     for row in rows:
         row["document"] = orjson.loads(row["document"])
     return rows
@@ -188,8 +188,8 @@ def test_decoder_matches_reference(docs: list[bytes], junk: list[bytes]) -> None
 
 
 def test_refused_document_leaves_no_rows_behind() -> None:
-    good = {"name": "a", "id": "1" * 16, "trace_id": "1-5759e988-bd862e3fe1be46a994272793"}
-    good |= {"start_time": 1_699_999_000.0, "end_time": 1_699_999_001.0}
+    good: dict[str, Any] = {"name": "a", "id": "1" * 16, "start_time": 1_699_999_000.0}
+    good |= {"trace_id": "1-5759e988-bd862e3fe1be46a994272793", "end_time": 1_699_999_001.0}
     # The last subsegment is refused after the segment and a first child were decoded.
     bad = {**good, "id": "2" * 16, "subsegments": [{**good, "id": "3" * 16}, {"name": "x"}]}
     result = decode_documents([orjson.dumps(good), orjson.dumps(bad)], "t1", NOW_NS)
