@@ -419,6 +419,15 @@ def test_otlp_service_graph_and_trace_logs(vigil: VigilProcess) -> None:
     assert set(edges) == {("gateway", "inventory"), ("inventory", "stock")}
     assert edges[("gateway", "inventory")]["TotalCount"] == 4
     assert edges[("gateway", "inventory")]["FaultStatistics"]["TotalCount"] == 1
+    # Every request of an edge and of a node falls in one bucket of its histogram.
+    for service in graph:
+        assert sum(b["Count"] for b in service["ResponseTimeHistogram"]) == (
+            service["SummaryStatistics"]["TotalCount"] if "SummaryStatistics" in service else 0
+        )
+        for e in service["Edges"]:
+            assert sum(b["Count"] for b in e["ResponseTimeHistogram"]) == (
+                e["SummaryStatistics"]["TotalCount"]
+            )
     assert {s["Name"]: s["Type"] for s in graph}["stock"] == "Database::postgresql"
     gateway = next(s for s in graph if s["Name"] == "gateway")
     assert gateway["Root"] is True
