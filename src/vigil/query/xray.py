@@ -14,6 +14,7 @@ documents, the service graph, and the logs of a trace.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import orjson
 from vigil.model.common import ZERO_SPAN_ID, typed_attributes
 from vigil.model.xray import xray_trace_id
 from vigil.query.ids import TRACE_IDS
-from vigil.query.traces import trace_window
+from vigil.query.traces import POINT_READ, WINDOW
 from vigil.query.xrayfilter import CompiledFilter
 from vigil.store.interface import Store
 
@@ -266,30 +267,24 @@ async def batch_get(
 ) -> tuple[list[dict[str, Any]], list[bytes]]:
     """(traces as X-Ray ``Trace`` dicts, ids not found)."""
     hex_ids = [i.hex() for i in ids]
-    window = await trace_window(store, tenant, hex_ids) if ids else None
-    by_trace: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
-    if window is not None:
-        rows = await store.query(
-            f"""SELECT {_DOC_COLUMNS} FROM spans
+    spans, pending = await asyncio.gather(
+        store.query(
+            f"""WITH {WINDOW} AS window
+            SELECT {_DOC_COLUMNS} FROM spans
             WHERE tenant = {{t:String}} AND trace_id IN {_IDS}
-              AND start_time >= fromUnixTimestamp64Nano({{lo:Int64}})
-              AND start_time <= fromUnixTimestamp64Nano({{hi:Int64}})
-            ORDER BY start_time LIMIT {{n:UInt32}}""",
-            {
-                "t": tenant,
-                "ids": hex_ids,
-                "lo": window[0],
-                "hi": window[1],
-                "n": MAX_TRACE_SPANS * len(ids),
-            },
-        )
-        for row in rows.dicts():
-            by_trace[_raw(row["trace_id"])].append(row)
-    pending = await store.query(
-        "SELECT trace_id, span_id, parent_span_id, service, document FROM xray_in_progress FINAL"
-        f" WHERE tenant = {{t:String}} AND trace_id IN {TRACE_IDS}",
-        {"t": tenant, "ids": hex_ids},
+              AND start_time >= window.1 AND start_time <= window.2
+            ORDER BY start_time LIMIT {{n:UInt32}} {POINT_READ}""",
+            {"t": tenant, "ids": hex_ids, "n": MAX_TRACE_SPANS * len(ids)},
+        ),
+        store.query(
+            "SELECT trace_id, span_id, parent_span_id, service, document"
+            f" FROM xray_in_progress FINAL WHERE tenant = {{t:String}} AND trace_id IN {_IDS}",
+            {"t": tenant, "ids": hex_ids},
+        ),
     )
+    by_trace: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
+    for row in spans.dicts():
+        by_trace[_raw(row["trace_id"])].append(row)
     in_progress: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
     for row in pending.dicts():
         in_progress[_raw(row["trace_id"])].append(row)
