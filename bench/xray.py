@@ -3,7 +3,9 @@ X-Ray reads over what was loaded. Prints figures and ratios to a baseline measur
 same run (ingest: OTLP/HTTP protobuf, the core path; reads: an unfiltered page of
 GetTraceSummaries).
 
-    .venv/bin/python bench/xray.py [traces]      (default 30000 traces of 10 spans)
+    .venv/bin/python bench/xray.py [traces] [udp spans/s]
+        (default 30000 traces of 10 spans; X-Ray daemon documents sent as fast as the
+        kernel's receive buffer allows unless a rate is given)
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def xray_docs(n: int, base: float) -> list[bytes]:
                 "name": f"op-{j}",
                 "id": uuid.uuid4().hex[:16],
                 "start_time": start + j * 0.001,
-                "end_time": start + duration / 2,
+                "end_time": start + j * 0.001 + duration / 2,
                 "namespace": "remote" if j == 0 else "local",
             }
             for j in range(9)
@@ -124,16 +126,39 @@ def wait_committed(server: VigilProcess, target: float, timeout: float = 300) ->
     return committed_spans(server)
 
 
-def bench_udp(server: VigilProcess, docs: list[bytes]) -> tuple[float, float]:
+def outcomes(server: VigilProcess) -> dict[str, float]:
+    text = httpx.get(server.url + "/metrics", timeout=30).text
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("vigil_xray_datagrams_total{"):
+            out[line.split('"')[1]] = float(line.split()[-1])
+    return out
+
+
+def bench_udp(server: VigilProcess, docs: list[bytes], rate: float) -> tuple[float, float]:
+    """(spans stored per second, fraction of the sent spans stored); ``rate``: documents
+    sent per second (0: as fast as the kernel's receive buffer allows, a flood)."""
     before = committed_spans(server)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     started = time.perf_counter()
     for i, doc in enumerate(docs):
         sock.sendto(doc, server.xray_address)
-        if i % 200 == 199:
+        if rate and i % 50 == 49:
+            ahead = started + (i + 1) / rate - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
+        elif not rate and i % 200 == 199:
             time.sleep(0.002)  # keep under the kernel's receive buffer, as SDK traffic is
-    done = wait_committed(server, before + len(docs) * 10, timeout=120)
-    elapsed = time.perf_counter() - started
+    sent = time.perf_counter() - started
+    # Done when everything sent is stored or nothing more arrives for 3 s.
+    done, last, idle = before, -1.0, time.perf_counter()
+    while done < before + len(docs) * 10 and time.perf_counter() - idle < 3:
+        time.sleep(0.2)
+        done = committed_spans(server)
+        if done != last:
+            last, idle = done, time.perf_counter()
+    elapsed = max(sent, idle - started)
+    print(f"  sent {len(docs):,} documents in {sent:.1f} s; daemon outcomes {outcomes(server)}")
     return (done - before) / elapsed, (done - before) / (len(docs) * 10)
 
 
@@ -171,6 +196,7 @@ def timed(fn: object, repeat: int = 3) -> float:
 
 def main() -> None:
     traces = int(sys.argv[1]) if len(sys.argv) > 1 else 30_000
+    udp_rate = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     with tempfile.TemporaryDirectory() as tmp:
         server = VigilProcess(Path(tmp) / "data").start()
         try:
@@ -178,11 +204,12 @@ def main() -> None:
             otlp = otlp_batches(traces, base)
             docs = xray_docs(traces, base)
             otlp_rate = bench_otlp(server, otlp, traces * 10)
-            udp_rate, delivered = bench_udp(server, docs)
+            udp_stored, delivered = bench_udp(server, docs, udp_rate / 10)
             print(f"ingest OTLP/HTTP (baseline): {otlp_rate:,.0f} spans/s")
             print(
-                f"ingest X-Ray daemon UDP:     {udp_rate:,.0f} spans/s"
-                f" ({delivered:.1%} of sent stored; ratio {udp_rate / otlp_rate:.2f})"
+                f"ingest X-Ray daemon UDP, sent at {udp_rate or 'flood'} spans/s:"
+                f" {udp_stored:,.0f} spans/s stored"
+                f" ({delivered:.1%} of sent stored; ratio {udp_stored / otlp_rate:.2f})"
             )
             xray = boto3.client(
                 "xray",

@@ -425,8 +425,9 @@ def test_otlp_service_graph_and_trace_logs(vigil: VigilProcess) -> None:
             service["SummaryStatistics"]["TotalCount"] if "SummaryStatistics" in service else 0
         )
         for e in service["Edges"]:
-            assert sum(b["Count"] for b in e["ResponseTimeHistogram"]) == (
-                e["SummaryStatistics"]["TotalCount"]
+            assert (
+                sum(b["Count"] for b in e["ResponseTimeHistogram"])
+                == (e["SummaryStatistics"]["TotalCount"])
             )
     assert {s["Name"]: s["Type"] for s in graph}["stock"] == "Database::postgresql"
     gateway = next(s for s in graph if s["Name"] == "gateway")

@@ -16,9 +16,11 @@ non-boolean ``error``/``fault``/``throttle``, nesting deeper than 64, a document
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -86,6 +88,29 @@ def decode_documents(
     names: ServiceNames | None = None,
 ) -> XRayDecoded:
     """Decode segment documents (JSON text); see the module docstring for what is refused."""
+    with _cyclic_gc_paused():
+        return _decode(documents, tenant, now_ns, names)
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Decoding a batch allocates ~20 containers per span that all stay alive until the
+    batch is written, so the cyclic collector runs over and over for nothing (it doubled
+    the decoder's time). The decoder creates no reference cycles: reference counting frees
+    all it makes, so pausing the collector meanwhile loses nothing."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _decode(
+    documents: Iterable[bytes | str], tenant: str, now_ns: int, names: ServiceNames | None
+) -> XRayDecoded:
     out = _Decoder(tenant, now_ns, names if names is not None else ServiceNames())
     decoded = Decoded(signal="traces", spans=out.cols)
     failures: list[Failure] = []

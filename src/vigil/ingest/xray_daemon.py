@@ -137,7 +137,12 @@ class XRayDaemon(asyncio.DatagramProtocol):
         task.add_done_callback(self._inflight.discard)
 
     async def _commit(self, docs: list[bytes]) -> None:
-        result = decode_documents(docs, DEFAULT_TENANT, self._clock(), self._names)
+        # Decoding a batch takes a while (~20 us a span); on a worker thread, the loop
+        # keeps draining the socket meanwhile instead of letting the kernel drop datagrams
+        # unseen: what cannot be taken is counted as overloaded instead.
+        result = await asyncio.to_thread(
+            decode_documents, docs, DEFAULT_TENANT, self._clock(), self._names
+        )
         decoded = result.decoded
         rejected = len(result.failures)
         try:
