@@ -451,3 +451,50 @@ def test_otlp_service_graph_and_trace_logs(vigil: VigilProcess) -> None:
         assert [(t["trace_id"], t["log_count"]) for t in found["traces"]] == [(traces[0], 3)]
         just_logs = http.get(f"/api/v1/traces/1-{traces[0][:8]}-{traces[0][8:]}/logs").json()
         assert just_logs["log_count"] == 3
+
+
+def test_sampled_summaries_and_pages(vigil: VigilProcess) -> None:
+    """Sampling keeps a stable subset chosen by trace id; pages of a filtered search (two
+    passes: ids, then summaries) add up to the whole result, each trace once."""
+    xray = xray_client(vigil)
+    service = f"sampled-{uuid.uuid4().hex[:8]}"
+    docs = [json.dumps(_segment(new_trace_id(), name=service)) for _ in range(60)]
+    assert not xray.put_trace_segments(TraceSegmentDocuments=docs)["UnprocessedTraceSegments"]
+    start, end = time.time() - 120, time.time() + 5
+    expr = f'service("{service}")'
+    everything = {s["Id"] for s in summaries(xray, expr, start, end)}
+    assert len(everything) == 60
+
+    def sampled(**strategy: Any) -> set[str]:
+        extra: dict[str, Any] = {"SamplingStrategy": strategy} if strategy else {}
+        page = xray.get_trace_summaries(
+            StartTime=start, EndTime=end, FilterExpression=expr, Sampling=True, **extra
+        )
+        return {s["Id"] for s in page["TraceSummaries"]}
+
+    half = sampled(Name="FixedRate", Value=0.5)
+    assert 0 < len(half) < 60
+    assert half <= everything
+    assert sampled(Name="FixedRate", Value=0.5) == half
+    assert sampled(Name="FixedRate", Value=0.25) <= half
+    # Far fewer traces in the window than a partial scan looks at: all of them.
+    assert sampled() == everything
+    for bad in ({"Name": "FixedRate", "Value": 0.0}, {"Name": "PartialScan", "Value": 0.5}):
+        with pytest.raises(ClientError) as err:
+            sampled(**bad)
+        assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+
+    seen: list[str] = []
+    cursor = None
+    with httpx.Client(base_url=vigil.url, timeout=30) as http:
+        while True:
+            params = {"filter": expr, "start": str(start), "end": str(end), "limit": "7"}
+            page = http.get(
+                "/api/v1/traces", params={**params, **({"cursor": cursor} if cursor else {})}
+            ).json()
+            seen += [t["Id"] for t in page["traces"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+    assert len(seen) == 60
+    assert set(seen) == everything

@@ -61,6 +61,22 @@ class SummarySearch:
     by_trace_id_time: bool = False  # TimeRangeType=TraceId: the epoch in the X-Ray id
     limit: int = 100
     cursor: tuple[int, str] | None = None
+    # Fraction of the traces kept (GetTraceSummaries ``Sampling``), chosen by trace id so
+    # that a trace is in or out of the sample on every page and every call.
+    sample: float = 1.0
+
+
+SAMPLE_SCALE = 1_000_000
+_SAMPLED = "cityHash64(trace_id) % 1000000 < {sample:UInt32}"
+
+
+async def traces_in_window(store: Store, tenant: str, start_ns: int, end_ns: int) -> int:
+    """About how many traces have summaries in the window's hours (to size a sample)."""
+    rows = await store.query(
+        f"SELECT uniq(trace_id) FROM trace_summary WHERE {_HOURS}",
+        {"tenant": tenant, "lo": start_ns, "hi": end_ns + SLACK_NS},
+    )
+    return int(rows.rows[0][0])
 
 
 async def search_summaries(
@@ -76,6 +92,9 @@ async def search_summaries(
     }
     where = [_HOURS]
     outer = ["1"]
+    if s.sample < 1.0:
+        where.append(_SAMPLED)
+        params["sample"] = max(0, min(SAMPLE_SCALE, round(s.sample * SAMPLE_SCALE)))
     if s.filter is not None:
         params.update(s.filter.params)
         outer.append(s.filter.where)

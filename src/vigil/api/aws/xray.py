@@ -32,6 +32,7 @@ from vigil.telemetry import SelfMetrics
 
 INVALID = "InvalidRequestException"
 PAGE = 100
+SAMPLE_TRACES = 10_000  # traces a sampled GetTraceSummaries looks at by default
 MAX_BATCH_TRACES = 5  # X-Ray's own limit per BatchGetTraces / GetTraceGraph call
 
 SAMPLING_OPERATIONS = frozenset({"GetSamplingRules", "GetSamplingTargets"})
@@ -145,6 +146,7 @@ class XRayService:
             raise AwsError(INVALID, "EndTime must be after StartTime")
         text = (params.get("FilterExpression") or "").strip()
         compiled = compile_filter(parse(text)) if text else None
+        sample = await self._sample(params, ctx.tenant, start, end)
         search = xq.SummarySearch(
             tenant=ctx.tenant,
             start_ns=start,
@@ -153,6 +155,7 @@ class XRayService:
             by_trace_id_time=params.get("TimeRangeType") == "TraceId",
             limit=PAGE,
             cursor=_cursor(params.get("NextToken")),
+            sample=sample,
         )
         summaries, cursor = await xq.search_summaries(self._store, search)
         out: dict[str, Any] = {
@@ -163,6 +166,26 @@ class XRayService:
         if cursor is not None:
             out["NextToken"] = _token(cursor)
         return out
+
+    async def _sample(self, params: dict[str, Any], tenant: str, start: int, end: int) -> float:
+        """The fraction of traces GetTraceSummaries looks at: all unless ``Sampling`` is
+        true. ``FixedRate``: ``Value`` is the fraction (0 < Value <= 1). ``PartialScan``
+        (the default): about ``Value`` traces of the window (default 10,000), evenly
+        sampled by trace id, and every trace when the window holds fewer."""
+        if not params.get("Sampling"):
+            return 1.0
+        strategy = params.get("SamplingStrategy") or {}
+        name = strategy.get("Name", "PartialScan")
+        value = strategy.get("Value")
+        if name == "FixedRate":
+            if value is None or not 0 < value <= 1:
+                raise AwsError(INVALID, "SamplingStrategy FixedRate needs a Value in (0, 1]")
+            return float(value)
+        scan = SAMPLE_TRACES if value is None else value
+        if not scan >= 1:
+            raise AwsError(INVALID, "SamplingStrategy PartialScan needs a Value of 1 or more")
+        total = await xq.traces_in_window(self._store, tenant, start, end)
+        return 1.0 if total <= scan else scan / total
 
     def _ids(self, params: dict[str, Any]) -> tuple[list[bytes], list[str]]:
         ids = params.get("TraceIds", [])
