@@ -410,18 +410,23 @@ def test_otlp_service_graph_and_trace_logs(vigil: VigilProcess) -> None:
     ).raise_for_status()
 
     graph = xray.get_service_graph(StartTime=now - 60, EndTime=now + 5)["Services"]
-    by_ref = {s["ReferenceId"]: s for s in graph}
+    names = {s["ReferenceId"]: s.get("Name", s["Type"]) for s in graph}
     edges = {
-        (s["Name"], by_ref[e["ReferenceId"]]["Name"]): e["SummaryStatistics"]
+        (names[s["ReferenceId"]], names[e["ReferenceId"]]): e["SummaryStatistics"]
         for s in graph
         for e in s["Edges"]
     }
-    assert set(edges) == {("gateway", "inventory"), ("inventory", "stock")}
+    assert set(edges) == {("client", "gateway"), ("gateway", "inventory"), ("inventory", "stock")}
+    (client,) = [s for s in graph if s["Type"] == "client"]
+    assert client["Names"] == []
+    assert "Name" not in client
+    # Every request that entered the root service came from the client.
+    assert edges[("client", "gateway")]["TotalCount"] == len(traces)
     assert edges[("gateway", "inventory")]["TotalCount"] == 4
     assert edges[("gateway", "inventory")]["FaultStatistics"]["TotalCount"] == 1
     # Every request of an edge and of a node falls in one bucket of its histogram.
     for service in graph:
-        assert sum(b["Count"] for b in service["ResponseTimeHistogram"]) == (
+        assert sum(b["Count"] for b in service.get("ResponseTimeHistogram", [])) == (
             service["SummaryStatistics"]["TotalCount"] if "SummaryStatistics" in service else 0
         )
         for e in service["Edges"]:
@@ -429,8 +434,8 @@ def test_otlp_service_graph_and_trace_logs(vigil: VigilProcess) -> None:
                 sum(b["Count"] for b in e["ResponseTimeHistogram"])
                 == (e["SummaryStatistics"]["TotalCount"])
             )
-    assert {s["Name"]: s["Type"] for s in graph}["stock"] == "Database::postgresql"
-    gateway = next(s for s in graph if s["Name"] == "gateway")
+    assert {names[s["ReferenceId"]]: s["Type"] for s in graph}["stock"] == "Database::postgresql"
+    gateway = next(s for s in graph if s.get("Name") == "gateway")
     assert gateway["Root"] is True
     assert gateway["SummaryStatistics"]["FaultStatistics"]["TotalCount"] == 1
 

@@ -136,7 +136,8 @@ def _node(node_id: str, node: xq.GraphNode) -> dict[str, Any]:
         "name": node.name,
         "type": node.type or ("remote" if node.remote else "service"),
         "root": node.root,
-        "instrumented": not node.remote,
+        # The client node (callers of root services) is known only by its edges.
+        "instrumented": not node.remote and node.type != "client",
         **_stats(node.stats),
     }
 

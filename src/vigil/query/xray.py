@@ -479,6 +479,9 @@ class Stats:
         return max(0, self.count - self.errors - self.faults)
 
 
+CLIENT = ("", "client")  # the node of the callers of root services (not instrumented)
+
+
 @dataclass(slots=True)
 class GraphNode:
     name: str
@@ -544,9 +547,9 @@ async def service_graph(
         only = f" AND trace_id IN {TRACE_IDS}"
     scope = _SCOPE + only
     nodes_sql = f"""SELECT service, toString(origin) AS origin,
-        max(parent_span_id = {_ZERO}) AS root, {_stats_sql()}
+        parent_span_id = {_ZERO} AS root, {_stats_sql()}
         FROM spans WHERE {scope} AND segment = 1 AND service != ''
-        GROUP BY service, origin, bucket"""
+        GROUP BY service, origin, root, bucket"""
     # Segments called by another span: the right side of each join, kept in memory, is
     # these (a fraction of the spans); the left side streams.
     # Join keys as integers (the ids' bytes reinterpreted, so exact): joining on the
@@ -575,10 +578,16 @@ async def service_graph(
     graph = Graph()
     for row in (await store.query(nodes_sql, params)).dicts():
         node = graph.node(row["service"], row["origin"])
-        node.root = node.root or bool(row["root"])
         node.stats.add(_stats(row))
+        if row["root"]:
+            # As X-Ray draws it: the requests that enter a root service come from a
+            # "client" node, on an edge with the root segments' stats.
+            node.root = True
+            graph.node(*CLIENT)
+            src, dst = CLIENT, (node.name, node.type)
+            graph.edges.setdefault((src, dst), GraphEdge(src, dst)).stats.add(_stats(row))
     # The caller's type is its segments' origin: subsegments carry none, so look it up.
-    origin_of = {name: kind for (name, kind) in graph.nodes}
+    origin_of = {name: kind for (name, kind) in graph.nodes if (name, kind) != CLIENT}
     for remote, sql in ((False, edges_sql), (True, remote_sql)):
         for row in (await store.query(sql, params)).dicts():
             src = (row["src"], origin_of.get(row["src"], row["src_type"]))

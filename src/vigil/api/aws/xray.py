@@ -349,6 +349,11 @@ def graph_services(graph: xq.Graph) -> list[dict[str, Any]]:
             for (src, _), edge in sorted(graph.edges.items())
             if src == key
         ]
+        if key == xq.CLIENT:
+            # X-Ray's client node: no name, no statistics of its own; its edges have them.
+            client = {"ReferenceId": refs[key], "Names": [], "Type": "client"}
+            out.append({**client, "State": "unknown", "Edges": edges})
+            continue
         record: dict[str, Any] = {
             "ReferenceId": refs[key],
             "Name": node.name,
