@@ -43,7 +43,6 @@ _HOURS = (
     " AND hour <= fromUnixTimestamp64Nano({hi:Int64})"
 )
 _IDS = TRACE_IDS
-_KEY = "reinterpretAsUInt128(trace_id) AS t"
 # Power-of-two buckets in milliseconds: value = upper bound in seconds.
 _BUCKET = "exp2(ceil(log2(greatest({d}, 1000000) / 1e6))) / 1000"
 
@@ -510,10 +509,9 @@ class Graph:
         return self.nodes[key]
 
 
-# Stats per histogram bucket: a GROUP BY on the bucket is several times cheaper than one
-# sumMap array per row; the buckets' rows are added up in Python (few: ~15 per key).
-_STATS = """{bucket} AS bucket, count() AS n, sum({p}error) AS errors, sum({p}fault) AS faults,
+_STATS = """count() AS n, sum({p}error) AS errors, sum({p}fault) AS faults,
     sum({p}throttle) AS throttles, sum({p}duration_ns) / 1e9 AS total,
+    sumMap([{bucket}], [toUInt64(1)]) AS hist,
     toUnixTimestamp64Nano(min({p}start_time)) AS first,
     toUnixTimestamp64Nano(max({p}end_time)) AS last"""
 
@@ -523,13 +521,14 @@ def _stats_sql(p: str = "") -> str:
 
 
 def _stats(row: dict[str, Any]) -> Stats:
+    keys, counts = row["hist"]
     return Stats(
         count=int(row["n"]),
         errors=int(row["errors"]),
         faults=int(row["faults"]),
         throttles=int(row["throttles"]),
         total_s=float(row["total"]),
-        histogram={float(row["bucket"]): int(row["n"])},
+        histogram={float(k): int(c) for k, c in zip(keys, counts, strict=True)},
         start_ns=int(row["first"]),
         end_ns=int(row["last"]),
     )
@@ -549,32 +548,28 @@ async def service_graph(
     nodes_sql = f"""SELECT service, toString(origin) AS origin,
         parent_span_id = {_ZERO} AS root, {_stats_sql()}
         FROM spans WHERE {scope} AND segment = 1 AND service != ''
-        GROUP BY service, origin, root, bucket"""
-    # Segments called by another span: the right side of each join, kept in memory, is
-    # these (a fraction of the spans); the left side streams.
-    # Join keys as integers (the ids' bytes reinterpreted, so exact): joining on the
-    # FixedString ids themselves was three times slower.
-    callees = f"""SELECT {_KEY}, reinterpretAsUInt64(parent_span_id) AS s,
-        service, origin, duration_ns, error, fault, throttle, start_time, end_time
-        FROM spans WHERE {scope} AND segment = 1 AND parent_span_id != {_ZERO}"""
-    edges_sql = f"""SELECT toString(p.service) AS src, toString(p.origin) AS src_type,
-        toString(c.service) AS dst, toString(c.origin) AS dst_type, {_stats_sql("c.")}
-        FROM (SELECT {_KEY}, reinterpretAsUInt64(span_id) AS s,
-                     service, origin
-              FROM spans WHERE {scope} AND service != '') AS p
-        INNER JOIN ({callees}) AS c ON p.t = c.t AND p.s = c.s
-        WHERE p.service != c.service
-        GROUP BY src, src_type, dst, dst_type, bucket"""
+        GROUP BY service, origin, root"""
+    edges_sql = f"""SELECT p.service AS src, p.origin AS src_type, c.service AS dst,
+        c.origin AS dst_type, {_stats_sql("c.")}
+        FROM (SELECT trace_id, span_id, toString(service) AS service,
+                     toString(origin) AS origin
+              FROM spans WHERE {scope}
+                AND (trace_id, span_id) IN (SELECT trace_id, parent_span_id FROM spans
+                    WHERE {scope} AND segment = 1 AND parent_span_id != {_ZERO})) AS p
+        INNER JOIN (SELECT trace_id, parent_span_id, toString(service) AS service,
+                           toString(origin) AS origin, duration_ns, error, fault, throttle,
+                           start_time, end_time
+                    FROM spans WHERE {scope} AND segment = 1
+                      AND parent_span_id != {_ZERO}) AS c
+          ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+        WHERE p.service != c.service AND p.service != ''
+        GROUP BY src, src_type, dst, dst_type"""
     remote_sql = f"""SELECT toString(service) AS src, toString(origin) AS src_type,
         toString(remote_service) AS dst, toString(remote_type) AS dst_type, {_stats_sql()}
-        FROM (SELECT {_KEY}, reinterpretAsUInt64(span_id) AS s, service, origin,
-                     remote_service, remote_type, duration_ns, error, fault, throttle,
-                     start_time, end_time
-              FROM spans WHERE {scope} AND remote_service != '' AND service != '') AS r
-        LEFT ANTI JOIN (SELECT {_KEY}, reinterpretAsUInt64(parent_span_id) AS s FROM spans
-              WHERE {scope} AND segment = 1 AND parent_span_id != {_ZERO}) AS c
-          ON r.t = c.t AND r.s = c.s
-        GROUP BY src, src_type, dst, dst_type, bucket"""
+        FROM spans WHERE {scope} AND remote_service != '' AND service != ''
+          AND (trace_id, span_id) NOT IN (SELECT trace_id, parent_span_id FROM spans
+              WHERE {scope} AND segment = 1 AND parent_span_id != {_ZERO})
+        GROUP BY src, src_type, dst, dst_type"""
     graph = Graph()
     for row in (await store.query(nodes_sql, params)).dicts():
         node = graph.node(row["service"], row["origin"])
