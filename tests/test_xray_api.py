@@ -461,14 +461,20 @@ def test_otlp_service_graph_and_trace_logs(vigil: VigilProcess) -> None:
 def test_sampled_summaries_and_pages(vigil: VigilProcess) -> None:
     """Sampling keeps a stable subset chosen by trace id; pages of a filtered search (two
     passes: ids, then summaries) add up to the whole result, each trace once."""
-    xray = xray_client(vigil)
-    service = f"sampled-{uuid.uuid4().hex[:8]}"
+    tenant = f"sampled-{uuid.uuid4().hex[:8]}"
+    xray = xray_client(vigil, tenant)
+    service = tenant
     docs = [json.dumps(_segment(new_trace_id(), name=service)) for _ in range(60)]
     assert not xray.put_trace_segments(TraceSegmentDocuments=docs)["UnprocessedTraceSegments"]
     start, end = time.time() - 120, time.time() + 5
     expr = f'service("{service}")'
     everything = {s["Id"] for s in summaries(xray, expr, start, end)}
     assert len(everything) == 60
+    # Without a filter (ids first, then their summaries): the same traces, newest first.
+    page = xray.get_trace_summaries(StartTime=start, EndTime=end)["TraceSummaries"]
+    assert {s["Id"] for s in page} == everything
+    assert [s["StartTime"] for s in page] == sorted((s["StartTime"] for s in page), reverse=True)
+    assert all(s["EntryPoint"]["Name"] == service for s in page)
 
     def sampled(**strategy: Any) -> set[str]:
         extra: dict[str, Any] = {"SamplingStrategy": strategy} if strategy else {}
@@ -491,7 +497,8 @@ def test_sampled_summaries_and_pages(vigil: VigilProcess) -> None:
 
     seen: list[str] = []
     cursor = None
-    with httpx.Client(base_url=vigil.url, timeout=30) as http:
+    headers = {"X-Vigil-Tenant": tenant}
+    with httpx.Client(base_url=vigil.url, timeout=30, headers=headers) as http:
         while True:
             params = {"filter": expr, "start": str(start), "end": str(end), "limit": "7"}
             page = http.get(

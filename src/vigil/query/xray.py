@@ -116,34 +116,42 @@ async def search_summaries(
             "(toUnixTimestamp64Nano(t_start), hex(trace_id)) < ({c_ts:Int64}, {c_id:String})"
         )
         params["c_ts"], params["c_id"] = s.cursor[0], s.cursor[1].upper()
-    # Two passes: the page's trace ids first, merging only the columns the filter and the
-    # order need (ClickHouse drops the unused aggregates of the subquery), then the full
-    # merge of their rows; merging every column of a million traces to keep 100 took 10 s.
+    # Without a filter, two passes: the page's trace ids first, merging only what the
+    # order needs (ClickHouse drops the unused aggregates of the subquery), then the full
+    # merge of those ids; merging every column of a million traces to keep 100 took 3.5 s
+    # against 0.5 s. A filter reads most aggregates anyway: one pass is cheaper then.
+    two_pass = s.filter is None
     page_sql = f"""
-        SELECT trace_id, toUnixTimestamp64Nano(t_start) AS start_ns
+        SELECT {_PAGE_COLUMNS if two_pass else _SUMMARY_COLUMNS}
         FROM ({_merged(" AND ".join(where), having)})
         WHERE {" AND ".join(outer)}
         ORDER BY t_start DESC, hex(trace_id) DESC
         LIMIT {{limit:UInt32}}
     """
-    page = (await store.query(page_sql, params)).rows
+    rows = (await store.query(page_sql, params)).dicts()
     cursor = None
-    if len(page) > s.limit:
-        page = page[: s.limit]
-        cursor = (int(page[-1][1]), _raw(page[-1][0]).hex())
-    ids = [_raw(trace_id).hex() for trace_id, _ in page]
+    if len(rows) > s.limit:
+        rows = rows[: s.limit]
+        cursor = (int(rows[-1]["start_ns"]), _raw(rows[-1]["trace_id"]).hex())
+    ids = [_raw(r["trace_id"]).hex() for r in rows]
     if not ids:
         return [], None
-    params["ids"] = ids
-    full_sql = f"""
-        SELECT trace_id, toUnixTimestamp64Nano(t_start) AS start_ns, duration, errors, faults,
-               throttles, nodes, annotations, users, entry
-        FROM ({_merged(_HOURS + f" AND trace_id IN {_IDS}", having)})
-        ORDER BY t_start DESC, hex(trace_id) DESC
-    """
-    rows = (await store.query(full_sql, params)).dicts()
+    if two_pass:
+        params["ids"] = ids
+        full_sql = f"""
+            SELECT {_SUMMARY_COLUMNS}
+            FROM ({_merged(_HOURS + f" AND trace_id IN {_IDS}", having)})
+            ORDER BY t_start DESC, hex(trace_id) DESC
+        """
+        rows = (await store.query(full_sql, params)).dicts()
     partial = await _partial(store, s.tenant, ids)
     return [_summary(r, partial) for r in rows], cursor
+
+
+_PAGE_COLUMNS = "trace_id, toUnixTimestamp64Nano(t_start) AS start_ns"
+_SUMMARY_COLUMNS = (
+    f"{_PAGE_COLUMNS}, duration, errors, faults, throttles, nodes, annotations, users, entry"
+)
 
 
 def _merged(where: str, having: str) -> str:
