@@ -110,7 +110,8 @@ async def execute(store: Store, req: QueryRequest, timeout: float | None = None)
     scan = asyncio.create_task(_scanned(store, req, timeout))
     try:
         if pattern is None:
-            compiled = Compiler(_base(req), limit=req.limit).compile(pre)
+            base = await _mapped_base(store, req, lambda c: c.compile(pre), timeout)
+            compiled = Compiler(base, limit=req.limit).compile(pre)
             rows, matched = await _run(store, compiled, timeout)
         else:
             rows, matched = await _run_pattern(store, req, pre, pattern, diff_cmd, post, timeout)
@@ -129,6 +130,53 @@ async def execute(store: Store, req: QueryRequest, timeout: float | None = None)
             "logGroupsScanned": float(len(req.groups)),
         },
     )
+
+
+MAX_PROBED_KEYS = 64
+
+
+async def map_keys(
+    store: Store, base: Base, keys: set[str], timeout: float | None
+) -> frozenset[str] | None:
+    """Which of ``keys`` some row of ``base`` holds in its attributes or resource (None when
+    there are too many to ask). Reads only the maps' key subcolumns; a key that first
+    arrives while the query runs is missed for those rows, like any read of a moving range."""
+    if not keys:
+        return frozenset()
+    if len(keys) > MAX_PROBED_KEYS:
+        return None
+    ordered = sorted(keys)
+    params: dict[str, object] = dict(base.params)
+    checks = []
+    for i, key in enumerate(ordered):
+        params[f"mk{i}"] = key
+        checks.append(
+            f"max(has(attributes.keys, {{mk{i}:String}}) OR has(resource.keys, {{mk{i}:String}}))"
+        )
+    rows = await store.query(
+        f"SELECT {', '.join(checks)} FROM {base.source} WHERE " + " AND ".join(base.where),
+        params,
+        timeout=timeout,
+    )
+    found = rows.rows[0] if rows.rows else [0] * len(ordered)
+    return frozenset(key for key, hit in zip(ordered, found, strict=True) if hit)
+
+
+async def _mapped_base(
+    store: Store,
+    req: QueryRequest,
+    use: Callable[[Compiler], object],
+    timeout: float | None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> Base:
+    """The query's base with ``map_keys`` filled: a first compile finds the event fields
+    the query reads, one cheap query finds which of them the maps hold."""
+    base = _base(req, start_ms, end_ms)
+    probe = Compiler(_base(req, start_ms, end_ms))
+    use(probe)
+    base.map_keys = await map_keys(store, base, probe.field_keys, timeout)
+    return base
 
 
 async def _scanned(store: Store, req: QueryRequest, timeout: float | None) -> tuple[int, int]:
@@ -197,8 +245,12 @@ async def _run_pattern(
     timeout: float | None,
 ) -> tuple[list[Row], int]:
     async def messages(start_ms: int, end_ms: int) -> list[str]:
-        compiler = Compiler(_base(req, start_ms, end_ms))
-        sql = compiler.values(pre, pattern.source, PATTERN_CAP)
+        def use(c: Compiler) -> str:
+            return c.values(pre, pattern.source, PATTERN_CAP)
+
+        base = await _mapped_base(store, req, use, timeout, start_ms, end_ms)
+        compiler = Compiler(base)
+        sql = use(compiler)
         result = await store.query(sql, compiler.params, timeout=timeout)
         return [str(r[0]) for r in result.rows]
 
