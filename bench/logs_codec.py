@@ -50,12 +50,13 @@ def main() -> None:
                 f" ORDER BY timestamp LIMIT {args.rows}"
             )
             store.command(f"OPTIMIZE TABLE bench_body_{name} FINAL")
-        sizes = dict(
-            store.query_sync(
+        sizes: dict[str, int] = {
+            str(table): int(size)
+            for table, size in store.query_sync(
                 "SELECT table, sum(column_data_compressed_bytes) FROM system.parts_columns"
                 " WHERE active AND table LIKE 'bench_body_%' AND column = 'body' GROUP BY table"
             ).rows
-        )
+        }
         base = sizes["bench_body_zstd"]
         for name in CODECS:
             size = sizes[f"bench_body_{name}"]
