@@ -59,7 +59,7 @@ def insert_cpu(table: pa.Table) -> float:
                 best = min(best, time.process_time() - began)
             finally:
                 store.close()
-    return best / table.num_rows * 1e6
+    return best / int(table.num_rows) * 1e6
 
 
 def cast_cpu(table: pa.Table) -> dict[str, float]:
@@ -82,7 +82,7 @@ def cast_cpu(table: pa.Table) -> dict[str, float]:
                     began = time.process_time()
                     store.query_sync(f"SELECT {expr} FROM src")
                     best = min(best, time.process_time() - began)
-                out[label] = best / table.num_rows * 1e6
+                out[label] = best / int(table.num_rows) * 1e6
         finally:
             store.close()
     return out
