@@ -1,5 +1,5 @@
-"""Stopping a Logs Insights query ends its statement in ClickHouse (embedded chDB here),
-not only the asyncio task: the statement is gone from ``system.processes`` once the
+"""Stopping a Logs Insights query, or its time limit, ends its statement in ClickHouse
+(embedded chDB here), not only the asyncio task: the statement is gone from ``system.processes`` once the
 query has ended, and the read pool is free again."""
 
 from __future__ import annotations
@@ -71,4 +71,20 @@ async def _stop_query_kills_the_statement(store: ClickHouseStore) -> None:
     assert running(store) == 0
     # The read pool is free: a new query answers.
     assert (await store.query("SELECT 1")).rows == [(1,)]
+    await registry.close()
+
+
+def test_time_limit_kills_the_statement(store: ClickHouseStore) -> None:
+    asyncio.run(_time_limit_kills_the_statement(store))
+
+
+async def _time_limit_kills_the_statement(store: ClickHouseStore) -> None:
+    # The statement never ends on its own, so the registry's limit is what ends it.
+    registry = QueryRegistry(store, executor=endless, timeout=0.5)
+    text = "stats count()"
+    query_id = registry.start(QueryRequest("t", text, parse_query(text), ["/g"], 0, 1000))
+    info = await registry.wait("t", query_id)
+    assert info is not None
+    assert info.status == "Timeout"
+    assert running(store) == 0
     await registry.close()
