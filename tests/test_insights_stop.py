@@ -1,6 +1,6 @@
 """Stopping a Logs Insights query, or its time limit, ends its statement in ClickHouse
-(embedded chDB here), not only the asyncio task: the statement is gone from ``system.processes`` once the
-query has ended, and the read pool is free again."""
+(embedded chDB here), not only the asyncio task: the statement is gone from
+``system.processes`` once the query has ended, and the read pool is free again."""
 
 from __future__ import annotations
 
