@@ -14,6 +14,7 @@ import pytest
 from tests.metrics_golden import T0, load
 from vigil.query.metricdata import Fetch, QueryError, get_metric_data
 from vigil.store.clickhouse import ClickHouseStore
+from vigil.store.metric_rollups import MetricRollups
 from vigil.store.migrations import migrate
 from vigil.store.retention import MetricRetention
 
@@ -22,20 +23,27 @@ FILES = sorted(GOLDEN.glob("*.test"))
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]:
+def store(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ClickHouseStore, MetricRollups]]:
     # The one embedded store of this test process (chDB opens one path per process).
     s = ClickHouseStore("chdb://" + str(tmp_path_factory.mktemp("golden") / "ch"))
     migrate(s)
-    yield s
+    rollups = MetricRollups(s)
+    rollups.recover()
+    yield s, rollups
+    rollups.close()
     s.close()
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_golden(store: ClickHouseStore, path: Path) -> None:
+def test_golden(store: tuple[ClickHouseStore, MetricRollups], path: Path) -> None:
+    store, rollups = store
     tenant = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
     golden = load(path, tenant)
     if len(golden.points):
         store.insert("metrics", golden.points.to_arrow())
+        rollups.catch_up()  # what a read through the API waits for
     fetch = Fetch(store, MetricRetention(), tenant, T0 + golden.now)
     for case in golden.cases:
         where = f"{path.name}:{case.line}"

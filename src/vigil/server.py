@@ -56,6 +56,7 @@ from vigil.state.logs import LogsCatalog
 from vigil.state.metrictags import TagStore
 from vigil.state.sampling import SamplingRules
 from vigil.store.clickhouse import ClickHouseStore
+from vigil.store.metric_rollups import MetricRollups
 from vigil.store.migrations import migrate
 from vigil.store.retention import (
     apply_table_ttls,
@@ -122,6 +123,7 @@ class Runtime:
         self.store: ClickHouseStore | None = None
         self.state: Engine | None = None
         self.writer: GroupCommitWriter | None = None
+        self.rollups: MetricRollups | None = None
         self.pipeline: IngestPipeline | None = None
         self.registry: LogGroupRegistry | None = None
         self.logs: LogsService | None = None
@@ -154,6 +156,8 @@ class Runtime:
             query_timeout=cfg.query_timeout,
         )
         await asyncio.to_thread(migrate, self.store)
+        self.rollups = MetricRollups(self.store)
+        await asyncio.to_thread(self.rollups.recover)
         await asyncio.to_thread(
             apply_table_ttls, self.store, cfg.metric_retention, cfg.trace_retention_days
         )
@@ -167,6 +171,7 @@ class Runtime:
             commit_rows=cfg.commit_rows,
             max_queue_rows=cfg.max_queue_rows,
         )
+        self.writer.on_commit.append(self.rollups.committed)
         self.writer.start()
         # 4. pipeline, handlers, apps
         self.pipeline = IngestPipeline(self.writer, self.registry, self.store, self.clock())
@@ -181,6 +186,7 @@ class Runtime:
             clock=self.clock,
             metric_retention=cfg.metric_retention,
             metric_search_limit=cfg.metric_search_limit,
+            fresh=self.rollups.fresh,
         )
         self.sampling = SamplingRules(self.state, clock=self.clock)
         names = ServiceNames()
@@ -220,6 +226,9 @@ class Runtime:
             await self._start_xray_daemon(names, ready)
         # 6. background tasks
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        self._tasks.append(
+            asyncio.create_task(self.rollups.run(cfg.metric_rollup_interval), name="rollups")
+        )
         assert self.scheduled is not None
         self._tasks.append(
             asyncio.create_task(
@@ -235,6 +244,7 @@ class Runtime:
         assert self.pipeline is not None
         assert self.store is not None
         assert self.state is not None
+        assert self.rollups is not None
         cloudwatch = CloudWatchService(
             self.pipeline,
             self.store,
@@ -243,6 +253,7 @@ class Runtime:
             self.metrics,
             clock=self.clock,
             search_limit=self.config.metric_search_limit,
+            fresh=self.rollups.fresh,
         )
         assert self.xray is not None
         services: list[AwsService] = [cloudwatch, self.xray]
@@ -380,9 +391,12 @@ class Runtime:
                 await task
         if self.queries is not None:
             await self.queries.close()
-        # 4. writer drains its queue
+        # 4. writer drains its queue; the rollups take in what it committed
         if self.writer is not None:
             await asyncio.to_thread(self.writer.stop)
+        if self.rollups is not None:
+            await self.rollups.flush()
+            self.rollups.close()
         # 5. state and store
         if self.state is not None:
             self.state.dispose()

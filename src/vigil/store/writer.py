@@ -9,6 +9,10 @@ client backs off instead of the server growing without bound.
 If a group's insert fails, each request of the group is retried alone, so that one bad
 batch cannot fail its neighbours; a request whose own insert fails gets
 ``StoreUnavailable`` and nothing of it is acknowledged.
+
+``on_commit`` callbacks get the name of each table right after its rows are committed
+(on the writer thread, before the requests are answered): derived data maintained outside
+the insert (the metric rollups) learns there what is new.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -58,6 +62,7 @@ class GroupCommitWriter:
         self._queued_rows = 0
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="vigil-writer", daemon=True)
+        self.on_commit: list[Callable[[str], None]] = []
         metrics.queue_rows.set_function(lambda: self._queued_rows)
 
     @property
@@ -148,3 +153,5 @@ class GroupCommitWriter:
             table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
             self._store.insert(name, table)
             self._metrics.committed_rows.labels(table=name).inc(table.num_rows)
+            for callback in self.on_commit:
+                callback(name)
