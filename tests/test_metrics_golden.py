@@ -37,8 +37,8 @@ def store(
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_golden(store: tuple[ClickHouseStore, MetricRollups], path: Path) -> None:
-    store, rollups = store
+def test_golden(embedded: tuple[ClickHouseStore, MetricRollups], path: Path) -> None:
+    store, rollups = embedded
     tenant = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
     golden = load(path, tenant)
     if len(golden.points):
