@@ -7,6 +7,7 @@ import random
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -91,6 +92,8 @@ def test_acknowledged_batches_survive_kill_9(tmp_path: Path) -> None:
                     b for b in batches if any(f"{b}-{i}" not in bodies for i in range(BATCH))
                 ]
                 assert not missing, f"acknowledged log batches lost: {missing[:5]}"
+                twice = [body for body, n in bodies.items() if n > 1]
+                assert not twice, f"log lines stored more than once: {twice[:5]}"
             for trace in all_traces:
                 got = http.get(f"/api/v1/traces/{trace.hex()}")
                 assert got.status_code == 200, (
@@ -101,8 +104,8 @@ def test_acknowledged_batches_survive_kill_9(tmp_path: Path) -> None:
         assert server.stop() == 0
 
 
-def _all_bodies(http: httpx.Client, group: str) -> set[str]:
-    bodies: set[str] = set()
+def _all_bodies(http: httpx.Client, group: str) -> Counter[str]:
+    bodies: Counter[str] = Counter()
     cursor = None
     while True:
         params: dict[str, str | int] = {"group": group, "limit": 10_000}
@@ -113,3 +116,24 @@ def _all_bodies(http: httpx.Client, group: str) -> set[str]:
         cursor = page["next_cursor"]
         if not cursor:
             return bodies
+
+
+def test_a_crash_between_insert_and_flush_state_does_not_store_twice(tmp_path: Path) -> None:
+    """The one moment a WAL replay meets data the store already has: the insert went in,
+    the flush state that records it did not. The replay must be deduplicated."""
+    data = tmp_path / "data"
+    server = VigilProcess(data, env={"VIGIL_FAILPOINT": "exit-after-insert"}).start()
+    body = logs_request("once", [log(f"line-{i}") for i in range(200)]).SerializeToString()
+    response = httpx.post(server.otlp_http_url + "/v1/logs", content=body, headers=PB, timeout=30)
+    assert response.status_code == 200
+    assert server.proc is not None
+    assert server.proc.wait(60) == 137  # died right after inserting, as the failpoint says
+    server.stop()
+    again = VigilProcess(data).start()
+    try:
+        with again.client() as http:
+            bodies = _all_bodies(http, "once")
+        assert sorted(bodies) == sorted(f"line-{i}" for i in range(200))
+        assert set(bodies.values()) == {1}
+    finally:
+        assert again.stop() == 0

@@ -26,6 +26,9 @@ def tiny_queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VigilProces
         "2",
         "--commit-interval-ms",
         "300",
+        # Accepted rows leave the queue once inserted: flush often so that it drains.
+        "--flush-interval-ms",
+        "50",
     ).start()
     yield server
     assert server.stop() == 0

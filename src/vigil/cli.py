@@ -55,9 +55,35 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="its secret (env VIGIL_AWS_SECRET_ACCESS_KEY)",
     )
     p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
-    p.add_argument("--commit-interval-ms", type=float, default=d.commit_interval_ms)
-    p.add_argument("--commit-rows", type=int, default=d.commit_rows)
-    p.add_argument("--max-queue-rows", type=int, default=d.max_queue_rows)
+    p.add_argument(
+        "--commit-interval-ms",
+        type=float,
+        default=d.commit_interval_ms,
+        help="how long the write-ahead log waits to group concurrent requests",
+    )
+    p.add_argument(
+        "--flush-interval-ms",
+        type=float,
+        default=d.flush_interval_ms,
+        help="how often the write-ahead log is inserted into the store",
+    )
+    p.add_argument(
+        "--flush-rows",
+        type=int,
+        default=d.flush_rows,
+        help="insert into the store as soon as this many rows wait",
+    )
+    p.add_argument(
+        "--max-queue-rows",
+        type=int,
+        default=d.max_queue_rows,
+        help="accepted rows not yet in the store; past it writes get 429",
+    )
+    p.add_argument(
+        "--wal-fsync",
+        action="store_true",
+        help="fsync the write-ahead log before acknowledging (power-loss safe)",
+    )
     p.add_argument("--read-threads", type=int, default=d.read_threads)
     p.add_argument("--query-timeout", type=float, default=d.query_timeout)
     p.add_argument("--log-retention-days", type=int, default=d.log_retention_days)
@@ -131,7 +157,9 @@ def parse_config(args: argparse.Namespace) -> Config:
         aws_credentials=aws,
         max_body_bytes=args.max_body_bytes,
         commit_interval_ms=args.commit_interval_ms,
-        commit_rows=args.commit_rows,
+        flush_interval_ms=args.flush_interval_ms,
+        flush_rows=args.flush_rows,
+        wal_fsync=args.wal_fsync,
         max_queue_rows=args.max_queue_rows,
         read_threads=args.read_threads,
         query_timeout=args.query_timeout,

@@ -21,9 +21,11 @@ class Config:
     api_keys: list[str] = field(default_factory=list)
     aws_credentials: dict[str, str] = field(default_factory=dict)  # access key id -> secret
     max_body_bytes: int = 16 * 1024 * 1024
-    commit_interval_ms: float = 25.0
-    commit_rows: int = 100_000
-    max_queue_rows: int = 1_000_000
+    commit_interval_ms: float = 2.0  # WAL group commit: linger to share one write
+    flush_interval_ms: float = 1000.0  # WAL → store: at least this often
+    flush_rows: int = 250_000  # … or once this many rows wait
+    max_queue_rows: int = 1_000_000  # accepted rows not yet in the store
+    wal_fsync: bool = False
     read_threads: int = 4
     query_timeout: float = 30.0
     log_retention_days: int | None = None  # server-wide default for log groups; None = forever

@@ -3,10 +3,11 @@
 Start order                               Stop order (reverse, each waits for the last)
  1. store: open ClickHouse, migrate        1. not ready: /healthz answers 503
  2. state: open SQLite/PostgreSQL          2. listeners stop accepting; in-flight requests
- 3. writer thread                             finish (their batches are still committed);
- 4. ingest pipeline, handlers, apps           the X-Ray daemon hands over what it received
- 5. listeners: HTTP, OTLP/HTTP, gRPC,      3. background tasks (retention) are cancelled
-    X-Ray daemon (UDP + TCP)               4. writer commits what is queued, then ends
+ 3. writer: replay the write-ahead log,       finish (their batches are still committed);
+    then its appender and flusher threads     the X-Ray daemon hands over what it received
+ 4. ingest pipeline, handlers, apps        3. background tasks (retention) are cancelled
+ 5. listeners: HTTP, OTLP/HTTP, gRPC,      4. writer logs and inserts what is queued,
+    X-Ray daemon (UDP + TCP)                  then ends
  6. background tasks (retention)           5. state and store are closed
  7. ready: /healthz answers 200, the
     "vigil listening …" line is printed
@@ -64,7 +65,8 @@ from vigil.store.retention import (
     enforce_log_retention,
     expire_metric_rollups,
 )
-from vigil.store.writer import GroupCommitWriter
+from vigil.store.wal import WriteAheadLog
+from vigil.store.writer import WalWriter
 from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger("vigil")
@@ -122,7 +124,7 @@ class Runtime:
         self.addresses: dict[str, str] = {}
         self.store: ClickHouseStore | None = None
         self.state: Engine | None = None
-        self.writer: GroupCommitWriter | None = None
+        self.writer: WalWriter | None = None
         self.rollups: MetricRollups | None = None
         self.pipeline: IngestPipeline | None = None
         self.registry: LogGroupRegistry | None = None
@@ -164,15 +166,20 @@ class Runtime:
         self.state = await asyncio.to_thread(open_state, cfg.state_url)
         self.registry = LogGroupRegistry(self.state)
         # 3. writer
-        self.writer = GroupCommitWriter(
+        wal = WriteAheadLog(cfg.data_dir / "wal", fsync=cfg.wal_fsync)
+        self.writer = WalWriter(
             self.store,
+            wal,
             self.metrics,
             commit_interval=cfg.commit_interval_ms / 1000,
-            commit_rows=cfg.commit_rows,
+            flush_interval=cfg.flush_interval_ms / 1000,
+            flush_rows=cfg.flush_rows,
             max_queue_rows=cfg.max_queue_rows,
         )
         self.writer.on_commit.append(self.rollups.committed)
+        await asyncio.to_thread(self.writer.replay)
         self.writer.start()
+        self.store.before_read = self.writer.barrier
         # 4. pipeline, handlers, apps
         self.pipeline = IngestPipeline(self.writer, self.registry, self.store, self.clock())
         auth = Authenticator(cfg.api_keys)

@@ -31,8 +31,19 @@ class SelfMetrics:
         )
         self.commit_seconds = Histogram(
             "vigil_writer_commit_seconds",
-            "Time to commit one group of batches.",
+            "Time to append one group of batches to the write-ahead log (the acknowledgement).",
             buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.flush_seconds = Histogram(
+            "vigil_writer_flush_seconds",
+            "Time to insert one flush of the write-ahead log into the store.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.quarantined = Counter(
+            "vigil_writer_quarantined_records",
+            "WAL records the store refused even alone, kept aside in wal/quarantine/.",
             registry=r,
         )
         self.committed_rows = Counter(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,17 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from vigil.store.interface import QueryTimeout, Rows, StoreError
 
 # Inserts compute the logs' JSON ``fields`` column; a message repeating a key must not fail
-# the whole batch.
+# the whole batch. Tables keep a deduplication window for the writer's WAL replays, which
+# insert with a token. Without a token ClickHouse would drop any block identical to a recent
+# one (``insert_deduplicate`` does not govern non-replicated tables), so every other insert
+# and INSERT … SELECT gets a token of its own: only a replay is ever deduplicated.
 _INSERT_SETTINGS = {"type_json_skip_duplicated_paths": 1}
+
+
+def _unique_token() -> dict[str, str]:
+    return {"insert_deduplication_token": uuid.uuid4().hex}
+
+
 _TIMEOUT_CODES = ("Code: 159.", "TIMEOUT_EXCEEDED", "Code: 394.", "QUERY_WAS_CANCELLED")
 
 
@@ -69,6 +79,8 @@ class ClickHouseStore:
         self._local = threading.local()
         self._admin = self._new_client()
         self._pool = ThreadPoolExecutor(read_threads, thread_name_prefix="vigil-read")
+        # Set by the runtime once the writer exists: makes every query read-your-writes.
+        self.before_read: Callable[[], Awaitable[None]] | None = None
 
     def _new_client(self) -> Client:
         client = self._factory()
@@ -82,15 +94,22 @@ class ClickHouseStore:
             client = self._local.client = self._new_client()
         return client
 
-    def insert(self, table: str, data: pa.Table) -> None:
+    def insert(self, table: str, data: pa.Table, *, dedup_token: str | None = None) -> None:
+        settings: dict[str, Any] = {
+            **_INSERT_SETTINGS,
+            "insert_deduplication_token": dedup_token or uuid.uuid4().hex,
+            "deduplicate_blocks_in_dependent_materialized_views": 1,
+        }
         try:
-            self._thread_client().insert_arrow(table, data, settings=_INSERT_SETTINGS)
+            self._thread_client().insert_arrow(table, data, settings=settings)
         except ClickHouseError as exc:
             raise StoreError(str(exc)) from exc
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
         try:
-            self._thread_client().command(sql, parameters=dict(parameters or {}))
+            self._thread_client().command(
+                sql, parameters=dict(parameters or {}), settings=_unique_token()
+            )
         except ClickHouseError as exc:
             raise StoreError(str(exc)) from exc
 
@@ -122,6 +141,7 @@ class ClickHouseStore:
     async def query(
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, timeout: float | None = None
     ) -> Rows:
+        await self.barrier()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._pool, lambda: self.query_sync(sql, parameters, timeout=timeout)
@@ -130,10 +150,15 @@ class ClickHouseStore:
     async def query_arrow(
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, timeout: float | None = None
     ) -> pa.Table:
+        await self.barrier()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._pool, lambda: self._query_arrow_sync(sql, parameters, timeout)
         )
+
+    async def barrier(self) -> None:
+        if self.before_read is not None:
+            await self.before_read()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -52,8 +52,9 @@ class Rows:
 
 
 class Store(Protocol):
-    def insert(self, table: str, data: pa.Table) -> None:
-        """Insert a batch; returns once it is on disk. Writer thread only."""
+    def insert(self, table: str, data: pa.Table, *, dedup_token: str | None = None) -> None:
+        """Insert a batch; returns once it is on disk. Writer thread only. With a token,
+        a second insert with the same token (a replay) is dropped by the store."""
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
         """Run DDL or a mutation (blocking)."""
@@ -72,6 +73,9 @@ class Store(Protocol):
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, timeout: float | None = None
     ) -> pa.Table:
         """Like ``query``, as an Arrow table (keeps nanosecond timestamps)."""
+
+    async def barrier(self) -> None:
+        """Wait until every acknowledged write is queryable (queries do this themselves)."""
 
     def close(self) -> None:
         """Release clients and the embedded engine."""

@@ -167,6 +167,8 @@ class MetricRollups:
 
     async def fresh(self) -> None:
         """Return once every write acknowledged before this call is rolled up."""
+        # Acknowledged writes may still be in the write-ahead log only: first into the store.
+        await self._store.barrier()
         wanted = self._generation
         if self._rolled >= wanted:
             return

@@ -1,36 +1,55 @@
-"""Group-commit writer: one thread commits what many requests hand over.
+"""The writer: acknowledge once a batch is in the write-ahead log, insert in big batches.
 
-Requests call ``write`` with Arrow tables and wait. The writer thread takes everything
-queued, waits up to ``commit_interval`` for more (or until ``commit_rows`` rows), concatenates
-per table, inserts, and only then answers every request of the group. The queue is bounded
-in rows: past ``max_queue_rows`` a write fails at once with ``Overloaded`` so that the
-client backs off instead of the server growing without bound.
+Two threads:
+* the appender takes what requests handed over (lingering ``commit_interval`` so that
+  concurrent requests share one write), appends each request's tables to the WAL as one
+  record and answers the requests: an acknowledged batch is on disk and survives the
+  process being killed (and power loss with ``fsync``);
+* the flusher inserts what the WAL holds into the store, every ``flush_interval`` or
+  ``flush_rows`` rows (ClickHouse inserts have a large fixed cost: big batches are several
+  times cheaper per row), or at once when a reader asks for a barrier.
 
-If a group's insert fails, each request of the group is retried alone, so that one bad
-batch cannot fail its neighbours; a request whose own insert fails gets
-``StoreUnavailable`` and nothing of it is acknowledged.
+Exactly once: before an insert the flusher records its WAL range as in flight and inserts
+each table with a deduplication token made of that range; a restart replays the in-flight
+range with the same tokens (ClickHouse drops blocks it already has) and the rest after it.
+Reads stay read-your-writes: ``barrier()`` returns once everything acknowledged before the
+call is in the store (the store calls it before every query).
 
-``on_commit`` callbacks get the name of each table right after its rows are committed
-(on the writer thread, before the requests are answered): derived data maintained outside
-the insert (the metric rollups) learns there what is new.
+Back-pressure: rows accepted but not yet in the store are bounded by ``max_queue_rows``;
+past it ``submit`` raises ``Overloaded`` (429 / RESOURCE_EXHAUSTED). A failing insert is
+retried with back-off, the data stays in memory and in the WAL; a batch that keeps failing
+is split by record and a record the store refuses alone is moved to ``quarantine/`` in the
+WAL directory (counted in ``vigil_writer_quarantined_records``), never silently dropped.
+(A crash while a batch is being split can insert its records twice: only then.)
+
+``on_commit`` callbacks get the name of each table right after rows were inserted into it
+(on the flusher thread, before barriers waiting for them are released): derived data
+maintained outside the insert (the metric rollups) learns there what is new.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from vigil.store.interface import Overloaded, Store, StoreError, StoreUnavailable
+from vigil.store.wal import HEADER, FlushState, Position, WriteAheadLog, decode, encode
 from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger(__name__)
+
+BARRIER_TIMEOUT = 10.0
+_FAILPOINT = os.environ.get("VIGIL_FAILPOINT", "")
+_MAX_BACKOFF = 30.0
+_ATTEMPTS_BEFORE_SPLIT = 3
 
 
 @dataclass(slots=True)
@@ -40,28 +59,49 @@ class _Pending:
     done: Future[None] = field(default_factory=Future)
 
 
-class GroupCommitWriter:
-    """``Writer`` with group commit; ``write`` is safe from any thread or event loop."""
+@dataclass(slots=True)
+class _Logged:
+    """A record in the WAL, not yet in the store."""
+
+    start: Position
+    end: Position  # position after the record
+    tables: Mapping[str, pa.Table]
+    rows: int
+    since: float = field(default_factory=time.monotonic)
+
+
+class WalWriter:
+    """``Writer`` over a write-ahead log; ``write`` is safe from any thread or event loop."""
 
     def __init__(
         self,
         store: Store,
+        wal: WriteAheadLog,
         metrics: SelfMetrics,
         *,
-        commit_interval: float = 0.025,
-        commit_rows: int = 100_000,
+        commit_interval: float = 0.002,
+        flush_interval: float = 1.0,
+        flush_rows: int = 250_000,
         max_queue_rows: int = 1_000_000,
     ) -> None:
         self._store = store
+        self._wal = wal
         self._metrics = metrics
         self.commit_interval = commit_interval
-        self.commit_rows = commit_rows
+        self.flush_interval = flush_interval
+        self.flush_rows = flush_rows
         self.max_queue_rows = max_queue_rows
         self._cond = threading.Condition()
         self._pending: list[_Pending] = []
-        self._queued_rows = 0
+        self._logged: list[_Logged] = []
+        self._logged_rows = 0
+        self._queued_rows = 0  # pending + logged
+        self._done: Position = wal.flush_state().done
+        self._appended_end: Position = self._done
+        self._barriers: list[tuple[Position, Future[None]]] = []
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="vigil-writer", daemon=True)
+        self._appender = threading.Thread(target=self._append_loop, name="vigil-wal", daemon=True)
+        self._flusher = threading.Thread(target=self._flush_loop, name="vigil-flush", daemon=True)
         self.on_commit: list[Callable[[str], None]] = []
         metrics.queue_rows.set_function(lambda: self._queued_rows)
 
@@ -69,20 +109,51 @@ class GroupCommitWriter:
     def queued_rows(self) -> int:
         return self._queued_rows
 
-    def start(self) -> None:
-        self._thread.start()
+    # --- start, replay, stop -------------------------------------------------------
 
-    def stop(self, timeout: float = 60.0) -> None:
-        """Refuse new writes, commit everything queued, then end the thread."""
+    def replay(self) -> int:
+        """Insert what the WAL holds beyond the flush state (before ``start``); rows."""
+        state = self._wal.flush_state()
+        records = [
+            _Logged(pos, _after(pos, payload), decode(payload), 0)
+            for pos, payload in self._wal.records(state.done)
+        ]
+        for record in records:
+            record.rows = sum(t.num_rows for t in record.tables.values())
+        total = sum(r.rows for r in records)
+        if state.inflight is not None:
+            start, end = state.inflight
+            batch = [r for r in records if start <= r.start < end]
+            if batch:
+                self._insert_batch(batch, start, end)
+            records = [r for r in records if r.start >= end]
+        for batch in _chunks(records, self.flush_rows):
+            self._insert_batch(batch, batch[0].start, batch[-1].end)
+        if records:
+            self._done = self._appended_end = records[-1].end
+        if total:
+            log.info("replayed %d rows from the write-ahead log", total)
+        return total
+
+    def start(self) -> None:
+        self._appender.start()
+        self._flusher.start()
+
+    def stop(self, timeout: float = 120.0) -> None:
+        """Refuse new writes, log and insert everything accepted, then end the threads."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._thread.join(timeout)
+        self._appender.join(timeout)
+        self._flusher.join(timeout)
+        self._wal.close()
+
+    # --- the request side ----------------------------------------------------------
 
     def submit(self, tables: Mapping[str, pa.Table]) -> Future[None]:
-        rows = sum(t.num_rows for t in tables.values())
-        item = _Pending(tables={k: v for k, v in tables.items() if v.num_rows}, rows=rows)
-        if not item.tables:
+        kept = {k: v for k, v in tables.items() if v.num_rows}
+        item = _Pending(tables=kept, rows=sum(t.num_rows for t in kept.values()))
+        if not kept:
             item.done.set_result(None)
             return item.done
         with self._cond:
@@ -90,25 +161,48 @@ class GroupCommitWriter:
                 raise StoreUnavailable("server is shutting down")
             # A batch bigger than the whole queue is still taken when the queue is empty,
             # otherwise it could never be accepted.
-            if self._queued_rows and self._queued_rows + rows > self.max_queue_rows:
+            if self._queued_rows and self._queued_rows + item.rows > self.max_queue_rows:
                 self._metrics.writer_overloaded.inc()
                 raise Overloaded(retry_after=1.0)
             self._pending.append(item)
-            self._queued_rows += rows
-            self._cond.notify()
+            self._queued_rows += item.rows
+            self._cond.notify_all()
         return item.done
 
     async def write(self, tables: Mapping[str, pa.Table]) -> None:
         await asyncio.wrap_future(self.submit(tables))
 
-    def _take_group(self) -> list[_Pending] | None:
+    def barrier_future(self) -> Future[None] | None:
+        """A future done once everything acknowledged so far is in the store (None: it is)."""
+        with self._cond:
+            if self._appended_end <= self._done:
+                return None
+            target = self._appended_end
+            done: Future[None] = Future()
+            self._barriers.append((target, done))
+            self._cond.notify_all()
+            return done
+
+    async def barrier(self) -> None:
+        future = self.barrier_future()
+        if future is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(future), BARRIER_TIMEOUT)
+        except TimeoutError:
+            # The store is failing or very slow: answer from what it has rather than hang.
+            log.warning("read barrier timed out; the answer may miss the newest writes")
+
+    # --- the appender ----------------------------------------------------------------
+
+    def _take_pending(self) -> list[_Pending] | None:
         with self._cond:
             while not self._pending and not self._stopping:
                 self._cond.wait()
             if not self._pending:
                 return None
             deadline = time.monotonic() + self.commit_interval
-            while not self._stopping and self._group_rows() < self.commit_rows:
+            while not self._stopping:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -116,42 +210,165 @@ class GroupCommitWriter:
             group, self._pending = self._pending, []
             return group
 
-    def _group_rows(self) -> int:
-        return sum(p.rows for p in self._pending)
-
-    def _run(self) -> None:
-        while (group := self._take_group()) is not None:
-            self._commit_group(group)
+    def _append_loop(self) -> None:
+        while (group := self._take_pending()) is not None:
+            started = time.perf_counter()
+            payloads = [encode(item.tables) for item in group]
+            try:
+                positions = self._wal.append(payloads)
+            except OSError as exc:
+                log.error("write-ahead log append failed: %s", exc)
+                with self._cond:
+                    self._queued_rows -= sum(item.rows for item in group)
+                for item in group:
+                    item.done.set_exception(StoreUnavailable(f"cannot write the WAL: {exc}"))
+                continue
+            self._metrics.commit_seconds.observe(time.perf_counter() - started)
             with self._cond:
-                self._queued_rows -= sum(p.rows for p in group)
-
-    def _commit_group(self, group: list[_Pending]) -> None:
-        started = time.perf_counter()
-        try:
-            self._insert(group)
-        except StoreError as exc:
-            self._metrics.commit_failures.inc()
-            if len(group) == 1:
-                log.error("commit failed: %s", exc)
-                group[0].done.set_exception(StoreUnavailable(str(exc)))
-                return
-            log.warning("group commit failed (%s); retrying its %d requests alone", exc, len(group))
+                for item, pos, payload in zip(group, positions, payloads, strict=True):
+                    self._logged.append(_Logged(pos, _after(pos, payload), item.tables, item.rows))
+                    self._logged_rows += item.rows
+                self._appended_end = self._logged[-1].end
+                self._cond.notify_all()
             for item in group:
-                self._commit_group([item])
-            return
-        self._metrics.commit_seconds.observe(time.perf_counter() - started)
-        for item in group:
-            item.done.set_result(None)
+                item.done.set_result(None)
 
-    def _insert(self, group: list[_Pending]) -> None:
-        by_table: dict[str, list[pa.Table]] = {}
-        for item in group:
-            for name, table in item.tables.items():
-                by_table.setdefault(name, []).append(table)
-        for name in sorted(by_table):
-            parts = by_table[name]
-            table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
-            self._store.insert(name, table)
-            self._metrics.committed_rows.labels(table=name).inc(table.num_rows)
-            for callback in self.on_commit:
-                callback(name)
+    # --- the flusher -----------------------------------------------------------------
+
+    def _take_logged(self) -> list[_Logged] | None:
+        with self._cond:
+            while True:
+                if self._logged and (
+                    self._stopping
+                    or self._barriers
+                    or self._logged_rows >= self.flush_rows
+                    or time.monotonic() - self._logged[0].since >= self.flush_interval
+                ):
+                    batch, self._logged = self._logged, []
+                    self._logged_rows = 0
+                    return batch
+                if self._stopping and not self._pending and not self._appender.is_alive():
+                    return None
+                if self._logged:
+                    wait = self.flush_interval - (time.monotonic() - self._logged[0].since)
+                    self._cond.wait(max(wait, 0.001))
+                else:
+                    self._cond.wait(0.5 if self._stopping else None)
+
+    def _flush_loop(self) -> None:
+        while (batch := self._take_logged()) is not None:
+            self._insert_batch(batch, batch[0].start, batch[-1].end)
+            rows = sum(r.rows for r in batch)
+            with self._cond:
+                self._queued_rows -= rows
+                self._done = batch[-1].end
+                ready = [f for target, f in self._barriers if target <= self._done]
+                self._barriers = [(t, f) for t, f in self._barriers if t > self._done]
+                self._cond.notify_all()
+            for future in ready:
+                future.set_result(None)
+
+    def _insert_batch(self, batch: list[_Logged], start: Position, end: Position) -> None:
+        """Insert a WAL range, retrying until it is in (or its bad records quarantined)."""
+        self._wal.save_flush_state(FlushState(done=start, inflight=(start, end)))
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            try:
+                self._insert_tables(_by_table(batch), _token(start, end))
+                break
+            except Exception as exc:
+                attempt += 1
+                self._metrics.commit_failures.inc()
+                if attempt >= _ATTEMPTS_BEFORE_SPLIT and len(batch) > 1:
+                    log.error(
+                        "insert of %d records keeps failing (%s); inserting them one by one",
+                        len(batch),
+                        exc,
+                    )
+                    for record in batch:
+                        self._insert_alone(record)
+                    break
+                if attempt >= _ATTEMPTS_BEFORE_SPLIT:
+                    self._quarantine(batch[0], exc)
+                    break
+                delay = min(_MAX_BACKOFF, 0.5 * 2**attempt)
+                log.warning("insert failed (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+        self._metrics.flush_seconds.observe(time.perf_counter() - started)
+        self._wal.save_flush_state(FlushState(done=end, inflight=None))
+
+    def _insert_alone(self, record: _Logged) -> None:
+        last: Exception = StoreError("not attempted")
+        for attempt in range(_ATTEMPTS_BEFORE_SPLIT):
+            try:
+                self._insert_tables(_by_table([record]), _token(record.start, record.end))
+                return
+            except Exception as exc:
+                last = exc
+                time.sleep(min(_MAX_BACKOFF, 0.5 * 2**attempt))
+        self._quarantine(record, last)
+
+    def _quarantine(self, record: _Logged, exc: Exception) -> None:
+        path = self._wal.directory / "quarantine"
+        path.mkdir(exist_ok=True)
+        name = path / f"{record.start[0]:012d}-{record.start[1]:012d}.record"
+        name.write_bytes(encode(record.tables))
+        self._metrics.quarantined.inc()
+        log.error("the store refuses a record of %d rows (%s); kept in %s", record.rows, exc, name)
+
+    def _insert_tables(self, tables: Mapping[str, list[pa.Table]], token: str) -> None:
+        for name in sorted(tables):
+            for i, table in enumerate(tables[name]):
+                self._store.insert(name, table, dedup_token=f"{token}-{name}-{i}")
+                self._metrics.committed_rows.labels(table=name).inc(table.num_rows)
+                for callback in self.on_commit:
+                    callback(name)
+        if _FAILPOINT == "exit-after-insert":
+            # Fault injection for the exactly-once test: die between the insert and the
+            # flush state that records it, the one moment a replay must deduplicate.
+            os._exit(137)
+
+
+def _after(pos: Position, payload: bytes) -> Position:
+    return (pos[0], pos[1] + HEADER.size + len(payload))
+
+
+def _token(start: Position, end: Position) -> str:
+    return f"wal-{start[0]}.{start[1]}-{end[0]}.{end[1]}"
+
+
+def _by_table(batch: Iterable[_Logged]) -> dict[str, list[pa.Table]]:
+    """Per table, one concatenated table per distinct schema, in order of appearance.
+
+    Sources may write different column subsets of one table (X-Ray spans carry columns
+    that OTLP spans leave to the store's DEFAULTs); they are inserted separately, never
+    padded with nulls. The order is deterministic, so a replay rebuilds the same inserts.
+    """
+    parts: dict[str, dict[pa.Schema, list[pa.Table]]] = {}
+    for record in batch:
+        for name, table in record.tables.items():
+            by_schema = parts.setdefault(name, {})
+            for schema, tables in by_schema.items():
+                if schema.equals(table.schema):
+                    tables.append(table)
+                    break
+            else:
+                by_schema[table.schema] = [table]
+    return {
+        name: [t[0] if len(t) == 1 else pa.concat_tables(t) for t in by_schema.values()]
+        for name, by_schema in parts.items()
+    }
+
+
+def _chunks(records: list[_Logged], rows: int) -> Iterable[list[_Logged]]:
+    batch: list[_Logged] = []
+    count = 0
+    for record in records:
+        batch.append(record)
+        count += record.rows
+        if count >= rows:
+            yield batch
+            batch, count = [], 0
+    if batch:
+        yield batch

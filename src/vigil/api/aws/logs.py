@@ -211,6 +211,8 @@ class LogsService:
         if not await asyncio.to_thread(self.catalog.delete_group, ctx.tenant, name):
             raise not_found("log group")
         self.registry.forget(ctx.tenant, name)
+        # Acknowledged events still on their way to the store must not outlive the delete.
+        await self.store.barrier()
         await asyncio.to_thread(logevents.delete_group_data, self.store, ctx.tenant, name)
         await self.reload_filters()
         return {}
@@ -346,6 +348,8 @@ class LogsService:
         if not await asyncio.to_thread(self.catalog.delete_stream, ctx.tenant, group, stream):
             raise not_found("log stream")
         self.registry.forget(ctx.tenant, group)
+        # Acknowledged events still on their way to the store must not outlive the delete.
+        await self.store.barrier()
         await asyncio.to_thread(logevents.delete_stream_data, self.store, ctx.tenant, group, stream)
         return {}
 

@@ -59,4 +59,24 @@ def migrate(store: Store) -> list[str]:
             {"id": migration.id, "d": migration.description},
         )
         done.append(migration.id)
+    ensure_dedup_window(store)
     return done
+
+
+DEDUP_WINDOW = 1000
+
+
+def ensure_dedup_window(store: Store) -> None:
+    """Every MergeTree table keeps the ids of its last inserts, so that the writer's WAL
+    replays (inserts with a deduplication token) are not stored twice. Applied to every
+    table, whichever migration created it."""
+    rows = store.query_sync(
+        "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
+        " AND engine LIKE '%MergeTree'"
+    ).rows
+    for name, engine in rows:
+        if "non_replicated_deduplication_window" not in engine:
+            store.command(
+                f"ALTER TABLE `{name}` MODIFY SETTING"
+                f" non_replicated_deduplication_window = {DEDUP_WINDOW}"
+            )
