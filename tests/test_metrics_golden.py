@@ -23,7 +23,7 @@ FILES = sorted(GOLDEN.glob("*.test"))
 
 
 @pytest.fixture(scope="module")
-def store(
+def embedded(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ClickHouseStore, MetricRollups]]:
     # The one embedded store of this test process (chDB opens one path per process).
