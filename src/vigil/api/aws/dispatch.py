@@ -166,6 +166,7 @@ class AwsDispatcher:
         op_model: OperationModel | None = None
         try:
             body = await _body(request) if form is None else b""
+            _check_size(request, bound.service, operation)
             key_id = await self._authenticate(request, bound, body, form)
             if (
                 operation not in bound.service.operations
@@ -399,6 +400,16 @@ def _region(request: Request) -> str:
         return parse_credential(request.headers.get("authorization", ""))[0].region
     except SignatureError:
         return "us-east-1"
+
+
+def _check_size(request: Request, service: AwsService, operation: str) -> None:
+    """Enforce the operation's own request size limit on the body as sent (compressed)."""
+    limit = getattr(service, "request_limits", {}).get(operation)
+    if limit is None:
+        return
+    sent = len(getattr(request.state, "aws_raw", b""))
+    if sent > limit:
+        raise AwsError("RequestEntityTooLarge", f"Request size {sent} exceeded {limit} bytes", 413)
 
 
 async def _body(request: Request) -> bytes:

@@ -20,6 +20,9 @@ A service (CloudWatch Logs, CloudWatch, X-Ray, SNS …) implements ``AwsService`
   service converts and checks itself: they get the request's JSON object as sent (epoch
   numbers, no model validation), e.g. PutLogEvents with 10,000 events, or CloudWatch
   PutMetricData (botocore's validator would cost more than the decoding).
+* Optionally, ``request_limits`` maps operations to the most bytes their request body may
+  have as sent (compressed bodies count compressed, as AWS counts them); larger requests
+  get ``RequestEntityTooLarge`` (413) before any parsing or authentication.
 """
 
 from __future__ import annotations
