@@ -19,8 +19,10 @@ from typing import Any, ClassVar
 
 import orjson
 
+from vigil.api.aws.dispatch import json_object
 from vigil.api.aws.interface import AwsError, RequestContext
 from vigil.ingest.cloudwatch_metrics import InvalidMetricData, decode_put_metric_data
+from vigil.ingest.cloudwatch_native import decode_body
 from vigil.ingest.interface import Decoded
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.query import metricdata as md
@@ -51,9 +53,9 @@ class CloudWatchService:
     )
     validation_error = "InvalidParameterValue"
     missing_parameter_error = "MissingParameter"
-    # The decoder checks PutMetricData's model rules itself (botocore's validator would
-    # cost more than the decoding).
-    raw_operations = frozenset({"PutMetricData"})
+    # PutMetricData's JSON body goes straight to the (native) decoder, which checks the
+    # model's rules itself: botocore's validator, even the JSON parse, would cost more.
+    body_operations = frozenset({"PutMetricData"})
     # CloudWatch: "Each PutMetricData request is limited to 1 MB in size for HTTP POST
     # requests", gzip bodies counted as sent.
     request_limits: ClassVar[dict[str, int]] = {"PutMetricData": MAX_PUT_BYTES}
@@ -98,7 +100,10 @@ class CloudWatchService:
 
     async def _put_metric_data(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         try:
-            columns = decode_put_metric_data(params, ctx.tenant, self._clock())
+            if ctx.body:
+                columns = decode_body(ctx.body, ctx.tenant, self._clock(), json_object)
+            else:  # the query protocol: boto3-shaped parameters
+                columns = decode_put_metric_data(params, ctx.tenant, self._clock())
         except InvalidMetricData:
             self._metrics.ingest_requests.labels("cloudwatch", "metrics", "400").inc()
             raise

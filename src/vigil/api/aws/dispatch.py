@@ -178,12 +178,19 @@ class AwsDispatcher:
                     f"operation {operation} is not supported by vigil's {bound.service.model} API",
                 )
             op_model = bound.model.operation_model(operation)
+            raw_body = b""
             if bound.protocol == "json" and operation in getattr(
+                bound.service, "body_operations", ()
+            ):
+                # The service decodes the body itself (even the JSON parse costs more than
+                # its native decoder).
+                params, raw_body = {}, body
+            elif bound.protocol == "json" and operation in getattr(
                 bound.service, "raw_operations", ()
             ):
                 # The service checks this (hot) operation's input itself, faster than the
                 # generic conversion and validation could.
-                params = _json_object(body)
+                params = json_object(body)
             else:
                 params = _parse(bound.protocol, op_model, body, form, uri, request)
                 problem = protocols.validate(params, op_model.input_shape)
@@ -195,6 +202,7 @@ class AwsDispatcher:
                 region=_region(request),
                 access_key_id=key_id,
                 headers=request.headers,
+                body=raw_body,
             )
             output = await bound.service.call(operation, params, ctx)
         except AwsError as error:
@@ -291,7 +299,7 @@ def _parse(
         return protocols.from_query(form or [], shape)
     if shape is None:
         return {}
-    params: dict[str, Any] = protocols.from_json(_json_object(body), shape)
+    params: dict[str, Any] = protocols.from_json(json_object(body), shape)
     if protocol == "rest-json":
         for name, member in shape.members.items():
             location = member.serialization.get("location")
@@ -305,7 +313,8 @@ def _parse(
     return params
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any]:
+    """A JSON protocol body as its object, or SerializationException (services use it too)."""
     try:
         data = orjson.loads(body) if body.strip() else {}
     except orjson.JSONDecodeError as exc:
