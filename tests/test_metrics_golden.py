@@ -14,7 +14,6 @@ import pytest
 from tests.metrics_golden import T0, load
 from vigil.query.metricdata import Fetch, QueryError, get_metric_data
 from vigil.store.clickhouse import ClickHouseStore
-from vigil.store.metric_rollups import MetricRollups
 from vigil.store.migrations import migrate
 from vigil.store.retention import MetricRetention
 
@@ -23,27 +22,20 @@ FILES = sorted(GOLDEN.glob("*.test"))
 
 
 @pytest.fixture(scope="module")
-def embedded(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[ClickHouseStore, MetricRollups]]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]:
     # The one embedded store of this test process (chDB opens one path per process).
     s = ClickHouseStore("chdb://" + str(tmp_path_factory.mktemp("golden") / "ch"))
     migrate(s)
-    rollups = MetricRollups(s)
-    rollups.recover()
-    yield s, rollups
-    rollups.close()
+    yield s
     s.close()
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_golden(embedded: tuple[ClickHouseStore, MetricRollups], path: Path) -> None:
-    store, rollups = embedded
+def test_golden(store: ClickHouseStore, path: Path) -> None:
     tenant = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
     golden = load(path, tenant)
     if len(golden.points):
         store.insert("metrics", golden.points.to_arrow())
-        rollups.catch_up()  # what a read through the API waits for
     fetch = Fetch(store, MetricRetention(), tenant, T0 + golden.now)
     for case in golden.cases:
         where = f"{path.name}:{case.line}"

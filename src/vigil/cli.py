@@ -104,12 +104,6 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=d.metric_search_limit,
         help="most series one metric math SEARCH() returns (default %(default)s)",
     )
-    p.add_argument(
-        "--metric-rollup-interval",
-        type=float,
-        default=d.metric_rollup_interval,
-        help="seconds between catch-ups of the metric rollups (reads also trigger one)",
-    )
     p.add_argument("--trace-retention-days", type=int, default=d.trace_retention_days)
     p.add_argument(
         "--retention-interval",
@@ -166,7 +160,6 @@ def parse_config(args: argparse.Namespace) -> Config:
         log_retention_days=args.log_retention_days,
         metric_retention=_metric_retention(args),
         metric_search_limit=args.metric_search_limit,
-        metric_rollup_interval=args.metric_rollup_interval,
         trace_retention_days=args.trace_retention_days,
         retention_interval=args.retention_interval,
         insights_timeout=args.insights_timeout,

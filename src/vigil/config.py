@@ -31,7 +31,6 @@ class Config:
     log_retention_days: int | None = None  # server-wide default for log groups; None = forever
     metric_retention: MetricRetention = field(default_factory=MetricRetention)
     metric_search_limit: int = 500  # series one SEARCH() returns, as CloudWatch
-    metric_rollup_interval: float = 1.0  # seconds between metric rollup catch-ups
     trace_retention_days: int = 30
     retention_interval: float = 3600.0
     insights_timeout: float = 900.0  # a Logs Insights query's time limit, seconds

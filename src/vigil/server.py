@@ -58,7 +58,6 @@ from vigil.state.logs import LogsCatalog
 from vigil.state.metrictags import TagStore
 from vigil.state.sampling import SamplingRules
 from vigil.store.clickhouse import ClickHouseStore
-from vigil.store.metric_rollups import MetricRollups
 from vigil.store.migrations import migrate
 from vigil.store.retention import (
     apply_table_ttls,
@@ -126,7 +125,6 @@ class Runtime:
         self.store: ClickHouseStore | None = None
         self.state: Engine | None = None
         self.writer: WalWriter | None = None
-        self.rollups: MetricRollups | None = None
         # Alarms, metric streams, dashboards and insight rules register here (for tags).
         self.cloudwatch_resources = CloudWatchResources()
         self.pipeline: IngestPipeline | None = None
@@ -161,8 +159,6 @@ class Runtime:
             query_timeout=cfg.query_timeout,
         )
         await asyncio.to_thread(migrate, self.store)
-        self.rollups = MetricRollups(self.store)
-        await asyncio.to_thread(self.rollups.recover)
         await asyncio.to_thread(
             apply_table_ttls, self.store, cfg.metric_retention, cfg.trace_retention_days
         )
@@ -179,7 +175,6 @@ class Runtime:
             flush_rows=cfg.flush_rows,
             max_queue_rows=cfg.max_queue_rows,
         )
-        self.writer.on_commit.append(self.rollups.committed)
         await asyncio.to_thread(self.writer.replay)
         self.writer.start()
         self.store.before_read = self.writer.barrier
@@ -196,7 +191,6 @@ class Runtime:
             clock=self.clock,
             metric_retention=cfg.metric_retention,
             metric_search_limit=cfg.metric_search_limit,
-            fresh=self.rollups.fresh,
         )
         self.sampling = SamplingRules(self.state, clock=self.clock)
         names = ServiceNames()
@@ -236,9 +230,6 @@ class Runtime:
             await self._start_xray_daemon(names, ready)
         # 6. background tasks
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
-        self._tasks.append(
-            asyncio.create_task(self.rollups.run(cfg.metric_rollup_interval), name="rollups")
-        )
         assert self.scheduled is not None
         self._tasks.append(
             asyncio.create_task(
@@ -254,7 +245,6 @@ class Runtime:
         assert self.pipeline is not None
         assert self.store is not None
         assert self.state is not None
-        assert self.rollups is not None
         cloudwatch = CloudWatchService(
             self.pipeline,
             self.store,
@@ -263,7 +253,6 @@ class Runtime:
             self.metrics,
             clock=self.clock,
             search_limit=self.config.metric_search_limit,
-            fresh=self.rollups.fresh,
         )
         assert self.xray is not None
         services: list[AwsService] = [cloudwatch, self.xray]
@@ -401,12 +390,9 @@ class Runtime:
                 await task
         if self.queries is not None:
             await self.queries.close()
-        # 4. writer drains its queue; the rollups take in what it committed
+        # 4. writer drains its queue
         if self.writer is not None:
             await asyncio.to_thread(self.writer.stop)
-        if self.rollups is not None:
-            await self.rollups.flush()
-            self.rollups.close()
         # 5. state and store
         if self.state is not None:
             self.state.dispose()

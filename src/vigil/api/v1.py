@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -38,10 +38,6 @@ from vigil.telemetry import SelfMetrics
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
-async def _nothing_to_wait_for() -> None:
-    return None
-
-
 class ReadApi:
     def __init__(
         self,
@@ -51,10 +47,8 @@ class ReadApi:
         clock: Callable[[], int] = time.time_ns,
         metric_retention: MetricRetention | None = None,
         metric_search_limit: int = 500,
-        fresh: Callable[[], Awaitable[None]] = _nothing_to_wait_for,
     ) -> None:
         self._store = store
-        self._fresh = fresh  # returns once the metric rollups hold every acknowledged point
         self._registry = registry
         self._metrics = metrics
         self._clock = clock
@@ -172,7 +166,6 @@ class ReadApi:
         )
 
     async def metric_series(self, request: Request, tenant: str, p: Params) -> Response:
-        await self._fresh()
         rows, cursor = await metq.list_series(
             self._store,
             self._series_filter(tenant, p),
@@ -186,7 +179,6 @@ class ReadApi:
     async def datapoints(self, request: Request, tenant: str, p: Params) -> Response:
         """One metric (its full dimension set) by statistic and period, from the stored
         resolution that answers it exactly (``level`` in the answer)."""
-        await self._fresh()
         now = self._clock()
         f = self._series_filter(tenant, p)
         if f.namespace is None:
@@ -248,7 +240,6 @@ class ReadApi:
 
     async def metric_query(self, request: Request, tenant: str, p: Params) -> Response:
         """GetMetricData as JSON: metric statistics and math expressions over one range."""
-        await self._fresh()
         now = self._clock()
         try:
             body = orjson.loads(await request.body())

@@ -103,11 +103,10 @@ async def exact_series(
 ) -> tuple[SeriesRef, dict[str, str]] | None:
     dims = sorted(metric.dimensions)
     rows = await store.query(
-        # The merged row's dimensions: activity rows carry none (see metric_rollups).
-        "SELECT series_id, max(dimensions) AS dims FROM metric_series WHERE tenant = {t:String}"
-        " AND namespace = {ns:String} AND name = {n:String} GROUP BY series_id"
-        " HAVING mapKeys(dims) = {k:Array(String)} AND mapValues(dims) = {v:Array(String)}"
-        " LIMIT 1",
+        "SELECT series_id, any(dimensions) FROM metric_series WHERE tenant = {t:String}"
+        " AND namespace = {ns:String} AND name = {n:String}"
+        " AND mapKeys(dimensions) = {k:Array(String)} AND mapValues(dimensions) = {v:Array(String)}"
+        " GROUP BY series_id LIMIT 1",
         {
             "t": tenant,
             "ns": metric.namespace,
@@ -152,18 +151,18 @@ async def list_metrics(
     for i, (key, value) in enumerate(dimension_filters):
         params[f"dk{i}"] = key
         if value is None:
-            having.append(f"mapContains(max(dimensions), {{dk{i}:String}})")
+            having.append(f"mapContains(any(dimensions), {{dk{i}:String}})")
         else:
             params[f"dv{i}"] = value
             having.append(
-                f"mapContains(max(dimensions), {{dk{i}:String}})"
-                f" AND max(dimensions)[{{dk{i}:String}}] = {{dv{i}:String}}"
+                f"mapContains(any(dimensions), {{dk{i}:String}})"
+                f" AND any(dimensions)[{{dk{i}:String}}] = {{dv{i}:String}}"
             )
     if after is not None:
         where.append("(namespace, name, series_id) > ({ans:String}, {an:String}, {aid:UInt64})")
         params.update(ans=after[0], an=after[1], aid=after[2])
     rows = await store.query(
-        f"SELECT namespace, name, series_id, max(dimensions), groupUniqArrayArray(units)"
+        f"SELECT namespace, name, series_id, any(dimensions), groupUniqArrayArray(units)"
         f" FROM metric_series"
         f" WHERE {' AND '.join(where)} GROUP BY namespace, name, series_id"
         f" HAVING {' AND '.join(having)} ORDER BY namespace, name, series_id"

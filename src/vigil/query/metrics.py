@@ -24,11 +24,8 @@ class SeriesFilter:
     dimensions: dict[str, str] = field(default_factory=dict)
 
 
-def _series_where(f: SeriesFilter) -> tuple[list[str], list[str], dict[str, Any]]:
-    """WHERE and HAVING clauses of a series listing. Dimension conditions are on the
-    merged row (``max(dimensions)``): activity rows of a series carry no dimensions."""
+def _series_where(f: SeriesFilter, exact_dimensions: bool) -> tuple[list[str], dict[str, Any]]:
     where = ["tenant = {tenant:String}"]
-    having: list[str] = []
     params: dict[str, Any] = {"tenant": f.tenant}
     if f.namespace is not None:
         where.append("namespace = {namespace:String}")
@@ -37,30 +34,32 @@ def _series_where(f: SeriesFilter) -> tuple[list[str], list[str], dict[str, Any]
         where.append("name = {name:String}")
         params["name"] = f.name
     for i, (key, value) in enumerate(sorted(f.dimensions.items())):
-        having.append(f"max(dimensions)[{{dk{i}:String}}] = {{dv{i}:String}}")
+        where.append(f"dimensions[{{dk{i}:String}}] = {{dv{i}:String}}")
         params[f"dk{i}"], params[f"dv{i}"] = key, value
         if value == "":
-            having.append(f"mapContains(max(dimensions), {{dk{i}:String}})")
-    return where, having, params
+            where.append(f"mapContains(dimensions, {{dk{i}:String}})")
+    if exact_dimensions:
+        where.append("length(dimensions) = {ndims:UInt32}")
+        params["ndims"] = len(f.dimensions)
+    return where, params
 
 
 async def list_series(
     store: Store, f: SeriesFilter, limit: int, after: tuple[str, str, int] | None
 ) -> tuple[list[dict[str, Any]], tuple[str, str, int] | None]:
-    where, having, params = _series_where(f)
+    where, params = _series_where(f, exact_dimensions=False)
     if after is not None:
         where.append("(namespace, name, series_id) > ({a_ns:String}, {a_n:String}, {a_id:UInt64})")
         params.update(a_ns=after[0], a_n=after[1], a_id=after[2])
     params["limit"] = limit + 1
     rows = (
         await store.query(
-            f"""SELECT namespace, name, series_id, max(dimensions) AS dims,
-                   groupUniqArrayArray(units) AS all_units,
-                   toUnixTimestamp64Nano(min(first_seen)) AS first,
-                   toUnixTimestamp64Nano(max(last_seen)) AS last, sum(points) AS total
+            f"""SELECT namespace, name, series_id, any(dimensions) AS dimensions,
+                   groupUniqArrayArray(units) AS units,
+                   toUnixTimestamp64Nano(min(first_seen)) AS first_seen,
+                   toUnixTimestamp64Nano(max(last_seen)) AS last_seen, sum(points) AS points
             FROM metric_series WHERE {" AND ".join(where)}
             GROUP BY namespace, name, series_id
-            {"HAVING " + " AND ".join(having) if having else ""}
             ORDER BY namespace, name, series_id LIMIT {{limit:UInt32}}""",
             params,
         )
@@ -74,11 +73,11 @@ async def list_series(
             "namespace": r["namespace"],
             "name": r["name"],
             "series_id": str(r["series_id"]),
-            "dimensions": dict(r["dims"]),
-            "units": sorted(r["all_units"]),
-            "first_seen": rfc3339(r["first"]),
-            "last_seen": rfc3339(r["last"]),
-            "points": int(r["total"]),
+            "dimensions": dict(r["dimensions"]),
+            "units": sorted(r["units"]),
+            "first_seen": rfc3339(r["first_seen"]),
+            "last_seen": rfc3339(r["last_seen"]),
+            "points": int(r["points"]),
         }
         for r in rows
     ], cursor

@@ -21,10 +21,6 @@ retried with back-off, the data stays in memory and in the WAL; a batch that kee
 is split by record and a record the store refuses alone is moved to ``quarantine/`` in the
 WAL directory (counted in ``vigil_writer_quarantined_records``), never silently dropped.
 (A crash while a batch is being split can insert its records twice: only then.)
-
-``on_commit`` callbacks get the name of each table right after rows were inserted into it
-(on the flusher thread, before barriers waiting for them are released): derived data
-maintained outside the insert (the metric rollups) learns there what is new.
 """
 
 from __future__ import annotations
@@ -34,7 +30,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -102,7 +98,6 @@ class WalWriter:
         self._stopping = False
         self._appender = threading.Thread(target=self._append_loop, name="vigil-wal", daemon=True)
         self._flusher = threading.Thread(target=self._flush_loop, name="vigil-flush", daemon=True)
-        self.on_commit: list[Callable[[str], None]] = []
         metrics.queue_rows.set_function(lambda: self._queued_rows)
 
     @property
@@ -322,8 +317,6 @@ class WalWriter:
             for i, table in enumerate(tables[name]):
                 self._store.insert(name, table, dedup_token=f"{token}-{name}-{i}")
                 self._metrics.committed_rows.labels(table=name).inc(table.num_rows)
-                for callback in self.on_commit:
-                    callback(name)
         if _FAILPOINT == "exit-after-insert":
             # Fault injection for the exactly-once test: die between the insert and the
             # flush state that records it, the one moment a replay must deduplicate.

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -69,11 +69,8 @@ class CloudWatchService:
         metrics: SelfMetrics,
         clock: Callable[[], int] = time.time_ns,
         search_limit: int = 500,
-        fresh: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._pipeline = pipeline
-        # Returns once the metric rollups and series hold every acknowledged point.
-        self._fresh = fresh
         self._store = store
         self._tags = tags
         self._retention = retention
@@ -84,8 +81,6 @@ class CloudWatchService:
     async def call(
         self, operation: str, params: dict[str, Any], ctx: RequestContext
     ) -> dict[str, Any]:
-        if self._fresh is not None and operation in _READS:
-            await self._fresh()
         handler = getattr(self, "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower())
         try:
             result: dict[str, Any] = await handler(params, ctx)
