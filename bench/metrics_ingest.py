@@ -3,7 +3,9 @@
 Both send the same points: batches of 1,000 data points (1,000 series × one value, the
 shape of a fleet reporting once a minute), request bodies built beforehand so that the
 figure is the server's, from several client threads for a fixed time. Prints points/s for
-each protocol and the ratio PutMetricData / OTLP measured in the same run.
+each protocol and the ratio PutMetricData / OTLP measured in the same run, then
+PutMetricData again on a server with the reference decoders (``VIGIL_NATIVE_DECODERS=0``)
+for the native / reference ratio.
 
     .venv/bin/python bench/metrics_ingest.py [--seconds 10] [--clients 4]
 """
@@ -75,9 +77,29 @@ def otlp_bodies(count: int) -> list[bytes]:
     return out
 
 
+def drain(base: str) -> None:
+    """Wait until the writer has inserted everything acknowledged (its queue is empty):
+    with the write-ahead log a request is answered before its rows are in the store, so a
+    rate without this would count inserts still to be done (and bill them to the next
+    phase)."""
+    with httpx.Client(timeout=30) as http:
+        while True:
+            text = http.get(f"{base}/metrics").text
+            line = next(x for x in text.splitlines() if x.startswith("vigil_writer_queue_rows"))
+            if float(line.split()[-1]) == 0:
+                return
+            time.sleep(0.05)
+
+
 def drive(
-    url: str, bodies: list[bytes], headers: dict[str, str], clients: int, seconds: float
+    base: str,
+    url: str,
+    bodies: list[bytes],
+    headers: dict[str, str],
+    clients: int,
+    seconds: float,
 ) -> float:
+    """Points/s from the first request until every point sent is in the store."""
     sent = [0] * clients
     errors: list[str] = []
     deadline = time.monotonic() + seconds
@@ -99,6 +121,7 @@ def drive(
         t.start()
     for t in threads:
         t.join()
+    drain(base)
     elapsed = time.monotonic() - started
     if errors:
         raise SystemExit(f"requests failed: {errors[:3]}")
@@ -111,28 +134,43 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
     cw_bodies, otlp = put_metric_data_bodies(50), otlp_bodies(50)
+    json_headers = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "GraniteServiceVersion20100801.PutMetricData",
+        "x-amzn-query-mode": "true",
+    }
     with tempfile.TemporaryDirectory() as tmp:
         vigil = VigilProcess(Path(tmp) / "data").start()
         try:
-            json_headers = {
-                "Content-Type": "application/x-amz-json-1.0",
-                "X-Amz-Target": "GraniteServiceVersion20100801.PutMetricData",
-                "x-amzn-query-mode": "true",
-            }
-            drive(vigil.url, cw_bodies[:4], json_headers, 2, 1.0)  # warm up
+            drive(vigil.url, vigil.url, cw_bodies[:4], json_headers, 2, 1.0)  # warm up
             otlp_rate = drive(
+                vigil.url,
                 f"{vigil.otlp_http_url}/v1/metrics",
                 otlp,
                 {"Content-Type": "application/x-protobuf"},
                 args.clients,
                 args.seconds,
             )
-            cw_rate = drive(vigil.url, cw_bodies, json_headers, args.clients, args.seconds)
+            cw_rate = drive(
+                vigil.url, vigil.url, cw_bodies, json_headers, args.clients, args.seconds
+            )
         finally:
             vigil.stop()
-    print(f"OTLP/HTTP (baseline)        {otlp_rate:>10,.0f} points/s")
-    print(f"PutMetricData (JSON 1.0)    {cw_rate:>10,.0f} points/s")
-    print(f"ratio PutMetricData / OTLP  {cw_rate / otlp_rate:>10.2f}")
+    # The reference (Python) decoders, in a server of their own on a fresh store.
+    with tempfile.TemporaryDirectory() as tmp:
+        vigil = VigilProcess(Path(tmp) / "data", env={"VIGIL_NATIVE_DECODERS": "0"}).start()
+        try:
+            drive(vigil.url, vigil.url, cw_bodies[:4], json_headers, 2, 1.0)  # warm up
+            ref_rate = drive(
+                vigil.url, vigil.url, cw_bodies, json_headers, args.clients, args.seconds
+            )
+        finally:
+            vigil.stop()
+    print(f"OTLP/HTTP (baseline)                   {otlp_rate:>10,.0f} points/s")
+    print(f"PutMetricData (JSON 1.0)               {cw_rate:>10,.0f} points/s")
+    print(f"PutMetricData, reference decoder       {ref_rate:>10,.0f} points/s")
+    print(f"ratio PutMetricData / OTLP             {cw_rate / otlp_rate:>10.2f}")
+    print(f"ratio native / reference PutMetricData {cw_rate / ref_rate:>10.2f}")
 
 
 if __name__ == "__main__":

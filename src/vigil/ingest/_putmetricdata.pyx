@@ -23,6 +23,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStri
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.object cimport PyObject
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -376,6 +377,14 @@ cdef bytes pack_dimensions(list pairs):
         PyMem_Free(b.data)
 
 
+cdef object constant(str text, Py_ssize_t n):
+    """A string column of ``n`` times ``text``, built from its buffers (``take`` of a
+    one-row array cost a sixth of the decoding)."""
+    raw = text.encode()
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(raw))
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(raw * n)])
+
+
 cdef class _Rows:
     """The columns being filled, one row per stored point."""
 
@@ -440,14 +449,13 @@ cdef class _Rows:
         cdef Py_ssize_t entries = self.keys.offsets.len // 4 - 1
         zeros8 = pa.py_buffer(bytes(8 * n))
         empty_lists = pa.py_buffer(bytes(4 * (n + 1)))
-        first = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(bytes(4 * n))])
         pairs = pa.StructArray.from_arrays(
             [str_arrow(&self.keys, entries), str_arrow(&self.values, entries)],
             fields=[ATTR_MAP.key_field, ATTR_MAP.item_field],
         )
         columns = {
-            "tenant": pa.array([tenant], pa.string()).take(first),
-            "namespace": pa.array([namespace], pa.string()).take(first),
+            "tenant": constant(tenant, n),
+            "namespace": constant(namespace, n),
             "name": str_arrow(&self.name, n),
             "dimensions": pa.Array.from_buffers(
                 ATTR_MAP, n, [None, buf_arrow(&self.dim_offsets)], children=[pairs]),
@@ -466,7 +474,7 @@ cdef class _Rows:
             "buckets": pa.Array.from_buffers(
                 pa.list_(pa.uint64()), n, [None, empty_lists],
                 children=[pa.array([], pa.uint64())]),
-            "metric_type": pa.array(["cloudwatch"], pa.string()).take(first),
+            "metric_type": constant("cloudwatch", n),
             "stream_id": pa.Array.from_buffers(pa.uint64(), n, [None, zeros8]),
             "cumulative": pa.Array.from_buffers(pa.float64(), n, [None, zeros8]),
         }
