@@ -1,12 +1,17 @@
-"""The write-ahead log's file format (pure file work, no store)."""
+"""The write-ahead log's file format and the writer's queue bounds (no store)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pyarrow as pa
+import pytest
 
+from vigil.store.interface import Overloaded, Store
 from vigil.store.wal import HEADER, FlushState, WriteAheadLog, decode, encode
+from vigil.store.writer import WalWriter
+from vigil.telemetry import SelfMetrics
 
 
 def _tables(n: int) -> dict[str, pa.Table]:
@@ -70,3 +75,29 @@ def test_flush_state_and_segment_cleanup(tmp_path: Path) -> None:
     assert wal.segments() == [2, 3]  # everything before `done` is gone
     assert [pos for pos, _ in wal.records(wal.flush_state().done)] == [b, c]
     wal.close()
+
+
+def test_the_queue_is_bounded_in_bytes_as_well_as_rows(tmp_path: Path) -> None:
+    # The writer's threads are not started: submitted tables stay queued, nothing is inserted.
+    writer = WalWriter(
+        cast(Store, None),
+        WriteAheadLog(tmp_path),
+        SelfMetrics(),
+        max_queue_rows=1_000,
+        max_queue_bytes=4_096,
+    )
+    wide = pa.table({"body": ["x" * 1_000] * 8})  # 8 rows, ~8 KB: over the byte bound
+    assert wide.nbytes > writer.max_queue_bytes
+    writer.submit({"logs": wide})  # an empty queue takes any batch, or it could never pass
+    with pytest.raises(Overloaded):
+        writer.submit({"logs": pa.table({"body": ["y"]})})
+    assert writer.queued_rows == 8
+
+
+def test_the_queue_is_bounded_in_rows(tmp_path: Path) -> None:
+    writer = WalWriter(cast(Store, None), WriteAheadLog(tmp_path), SelfMetrics(), max_queue_rows=10)
+    writer.submit(_tables(4))  # 8 rows over two tables
+    with pytest.raises(Overloaded):
+        writer.submit(_tables(2))
+    writer.submit(_tables(1))
+    assert writer.queued_rows == 10

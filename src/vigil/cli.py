@@ -80,6 +80,12 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="accepted rows not yet in the store; past it writes get 429",
     )
     p.add_argument(
+        "--max-queue-mb",
+        type=int,
+        default=d.max_queue_mb,
+        help="MiB of accepted data not yet in the store; past it writes get 429",
+    )
+    p.add_argument(
         "--wal-fsync",
         action="store_true",
         help="fsync the write-ahead log before acknowledging (power-loss safe)",
@@ -155,6 +161,7 @@ def parse_config(args: argparse.Namespace) -> Config:
         flush_rows=args.flush_rows,
         wal_fsync=args.wal_fsync,
         max_queue_rows=args.max_queue_rows,
+        max_queue_mb=args.max_queue_mb,
         read_threads=args.read_threads,
         query_timeout=args.query_timeout,
         log_retention_days=args.log_retention_days,

@@ -174,6 +174,7 @@ class Runtime:
             flush_interval=cfg.flush_interval_ms / 1000,
             flush_rows=cfg.flush_rows,
             max_queue_rows=cfg.max_queue_rows,
+            max_queue_bytes=cfg.max_queue_mb << 20,
         )
         await asyncio.to_thread(self.writer.replay)
         self.writer.start()

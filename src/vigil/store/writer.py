@@ -15,8 +15,10 @@ range with the same tokens (ClickHouse drops blocks it already has) and the rest
 Reads stay read-your-writes: ``barrier()`` returns once everything acknowledged before the
 call is in the store (the store calls it before every query).
 
-Back-pressure: rows accepted but not yet in the store are bounded by ``max_queue_rows``;
-past it ``submit`` raises ``Overloaded`` (429 / RESOURCE_EXHAUSTED). A failing insert is
+Back-pressure: what is accepted but not yet in the store is bounded by ``max_queue_rows``
+and by ``max_queue_bytes`` (Arrow bytes: memory, which rows alone do not bound since a span
+row weighs several log rows); past either ``submit`` raises ``Overloaded`` (429 /
+RESOURCE_EXHAUSTED). A failing insert is
 retried with back-off, the data stays in memory and in the WAL; a batch that keeps failing
 is split by record and a record the store refuses alone is moved to ``quarantine/`` in the
 WAL directory (counted in ``vigil_writer_quarantined_records``), never silently dropped.
@@ -52,6 +54,7 @@ _ATTEMPTS_BEFORE_SPLIT = 3
 class _Pending:
     tables: Mapping[str, pa.Table]
     rows: int
+    nbytes: int
     done: Future[None] = field(default_factory=Future)
 
 
@@ -63,6 +66,7 @@ class _Logged:
     end: Position  # position after the record
     tables: Mapping[str, pa.Table]
     rows: int
+    nbytes: int = 0
     since: float = field(default_factory=time.monotonic)
 
 
@@ -77,8 +81,9 @@ class WalWriter:
         *,
         commit_interval: float = 0.002,
         flush_interval: float = 1.0,
-        flush_rows: int = 250_000,
+        flush_rows: int = 100_000,
         max_queue_rows: int = 1_000_000,
+        max_queue_bytes: int = 256 << 20,
     ) -> None:
         self._store = store
         self._wal = wal
@@ -87,11 +92,13 @@ class WalWriter:
         self.flush_interval = flush_interval
         self.flush_rows = flush_rows
         self.max_queue_rows = max_queue_rows
+        self.max_queue_bytes = max_queue_bytes
         self._cond = threading.Condition()
         self._pending: list[_Pending] = []
         self._logged: list[_Logged] = []
         self._logged_rows = 0
         self._queued_rows = 0  # pending + logged
+        self._queued_bytes = 0
         self._done: Position = wal.flush_state().done
         self._appended_end: Position = self._done
         self._barriers: list[tuple[Position, Future[None]]] = []
@@ -147,7 +154,11 @@ class WalWriter:
 
     def submit(self, tables: Mapping[str, pa.Table]) -> Future[None]:
         kept = {k: v for k, v in tables.items() if v.num_rows}
-        item = _Pending(tables=kept, rows=sum(t.num_rows for t in kept.values()))
+        item = _Pending(
+            tables=kept,
+            rows=sum(t.num_rows for t in kept.values()),
+            nbytes=sum(t.nbytes for t in kept.values()),
+        )
         if not kept:
             item.done.set_result(None)
             return item.done
@@ -156,11 +167,15 @@ class WalWriter:
                 raise StoreUnavailable("server is shutting down")
             # A batch bigger than the whole queue is still taken when the queue is empty,
             # otherwise it could never be accepted.
-            if self._queued_rows and self._queued_rows + item.rows > self.max_queue_rows:
+            if self._queued_rows and (
+                self._queued_rows + item.rows > self.max_queue_rows
+                or self._queued_bytes + item.nbytes > self.max_queue_bytes
+            ):
                 self._metrics.writer_overloaded.inc()
                 raise Overloaded(retry_after=1.0)
             self._pending.append(item)
             self._queued_rows += item.rows
+            self._queued_bytes += item.nbytes
             self._cond.notify_all()
         return item.done
 
@@ -215,13 +230,15 @@ class WalWriter:
                 log.error("write-ahead log append failed: %s", exc)
                 with self._cond:
                     self._queued_rows -= sum(item.rows for item in group)
+                    self._queued_bytes -= sum(item.nbytes for item in group)
                 for item in group:
                     item.done.set_exception(StoreUnavailable(f"cannot write the WAL: {exc}"))
                 continue
             self._metrics.commit_seconds.observe(time.perf_counter() - started)
             with self._cond:
                 for item, pos, payload in zip(group, positions, payloads, strict=True):
-                    self._logged.append(_Logged(pos, _after(pos, payload), item.tables, item.rows))
+                    logged = _Logged(pos, _after(pos, payload), item.tables, item.rows, item.nbytes)
+                    self._logged.append(logged)
                     self._logged_rows += item.rows
                 self._appended_end = self._logged[-1].end
                 self._cond.notify_all()
@@ -253,9 +270,9 @@ class WalWriter:
     def _flush_loop(self) -> None:
         while (batch := self._take_logged()) is not None:
             self._insert_batch(batch, batch[0].start, batch[-1].end)
-            rows = sum(r.rows for r in batch)
             with self._cond:
-                self._queued_rows -= rows
+                self._queued_rows -= sum(r.rows for r in batch)
+                self._queued_bytes -= sum(r.nbytes for r in batch)
                 self._done = batch[-1].end
                 ready = [f for target, f in self._barriers if target <= self._done]
                 self._barriers = [(t, f) for t, f in self._barriers if t > self._done]
