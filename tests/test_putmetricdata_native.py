@@ -9,12 +9,15 @@ declined, or the fast path would silently never run.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import orjson
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, example, given, settings
+from botocore.serialize import create_serializer
 from hypothesis import strategies as st
 
 from vigil.ingest import _putmetricdata, cloudwatch_native
@@ -182,3 +185,46 @@ def test_declined_bodies_get_the_reference_error(body: bytes, code: str) -> None
     with pytest.raises(InvalidMetricData) as err:
         cloudwatch_native.decode_body(body, "t", NOW, orjson.loads)
     assert err.value.code == code
+
+
+def test_the_body_boto3_sends_takes_the_native_path() -> None:
+    # botocore's own serializer (JSON 1.0 for CloudWatch), datetimes with microseconds.
+    client = boto3.client(
+        "cloudwatch",
+        region_name="us-east-1",
+        aws_access_key_id="AKIDTEST",
+        aws_secret_access_key="secret",
+    )
+    try:
+        model = client.meta.service_model.operation_model("PutMetricData")
+        stamp = datetime.fromtimestamp(NOW_S - 30.123456, UTC)
+        params = {
+            "Namespace": "App/Api",
+            "MetricData": [
+                {
+                    "MetricName": "Latency",
+                    "Dimensions": [{"Name": "Host", "Value": "h1"}],
+                    "Timestamp": stamp,
+                    "Value": 12.5,
+                    "Unit": "Milliseconds",
+                },
+                {
+                    "MetricName": "Latency",
+                    "Timestamp": stamp,
+                    "Values": [1.0, 2.0],
+                    "Counts": [2.0, 1.0],
+                    "StorageResolution": 1,
+                },
+            ],
+        }
+        # The JSON protocol, which boto3 uses against vigil (vigil does not serve CBOR).
+        body = create_serializer("json").serialize_to_request(params, model)["body"]
+    finally:
+        client.close()
+    assert isinstance(body, bytes)
+    native = _putmetricdata.decode(body, "t", NOW)
+    assert native is not None, body
+    reference = _reference(body)
+    assert isinstance(reference, pa.Table)
+    assert native.to_arrow().equals(reference)
+    assert reference.num_rows == 3
