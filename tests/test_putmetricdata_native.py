@@ -16,8 +16,8 @@ import boto3
 import orjson
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, example, given, settings
 from botocore.serialize import create_serializer
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from vigil.ingest import _putmetricdata, cloudwatch_native
