@@ -693,3 +693,54 @@ def test_put_metric_data_size_limit_over_the_query_protocol(vigil: VigilProcess)
         if not k.startswith("MetricData.member.") or int(k.split(".")[2]) <= 100
     }
     assert httpx.post(vigil.url, data=small).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("members", "code", "named"),
+    [
+        ({"MetricData.member.1.Value": "1"}, "MissingParameter", "MetricData.member.1.MetricName"),
+        (
+            {"MetricData.member.1.MetricName": "m", "MetricData.member.1.Value": "abc"},
+            "InvalidParameterValue",
+            "MetricData.member.1.Value",
+        ),
+        (
+            {
+                "MetricData.member.1.MetricName": "m",
+                "MetricData.member.1.Value": "1",
+                "MetricData.member.2.MetricName": "m",
+                "MetricData.member.2.Value": "1",
+                "MetricData.member.2.Dimensions.member.1.Name": "d",
+            },
+            "MissingParameter",
+            "MetricData.member.2.Dimensions.member.1",
+        ),
+        (
+            {"MetricData.member.1.MetricName": "n" * 256, "MetricData.member.1.Value": "1"},
+            "InvalidParameterValue",
+            "MetricData.member.1.MetricName",
+        ),
+        (
+            {
+                "MetricData.member.1.MetricName": "m",
+                "MetricData.member.1.Value": "1",
+                "MetricData.member.1.Timestamp": "yesterday",
+            },
+            "InvalidParameterValue",
+            "MetricData.member.1.Timestamp",
+        ),
+    ],
+)
+def test_put_metric_data_errors_over_the_query_protocol(
+    vigil: VigilProcess, members: dict[str, str], code: str, named: str
+) -> None:
+    # The decoder checks the form's data itself (no generic model validation): the errors
+    # keep CloudWatch's codes and name the member.
+    ns = _ns()
+    form = {"Action": "PutMetricData", "Version": "2010-08-01", "Namespace": ns, **members}
+    answer = httpx.post(vigil.url, data=form)
+    assert answer.status_code == 400, answer.text
+    error = ET.fromstring(answer.content).find(".//cw:Error", XMLNS)
+    assert error is not None
+    assert error.find("cw:Code", XMLNS).text == code  # type: ignore[union-attr]
+    assert named in error.find("cw:Message", XMLNS).text  # type: ignore[union-attr,operator]

@@ -193,7 +193,12 @@ class AwsDispatcher:
                 params = json_object(body)
             else:
                 params = _parse(bound.protocol, op_model, body, form, uri, request)
-                problem = protocols.validate(params, op_model.input_shape)
+                # A body operation's service checks its input itself, on every protocol.
+                problem = (
+                    None
+                    if operation in getattr(bound.service, "body_operations", ())
+                    else protocols.validate(params, op_model.input_shape)
+                )
                 if problem:
                     raise AwsError(_validation_code(bound.service, problem), problem)
             ctx = RequestContext(

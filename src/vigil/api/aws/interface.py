@@ -22,7 +22,9 @@ A service (CloudWatch Logs, CloudWatch, X-Ray, SNS …) implements ``AwsService`
   PutMetricData (botocore's validator would cost more than the decoding).
 * Optionally, ``body_operations`` names JSON-protocol operations whose handler parses
   the body itself: they get empty ``params`` and the (decompressed) body in ``ctx.body``
-  (``dispatch.json_object`` turns it into the object, with the protocol's error).
+  (``dispatch.json_object`` turns it into the object, with the protocol's error). On the
+  other protocols they get the parsed parameters without the model check: the service
+  checks them itself (botocore's validator costs more than decoding a 1,000-datum form).
 * Optionally, ``request_limits`` maps operations to the most bytes their request body may
   have as sent (compressed bodies count compressed, as AWS counts them); larger requests
   get ``RequestEntityTooLarge`` (413) before any parsing or authentication.
