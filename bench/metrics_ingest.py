@@ -29,6 +29,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.vigil_process import VigilProcess
 
+from bench.ingest import drained
+
 BATCH = 1000
 
 
@@ -78,20 +80,6 @@ def otlp_bodies(count: int) -> list[bytes]:
     return out
 
 
-def drain(base: str) -> None:
-    """Wait until the writer has inserted everything acknowledged (its queue is empty):
-    with the write-ahead log a request is answered before its rows are in the store, so a
-    rate without this would count inserts still to be done (and bill them to the next
-    phase)."""
-    with httpx.Client(timeout=30) as http:
-        while True:
-            text = http.get(f"{base}/metrics").text
-            line = next(x for x in text.splitlines() if x.startswith("vigil_writer_queue_rows"))
-            if float(line.split()[-1]) == 0:
-                return
-            time.sleep(0.05)
-
-
 def drive(
     base: str,
     url: str,
@@ -122,7 +110,7 @@ def drive(
         t.start()
     for t in threads:
         t.join()
-    drain(base)
+    drained(f"{base}/metrics")  # rates count stored points (see bench/ingest.py)
     elapsed = time.monotonic() - started
     if errors:
         raise SystemExit(f"requests failed: {errors[:3]}")
