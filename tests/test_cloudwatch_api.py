@@ -30,14 +30,14 @@ def cw(vigil: VigilProcess) -> Iterator[Any]:
     client.close()
 
 
-def _cw(vigil: VigilProcess) -> Any:
+def _cw(vigil: VigilProcess, compress: bool = True) -> Any:
     return boto3.client(
         "cloudwatch",
         endpoint_url=vigil.url,
         region_name="us-east-1",
         aws_access_key_id="AKIDTEST",
         aws_secret_access_key="secret",
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"max_attempts": 1}, disable_request_compression=not compress),
     )
 
 
@@ -640,14 +640,7 @@ def test_put_metric_data_size_limit_counts_the_body_as_sent(vigil: VigilProcess)
     # CloudWatch: 1 MB per PutMetricData POST; a gzip body counts compressed.
     ns = _ns()
     compressible = _wide_data(1000, 2, lambda i, j: "x" * 600)  # ~1.3 MB of JSON
-    plain = boto3.client(
-        "cloudwatch",
-        endpoint_url=vigil.url,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDTEST",
-        aws_secret_access_key="secret",
-        config=Config(retries={"max_attempts": 1}, disable_request_compression=True),
-    )
+    plain = _cw(vigil, compress=False)
     gzipping = _cw(vigil)  # boto3 gzips PutMetricData bodies over 10 KiB by default
     try:
         with pytest.raises(ClientError) as err:
