@@ -90,6 +90,7 @@ def drive(
 ) -> float:
     """Points/s from the first request until every point sent is in the store."""
     sent = [0] * clients
+    throttled = [0] * clients
     errors: list[str] = []
     deadline = time.monotonic() + seconds
 
@@ -98,6 +99,13 @@ def drive(
             i = k
             while time.monotonic() < deadline:
                 response = http.post(url, content=bodies[i % len(bodies)])
+                if response.status_code in (429, 503) or (
+                    response.status_code == 400 and b"Throttling" in response.content
+                ):
+                    # Back-pressure (the write queue is full): back off as SDKs do, resend.
+                    throttled[k] += 1
+                    time.sleep(0.05)
+                    continue
                 if response.status_code != 200:
                     errors.append(f"{response.status_code} {response.text[:200]}")
                     return
@@ -114,6 +122,8 @@ def drive(
     elapsed = time.monotonic() - started
     if errors:
         raise SystemExit(f"requests failed: {errors[:3]}")
+    if sum(throttled):
+        print(f"  ({sum(throttled):,} requests throttled and resent)")
     return sum(sent) / elapsed
 
 
