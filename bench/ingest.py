@@ -53,6 +53,12 @@ class Phase:
     latencies: list[float]
     errors: int  # answers other than 200 and 429
     refused: int  # 429: the queue was full (OTel exporters retry these)
+    vigil_cpu: float  # CPU seconds vigil used during the phase (all its threads)
+    client_cpu: float  # … and the client processes, which share the machine here
+
+    @property
+    def cpu_us_per_item(self) -> float:
+        return self.vigil_cpu / max(self.items, 1) * 1e6
 
     @property
     def rate(self) -> float:
@@ -81,7 +87,7 @@ def client(
     interval: float,
     start_at: float,
     inflight: int,
-    queue: mp.Queue[tuple[int, list[float], int, int]],
+    queue: mp.Queue[tuple[int, list[float], int, int, float]],
 ) -> None:
     """One client process: ``inflight`` connections, each sending its batches back to back
     (interval 0) or one per interval, like an exporter with a few concurrent senders."""
@@ -122,7 +128,8 @@ def client(
         t.start()
     for t in threads:
         t.join()
-    queue.put((totals[0], latencies, totals[1], totals[2]))
+    cpu = time.process_time()
+    queue.put((totals[0], latencies, totals[1], totals[2], cpu))
 
 
 def drained(metrics_url: str) -> float:
@@ -141,6 +148,7 @@ def drained(metrics_url: str) -> float:
 
 
 def run_phase(
+    vigil: psutil.Process,
     url: str,
     metrics_url: str,
     payloads: list[list[tuple[bytes, int]]],
@@ -148,7 +156,8 @@ def run_phase(
     interval: float,
     inflight: int,
 ) -> Phase:
-    queue: mp.Queue[tuple[int, list[float], int, int]] = mp.Queue()
+    queue: mp.Queue[tuple[int, list[float], int, int, float]] = mp.Queue()
+    before = _cpu(vigil)
     start_at = time.time() + 0.5
     procs = [
         mp.Process(target=client, args=(url, p, seconds, interval, start_at, inflight, queue))
@@ -162,14 +171,21 @@ def run_phase(
     # Sustained means stored: the phase lasts until the write queue has drained, so rows
     # accepted into the queue but not yet inserted do not count as throughput.
     elapsed = drained(metrics_url) - start_at
-    latencies = [lat for _, lats, _, _ in results for lat in lats]
+    latencies = [lat for _, lats, _, _, _ in results for lat in lats]
     return Phase(
         sum(r[0] for r in results),
         elapsed,
         latencies,
         sum(r[2] for r in results),
         sum(r[3] for r in results),
+        _cpu(vigil) - before,
+        sum(r[4] for r in results),
     )
+
+
+def _cpu(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
 
 
 class RssSampler(threading.Thread):
@@ -237,17 +253,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = VigilProcess(Path(tmp) / "data", *server_args).start()
         sampler = RssSampler(server.proc.pid if server.proc else 0)
+        proc = sampler.proc
         sampler.start()
         try:
             for s in signals:
                 url = server.otlp_http_url + PATHS[s]
                 stats = server.url + "/metrics"
-                full = run_phase(url, stats, payloads[s], args.seconds, 0.0, args.inflight)
+                full = run_phase(proc, url, stats, payloads[s], args.seconds, 0.0, args.inflight)
                 # Half the maximum rate, paced: each sender sends one batch per interval.
                 mean_items = statistics.mean(n for p in payloads[s] for _, n in p)
                 senders = args.clients * args.inflight
                 interval = senders * mean_items / (full.rate / 2)
-                half = run_phase(url, stats, payloads[s], args.seconds, interval, args.inflight)
+                half = run_phase(
+                    proc, url, stats, payloads[s], args.seconds, interval, args.inflight
+                )
                 results[s] = (full, half)
                 peaks[s], sampler.peak = sampler.peak, 0
         finally:
@@ -265,6 +284,9 @@ def main() -> None:
         print(
             f"{s:8s} max {full.rate:9,.0f} items/s  p50 {full.pct(0.5):6.1f} ms"
             f"  p99 {full.pct(0.99):6.1f} ms  errors {full.errors}  429s {full.refused}"
+            f"  vigil CPU {full.cpu_us_per_item:5.2f} µs/item"
+            f" ({full.vigil_cpu / full.seconds:3.1f} cores;"
+            f" clients {full.client_cpu / full.seconds:3.1f})"
             f" | half rate {half.rate:9,.0f}/s p50 {half.pct(0.5):6.1f} ms"
             f" p99 {half.pct(0.99):6.1f} ms"
             f" | raw chDB insert {raw[50_000]:9,.0f} rows/s in 50k-row batches"

@@ -2,9 +2,11 @@
 count by 5-minute bins and a count by level, each run through vigil's Insights runner on
 embedded ClickHouse. Prints each query's median time (of 3 runs), the bytes it scanned,
 and its ratio to a baseline measured in the same run (a hand-written ClickHouse substring
-count over the same rows).
+count over the same rows). With ``--maps``, each query also runs as the compiler did
+before it skipped the attribute maps (every field read from attributes and resource too),
+and the ratio of the two is printed.
 
-    .venv/bin/python bench/logs_query.py [--rows 10000000] [--dir bench/out/logs-query]
+    .venv/bin/python bench/logs_query.py [--rows 10000000] [--dir bench/out/logs-query] [--maps]
 
 The data is generated once (200k distinct events through the PutLogEvents decoder, repeated
 over 24 hours) and kept in ``--dir`` for later runs.
@@ -24,7 +26,7 @@ import pyarrow.compute as pc
 
 from bench.logs_data import message
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
-from vigil.query.insights import parse_query
+from vigil.query.insights import parse_query, runner
 from vigil.query.insights.runner import QueryRequest, execute
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
@@ -95,6 +97,11 @@ async def timed(
     return statistics.median(times), stats
 
 
+async def every_key(*_: object) -> None:
+    """``runner.map_keys`` as if any key could be in the maps: the previous compiler."""
+    return None
+
+
 async def baseline(store: ClickHouseStore) -> float:
     times = []
     for _ in range(3):
@@ -112,6 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--dir", type=Path, default=Path("bench/out/logs-query"))
+    parser.add_argument("--maps", action="store_true", help="compare with maps always read")
     args = parser.parse_args()
     store = ClickHouseStore("chdb://" + str(args.dir.resolve()), query_timeout=120)
     migrate(store)
@@ -127,6 +135,7 @@ def main() -> None:
     async def run() -> None:
         base = await baseline(store)
         print(f"baseline (substring count over the body): {base * 1000:.0f} ms")
+        probe = runner.map_keys
         for query in QUERIES:
             seconds, stats = await timed(store, query, start_ms)
             print(
@@ -135,6 +144,14 @@ def main() -> None:
                 f" / {stats['bytesScanned'] / 1e9:.2f} GB, matched"
                 f" {int(stats['recordsMatched']):,}  | {query}"
             )
+            if args.maps:
+                runner.map_keys = every_key  # type: ignore[assignment]
+                before, _ = await timed(store, query, start_ms)
+                runner.map_keys = probe
+                print(
+                    f"{before * 1000:7.0f} ms  reading the attribute maps too:"
+                    f" now {seconds / before:.2f} of that"
+                )
 
     asyncio.run(run())
     store.close()

@@ -3,6 +3,13 @@
 Both go through clickhouse-connect's ``Client``, so the SQL and the code path are the same;
 only the URL differs. Reads run on a small thread pool, one client per thread (chDB and the
 HTTP driver release the GIL while the engine works); writes come from the writer thread.
+
+One exception, measured (bench/RESULTS.md): embedded inserts skip clickhouse-connect,
+which serializes the Arrow table to a temporary file for ``INSERT … FROM INFILE`` while
+holding the GIL. They run ``INSERT … SELECT FROM Python(table)`` on a chDB connection of
+their own, which reads the Arrow buffers in place: ~30 % less CPU per row, and the event
+loop is not stalled meanwhile. One reading thread keeps the blocks an insert forms the same
+on a replay, which the deduplication tokens of the writer's replays rely on.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import chdb
 import clickhouse_connect
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
@@ -78,6 +86,8 @@ class ClickHouseStore:
         self._clients_lock = threading.Lock()
         self._local = threading.local()
         self._admin = self._new_client()
+        self._chdb: Any = None  # the embedded insert connection, opened on first use
+        self._chdb_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(read_threads, thread_name_prefix="vigil-read")
         # Set by the runtime once the writer exists: makes every query read-your-writes.
         self.before_read: Callable[[], Awaitable[None]] | None = None
@@ -100,10 +110,34 @@ class ClickHouseStore:
             "insert_deduplication_token": dedup_token or uuid.uuid4().hex,
             "deduplicate_blocks_in_dependent_materialized_views": 1,
         }
+        if self.embedded:
+            self._insert_embedded(table, data, settings)
+            return
         try:
             self._thread_client().insert_arrow(table, data, settings=settings)
         except ClickHouseError as exc:
             raise StoreError(str(exc)) from exc
+
+    def _insert_embedded(self, table: str, data: pa.Table, settings: Mapping[str, Any]) -> None:
+        columns = ", ".join(_identifier(c) for c in data.column_names)
+        options = ", ".join(
+            f"{k} = {_literal(v)}"
+            for k, v in {**settings, "max_threads": 1, "max_insert_threads": 1}.items()
+        )
+        # chDB's Python() table function finds the table by its variable name in this frame.
+        vigil_rows = data  # noqa: F841
+        sql = (
+            f"INSERT INTO {_identifier(table)} ({columns}) SELECT {columns}"
+            f" FROM Python(vigil_rows) SETTINGS {options}"
+        )
+        with self._chdb_lock:
+            try:
+                if self._chdb is None:
+                    path = self.url.removeprefix("chdb://")
+                    self._chdb = chdb.connect(path)  # type: ignore[no-untyped-call]
+                self._chdb.query(sql)
+            except Exception as exc:  # chDB raises RuntimeError for ClickHouse errors
+                raise StoreError(str(exc)) from exc
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
         try:
@@ -162,12 +196,27 @@ class ClickHouseStore:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._chdb_lock:
+            if self._chdb is not None:
+                with contextlib.suppress(Exception):
+                    self._chdb.close()
+                self._chdb = None
         with self._clients_lock:
             clients, self._clients = self._clients, []
         for client in clients:
             # Closing is best effort: one failure must not keep the others open.
             with contextlib.suppress(Exception):
                 client.close()
+
+
+def _identifier(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _translate(exc: ClickHouseError) -> StoreError:

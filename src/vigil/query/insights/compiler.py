@@ -116,6 +116,10 @@ class Base:
     where: list[str]
     params: dict[str, object]
     account_id: str = "000000000000"
+    # Keys that attributes or resource may hold in these rows; None: any key. A field not
+    # in it reads only the JSON message: reading the two maps was most of the time of
+    # queries over PutLogEvents data, where the maps are empty (see runner.map_keys).
+    map_keys: frozenset[str] | None = None
 
 
 def logs_base(tenant: str, groups: list[str], start_ms: int, end_ms: int) -> Base:
@@ -151,6 +155,7 @@ class Compiler:
         self.request_limit = limit
         self._n = 0
         self._strings: dict[str, str] = {}
+        self.field_keys: set[str] = set()  # event fields read (attribute keys looked up)
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -245,7 +250,20 @@ class Compiler:
                 "any",
             )
         column = "fields." + ".".join(f"`{p}`" for p in parts)
-        key = self.string(".".join(parts))
+        name = ".".join(parts)
+        self.field_keys.add(name)
+        message_num = (
+            f"coalesce({column}.:Float64, toFloat64({column}.:Int64),"
+            f" toFloat64({column}.:UInt64), toFloat64OrNull({column}.:String)"
+        )
+        if self.base.map_keys is not None and name not in self.base.map_keys:
+            return Col(
+                f"CAST({column} AS Nullable(String))",
+                "any",
+                num=message_num + ")",
+                json=f"if({column} IS NULL, NULL, toJSONString({column}))",
+            )
+        key = self.string(name)
         attr = (
             f"if(mapContains(attributes, {key}), attributes[{key}],"
             f" if(mapContains(resource, {key}), resource[{key}], NULL))"
@@ -253,9 +271,7 @@ class Compiler:
         return Col(
             f"coalesce(CAST({column} AS Nullable(String)), {attr})",
             "any",
-            num=f"coalesce({column}.:Float64, toFloat64({column}.:Int64),"
-            f" toFloat64({column}.:UInt64), toFloat64OrNull({column}.:String),"
-            f" toFloat64OrNull({attr}))",
+            num=f"{message_num}, toFloat64OrNull({attr}))",
             json=f"if({column} IS NULL, if({attr} IS NULL, NULL, toJSONString({attr})),"
             f" toJSONString({column}))",
         )

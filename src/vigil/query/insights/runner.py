@@ -1,4 +1,5 @@
-"""Running Logs Insights queries: asynchronously, with a time limit, stoppable.
+"""Running Logs Insights queries: asynchronously, with a time limit, stoppable (a stopped
+or timed-out query's statements are killed in the store, not left running).
 
 ``execute`` runs one parsed query against the store and returns its rows (each a list of
 ``(field, value)`` pairs, values as text, absent fields left out) and statistics.
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -33,7 +35,9 @@ from vigil.query.insights.compiler import (
 )
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.patterns import DIFF_COLUMNS, PATTERN_COLUMNS, cluster, diff
-from vigil.store.interface import QueryTimeout, Store, StoreError
+from vigil.store.interface import QueryTimeout, Rows, Store, StoreError
+
+log = logging.getLogger(__name__)
 
 PATTERN_CAP = 100_000  # messages clustered by one pattern command
 DAY_MS = 86_400_000
@@ -105,12 +109,71 @@ def plan(req: QueryRequest) -> None:
     Compiler(_base(req), limit=req.limit).compile(post, _rows_layer(PATTERN_COLUMNS, "[]"))
 
 
+class Reader(Protocol):
+    """What running a query needs of the store (``Store`` and ``Statements`` both are)."""
+
+    async def query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Rows: ...
+
+
+class Statements:
+    """The store's queries for one Insights query, each tagged with ``log_comment`` so that
+    ``kill`` can end the ClickHouse statements still running when the query is stopped or
+    timed out (cancelling the asyncio task alone leaves them running on the read pool).
+    KILL QUERY finds them by their text, which works in embedded chDB (where a query id
+    cannot be set) and on a server alike."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.tag = uuid.uuid4().hex
+
+    async def query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Rows:
+        tagged = f"{sql} SETTINGS log_comment = '{KILL_TAG}{self.tag}'"
+        return await self._store.query(tagged, parameters, timeout=timeout)
+
+    async def kill(self) -> None:
+        """End this query's running statements; returns once they are gone."""
+        await asyncio.to_thread(
+            self._store.command,
+            "KILL QUERY WHERE position(query, concat({prefix:String}, {tag:String})) > 0 SYNC",
+            {"prefix": KILL_TAG, "tag": self.tag},
+        )
+
+
+KILL_TAG = "vigil-insights:"
+
+
+T = TypeVar("T")
+
+
+async def killable(store: Store, run: Callable[[Reader], Awaitable[T]]) -> T:
+    """``run(reader)``; if cancelled (StopQuery, the time limit), the statements it started
+    are killed in the store before the cancellation goes on."""
+    statements = Statements(store)
+    try:
+        return await run(statements)
+    except asyncio.CancelledError:
+        try:
+            await asyncio.shield(statements.kill())
+        except StoreError as exc:
+            log.warning("could not kill the statements of a stopped query: %s", exc)
+        raise
+
+
 async def execute(store: Store, req: QueryRequest, timeout: float | None = None) -> QueryResult:
+    return await killable(store, lambda reader: _execute(reader, req, timeout))
+
+
+async def _execute(store: Reader, req: QueryRequest, timeout: float | None) -> QueryResult:
     pre, pattern, diff_cmd, post = _split(req.query.commands)
     scan = asyncio.create_task(_scanned(store, req, timeout))
     try:
         if pattern is None:
-            compiled = Compiler(_base(req), limit=req.limit).compile(pre)
+            base = await _mapped_base(store, req, lambda c: c.compile(pre), timeout)
+            compiled = Compiler(base, limit=req.limit).compile(pre)
             rows, matched = await _run(store, compiled, timeout)
         else:
             rows, matched = await _run_pattern(store, req, pre, pattern, diff_cmd, post, timeout)
@@ -131,7 +194,54 @@ async def execute(store: Store, req: QueryRequest, timeout: float | None = None)
     )
 
 
-async def _scanned(store: Store, req: QueryRequest, timeout: float | None) -> tuple[int, int]:
+MAX_PROBED_KEYS = 64
+
+
+async def map_keys(
+    store: Reader, base: Base, keys: set[str], timeout: float | None
+) -> frozenset[str] | None:
+    """Which of ``keys`` some row of ``base`` holds in its attributes or resource (None when
+    there are too many to ask). Reads only the maps' key subcolumns; a key that first
+    arrives while the query runs is missed for those rows, like any read of a moving range."""
+    if not keys:
+        return frozenset()
+    if len(keys) > MAX_PROBED_KEYS:
+        return None
+    ordered = sorted(keys)
+    params: dict[str, object] = dict(base.params)
+    checks = []
+    for i, key in enumerate(ordered):
+        params[f"mk{i}"] = key
+        checks.append(
+            f"max(has(attributes.keys, {{mk{i}:String}}) OR has(resource.keys, {{mk{i}:String}}))"
+        )
+    rows = await store.query(
+        f"SELECT {', '.join(checks)} FROM {base.source} WHERE " + " AND ".join(base.where),
+        params,
+        timeout=timeout,
+    )
+    found = rows.rows[0] if rows.rows else [0] * len(ordered)
+    return frozenset(key for key, hit in zip(ordered, found, strict=True) if hit)
+
+
+async def _mapped_base(
+    store: Reader,
+    req: QueryRequest,
+    use: Callable[[Compiler], object],
+    timeout: float | None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> Base:
+    """The query's base with ``map_keys`` filled: a first compile finds the event fields
+    the query reads, one cheap query finds which of them the maps hold."""
+    base = _base(req, start_ms, end_ms)
+    probe = Compiler(_base(req, start_ms, end_ms))
+    use(probe)
+    base.map_keys = await map_keys(store, base, probe.field_keys, timeout)
+    return base
+
+
+async def _scanned(store: Reader, req: QueryRequest, timeout: float | None) -> tuple[int, int]:
     base = _base(req)
     rows = await store.query(
         f"SELECT count(), sum(body_size) FROM {base.source} WHERE " + " AND ".join(base.where),
@@ -142,7 +252,7 @@ async def _scanned(store: Store, req: QueryRequest, timeout: float | None) -> tu
     return int(count), int(size or 0)
 
 
-async def _run(store: Store, compiled: Compiled, timeout: float | None) -> tuple[list[Row], int]:
+async def _run(store: Reader, compiled: Compiled, timeout: float | None) -> tuple[list[Row], int]:
     main = store.query(compiled.sql, compiled.params, timeout=timeout)
     if compiled.count_sql is not None:
         result, counted = await asyncio.gather(
@@ -188,7 +298,7 @@ def _rows_layer(columns: tuple[tuple[str, str], ...], data_param: str) -> Layer:
 
 
 async def _run_pattern(
-    store: Store,
+    store: Reader,
     req: QueryRequest,
     pre: tuple[ast.Command, ...],
     pattern: ast.PatternCmd,
@@ -197,8 +307,12 @@ async def _run_pattern(
     timeout: float | None,
 ) -> tuple[list[Row], int]:
     async def messages(start_ms: int, end_ms: int) -> list[str]:
-        compiler = Compiler(_base(req, start_ms, end_ms))
-        sql = compiler.values(pre, pattern.source, PATTERN_CAP)
+        def use(c: Compiler) -> str:
+            return c.values(pre, pattern.source, PATTERN_CAP)
+
+        base = await _mapped_base(store, req, use, timeout, start_ms, end_ms)
+        compiler = Compiler(base)
+        sql = use(compiler)
         result = await store.query(sql, compiler.params, timeout=timeout)
         return [str(r[0]) for r in result.rows]
 
