@@ -27,6 +27,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import grpc
+import pyarrow as pa
 import uvicorn
 from sqlalchemy import Engine
 from starlette.routing import BaseRoute
@@ -159,6 +160,9 @@ class Runtime:
             query_timeout=cfg.query_timeout,
         )
         await asyncio.to_thread(migrate, self.store)
+        # pyarrow imports pandas on its first conversion from Python objects (1-3 s on a busy
+        # machine): pay it here rather than in the first request.
+        await asyncio.to_thread(pa.array, [0.0])
         await asyncio.to_thread(
             apply_table_ttls, self.store, cfg.metric_retention, cfg.trace_retention_days
         )
