@@ -1,4 +1,5 @@
-"""Builds the native OTLP decoders (Cython); everything else is in pyproject.toml."""
+"""Builds the native decoders (Cython: OTLP protobuf, PutMetricData JSON); everything else
+is in pyproject.toml."""
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -13,7 +14,13 @@ setup(
                 # Without a C compiler vigil still installs and runs on the reference
                 # decoders (vigil.ingest.otlp.native logs a warning).
                 optional=True,
-            )
+            ),
+            Extension(
+                "vigil.ingest._putmetricdata",
+                ["src/vigil/ingest/_putmetricdata.pyx"],
+                extra_compile_args=["-O2"],
+                optional=True,
+            ),
         ],
         language_level=3,
     )

@@ -3,6 +3,8 @@ sends them (query protocol, XML answers) against a vigil process."""
 
 from __future__ import annotations
 
+import base64
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,14 +30,14 @@ def cw(vigil: VigilProcess) -> Iterator[Any]:
     client.close()
 
 
-def _cw(vigil: VigilProcess) -> Any:
+def _cw(vigil: VigilProcess, compress: bool = True) -> Any:
     return boto3.client(
         "cloudwatch",
         endpoint_url=vigil.url,
         region_name="us-east-1",
         aws_access_key_id="AKIDTEST",
         aws_secret_access_key="secret",
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"max_attempts": 1}, disable_request_compression=not compress),
     )
 
 
@@ -552,24 +554,39 @@ def test_query_protocol_as_aws_sdk_go_v1_sends_it(vigil: VigilProcess) -> None:
     assert "position 3" in error.find("cw:Message", XMLNS).text  # type: ignore[union-attr,operator]
 
 
-def test_tags(vigil: VigilProcess, cw: Any) -> None:
-    arn = f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{uuid.uuid4().hex}"
-    cw.tag_resource(
-        ResourceARN=arn, Tags=[{"Key": "team", "Value": "core"}, {"Key": "env", "Value": "prod"}]
-    )
-    cw.tag_resource(ResourceARN=arn, Tags=[{"Key": "env", "Value": "dev"}])
-    assert cw.list_tags_for_resource(ResourceARN=arn)["Tags"] == [
-        {"Key": "env", "Value": "dev"},
-        {"Key": "team", "Value": "core"},
-    ]
-    cw.untag_resource(ResourceARN=arn, TagKeys=["team"])
-    assert cw.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "env", "Value": "dev"}]
-    with pytest.raises(ClientError) as err:
+def test_tags_of_resources_that_do_not_exist(vigil: VigilProcess, cw: Any) -> None:
+    # No alarm, metric stream, dashboard or insight rule of these names exists: CloudWatch
+    # answers the model's ResourceNotFoundException (404) for every tag operation.
+    for arn in (
+        f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{uuid.uuid4().hex}",
+        f"arn:aws:cloudwatch:us-east-1:000000000000:metric-stream/{uuid.uuid4().hex}",
+    ):
+        calls: tuple[tuple[Any, dict[str, Any]], ...] = (
+            (cw.tag_resource, {"Tags": [{"Key": "team", "Value": "core"}]}),
+            (cw.untag_resource, {"TagKeys": ["team"]}),
+            (cw.list_tags_for_resource, {}),
+        )
+        for call, params in calls:
+            with pytest.raises(cw.exceptions.ResourceNotFoundException) as err:
+                call(ResourceARN=arn, **params)
+            code, status, message = _code(err)
+            assert (code, status) == ("ResourceNotFoundException", 404)
+            assert "does not exist" in message
+    with pytest.raises(ClientError) as bad:
         cw.tag_resource(ResourceARN="arn:aws:s3:::bucket", Tags=[{"Key": "a", "Value": "b"}])
-    assert _code(err)[:2] == ("InvalidParameterValue", 400)
-    with pytest.raises(ClientError) as err:
-        cw.tag_resource(ResourceARN=arn, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
-    assert _code(err)[:2] == ("LimitExceededException", 400)
+    assert _code(bad)[:2] == ("InvalidParameterValue", 400)
+
+
+def test_tags_over_the_query_protocol(vigil: VigilProcess) -> None:
+    arn = f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{uuid.uuid4().hex}"
+    answer = httpx.post(
+        vigil.url,
+        data={"Action": "ListTagsForResource", "Version": "2010-08-01", "ResourceARN": arn},
+    )
+    assert answer.status_code == 404, answer.text
+    error = ET.fromstring(answer.content).find(".//cw:Error", XMLNS)
+    assert error is not None
+    assert error.find("cw:Code", XMLNS).text == "ResourceNotFoundException"  # type: ignore[union-attr]
 
 
 def test_unit_less_statistics_split_by_unit(vigil: VigilProcess, cw: Any) -> None:
@@ -606,3 +623,117 @@ def test_unit_less_statistics_split_by_unit(vigil: VigilProcess, cw: Any) -> Non
         EndTime=t0 + timedelta(minutes=1),
     )
     assert total["MetricDataResults"][0]["Values"] == [3.0]
+
+
+def _wide_data(count: int, dims: int, value: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "MetricName": f"M{i}",
+            "Dimensions": [{"Name": f"d{j}", "Value": value(i, j)} for j in range(dims)],
+            "Value": 1.0,
+        }
+        for i in range(count)
+    ]
+
+
+def test_put_metric_data_size_limit_counts_the_body_as_sent(vigil: VigilProcess) -> None:
+    # CloudWatch: 1 MB per PutMetricData POST; a gzip body counts compressed.
+    ns = _ns()
+    compressible = _wide_data(1000, 2, lambda i, j: "x" * 600)  # ~1.3 MB of JSON
+    plain = _cw(vigil, compress=False)
+    gzipping = _cw(vigil)  # boto3 gzips PutMetricData bodies over 10 KiB by default
+    try:
+        with pytest.raises(ClientError) as err:
+            plain.put_metric_data(Namespace=ns, MetricData=compressible)
+        code, status, message = _code(err)
+        assert (code, status) == ("RequestEntityTooLarge", 413)
+        assert message.startswith("Request size 1")
+        assert message.endswith("exceeded 1048576 bytes")
+
+        gzipping.put_metric_data(Namespace=ns, MetricData=compressible)  # ~10 KB as sent
+
+        # Random base64 values: ~1.8 MB of JSON that gzip shrinks to ~1.4 MB only.
+        noise = _wide_data(60, 30, lambda i, j: base64.b64encode(os.urandom(750)).decode())
+        with pytest.raises(ClientError) as err:
+            gzipping.put_metric_data(Namespace=ns + "/noise", MetricData=noise)
+        assert _code(err)[:2] == ("RequestEntityTooLarge", 413)
+        first = gzipping.list_metrics(Namespace=ns)
+        rest = gzipping.list_metrics(Namespace=ns, NextToken=first["NextToken"])
+        assert len(first["Metrics"]) + len(rest["Metrics"]) == 1000
+        assert gzipping.list_metrics(Namespace=ns + "/noise")["Metrics"] == []
+    finally:
+        plain.close()
+        gzipping.close()
+
+
+def test_put_metric_data_size_limit_over_the_query_protocol(vigil: VigilProcess) -> None:
+    ns = _ns()
+    form = {"Action": "PutMetricData", "Version": "2010-08-01", "Namespace": ns}
+    for i in range(1, 1001):  # ~1.1 MB form-encoded
+        form[f"MetricData.member.{i}.MetricName"] = f"M{i}"
+        form[f"MetricData.member.{i}.Value"] = "1"
+        form[f"MetricData.member.{i}.Dimensions.member.1.Name"] = "d"
+        form[f"MetricData.member.{i}.Dimensions.member.1.Value"] = "v" * 1024
+    answer = httpx.post(vigil.url, data=form)
+    assert answer.status_code == 413, answer.text
+    error = ET.fromstring(answer.content).find(".//cw:Error", XMLNS)
+    assert error is not None
+    assert error.find("cw:Code", XMLNS).text == "RequestEntityTooLarge"  # type: ignore[union-attr]
+    # Below the limit the same form is accepted.
+    small = {
+        k: v
+        for k, v in form.items()
+        if not k.startswith("MetricData.member.") or int(k.split(".")[2]) <= 100
+    }
+    assert httpx.post(vigil.url, data=small).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("members", "code", "named"),
+    [
+        ({"MetricData.member.1.Value": "1"}, "MissingParameter", "MetricData.member.1.MetricName"),
+        (
+            {"MetricData.member.1.MetricName": "m", "MetricData.member.1.Value": "abc"},
+            "InvalidParameterValue",
+            "MetricData.member.1.Value",
+        ),
+        (
+            {
+                "MetricData.member.1.MetricName": "m",
+                "MetricData.member.1.Value": "1",
+                "MetricData.member.2.MetricName": "m",
+                "MetricData.member.2.Value": "1",
+                "MetricData.member.2.Dimensions.member.1.Name": "d",
+            },
+            "MissingParameter",
+            "MetricData.member.2.Dimensions.member.1",
+        ),
+        (
+            {"MetricData.member.1.MetricName": "n" * 256, "MetricData.member.1.Value": "1"},
+            "InvalidParameterValue",
+            "MetricData.member.1.MetricName",
+        ),
+        (
+            {
+                "MetricData.member.1.MetricName": "m",
+                "MetricData.member.1.Value": "1",
+                "MetricData.member.1.Timestamp": "yesterday",
+            },
+            "InvalidParameterValue",
+            "MetricData.member.1.Timestamp",
+        ),
+    ],
+)
+def test_put_metric_data_errors_over_the_query_protocol(
+    vigil: VigilProcess, members: dict[str, str], code: str, named: str
+) -> None:
+    # The decoder checks the form's data itself (no generic model validation): the errors
+    # keep CloudWatch's codes and name the member.
+    ns = _ns()
+    form = {"Action": "PutMetricData", "Version": "2010-08-01", "Namespace": ns, **members}
+    answer = httpx.post(vigil.url, data=form)
+    assert answer.status_code == 400, answer.text
+    error = ET.fromstring(answer.content).find(".//cw:Error", XMLNS)
+    assert error is not None
+    assert error.find("cw:Code", XMLNS).text == code  # type: ignore[union-attr]
+    assert named in error.find("cw:Message", XMLNS).text  # type: ignore[union-attr,operator]

@@ -52,6 +52,7 @@ from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
 from vigil.query.insights.runner import QueryRegistry
 from vigil.rules.scheduled_queries import ScheduledQueries
+from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import LogsCatalog
@@ -125,6 +126,8 @@ class Runtime:
         self.store: ClickHouseStore | None = None
         self.state: Engine | None = None
         self.writer: WalWriter | None = None
+        # Alarms, metric streams, dashboards and insight rules register here (for tags).
+        self.cloudwatch_resources = CloudWatchResources()
         self.pipeline: IngestPipeline | None = None
         self.registry: LogGroupRegistry | None = None
         self.logs: LogsService | None = None
@@ -250,7 +253,7 @@ class Runtime:
         cloudwatch = CloudWatchService(
             self.pipeline,
             self.store,
-            TagStore(self.state),
+            TagStore(self.state, self.cloudwatch_resources),
             self.config.metric_retention,
             self.metrics,
             clock=self.clock,

@@ -1,8 +1,11 @@
 """Tags of CloudWatch resources (TagResource / UntagResource / ListTagsForResource).
 
-CloudWatch tags alarms, Contributor Insights rules and metric streams; the resources
-themselves belong to other parts of vigil, so tags are kept here by ARN and tenant. Blocking
-(SQLAlchemy): call from worker threads.
+CloudWatch tags alarms, Contributor Insights rules, metric streams and dashboards; the
+resources themselves belong to other parts of vigil, so tags are kept here by ARN and
+tenant. Every operation first asks ``CloudWatchResources`` whether the ARN names an existing
+resource and raises ``NoSuchResource`` otherwise (CloudWatch's ResourceNotFoundException).
+A part that deletes a resource calls ``forget`` so that a new one of the same name starts
+untagged. Blocking (SQLAlchemy and the lookups): call from worker threads.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import Column, Connection, Engine, String, Table, delete, select
 
+from vigil.state.cloudwatch_resources import CloudWatchResources, ResourceRef
 from vigil.state.db import METADATA, MIGRATIONS
 
 MAX_TAGS = 50
@@ -37,11 +41,23 @@ class TooManyTags(ValueError):
     pass
 
 
-class TagStore:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+class NoSuchResource(LookupError):
+    def __init__(self, ref: ResourceRef) -> None:
+        super().__init__(f"The {ref.kind} {ref.name!r} does not exist.")
+        self.ref = ref
 
-    def tags(self, tenant: str, arn: str) -> dict[str, str]:
+
+class TagStore:
+    def __init__(self, engine: Engine, resources: CloudWatchResources) -> None:
+        self._engine = engine
+        self._resources = resources
+
+    def _check(self, tenant: str, ref: ResourceRef) -> None:
+        if not self._resources.exists(tenant, ref):
+            raise NoSuchResource(ref)
+
+    def tags(self, tenant: str, arn: str, ref: ResourceRef) -> dict[str, str]:
+        self._check(tenant, ref)
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(cloudwatch_tags.c.key, cloudwatch_tags.c.value).where(
@@ -50,7 +66,8 @@ class TagStore:
             )
             return {key: value for key, value in rows}
 
-    def tag(self, tenant: str, arn: str, tags: Mapping[str, str]) -> None:
+    def tag(self, tenant: str, arn: str, ref: ResourceRef, tags: Mapping[str, str]) -> None:
+        self._check(tenant, ref)
         with self._engine.begin() as conn:
             current = {
                 key
@@ -75,12 +92,22 @@ class TagStore:
                     [{"tenant": tenant, "arn": arn, "key": k, "value": v} for k, v in tags.items()],
                 )
 
-    def untag(self, tenant: str, arn: str, keys: list[str]) -> None:
+    def untag(self, tenant: str, arn: str, ref: ResourceRef, keys: list[str]) -> None:
+        self._check(tenant, ref)
         with self._engine.begin() as conn:
             conn.execute(
                 delete(cloudwatch_tags).where(
                     cloudwatch_tags.c.tenant == tenant,
                     cloudwatch_tags.c.arn == arn,
                     cloudwatch_tags.c.key.in_(keys),
+                )
+            )
+
+    def forget(self, tenant: str, arn: str) -> None:
+        """Drop every tag of a resource that was deleted."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                delete(cloudwatch_tags).where(
+                    cloudwatch_tags.c.tenant == tenant, cloudwatch_tags.c.arn == arn
                 )
             )

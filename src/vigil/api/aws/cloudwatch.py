@@ -15,26 +15,27 @@ import re
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
+from vigil.api.aws.dispatch import json_object
 from vigil.api.aws.interface import AwsError, RequestContext
 from vigil.ingest.cloudwatch_metrics import InvalidMetricData, decode_put_metric_data
+from vigil.ingest.cloudwatch_native import decode_body
 from vigil.ingest.interface import Decoded
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.query import metricdata as md
-from vigil.state.metrictags import TagStore, TooManyTags
+from vigil.state.cloudwatch_resources import ResourceRef, parse_arn
+from vigil.state.metrictags import NoSuchResource, TagStore, TooManyTags
 from vigil.store.interface import Overloaded, Store, StoreUnavailable
 from vigil.store.retention import MetricRetention
 from vigil.telemetry import SelfMetrics
 
 LIST_PAGE = 500
+MAX_PUT_BYTES = 1024 * 1024
+_READS = frozenset({"GetMetricData", "GetMetricStatistics", "ListMetrics"})
 DEFAULT_MAX_DATAPOINTS = 100_800
-_ARN = re.compile(
-    r"^arn:aws[a-z-]*:cloudwatch:[a-z0-9-]*:\d*:"
-    r"(alarm:.+|insight-rule/.+|metric-stream/.+|dashboard/.+)$"
-)
 
 
 class CloudWatchService:
@@ -52,9 +53,12 @@ class CloudWatchService:
     )
     validation_error = "InvalidParameterValue"
     missing_parameter_error = "MissingParameter"
-    # The decoder checks PutMetricData's model rules itself (botocore's validator would
-    # cost more than the decoding).
-    raw_operations = frozenset({"PutMetricData"})
+    # PutMetricData's JSON body goes straight to the (native) decoder, which checks the
+    # model's rules itself: botocore's validator, even the JSON parse, would cost more.
+    body_operations = frozenset({"PutMetricData"})
+    # CloudWatch: "Each PutMetricData request is limited to 1 MB in size for HTTP POST
+    # requests", gzip bodies counted as sent.
+    request_limits: ClassVar[dict[str, int]] = {"PutMetricData": MAX_PUT_BYTES}
 
     def __init__(
         self,
@@ -91,7 +95,10 @@ class CloudWatchService:
 
     async def _put_metric_data(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         try:
-            columns = decode_put_metric_data(params, ctx.tenant, self._clock())
+            if ctx.body:
+                columns = decode_body(ctx.body, ctx.tenant, self._clock(), json_object)
+            else:  # the query protocol: boto3-shaped parameters
+                columns = decode_put_metric_data(params, ctx.tenant, self._clock())
         except InvalidMetricData:
             self._metrics.ingest_requests.labels("cloudwatch", "metrics", "400").inc()
             raise
@@ -215,7 +222,8 @@ class CloudWatchService:
     # --- tags -------------------------------------------------------------------------
 
     async def _tag_resource(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        arn = _check_arn(params["ResourceARN"])
+        arn = params["ResourceARN"]
+        ref = _check_arn(arn)
         tags = {t["Key"]: t["Value"] for t in params["Tags"]}
         for key in tags:
             if key.lower().startswith("aws:"):
@@ -223,32 +231,49 @@ class CloudWatchService:
                     "InvalidParameterValue", f"The tag key {key!r} uses the reserved prefix aws:."
                 )
         try:
-            await asyncio.to_thread(self._tags.tag, ctx.tenant, arn, tags)
+            await asyncio.to_thread(self._tags.tag, ctx.tenant, arn, ref, tags)
         except TooManyTags as exc:
             raise AwsError("LimitExceededException", str(exc)) from None
+        except NoSuchResource as exc:
+            raise _not_found(exc) from None
         return {}
 
     async def _untag_resource(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-        arn = _check_arn(params["ResourceARN"])
-        await asyncio.to_thread(self._tags.untag, ctx.tenant, arn, list(params["TagKeys"]))
+        arn = params["ResourceARN"]
+        ref = _check_arn(arn)
+        try:
+            await asyncio.to_thread(self._tags.untag, ctx.tenant, arn, ref, list(params["TagKeys"]))
+        except NoSuchResource as exc:
+            raise _not_found(exc) from None
         return {}
 
     async def _list_tags_for_resource(
         self, params: dict[str, Any], ctx: RequestContext
     ) -> dict[str, Any]:
-        arn = _check_arn(params["ResourceARN"])
-        tags = await asyncio.to_thread(self._tags.tags, ctx.tenant, arn)
+        arn = params["ResourceARN"]
+        ref = _check_arn(arn)
+        try:
+            tags = await asyncio.to_thread(self._tags.tags, ctx.tenant, arn, ref)
+        except NoSuchResource as exc:
+            raise _not_found(exc) from None
         return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
 
 
-def _check_arn(arn: str) -> str:
-    if not _ARN.match(arn):
+def _check_arn(arn: str) -> ResourceRef:
+    ref = parse_arn(arn)
+    if ref is None:
         raise AwsError(
             "InvalidParameterValue",
             f"The ARN {arn!r} is not a CloudWatch alarm, insight rule, metric stream or"
             " dashboard ARN.",
         )
-    return arn
+    return ref
+
+
+def _not_found(exc: NoSuchResource) -> AwsError:
+    # The model's ResourceNotFoundException (404), as CloudWatch answers for an ARN that
+    # names no existing resource.
+    return AwsError("ResourceNotFoundException", str(exc), 404)
 
 
 def _metric_query(q: dict[str, Any]) -> md.MetricQuery:

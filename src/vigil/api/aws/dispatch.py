@@ -166,6 +166,7 @@ class AwsDispatcher:
         op_model: OperationModel | None = None
         try:
             body = await _body(request) if form is None else b""
+            _check_size(request, bound.service, operation)
             key_id = await self._authenticate(request, bound, body, form)
             if (
                 operation not in bound.service.operations
@@ -177,15 +178,27 @@ class AwsDispatcher:
                     f"operation {operation} is not supported by vigil's {bound.service.model} API",
                 )
             op_model = bound.model.operation_model(operation)
+            raw_body = b""
             if bound.protocol == "json" and operation in getattr(
+                bound.service, "body_operations", ()
+            ):
+                # The service decodes the body itself (even the JSON parse costs more than
+                # its native decoder).
+                params, raw_body = {}, body
+            elif bound.protocol == "json" and operation in getattr(
                 bound.service, "raw_operations", ()
             ):
                 # The service checks this (hot) operation's input itself, faster than the
                 # generic conversion and validation could.
-                params = _json_object(body)
+                params = json_object(body)
             else:
                 params = _parse(bound.protocol, op_model, body, form, uri, request)
-                problem = protocols.validate(params, op_model.input_shape)
+                # A body operation's service checks its input itself, on every protocol.
+                problem = (
+                    None
+                    if operation in getattr(bound.service, "body_operations", ())
+                    else protocols.validate(params, op_model.input_shape)
+                )
                 if problem:
                     raise AwsError(_validation_code(bound.service, problem), problem)
             ctx = RequestContext(
@@ -194,6 +207,7 @@ class AwsDispatcher:
                 region=_region(request),
                 access_key_id=key_id,
                 headers=request.headers,
+                body=raw_body,
             )
             output = await bound.service.call(operation, params, ctx)
         except AwsError as error:
@@ -290,7 +304,7 @@ def _parse(
         return protocols.from_query(form or [], shape)
     if shape is None:
         return {}
-    params: dict[str, Any] = protocols.from_json(_json_object(body), shape)
+    params: dict[str, Any] = protocols.from_json(json_object(body), shape)
     if protocol == "rest-json":
         for name, member in shape.members.items():
             location = member.serialization.get("location")
@@ -304,7 +318,8 @@ def _parse(
     return params
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any]:
+    """A JSON protocol body as its object, or SerializationException (services use it too)."""
     try:
         data = orjson.loads(body) if body.strip() else {}
     except orjson.JSONDecodeError as exc:
@@ -399,6 +414,16 @@ def _region(request: Request) -> str:
         return parse_credential(request.headers.get("authorization", ""))[0].region
     except SignatureError:
         return "us-east-1"
+
+
+def _check_size(request: Request, service: AwsService, operation: str) -> None:
+    """Enforce the operation's own request size limit on the body as sent (compressed)."""
+    limit = getattr(service, "request_limits", {}).get(operation)
+    if limit is None:
+        return
+    sent = len(getattr(request.state, "aws_raw", b""))
+    if sent > limit:
+        raise AwsError("RequestEntityTooLarge", f"Request size {sent} exceeded {limit} bytes", 413)
 
 
 async def _body(request: Request) -> bytes:

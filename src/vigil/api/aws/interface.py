@@ -20,6 +20,14 @@ A service (CloudWatch Logs, CloudWatch, X-Ray, SNS …) implements ``AwsService`
   service converts and checks itself: they get the request's JSON object as sent (epoch
   numbers, no model validation), e.g. PutLogEvents with 10,000 events, or CloudWatch
   PutMetricData (botocore's validator would cost more than the decoding).
+* Optionally, ``body_operations`` names JSON-protocol operations whose handler parses
+  the body itself: they get empty ``params`` and the (decompressed) body in ``ctx.body``
+  (``dispatch.json_object`` turns it into the object, with the protocol's error). On the
+  other protocols they get the parsed parameters without the model check: the service
+  checks them itself (botocore's validator costs more than decoding a 1,000-datum form).
+* Optionally, ``request_limits`` maps operations to the most bytes their request body may
+  have as sent (compressed bodies count compressed, as AWS counts them); larger requests
+  get ``RequestEntityTooLarge`` (413) before any parsing or authentication.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ class RequestContext:
     account_id: str = "000000000000"
     access_key_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""  # the request body, for ``body_operations`` only
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
