@@ -31,39 +31,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from vigil.model.metrics import MetricColumns
+from vigil.model.metrics import CLOUDWATCH_UNITS, MetricColumns
 
-UNITS = frozenset(
-    {
-        "Seconds",
-        "Microseconds",
-        "Milliseconds",
-        "Bytes",
-        "Kilobytes",
-        "Megabytes",
-        "Gigabytes",
-        "Terabytes",
-        "Bits",
-        "Kilobits",
-        "Megabits",
-        "Gigabits",
-        "Terabits",
-        "Percent",
-        "Count",
-        "Bytes/Second",
-        "Kilobytes/Second",
-        "Megabytes/Second",
-        "Gigabytes/Second",
-        "Terabytes/Second",
-        "Bits/Second",
-        "Kilobits/Second",
-        "Megabits/Second",
-        "Gigabits/Second",
-        "Terabits/Second",
-        "Count/Second",
-        "None",
-    }
-)
+UNITS = CLOUDWATCH_UNITS  # the native decoder imports the name from here
 MAX_DATA = 1000
 MAX_DIMENSIONS = 30
 MAX_VALUES = 150

@@ -26,41 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigil.ingest.logfields import parse_object
-from vigil.model.metrics import METRICS_TABLE, MetricColumns, PointKind
+from vigil.model.metrics import CLOUDWATCH_UNITS, METRICS_TABLE, MetricColumns, PointKind
 from vigil.query.filterpattern import Pattern, parse
 from vigil.state.logs import MetricFilterRow
 
-CLOUDWATCH_UNITS = frozenset(
-    {
-        "Seconds",
-        "Microseconds",
-        "Milliseconds",
-        "Bytes",
-        "Kilobytes",
-        "Megabytes",
-        "Gigabytes",
-        "Terabytes",
-        "Bits",
-        "Kilobits",
-        "Megabits",
-        "Gigabits",
-        "Terabits",
-        "Percent",
-        "Count",
-        "Bytes/Second",
-        "Kilobytes/Second",
-        "Megabytes/Second",
-        "Gigabytes/Second",
-        "Terabytes/Second",
-        "Bits/Second",
-        "Kilobits/Second",
-        "Megabits/Second",
-        "Gigabits/Second",
-        "Terabits/Second",
-        "Count/Second",
-        "None",
-    }
-)
 MAX_EMF_DIMENSIONS = 30
 
 

@@ -26,6 +26,39 @@ from vigil.model.common import ATTR_MAP, TIMESTAMP
 
 METRICS_TABLE = "metrics"
 
+# The unit names CloudWatch accepts (PutMetricData, metric filters, EMF).
+CLOUDWATCH_UNITS = frozenset(
+    {
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
+    }
+)
+
 
 class PointKind(IntEnum):
     SAMPLE = 0

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vigil.api.aws.interface import AwsError, RequestContext
-from vigil.ingest.logmetrics import CLOUDWATCH_UNITS, number
-from vigil.model.metrics import METRICS_TABLE, MetricColumns, PointKind
+from vigil.ingest.logmetrics import number
+from vigil.model.metrics import CLOUDWATCH_UNITS, METRICS_TABLE, MetricColumns, PointKind
 from vigil.query.insights import QuerySyntaxError, parse_query
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.runner import QueryRequest, execute
