@@ -132,19 +132,23 @@ def client(
     queue.put((totals[0], latencies, totals[1], totals[2], cpu))
 
 
-def drained(metrics_url: str) -> float:
+def drained(metrics_url: str, timeout: float = 300.0) -> float:
     """Waits until vigil's write queue is empty (everything accepted is in the store)."""
+    deadline = time.monotonic() + timeout
     with httpx.Client(timeout=60) as http:
-        while True:
+        while time.monotonic() < deadline:
             text = http.get(metrics_url).text
-            queued = next(
+            queued = [
                 float(line.split()[1])
                 for line in text.splitlines()
                 if line.startswith("vigil_writer_queue_rows ")
-            )
-            if queued == 0:
+            ]
+            if not queued:
+                raise SystemExit(f"no vigil_writer_queue_rows at {metrics_url}")
+            if queued[0] == 0:
                 return time.time()
             time.sleep(0.02)
+    raise SystemExit(f"vigil's write queue did not drain within {timeout:.0f} s")
 
 
 def run_phase(
@@ -193,12 +197,15 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.proc = psutil.Process(pid)
         self.peak = 0
+        self.lock = threading.Lock()
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(0.1):
             try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
+                rss = self.proc.memory_info().rss
+                with self.lock:
+                    self.peak = max(self.peak, rss)
             except psutil.Error:
                 return
 
@@ -268,7 +275,8 @@ def main() -> None:
                     proc, url, stats, payloads[s], args.seconds, interval, args.inflight
                 )
                 results[s] = (full, half)
-                peaks[s], sampler.peak = sampler.peak, 0
+                with sampler.lock:
+                    peaks[s], sampler.peak = sampler.peak, 0
         finally:
             sampler.stopped.set()
             code = server.stop()

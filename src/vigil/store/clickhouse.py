@@ -30,7 +30,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from vigil.store.interface import QueryTimeout, Rows, StoreError
+from vigil.store.interface import QueryTimeout, Rows, StoreError, StoreUnavailable
 
 # Inserts compute the logs' JSON ``fields`` column; a message repeating a key must not fail
 # the whole batch. Tables keep a deduplication window for the writer's WAL replays, which
@@ -49,9 +49,11 @@ _TIMEOUT_CODES = ("Code: 159.", "TIMEOUT_EXCEEDED", "Code: 394.", "QUERY_WAS_CAN
 
 def store_url(value: str) -> str:
     """Normalise ``--store``: a bare directory means embedded chDB in that directory."""
-    if value.startswith(("chdb://", "http://", "https://")):
+    if value.startswith(("http://", "https://")):
         return value
-    return "chdb://" + str(Path(value).resolve())
+    # One spelling of the directory: chDB compares engine paths as strings, and the store
+    # opens it through two APIs (clickhouse-connect's clients and the insert connection).
+    return "chdb://" + str(Path(value.removeprefix("chdb://")).resolve())
 
 
 def _client_factory(url: str) -> Callable[[], Client]:
@@ -88,6 +90,7 @@ class ClickHouseStore:
         self._admin = self._new_client()
         self._chdb: Any = None  # the embedded insert connection, opened on first use
         self._chdb_lock = threading.Lock()
+        self._closed = False
         self._pool = ThreadPoolExecutor(read_threads, thread_name_prefix="vigil-read")
         # Set by the runtime once the writer exists: makes every query read-your-writes.
         self.before_read: Callable[[], Awaitable[None]] | None = None
@@ -110,7 +113,7 @@ class ClickHouseStore:
             "insert_deduplication_token": dedup_token or uuid.uuid4().hex,
             "deduplicate_blocks_in_dependent_materialized_views": 1,
         }
-        if self.embedded:
+        if self.embedded and not _has_inner_nulls(data):
             self._insert_embedded(table, data, settings)
             return
         try:
@@ -121,8 +124,7 @@ class ClickHouseStore:
     def _insert_embedded(self, table: str, data: pa.Table, settings: Mapping[str, Any]) -> None:
         columns = ", ".join(_identifier(c) for c in data.column_names)
         options = ", ".join(
-            f"{k} = {_literal(v)}"
-            for k, v in {**settings, "max_threads": 1, "max_insert_threads": 1}.items()
+            f"{k} = {_literal(v)}" for k, v in {**settings, **_IN_PLACE_SETTINGS}.items()
         )
         # chDB's Python() table function finds the table by its variable name in this frame.
         vigil_rows = data  # noqa: F841
@@ -131,6 +133,8 @@ class ClickHouseStore:
             f" FROM Python(vigil_rows) SETTINGS {options}"
         )
         with self._chdb_lock:
+            if self._closed:
+                raise StoreUnavailable("the store is closed")
             try:
                 if self._chdb is None:
                     path = self.url.removeprefix("chdb://")
@@ -197,6 +201,7 @@ class ClickHouseStore:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._chdb_lock:
+            self._closed = True
             if self._chdb is not None:
                 with contextlib.suppress(Exception):
                     self._chdb.close()
@@ -207,6 +212,36 @@ class ClickHouseStore:
             # Closing is best effort: one failure must not keep the others open.
             with contextlib.suppress(Exception):
                 client.close()
+
+
+# One reading thread: a replay forms the same blocks, so its tokens match. Deduplication
+# forced on: by default ClickHouse silently skips it for an INSERT … SELECT it deems unstable.
+_IN_PLACE_SETTINGS = {
+    "max_threads": 1,
+    "max_insert_threads": 1,
+    "deduplicate_insert_select": "force_enable",
+}
+
+
+def _has_inner_nulls(data: pa.Table) -> bool:
+    """Nulls inside maps, lists or structs: Python() reads them as Nullable and the insert's
+    CAST refuses them, where clickhouse-connect's Arrow path stores the type's default."""
+    return any(_inner_nulls(chunk) for column in data.columns for chunk in column.chunks)
+
+
+def _inner_nulls(array: pa.Array) -> bool:
+    if isinstance(array, pa.MapArray):
+        return bool(array.keys.null_count or array.items.null_count) or any(
+            _inner_nulls(a) for a in (array.keys, array.items)
+        )
+    if isinstance(array, pa.ListArray | pa.LargeListArray | pa.FixedSizeListArray):
+        return bool(array.values.null_count) or _inner_nulls(array.values)
+    if isinstance(array, pa.StructArray):
+        return any(
+            bool(f.null_count) or _inner_nulls(f)
+            for f in (array.field(i) for i in range(array.type.num_fields))
+        )
+    return False
 
 
 def _identifier(name: str) -> str:

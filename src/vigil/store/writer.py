@@ -97,6 +97,7 @@ class WalWriter:
         self._pending: list[_Pending] = []
         self._logged: list[_Logged] = []
         self._logged_rows = 0
+        self._logged_bytes = 0
         self._queued_rows = 0  # pending + logged
         self._queued_bytes = 0
         self._done: Position = wal.flush_state().done
@@ -240,6 +241,7 @@ class WalWriter:
                     logged = _Logged(pos, _after(pos, payload), item.tables, item.rows, item.nbytes)
                     self._logged.append(logged)
                     self._logged_rows += item.rows
+                    self._logged_bytes += item.nbytes
                 self._appended_end = self._logged[-1].end
                 self._cond.notify_all()
             for item in group:
@@ -254,10 +256,12 @@ class WalWriter:
                     self._stopping
                     or self._barriers
                     or self._logged_rows >= self.flush_rows
+                    # wide rows fill the byte bound before flush_rows: flush, don't refuse
+                    or self._logged_bytes >= self.max_queue_bytes // 2
                     or time.monotonic() - self._logged[0].since >= self.flush_interval
                 ):
                     batch, self._logged = self._logged, []
-                    self._logged_rows = 0
+                    self._logged_rows = self._logged_bytes = 0
                     return batch
                 if self._stopping and not self._pending and not self._appender.is_alive():
                     return None
