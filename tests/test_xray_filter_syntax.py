@@ -34,6 +34,14 @@ from vigil.query.xrayfilter.ast import (
         ("annotation.k CONTAINS 5", 13, "does not apply to numbers"),
         ("fault > true", 6, "takes only = or !="),
         ('rootcause.fault.nowhere { name = "x" }', 0, "rootcause"),
+        ('rootcause.latency.service { name = "x" }', 0, "responsetime"),
+        ('rootcause.responsetime.service { message = "x" }', 33, "unknown keyword 'message'"),
+        ("rootcause.responsetime.entity { coverage = true }", 43, "compares with a number"),
+        ('rootcause.responsetime.entity { remote = "yes" }', 41, "compares with a boolean"),
+        ("rootcause.responsetime.service { coverage CONTAINS 1 }", 42, "does not apply"),
+        ("rootcause.fault.service { coverage > 0.5 }", 26, "unknown keyword 'coverage'"),
+        ("rootcause.responsetime.service", 30, "expected '{'"),
+        ("duration > 1 AND coverage > 0.5", 17, "unknown keyword"),
         ("duration > 1 )", 13, "unexpected"),
         ("#", 0, "unexpected character"),
         ("", 0, "empty"),
@@ -107,7 +115,61 @@ trace_leaves: st.SearchStrategy[Expr] = st.one_of(
         st.sampled_from(["service", "entity"]),
         st.builds(Compare, st.sampled_from(["name", "type", "message"]), st.just("="), names),
     ),
+    st.builds(
+        RootCause,
+        st.just("responsetime"),
+        st.sampled_from(["service", "entity"]),
+        tree(
+            st.one_of(
+                st.builds(
+                    Compare,
+                    st.sampled_from(["name", "type"]),
+                    st.sampled_from(["=", "!=", "CONTAINS", "BEGINSWITH", "ENDSWITH"]),
+                    names,
+                ),
+                st.builds(Compare, st.just("remote")),
+                st.builds(Compare, st.just("remote"), st.sampled_from(["=", "!="]), st.booleans()),
+                st.builds(
+                    Compare,
+                    st.just("coverage"),
+                    st.sampled_from(["=", "!=", "<", "<=", ">", ">="]),
+                    numbers,
+                ),
+            )
+        ),
+    ),
 )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'rootcause.responsetime.service { name = "orders" }',
+        'rootcause.responsetime.entity { name CONTAINS "compute" AND NOT remote }',
+        "rootcause.responsetime.service { remote = false OR coverage >= 0.5 }",
+        'rootcause.responsetime.entity { (type BEGINSWITH "AWS::" AND remote) OR coverage < 1 }',
+        'NOT rootcause.responsetime.service { type = "AWS::DynamoDB" } AND duration > 1',
+        "rootcause.fault.entity { remote }",
+    ],
+)
+def test_rootcause_forms_round_trip(text: str) -> None:
+    expr = parse(text)
+    printed = to_text(expr)
+    assert parse(printed) == expr
+    assert to_text(parse(printed)) == printed
+    compiled = compile_filter(expr)
+    assert compiled.where.count("(") == compiled.where.count(")")
+
+
+def test_rootcause_responsetime_ast() -> None:
+    assert parse('ROOTCAUSE.RESPONSETIME.SERVICE { Name = "x" AND remote }') == RootCause(
+        "responsetime",
+        "service",
+        And((Compare("name", "=", "x"), Compare("remote"))),
+    )
+    assert to_text(parse("rootcause.responsetime.entity { coverage > 0.5 }")) == (
+        "rootcause.responsetime.entity { coverage > 0.5 }"
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -14,6 +14,10 @@ a matching value, ``service(n)`` when the trace went through node n. Blocks (``s
 callee's segments, or the caller's subsegment to an uninstrumented remote), and compile to
 ``trace_id IN (SELECT … FROM spans …)`` within the query's time window. ``rootcause.K.L``
 matches a span with flag K none of whose children has K (the deepest one).
+``rootcause.responsetime.L`` matches the trace's response-time root cause: its span with
+the greatest self time (its duration less its children's durations, at least 0; ties go to
+the later start, usually the deeper span); ``coverage`` is that self time over the trace's
+duration (last end − first start of its spans in the window).
 
 The caller binds ``{tenant:String}``, ``{lo:Int64}`` and ``{hi:Int64}`` (ns) for subqueries;
 every literal of the expression is a bound parameter too, never SQL text.
@@ -275,6 +279,8 @@ class _Compiler:
         return " AND ".join(parts) or "1"
 
     def rootcause(self, rc: RootCause) -> str:
+        if rc.kind == "responsetime":
+            return self.rootcause_responsetime(rc)
         flag = rc.kind
         inner = self.rootcause_row(rc.filter, rc.level) if rc.filter is not None else "1"
         scope = SPAN_SCOPE.format(p="")
@@ -284,6 +290,42 @@ class _Compiler:
             f" WHERE {scope} AND {flag} = 1))"
         )
 
+    def rootcause_responsetime(self, rc: RootCause) -> str:
+        """One root-cause span per trace (greatest self time), then the block on it.
+
+        Self time = duration − the sum of the children's durations, capped at the span's
+        own duration (parallel children can hide all of it). The chosen span's columns
+        keep the span table's names, so ``rootcause_row`` applies to them unchanged."""
+        inner = self.rootcause_row(rc.filter, rc.level) if rc.filter is not None else "1"
+        scope = SPAN_SCOPE.format(p="")
+        spans = (
+            "SELECT trace_id, span_id, duration_ns, start_time, end_time, service, origin,"
+            f" name, remote_service, remote_type FROM spans WHERE {scope}"
+        )
+        children = (
+            "SELECT trace_id, parent_span_id, sum(duration_ns) AS child_ns"
+            f" FROM spans WHERE {scope} GROUP BY trace_id, parent_span_id"
+        )
+        self_ns = "(s.duration_ns - least(s.duration_ns, c.child_ns))"
+        picked = (
+            "SELECT s.trace_id AS rc_trace,"
+            " argMax(tuple(toString(s.service), toString(s.origin), toString(s.name),"
+            f" toString(s.remote_service), toString(s.remote_type), {self_ns}),"
+            f" tuple({self_ns}, s.start_time)) AS rc,"
+            " max(toUnixTimestamp64Nano(s.end_time))"
+            " - min(toUnixTimestamp64Nano(s.start_time)) AS trace_ns"
+            f" FROM ({spans}) AS s LEFT JOIN ({children}) AS c"
+            " ON s.trace_id = c.trace_id AND s.span_id = c.parent_span_id"
+            " GROUP BY s.trace_id"
+        )
+        chosen = (
+            "SELECT rc_trace, rc.1 AS service, rc.2 AS origin, rc.3 AS name,"
+            " rc.4 AS remote_service, rc.5 AS remote_type,"
+            " if(trace_ns > 0, least(1.0, rc.6 / trace_ns), 1.0) AS coverage"
+            f" FROM ({picked})"
+        )
+        return f"trace_id IN (SELECT rc_trace FROM ({chosen}) WHERE {inner})"
+
     def rootcause_row(self, expr: Expr, level: str) -> str:
         if isinstance(expr, And | Or):
             glue = " AND " if isinstance(expr, And) else " OR "
@@ -291,9 +333,13 @@ class _Compiler:
         if isinstance(expr, Not):
             return f"NOT ({self.rootcause_row(expr.item, level)})"
         assert isinstance(expr, Compare)
+        if expr.keyword == "remote":
+            return _truth("remote_service != ''", expr)
         assert expr.op is not None
         assert expr.value is not None
         param = self.bind(expr.value)
+        if expr.keyword == "coverage":
+            return f"coverage {expr.op} {param}"
         if expr.keyword == "message":
             return (
                 f"({_str_op('status_message', expr.op, param)} OR arrayExists(e -> "

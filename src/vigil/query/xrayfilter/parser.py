@@ -8,6 +8,7 @@ term     := keyword [op value]
           | "service" "(" [node] ")" [block]  |  "id" "(" idargs ")" [block]
           | "edge" "(" node "," node ")" [block]
           | "rootcause." kind "." level block
+kind     := fault | error | throttle | responsetime      level := service | entity
 node     := string | "id" "(" idargs ")"        idargs := (name|type) ":" string, …
 block    := "{" expr "}"                          (inside: span keywords only)
 """
@@ -33,13 +34,18 @@ from vigil.query.xrayfilter.lexer import FilterError, Token, tokenize
 NUMBER_KEYWORDS = frozenset({"responsetime", "duration", "http.status"})
 STRING_KEYWORDS = frozenset({"http.url", "http.method", "http.useragent", "http.clientip", "user"})
 BOOLEAN_KEYWORDS = frozenset({"ok", "error", "fault", "throttle", "partial"})
-ROOTCAUSE_KEYWORDS = frozenset({"name", "type", "message"})
-ROOTCAUSE_KINDS = ("fault", "error", "throttle")
+ROOTCAUSE_KEYWORDS = frozenset({"name", "type", "message", "remote"})
+# rootcause.responsetime: no message (nothing failed); coverage = share of the trace's time.
+RESPONSETIME_KEYWORDS = frozenset({"name", "type", "remote", "coverage"})
+ROOTCAUSE_NUMBERS = frozenset({"coverage"})
+ROOTCAUSE_BOOLEANS = frozenset({"remote"})
+ROOTCAUSE_KINDS = ("fault", "error", "throttle", "responsetime")
 ROOTCAUSE_LEVELS = ("service", "entity")
 MAX_DEPTH = 64
 MAX_LENGTH = 2000  # X-Ray's own limit on FilterExpression
 
-# Contexts: "trace" (top level), "span" (inside service/edge braces), "rootcause".
+# Contexts: "trace" (top level), "span" (inside service/edge braces), "rootcause.KIND"
+# (inside rootcause.KIND.LEVEL braces).
 
 
 def parse(text: str) -> Expr:
@@ -146,12 +152,13 @@ class _Parser:
             or parts[2] not in ROOTCAUSE_LEVELS
         ):
             raise FilterError(
-                "expected rootcause.(fault|error|throttle).(service|entity)", token.pos
+                "expected rootcause.(fault|error|throttle|responsetime).(service|entity)",
+                token.pos,
             )
         if self.peek().kind != "{":
             raise FilterError("expected '{' after " + token.text, self.peek().pos)
         self.next()
-        inner = self.expr("rootcause", depth + 1)
+        inner = self.expr(f"rootcause.{parts[1]}", depth + 1)
         self.expect("}", "'}'")
         return RootCause(parts[1], parts[2], inner, token.pos)
 
@@ -192,8 +199,17 @@ class _Parser:
         word = token.text.lower()
         is_annotation = word.startswith("annotation.") and len(word) > len("annotation.")
         keyword = "annotation." + token.text[len("annotation.") :] if is_annotation else word
-        if ctx == "rootcause":
-            known = word in ROOTCAUSE_KEYWORDS
+        if ctx.startswith("rootcause"):
+            allowed = (
+                RESPONSETIME_KEYWORDS if ctx == "rootcause.responsetime" else ROOTCAUSE_KEYWORDS
+            )
+            if word not in allowed:
+                raise FilterError(
+                    f"unknown keyword {token.text!r} in {ctx} (expected one of"
+                    f" {', '.join(sorted(allowed))})",
+                    token.pos,
+                )
+            known = True
         else:
             known = is_annotation or word in NUMBER_KEYWORDS | STRING_KEYWORDS | BOOLEAN_KEYWORDS
             if word == "partial" and ctx == "span":
@@ -201,7 +217,7 @@ class _Parser:
         if not known:
             raise FilterError(f"unknown keyword {token.text!r}", token.pos)
         if self.peek().kind != "OP":
-            if is_annotation or word in BOOLEAN_KEYWORDS:
+            if is_annotation or word in BOOLEAN_KEYWORDS | ROOTCAUSE_BOOLEANS:
                 return Compare(keyword, None, None, token.pos)
             raise FilterError(f"{token.text} needs an operator and a value", self.peek().pos)
         op_token = self.next()
@@ -229,9 +245,9 @@ def _check(
     kind = (
         "number" if isinstance(value, float) else "boolean" if isinstance(value, bool) else "string"
     )
-    if word in NUMBER_KEYWORDS:
+    if word in NUMBER_KEYWORDS | ROOTCAUSE_NUMBERS:
         expected = "number"
-    elif word in BOOLEAN_KEYWORDS:
+    elif word in BOOLEAN_KEYWORDS | ROOTCAUSE_BOOLEANS:
         expected = "boolean"
     elif is_annotation:
         expected = kind
