@@ -3,6 +3,7 @@ the same tree)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # Binding strength of binary operators, loosest first (the parser uses the same table).
@@ -61,6 +62,23 @@ class Binary:
 
 
 Node = Number | String | Name | Call | ArrayLiteral | Unary | Binary
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """The node and every node below it, parents before children."""
+    yield node
+    if isinstance(node, Call):
+        children: tuple[Node, ...] = node.args
+    elif isinstance(node, ArrayLiteral):
+        children = node.items
+    elif isinstance(node, Unary):
+        children = (node.operand,)
+    elif isinstance(node, Binary):
+        children = (node.left, node.right)
+    else:
+        children = ()
+    for child in children:
+        yield from walk(child)
 
 
 def to_text(node: Node) -> str:

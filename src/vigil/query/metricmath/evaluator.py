@@ -17,7 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from vigil.query.metricmath.ast import ArrayLiteral, Binary, Call, Name, Node, Number, String, Unary
+from vigil.query.metricmath.ast import (
+    ArrayLiteral,
+    Binary,
+    Call,
+    Name,
+    Node,
+    Number,
+    String,
+    Unary,
+    walk,
+)
 from vigil.query.metricmath.errors import MathError
 from vigil.query.metricmath.functions import Context, FunctionTable, default_functions
 from vigil.query.metricmath.series import Floats, Keyword, Series, Value, describe
@@ -158,46 +168,11 @@ def _apply(fn: Callable[[Floats, Floats], Floats], a: Floats, b: Floats) -> Floa
 
 def references(node: Node) -> set[str]:
     """The names an expression mentions (query ids, and keywords the caller ignores)."""
-    found: set[str] = set()
-
-    def walk(n: Node) -> None:
-        if isinstance(n, Name):
-            found.add(n.name)
-        elif isinstance(n, Call):
-            for a in n.args:
-                walk(a)
-        elif isinstance(n, ArrayLiteral):
-            for a in n.items:
-                walk(a)
-        elif isinstance(n, Unary):
-            walk(n.operand)
-        elif isinstance(n, Binary):
-            walk(n.left)
-            walk(n.right)
-
-    walk(node)
-    return found
+    return {n.name for n in walk(node) if isinstance(n, Name)}
 
 
 def calls(node: Node) -> set[str]:
-    found: set[str] = set()
-
-    def walk(n: Node) -> None:
-        if isinstance(n, Call):
-            found.add(n.function)
-            for a in n.args:
-                walk(a)
-        elif isinstance(n, ArrayLiteral):
-            for a in n.items:
-                walk(a)
-        elif isinstance(n, Unary):
-            walk(n.operand)
-        elif isinstance(n, Binary):
-            walk(n.left)
-            walk(n.right)
-
-    walk(node)
-    return found
+    return {n.function for n in walk(node) if isinstance(n, Call)}
 
 
 def finite(value: float) -> bool:
