@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from tests.vigil_process import VigilProcess
 
+from bench.ingest import drained
 from bench.logs_data import message
 
 GROUP, STREAM = "/bench/ingest", "worker-1"
@@ -69,18 +70,6 @@ def otlp_body(events: list[dict[str, object]]) -> bytes:
     return bytes(request.SerializeToString())
 
 
-def queued_rows(url: str) -> float:
-    for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
-        if line.startswith("vigil_writer_queue_rows "):
-            return float(line.split()[1])
-    raise RuntimeError("vigil_writer_queue_rows not found on /metrics")
-
-
-def drain(url: str) -> None:
-    while queued_rows(url) > 0:
-        time.sleep(0.05)
-
-
 def phase(
     url: str,
     send: Callable[[httpx.Client, bytes], bool],
@@ -90,11 +79,11 @@ def phase(
 ) -> tuple[float, float]:
     """(acknowledged events/s while sending, events/s until the store holds them all)."""
     drive(send, bodies[:threads], threads, 1.0)  # warm-up: first-call imports, connections
-    drain(url)
+    drained(url + "/metrics")
     began = time.monotonic()
     acked = drive(send, bodies, threads, seconds)
     sent = time.monotonic() - began
-    drain(url)
+    drained(url + "/metrics")
     return acked, acked * sent / (time.monotonic() - began)
 
 
