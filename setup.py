@@ -1,5 +1,5 @@
-"""Builds the native decoders (Cython: OTLP protobuf, PutMetricData JSON); everything else
-is in pyproject.toml."""
+"""Builds the native decoders (Cython: OTLP protobuf, PutMetricData JSON, X-Ray segment
+documents); everything else is in pyproject.toml."""
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -18,6 +18,12 @@ setup(
             Extension(
                 "vigil.ingest._putmetricdata",
                 ["src/vigil/ingest/_putmetricdata.pyx"],
+                extra_compile_args=["-O2"],
+                optional=True,
+            ),
+            Extension(
+                "vigil.ingest._xray",
+                ["src/vigil/ingest/_xray.pyx"],
                 extra_compile_args=["-O2"],
                 optional=True,
             ),

@@ -88,12 +88,12 @@ def decode_documents(
     names: ServiceNames | None = None,
 ) -> XRayDecoded:
     """Decode segment documents (JSON text); see the module docstring for what is refused."""
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         return _decode(documents, tenant, now_ns, names)
 
 
 @contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def cyclic_gc_paused() -> Iterator[None]:
     """Decoding a batch allocates ~20 containers per span that all stay alive until the
     batch is written, so the cyclic collector runs over and over for nothing (it doubled
     the decoder's time). The decoder creates no reference cycles: reference counting frees
@@ -111,10 +111,25 @@ def _cyclic_gc_paused() -> Iterator[None]:
 def _decode(
     documents: Iterable[bytes | str], tenant: str, now_ns: int, names: ServiceNames | None
 ) -> XRayDecoded:
-    out = _Decoder(tenant, now_ns, names if names is not None else ServiceNames())
-    decoded = Decoded(signal="traces", spans=out.cols)
-    failures: list[Failure] = []
+    batch = Batch(tenant, now_ns, names)
     for index, raw in enumerate(documents):
+        batch.add(index, raw)
+    return batch.result()
+
+
+class Batch:
+    """Documents decoded one by one into one result (the native path hands this the
+    documents it declines, in order, between its own)."""
+
+    __slots__ = ("decoded", "failures", "out")
+
+    def __init__(self, tenant: str, now_ns: int, names: ServiceNames | None) -> None:
+        self.out = _Decoder(tenant, now_ns, names if names is not None else ServiceNames())
+        self.decoded = Decoded(signal="traces", spans=self.out.cols)
+        self.failures: list[Failure] = []
+
+    def add(self, index: int, raw: bytes | str) -> None:
+        out = self.out
         doc_id = ""
         # A refused document leaves no rows: cut every column back to where it started.
         mark = (len(out.cols.span_id), len(out.pending.span_id))
@@ -133,11 +148,13 @@ def _decode(
             out.top(doc, raw)
         except ItemRejected as exc:
             out.truncate(*mark)
-            decoded.rejected.add(str(exc))
-            failures.append(Failure(index, doc_id, str(exc)))
-    if len(out.pending):
-        decoded.extra[IN_PROGRESS_TABLE] = out.pending.to_arrow()
-    return XRayDecoded(decoded, failures)
+            self.decoded.rejected.add(str(exc))
+            self.failures.append(Failure(index, doc_id, str(exc)))
+
+    def result(self) -> XRayDecoded:
+        if len(self.out.pending):
+            self.decoded.extra[IN_PROGRESS_TABLE] = self.out.pending.to_arrow()
+        return XRayDecoded(self.decoded, self.failures)
 
 
 def _seconds_ns(value: Any, field_name: str) -> int:

@@ -29,7 +29,8 @@ import orjson
 from prometheus_client import Counter
 
 from vigil.ingest.pipeline import IngestPipeline
-from vigil.ingest.xray import ServiceNames, decode_documents
+from vigil.ingest.xray import ServiceNames
+from vigil.ingest.xray_native import decode_documents
 from vigil.model.common import DEFAULT_TENANT
 from vigil.store.interface import Overloaded, StoreUnavailable
 from vigil.telemetry import SelfMetrics

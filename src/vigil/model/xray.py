@@ -120,10 +120,15 @@ class XRaySpanColumns(SpanColumns):
     document: list[str] = field(default_factory=list)
 
     def to_arrow(self) -> pa.Table:
-        return pa.Table.from_pydict(
+        """``arrow`` (rows of ``XRAY_SPAN_SCHEMA`` a native decoder built) first, then the
+        rows in the lists."""
+        if self.arrow is not None and not self.span_id:
+            return self.arrow
+        table = pa.Table.from_pydict(
             {name: getattr(self, name) for name in XRAY_SPAN_SCHEMA.names},
             schema=XRAY_SPAN_SCHEMA,
         )
+        return table if self.arrow is None else pa.concat_tables([self.arrow, table])
 
 
 @dataclass(slots=True)

@@ -21,7 +21,8 @@ import orjson
 
 from vigil.api.aws.interface import AwsError, RequestContext
 from vigil.ingest.pipeline import IngestPipeline
-from vigil.ingest.xray import ServiceNames, decode_documents
+from vigil.ingest.xray import ServiceNames
+from vigil.ingest.xray_native import decode_documents
 from vigil.model.xray import parse_trace_id
 from vigil.query import xray as xq
 from vigil.query.traces import trace_window

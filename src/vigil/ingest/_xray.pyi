@@ -1,0 +1,16 @@
+"""Types of the native X-Ray segment decoder (``_xray.pyx``)."""
+
+from collections.abc import Callable, Sequence
+
+import pyarrow as pa
+
+class Declined(Exception): ...
+
+def decode(
+    docs: Sequence[bytes | str],
+    tenant: str,
+    now_ns: int,
+    known: dict[tuple[str, bytes], str],
+    limit: int,
+    fallback: Callable[[int], None],
+) -> pa.Table | None: ...
