@@ -1,5 +1,6 @@
-"""X-Ray decoder cost per span: ``vigil.ingest.xray`` against its first version (kept as the
-test oracle, tests/xray_reference.py), the baseline, measured in the same run.
+"""X-Ray decoder cost per span: the native decoder (``vigil.ingest.xray_native``) and the
+reference decoder (``vigil.ingest.xray``) against the first version (kept as the test oracle,
+tests/xray_reference.py), the baseline, measured in the same run.
 
     .venv/bin/python bench/xray_decode.py [--docs 2000] [--rounds 5]
 
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests import xray_reference
 
 from bench.xray import xray_docs
-from vigil.ingest import xray
+from vigil.ingest import xray, xray_native
 
 
 def per_span(decode: Callable[[list[bytes]], int], docs: list[bytes], rounds: int) -> float:
@@ -53,10 +54,20 @@ def main() -> None:
         assert out.decoded.spans is not None
         return int(out.decoded.spans.to_arrow().num_rows)
 
+    def native(batch: list[bytes]) -> int:
+        out = xray_native.decode_documents(batch, "default", time.time_ns())
+        assert out.decoded.spans is not None
+        return int(out.decoded.spans.to_arrow().num_rows)
+
     base = per_span(first, docs, args.rounds)
     now = per_span(current, docs, args.rounds)
+    fast = per_span(native, docs, args.rounds)
     print(f"first decoder (baseline): {base:6.2f} us/span")
     print(f"vigil.ingest.xray:        {now:6.2f} us/span   ratio {now / base:.2f}")
+    print(
+        f"vigil.ingest.xray_native: {fast:6.2f} us/span   ratio {fast / base:.2f}"
+        f" ({now / fast:.1f}x less than the reference)"
+    )
 
 
 if __name__ == "__main__":
