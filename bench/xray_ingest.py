@@ -129,8 +129,9 @@ def run(path: str, rate: float, docs: list[bytes], workdir: Path) -> Run:
             drained = idle - started
             cpu = sum(proc.cpu_times()[:2]) - cpu0
             result = outcomes(text)
-        return Run(path, rate, len(docs) * SPANS_PER_DOC, seconds, int(stored), drained, cpu,
-                   result)
+        return Run(
+            path, rate, len(docs) * SPANS_PER_DOC, seconds, int(stored), drained, cpu, result
+        )
     finally:
         server.stop()
 

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from tests.vigil_process import VigilProcess
 from tests.xray_helpers import new_id, new_trace_id, summaries, wait_for, xray_client
+from vigil.ingest.xray_daemon import KernelDrops, size_receive_buffer
 
 HEADER = b'{"format": "json", "version": 1}\n'
 
@@ -510,3 +511,25 @@ def test_sampled_summaries_and_pages(vigil: VigilProcess) -> None:
                 break
     assert len(seen) == 60
     assert set(seen) == everything
+
+
+def test_daemon_reports_its_receive_buffer_and_kernel_drops(vigil: VigilProcess) -> None:
+    with vigil.client() as http:
+        text = http.get("/metrics").text
+    sizes = [line for line in text.splitlines() if line.startswith("vigil_xray_receive_buffer")]
+    assert sizes
+    assert float(sizes[0].split()[-1]) > 0
+    assert "vigil_xray_kernel_dropped_datagrams_total" in text
+
+
+def test_kernel_drops_are_read_for_the_socket() -> None:
+    """A socket nobody reads, with a small buffer: what the kernel drops is counted."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        size_receive_buffer(sink, 4096)
+        drops = KernelDrops(sink)
+        assert drops.drops() == 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for _ in range(200):
+                udp.sendto(b"x" * 1000, sink.getsockname())
+        assert (drops.drops() or 0) > 0

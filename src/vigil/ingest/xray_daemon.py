@@ -20,13 +20,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import cast
 
 import orjson
 from prometheus_client import Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
@@ -38,7 +41,10 @@ from vigil.telemetry import SelfMetrics
 log = logging.getLogger(__name__)
 
 MAX_DATAGRAM = 65535
-RECEIVE_BUFFER = 8 * 1024 * 1024
+# What the socket may hold while the process is busy: ~1 s of 100k spans/s of typical
+# datagrams (the kernel counts ~2x the payload). Linux caps SO_RCVBUF at net.core.rmem_max
+# (often 208 KiB: a few milliseconds); SO_RCVBUFFORCE passes the cap with CAP_NET_ADMIN.
+RECEIVE_BUFFER = 16 * 1024 * 1024
 
 
 def bind_pair(host: str, port: int, attempts: int = 50) -> tuple[socket.socket, socket.socket]:
@@ -61,12 +67,71 @@ def bind_pair(host: str, port: int, attempts: int = 50) -> tuple[socket.socket, 
             udp.close()
             last = exc
             continue
-        with contextlib.suppress(OSError):
-            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        size_receive_buffer(udp, RECEIVE_BUFFER)
         udp.setblocking(False)
         tcp.set_inheritable(True)
         return udp, tcp
     raise OSError(f"cannot bind the X-Ray daemon port {host}:{port}: {last}")
+
+
+def size_receive_buffer(sock: socket.socket, wanted: int) -> int:
+    """Asks for a receive buffer of ``wanted`` bytes; returns what the kernel gave (Linux
+    reports double the size asked, its bookkeeping share) and warns when it is less."""
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    for option in (force, socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, wanted)
+        except OSError:
+            continue
+        break
+    given = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    if given < wanted:
+        log.warning(
+            "X-Ray daemon: the UDP receive buffer is %d KiB, not the %d KiB asked for; bursts"
+            " beyond it are dropped by the kernel. Raise the limit (Linux: sysctl -w"
+            " net.core.rmem_max=%d) or run vigil with CAP_NET_ADMIN.",
+            given // 1024,
+            wanted // 1024,
+            wanted,
+        )
+    return given
+
+
+class KernelDrops:
+    """``/metrics`` collector: datagrams the kernel dropped on the daemon's socket because
+    its receive buffer was full (Linux ``/proc/net/udp*`` ``drops``), and that buffer's size.
+    UDP has no back-pressure: these are the losses the daemon's own counters cannot see."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._inode = os.fstat(sock.fileno()).st_ino
+        self._buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        self._tables = ("/proc/net/udp6",) if sock.family == socket.AF_INET6 else ("/proc/net/udp",)
+
+    def drops(self) -> int | None:
+        for table in self._tables:
+            with contextlib.suppress(OSError), open(table) as lines:
+                next(lines, None)
+                for line in lines:
+                    fields = line.split()
+                    if len(fields) >= 13 and fields[9] == str(self._inode):
+                        return int(fields[12])
+        return None
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "vigil_xray_receive_buffer_bytes",
+            "Size of the X-Ray daemon's UDP receive buffer (as the kernel reports it).",
+            value=self._buffer,
+        )
+        dropped = self.drops()
+        if dropped is not None:
+            yield CounterMetricFamily(
+                "vigil_xray_kernel_dropped_datagrams",
+                "Datagrams the kernel dropped because the X-Ray daemon's receive buffer was full.",
+                value=dropped,
+            )
 
 
 class XRayDaemon(asyncio.DatagramProtocol):
@@ -101,6 +166,7 @@ class XRayDaemon(asyncio.DatagramProtocol):
         )
 
     async def start(self, sock: socket.socket) -> None:
+        self._metrics.registry.register(KernelDrops(sock))
         loop = asyncio.get_running_loop()
         await loop.create_datagram_endpoint(lambda: self, sock=sock)
 
