@@ -390,3 +390,19 @@ def test_deep_and_large_documents() -> None:
 def test_ids_any_case(span: str) -> None:
     doc = {"name": "a", "id": span.upper(), "trace_id": "1-5759E988-BD862E3FE1BE46A994272793"}
     _same([orjson.dumps({**doc, "start_time": 1.5, "end_time": 2})])
+
+
+def test_end_time_far_ahead_is_refused_alone() -> None:
+    """An end beyond the store's nanosecond range once failed the whole batch's table."""
+    good = {"name": "a", "id": "1" * 16, "trace_id": "2" * 32, "start_time": 1_699_999_000}
+    docs = [
+        orjson.dumps({**good, "end_time": 1_699_999_001}),
+        orjson.dumps({**good, "end_time": 1e12}),
+    ]
+    _same(docs)
+    result = xray_native.decode_documents(docs, "t1", NOW_NS)
+    assert [(f.index, f.message) for f in result.failures] == [
+        (1, "a: end_time is more than 2 hours in the future")
+    ]
+    assert result.decoded.spans is not None
+    assert result.decoded.spans.to_arrow().num_rows == 1

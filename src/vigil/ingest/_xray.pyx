@@ -1048,6 +1048,8 @@ cdef class _Decoder:
                 nd.flags |= F_START
             elif key_is(k, kn, "end_time", 8):
                 nd.end = self.seconds(r)  # null (in progress, or refused) is declined
+                if nd.end > self.now_ns + FUTURE_NS:
+                    raise _DECLINED
                 nd.flags |= F_END
             elif key_is(k, kn, "in_progress", 11):
                 if r.p < r.end and r.p[0] == 116:  # true: kept aside, by the reference

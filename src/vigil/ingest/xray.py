@@ -9,7 +9,7 @@ document arrives.
 
 A document is taken or refused whole. Refused: invalid JSON, a missing or malformed
 ``name``/``id``/``trace_id``/``start_time``, an ``end_time`` before ``start_time`` or
-missing on a completed node, a start more than 2 h ahead, annotation keys other than
+missing on a completed node, a start or end more than 2 h ahead, annotation keys other than
 letters, digits and underscores (X-Ray's rule) or non-scalar annotation values,
 non-boolean ``error``/``fault``/``throttle``, nesting deeper than 64, a document over 64 KiB.
 """
@@ -280,6 +280,9 @@ class _Decoder:
             end = _seconds_ns(end_value, "end_time")
             if end < start:
                 raise ItemRejected(f"{name}: end_time is before start_time")
+            if end > self.now_ns + MAX_FUTURE_NS:
+                # Also keeps the row within the store's nanosecond range.
+                raise ItemRejected(f"{name}: end_time is more than 2 hours in the future")
         if is_segment:
             service = name
         children = node.get("subsegments")
