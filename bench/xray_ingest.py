@@ -2,17 +2,20 @@
 against a vigil process; what is stored, per path, with a baseline measured in the same run.
 
     .venv/bin/python bench/xray_ingest.py [--rates 40000,80000] [--seconds 10]
-        [--paths reference,native] [--docs /tmp/bench-xray/docs.bin]
+        [--paths reference,native] [--docs /tmp/bench-xray/docs.bin] [--single]
 
 Documents as bench/xray.py makes them (a segment with 9 nested subsegments, annotations,
-HTTP: 10 spans a datagram), generated once into ``--docs`` and reused. For each path and
-offered rate a fresh vigil runs (``reference``: ``VIGIL_NATIVE_DECODERS=0``; ``native``:
-the default); this process sends the datagrams, paced, from one socket, then waits until
-the store has everything that will arrive (vigil's write queue empty and no new rows for
-2 s). Figures: the share of the spans sent that is stored (what the kernel or the daemon
-dropped is lost: UDP), stored spans per second of sending (the sustained rate when the share
-is ~100 %), vigil's CPU per stored span (all its threads, until drained), and the ratio of
-each path's stored rate to the first path's at the same offered rate.
+HTTP: 10 spans a datagram), generated once into ``--docs`` and reused; with ``--single``
+each of those is sent as 10 datagrams instead (the segment, then its subsegments as
+independent subsegment documents: one span a datagram, as SDKs that stream send them).
+For each path and offered rate a fresh vigil runs (``reference``:
+``VIGIL_NATIVE_DECODERS=0``; ``native``: the default); this process sends the datagrams,
+paced, from one socket, then waits until the store has everything that will arrive
+(vigil's write queue empty and no new rows for 2 s). Figures: the share of the spans sent
+that is stored (what the kernel or the daemon dropped is lost: UDP), stored spans per
+second of sending (the sustained rate when the share is ~100 %), vigil's CPU per stored
+span (all its threads, until drained), and the ratio of each path's stored rate to the
+first path's at the same offered rate.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -94,6 +98,20 @@ def outcomes(text: str) -> dict[str, float]:
     }
 
 
+def single(docs: list[bytes]) -> list[bytes]:
+    """Each document as its segment and its subsegments, one datagram each."""
+    out = []
+    for datagram in docs:
+        header, _, body = datagram.partition(b"\n")
+        doc = orjson.loads(body)
+        subsegments = doc.pop("subsegments", [])
+        out.append(header + b"\n" + orjson.dumps(doc))
+        for sub in subsegments:
+            sub |= {"type": "subsegment", "trace_id": doc["trace_id"], "parent_id": doc["id"]}
+            out.append(header + b"\n" + orjson.dumps(sub))
+    return out
+
+
 def send(address: tuple[str, int], docs: list[bytes], per_second: float) -> float:
     """Sends ``docs`` at ``per_second`` datagrams a second (paced every 20); the seconds it took."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -109,7 +127,7 @@ def send(address: tuple[str, int], docs: list[bytes], per_second: float) -> floa
     return time.perf_counter() - started
 
 
-def run(path: str, rate: float, docs: list[bytes], workdir: Path) -> Run:
+def run(path: str, rate: float, docs: list[bytes], per_doc: int, workdir: Path) -> Run:
     server = VigilProcess(workdir / f"{path}-{int(rate)}", env=ENV[path]).start()
     try:
         proc = psutil.Process(server.proc.pid if server.proc else 0)
@@ -117,7 +135,7 @@ def run(path: str, rate: float, docs: list[bytes], workdir: Path) -> Run:
         with httpx.Client(timeout=60) as http:
             cpu0 = sum(proc.cpu_times()[:2])
             started = time.perf_counter()
-            seconds = send(server.xray_address, docs, rate / SPANS_PER_DOC)
+            seconds = send(server.xray_address, docs, rate / per_doc)
             stored, last, idle = -1.0, -2.0, time.perf_counter()
             while time.perf_counter() - idle < 2.0:
                 time.sleep(0.1)
@@ -129,9 +147,7 @@ def run(path: str, rate: float, docs: list[bytes], workdir: Path) -> Run:
             drained = idle - started
             cpu = sum(proc.cpu_times()[:2]) - cpu0
             result = outcomes(text)
-        return Run(
-            path, rate, len(docs) * SPANS_PER_DOC, seconds, int(stored), drained, cpu, result
-        )
+        return Run(path, rate, len(docs) * per_doc, seconds, int(stored), drained, cpu, result)
     finally:
         server.stop()
 
@@ -142,6 +158,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each rate is sent")
     parser.add_argument("--paths", default="reference,native")
     parser.add_argument("--docs", type=Path, default=Path("/tmp/bench-xray/docs.bin"))
+    parser.add_argument("--single", action="store_true", help="one span a datagram")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     paths = args.paths.split(",")
@@ -152,9 +169,10 @@ def main() -> None:
             count = int(rate * args.seconds / SPANS_PER_DOC)
             if count > len(pool):
                 raise SystemExit(f"{args.docs} holds {len(pool):,} documents, {count:,} needed")
+            docs, per_doc = (single(pool[:count]), 1) if args.single else (pool[:count], 10)
             first: Run | None = None
             for path in paths:
-                r = run(path, rate, pool[:count], Path(tmp))
+                r = run(path, rate, docs, per_doc, Path(tmp))
                 first = first or r
                 print(
                     f"{path:9} offered {rate:9,.0f} spans/s for {r.send_seconds:4.1f} s:"
