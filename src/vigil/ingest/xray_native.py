@@ -19,11 +19,15 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from vigil.ingest import xray
 from vigil.ingest.xray import ServiceNames, XRayDecoded
+
+if TYPE_CHECKING:
+    from vigil.ingest._xray import Receiver
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,17 @@ def _load() -> NativeDecoder | None:
     return _xray.decode
 
 
+def _load_receiver() -> type[Receiver] | None:
+    try:
+        from vigil.ingest._xray import Receiver
+    except ImportError:  # pragma: no cover - a build without a compiler
+        return None
+    return Receiver
+
+
 NATIVE: NativeDecoder | None = _load()
+# Batched UDP reads for the daemon (not a decoder: used whatever VIGIL_NATIVE_DECODERS says).
+NativeReceiver: type[Receiver] | None = _load_receiver()
 
 
 def decode_documents(
