@@ -1744,6 +1744,9 @@ def decode(list docs, str tenant, int64_t now_ns, dict known, Py_ssize_t limit, 
         try:
             dec.document(<bytes>raw)
         except Declined:
+            # The one instance is raised again and again: each raise would add its frames
+            # to the traceback it carries (a leak per declined document).
+            _DECLINED.__traceback__ = None
             fallback(i)
     return dec.table()
 
