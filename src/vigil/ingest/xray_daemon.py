@@ -2,9 +2,12 @@
 
 UDP (what ``aws_xray_sdk`` and every X-Ray SDK emit): each datagram is the header line
 ``{"format": "json", "version": 1}``, a newline, and one segment or subsegment document.
-Datagrams are decoded and committed in batches (up to ``batch_docs`` documents or
-``flush_interval`` seconds). UDP has no answer and no back-pressure, so what cannot be
-taken is dropped and counted in ``vigil_xray_datagrams_total{outcome}``: ``malformed``
+A thread reads the socket in batches and hands documents to the event loop, which decodes
+them (natively, on a worker thread) and commits them in batches (up to ``batch_docs``
+documents or ``flush_interval`` seconds). UDP has no answer and no back-pressure, so what
+cannot be taken is dropped: by the kernel when the socket's receive buffer is full
+(``vigil_xray_kernel_dropped_datagrams_total``), else counted in
+``vigil_xray_datagrams_total{outcome}``: ``malformed``
 (no or bad header), ``rejected`` (the document was refused, see ingest/xray), ``overloaded``
 (too many batches waiting for the writer, or the writer's queue is full), ``failed`` (the
 store failed). A bad datagram never stops the listener.
