@@ -579,6 +579,19 @@ cdef inline int put_key(Buf* out, Text* key, Buf* scratch, bint* first) except -
     return buf_u8(out, 58)
 
 
+cdef bint members_follow(Reader* r) except -1:
+    """Past ``null`` or ``{}`` (False), or past the ``{`` of an object with members (True)."""
+    ws(r)
+    if r.p < r.end and r.p[0] == 110:
+        literal(r, NULL)
+        return False
+    expect(r, 123)
+    if peek(r, 125):
+        r.p += 1
+        return False
+    return True
+
+
 cdef int value(Reader* r, Buf* out, Buf* scratch, int depth) except -1:
     """Any JSON value: validated as orjson reads it and, when ``out`` is set, written there
     as orjson writes it back."""
@@ -1173,14 +1186,8 @@ cdef class _Decoder:
         cdef Text key
         cdef cptr k
         cdef Py_ssize_t kn
-        ws(r)
-        if r.p < r.end and r.p[0] == 110:
-            literal(r, NULL)
-            return 0
-        expect(r, 123)
         keys.count = 0
-        if peek(r, 125):
-            r.p += 1
+        if not members_follow(r):
             return 0
         while True:
             read_key(r, &keys, &self.scratch, &key)
@@ -1200,14 +1207,8 @@ cdef class _Decoder:
         cdef Text key
         cdef cptr k
         cdef Py_ssize_t kn
-        ws(r)
-        if r.p < r.end and r.p[0] == 110:
-            literal(r, NULL)
-            return 0
-        expect(r, 123)
         keys.count = 0
-        if peek(r, 125):
-            r.p += 1
+        if not members_follow(r):
             return 0
         while True:
             read_key(r, &keys, &self.scratch, &key)
@@ -1232,14 +1233,8 @@ cdef class _Decoder:
         cdef cptr k
         cdef Py_ssize_t kn
         cdef Num num
-        ws(r)
-        if r.p < r.end and r.p[0] == 110:
-            literal(r, NULL)
-            return 0
-        expect(r, 123)
         keys.count = 0
-        if peek(r, 125):
-            r.p += 1
+        if not members_follow(r):
             return 0
         while True:
             read_key(r, &keys, &self.scratch, &key)
@@ -1267,14 +1262,8 @@ cdef class _Decoder:
         cdef Num num
         cdef int lit
         cdef unsigned char c
-        ws(r)
-        if r.p < r.end and r.p[0] == 110:
-            literal(r, NULL)
-            return 0
-        expect(r, 123)
         keys.count = 0
-        if peek(r, 125):
-            r.p += 1
+        if not members_follow(r):
             return 0
         while True:
             read_key(r, &keys, &self.scratch, &key)
@@ -1324,18 +1313,11 @@ cdef class _Decoder:
         cdef Py_ssize_t kn
         cdef Text t
         ws(r)
-        if r.p >= r.end:
-            raise _DECLINED
-        if r.p[0] == 110:
-            literal(r, NULL)
-            return 0
-        if r.p[0] == 34:  # an exception id: no events
+        if r.p < r.end and r.p[0] == 34:  # an exception id: no events
             read_string(r, &t, &self.scratch)
             return 0
-        expect(r, 123)
         keys.count = 0
-        if peek(r, 125):
-            r.p += 1
+        if not members_follow(r):
             return 0
         while True:
             read_key(r, &keys, &self.scratch, &key)
@@ -1365,7 +1347,6 @@ cdef class _Decoder:
         cdef cptr k
         cdef Py_ssize_t kn
         cdef Exc e
-        cdef bint any_frame = False
         memset(&e, 0, sizeof(Exc))
         e.stack_off = -1
         e.type.raw = e.message.raw = True
