@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -67,6 +70,26 @@ def main() -> None:
     print(
         f"vigil.ingest.xray_native: {fast:6.2f} us/span   ratio {fast / base:.2f}"
         f" ({now / fast:.1f}x less than the reference)"
+    )
+    # PutTraceSegments hands over text documents, 50 a request.
+    texts = [json.dumps(orjson.loads(d)) for d in docs]
+
+    def requests(decode: Callable[..., xray.XRayDecoded]) -> Callable[[list[bytes]], int]:
+        def run(_: list[bytes]) -> int:
+            rows = 0
+            for i in range(0, len(texts), 50):
+                out = decode(texts[i : i + 50], "default", time.time_ns())
+                assert out.decoded.spans is not None
+                rows += out.decoded.spans.to_arrow().num_rows
+            return rows
+
+        return run
+
+    api_ref = per_span(requests(xray.decode_documents), docs, args.rounds)
+    api_fast = per_span(requests(xray_native.decode_documents), docs, args.rounds)
+    print(
+        f"PutTraceSegments (text, 50 a request): reference {api_ref:6.2f} us/span,"
+        f" native {api_fast:6.2f} us/span   ratio {api_fast / api_ref:.2f}"
     )
 
 
