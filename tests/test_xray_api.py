@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from tests.vigil_process import VigilProcess
 from tests.xray_helpers import new_id, new_trace_id, summaries, wait_for, xray_client
+from vigil.ingest import xray_daemon, xray_native
 from vigil.ingest.xray_daemon import KernelDrops, size_receive_buffer
 
 HEADER = b'{"format": "json", "version": 1}\n'
@@ -533,3 +534,38 @@ def test_kernel_drops_are_read_for_the_socket() -> None:
             for _ in range(200):
                 udp.sendto(b"x" * 1000, sink.getsockname())
         assert (drops.drops() or 0) > 0
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_receivers_split_headers_alike(native: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batched native receiver and the plain one give the daemon the same documents."""
+    if not native:
+        monkeypatch.setattr("vigil.ingest.xray_daemon.NativeReceiver", None)
+    elif xray_native.NativeReceiver is None:
+        pytest.skip("native receiver not built")
+    sent = [
+        HEADER + b'{"a": 1}',
+        b'{"format":"json","version":1}\n{"b": 2}',
+        b'{ "version": 1, "format": "json" }\n{"c": 3}',
+        b"no header",
+        b'{"format": "xml"}\n{"d": 4}',
+    ]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        sink.setblocking(False)
+        receive = xray_daemon._receiver(sink)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for datagram in sent:
+                udp.sendto(datagram, sink.getsockname())
+        docs: list[bytes] = []
+        others: list[bytes] = []
+        deadline = time.monotonic() + 5
+        while len(docs) + len(others) < len(sent) and time.monotonic() < deadline:
+            bodies, rest = receive(100)
+            docs += bodies
+            others += rest
+    valid = [
+        body for body in (d.partition(b"\n") for d in others) if xray_daemon._valid_header(body[0])
+    ]
+    assert sorted(docs + [body[2] for body in valid]) == [b'{"a": 1}', b'{"b": 2}', b'{"c": 3}']
+    assert len(docs) + len(others) == len(sent)
