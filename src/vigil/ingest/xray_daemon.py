@@ -164,6 +164,9 @@ class XRayDaemon:
         self.flush_interval = flush_interval
         self.max_inflight = max_inflight
         self._inflight: set[asyncio.Task[None]] = set()
+        # Batches handed to the loop and not yet committed: bounded, so that a stalled
+        # loop costs dropped (counted) datagrams, not memory.
+        self._slots = threading.BoundedSemaphore(max_inflight)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -225,17 +228,24 @@ class XRayDaemon:
         return bodies
 
     def _hand_over(self, docs: list[bytes]) -> None:
+        """From the receiver thread: the batch goes to the loop, or is counted overloaded."""
         assert self._loop is not None
-        with contextlib.suppress(RuntimeError):  # the loop is closing: stop() flushes
-            self._loop.call_soon_threadsafe(self._flush, docs)
-
-    def _flush(self, docs: list[bytes]) -> None:
-        if len(self._inflight) >= self.max_inflight:
+        if not self._slots.acquire(blocking=False):
             self.datagrams.labels("overloaded").inc(len(docs))
             return
+        try:
+            self._loop.call_soon_threadsafe(self._flush, docs)
+        except RuntimeError:  # the loop is closed
+            self._slots.release()
+
+    def _flush(self, docs: list[bytes]) -> None:
         task = asyncio.get_running_loop().create_task(self._commit(docs))
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._slots.release()
 
     async def _commit(self, docs: list[bytes]) -> None:
         # Decoding on a worker thread keeps the event loop, which also serves the HTTP
