@@ -1683,19 +1683,12 @@ cdef class _Decoder:
             [columns[name] for name in XRAY_SPAN_SCHEMA.names], schema=XRAY_SPAN_SCHEMA)
 
 
-cdef bint memmem_found(cptr hay, Py_ssize_t n, const char* needle, Py_ssize_t m) noexcept:
-    cdef cptr p = hay
-    cdef cptr end = hay + n
-    cdef const void* hit
-    while end - p >= m:
-        hit = memchr(p, needle[0], end - p - m + 1)
-        if hit == NULL:
-            return False
-        p = <cptr>hit
-        if memcmp(p, needle, m) == 0:
-            return True
-        p += 1
-    return False
+cdef extern from "<string.h>" nogil:
+    void* memmem(const void* hay, size_t n, const void* needle, size_t m)
+
+
+cdef inline bint memmem_found(cptr hay, Py_ssize_t n, const char* needle, Py_ssize_t m) noexcept:
+    return memmem(hay, n, needle, m) != NULL
 
 
 cdef int parse_trace(cptr s, Py_ssize_t n, unsigned char* out) except -1:
