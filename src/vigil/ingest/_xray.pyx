@@ -1706,7 +1706,13 @@ def decode(list docs, str tenant, int64_t now_ns, dict known, Py_ssize_t limit, 
     """The accepted documents' rows as a table (None if none); ``fallback(i)`` takes the
     others, in order."""
     cdef _Decoder dec = _Decoder(tenant, now_ns, known, limit)
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, size = 0
+    for raw in docs:
+        if type(raw) is bytes:
+            size += PyBytes_GET_SIZE(raw)
+    # The stored documents take about as many bytes as were sent: one allocation, not a
+    # series of doublings (each a copy and fresh pages to fault in).
+    buf_grow(&dec.cols[C_DOC].data, size)
     for i in range(len(docs)):
         if i % 32 == 31:
             with nogil:
