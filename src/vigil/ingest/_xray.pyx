@@ -328,7 +328,6 @@ cdef struct Num:
     uint64_t m
     int e
     bint negative
-    bint plain        # written without an exponent
 
 
 cdef int read_number(Reader* r, Num* out) except -1:
@@ -346,7 +345,6 @@ cdef int read_number(Reader* r, Num* out) except -1:
     ws(r)
     start = p = r.p
     out.integer = True
-    out.plain = True
     if p < r.end and p[0] == 45:
         negative = True
         p += 1
@@ -376,7 +374,6 @@ cdef int read_number(Reader* r, Num* out) except -1:
             frac_digits += 1
     if p < r.end and (p[0] == 101 or p[0] == 69):
         out.integer = False
-        out.plain = False
         p += 1
         if p < r.end and (p[0] == 43 or p[0] == 45):
             exp_negative = p[0] == 45
@@ -791,7 +788,6 @@ cdef enum:
     F_START = 1 << 2
     F_END = 1 << 3
     F_TRACE = 1 << 4
-    F_PARENT = 1 << 5
     F_SUBSEGMENT = 1 << 6   # "type": "subsegment" on a document
     F_SQL = 1 << 7
     F_STATUS = 1 << 8       # http.response.status is an integer
@@ -809,7 +805,6 @@ cdef struct Node:
     uint8_t error, fault, throttle
     int status
     Py_ssize_t pairs_from, pairs_to       # annotations in the pair buffer
-    Py_ssize_t typed_count
     Py_ssize_t excs_from, excs_to         # exceptions in the exception buffer
     cptr subs
     cptr subs_end
@@ -1382,7 +1377,6 @@ cdef class _Decoder:
         """``  at {label} ({path}:{line})`` per frame object, joined by newlines; a
         non-empty list gives a stack trace even when no element is a frame."""
         cdef Py_ssize_t lines = 0
-        cdef Py_ssize_t start
         cdef Buf frame
         expect(r, 91)
         if peek(r, 93):
@@ -1503,15 +1497,13 @@ cdef class _Decoder:
 
     cdef int row(self, Node* nd, bint segment, str service) except -1:
         cdef Col* cols = self.cols
-        cdef Py_ssize_t i, attrs, typed = 0
+        cdef Py_ssize_t i, typed = 0
         cdef Pair* pair
         cdef Exc* e
         cdef Text* first_message = NULL
         cdef const char* svc
         cdef Py_ssize_t svc_n
         cdef bint calls_out
-        cdef Text status_text
-        cdef char digits[8]
         cdef Py_ssize_t status_off
         svc = PyUnicode_AsUTF8AndSize(service, &svc_n)
         calls_out = key_is(text_at(&nd.namespace, &self.scratch), nd.namespace.n, "aws", 3) or \
@@ -1529,7 +1521,6 @@ cdef class _Decoder:
         col_i64(&cols[C_END], nd.end)
         col_u8(&cols[C_STATUS], 2 if nd.fault else 0)
         # attributes: annotations, http fields, status, user (the reference's order)
-        attrs = cols[C_ATTR_K].n
         for i in range(nd.pairs_from, nd.pairs_to):
             pair = (<Pair*>self.pairs.data) + i
             self.put(C_ATTR_K, &pair.key)
