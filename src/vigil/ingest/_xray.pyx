@@ -10,11 +10,11 @@ decoder takes it (and words the refusal when it is invalid) with the service nam
 every earlier document known. It returns the accepted rows as a table of
 ``XRAY_SPAN_SCHEMA`` (None when there are none).
 
-Accepted: JSON as orjson reads it (strict UTF-8, strict number grammar) minus what would
-need care to be exact: object keys with escapes or repeated, integers of more than 18
-digits, nesting deeper than 64 inside a value, ``in_progress`` nodes, and every value that
-is not of the usual type for its member (the reference's rules for odd types are kept
-there). Documents with nested subsegments keep each node's document without them, as
+Accepted: JSON as orjson reads it (strict UTF-8, strict number grammar, escapes) minus
+what would need care to be exact: repeated object keys, more than 64 members in an object,
+integers of more than 18 digits, nesting deeper than 64 inside a value, ``in_progress``
+nodes, and every value that is not of the usual type for its member (the reference's
+rules for odd types are kept there). Documents with nested subsegments keep each node's document without them, as
 orjson would write it (compact; floats as orjson renders them; strings re-escaped as
 orjson escapes them); others keep their bytes as sent.
 """
