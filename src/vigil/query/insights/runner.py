@@ -35,7 +35,7 @@ from vigil.query.insights.compiler import (
 )
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.patterns import DIFF_COLUMNS, PATTERN_COLUMNS, cluster, diff
-from vigil.store.interface import QueryTimeout, Rows, Store, StoreError
+from vigil.store.interface import QueryCancelled, QueryTimeout, Rows, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -443,7 +443,7 @@ class QueryRegistry:
             info.status, info.error = "Timeout", f"the query ran over {self.timeout:g} s"
         except QueryTimeout as exc:
             info.status, info.error = "Timeout", str(exc)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, QueryCancelled):
             info.status = "Cancelled"
         except (QueryError, StoreError) as exc:
             info.status, info.error = "Failed", str(exc).splitlines()[0][:1000]
