@@ -427,10 +427,12 @@ class Compiler:
             if isinstance(e.right, ast.Regex) and not _REGEX_META.search(e.right.pattern):
                 regex = False  # a plain word or phrase: a substring search is the same, faster
             target = self.text(left)
+            # Guarded by IS NOT NULL below, so assumeNotNull (the values as they are) gives
+            # the same rows as coalesce(target, ''), without copying every string first.
             if regex:
-                sql = f"match(coalesce({target}, ''), {self.text(right)})"
+                sql = f"match(assumeNotNull({target}), {self.text(right)})"
             else:
-                sql = f"(position(coalesce({target}, ''), {self.text(right)}) > 0)"
+                sql = f"(position(assumeNotNull({target}), {self.text(right)}) > 0)"
             if e.op == "not like":
                 sql = f"(NOT {sql})"
             return Col(f"({target} IS NOT NULL AND {sql})", "bool", has_agg=has_agg)
