@@ -1,8 +1,8 @@
 """Logs Insights over 10M log lines: the monitoring design's three queries, a regex
 count by 5-minute bins and a count by level, each run through vigil's Insights runner on
-embedded ClickHouse. Prints each query's median time (of 3 runs), the bytes it scanned,
-and its ratio to a baseline measured in the same run (a hand-written ClickHouse substring
-count over the same rows). With ``--before``, each query also runs as the runner did
+embedded ClickHouse. Prints each query's median time (of ``--rounds`` runs), the bytes it
+scanned, and its ratio to a baseline measured in the same rounds (a hand-written ClickHouse
+substring count over the same rows). With ``--before``, each query also runs as the runner did
 before the field catalog (attribute keys probed over the rows in range, every JSON path
 read through a cast of all its types), and the ratio of the two is printed.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import time
@@ -84,18 +85,11 @@ def generate(store: ClickHouseStore, rows: int, start_ms: int) -> None:
     print()
 
 
-async def timed(
-    store: ClickHouseStore, query: str, start_ms: int
-) -> tuple[float, dict[str, float]]:
+async def once(store: ClickHouseStore, query: str, start_ms: int) -> tuple[float, dict[str, float]]:
     req = QueryRequest("default", query, parse_query(query), [GROUP], start_ms, start_ms + DAY_MS)
-    times = []
-    stats: dict[str, float] = {}
-    for _ in range(3):
-        began = time.perf_counter()
-        result = await execute(store, req, timeout=60)
-        times.append(time.perf_counter() - began)
-        stats = result.statistics
-    return statistics.median(times), stats
+    began = time.perf_counter()
+    result = await execute(store, req, timeout=60)
+    return time.perf_counter() - began, result.statistics
 
 
 async def rows_probe(
@@ -121,22 +115,20 @@ async def rows_probe(
 
 
 async def baseline(store: ClickHouseStore) -> float:
-    times = []
-    for _ in range(3):
-        began = time.perf_counter()
-        await store.query(
-            "SELECT count() FROM logs WHERE tenant = 'default' AND log_group = {g:String}"
-            " AND position(body, 'timeout') > 0",
-            {"g": GROUP},
-        )
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+    began = time.perf_counter()
+    await store.query(
+        "SELECT count() FROM logs WHERE tenant = 'default' AND log_group = {g:String}"
+        " AND position(body, 'timeout') > 0",
+        {"g": GROUP},
+    )
+    return time.perf_counter() - began
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--dir", type=Path, default=Path("bench/out/logs-query"))
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--before", action="store_true", help="compare with the runner before the catalog"
     )
@@ -153,25 +145,35 @@ def main() -> None:
         store.command("OPTIMIZE TABLE logs FINAL")
 
     async def run() -> None:
-        base = await baseline(store)
-        print(f"baseline (substring count over the body): {base * 1000:.0f} ms")
         catalog = runner.field_catalog
+        print(f"load {os.getloadavg()[0]:.1f}")
         for query in QUERIES:
-            seconds, stats = await timed(store, query, start_ms)
+            # Rounds alternate baseline, query (and the query as before), so that the load
+            # of a shared machine weighs on all of them alike; medians of the rounds.
+            base, now, before = [], [], []
+            stats: dict[str, float] = {}
+            for _ in range(args.rounds):
+                base.append(await baseline(store))
+                seconds, stats = await once(store, query, start_ms)
+                now.append(seconds)
+                if args.before:
+                    runner.field_catalog = rows_probe
+                    before.append((await once(store, query, start_ms))[0])
+                    runner.field_catalog = catalog
+            b, n = statistics.median(base), statistics.median(now)
             print(
-                f"{seconds * 1000:7.0f} ms  ratio {seconds / base:5.2f}"
+                f"{n * 1000:7.0f} ms  baseline {b * 1000:5.0f} ms  ratio {n / b:5.2f}"
                 f"  scanned {int(stats['recordsScanned']):,} records"
                 f" / {stats['bytesScanned'] / 1e9:.2f} GB, matched"
                 f" {int(stats['recordsMatched']):,}  | {query}"
             )
-            if args.before:
-                runner.field_catalog = rows_probe
-                before, _ = await timed(store, query, start_ms)
-                runner.field_catalog = catalog
+            if before:
+                then = statistics.median(before)
                 print(
-                    f"{before * 1000:7.0f} ms  as before the field catalog:"
-                    f" now {seconds / before:.2f} of that"
+                    f"{then * 1000:7.0f} ms  as before the field catalog (ratio {then / b:5.2f}):"
+                    f" now {n / then:.2f} of that"
                 )
+        print(f"load {os.getloadavg()[0]:.1f}")
 
     asyncio.run(run())
     store.close()
