@@ -139,3 +139,18 @@ def test_upgrade_catalogues_the_rows_already_stored(store: ClickHouseStore) -> N
     )
     catalog = asyncio.run(runner.field_catalog(store, base, {"f"}, None))
     assert catalog.path_types == {"f": frozenset({"Float64"})}
+
+
+def test_a_block_of_too_many_names_makes_the_catalog_assume_nothing(
+    store: ClickHouseStore,
+) -> None:
+    migrate(store)
+    many = [{f"id_{i}": i, "s": "x" if i % 2 else 7} for i in range(1001)]
+    put(store, GROUP, many)
+    base = runner._base(
+        QueryRequest("default", "", parse_query("stats count()"), [GROUP], NOW, NOW)
+    )
+    catalog = asyncio.run(runner.field_catalog(store, base, {"s", "id_5"}, None))
+    assert catalog.path_types is None
+    assert catalog.map_keys == frozenset()
+    assert run(store, GROUP, "filter id_5 = 5 or s = 7 | stats count() as n") == [[("n", "502")]]

@@ -195,13 +195,14 @@ async def _execute(store: Reader, req: QueryRequest, timeout: float | None) -> Q
 
 
 HOUR_MS = 3_600_000
+WILDCARD = "*"  # in the catalog: any name (a block held too many to list, migration 0104)
 
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """What the rows of a range may hold, for the fields a query reads."""
 
-    map_keys: frozenset[str]  # keys of the attribute or resource maps
+    map_keys: frozenset[str] | None  # keys of the attribute or resource maps; None: any
     path_types: Mapping[str, frozenset[str]] | None  # JSON path -> its types; None: unknown
 
 
@@ -217,9 +218,10 @@ async def field_catalog(
     params: dict[str, object] = dict(base.params)
     params["catalog_keys"] = sorted(keys)
     rows = await store.query(
-        "SELECT groupUniqArrayArray(arrayFilter(k -> has({catalog_keys:Array(String)}, k),"
-        " map_keys)), groupUniqArrayArray(arrayFilter(p -> has({catalog_keys:Array(String)},"
-        " p.1), paths)) FROM log_field_catalog"
+        "SELECT groupUniqArrayArray(arrayFilter(k -> k = '*' OR"
+        " has({catalog_keys:Array(String)}, k), map_keys)),"
+        " groupUniqArrayArray(arrayFilter(p -> p.1 = '*' OR"
+        " has({catalog_keys:Array(String)}, p.1), paths)) FROM log_field_catalog"
         f" WHERE last_hour >= intDiv({{start_ms:Int64}}, {HOUR_MS})"
         f" AND first_hour <= intDiv({{end_ms:Int64}}, {HOUR_MS})"
         " AND has(tenants, {tenant:String}) AND hasAny(log_groups, {groups:Array(String)})",
@@ -230,7 +232,10 @@ async def field_catalog(
     types: dict[str, set[str]] = {}
     for path, kind in pairs:
         types.setdefault(path, set()).add(kind)
-    return Catalog(frozenset(found_keys), {p: frozenset(t) for p, t in types.items()})
+    return Catalog(
+        None if WILDCARD in found_keys else frozenset(found_keys),
+        None if WILDCARD in types else {p: frozenset(t) for p, t in types.items()},
+    )
 
 
 async def _mapped_base(

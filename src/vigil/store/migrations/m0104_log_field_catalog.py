@@ -13,7 +13,8 @@ block's columns whole: ~0.02 µs per row): the hours its events span, its tenant
 groups, the (path, type) pairs of ``fields`` and the keys of both attribute maps. Rows
 with the same hours merge. What a query learns is a superset of what its rows hold (a
 block's pairs apply to all its groups and hours), so a read compiled from it is exact,
-merely slower when a rare type shares the hours. Hours are ``intDiv(ms, 3600000)``:
+merely slower when a rare type shares the hours; a wildcard (see MAX_NAMES) makes it
+assume nothing for those hours. Hours are ``intDiv(ms, 3600000)``:
 monotonic, so an event in a query's range always falls within the hours asked for.
 
 Existing rows are catalogued by the last statement, a day at a time.
@@ -34,20 +35,28 @@ ORDER BY (first_hour, last_hour)
 """
 
 # distinctJSONPathsAndTypes gives Map(path, [types]); the catalog keeps (path, type) pairs.
-_SELECT = """
+# A block of more distinct paths (or map keys) than MAX_NAMES, keys made of ids say, is
+# recorded as the wildcard "*" (any name, any type; the runner then assumes nothing), so
+# that such data cannot grow the catalog with every event.
+MAX_NAMES = 1000
+_SELECT = f"""
 SELECT first_hour, last_hour, tenants, log_groups,
-       arrayFlatten(arrayMap((p, ts) -> arrayMap(t -> (p, t), ts),
-                             mapKeys(types), mapValues(types))) AS paths,
-       arrayDistinct(arrayConcat(attribute_keys, resource_keys)) AS map_keys
+       if(length(types) > {MAX_NAMES}, [('*', '*')],
+          arrayFlatten(arrayMap((p, ts) -> arrayMap(t -> (p, t), ts),
+                                mapKeys(types), mapValues(types)))) AS paths,
+       if(length(keys) > {MAX_NAMES}, ['*'], keys) AS map_keys
 FROM (
-    SELECT intDiv(toUnixTimestamp64Milli(min(timestamp)), 3600000) AS first_hour,
-           intDiv(toUnixTimestamp64Milli(max(timestamp)), 3600000) AS last_hour,
-           groupUniqArray(toString(tenant)) AS tenants,
-           groupUniqArray(toString(log_group)) AS log_groups,
-           distinctJSONPathsAndTypes(fields) AS types,
-           groupUniqArrayArray(mapKeys(attributes)) AS attribute_keys,
-           groupUniqArrayArray(mapKeys(resource)) AS resource_keys
-    FROM logs{group_by}
+    SELECT *, arrayDistinct(arrayConcat(attribute_keys, resource_keys)) AS keys
+    FROM (
+        SELECT intDiv(toUnixTimestamp64Milli(min(timestamp)), 3600000) AS first_hour,
+               intDiv(toUnixTimestamp64Milli(max(timestamp)), 3600000) AS last_hour,
+               groupUniqArray(toString(tenant)) AS tenants,
+               groupUniqArray(toString(log_group)) AS log_groups,
+               distinctJSONPathsAndTypes(fields) AS types,
+               groupUniqArrayArray(mapKeys(attributes)) AS attribute_keys,
+               groupUniqArrayArray(mapKeys(resource)) AS resource_keys
+        FROM logs{{group_by}}
+    )
 )
 """
 
