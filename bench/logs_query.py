@@ -3,8 +3,9 @@ count by 5-minute bins and a count by level, each run through vigil's Insights r
 embedded ClickHouse. Prints each query's median time (of ``--rounds`` runs), the bytes it
 scanned, and its ratio to a baseline measured in the same rounds (a hand-written ClickHouse
 substring count over the same rows). With ``--before``, each query also runs as the runner did
-before the field catalog (attribute keys probed over the rows in range, every JSON path
-read through a cast of all its types), and the ratio of the two is printed.
+before the field catalog and the level/message columns (attribute keys probed over the
+rows in range, every JSON path read through a cast of all its types), and the ratio of the
+two is printed.
 
     .venv/bin/python bench/logs_query.py [--rows 10000000] [--dir bench/out/logs-query] [--before]
 
@@ -27,7 +28,7 @@ import pyarrow.compute as pc
 
 from bench.logs_data import message
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
-from vigil.query.insights import parse_query, runner
+from vigil.query.insights import compiler, parse_query, runner
 from vigil.query.insights.compiler import Base
 from vigil.query.insights.runner import QueryRequest, execute
 from vigil.store.clickhouse import ClickHouseStore
@@ -134,7 +135,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     store = ClickHouseStore("chdb://" + str(args.dir.resolve()), query_timeout=120)
-    migrate(store)
+    began = time.perf_counter()
+    applied = migrate(store)
+    if applied:
+        print(f"migrations {', '.join(applied)} applied in {time.perf_counter() - began:.1f} s")
     start_ms = 1_795_000_000_000
     have = store.query_sync(
         "SELECT count() FROM logs WHERE log_group = {g:String}", {"g": GROUP}
@@ -145,7 +149,7 @@ def main() -> None:
         store.command("OPTIMIZE TABLE logs FINAL")
 
     async def run() -> None:
-        catalog = runner.field_catalog
+        catalog, text_columns = runner.field_catalog, compiler._TEXT_COLUMNS
         print(f"load {os.getloadavg()[0]:.1f}")
         for query in QUERIES:
             # Rounds alternate baseline, query (and the query as before), so that the load
@@ -158,8 +162,9 @@ def main() -> None:
                 now.append(seconds)
                 if args.before:
                     runner.field_catalog = rows_probe
+                    compiler._TEXT_COLUMNS = {}
                     before.append((await once(store, query, start_ms))[0])
-                    runner.field_catalog = catalog
+                    runner.field_catalog, compiler._TEXT_COLUMNS = catalog, text_columns
             b, n = statistics.median(base), statistics.median(now)
             print(
                 f"{n * 1000:7.0f} ms  baseline {b * 1000:5.0f} ms  ratio {n / b:5.2f}"
@@ -170,7 +175,7 @@ def main() -> None:
             if before:
                 then = statistics.median(before)
                 print(
-                    f"{then * 1000:7.0f} ms  as before the field catalog (ratio {then / b:5.2f}):"
+                    f"{then * 1000:7.0f} ms  as before (ratio {then / b:5.2f}):"
                     f" now {n / then:.2f} of that"
                 )
         print(f"load {os.getloadavg()[0]:.1f}")

@@ -1,8 +1,9 @@
 """The field catalog (migration 0104) lets Logs Insights read a JSON path of one plain type
-from that type's subcolumn and skip the attribute maps for keys no row holds. These tests
-run each query twice on a real store — compiled from the catalog, and compiled knowing
-nothing (every path cast whole, both maps read) — and require the same rows; and they
-check that upgrading a data directory catalogues the rows it already holds."""
+from that type's subcolumn and skip the attribute maps for keys no row holds; ``level`` and
+``message`` are read from columns of their own (migration 0105). These tests run each query
+twice on a real store — compiled with both, and compiled knowing nothing (every path cast
+whole from ``fields``, both maps read) — and require the same rows; and they check that
+upgrading a data directory catalogues the rows it already holds."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
-from vigil.query.insights import parse_query, runner
+from vigil.query.insights import compiler, parse_query, runner
 from vigil.query.insights.runner import Catalog, QueryRequest, execute
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import all_migrations, migrate
@@ -34,6 +35,10 @@ MESSAGES: list[Any] = [
     {"s": "", "f": 2.0, "level": "ERROR"},
     "plain text line with alpha",
     {"only_here": "yes", "mix": True},
+    {"message": "alpha done", "level": "INFO", "s": "gamma"},
+    {"message": 1.50, "level": True},
+    {"message": {"text": "alpha nested"}, "level": ["ERROR"]},
+    {"message": "", "level": None},
 ]  # fmt: skip
 
 QUERIES = [
@@ -48,6 +53,10 @@ QUERIES = [
     "filter absent = 1 or absent like /x/ | stats count() as n",
     "fields concat(s, '-', i) as both, f * 2 as twice, tolower(mix) as lm | sort @timestamp",
     "stats count() as n by d, arr",
+    "filter message like /alpha/ or level = 'ERROR' | fields message, level, message.text",
+    "stats count() as n by level, message | sort n desc, level asc, message asc",
+    "filter ispresent(message) and not isempty(message) | stats count() as n",
+    "filter message not like /done/ | fields message | sort @timestamp",
 ]
 
 
@@ -81,16 +90,26 @@ async def knowing_nothing(*_: object) -> Catalog:
     return Catalog(map_keys=frozenset(), path_types=None)
 
 
+def same_as_generic(
+    store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, list[list[tuple[str, str]]]]:
+    """Each query's rows, checked equal to the rows compiled knowing nothing."""
+    fast = {q: run(store, GROUP, q) for q in QUERIES}
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "field_catalog", knowing_nothing)
+        patch.setattr(compiler, "_TEXT_COLUMNS", {})  # level, message: cast from fields too
+        for query in QUERIES:
+            assert fast[query] == run(store, GROUP, query), query
+    return fast
+
+
 def test_catalog_reads_match_the_generic_reads(
     store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     migrate(store)
     put(store, GROUP, MESSAGES)
     put(store, "/catalog/other", [{"s": 5, "f": "text"}])  # other types, another group
-    fast = {q: run(store, GROUP, q) for q in QUERIES}
-    monkeypatch.setattr(runner, "field_catalog", knowing_nothing)
-    for query in QUERIES:
-        assert fast[query] == run(store, GROUP, query), query
+    fast = same_as_generic(store, monkeypatch)
     assert [[c for c in row if c[0] != "@ptr"] for row in fast[QUERIES[1]]] == [
         [("s", "alpha"), ("f", "1.5")],
         [("s", "alpha beta"), ("f", "1e100")],
@@ -116,8 +135,11 @@ def test_catalog_holds_paths_types_and_map_keys(store: ClickHouseStore) -> None:
     assert asyncio.run(runner.field_catalog(store, later, {"s"}, None)).path_types == {}
 
 
-def test_upgrade_catalogues_the_rows_already_stored(store: ClickHouseStore) -> None:
-    """A data directory from before migration 0104: its rows are catalogued on upgrade."""
+def test_upgrade_catalogues_the_rows_already_stored(
+    store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data directory from before migrations 0104 and 0105: its rows are catalogued on
+    upgrade, and read the same while the new columns are being materialized and after."""
     store.command(
         "CREATE TABLE IF NOT EXISTS vigil_migrations (id String, description String,"
         " applied_at DateTime64(3) DEFAULT now64(3)) ENGINE = MergeTree ORDER BY id"
@@ -131,7 +153,10 @@ def test_upgrade_catalogues_the_rows_already_stored(store: ClickHouseStore) -> N
                 {"id": migration.id},
             )
     put(store, GROUP, MESSAGES)
-    assert "0104" in migrate(store)
+    assert {"0104", "0105"} <= set(migrate(store))
+    same_as_generic(store, monkeypatch)
+    store.command("OPTIMIZE TABLE logs FINAL")  # parts rewritten: the columns are stored
+    same_as_generic(store, monkeypatch)
     rows = run(store, GROUP, "filter s like /alpha/ | stats count() as n, sum(i) as total")
     assert rows == [[("n", "2"), ("total", "3")]]
     base = runner._base(

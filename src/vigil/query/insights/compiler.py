@@ -85,6 +85,9 @@ _NUMERIC_READINGS = (
     ("UInt64", "toFloat64({c}.:UInt64)"),
     ("String", "toFloat64OrNull({c}.:String)"),
 )
+# Paths the store also keeps as LowCardinality columns, each the path's exact text reading
+# (migration 0105): filters and groups on them work per distinct value.
+_TEXT_COLUMNS = {"level": "field_level", "message": "field_message"}
 _PLAIN_TYPES = frozenset({"String", "Float64", "Int64", "UInt64", "Bool"})
 _NONE: frozenset[str] = frozenset()
 
@@ -267,6 +270,7 @@ class Compiler:
         name = ".".join(parts)
         self.field_keys.add(name)
         text, numbers = self.path_readings(column, name)
+        text = _TEXT_COLUMNS.get(name, text)
         message_num = f"coalesce({', '.join(numbers)}"
         if self.base.map_keys is not None and name not in self.base.map_keys:
             return Col(
