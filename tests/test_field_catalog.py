@@ -17,6 +17,7 @@ import pytest
 
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
 from vigil.query.insights import compiler, parse_query, runner
+from vigil.query.insights.compiler import logs_base
 from vigil.query.insights.runner import Catalog, QueryRequest, execute
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import all_migrations, migrate
@@ -86,6 +87,11 @@ def run(store: ClickHouseStore, group: str, query: str) -> list[list[tuple[str, 
     return asyncio.run(execute(store, req, timeout=60)).rows
 
 
+def lookup(store: ClickHouseStore, keys: set[str], start: int = NOW, end: int = NOW) -> Catalog:
+    base = logs_base("default", [GROUP], start, end)
+    return asyncio.run(runner.field_catalog(store, base, keys, None))
+
+
 async def knowing_nothing(*_: object) -> Catalog:
     return Catalog(map_keys=frozenset(), path_types=None)
 
@@ -119,20 +125,15 @@ def test_catalog_reads_match_the_generic_reads(
 def test_catalog_holds_paths_types_and_map_keys(store: ClickHouseStore) -> None:
     migrate(store)
     put(store, GROUP, MESSAGES)
-    base = runner._base(
-        QueryRequest("default", "", parse_query("stats count()"), [GROUP], NOW, NOW)
-    )
-    catalog = asyncio.run(runner.field_catalog(store, base, {"s", "mix", "obj.k", "nope"}, None))
+    catalog = lookup(store, {"s", "mix", "obj.k", "nope"})
     assert catalog.path_types == {
         "s": frozenset({"String"}),
         "mix": frozenset({"Int64", "String", "Float64", "Bool"}),
         "obj.k": frozenset({"String"}),
     }
     assert catalog.map_keys == frozenset()
-    later = runner._base(
-        QueryRequest("default", "", parse_query("stats count()"), [GROUP], NOW + 7_200_000, NOW)
-    )
-    assert asyncio.run(runner.field_catalog(store, later, {"s"}, None)).path_types == {}
+    two_hours_later = lookup(store, {"s"}, NOW + 7_200_000, NOW + 10_800_000)
+    assert two_hours_later.path_types == {}
 
 
 def test_upgrade_catalogues_the_rows_already_stored(
@@ -159,10 +160,7 @@ def test_upgrade_catalogues_the_rows_already_stored(
     same_as_generic(store, monkeypatch)
     rows = run(store, GROUP, "filter s like /alpha/ | stats count() as n, sum(i) as total")
     assert rows == [[("n", "2"), ("total", "3")]]
-    base = runner._base(
-        QueryRequest("default", "", parse_query("stats count()"), [GROUP], NOW, NOW)
-    )
-    catalog = asyncio.run(runner.field_catalog(store, base, {"f"}, None))
+    catalog = lookup(store, {"f"})
     assert catalog.path_types == {"f": frozenset({"Float64"})}
 
 
@@ -172,10 +170,7 @@ def test_a_block_of_too_many_names_makes_the_catalog_assume_nothing(
     migrate(store)
     many = [{f"id_{i}": i, "s": "x" if i % 2 else 7} for i in range(1001)]
     put(store, GROUP, many)
-    base = runner._base(
-        QueryRequest("default", "", parse_query("stats count()"), [GROUP], NOW, NOW)
-    )
-    catalog = asyncio.run(runner.field_catalog(store, base, {"s", "id_5"}, None))
+    catalog = lookup(store, {"s", "id_5"})
     assert catalog.path_types is None
     assert catalog.map_keys == frozenset()
     assert run(store, GROUP, "filter id_5 = 5 or s = 7 | stats count() as n") == [[("n", "502")]]
