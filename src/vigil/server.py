@@ -51,6 +51,7 @@ from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
 from vigil.query.insights.runner import QueryRegistry
+from vigil.query.servicegraph import ServiceGraphKeeper
 from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.db import open_state
@@ -199,10 +200,17 @@ class Runtime:
         )
         self.sampling = SamplingRules(self.state, clock=self.clock)
         names = ServiceNames()
+        graph = ServiceGraphKeeper(self.store)
         self.xray = XRayService(
-            self.pipeline, self.store, self.sampling, self.metrics, names, clock=self.clock
+            self.pipeline,
+            self.store,
+            self.sampling,
+            self.metrics,
+            names,
+            clock=self.clock,
+            graph=graph,
         )
-        traces_api = TracesApi(self.store, self.metrics, clock=self.clock)
+        traces_api = TracesApi(self.store, self.metrics, clock=self.clock, graph=graph)
         logs_api = await self._logs_pillar()
         aws = AwsDispatcher(
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
@@ -235,6 +243,7 @@ class Runtime:
             await self._start_xray_daemon(names, ready)
         # 6. background tasks
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        self._tasks.append(asyncio.create_task(graph.loop(), name="service-graph"))
         assert self.scheduled is not None
         self._tasks.append(
             asyncio.create_task(
@@ -360,6 +369,7 @@ class Runtime:
                 "spans": cfg.trace_retention_days,
                 "trace_summary": cfg.trace_retention_days,
                 "xray_in_progress": cfg.trace_retention_days,
+                "service_graph": cfg.trace_retention_days,
             },
             now,
         )
