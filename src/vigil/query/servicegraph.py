@@ -21,12 +21,12 @@ recomputes every minute from their first start to their last end — a late pare
 late answer to a client call, lies within the time range of its own block, and the
 children or callers it completes started within it (child spans run within their parent's
 interval) — looking up the other end of each pair anywhere within the time range of the
-traces involved (``trace_index``), then marks the blocks done (once they are a few
-seconds old: the view's row may be visible a moment before the spans of its insert). A
-recomputation replaces a minute (a new generation), so it is idempotent: a block processed twice (a crash before
-it was marked done, a WAL replay) changes nothing, and each pair is counted once whatever
-the order the spans arrived in. It runs every few seconds and before each read (after the
-writer's barrier), so a read sees every span acknowledged before it.
+traces involved (``trace_index``), then marks the blocks done (once they are a few seconds
+old: the view's row may become visible a moment before the spans of its insert). A
+recomputation replaces a minute (a new generation), so it is idempotent: a block processed
+twice (a crash before it was marked done, a WAL replay) changes nothing, and each pair is
+counted once whatever the order the spans arrived in. It runs every few seconds and before
+each read (after the writer's barrier), so a read sees every span acknowledged before it.
 
 **Windows** are whole minutes: a read over [start, end] merges the minutes from the one
 holding ``start`` to the one holding ``end``.
