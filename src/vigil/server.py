@@ -160,13 +160,11 @@ class Runtime:
             read_threads=cfg.read_threads,
             query_timeout=cfg.query_timeout,
         )
-        await asyncio.to_thread(migrate, self.store)
+        store = self.store
+        await asyncio.to_thread(lambda: migrate(store, before_replay=True))
         # pyarrow imports pandas on its first conversion from Python objects (1-3 s on a busy
         # machine): pay it here rather than in the first request.
         await asyncio.to_thread(pa.array, [0.0])
-        await asyncio.to_thread(
-            apply_table_ttls, self.store, cfg.metric_retention, cfg.trace_retention_days
-        )
         self.state = await asyncio.to_thread(open_state, cfg.state_url)
         self.registry = LogGroupRegistry(self.state)
         # 3. writer
@@ -182,6 +180,12 @@ class Runtime:
             max_queue_bytes=cfg.max_queue_mb << 20,
         )
         await asyncio.to_thread(self.writer.replay)
+        # Table rebuilds (migrations marked after_replay), then the TTLs, which a rebuilt
+        # table does not carry over.
+        await asyncio.to_thread(migrate, self.store)
+        await asyncio.to_thread(
+            apply_table_ttls, self.store, cfg.metric_retention, cfg.trace_retention_days
+        )
         self.writer.start()
         self.store.before_read = self.writer.barrier
         # 4. pipeline, handlers, apps

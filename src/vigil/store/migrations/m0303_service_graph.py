@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS span_blocks (
     marked DateTime DEFAULT now()
 ) ENGINE = ReplacingMergeTree(done)
 ORDER BY (tenant, id)
-TTL marked + INTERVAL 2 DAY DELETE WHERE done = 1
+TTL marked + INTERVAL 1 HOUR DELETE WHERE done = 1
 """
 
 SPAN_BLOCKS_MV = """
