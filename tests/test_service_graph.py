@@ -22,7 +22,7 @@ from bench.traces_data import span_table
 from tests.vigil_process import VigilProcess
 from tests.xray_helpers import xray_client
 from vigil.query import xray as xq
-from vigil.query.servicegraph import MINUTE_NS, ServiceGraphKeeper, minute_ranges
+from vigil.query.servicegraph import MINUTE_NS, ServiceGraphKeeper
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
 
@@ -56,17 +56,25 @@ def _windows(lo: int, hi: int) -> list[tuple[int, int]]:
     return [(a, b - 1), (a, mid - 1), (mid, b - 1), (mid, mid + MINUTE_NS - 1)]
 
 
-def test_minute_ranges_merge_and_cut_on_chunks() -> None:
-    m = MINUTE_NS
-    assert minute_ranges([]) == []
-    # Two blocks in the same minutes merge; the result is cut at 10-minute boundaries,
-    # newest first.
-    assert minute_ranges([(m + 5, 2 * m), (m, m + 1), (9 * m, 12 * m - 1)]) == [
-        (10 * m, 12 * m),
-        (9 * m, 10 * m),
-        (m, 3 * m),
-    ]
-    assert minute_ranges([(7 * m, 3 * m)]) == [(7 * m, 8 * m)]  # end before start
+def test_a_read_recomputes_only_its_window(store: ClickHouseStore) -> None:
+    """A block of two hours (an upgrade registers weeks as one block): a read of its last
+    ten minutes recomputes the slots of those minutes, not the block; the rest follows."""
+    tenant = f"slots-{uuid.uuid4().hex[:6]}"
+    end = (time.time_ns() // MINUTE_NS - 5) * MINUTE_NS
+    lo = end - 120 * MINUTE_NS
+    store.insert("spans", _tenant(span_table(np.random.default_rng(5), 2400, lo, end), tenant))
+    keeper = ServiceGraphKeeper(store)
+
+    def minutes() -> int:
+        sql = "SELECT uniq(minute) FROM service_graph WHERE tenant = {t:String}"
+        return int(store.query_sync(sql, {"t": tenant}).rows[0][0])
+
+    recent = (end - 10 * MINUTE_NS, end - 1)
+    assert _graph(store, tenant, *recent, keeper) == _graph(store, tenant, *recent, None)
+    assert 10 <= minutes() <= 30
+    whole = (lo, end - 1)
+    assert _graph(store, tenant, *whole, keeper) == _graph(store, tenant, *whole, None)
+    assert minutes() >= 120
 
 
 def test_spans_in_any_order_give_the_read_time_graph(store: ClickHouseStore) -> None:

@@ -184,35 +184,36 @@ class GraphRows:
     remote: list[dict[str, Any]]
 
 
-def minute_ranges(blocks: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The whole minutes covered by the blocks' [lo, hi] ranges, merged, cut into chunks
-    aligned on ``CHUNK_NS``, newest first: [a, b) in nanoseconds."""
-    spans = sorted(
-        ((lo // MINUTE_NS) * MINUTE_NS, (max(lo, hi) // MINUTE_NS + 1) * MINUTE_NS)
-        for lo, hi in blocks
-    )
-    merged: list[list[int]] = []
-    for a, b in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    chunks = []
-    for a, b in merged:
-        while a < b:
-            cut = min(b, (a // CHUNK_NS + 1) * CHUNK_NS)
-            chunks.append((a, cut))
-            a = cut
-    return chunks[::-1]
+@dataclass(frozen=True, slots=True)
+class _Block:
+    tenant: str
+    id: str
+    a: int  # its first minute
+    b: int  # the end of its last minute
+    settled: bool
+
+    def part(self, slot: int) -> tuple[int, int]:
+        """Its minutes within the ``CHUNK_NS`` slot starting at ``slot``: [a, b)."""
+        return max(self.a, slot), min(self.b, slot + CHUNK_NS)
+
+    def slots(self) -> range:
+        return range(self.a // CHUNK_NS * CHUNK_NS, self.b, CHUNK_NS)
 
 
 class ServiceGraphKeeper:
     """Keeps ``service_graph`` up to date. Async-safe: catch-ups and reads of one process
-    are serialized, so a read never sees a half-written recomputation of this process."""
+    are serialized, so a read never sees a half-written recomputation of this process.
+
+    Work is counted in slots of ``CHUNK_NS`` per block: a read recomputes only the slots
+    of its window that some pending block still needs, and the background loop takes a few
+    slots at a time, newest first, so that a large backlog (the upgrade of a store holding
+    weeks of spans registers them as one block) never holds reads for long. Which slots a
+    block has had recomputed is kept in memory; a restart recomputes them again."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._lock = asyncio.Lock()
+        self._done: dict[str, set[int]] = {}  # block id -> slots recomputed since settled
 
     async def catch_up(self, tenant: str | None = None) -> int:
         """Recompute the minutes of the blocks not done yet; returns minutes recomputed."""
@@ -220,37 +221,78 @@ class ServiceGraphKeeper:
             return await self._catch_up(tenant)
 
     async def read(self, tenant: str, start_ns: int, end_ns: int) -> GraphRows:
+        window = (start_ns // MINUTE_NS * MINUTE_NS, end_ns // MINUTE_NS * MINUTE_NS)
         async with self._lock:
-            await self._catch_up(tenant)
-            return await self._read(tenant, start_ns, end_ns)
+            await self._catch_up(tenant, window)
+            return await self._read(tenant, *window)
 
-    async def loop(self, interval: float = CATCH_UP_INTERVAL) -> None:
+    async def loop(self, interval: float = CATCH_UP_INTERVAL, slots: int = 3) -> None:
         while True:
             try:
-                await self.catch_up()
+                async with self._lock:
+                    busy = await self._catch_up(None, max_slots=slots)
             except Exception:
                 log.exception("service graph catch-up failed")
-            await asyncio.sleep(interval)
+                busy = 0
+            await asyncio.sleep(0 if busy else interval)
 
-    async def _catch_up(self, tenant: str | None) -> int:
+    async def _pending(self, tenant: str | None) -> list[_Block]:
         where = "done = 0" + (" AND tenant = {t:String}" if tenant is not None else "")
         rows = await self._store.query(
             "SELECT tenant, toString(id), toUnixTimestamp64Nano(lo), toUnixTimestamp64Nano(hi),"
             f" marked < now() - {SETTLE_SECONDS} FROM span_blocks FINAL WHERE {where}",
             {"t": tenant or ""},
         )
-        blocks: dict[str, list[tuple[str, int, int, bool]]] = defaultdict(list)
-        for t, block_id, lo, hi, settled in rows.rows:
-            blocks[t].append((block_id, int(lo), int(hi), bool(settled)))
-        minutes = 0
-        for t, found in blocks.items():
-            for a, b in minute_ranges([(lo, hi) for _, lo, hi, _ in found]):
-                await asyncio.to_thread(self._recompute, t, a, b)
-                minutes += (b - a) // MINUTE_NS
-            settled = [i for i, _, _, old in found if old]
-            if settled:
-                await asyncio.to_thread(self._mark_done, t, settled)
-        return minutes
+        return [
+            _Block(
+                t,
+                block_id,
+                int(lo) // MINUTE_NS * MINUTE_NS,
+                (max(int(lo), int(hi)) // MINUTE_NS + 1) * MINUTE_NS,
+                bool(settled),
+            )
+            for t, block_id, lo, hi, settled in rows.rows
+        ]
+
+    async def _catch_up(
+        self,
+        tenant: str | None,
+        window: tuple[int, int] | None = None,
+        max_slots: int | None = None,
+    ) -> int:
+        """Recompute what pending blocks still need (within the window's minutes [first,
+        last] if given, at most ``max_slots`` slots); returns the minutes recomputed."""
+        blocks = await self._pending(tenant)
+        work: dict[tuple[str, int], tuple[int, int]] = {}  # (tenant, slot) -> [a, b)
+        for block in blocks:
+            done = self._done.get(block.id, set())
+            for slot in block.slots():
+                a, b = block.part(slot)
+                if slot in done or (window and (b <= window[0] or a > window[1])):
+                    continue
+                hull = work.get((block.tenant, slot), (a, b))
+                work[(block.tenant, slot)] = (min(hull[0], a), max(hull[1], b))
+        chosen = sorted(work, key=lambda key: key[1], reverse=True)[:max_slots]
+        for key in chosen:
+            await asyncio.to_thread(self._recompute, key[0], *work[key])
+        finished: dict[str, list[str]] = defaultdict(list)
+        recomputed = {key: work[key] for key in chosen}
+        for block in blocks:
+            if not block.settled:
+                continue  # its spans may not all have been visible: recomputed again
+            done = self._done.setdefault(block.id, set())
+            for slot in block.slots():
+                a, b = block.part(slot)
+                covered = recomputed.get((block.tenant, slot), (b, a))
+                if covered[0] <= a and b <= covered[1]:
+                    done.add(slot)
+            if len(done) == len(block.slots()):
+                finished[block.tenant].append(block.id)
+        for t, ids in finished.items():
+            await asyncio.to_thread(self._mark_done, t, ids)
+            for block_id in ids:
+                self._done.pop(block_id, None)
+        return sum((work[key][1] - work[key][0]) // MINUTE_NS for key in chosen)
 
     def _recompute(self, tenant: str, a: int, b: int) -> None:
         params: dict[str, Any] = {"t": tenant, "a": a, "b": b}
@@ -268,12 +310,9 @@ class ServiceGraphKeeper:
             {"t": tenant, "ids": ids},
         )
 
-    async def _read(self, tenant: str, start_ns: int, end_ns: int) -> GraphRows:
-        params = {
-            "t": tenant,
-            "lo": start_ns // MINUTE_NS * 60,
-            "hi": end_ns // MINUTE_NS * 60,
-        }
+    async def _read(self, tenant: str, first: int, last: int) -> GraphRows:
+        """The rows of the minutes [first, last] (nanoseconds, minute starts)."""
+        params = {"t": tenant, "lo": first // 10**9, "hi": last // 10**9}
         out = GraphRows([], [], [])
         for row in (await self._store.query(_READ, params)).dicts():
             kind = row.pop("kind")
