@@ -26,7 +26,8 @@ old: the view's row may become visible a moment before the spans of its insert).
 recomputation replaces a minute (a new generation), so it is idempotent: a block processed
 twice (a crash before it was marked done, a WAL replay) changes nothing, and each pair is
 counted once whatever the order the spans arrived in. It runs every few seconds and before
-each read (after the writer's barrier), so a read sees every span acknowledged before it.
+each read (after the writer's barrier), so a read sees every span acknowledged before it;
+a read recomputes only the slots of its own window (see ``ServiceGraphKeeper``).
 
 **Windows** are whole minutes: a read over [start, end] merges the minutes from the one
 holding ``start`` to the one holding ``end``.
