@@ -59,13 +59,15 @@ CATCH_UP_INTERVAL = 5.0
 SETTLE_SECONDS = 10
 
 _ZERO = "unhex('0000000000000000')"
-_BUCKET = "exp2(ceil(log2(greatest({p}duration_ns, 1000000) / 1e6))) / 1000"
+# Latency histogram buckets (also the read-time graph's): powers of two in milliseconds,
+# valued by their upper bound in seconds.
+BUCKET = "exp2(ceil(log2(greatest({p}duration_ns, 1000000) / 1e6))) / 1000"
 _MINUTE = "toDateTime(toStartOfMinute({p}start_time))"
 
 
 def _stats(p: str = "") -> str:
     """The statistics columns of a ``service_graph`` row over spans (alias ``p``)."""
-    hist = f"sumMap([{_BUCKET.format(p=p)}], [toUInt64(1)])"
+    hist = f"sumMap([{BUCKET.format(p=p)}], [toUInt64(1)])"
     return f"""count() AS requests, sum({p}error) AS errors, sum({p}fault) AS faults,
         sum({p}throttle) AS throttles, sum({p}duration_ns) AS total_ns,
         tupleElement({hist}, 1) AS buckets, tupleElement({hist}, 2) AS counts,

@@ -25,7 +25,7 @@ import orjson
 from vigil.model.common import ZERO_SPAN_ID, typed_attributes
 from vigil.model.xray import xray_trace_id
 from vigil.query.ids import TRACE_IDS
-from vigil.query.servicegraph import GraphRows, ServiceGraphKeeper
+from vigil.query.servicegraph import BUCKET, GraphRows, ServiceGraphKeeper
 from vigil.query.traces import POINT_READ, WINDOW
 from vigil.query.xrayfilter import CompiledFilter
 from vigil.store.interface import Store
@@ -44,8 +44,6 @@ _HOURS = (
     " AND hour <= fromUnixTimestamp64Nano({hi:Int64})"
 )
 _IDS = TRACE_IDS
-# Power-of-two buckets in milliseconds: value = upper bound in seconds.
-_BUCKET = "exp2(ceil(log2(greatest({d}, 1000000) / 1e6))) / 1000"
 
 
 def _raw(value: bytes | str) -> bytes:
@@ -530,7 +528,7 @@ _STATS = """count() AS n, sum({p}error) AS errors, sum({p}fault) AS faults,
 
 
 def _stats_sql(p: str = "") -> str:
-    return _STATS.format(p=p, bucket=_BUCKET.format(d=f"{p}duration_ns"))
+    return _STATS.format(p=p, bucket=BUCKET.format(p=p))
 
 
 def _stats(row: dict[str, Any]) -> Stats:
