@@ -168,6 +168,17 @@ def _merged(where: str, having: str) -> str:
 
 
 async def _partial(store: Store, tenant: str, ids: list[str]) -> set[bytes]:
+    """The traces among ``ids`` with an in-progress segment not completed yet."""
+    if not ids:
+        return set()
+    # The in-progress table first (a primary-key lookup): most pages have none, and the
+    # check against ``spans`` then reads its bloom filter index for nothing.
+    pending = await store.query(
+        "SELECT DISTINCT lower(hex(trace_id)) FROM xray_in_progress"
+        f" WHERE tenant = {{t:String}} AND trace_id IN {_IDS}",
+        {"t": tenant, "ids": ids},
+    )
+    ids = [r[0] for r in pending.rows]
     if not ids:
         return set()
     rows = await store.query(
