@@ -221,7 +221,8 @@ class ServiceGraphKeeper:
     async def catch_up(self, tenant: str | None = None) -> int:
         """Recompute the minutes of the blocks not done yet; returns minutes recomputed."""
         async with self._lock:
-            return await self._catch_up(tenant)
+            minutes, _ = await self._catch_up(tenant)
+            return minutes
 
     async def read(self, tenant: str, start_ns: int, end_ns: int) -> GraphRows:
         window = (start_ns // MINUTE_NS * MINUTE_NS, end_ns // MINUTE_NS * MINUTE_NS)
@@ -233,11 +234,12 @@ class ServiceGraphKeeper:
         while True:
             try:
                 async with self._lock:
-                    busy = await self._catch_up(None, max_slots=slots)
+                    _, left = await self._catch_up(None, max_slots=slots)
             except Exception:
                 log.exception("service graph catch-up failed")
-                busy = 0
-            await asyncio.sleep(0 if busy else interval)
+                left = 0
+            # A backlog is worked through (the lock lets reads in between); otherwise wait.
+            await asyncio.sleep(0 if left else interval)
 
     async def _pending(self, tenant: str | None) -> list[_Block]:
         where = "done = 0" + (" AND tenant = {t:String}" if tenant is not None else "")
@@ -262,9 +264,10 @@ class ServiceGraphKeeper:
         tenant: str | None,
         window: tuple[int, int] | None = None,
         max_slots: int | None = None,
-    ) -> int:
+    ) -> tuple[int, int]:
         """Recompute what pending blocks still need (within the window's minutes [first,
-        last] if given, at most ``max_slots`` slots); returns the minutes recomputed."""
+        last] if given, at most ``max_slots`` slots); returns the minutes recomputed and the
+        slots left for later."""
         blocks = await self._pending(tenant)
         work: dict[tuple[str, int], tuple[int, int]] = {}  # (tenant, slot) -> [a, b)
         for block in blocks:
@@ -295,7 +298,8 @@ class ServiceGraphKeeper:
             await asyncio.to_thread(self._mark_done, t, ids)
             for block_id in ids:
                 self._done.pop(block_id, None)
-        return sum((work[key][1] - work[key][0]) // MINUTE_NS for key in chosen)
+        minutes = sum((work[key][1] - work[key][0]) // MINUTE_NS for key in chosen)
+        return minutes, len(work) - len(chosen)
 
     def _recompute(self, tenant: str, a: int, b: int) -> None:
         params: dict[str, Any] = {"t": tenant, "a": a, "b": b}
