@@ -1,12 +1,13 @@
 """Logs Insights over 10M log lines: the monitoring design's three queries, a regex
 count by 5-minute bins and a count by level, each run through vigil's Insights runner on
-embedded ClickHouse. Prints each query's median time (of 3 runs), the bytes it scanned,
-and its ratio to a baseline measured in the same run (a hand-written ClickHouse substring
-count over the same rows). With ``--maps``, each query also runs as the compiler did
-before it skipped the attribute maps (every field read from attributes and resource too),
-and the ratio of the two is printed.
+embedded ClickHouse. Prints each query's median time (of ``--rounds`` runs), the bytes it
+scanned, and its ratio to a baseline measured in the same rounds (a hand-written ClickHouse
+substring count over the same rows). With ``--before``, each query also runs as the runner did
+before the field catalog and the level/message columns (attribute keys probed over the
+rows in range, every JSON path read through a cast of all its types), and the ratio of the
+two is printed.
 
-    .venv/bin/python bench/logs_query.py [--rows 10000000] [--dir bench/out/logs-query] [--maps]
+    .venv/bin/python bench/logs_query.py [--rows 10000000] [--dir bench/out/logs-query] [--before]
 
 The data is generated once (200k distinct events through the PutLogEvents decoder, repeated
 over 24 hours) and kept in ``--dir`` for later runs.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import time
@@ -26,7 +28,8 @@ import pyarrow.compute as pc
 
 from bench.logs_data import message
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
-from vigil.query.insights import parse_query, runner
+from vigil.query.insights import compiler, parse_query, runner
+from vigil.query.insights.compiler import Base
 from vigil.query.insights.runner import QueryRequest, execute
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
@@ -83,46 +86,62 @@ def generate(store: ClickHouseStore, rows: int, start_ms: int) -> None:
     print()
 
 
-async def timed(
-    store: ClickHouseStore, query: str, start_ms: int
-) -> tuple[float, dict[str, float]]:
+async def once(store: ClickHouseStore, query: str, start_ms: int) -> tuple[float, dict[str, float]]:
     req = QueryRequest("default", query, parse_query(query), [GROUP], start_ms, start_ms + DAY_MS)
-    times = []
-    stats: dict[str, float] = {}
-    for _ in range(3):
-        began = time.perf_counter()
-        result = await execute(store, req, timeout=60)
-        times.append(time.perf_counter() - began)
-        stats = result.statistics
-    return statistics.median(times), stats
+    began = time.perf_counter()
+    result = await execute(store, req, timeout=60)
+    return time.perf_counter() - began, result.statistics
 
 
-async def every_key(*_: object) -> None:
-    """``runner.map_keys`` as if any key could be in the maps: the previous compiler."""
-    return None
+async def rows_probe(
+    store: runner.Reader, base: Base, keys: set[str], timeout: float | None
+) -> runner.Catalog:
+    """``runner.field_catalog`` as before the catalog: the map keys probed over the rows in
+    range, the JSON paths' types unknown (every read casts the whole path)."""
+    ordered = sorted(keys)
+    checks = [
+        f"max(has(attributes.keys, {{mk{i}:String}}) OR has(resource.keys, {{mk{i}:String}}))"
+        for i in range(len(ordered))
+    ]
+    params: dict[str, object] = {**base.params, **{f"mk{i}": k for i, k in enumerate(ordered)}}
+    found: frozenset[str] = frozenset()
+    if ordered:
+        rows = await store.query(
+            f"SELECT {', '.join(checks)} FROM {base.source} WHERE " + " AND ".join(base.where),
+            params,
+            timeout=timeout,
+        )
+        found = frozenset(k for k, hit in zip(ordered, rows.rows[0], strict=True) if hit)
+    return runner.Catalog(found, None)
 
 
 async def baseline(store: ClickHouseStore) -> float:
-    times = []
-    for _ in range(3):
-        began = time.perf_counter()
-        await store.query(
-            "SELECT count() FROM logs WHERE tenant = 'default' AND log_group = {g:String}"
-            " AND position(body, 'timeout') > 0",
-            {"g": GROUP},
-        )
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+    began = time.perf_counter()
+    await store.query(
+        "SELECT count() FROM logs WHERE tenant = 'default' AND log_group = {g:String}"
+        " AND position(body, 'timeout') > 0",
+        {"g": GROUP},
+    )
+    return time.perf_counter() - began
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--dir", type=Path, default=Path("bench/out/logs-query"))
-    parser.add_argument("--maps", action="store_true", help="compare with maps always read")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--before", action="store_true", help="compare with the runner before the catalog"
+    )
     args = parser.parse_args()
     store = ClickHouseStore("chdb://" + str(args.dir.resolve()), query_timeout=120)
-    migrate(store)
+    began = time.perf_counter()
+    applied = migrate(store)
+    if applied:
+        print(f"migrations {', '.join(applied)} applied in {time.perf_counter() - began:.1f} s")
+        began = time.perf_counter()
+        store.command("OPTIMIZE TABLE logs FINAL")  # every part with today's codecs and columns
+        print(f"parts rewritten in {time.perf_counter() - began:.1f} s")
     start_ms = 1_795_000_000_000
     have = store.query_sync(
         "SELECT count() FROM logs WHERE log_group = {g:String}", {"g": GROUP}
@@ -133,25 +152,36 @@ def main() -> None:
         store.command("OPTIMIZE TABLE logs FINAL")
 
     async def run() -> None:
-        base = await baseline(store)
-        print(f"baseline (substring count over the body): {base * 1000:.0f} ms")
-        probe = runner.map_keys
+        catalog, text_columns = runner.field_catalog, compiler._TEXT_COLUMNS
+        print(f"load {os.getloadavg()[0]:.1f}")
         for query in QUERIES:
-            seconds, stats = await timed(store, query, start_ms)
+            # Rounds alternate baseline, query (and the query as before), so that the load
+            # of a shared machine weighs on all of them alike; medians of the rounds.
+            base, now, before = [], [], []
+            stats: dict[str, float] = {}
+            for _ in range(args.rounds):
+                base.append(await baseline(store))
+                seconds, stats = await once(store, query, start_ms)
+                now.append(seconds)
+                if args.before:
+                    runner.field_catalog = rows_probe
+                    compiler._TEXT_COLUMNS = {}
+                    before.append((await once(store, query, start_ms))[0])
+                    runner.field_catalog, compiler._TEXT_COLUMNS = catalog, text_columns
+            b, n = statistics.median(base), statistics.median(now)
             print(
-                f"{seconds * 1000:7.0f} ms  ratio {seconds / base:5.2f}"
+                f"{n * 1000:7.0f} ms  baseline {b * 1000:5.0f} ms  ratio {n / b:5.2f}"
                 f"  scanned {int(stats['recordsScanned']):,} records"
                 f" / {stats['bytesScanned'] / 1e9:.2f} GB, matched"
                 f" {int(stats['recordsMatched']):,}  | {query}"
             )
-            if args.maps:
-                runner.map_keys = every_key  # type: ignore[assignment]
-                before, _ = await timed(store, query, start_ms)
-                runner.map_keys = probe
+            if before:
+                then = statistics.median(before)
                 print(
-                    f"{before * 1000:7.0f} ms  reading the attribute maps too:"
-                    f" now {seconds / before:.2f} of that"
+                    f"{then * 1000:7.0f} ms  as before (ratio {then / b:5.2f}):"
+                    f" now {n / then:.2f} of that"
                 )
+        print(f"load {os.getloadavg()[0]:.1f}")
 
     asyncio.run(run())
     store.close()

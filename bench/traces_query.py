@@ -14,7 +14,10 @@ vigil process on that data directory and times, best of 3 after a warm-up:
 * GetServiceGraph and ``GET /api/v1/service-map`` of the last hour of the data.
 
 The baseline, measured in the same run before the server starts, is a full scan of the
-spans (``count()`` and ``sum(duration_ns)``). With ``--data DIR`` an existing directory
+spans (``count()`` and ``sum(duration_ns)``). ``--src TREE`` serves with another source
+tree's package (``git archive REV | tar -x -C TREE``; copy the compiled ``*.so`` of
+``src/vigil`` beside its sources) on a copy of the data, to time a revision against
+another in the same session. With ``--data DIR`` an existing directory
 holding a generated store is reused (the schema's migrations still run at startup).
 """
 
@@ -96,6 +99,12 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=1_000_000)
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--data", type=Path, help="keep (or reuse) the data here")
+    parser.add_argument(
+        "--src",
+        type=Path,
+        help="serve with the vigil package of this source tree (e.g. an export of main:"
+        " a baseline in the same session); the default is this tree's",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or Path(tmp) / "data"
@@ -107,7 +116,11 @@ def main() -> None:
             meta = generate(data, args.traces, args.hours)
         base = baseline(data)
         print(f"{'baseline: full scan of spans':62s} {base:8.1f} ms")
-        server = VigilProcess(data).start(timeout=300)
+        env = {"PYTHONPATH": str(args.src.resolve())} if args.src else None
+        t0 = time.perf_counter()
+        # Start-up includes the migrations: an upgrade of the data directory, once.
+        server = VigilProcess(data, env=env).start(timeout=900)
+        print(f"{'server start-up (migrations included)':62s} {time.perf_counter() - t0:8.1f} s")
         try:
             results = reads(server, meta)
         finally:

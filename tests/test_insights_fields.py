@@ -1,7 +1,7 @@
 """Where Logs Insights finds an event's fields — the JSON message first, then the record
 attributes, then the resource attributes — over OTLP and PutLogEvents data, alone and
 mixed in one query. The runner reads the attribute maps only for keys some row in range
-holds (``runner.map_keys``), so each path (maps read, maps skipped) is exercised here."""
+holds (``runner.field_catalog``), so each path (maps read, maps skipped) is exercised here."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from vigil.store.clickhouse import ClickHouseStore, store_url
-from vigil.store.interface import StoreUnavailable
+from vigil.store.interface import QueryCancelled, QueryTimeout, StoreError, StoreUnavailable
 from vigil.store.wal import WriteAheadLog
 from vigil.store.writer import WalWriter
 from vigil.telemetry import SelfMetrics
@@ -108,3 +109,33 @@ def test_a_closed_store_refuses_inserts(store: ClickHouseStore) -> None:
     other.close()
     with pytest.raises(StoreUnavailable):
         other.insert("plain", _batch(["z"], [[]], [[]]))
+
+
+# Long enough to be still running when the test ends it (stops within a second).
+ENDLESS = "SELECT count() FROM numbers(100000000000) WHERE sipHash64(number) = 0"
+
+
+def test_a_query_over_its_time_limit_is_a_timeout(store: ClickHouseStore) -> None:
+    with pytest.raises(QueryTimeout):
+        store.query_sync(ENDLESS, timeout=1)
+
+
+def test_a_killed_query_is_cancelled_not_timed_out(store: ClickHouseStore) -> None:
+    tag = "vigil-test-kill-me"
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            store.query_sync(f"{ENDLESS} SETTINGS log_comment = '{tag}'", timeout=60)
+        except StoreError as exc:
+            raised.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 20
+    while not raised and time.monotonic() < deadline:
+        store.command(f"KILL QUERY WHERE position(query, '{tag}') > 0 AND query NOT LIKE '%KILL%'")
+        time.sleep(0.1)
+    runner.join(30)
+    assert len(raised) == 1
+    assert type(raised[0]) is QueryCancelled

@@ -51,6 +51,7 @@ from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
 from vigil.query.insights.runner import QueryRegistry
+from vigil.query.servicegraph import ServiceGraphKeeper
 from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.db import open_state
@@ -159,13 +160,11 @@ class Runtime:
             read_threads=cfg.read_threads,
             query_timeout=cfg.query_timeout,
         )
-        await asyncio.to_thread(migrate, self.store)
+        store = self.store
+        await asyncio.to_thread(lambda: migrate(store, before_replay=True))
         # pyarrow imports pandas on its first conversion from Python objects (1-3 s on a busy
         # machine): pay it here rather than in the first request.
         await asyncio.to_thread(pa.array, [0.0])
-        await asyncio.to_thread(
-            apply_table_ttls, self.store, cfg.metric_retention, cfg.trace_retention_days
-        )
         self.state = await asyncio.to_thread(open_state, cfg.state_url)
         self.registry = LogGroupRegistry(self.state)
         # 3. writer
@@ -181,6 +180,12 @@ class Runtime:
             max_queue_bytes=cfg.max_queue_mb << 20,
         )
         await asyncio.to_thread(self.writer.replay)
+        # Table rebuilds (migrations marked after_replay), then the TTLs, which a rebuilt
+        # table does not carry over.
+        await asyncio.to_thread(migrate, self.store)
+        await asyncio.to_thread(
+            apply_table_ttls, self.store, cfg.metric_retention, cfg.trace_retention_days
+        )
         self.writer.start()
         self.store.before_read = self.writer.barrier
         # 4. pipeline, handlers, apps
@@ -199,10 +204,17 @@ class Runtime:
         )
         self.sampling = SamplingRules(self.state, clock=self.clock)
         names = ServiceNames()
+        graph = ServiceGraphKeeper(self.store)
         self.xray = XRayService(
-            self.pipeline, self.store, self.sampling, self.metrics, names, clock=self.clock
+            self.pipeline,
+            self.store,
+            self.sampling,
+            self.metrics,
+            names,
+            clock=self.clock,
+            graph=graph,
         )
-        traces_api = TracesApi(self.store, self.metrics, clock=self.clock)
+        traces_api = TracesApi(self.store, self.metrics, clock=self.clock, graph=graph)
         logs_api = await self._logs_pillar()
         aws = AwsDispatcher(
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
@@ -235,6 +247,7 @@ class Runtime:
             await self._start_xray_daemon(names, ready)
         # 6. background tasks
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        self._tasks.append(asyncio.create_task(graph.loop(), name="service-graph"))
         assert self.scheduled is not None
         self._tasks.append(
             asyncio.create_task(
@@ -360,6 +373,7 @@ class Runtime:
                 "spans": cfg.trace_retention_days,
                 "trace_summary": cfg.trace_retention_days,
                 "xray_in_progress": cfg.trace_retention_days,
+                "service_graph": cfg.trace_retention_days,
             },
             now,
         )

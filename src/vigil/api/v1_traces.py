@@ -25,6 +25,7 @@ from vigil.api.responses import JSONResponse
 from vigil.model.xray import parse_trace_id
 from vigil.query import logs as logq
 from vigil.query import xray as xq
+from vigil.query.servicegraph import ServiceGraphKeeper
 from vigil.query.traces import trace_window
 from vigil.store.interface import Store
 from vigil.telemetry import SelfMetrics
@@ -62,9 +63,14 @@ async def trace_logs(
 
 class TracesApi:
     def __init__(
-        self, store: Store, metrics: SelfMetrics, clock: Callable[[], int] = time.time_ns
+        self,
+        store: Store,
+        metrics: SelfMetrics,
+        clock: Callable[[], int] = time.time_ns,
+        graph: ServiceGraphKeeper | None = None,
     ) -> None:
         self._store = store
+        self._graph = graph or ServiceGraphKeeper(store)
         self._metrics = metrics
         self._clock = clock
 
@@ -86,7 +92,7 @@ class TracesApi:
             raise ParamError("start", "must be before end")
         if end - start > MAX_WINDOW_NS:
             raise ParamError("start", "the window is longer than 31 days")
-        graph = await xq.service_graph(self._store, tenant, start, end)
+        graph = await xq.service_graph(self._store, tenant, start, end, keeper=self._graph)
         keys = sorted(graph.nodes)
         ids = {key: f"{key[0]}|{key[1]}" for key in keys}
         return JSONResponse(

@@ -25,6 +25,7 @@ import orjson
 from vigil.model.common import ZERO_SPAN_ID, typed_attributes
 from vigil.model.xray import xray_trace_id
 from vigil.query.ids import TRACE_IDS
+from vigil.query.servicegraph import BUCKET, GraphRows, ServiceGraphKeeper
 from vigil.query.traces import POINT_READ, WINDOW
 from vigil.query.xrayfilter import CompiledFilter
 from vigil.store.interface import Store
@@ -43,8 +44,6 @@ _HOURS = (
     " AND hour <= fromUnixTimestamp64Nano({hi:Int64})"
 )
 _IDS = TRACE_IDS
-# Power-of-two buckets in milliseconds: value = upper bound in seconds.
-_BUCKET = "exp2(ceil(log2(greatest({d}, 1000000) / 1e6))) / 1000"
 
 
 def _raw(value: bytes | str) -> bytes:
@@ -169,6 +168,17 @@ def _merged(where: str, having: str) -> str:
 
 
 async def _partial(store: Store, tenant: str, ids: list[str]) -> set[bytes]:
+    """The traces among ``ids`` with an in-progress segment not completed yet."""
+    if not ids:
+        return set()
+    # The in-progress table first (a primary-key lookup): most pages have none, and the
+    # check against ``spans`` then reads its bloom filter index for nothing.
+    pending = await store.query(
+        "SELECT DISTINCT lower(hex(trace_id)) FROM xray_in_progress"
+        f" WHERE tenant = {{t:String}} AND trace_id IN {_IDS}",
+        {"t": tenant, "ids": ids},
+    )
+    ids = [r[0] for r in pending.rows]
     if not ids:
         return set()
     rows = await store.query(
@@ -465,7 +475,7 @@ class Stats:
     errors: int = 0
     faults: int = 0
     throttles: int = 0
-    total_s: float = 0.0
+    total_ns: int = 0  # an integer, so that the sum does not depend on the merge order
     histogram: dict[float, int] = field(default_factory=dict)
     start_ns: int = 0
     end_ns: int = 0
@@ -475,11 +485,15 @@ class Stats:
         self.errors += other.errors
         self.faults += other.faults
         self.throttles += other.throttles
-        self.total_s += other.total_s
+        self.total_ns += other.total_ns
         for k, v in other.histogram.items():
             self.histogram[k] = self.histogram.get(k, 0) + v
         self.start_ns = min(self.start_ns or other.start_ns, other.start_ns or self.start_ns)
         self.end_ns = max(self.end_ns, other.end_ns)
+
+    @property
+    def total_s(self) -> float:
+        return self.total_ns / 1e9
 
     @property
     def ok(self) -> int:
@@ -518,14 +532,14 @@ class Graph:
 
 
 _STATS = """count() AS n, sum({p}error) AS errors, sum({p}fault) AS faults,
-    sum({p}throttle) AS throttles, sum({p}duration_ns) / 1e9 AS total,
+    sum({p}throttle) AS throttles, sum({p}duration_ns) AS total,
     sumMap([{bucket}], [toUInt64(1)]) AS hist,
     toUnixTimestamp64Nano(min({p}start_time)) AS first,
     toUnixTimestamp64Nano(max({p}end_time)) AS last"""
 
 
 def _stats_sql(p: str = "") -> str:
-    return _STATS.format(p=p, bucket=_BUCKET.format(d=f"{p}duration_ns"))
+    return _STATS.format(p=p, bucket=BUCKET.format(p=p))
 
 
 def _stats(row: dict[str, Any]) -> Stats:
@@ -535,7 +549,7 @@ def _stats(row: dict[str, Any]) -> Stats:
         errors=int(row["errors"]),
         faults=int(row["faults"]),
         throttles=int(row["throttles"]),
-        total_s=float(row["total"]),
+        total_ns=int(row["total"]),
         histogram={float(k): int(c) for k, c in zip(keys, counts, strict=True)},
         start_ns=int(row["first"]),
         end_ns=int(row["last"]),
@@ -543,10 +557,27 @@ def _stats(row: dict[str, Any]) -> Stats:
 
 
 async def service_graph(
-    store: Store, tenant: str, start_ns: int, end_ns: int, trace_ids: list[str] | None = None
+    store: Store,
+    tenant: str,
+    start_ns: int,
+    end_ns: int,
+    trace_ids: list[str] | None = None,
+    keeper: ServiceGraphKeeper | None = None,
 ) -> Graph:
     """Nodes and edges of the spans that started in [start, end] (of the given traces only,
-    when ``trace_ids`` is set)."""
+    when ``trace_ids`` is set). With a ``keeper`` and no trace ids, the graph comes from the
+    per-minute ``service_graph`` rows (whole minutes: see query.servicegraph); otherwise
+    it is computed from the spans."""
+    if keeper is not None and trace_ids is None:
+        rows = await keeper.read(tenant, start_ns, end_ns)
+    else:
+        rows = await _graph_rows(store, tenant, start_ns, end_ns, trace_ids)
+    return _assemble(rows)
+
+
+async def _graph_rows(
+    store: Store, tenant: str, start_ns: int, end_ns: int, trace_ids: list[str] | None
+) -> GraphRows:
     params: dict[str, Any] = {"tenant": tenant, "lo": start_ns, "hi": end_ns}
     only = ""
     if trace_ids is not None:
@@ -578,8 +609,17 @@ async def service_graph(
           AND (trace_id, span_id) NOT IN (SELECT trace_id, parent_span_id FROM spans
               WHERE {scope} AND segment = 1 AND parent_span_id != {_ZERO})
         GROUP BY src, src_type, dst, dst_type"""
+    nodes, edges, remote = await asyncio.gather(
+        *(store.query(sql, params) for sql in (nodes_sql, edges_sql, remote_sql))
+    )
+    return GraphRows(nodes.dicts(), edges.dicts(), remote.dicts())
+
+
+def _assemble(rows: GraphRows) -> Graph:
     graph = Graph()
-    for row in (await store.query(nodes_sql, params)).dicts():
+    for row in rows.nodes:
+        if not row["n"]:
+            continue
         node = graph.node(row["service"], row["origin"])
         node.stats.add(_stats(row))
         if row["root"]:
@@ -591,8 +631,10 @@ async def service_graph(
             graph.edges.setdefault((src, dst), GraphEdge(src, dst)).stats.add(_stats(row))
     # The caller's type is its segments' origin: subsegments carry none, so look it up.
     origin_of = {name: kind for (name, kind) in graph.nodes if (name, kind) != CLIENT}
-    for remote, sql in ((False, edges_sql), (True, remote_sql)):
-        for row in (await store.query(sql, params)).dicts():
+    for remote, found in ((False, rows.edges), (True, rows.remote)):
+        for row in found:
+            if not row["n"]:
+                continue
             src = (row["src"], origin_of.get(row["src"], row["src_type"]))
             graph.node(*src)
             dst = (row["dst"], row["dst_type"])

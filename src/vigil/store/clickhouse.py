@@ -30,7 +30,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from vigil.store.interface import QueryTimeout, Rows, StoreError, StoreUnavailable
+from vigil.store.interface import QueryCancelled, QueryTimeout, Rows, StoreError, StoreUnavailable
 
 # Inserts compute the logs' JSON ``fields`` column; a message repeating a key must not fail
 # the whole batch. Tables keep a deduplication window for the writer's WAL replays, which
@@ -44,7 +44,8 @@ def _unique_token() -> dict[str, str]:
     return {"insert_deduplication_token": uuid.uuid4().hex}
 
 
-_TIMEOUT_CODES = ("Code: 159.", "TIMEOUT_EXCEEDED", "Code: 394.", "QUERY_WAS_CANCELLED")
+_TIMEOUT_CODES = ("Code: 159.", "TIMEOUT_EXCEEDED")
+_CANCELLED_CODES = ("Code: 394.", "QUERY_WAS_CANCELLED")
 
 
 def store_url(value: str) -> str:
@@ -258,4 +259,6 @@ def _translate(exc: ClickHouseError) -> StoreError:
     text = str(exc)
     if any(code in text for code in _TIMEOUT_CODES):
         return QueryTimeout("query exceeded its time limit")
+    if any(code in text for code in _CANCELLED_CODES):
+        return QueryCancelled("query was cancelled")
     return StoreError(text)

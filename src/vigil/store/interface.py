@@ -28,6 +28,10 @@ class QueryTimeout(StoreError):
     """A query ran over its time limit."""
 
 
+class QueryCancelled(StoreError):
+    """A query was killed (``KILL QUERY``: a stopped Insights query, a shutdown)."""
+
+
 class Overloaded(Exception):
     """The write queue is full; the client should retry later."""
 

@@ -109,6 +109,7 @@ def apply_table_ttls(store: Store, metrics: MetricRetention, trace_days: int) ->
         "trace_index": f"toDateTime(end) + toIntervalDay({trace_days})",
         "trace_summary": f"hour + toIntervalDay({trace_days})",
         "xray_in_progress": f"toDateTime(start_time) + toIntervalDay({trace_days})",
+        "service_graph": f"minute + toIntervalDay({trace_days})",
     }
     current = {
         name: engine

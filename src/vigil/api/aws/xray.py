@@ -25,6 +25,7 @@ from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_native import decode_documents
 from vigil.model.xray import parse_trace_id
 from vigil.query import xray as xq
+from vigil.query.servicegraph import ServiceGraphKeeper
 from vigil.query.traces import trace_window
 from vigil.query.xrayfilter import FilterError, compile_filter, parse
 from vigil.state.sampling import DEFAULT_RULE, SamplingError, SamplingRules, rule_record
@@ -89,9 +90,11 @@ class XRayService:
         metrics: SelfMetrics,
         names: ServiceNames,
         clock: Callable[[], int] = time.time_ns,
+        graph: ServiceGraphKeeper | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._store = store
+        self._graph = graph or ServiceGraphKeeper(store)
         self._sampling = sampling
         self._metrics = metrics
         self._names = names
@@ -226,7 +229,9 @@ class XRayService:
         start, end = params["StartTime"], params["EndTime"]
         if _ns(end) <= _ns(start):
             raise AwsError(INVALID, "EndTime must be after StartTime")
-        graph = await xq.service_graph(self._store, ctx.tenant, _ns(start), _ns(end))
+        graph = await xq.service_graph(
+            self._store, ctx.tenant, _ns(start), _ns(end), keeper=self._graph
+        )
         return {
             "StartTime": start,
             "EndTime": end,

@@ -23,7 +23,7 @@ User strings are always bound as query parameters, never spliced into SQL.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from vigil.query.insights import ast
@@ -77,6 +77,20 @@ class Col:
 
 NULL = Col("NULL", "any")
 
+# A JSON path's number: the first of these readings that is not NULL (a numeric string
+# counts), each tied to the type whose subcolumn it reads.
+_NUMERIC_READINGS = (
+    ("Float64", "{c}.:Float64"),
+    ("Int64", "toFloat64({c}.:Int64)"),
+    ("UInt64", "toFloat64({c}.:UInt64)"),
+    ("String", "toFloat64OrNull({c}.:String)"),
+)
+# Paths the store also keeps as LowCardinality columns, each the path's exact text reading
+# (migration 0105): filters and groups on them work per distinct value.
+_TEXT_COLUMNS = {"level": "field_level", "message": "field_message"}
+_PLAIN_TYPES = frozenset({"String", "Float64", "Int64", "UInt64", "Bool"})
+_NONE: frozenset[str] = frozenset()
+
 
 @dataclass(slots=True)
 class Layer:
@@ -118,8 +132,11 @@ class Base:
     account_id: str = "000000000000"
     # Keys that attributes or resource may hold in these rows; None: any key. A field not
     # in it reads only the JSON message: reading the two maps was most of the time of
-    # queries over PutLogEvents data, where the maps are empty (see runner.map_keys).
+    # queries over PutLogEvents data, where the maps are empty (see runner.field_catalog).
     map_keys: frozenset[str] | None = None
+    # The types each JSON path may hold in these rows (a path not in it holds none); None:
+    # unknown. A path of one plain type is read from that type's subcolumn.
+    path_types: Mapping[str, frozenset[str]] | None = None
 
 
 def logs_base(tenant: str, groups: list[str], start_ms: int, end_ms: int) -> Base:
@@ -252,13 +269,12 @@ class Compiler:
         column = "fields." + ".".join(f"`{p}`" for p in parts)
         name = ".".join(parts)
         self.field_keys.add(name)
-        message_num = (
-            f"coalesce({column}.:Float64, toFloat64({column}.:Int64),"
-            f" toFloat64({column}.:UInt64), toFloat64OrNull({column}.:String)"
-        )
+        text, numbers = self.path_readings(column, name)
+        text = _TEXT_COLUMNS.get(name, text)
+        message_num = f"coalesce({', '.join(numbers)}"
         if self.base.map_keys is not None and name not in self.base.map_keys:
             return Col(
-                f"CAST({column} AS Nullable(String))",
+                text,
                 "any",
                 num=message_num + ")",
                 json=f"if({column} IS NULL, NULL, toJSONString({column}))",
@@ -269,12 +285,33 @@ class Compiler:
             f" if(mapContains(resource, {key}), resource[{key}], NULL))"
         )
         return Col(
-            f"coalesce(CAST({column} AS Nullable(String)), {attr})",
+            f"coalesce({text}, {attr})",
             "any",
             num=f"{message_num}, toFloat64OrNull({attr}))",
             json=f"if({column} IS NULL, if({attr} IS NULL, NULL, toJSONString({attr})),"
             f" toJSONString({column}))",
         )
+
+    def path_readings(self, column: str, name: str) -> tuple[str, list[str]]:
+        """A JSON path's value as text, and the terms whose ``coalesce`` is its number.
+
+        Each term reads one type's subcolumn (NULL where the value has another type); a
+        type no row in range holds is left out. Text of a path of one plain type reads that
+        type's subcolumn: the same text as the cast, which converts every type the path
+        could hold (``toString`` renders numbers and booleans as the cast does)."""
+        types = None if self.base.path_types is None else self.base.path_types.get(name, _NONE)
+        numbers = [
+            term.format(c=column)
+            for kind, term in _NUMERIC_READINGS
+            if types is None or kind in types
+        ] or ["CAST(NULL AS Nullable(Float64))"]
+        if types is not None and not types:
+            return "CAST(NULL AS Nullable(String))", numbers
+        if types is not None and len(types) == 1 and next(iter(types)) in _PLAIN_TYPES:
+            (kind,) = types
+            read = f"{column}.:{kind}"
+            return (read if kind == "String" else f"toString({read})"), numbers
+        return f"CAST({column} AS Nullable(String))", numbers
 
     def json_path(self, parts: list[str]) -> str:
         return ", ".join(str(int(p) + 1) if p.isdigit() else self.string(p) for p in parts)
@@ -394,10 +431,12 @@ class Compiler:
             if isinstance(e.right, ast.Regex) and not _REGEX_META.search(e.right.pattern):
                 regex = False  # a plain word or phrase: a substring search is the same, faster
             target = self.text(left)
+            # Guarded by IS NOT NULL below, so assumeNotNull (the values as they are) gives
+            # the same rows as coalesce(target, ''), without copying every string first.
             if regex:
-                sql = f"match(coalesce({target}, ''), {self.text(right)})"
+                sql = f"match(assumeNotNull({target}), {self.text(right)})"
             else:
-                sql = f"(position(coalesce({target}, ''), {self.text(right)}) > 0)"
+                sql = f"(position(assumeNotNull({target}), {self.text(right)}) > 0)"
             if e.op == "not like":
                 sql = f"(NOT {sql})"
             return Col(f"({target} IS NOT NULL AND {sql})", "bool", has_agg=has_agg)

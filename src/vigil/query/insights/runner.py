@@ -35,7 +35,7 @@ from vigil.query.insights.compiler import (
 )
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.patterns import DIFF_COLUMNS, PATTERN_COLUMNS, cluster, diff
-from vigil.store.interface import QueryTimeout, Rows, Store, StoreError
+from vigil.store.interface import QueryCancelled, QueryTimeout, Rows, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -194,34 +194,48 @@ async def _execute(store: Reader, req: QueryRequest, timeout: float | None) -> Q
     )
 
 
-MAX_PROBED_KEYS = 64
+HOUR_MS = 3_600_000
+WILDCARD = "*"  # in the catalog: any name (a block held too many to list, migration 0104)
 
 
-async def map_keys(
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """What the rows of a range may hold, for the fields a query reads."""
+
+    map_keys: frozenset[str] | None  # keys of the attribute or resource maps; None: any
+    path_types: Mapping[str, frozenset[str]] | None  # JSON path -> its types; None: unknown
+
+
+async def field_catalog(
     store: Reader, base: Base, keys: set[str], timeout: float | None
-) -> frozenset[str] | None:
-    """Which of ``keys`` some row of ``base`` holds in its attributes or resource (None when
-    there are too many to ask). Reads only the maps' key subcolumns; a key that first
-    arrives while the query runs is missed for those rows, like any read of a moving range."""
+) -> Catalog:
+    """Which of ``keys`` the rows of ``base`` may hold as map keys, and with which types as
+    JSON paths, from ``log_field_catalog`` (migration 0104): a superset, kept at insert,
+    read from a few rows instead of the range's. A key that first arrives while the query
+    runs is missed for those rows, like any read of a moving range."""
     if not keys:
-        return frozenset()
-    if len(keys) > MAX_PROBED_KEYS:
-        return None
-    ordered = sorted(keys)
+        return Catalog(frozenset(), {})
     params: dict[str, object] = dict(base.params)
-    checks = []
-    for i, key in enumerate(ordered):
-        params[f"mk{i}"] = key
-        checks.append(
-            f"max(has(attributes.keys, {{mk{i}:String}}) OR has(resource.keys, {{mk{i}:String}}))"
-        )
+    params["catalog_keys"] = sorted(keys)
     rows = await store.query(
-        f"SELECT {', '.join(checks)} FROM {base.source} WHERE " + " AND ".join(base.where),
+        "SELECT groupUniqArrayArray(arrayFilter(k -> k = '*' OR"
+        " has({catalog_keys:Array(String)}, k), map_keys)),"
+        " groupUniqArrayArray(arrayFilter(p -> p.1 = '*' OR"
+        " has({catalog_keys:Array(String)}, p.1), paths)) FROM log_field_catalog"
+        f" WHERE last_hour >= intDiv({{start_ms:Int64}}, {HOUR_MS})"
+        f" AND first_hour <= intDiv({{end_ms:Int64}}, {HOUR_MS})"
+        " AND has(tenants, {tenant:String}) AND hasAny(log_groups, {groups:Array(String)})",
         params,
         timeout=timeout,
     )
-    found = rows.rows[0] if rows.rows else [0] * len(ordered)
-    return frozenset(key for key, hit in zip(ordered, found, strict=True) if hit)
+    found_keys, pairs = rows.rows[0] if rows.rows else ([], [])
+    types: dict[str, set[str]] = {}
+    for path, kind in pairs:
+        types.setdefault(path, set()).add(kind)
+    return Catalog(
+        None if WILDCARD in found_keys else frozenset(found_keys),
+        None if WILDCARD in types else {p: frozenset(t) for p, t in types.items()},
+    )
 
 
 async def _mapped_base(
@@ -232,12 +246,13 @@ async def _mapped_base(
     start_ms: int | None = None,
     end_ms: int | None = None,
 ) -> Base:
-    """The query's base with ``map_keys`` filled: a first compile finds the event fields
-    the query reads, one cheap query finds which of them the maps hold."""
+    """The query's base with what its rows may hold filled in: a first compile finds the
+    event fields the query reads, the field catalog what the rows hold of them."""
     base = _base(req, start_ms, end_ms)
     probe = Compiler(_base(req, start_ms, end_ms))
     use(probe)
-    base.map_keys = await map_keys(store, base, probe.field_keys, timeout)
+    catalog = await field_catalog(store, base, probe.field_keys, timeout)
+    base.map_keys, base.path_types = catalog.map_keys, catalog.path_types
     return base
 
 
@@ -443,7 +458,7 @@ class QueryRegistry:
             info.status, info.error = "Timeout", f"the query ran over {self.timeout:g} s"
         except QueryTimeout as exc:
             info.status, info.error = "Timeout", str(exc)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, QueryCancelled):
             info.status = "Cancelled"
         except (QueryError, StoreError) as exc:
             info.status, info.error = "Failed", str(exc).splitlines()[0][:1000]

@@ -2,7 +2,8 @@
 
 Each module ``mNNNN_<name>.py`` in this package defines ``MIGRATION``. Applied ids are kept in
 the ``vigil_migrations`` table; at start-up every migration not applied yet runs, in id
-order. The set of applied ids (not a single version number) is what counts, so migrations
+order (those marked ``after_replay`` once the writer has replayed its log). The set of
+applied ids (not a single version number) is what counts, so migrations
 written on separate branches can land in any order. A migration is never edited once
 released: change the schema with a new one. Statements must be idempotent (``IF NOT
 EXISTS``) because a crash between a statement and its record re-runs the migration.
@@ -25,6 +26,10 @@ class Migration:
     id: str
     description: str
     statements: tuple[str, ...]
+    # Rebuilds of a table the writer inserts into run after the WAL replay: a rebuilt table
+    # starts with an empty deduplication window, so a replay of the range that was being
+    # inserted at a crash would store it twice if it came after the rebuild.
+    after_replay: bool = False
 
 
 def all_migrations() -> list[Migration]:
@@ -40,8 +45,9 @@ def all_migrations() -> list[Migration]:
     return found
 
 
-def migrate(store: Store) -> list[str]:
-    """Apply pending migrations; returns the ids applied now."""
+def migrate(store: Store, *, before_replay: bool = False) -> list[str]:
+    """Apply pending migrations; returns the ids applied now. ``before_replay``: leave
+    out those that must run after the writer's WAL replay (the server runs them next)."""
     store.command(
         "CREATE TABLE IF NOT EXISTS vigil_migrations (id String, description String,"
         " applied_at DateTime64(3) DEFAULT now64(3)) ENGINE = MergeTree ORDER BY id"
@@ -49,7 +55,7 @@ def migrate(store: Store) -> list[str]:
     applied = {row[0] for row in store.query_sync("SELECT id FROM vigil_migrations").rows}
     done: list[str] = []
     for migration in all_migrations():
-        if migration.id in applied:
+        if migration.id in applied or (before_replay and migration.after_replay):
             continue
         log.info("applying migration %s: %s", migration.id, migration.description)
         for statement in migration.statements:
