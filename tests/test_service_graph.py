@@ -22,7 +22,7 @@ from bench.traces_data import span_table
 from tests.vigil_process import VigilProcess
 from tests.xray_helpers import xray_client
 from vigil.query import xray as xq
-from vigil.query.servicegraph import MINUTE_NS, ServiceGraphKeeper
+from vigil.query.servicegraph import MINUTE_NS, ServiceGraphKeeper, pause_after
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
 
@@ -246,3 +246,12 @@ def test_late_parents_restarts_and_replays(tmp_path: Path) -> None:
         }
     finally:
         assert server.stop() == 0, server.log_text()[-3000:]
+
+
+def test_the_background_catch_up_takes_a_bounded_share_of_the_time() -> None:
+    # Quick passes wait the interval; a backlog is worked through at once; a long pass
+    # (live minutes under heavy ingest) waits four times its length: ≤ 20 % of the time.
+    assert pause_after(0.1, left=0, interval=5) == 5
+    assert pause_after(0.0, left=3, interval=5) == 0
+    assert pause_after(0.5, left=3, interval=5) == 2
+    assert pause_after(12.0, left=0, interval=5) == 48
