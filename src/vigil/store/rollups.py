@@ -62,6 +62,12 @@ INPUT_SCHEMA = pa.schema(
 )
 
 _SERIES_COLUMNS = ("tenant", "namespace", "name", "dimensions", "unit")
+_USED = (
+    *_SERIES_COLUMNS,
+    *("timestamp", "resolution", "kind", "value", "count", "min", "max", "bounds", "buckets"),
+)
+# Sketch keys are within ±(OFFSET + 37,300): (group, key) pairs pack into one integer.
+_KEY_SPAN = 4 * OFFSET
 
 
 class NonFiniteSketchValue(ValueError):
@@ -80,6 +86,9 @@ class _Partials:
     sum: F64
     min: F64
     max: F64
+    first_ns: I64  # first and last raw timestamp, raw rows: for metric_series
+    last_ns: I64
+    points: I64
     entry_row: I64  # sketch entries: the row each belongs to, its key and weight
     entry_key: I64
     entry_weight: F64
@@ -89,7 +98,7 @@ def rollup_input(rows: pa.Table) -> pa.Table | None:
     """The ``metric_rollup_input`` rows summarizing a batch of ``metrics`` rows."""
     if rows.num_rows == 0:
         return None
-    rows = rows.combine_chunks()
+    rows = rows.select([c for c in _USED if c in rows.column_names]).combine_chunks()
     raw = _raw_partials(rows)
     five = _aggregate(raw, 300)
     levels = [(300, five), (3600, _aggregate(five, 3600))]
@@ -97,7 +106,7 @@ def rollup_input(rows: pa.Table) -> pa.Table | None:
     if high.size:
         levels.insert(0, (60, _aggregate(_subset(raw, high), 60)))
     parts = [_level_table(rows, level, p) for level, p in levels]
-    parts.append(_series_table(rows, raw))
+    parts.append(_series_table(rows, five))
     return pa.concat_tables(parts)
 
 
@@ -110,15 +119,19 @@ def _raw_partials(rows: pa.Table) -> _Partials:
     mn, mx = _f64(rows, "min"), _f64(rows, "max")
     sample = kind == PointKind.SAMPLE
     entry_row, entry_value, entry_weight = _sketch_values(rows, kind, value, count, mn, mx)
+    ts = _i64(rows, "timestamp")
     return _Partials(
         rep=np.arange(rows.num_rows, dtype=np.int64),
         series=_series_codes(rows),
         unit=_codes(rows.column("unit")),
-        seconds=_i64(rows, "timestamp") // 1_000_000_000,
+        seconds=ts // 1_000_000_000,
         count=count,
         sum=np.where(sample, value * count, value),
         min=np.where(sample, value, np.where(np.isnan(mn), np.inf, mn)),
         max=np.where(sample, value, np.where(np.isnan(mx), -np.inf, mx)),
+        first_ns=ts,
+        last_ns=ts,
+        points=np.ones(rows.num_rows, dtype=np.int64),
         entry_row=entry_row,
         entry_key=sketch_keys(entry_value),
         entry_weight=entry_weight,
@@ -207,44 +220,60 @@ def sketch_keys(values: F64) -> I64:
 
 
 def _aggregate(p: _Partials, seconds: int) -> _Partials:
-    """Rows per (series, unit, bucket of ``seconds``), entries per row and key; rows are
-    folded in their order (sequential sums, as the store's aggregation does)."""
+    """Rows per (series, unit, bucket of ``seconds``), entries per row and key. Hash-based
+    (no sort of the rows); sums add the rows in their order, as the store's aggregation."""
     bucket = p.seconds // seconds * seconds
-    order = np.lexsort((bucket, p.unit, p.series))
-    s, u, b = p.series[order], p.unit[order], bucket[order]
-    new = np.ones(order.size, dtype=bool)
-    new[1:] = (s[1:] != s[:-1]) | (u[1:] != u[:-1]) | (b[1:] != b[:-1])
-    starts = np.flatnonzero(new)
-    group = np.empty(order.size, dtype=np.int64)
-    group[order] = np.cumsum(new) - 1
-    e_group = group[p.entry_row]
-    e_order = np.lexsort((p.entry_key, e_group))
-    eg, ek = e_group[e_order], p.entry_key[e_order]
-    e_new = np.ones(e_order.size, dtype=bool)
-    e_new[1:] = (eg[1:] != eg[:-1]) | (ek[1:] != ek[:-1])
-    e_starts = np.flatnonzero(e_new)
-    weight = _reduce(np.add, p.entry_weight[e_order], e_starts)
+    group = _dense(_combine(_combine(p.series, p.unit), (bucket - bucket.min()) // seconds))
+    n = int(group.max()) + 1
+    first = _first_rows(group)
+    low = np.full(n, np.inf)
+    np.minimum.at(low, group, p.min)
+    high = np.full(n, -np.inf)
+    np.maximum.at(high, group, p.max)
+    first_ns = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first_ns, group, p.first_ns)
+    last_ns = np.full(n, np.iinfo(np.int64).min)
+    np.maximum.at(last_ns, group, p.last_ns)
+    # sketch entries per (row, key): one integer per pair, summed, then sorted by it (keys
+    # ascending within a row, as sumMap leaves them)
+    pair = group[p.entry_row] * _KEY_SPAN + (p.entry_key + _KEY_SPAN // 2)
+    encoded = pc.dictionary_encode(pa.array(pair))
+    pairs = np.asarray(encoded.dictionary, dtype=np.int64)
+    weight = np.bincount(
+        np.asarray(encoded.indices, dtype=np.int64), p.entry_weight, minlength=pairs.size
+    )
+    order = np.argsort(pairs)
+    pairs, weight = pairs[order], weight[order]
     kept = weight != 0  # sumMap drops keys whose weights sum to zero
-    first = order[starts]
     return _Partials(
         rep=p.rep[first],
         series=p.series[first],
         unit=p.unit[first],
-        seconds=b[starts],
-        count=_reduce(np.add, p.count[order], starts),
-        sum=_reduce(np.add, p.sum[order], starts),
-        min=_reduce(np.minimum, p.min[order], starts),
-        max=_reduce(np.maximum, p.max[order], starts),
-        entry_row=eg[e_starts][kept],
-        entry_key=ek[e_starts][kept],
+        seconds=bucket[first],
+        count=_sums(group, p.count, n),
+        sum=_sums(group, p.sum, n),
+        min=low,
+        max=high,
+        first_ns=first_ns,
+        last_ns=last_ns,
+        points=np.bincount(group, p.points, minlength=n).astype(np.int64),
+        entry_row=pairs[kept] // _KEY_SPAN,
+        entry_key=pairs[kept] % _KEY_SPAN - _KEY_SPAN // 2,
         entry_weight=weight[kept],
     )
 
 
-def _reduce(op: np.ufunc, values: F64, starts: I64) -> F64:
-    if values.size == 0:
-        return values
-    return np.asarray(op.reduceat(values, starts), dtype=np.float64)
+def _sums(group: I64, values: F64, n: int) -> F64:
+    """Per group, its values added in row order."""
+    return np.asarray(np.bincount(group, values, minlength=n), dtype=np.float64)
+
+
+def _first_rows(codes: I64) -> I64:
+    """The first row of each code, for codes numbered in order of first appearance."""
+    seen = np.maximum.accumulate(codes)
+    new = np.ones(codes.size, dtype=bool)
+    new[1:] = seen[1:] > seen[:-1]
+    return np.flatnonzero(new)
 
 
 def _subset(p: _Partials, rows: I64) -> _Partials:
@@ -260,6 +289,9 @@ def _subset(p: _Partials, rows: I64) -> _Partials:
         sum=p.sum[rows],
         min=p.min[rows],
         max=p.max[rows],
+        first_ns=p.first_ns[rows],
+        last_ns=p.last_ns[rows],
+        points=p.points[rows],
         entry_row=position[p.entry_row[keep]],
         entry_key=p.entry_key[keep],
         entry_weight=p.entry_weight[keep],
@@ -296,12 +328,16 @@ def _codes(values: pa.Array | pa.ChunkedArray) -> I64:
 
 
 def _combine(a: I64, b: I64) -> I64:
-    """Dense codes of the pairs (a, b)."""
+    """Codes of the pairs (a, b) of non-negative codes, dense when a and b are."""
     nb = int(b.max()) + 1 if b.size else 1
     if nb == 1:
         return a
-    pair = a * nb + b
-    return np.asarray(np.unique(pair, return_inverse=True)[1], dtype=np.int64)
+    return _dense(a * nb + b)
+
+
+def _dense(values: I64) -> I64:
+    """Codes 0, 1, … of the values in order of first appearance (a hash, not a sort)."""
+    return np.asarray(pc.dictionary_encode(pa.array(values)).indices, dtype=np.int64)
 
 
 # --- the input table -----------------------------------------------------------------
@@ -327,34 +363,29 @@ def _level_table(rows: pa.Table, level: int, p: _Partials) -> pa.Table:
     )
 
 
-def _series_table(rows: pa.Table, raw: _Partials) -> pa.Table:
+def _series_table(rows: pa.Table, five: _Partials) -> pa.Table:
     """One metric_series row per series: its dimensions, units, first and last time and
-    number of points in this batch."""
-    ts = _i64(rows, "timestamp")
-    order = np.argsort(raw.series, kind="stable")
-    s = raw.series[order]
-    new = np.ones(s.size, dtype=bool)
-    new[1:] = s[1:] != s[:-1]
-    starts = np.flatnonzero(new)
-    # the distinct units of each series, as rows of the batch
-    pair_order = np.lexsort((raw.unit, raw.series))
-    ps, pu = raw.series[pair_order], raw.unit[pair_order]
-    pair_new = np.ones(ps.size, dtype=bool)
-    pair_new[1:] = (ps[1:] != ps[:-1]) | (pu[1:] != pu[:-1])
-    unit_rows = pair_order[pair_new]
-    per_series = np.bincount(np.searchsorted(s[starts], ps[pair_new]), minlength=starts.size)
-    unit_offsets = np.zeros(starts.size + 1, dtype=np.int32)
-    np.cumsum(per_series, out=unit_offsets[1:])
-    strings = rows.select(_SERIES_COLUMNS).take(pa.array(order[starts]))
-    units = rows.column("unit").take(pa.array(unit_rows)).combine_chunks()
-    n = starts.size
+    number of points in this batch (from the 5-minute rows, which carry them)."""
+    series = _dense(five.series)
+    n = int(series.max()) + 1
+    first_ns = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first_ns, series, five.first_ns)
+    last_ns = np.full(n, np.iinfo(np.int64).min)
+    np.maximum.at(last_ns, series, five.last_ns)
+    # the distinct units of each series: a 5-minute row of each (series, unit), by series
+    pair_rows = _first_rows(_combine(series, five.unit))
+    pair_rows = pair_rows[np.argsort(series[pair_rows], kind="stable")]
+    unit_offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(series[pair_rows], minlength=n), out=unit_offsets[1:])
+    units = rows.column("unit").take(pa.array(five.rep[pair_rows])).combine_chunks()
+    strings = rows.select(_SERIES_COLUMNS).take(pa.array(five.rep[_first_rows(series)]))
     return _input_table(
         strings,
         level=SERIES,
         units=pa.ListArray.from_arrays(pa.array(unit_offsets), units),
-        first_seen=pa.array(np.minimum.reduceat(ts[order], starts), pa.timestamp("ns")),
-        last_seen=pa.array(np.maximum.reduceat(ts[order], starts), pa.timestamp("ns")),
-        points=pa.array(np.diff(np.append(starts, s.size)).astype(np.uint64)),
+        first_seen=pa.array(first_ns, pa.timestamp("ns")),
+        last_seen=pa.array(last_ns, pa.timestamp("ns")),
+        points=pa.array(np.bincount(series, five.points, minlength=n).astype(np.uint64)),
         timestamp=pa.array(np.zeros(n, np.int64), pa.timestamp("s")),
     )
 
