@@ -94,12 +94,33 @@ class _Partials:
     entry_weight: F64
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A batch whose every sketch value has a key: ``summarize`` cannot fail on it."""
+
+    rows: pa.Table
+    entry_row: I64
+    entry_key: I64
+    entry_weight: F64
+
+
+def prepare(rows: pa.Table) -> Prepared:
+    """The batch's sketch entries; raises ``NonFiniteSketchValue`` for a value without a
+    key (the cheap part: the store checks it before inserting anything)."""
+    rows = rows.select([c for c in _USED if c in rows.column_names]).combine_chunks()
+    entry_row, entry_value, entry_weight = _sketch_values(rows)
+    return Prepared(rows, entry_row, sketch_keys(entry_value), entry_weight)
+
+
 def rollup_input(rows: pa.Table) -> pa.Table | None:
     """The ``metric_rollup_input`` rows summarizing a batch of ``metrics`` rows."""
-    if rows.num_rows == 0:
-        return None
-    rows = rows.select([c for c in _USED if c in rows.column_names]).combine_chunks()
-    raw = _raw_partials(rows)
+    return summarize(prepare(rows)) if rows.num_rows else None
+
+
+def summarize(prepared: Prepared) -> pa.Table:
+    """The ``metric_rollup_input`` rows of a prepared (non-empty) batch."""
+    rows = prepared.rows
+    raw = _raw_partials(prepared)
     five = _aggregate(raw, 300)
     levels = [(300, five), (3600, _aggregate(five, 3600))]
     high = np.flatnonzero(_i64(rows, "resolution") == 1)
@@ -113,12 +134,12 @@ def rollup_input(rows: pa.Table) -> pa.Table | None:
 # --- partials of raw rows ------------------------------------------------------------
 
 
-def _raw_partials(rows: pa.Table) -> _Partials:
+def _raw_partials(prepared: Prepared) -> _Partials:
+    rows = prepared.rows
     kind = _i64(rows, "kind")
     value, count = _f64(rows, "value"), _f64(rows, "count")
     mn, mx = _f64(rows, "min"), _f64(rows, "max")
     sample = kind == PointKind.SAMPLE
-    entry_row, entry_value, entry_weight = _sketch_values(rows, kind, value, count, mn, mx)
     ts = _i64(rows, "timestamp")
     return _Partials(
         rep=np.arange(rows.num_rows, dtype=np.int64),
@@ -132,17 +153,18 @@ def _raw_partials(rows: pa.Table) -> _Partials:
         first_ns=ts,
         last_ns=ts,
         points=np.ones(rows.num_rows, dtype=np.int64),
-        entry_row=entry_row,
-        entry_key=sketch_keys(entry_value),
-        entry_weight=entry_weight,
+        entry_row=prepared.entry_row,
+        entry_key=prepared.entry_key,
+        entry_weight=prepared.entry_weight,
     )
 
 
-def _sketch_values(
-    rows: pa.Table, kind: I64, value: F64, count: F64, mn: F64, mx: F64
-) -> tuple[I64, F64, F64]:
+def _sketch_values(rows: pa.Table) -> tuple[I64, F64, F64]:
     """Each row's sketch entries as (row, value, weight): a sample's value, a histogram's
     bucket middles, a statistic set's value when all its values are equal."""
+    kind = _i64(rows, "kind")
+    value, count = _f64(rows, "value"), _f64(rows, "count")
+    mn, mx = _f64(rows, "min"), _f64(rows, "max")
     stats = (
         (kind == PointKind.STATS)
         & (mn == mx)
