@@ -147,6 +147,11 @@ class ClickHouseStore:
         options = ", ".join(
             f"{k} = {_literal(v)}" for k, v in {**settings, **_IN_PLACE_SETTINGS}.items()
         )
+        # One chunk per column: Python() takes the GIL back for every chunk it reads, and a
+        # flush holds one chunk per request; with the event loop busy each of those waits
+        # for the GIL (bench/RESULTS.md: 100k rows in 100 chunks 182-216 ms, one 103-115 ms).
+        if any(column.num_chunks > 1 for column in data.columns):
+            data = data.combine_chunks()
         # chDB's Python() table function finds the table by its variable name in this frame.
         vigil_rows = data  # noqa: F841
         sql = (
@@ -248,7 +253,14 @@ _IN_PLACE_SETTINGS = {
 def _has_inner_nulls(data: pa.Table) -> bool:
     """Nulls inside maps, lists or structs: Python() reads them as Nullable and the insert's
     CAST refuses them, where clickhouse-connect's Arrow path stores the type's default."""
-    return any(_inner_nulls(chunk) for column in data.columns for chunk in column.chunks)
+    # Flat columns first skipped by type: a flush holds one chunk per request, and this
+    # walk was the flusher's largest holder of the GIL (py-spy --gil).
+    return any(
+        _inner_nulls(chunk)
+        for column in data.columns
+        if pa.types.is_nested(column.type)
+        for chunk in column.chunks
+    )
 
 
 def _inner_nulls(array: pa.Array) -> bool:
