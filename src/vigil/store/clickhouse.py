@@ -147,11 +147,6 @@ class ClickHouseStore:
         options = ", ".join(
             f"{k} = {_literal(v)}" for k, v in {**settings, **_IN_PLACE_SETTINGS}.items()
         )
-        # One chunk per column: Python() takes the GIL back for every chunk it reads, and a
-        # flush holds one chunk per request; with the event loop busy each of those waits
-        # for the GIL (bench/RESULTS.md: 100k rows in 100 chunks 182-216 ms, one 103-115 ms).
-        if any(column.num_chunks > 1 for column in data.columns):
-            data = data.combine_chunks()
         # chDB's Python() table function finds the table by its variable name in this frame.
         vigil_rows = data  # noqa: F841
         sql = (
