@@ -33,7 +33,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from vigil.model.metrics import METRICS_TABLE
 from vigil.store.interface import QueryTimeout, Rows, StoreError, StoreUnavailable
 from vigil.store.rollups import INPUT_TABLE as ROLLUP_INPUT_TABLE
-from vigil.store.rollups import NonFiniteSketchValue, prepare, summarize
+from vigil.store.rollups import NonFiniteSketchValue, rollup_input
 
 # Inserts compute the logs' JSON ``fields`` column; a message repeating a key must not fail
 # the whole batch. Tables keep a deduplication window for the writer's WAL replays, which
@@ -95,7 +95,6 @@ class ClickHouseStore:
         self._chdb_lock = threading.Lock()
         self._closed = False
         self._pool = ThreadPoolExecutor(read_threads, thread_name_prefix="vigil-read")
-        self._rollups = ThreadPoolExecutor(1, thread_name_prefix="vigil-rollups")
         # Set by the runtime once the writer exists: makes every query read-your-writes.
         self.before_read: Callable[[], Awaitable[None]] | None = None
 
@@ -113,20 +112,18 @@ class ClickHouseStore:
 
     def insert(self, table: str, data: pa.Table, *, dedup_token: str | None = None) -> None:
         """Insert ``data``; a ``metrics`` insert also inserts its rollups and series rows
-        (``vigil.store.rollups``) with a token derived from the batch's. They are checked
-        before anything is inserted (a batch the rollups refuse is refused whole) and
-        computed on another thread while ClickHouse inserts the raw rows."""
+        (``vigil.store.rollups``), computed before anything is inserted so that a batch the
+        rollups refuse is refused whole, with a token derived from the batch's."""
         token = dedup_token or uuid.uuid4().hex
-        if table != METRICS_TABLE or not data.num_rows:
-            self._insert_table(table, data, token)
-            return
-        try:
-            prepared = prepare(data)
-        except NonFiniteSketchValue as exc:
-            raise StoreError(str(exc)) from exc
-        derived = self._rollups.submit(summarize, prepared)
+        derived = None
+        if table == METRICS_TABLE:
+            try:
+                derived = rollup_input(data)
+            except NonFiniteSketchValue as exc:
+                raise StoreError(str(exc)) from exc
         self._insert_table(table, data, token)
-        self._insert_table(ROLLUP_INPUT_TABLE, derived.result(), f"{token}-rollups")
+        if derived is not None:
+            self._insert_table(ROLLUP_INPUT_TABLE, derived, f"{token}-rollups")
 
     def _insert_table(self, table: str, data: pa.Table, token: str) -> None:
         settings: dict[str, Any] = {
@@ -221,7 +218,6 @@ class ClickHouseStore:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._rollups.shutdown(wait=True)
         with self._chdb_lock:
             self._closed = True
             if self._chdb is not None:
