@@ -95,8 +95,8 @@ class _Partials:
 
 
 @dataclass(slots=True)
-class Prepared:
-    """A batch whose every sketch value has a key: ``summarize`` cannot fail on it."""
+class _Prepared:
+    """A batch with its sketch entries, every value with a key."""
 
     rows: pa.Table
     entry_row: I64
@@ -104,20 +104,21 @@ class Prepared:
     entry_weight: F64
 
 
-def prepare(rows: pa.Table) -> Prepared:
+def _prepare(rows: pa.Table) -> _Prepared:
     """The batch's sketch entries; raises ``NonFiniteSketchValue`` for a value without a
-    key (the cheap part: the store checks it before inserting anything)."""
+    key (the store computes the rollups before inserting anything: such a batch is refused
+    whole, as the views' ``toInt32`` refused it)."""
     rows = rows.select([c for c in _USED if c in rows.column_names]).combine_chunks()
     entry_row, entry_value, entry_weight = _sketch_values(rows)
-    return Prepared(rows, entry_row, sketch_keys(entry_value), entry_weight)
+    return _Prepared(rows, entry_row, sketch_keys(entry_value), entry_weight)
 
 
 def rollup_input(rows: pa.Table) -> pa.Table | None:
     """The ``metric_rollup_input`` rows summarizing a batch of ``metrics`` rows."""
-    return summarize(prepare(rows)) if rows.num_rows else None
+    return _summarize(_prepare(rows)) if rows.num_rows else None
 
 
-def summarize(prepared: Prepared) -> pa.Table:
+def _summarize(prepared: _Prepared) -> pa.Table:
     """The ``metric_rollup_input`` rows of a prepared (non-empty) batch."""
     rows = prepared.rows
     raw = _raw_partials(prepared)
@@ -134,7 +135,7 @@ def summarize(prepared: Prepared) -> pa.Table:
 # --- partials of raw rows ------------------------------------------------------------
 
 
-def _raw_partials(prepared: Prepared) -> _Partials:
+def _raw_partials(prepared: _Prepared) -> _Partials:
     rows = prepared.rows
     kind = _i64(rows, "kind")
     value, count = _f64(rows, "value"), _f64(rows, "count")
