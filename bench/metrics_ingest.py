@@ -9,11 +9,17 @@ for the native / reference ratio. Each measurement runs on a fresh server and la
 the writer has inserted every point sent (not only until the WAL acknowledged them).
 
     .venv/bin/python bench/metrics_ingest.py [--seconds 10] [--clients 4]
+
+``--baseline-src DIR`` (a ``src`` directory of another revision, its Cython modules built,
+e.g. ``git archive main src | tar -x -C /tmp/base`` plus the ``.so`` files) runs
+PutMetricData on that revision too, alternating with this one ``--rounds`` times, and
+prints the medians and their ratio: a before/after in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import threading
@@ -149,7 +155,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--baseline-src", type=Path, help="src dir of the revision to compare")
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline-src")
     args = parser.parse_args()
+    if args.baseline_src:
+        compare(args)
+        return
     cw_bodies, otlp = put_metric_data_bodies(50), otlp_bodies(50)
     json_headers = {
         "Content-Type": "application/x-amz-json-1.0",
@@ -166,6 +177,26 @@ def main() -> None:
     print(f"PutMetricData, reference decoder       {ref_rate:>10,.0f} points/s")
     print(f"ratio PutMetricData / OTLP             {cw_rate / otlp_rate:>10.2f}")
     print(f"ratio native / reference PutMetricData {cw_rate / ref_rate:>10.2f}")
+
+
+def compare(args: argparse.Namespace) -> None:
+    """PutMetricData on this revision and on ``--baseline-src``, alternated."""
+    bodies = put_metric_data_bodies(50)
+    headers = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "GraniteServiceVersion20100801.PutMetricData",
+        "x-amzn-query-mode": "true",
+    }
+    baseline_env = {"PYTHONPATH": str(args.baseline_src.resolve())}
+    rates: dict[str, list[float]] = {"baseline": [], "this": []}
+    for _ in range(args.rounds):
+        rates["baseline"].append(measure(baseline_env, "aws", bodies, headers, args))
+        rates["this"].append(measure({}, "aws", bodies, headers, args))
+        print(f"  baseline {rates['baseline'][-1]:>10,.0f}   this {rates['this'][-1]:>10,.0f}")
+    base, this = (statistics.median(rates[k]) for k in ("baseline", "this"))
+    print(f"PutMetricData, baseline revision (median) {base:>10,.0f} points/s")
+    print(f"PutMetricData, this revision (median)     {this:>10,.0f} points/s")
+    print(f"ratio this / baseline                     {this / base:>10.2f}")
 
 
 if __name__ == "__main__":

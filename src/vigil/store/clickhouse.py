@@ -30,7 +30,10 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from vigil.model.metrics import METRICS_TABLE
 from vigil.store.interface import QueryCancelled, QueryTimeout, Rows, StoreError, StoreUnavailable
+from vigil.store.rollups import INPUT_TABLE as ROLLUP_INPUT_TABLE
+from vigil.store.rollups import NonFiniteSketchValue, rollup_input
 
 # Inserts compute the logs' JSON ``fields`` column; a message repeating a key must not fail
 # the whole batch. Tables keep a deduplication window for the writer's WAL replays, which
@@ -109,9 +112,24 @@ class ClickHouseStore:
         return client
 
     def insert(self, table: str, data: pa.Table, *, dedup_token: str | None = None) -> None:
+        """Insert ``data``; a ``metrics`` insert also inserts its rollups and series rows
+        (``vigil.store.rollups``), computed before anything is inserted so that a batch the
+        rollups refuse is refused whole, with a token derived from the batch's."""
+        token = dedup_token or uuid.uuid4().hex
+        derived = None
+        if table == METRICS_TABLE:
+            try:
+                derived = rollup_input(data)
+            except NonFiniteSketchValue as exc:
+                raise StoreError(str(exc)) from exc
+        self._insert_table(table, data, token)
+        if derived is not None:
+            self._insert_table(ROLLUP_INPUT_TABLE, derived, f"{token}-rollups")
+
+    def _insert_table(self, table: str, data: pa.Table, token: str) -> None:
         settings: dict[str, Any] = {
             **_INSERT_SETTINGS,
-            "insert_deduplication_token": dedup_token or uuid.uuid4().hex,
+            "insert_deduplication_token": token,
             "deduplicate_blocks_in_dependent_materialized_views": 1,
         }
         if self.embedded and not _has_inner_nulls(data):
@@ -227,7 +245,14 @@ _IN_PLACE_SETTINGS = {
 def _has_inner_nulls(data: pa.Table) -> bool:
     """Nulls inside maps, lists or structs: Python() reads them as Nullable and the insert's
     CAST refuses them, where clickhouse-connect's Arrow path stores the type's default."""
-    return any(_inner_nulls(chunk) for column in data.columns for chunk in column.chunks)
+    # Flat columns first skipped by type: a flush holds one chunk per request, and this
+    # walk was the flusher's largest holder of the GIL (py-spy --gil).
+    return any(
+        _inner_nulls(chunk)
+        for column in data.columns
+        if pa.types.is_nested(column.type)
+        for chunk in column.chunks
+    )
 
 
 def _inner_nulls(array: pa.Array) -> bool:
