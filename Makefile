@@ -13,7 +13,7 @@ ARGS ?=
 setup: $(STAMP)
 
 # The native decoders are rebuilt (pip install -e) whenever their Cython sources change.
-NATIVE_SRC := setup.py $(wildcard src/vigil/ingest/*.pyx src/vigil/ingest/otlp/*.pyx src/vigil/ingest/otlp/*.pxi)
+NATIVE_SRC := setup.py $(wildcard src/vigil/ingest/*.pyx src/vigil/ingest/*.pxi src/vigil/ingest/otlp/*.pyx src/vigil/ingest/otlp/*.pxi)
 
 $(STAMP): pyproject.toml $(NATIVE_SRC)
 	@test -n "$(PYTHON)" || { echo "vigil needs Python >= 3.11"; exit 1; }

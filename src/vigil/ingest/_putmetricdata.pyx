@@ -102,32 +102,7 @@ cdef object buf_arrow(Buf* b):
 
 # ---------------------------------------------------------------- JSON reading
 
-cdef struct Reader:
-    cptr p
-    cptr end
-
-
-cdef inline void ws(Reader* r) noexcept:
-    cdef unsigned char c
-    while r.p < r.end:
-        c = r.p[0]
-        if c == 32 or c == 10 or c == 13 or c == 9:
-            r.p += 1
-        else:
-            return
-
-
-cdef inline int expect(Reader* r, unsigned char c) except -1:
-    ws(r)
-    if r.p >= r.end or r.p[0] != c:
-        raise _DECLINE
-    r.p += 1
-    return 0
-
-
-cdef inline bint peek(Reader* r, unsigned char c) noexcept:
-    ws(r)
-    return r.p < r.end and r.p[0] == c
+include "_json_core.pxi"
 
 
 cdef inline int string(Reader* r, cptr* start, Py_ssize_t* n) except -1:
@@ -150,15 +125,6 @@ cdef inline int string(Reader* r, cptr* start, Py_ssize_t* n) except -1:
     r.p = p + 1
     return 0
 
-
-cdef inline bint key_is(cptr k, Py_ssize_t n, const char* name, Py_ssize_t m) noexcept:
-    return n == m and memcmp(k, name, m) == 0
-
-
-cdef double[23] POW10 = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-]
 
 
 cdef double number(Reader* r, bint* integer) except? -1.0:

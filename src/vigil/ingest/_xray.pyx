@@ -43,7 +43,7 @@ class Declined(Exception):
     """This document is not for the native path: the reference decoder must take it."""
 
 
-cdef object _DECLINED = Declined()
+cdef object _DECLINE = Declined()
 
 cdef enum:
     MAX_DOCUMENT = 64 * 1024
@@ -60,32 +60,7 @@ cdef double NS_LIMIT = 9.0e18
 
 # ---------------------------------------------------------------- JSON reading
 
-cdef struct Reader:
-    cptr p
-    cptr end
-
-
-cdef inline void ws(Reader* r) noexcept:
-    cdef unsigned char c
-    while r.p < r.end:
-        c = r.p[0]
-        if c == 32 or c == 10 or c == 13 or c == 9:
-            r.p += 1
-        else:
-            return
-
-
-cdef inline int expect(Reader* r, unsigned char c) except -1:
-    ws(r)
-    if r.p >= r.end or r.p[0] != c:
-        raise _DECLINED
-    r.p += 1
-    return 0
-
-
-cdef inline bint peek(Reader* r, unsigned char c) noexcept:
-    ws(r)
-    return r.p < r.end and r.p[0] == c
+include "_json_core.pxi"
 
 
 cdef inline bint more(Reader* r, unsigned char close) except -1:
@@ -98,7 +73,7 @@ cdef inline bint more(Reader* r, unsigned char close) except -1:
         if r.p[0] == close:
             r.p += 1
             return False
-    raise _DECLINED
+    raise _DECLINE
 
 
 cdef struct Text:
@@ -123,7 +98,7 @@ cdef inline int hex4(cptr p, uint32_t* out) except -1:
         elif 65 <= c <= 70:
             v = v * 16 + (c - 55)
         else:
-            raise _DECLINED
+            raise _DECLINE
     out[0] = v
     return 0
 
@@ -174,22 +149,22 @@ cdef int unescape(cptr p, cptr end, Buf* out) except -1:
             buf_u8(out, 9)
         elif c == 117:
             if end - p < 4:
-                raise _DECLINED
+                raise _DECLINE
             hex4(p, &cp)
             p += 4
             if 0xDC00 <= cp <= 0xDFFF:
-                raise _DECLINED
+                raise _DECLINE
             if 0xD800 <= cp <= 0xDBFF:
                 if end - p < 6 or p[0] != 92 or p[1] != 117:
-                    raise _DECLINED
+                    raise _DECLINE
                 hex4(p + 2, &low)
                 if not (0xDC00 <= low <= 0xDFFF):
-                    raise _DECLINED
+                    raise _DECLINE
                 p += 6
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00)
             put_code_point(out, cp)
         else:
-            raise _DECLINED
+            raise _DECLINE
     return 0
 
 
@@ -201,11 +176,11 @@ cdef int read_string(Reader* r, Text* t, Buf* scratch) except -1:
     cdef bint escaped = False
     ws(r)
     if r.p >= r.end or r.p[0] != 34:
-        raise _DECLINED
+        raise _DECLINE
     start = p = r.p + 1
     while True:
         if p >= r.end:
-            raise _DECLINED
+            raise _DECLINE
         c = p[0]
         if c == 34:
             break
@@ -214,10 +189,10 @@ cdef int read_string(Reader* r, Text* t, Buf* scratch) except -1:
             p += 2
             continue
         if c < 32:
-            raise _DECLINED
+            raise _DECLINE
         p += 1
     if not utf8_valid(start, p - start):
-        raise _DECLINED
+        raise _DECLINE
     r.p = p + 1
     if not escaped:
         t.p = start
@@ -279,11 +254,6 @@ cdef inline int put_text(Buf* out, Text* t, Buf* scratch) except -1:
         return buf_u8(out, 34)
     return put_json_text(out, <cptr>scratch.data + t.off, t.n)
 
-
-cdef double[23] POW10 = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-]
 
 # Decimal -> double in one long double (x87, 64-bit mantissa) operation, when that cannot
 # round differently from a correctly rounded conversion; CPython's (exact, bignum) one
@@ -349,7 +319,7 @@ cdef int read_number(Reader* r, Num* out) except -1:
         negative = True
         p += 1
     if p >= r.end:
-        raise _DECLINED
+        raise _DECLINE
     if p[0] == 48:
         p += 1
         digits = 1
@@ -360,12 +330,12 @@ cdef int read_number(Reader* r, Num* out) except -1:
             p += 1
             digits += 1
     else:
-        raise _DECLINED
+        raise _DECLINE
     if p < r.end and p[0] == 46:
         out.integer = False
         p += 1
         if p >= r.end or not (48 <= p[0] <= 57):
-            raise _DECLINED
+            raise _DECLINE
         while p < r.end and 48 <= p[0] <= 57:
             if digits < 19:
                 mantissa = mantissa * 10 + (p[0] - 48)
@@ -379,7 +349,7 @@ cdef int read_number(Reader* r, Num* out) except -1:
             exp_negative = p[0] == 45
             p += 1
         if p >= r.end or not (48 <= p[0] <= 57):
-            raise _DECLINED
+            raise _DECLINE
         while p < r.end and 48 <= p[0] <= 57:
             if exponent < 100000:
                 exponent = exponent * 10 + (p[0] - 48)
@@ -389,7 +359,7 @@ cdef int read_number(Reader* r, Num* out) except -1:
     out.negative = negative
     if out.integer:
         if digits > 18:
-            raise _DECLINED
+            raise _DECLINE
         out.i = -<int64_t>mantissa if negative else <int64_t>mantissa
         out.d = <double>out.i
         return 0
@@ -407,12 +377,12 @@ cdef int read_number(Reader* r, Num* out) except -1:
             out.d = -v if negative else v
             return 0
     if n >= 63:
-        raise _DECLINED
+        raise _DECLINE
     memcpy(text, start, n)
     text[n] = 0
     v = PyOS_string_to_double(text, NULL, NULL)
     if not isfinite(v):
-        raise _DECLINED
+        raise _DECLINE
     out.d = v
     return 0
 
@@ -541,7 +511,7 @@ cdef int literal(Reader* r, Buf* out) except -1:
         if out != NULL:
             buf_put(out, b"null", 4)
         return 2
-    raise _DECLINED
+    raise _DECLINE
 
 
 cdef struct Keys:
@@ -558,11 +528,11 @@ cdef int read_key(Reader* r, Keys* keys, Buf* scratch, Text* key) except -1:
     read_string(r, key, scratch)
     expect(r, 58)
     if keys.count >= MAX_KEYS:
-        raise _DECLINED
+        raise _DECLINE
     k = text_at(key, scratch)
     for i in range(keys.count):
         if keys.key[i].n == key.n and memcmp(text_at(&keys.key[i], scratch), k, key.n) == 0:
-            raise _DECLINED
+            raise _DECLINE
     keys.key[keys.count] = key[0]
     keys.count += 1
     return 0
@@ -600,10 +570,10 @@ cdef int value(Reader* r, Buf* out, Buf* scratch, int depth) except -1:
     cdef Text t
     cdef Num num
     if depth > MAX_VALUE_DEPTH:
-        raise _DECLINED
+        raise _DECLINE
     ws(r)
     if r.p >= r.end:
-        raise _DECLINED
+        raise _DECLINE
     c = r.p[0]
     if c == 34:
         mark = scratch.len
@@ -659,7 +629,7 @@ cdef int skip(Reader* r) except -1:
     cdef unsigned char c
     ws(r)
     if r.p >= r.end:
-        raise _DECLINED
+        raise _DECLINE
     if r.p[0] != 91 and r.p[0] != 123:
         while r.p < r.end:
             c = r.p[0]
@@ -673,7 +643,7 @@ cdef int skip(Reader* r) except -1:
         if c == 34:
             while True:
                 if r.p >= r.end:
-                    raise _DECLINED
+                    raise _DECLINE
                 c = r.p[0]
                 r.p += 1
                 if c == 92:
@@ -686,7 +656,7 @@ cdef int skip(Reader* r) except -1:
             depth -= 1
             if depth == 0:
                 return 0
-    raise _DECLINED
+    raise _DECLINE
 
 
 # ---------------------------------------------------------------- columns
@@ -715,7 +685,7 @@ cdef enum:
 cdef inline int col_str(Col* c, const void* s, Py_ssize_t n) except -1:
     buf_put(&c.data, s, n)
     if c.data.len > INT32_LIMIT:
-        raise _DECLINED
+        raise _DECLINE
     buf_i32(&c.offsets, <int32_t>c.data.len)
     c.n += 1
     return 0
@@ -810,10 +780,6 @@ cdef struct Node:
     cptr subs_end
 
 
-cdef inline bint key_is(cptr k, Py_ssize_t n, const char* name, Py_ssize_t m) noexcept:
-    return n == m and memcmp(k, name, m) == 0
-
-
 cdef inline int unhex(cptr s, Py_ssize_t n, unsigned char* out) except -1:
     cdef Py_ssize_t i
     cdef unsigned char c, v
@@ -826,7 +792,7 @@ cdef inline int unhex(cptr s, Py_ssize_t n, unsigned char* out) except -1:
         elif 65 <= c <= 70:
             v = c - 55
         else:
-            raise _DECLINED
+            raise _DECLINE
         if i & 1:
             out[i >> 1] = <unsigned char>(out[i >> 1] | v)
         else:
@@ -915,7 +881,7 @@ cdef class _Decoder:
         cdef Node node
         cdef bint rewrite
         if n > MAX_DOCUMENT:
-            raise _DECLINED
+            raise _DECLINE
         r.p = p
         r.end = p + n
         self.scratch.len = 0
@@ -927,7 +893,7 @@ cdef class _Decoder:
         self.node(&r, &node, True, None, 0, rewrite, p, n)
         ws(&r)
         if r.p != r.end:
-            raise _DECLINED
+            raise _DECLINE
         return 0
 
     cdef int node(self, Reader* r, Node* parent, bint top, object service, int depth,
@@ -942,21 +908,21 @@ cdef class _Decoder:
         cdef bint segment
         cdef bytes span_key
         if depth > MAX_NODE_DEPTH:
-            raise _DECLINED
+            raise _DECLINE
         memset(&nd, 0, sizeof(Node))
         nd.pairs_from = nd.pairs_to = self.pairs.len // sizeof(Pair)
         nd.excs_from = nd.excs_to = self.excs.len // sizeof(Exc)
         self.members(r, &nd, top, out)
         if (nd.flags & (F_NAME | F_ID | F_START)) != (F_NAME | F_ID | F_START):
-            raise _DECLINED
+            raise _DECLINE
         if not (nd.flags & F_END) or nd.end < nd.start:
-            raise _DECLINED  # in_progress nodes are declined where they are read
+            raise _DECLINE  # in_progress nodes are declined where they are read
         if top:
             if not (nd.flags & F_TRACE):
-                raise _DECLINED
+                raise _DECLINE
             if nd.flags & F_SUBSEGMENT:
                 if all_zero(nd.parent, 8):
-                    raise _DECLINED
+                    raise _DECLINE
                 segment = False
                 service = self.known.get(
                     (self.tenant, PyBytes_FromStringAndSize(<char*>nd.parent, 8)), "")
@@ -970,7 +936,7 @@ cdef class _Decoder:
             service = PyUnicode_DecodeUTF8(<const char*>text_at(&nd.name, &self.scratch),
                                            nd.name.n, NULL)
         if (nd.flags & F_SUBS) and out == NULL:
-            raise _DECLINED  # "subsegments" spelt with escapes: not found by the scan
+            raise _DECLINE  # "subsegments" spelt with escapes: not found by the scan
         if top and not (nd.flags & F_SUBS):
             # Without nested subsegments a document is kept as it was sent.
             doc.data.len = doc_from
@@ -995,13 +961,13 @@ cdef class _Decoder:
                     while True:
                         ws(&sub)
                         if sub.p >= sub.end or sub.p[0] != 123:
-                            raise _DECLINED
+                            raise _DECLINE
                         self.node(&sub, &nd, False, service, depth + 1, True, NULL, 0)
                         if not more(&sub, 93):
                             break
             ws(&sub)
             if sub.p != sub.end:
-                raise _DECLINED
+                raise _DECLINE
         return 0
 
     cdef int members(self, Reader* r, Node* nd, bint top, Buf* out) except -1:
@@ -1021,7 +987,7 @@ cdef class _Decoder:
         if out != NULL:
             buf_u8(out, 123)
         if peek(r, 125):
-            raise _DECLINED  # no name
+            raise _DECLINE  # no name
         while True:
             read_key(r, &keys, &self.scratch, &key)
             k = text_at(&key, &self.scratch)
@@ -1045,24 +1011,24 @@ cdef class _Decoder:
             elif key_is(k, kn, "id", 2):
                 read_string(r, &t, &self.scratch)
                 if not t.raw or t.n != 16:
-                    raise _DECLINED
+                    raise _DECLINE
                 unhex(t.p, 16, nd.span_id)
                 if all_zero(nd.span_id, 8):
-                    raise _DECLINED
+                    raise _DECLINE
                 nd.flags |= F_ID
             elif key_is(k, kn, "start_time", 10):
                 nd.start = self.seconds(r)
                 if nd.start > self.now_ns + FUTURE_NS:
-                    raise _DECLINED
+                    raise _DECLINE
                 nd.flags |= F_START
             elif key_is(k, kn, "end_time", 8):
                 nd.end = self.seconds(r)  # null (in progress, or refused) is declined
                 if nd.end > self.now_ns + FUTURE_NS:
-                    raise _DECLINED
+                    raise _DECLINE
                 nd.flags |= F_END
             elif key_is(k, kn, "in_progress", 11):
                 if r.p < r.end and r.p[0] == 116:  # true: kept aside, by the reference
-                    raise _DECLINED
+                    raise _DECLINE
                 value(r, NULL, &self.scratch, 1)
             elif key_is(k, kn, "error", 5):
                 nd.error = self.flag(r)
@@ -1087,7 +1053,7 @@ cdef class _Decoder:
             elif top and key_is(k, kn, "trace_id", 8):
                 read_string(r, &t, &self.scratch)
                 if not t.raw:
-                    raise _DECLINED
+                    raise _DECLINE
                 parse_trace(t.p, t.n, nd.trace_id)
                 nd.flags |= F_TRACE
             elif top and key_is(k, kn, "parent_id", 9):
@@ -1096,7 +1062,7 @@ cdef class _Decoder:
                 else:
                     read_string(r, &t, &self.scratch)
                     if not t.raw or t.n != 16:
-                        raise _DECLINED
+                        raise _DECLINE
                     unhex(t.p, 16, nd.parent)
             elif top and key_is(k, kn, "type", 4):
                 if r.p < r.end and r.p[0] == 110:
@@ -1106,7 +1072,7 @@ cdef class _Decoder:
                     if t.raw and key_is(t.p, t.n, "subsegment", 10):
                         nd.flags |= F_SUBSEGMENT
                     elif not (t.raw and key_is(t.p, t.n, "segment", 7)):
-                        raise _DECLINED
+                        raise _DECLINE
             else:
                 if key_is(k, kn, "sql", 3):
                     nd.flags |= F_SQL
@@ -1136,13 +1102,13 @@ cdef class _Decoder:
         cdef double ns
         ws(r)
         if r.p >= r.end or not (r.p[0] == 45 or 48 <= r.p[0] <= 57):
-            raise _DECLINED
+            raise _DECLINE
         read_number(r, &num)
         if num.d <= 0:
-            raise _DECLINED
+            raise _DECLINE
         ns = nearbyint(num.d * 1e9)
         if not (ns < NS_LIMIT):
-            raise _DECLINED
+            raise _DECLINE
         return <int64_t>ns
 
     cdef uint8_t flag(self, Reader* r) except 255:
@@ -1150,13 +1116,13 @@ cdef class _Decoder:
         ws(r)
         lit = literal(r, NULL)
         if lit == 2:
-            raise _DECLINED
+            raise _DECLINE
         return <uint8_t>lit
 
     cdef int required_text(self, Reader* r, Text* t, Py_ssize_t max_chars) except -1:
         read_string(r, t, &self.scratch)
         if t.n == 0 or utf8_chars(text_at(t, &self.scratch), t.n) > max_chars:
-            raise _DECLINED
+            raise _DECLINE
         return 0
 
     cdef int optional_text(self, Reader* r, Text* t, Py_ssize_t max_chars) except -1:
@@ -1173,7 +1139,7 @@ cdef class _Decoder:
         if max_chars >= 0 and t.n > max_chars and utf8_chars(
             text_at(t, &self.scratch), t.n
         ) > max_chars:
-            raise _DECLINED
+            raise _DECLINE
         return 0
 
     cdef int http(self, Reader* r, Node* nd) except -1:
@@ -1265,22 +1231,22 @@ cdef class _Decoder:
             k = text_at(&key, &self.scratch)
             kn = key.n
             if kn < 1 or kn > MAX_ANNOTATION_KEY:
-                raise _DECLINED
+                raise _DECLINE
             for i in range(kn):
                 c = k[i]
                 if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c == 95):
-                    raise _DECLINED
+                    raise _DECLINE
             pair.key = key
             ws(r)
             if r.p >= r.end:
-                raise _DECLINED
+                raise _DECLINE
             c = r.p[0]
             if c == 34:
                 read_string(r, &pair.value, &self.scratch)
                 if pair.value.n > MAX_ANNOTATION_CHARS and utf8_chars(
                     text_at(&pair.value, &self.scratch), pair.value.n
                 ) > MAX_ANNOTATION_CHARS:
-                    raise _DECLINED
+                    raise _DECLINE
                 pair.typed = False
             else:
                 # Numbers and booleans are kept as their JSON text, and typed.
@@ -1293,7 +1259,7 @@ cdef class _Decoder:
                 else:
                     lit = literal(r, &self.scratch)
                     if lit == 2:
-                        raise _DECLINED
+                        raise _DECLINE
                 pair.value.n = self.scratch.len - pair.value.off
                 pair.typed = True
             buf_put(&self.pairs, &pair, sizeof(Pair))
@@ -1442,13 +1408,13 @@ cdef class _Decoder:
                     elif r.p < r.end and (r.p[0] == 45 or 48 <= r.p[0] <= 57):
                         read_number(r, &num)
                         if not num.integer:
-                            raise _DECLINED  # str(float) is not worth copying
+                            raise _DECLINE  # str(float) is not worth copying
                         parts[j].p = NULL
                         parts[j].off = self.scratch.len
                         put_int(&self.scratch, num.i)
                         parts[j].n = self.scratch.len - parts[j].off
                     else:
-                        raise _DECLINED  # None, True, lists ... as Python prints them
+                        raise _DECLINE  # None, True, lists ... as Python prints them
                 if not more(r, 125):
                     break
         else:
@@ -1690,7 +1656,7 @@ cdef int parse_trace(cptr s, Py_ssize_t n, unsigned char* out) except -1:
         return 0
     if n == 32:
         return unhex(s, 32, out)
-    raise _DECLINED
+    raise _DECLINE
 
 
 def decode(list docs, str tenant, int64_t now_ns, dict known, Py_ssize_t limit, fallback):
@@ -1717,7 +1683,7 @@ def decode(list docs, str tenant, int64_t now_ns, dict known, Py_ssize_t limit, 
         except Declined:
             # The one instance is raised again and again: each raise would add its frames
             # to the traceback it carries (a leak per declined document).
-            _DECLINED.__traceback__ = None
+            _DECLINE.__traceback__ = None
             fallback(i)
     return dec.table()
 
