@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
 from vigil.ingest.interface import RequestError
 from vigil.ingest.logfields import flatten, named_trace_id, parse_object, trace_id_of
+from vigil.model.logs import LogColumns
 from vigil.query.insights.runner import format_value
 from vigil.rules.schedule import ScheduleError, due, parse_schedule
 
@@ -78,8 +79,18 @@ def test_put_log_events_rejections_and_fields() -> None:
     logs = result.decoded.logs
     assert logs is not None
     assert len(logs) == 1
-    assert logs.trace_id[0].hex() == "5f84c7a31bd6d8a1e2c34c2b8e0f1a2b"
-    assert logs.timestamp[0] == (NOW - 1000) * 1_000_000
+    row = logs.to_arrow().to_pylist()[0]
+    assert row["trace_id"].hex() == "5f84c7a31bd6d8a1e2c34c2b8e0f1a2b"
+    # Built directly as Arrow: the same row the list-built LogColumns gave.
+    expected = LogColumns(
+        tenant=["t"], log_group=["g"], log_stream=["s"], timestamp=[(NOW - 1000) * 1_000_000],
+        observed_timestamp=[0], severity_number=[0], severity_text=[""],
+        body=[str(events[0]["message"])], attributes=[[]], attributes_typed=[[]], resource=[[]],
+        resource_typed=[[]], scope_name=[""], scope_version=[""],
+        trace_id=[bytes.fromhex("5f84c7a31bd6d8a1e2c34c2b8e0f1a2b")], span_id=[b"\0" * 8],
+        flags=[0], service=[""],
+    )  # fmt: skip
+    assert logs.to_arrow().equals(expected.to_arrow())
     assert result.decoded.rejected.count == 2
     expired = decode_put_log_events(
         [{"timestamp": NOW - 2 * day, "message": "x"}, {"timestamp": NOW, "message": "y"}][:1],

@@ -18,10 +18,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from vigil.ingest.interface import Decoded, RequestError
 from vigil.ingest.logfields import named_trace_id
-from vigil.model.common import ZERO_SPAN_ID, ZERO_TRACE_ID
-from vigil.model.logs import LogColumns
+from vigil.model.common import (
+    TIMESTAMP,
+    TRACE_ID,
+    ZERO_SPAN_ID,
+    ZERO_TRACE_ID,
+    constant_column,
+    empty_lists,
+)
+from vigil.model.logs import LOG_SCHEMA, LogColumns
 
 MAX_EVENTS = 10_000
 MAX_BATCH_BYTES = 1_048_576
@@ -71,27 +80,7 @@ def decode_put_log_events(
         stamps.append(ts * 1_000_000)
         bodies.append(message)
         traces.append(named_trace_id(message) or ZERO_TRACE_ID)
-    n = len(stamps)
-    cols = LogColumns(
-        tenant=[tenant] * n,
-        log_group=[group] * n,
-        log_stream=[stream] * n,
-        timestamp=stamps,
-        observed_timestamp=[0] * n,
-        severity_number=[0] * n,
-        severity_text=[""] * n,
-        body=bodies,
-        attributes=[[]] * n,
-        attributes_typed=[[]] * n,
-        resource=[[]] * n,
-        resource_typed=[[]] * n,
-        scope_name=[""] * n,
-        scope_version=[""] * n,
-        trace_id=traces,
-        span_id=[ZERO_SPAN_ID] * n,
-        flags=[0] * n,
-        service=[""] * n,
-    )
+    cols = LogColumns(arrow=_table(tenant, group, stream, stamps, bodies, traces))
     decoded = Decoded(signal="logs", logs=cols, log_streams={(tenant, group, stream)})
     info: dict[str, int] = {}
     if too_new_start >= 0:
@@ -100,10 +89,40 @@ def decode_put_log_events(
         info["tooOldLogEventEndIndex"] = too_old_end
     if expired_end >= 0:
         info["expiredLogEventEndIndex"] = expired_end
-    rejected = len(events) - n
+    rejected = len(events) - len(stamps)
     if rejected:
         decoded.rejected.add("events outside the accepted time range", rejected)
     return PutResult(decoded, info)
+
+
+def _table(
+    tenant: str, group: str, stream: str, stamps: list[int], bodies: list[str], traces: list[bytes]
+) -> pa.Table:
+    """The rows as Arrow directly: all columns but three hold one value, built from buffers
+    (through ``LogColumns``' lists, a Python list per row and column, this was a quarter of
+    the event loop's time under PutLogEvents load)."""
+    n = len(stamps)
+    given: dict[str, pa.Array] = {
+        "timestamp": pa.array(stamps, TIMESTAMP),
+        "body": pa.array(bodies, pa.string()),
+        "trace_id": pa.array(traces, TRACE_ID),
+    }
+    constant: dict[str, str | bytes] = {
+        "tenant": tenant,
+        "log_group": group,
+        "log_stream": stream,
+        "span_id": ZERO_SPAN_ID,
+    }
+    columns = []
+    for f in LOG_SCHEMA:
+        if f.name in given:
+            columns.append(given[f.name])
+        elif pa.types.is_list(f.type) or pa.types.is_map(f.type):
+            columns.append(empty_lists(f.type, n))
+        else:
+            value: str | bytes | int = constant.get(f.name, "" if pa.types.is_string(f.type) else 0)
+            columns.append(constant_column(value, f.type, n))
+    return pa.Table.from_arrays(columns, schema=LOG_SCHEMA)
 
 
 def check_batch(events: Sequence[Any]) -> None:
