@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 
+import orjson
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
 from vigil.ingest.interface import RequestError
 from vigil.ingest.logfields import flatten, named_trace_id, parse_object, trace_id_of
+from vigil.ingest.logmetrics import emf_metrics
 from vigil.model.logs import LogColumns
 from vigil.query.insights.runner import format_value
 from vigil.rules.schedule import ScheduleError, due, parse_schedule
@@ -152,3 +155,33 @@ def test_format_value() -> None:
     assert format_value(1, "bool") == "true"
     assert format_value('"quoted"', "json") == "quoted"
     assert format_value("[1,2]", "json") == "[1,2]"
+
+
+def test_emf_pre_check_never_hides_an_emf_line() -> None:
+    emf = orjson.dumps(
+        {
+            "_aws": {
+                "Timestamp": NOW,
+                "CloudWatchMetrics": [
+                    {"Namespace": "App", "Dimensions": [[]], "Metrics": [{"Name": "Latency"}]}
+                ],
+            },
+            "Latency": 12,
+        }
+    ).decode()
+
+    def table(bodies: list[str]) -> pa.Table:
+        n = len(bodies)
+        return pa.table(
+            {"tenant": ["t"] * n, "timestamp": pa.array([NOW * 10**6] * n, pa.timestamp("ns")),
+             "body": bodies}
+        )  # fmt: skip
+
+    assert emf_metrics(table(["plain", '{"level": "INFO"}'])) == {}
+    # "_aws" as text but not an EMF object: found by the pre-check, refused by the parse.
+    assert emf_metrics(table(['mentions _aws and "_aws"'])) == {}
+    points = emf_metrics(table(["plain", emf]))["metrics"].to_pylist()
+    assert [(p["namespace"], p["name"], p["value"]) for p in points] == [("App", "Latency", 12.0)]
+    # A slice whose buffer holds an EMF line outside it: the exact scan still decides.
+    sliced = table([emf, "plain"]).slice(1)
+    assert emf_metrics(sliced) == {}
