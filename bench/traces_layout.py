@@ -30,6 +30,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.traces_compare import best
 from bench.traces_data import MIDDLE, span_table
 from vigil.query import traces as tq
 from vigil.query import xray as xq
@@ -82,16 +83,6 @@ def reads(store: ClickHouseStore, meta: dict[str, Any]) -> dict[str, Callable[[]
     }
 
 
-async def best(fn: Callable[[], Awaitable[Any]], runs: int = 3) -> float:
-    await fn()
-    out = float("inf")
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        await fn()
-        out = min(out, time.perf_counter() - t0)
-    return out * 1000
-
-
 def cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -126,7 +117,7 @@ async def compare(store: ClickHouseStore, meta: dict[str, Any], rounds: int) -> 
         for _ in range(2):  # each layout once per round
             size = granules(store)
             for label, fn in cases.items():
-                timings.setdefault((label, size), []).append(await best(fn))
+                timings.setdefault((label, size), []).append(await best(fn, 3))
             store.command("EXCHANGE TABLES spans AND spans_other")
     for label in cases:
         small = statistics.median(timings[(label, "1024")])

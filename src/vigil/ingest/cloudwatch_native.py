@@ -16,11 +16,11 @@ build without a compiler) or with ``VIGIL_NATIVE_DECODERS=0`` the reference alwa
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from vigil.ingest.cloudwatch_metrics import decode_put_metric_data
+from vigil.ingest.native_modules import native_module
 from vigil.model.metrics import MetricColumns
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,8 @@ NativeDecoder = Callable[[bytes, str, int], MetricColumns | None]
 
 
 def _load() -> NativeDecoder | None:
-    if os.environ.get("VIGIL_NATIVE_DECODERS", "1") == "0":
-        return None
-    try:
-        from vigil.ingest import _putmetricdata
-    except ImportError as exc:  # pragma: no cover - a build without a compiler
-        log.warning("native PutMetricData decoder unavailable (%s); using the reference", exc)
-        return None
-    return _putmetricdata.decode
+    module = native_module("_putmetricdata", "PutMetricData decoder")
+    return None if module is None else cast(NativeDecoder, module.decode)
 
 
 NATIVE: NativeDecoder | None = _load()

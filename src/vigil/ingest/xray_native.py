@@ -17,13 +17,13 @@ every refusal. Without the extension (a build without a compiler) or with
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pyarrow as pa
 
 from vigil.ingest import xray
+from vigil.ingest.native_modules import native_module
 from vigil.ingest.xray import ServiceNames, XRayDecoded
 
 if TYPE_CHECKING:
@@ -38,14 +38,8 @@ NativeDecoder = Callable[
 
 
 def _load() -> NativeDecoder | None:
-    if os.environ.get("VIGIL_NATIVE_DECODERS", "1") == "0":
-        return None
-    try:
-        from vigil.ingest import _xray
-    except ImportError as exc:  # pragma: no cover - a build without a compiler
-        log.warning("native X-Ray decoder unavailable (%s); using the reference", exc)
-        return None
-    return _xray.decode
+    module = native_module("_xray", "X-Ray decoder")
+    return None if module is None else cast(NativeDecoder, module.decode)
 
 
 def _load_receiver() -> type[Receiver] | None:

@@ -16,10 +16,10 @@ extension that failed to build) always take the reference path.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 
 from vigil.ingest.interface import Decoded, RequestError
+from vigil.ingest.native_modules import native_module
 from vigil.ingest.otlp.common import parse_protobuf
 from vigil.ingest.otlp.signals import OtlpSignal
 
@@ -29,17 +29,13 @@ NativeDecoder = Callable[[bytes, str, int], Decoded | None]
 
 
 def _load() -> dict[str, NativeDecoder]:
-    if os.environ.get("VIGIL_NATIVE_DECODERS", "1") == "0":
-        return {}
-    try:
-        from vigil.ingest.otlp import _wire
-    except ImportError as exc:  # pragma: no cover - a build without a compiler
-        log.warning("native OTLP decoders unavailable (%s); using the reference decoders", exc)
+    wire = native_module("otlp._wire", "OTLP decoders")
+    if wire is None:
         return {}
     return {
-        "logs": _wire.decode_logs,
-        "traces": _wire.decode_traces,
-        "metrics": _wire.decode_metrics,
+        "logs": wire.decode_logs,
+        "traces": wire.decode_traces,
+        "metrics": wire.decode_metrics,
     }
 
 
