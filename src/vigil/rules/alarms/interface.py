@@ -91,6 +91,8 @@ class AlarmEvent:
     insufficient_data_actions: list[str] = field(default_factory=list)
     trigger: dict[str, Any] = field(default_factory=dict)  # metric(s) or AlarmRule
     suppressed_by: str | None = None  # composite: "Alarm" | "WaitPeriod" | "ExtensionPeriod"
+    # A composite's actions taken when a wait or extension period ended (no new state).
+    deferred: bool = False
 
     def sns_message(self) -> dict[str, Any]:
         """The JSON body CloudWatch publishes to an SNS topic for this transition."""
