@@ -1,0 +1,157 @@
+"""Anomaly detection models behind one small interface.
+
+``train(stamps, values, period, config) -> AnomalyModel | None`` fits a model on up to 14
+days of a metric (NaN: missing); ``model.band(stamps, k)`` gives the expected band
+(lower, upper) at those times, ``k`` standard deviations wide as ANOMALY_DETECTION_BAND's
+second argument says. None means too little data: the band is missing and an alarm on it
+evaluates its periods as missing (CloudWatch's detectors also need data to train first).
+
+The default model (``SeasonalRobust``) is a robust decomposition chosen per metric:
+
+* level and trend from medians (the trend kept only when it explains the data better);
+* a seasonal profile of hour-of-day or hour-of-week medians of what the trend leaves,
+  in the detector's ``MetricTimezone`` — or none, for flat metrics: the candidate with
+  the smallest residual spread wins, a more complex one only when it is ≥ 10 % better;
+* the spread is 1.4826 · MAD of the residuals (a standard deviation that outliers, gaps
+  and spikes in the training data barely move); ``ExcludedTimeRanges`` are dropped.
+
+Other models (Holt-Winters, MSTL …) plug in by implementing ``AnomalyModel``; the
+comparison benchmark of issue 11 is where a better default would be chosen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from vigil.rules.alarms.interface import Floats
+
+TRAINING_DAYS = 14
+MIN_POINTS = 12
+DAY, WEEK, HOUR = 86_400, 7 * 86_400, 3_600
+
+
+class AnomalyModel(Protocol):
+    def band(self, stamps: Sequence[int], k: float) -> tuple[Floats, Floats]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    excluded: tuple[tuple[int, int], ...] = ()  # [start, end) epoch seconds
+    timezone: str | None = None
+
+
+@dataclass(slots=True)
+class SeasonalRobust:
+    level: float
+    slope: float  # per second, from t0
+    t0: int
+    season: int  # 0, DAY or WEEK
+    profile: Floats = field(default_factory=lambda: np.zeros(0))
+    sigma: float = 0.0
+    offset: int = 0  # timezone offset (seconds) at training time
+
+    def expected(self, stamps: Sequence[int]) -> Floats:
+        t = np.asarray(stamps, dtype=np.int64)
+        base = self.level + self.slope * (t - self.t0)
+        if self.season:
+            base = base + self.profile[_buckets(t, self.season, self.offset)]
+        return np.asarray(base, dtype=np.float64)
+
+    def band(self, stamps: Sequence[int], k: float) -> tuple[Floats, Floats]:
+        mid = self.expected(stamps)
+        return mid - k * self.sigma, mid + k * self.sigma
+
+
+def _buckets(t: np.ndarray, season: int, offset: int) -> np.ndarray:
+    return ((t + offset) % season) // HOUR
+
+
+def _mad_sigma(residual: Floats) -> float:
+    if not len(residual):
+        return 0.0
+    med = float(np.median(residual))
+    return 1.4826 * float(np.median(np.abs(residual - med)))
+
+
+def _tz_offset(name: str | None, at: int) -> int:
+    if not name:
+        return 0
+    try:
+        zone = ZoneInfo(name)
+    except (KeyError, ValueError):
+        return 0
+    delta = dt.datetime.fromtimestamp(at, zone).utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+def train(
+    stamps: Sequence[int], values: Floats, period: int, config: DetectorConfig = DetectorConfig()
+) -> SeasonalRobust | None:
+    t = np.asarray(stamps, dtype=np.int64)
+    x = np.asarray(values, dtype=np.float64)
+    keep = ~np.isnan(x)
+    for start, end in config.excluded:
+        keep &= ~((t >= start) & (t < end))
+    t, x = t[keep], x[keep]
+    if len(x) < MIN_POINTS:
+        return None
+    t0 = int(t[-1])
+    offset = _tz_offset(config.timezone, t0)
+    span = int(t[-1] - t[0]) + period
+    level = float(np.median(x))
+    candidates = [_fit(t, x, t0, 0, offset, trend=False)]
+    candidates.append(_fit(t, x, t0, 0, offset, trend=True))
+    if span >= 2 * DAY:
+        candidates.append(_fit(t, x, t0, DAY, offset, trend=True))
+    if span >= 2 * WEEK - DAY:
+        candidates.append(_fit(t, x, t0, WEEK, offset, trend=True))
+    best = candidates[0]
+    for model in candidates[1:]:
+        if model.sigma < 0.9 * best.sigma:
+            best = model
+    # A constant metric still gets a band: a small fraction of its level.
+    best.sigma = max(best.sigma, 1e-3 * abs(level), 1e-9)
+    return best
+
+
+def _fit(
+    t: np.ndarray,
+    x: Floats,
+    t0: int,
+    season: int,
+    offset: int,
+    trend: bool,
+) -> SeasonalRobust:
+    slope = 0.0
+    if trend and len(x) >= 2 * MIN_POINTS:
+        half = len(x) // 2
+        dt_ = float(np.median(t[half:]) - np.median(t[:half]))
+        if dt_ > 0:
+            slope = (float(np.median(x[half:])) - float(np.median(x[:half]))) / dt_
+    detrended = x - slope * (t - t0)
+    level = float(np.median(detrended))
+    profile = np.zeros(0)
+    rest = detrended - level
+    if season:
+        count = season // HOUR
+        buckets = _buckets(t, season, offset)
+        profile = np.zeros(count)
+        order = np.argsort(buckets, kind="stable")
+        sorted_b = buckets[order]
+        bounds = np.searchsorted(sorted_b, np.arange(count + 1))
+        for b in range(count):
+            chunk = rest[order[bounds[b] : bounds[b + 1]]]
+            if len(chunk):
+                profile[b] = float(np.median(chunk))
+        rest = rest - profile[buckets]
+    model = SeasonalRobust(level, slope, t0, season, profile, _mad_sigma(rest), offset)
+    if math.isnan(model.sigma):
+        model.sigma = 0.0
+    return model
