@@ -99,7 +99,7 @@ class MetricAlarm:
 
     def return_query(self) -> MathQuery | None:
         for q in self.metrics:
-            if q.return_data:
+            if q.return_data and q.id != self.threshold_metric_id:
                 return q
         return None
 
