@@ -65,7 +65,7 @@ class AlarmEngine:
         self._alarms: dict[tuple[str, str], Entry] = {}
         self._lock = asyncio.Lock()
         self.evaluations = 0  # metric alarm evaluations done (for /metrics and benches)
-        self._pending: dict[int, int | None] = {}
+        self._pending: dict[int, int | None] = {}  # id(event) → its Action history item
         self._parents: dict[tuple[str, str], list[str]] | None = (
             None  # id(event) → its Action history item
         )
