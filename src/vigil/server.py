@@ -36,6 +36,7 @@ from starlette.types import ASGIApp
 from vigil.api.app import build_app, otlp_routes
 from vigil.api.auth import Authenticator
 from vigil.api.aws.cloudwatch import CloudWatchService
+from vigil.api.aws.combined import Combined
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
 from vigil.api.aws.logs import LogsService
@@ -50,8 +51,10 @@ from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
+from vigil.pillars.alarms import AlarmsPillar
 from vigil.query.insights.runner import QueryRegistry
 from vigil.query.servicegraph import ServiceGraphKeeper
+from vigil.rules.alarms.interface import EventSink
 from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.db import open_state
@@ -120,6 +123,10 @@ class Runtime:
     extra_routes: list[BaseRoute] = field(default_factory=list)
     # Extra AWS services (tests); the built-in ones come from ``aws_services``.
     extra_aws_services: list[AwsService] = field(default_factory=list)
+    # Alarms: where alarm events go (the notification pillar), and whether the evaluation
+    # loop runs (tests drive ``alarms.engine.tick`` on their own clock instead).
+    alarm_sink: EventSink | None = None
+    alarm_loop: bool = True
 
     def __post_init__(self) -> None:
         self.ready = False
@@ -136,6 +143,7 @@ class Runtime:
         self.scheduled: ScheduledQueries | None = None
         self.sampling: SamplingRules | None = None
         self.xray: XRayService | None = None
+        self.alarms: AlarmsPillar | None = None
         self._xray_daemon: XRayDaemon | None = None
         self._http: list[_HttpListener] = []
         self._grpc: grpc.aio.Server | None = None
@@ -216,6 +224,16 @@ class Runtime:
         )
         traces_api = TracesApi(self.store, self.metrics, clock=self.clock, graph=graph)
         logs_api = await self._logs_pillar()
+        self.alarms = AlarmsPillar(
+            self.store,
+            self.state,
+            self.cloudwatch_resources,
+            cfg.metric_retention,
+            clock=self.clock,
+            sink=self.alarm_sink,
+            loop=self.alarm_loop,
+        )
+        await self.alarms.start()
         aws = AwsDispatcher(
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
         )
@@ -274,6 +292,8 @@ class Runtime:
         )
         assert self.xray is not None
         services: list[AwsService] = [cloudwatch, self.xray]
+        if self.alarms is not None:
+            services[0] = Combined(cloudwatch, self.alarms.service)
         if self.logs is not None:
             services.append(self.logs)
         return services
@@ -402,6 +422,8 @@ class Runtime:
         if self._xray_daemon is not None:
             await self._xray_daemon.stop()
         # 3. background tasks
+        if self.alarms is not None:
+            await self.alarms.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -44,7 +44,7 @@ def evaluate_composite(
     new_value = ALARM if truth else OK
     events: list[AlarmEvent] = []
     if new_value != state.value:
-        reason, data = _reason(alarm, tree, now_ms, state_of)
+        reason, data = _reason(alarm, tree, new_value, now_ms, state_of)
         trigger = {
             "AlarmRule": alarm.rule,
             "TriggeringChildren": orjson.loads(data)["triggeringAlarms"],
@@ -148,14 +148,15 @@ def next_deadline(state: AlarmState) -> int | None:
 
 
 def _reason(
-    alarm: CompositeAlarm, tree: rules.Node, now_ms: int, state_of: StateOf
+    alarm: CompositeAlarm, tree: rules.Node, new_value: str, now_ms: int, state_of: StateOf
 ) -> tuple[str, str]:
-    """The child whose latest transition decided the rule, in CloudWatch's words."""
+    """The child whose latest transition decided the rule, in CloudWatch's words: the
+    most recent among the children in the composite's new state (else among all; the
+    first named wins a tie)."""
+    found = [(n, c) for n in rules.children(tree) if (c := state_of(n)) is not None]
+    candidates = [(n, c) for n, c in found if c.value == new_value] or found
     latest: tuple[int, str, AlarmState] | None = None
-    for name in rules.children(tree):
-        child = state_of(name)
-        if child is None:
-            continue
+    for name, child in candidates:
         if latest is None or child.transitioned_ms > latest[0]:
             latest = (child.transitioned_ms, name, child)
     if latest is None:
