@@ -57,7 +57,7 @@ def _put(cw: Any, ns: str, minute: int, value: float, name: str = "Errors") -> N
 
 def _alarm(cw: Any, name: str) -> dict[str, Any]:
     [alarm] = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
-    return alarm
+    return dict(alarm)
 
 
 def _code(err: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
@@ -385,9 +385,9 @@ def test_query_protocol_and_missing_alarm(vigil: Harness) -> None:
         data={"Action": "DescribeAlarms", "Version": "2010-08-01", "AlarmNames.member.1": name},
     )
     root = ET.fromstring(answer.content)
-    assert (
-        root.find(".//cw:MetricAlarms/cw:member/cw:TreatMissingData", XMLNS).text == "notBreaching"
-    )  # type: ignore[union-attr]
+    treat = root.find(".//cw:MetricAlarms/cw:member/cw:TreatMissingData", XMLNS)
+    assert treat is not None
+    assert treat.text == "notBreaching"
     answer = httpx.post(
         vigil.url,
         data={
