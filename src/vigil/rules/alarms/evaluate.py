@@ -241,7 +241,7 @@ def _reason(
             f" {words.was(outcome.filled)} treated as {treated}."
         )
     wanted = BREACH if new == ALARM else CLEAR
-    shown = [i for i in reversed(used) if marks[i] == wanted] or list(reversed(used))
+    shown = [i for i in reversed(used) if marks[i] == wanted]
     points = [(dp.timestamps[i], float(dp.values[i])) for i in shown]
     negate = "" if new == ALARM else "not "
     if alarm.band:
@@ -260,19 +260,25 @@ def _reason(
         head, tail = "Threshold Crossed", f"{negate}{phrase} the threshold ({threshold})"
     count = len(points)
     listed = words.points_list(points)
-    if n == 1 and not outcome.filled:
+    if n == 1 and not outcome.filled and count == 1:
         return f"{head}: 1 datapoint [{listed}] was {tail}."
     need = m if new == ALARM else n - m + 1
+    minimum = f"(minimum {words.plural(need, 'datapoint')} for {old} -> {new} transition)"
+    treated_fill = outcome.filled and alarm.treat_missing_data in ("breaching", "notBreaching")
     filled = (
-        f" and {words.plural(outcome.filled, 'missing datapoint')}"
-        f" {words.was(outcome.filled)} treated as {treated}"
-        if outcome.filled and alarm.treat_missing_data in ("breaching", "notBreaching")
+        f"{words.plural(outcome.filled, 'missing datapoint')} {words.was(outcome.filled)}"
+        f" treated as {treated}"
+        if treated_fill
         else ""
     )
+    if not points:
+        # Only the filled points decided it (e.g. one breaching point and missing data
+        # treated as not breaching).
+        return f"{head}: {filled or 'no datapoints were ' + tail} {minimum}."
+    and_filled = f" and {filled}" if filled else ""
     return (
         f"{head}: {count} out of the last {n} datapoints [{listed}] {words.was(count)}"
-        f" {tail}{filled} (minimum {words.plural(need, 'datapoint')} for {old} -> {new}"
-        " transition)."
+        f" {tail}{and_filled} {minimum}."
     )
 
 
