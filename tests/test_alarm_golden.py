@@ -138,7 +138,9 @@ def test_golden(store: ClickHouseStore, tmp_path: Path, path: Path) -> None:
                         f"{where}: {step.args['name']} is {entry.state.value}: {entry.state.reason}"
                     )
                 if "reason" in step.args:
-                    assert entry.state.reason == step.args["reason"], where
+                    assert entry.state.reason == step.args["reason"], (
+                        f"{where}: {entry.state.reason}"
+                    )
                 if "reason_starts" in step.args:
                     assert entry.state.reason.startswith(step.args["reason_starts"]), (
                         f"{where}: {entry.state.reason}"

@@ -56,12 +56,13 @@ class SeasonalRobust:
     profile: Floats = field(default_factory=lambda: np.zeros(0))
     sigma: float = 0.0
     offset: int = 0  # timezone offset (seconds) at training time
+    width: int = HOUR  # seconds per profile bucket
 
     def expected(self, stamps: Sequence[int]) -> Floats:
         t = np.asarray(stamps, dtype=np.int64)
         base = self.level + self.slope * (t - self.t0)
         if self.season:
-            base = base + self.profile[_buckets(t, self.season, self.offset)]
+            base = base + self.profile[_buckets(t, self.season, self.offset, self.width)]
         return np.asarray(base, dtype=np.float64)
 
     def band(self, stamps: Sequence[int], k: float) -> tuple[Floats, Floats]:
@@ -69,8 +70,8 @@ class SeasonalRobust:
         return mid - k * self.sigma, mid + k * self.sigma
 
 
-def _buckets(t: np.ndarray, season: int, offset: int) -> np.ndarray:
-    return ((t + offset) % season) // HOUR
+def _buckets(t: np.ndarray, season: int, offset: int, width: int) -> np.ndarray:
+    return ((t + offset) % season) // width
 
 
 def _mad_sigma(residual: Floats) -> float:
@@ -106,12 +107,12 @@ def train(
     offset = _tz_offset(config.timezone, t0)
     span = int(t[-1] - t[0]) + period
     level = float(np.median(x))
-    candidates = [_fit(t, x, t0, 0, offset, trend=False)]
-    candidates.append(_fit(t, x, t0, 0, offset, trend=True))
+    candidates = [_fit(t, x, t0, 0, offset, False, period)]
+    candidates.append(_fit(t, x, t0, 0, offset, True, period))
     if span >= 2 * DAY:
-        candidates.append(_fit(t, x, t0, DAY, offset, trend=True))
+        candidates.append(_fit(t, x, t0, DAY, offset, True, period))
     if span >= 2 * WEEK - DAY:
-        candidates.append(_fit(t, x, t0, WEEK, offset, trend=True))
+        candidates.append(_fit(t, x, t0, WEEK, offset, True, period))
     best = candidates[0]
     for model in candidates[1:]:
         if model.sigma < 0.9 * best.sigma:
@@ -128,30 +129,48 @@ def _fit(
     season: int,
     offset: int,
     trend: bool,
+    period: int = 60,
 ) -> SeasonalRobust:
+    """Level, trend and seasonal profile by alternating robust estimates: the profile from
+    the detrended data, the trend from the deseasonalised data (twice: a trend measured
+    on raw seasonal data is biased by the phase the halves start and end in)."""
+    width = _bucket_width(season, period)
+    buckets = _buckets(t, season, offset, width) if season else np.zeros(len(t), dtype=np.int64)
+    count = season // width if season else 1
     slope = 0.0
-    if trend and len(x) >= 2 * MIN_POINTS:
+    profile = np.zeros(count)
+    level = float(np.median(x))
+    for _ in range(3):
+        detrended = x - slope * (t - t0)
+        level = float(np.median(detrended))
+        if season:
+            profile = _profile(detrended - level, buckets, count)
+        if not trend or len(x) < 2 * MIN_POINTS:
+            break
+        deseasoned = x - (profile[buckets] if season else 0.0)
         half = len(x) // 2
-        dt_ = float(np.median(t[half:]) - np.median(t[:half]))
-        if dt_ > 0:
-            slope = (float(np.median(x[half:])) - float(np.median(x[:half]))) / dt_
-    detrended = x - slope * (t - t0)
-    level = float(np.median(detrended))
-    profile = np.zeros(0)
-    rest = detrended - level
-    if season:
-        count = season // HOUR
-        buckets = _buckets(t, season, offset)
-        profile = np.zeros(count)
-        order = np.argsort(buckets, kind="stable")
-        sorted_b = buckets[order]
-        bounds = np.searchsorted(sorted_b, np.arange(count + 1))
-        for b in range(count):
-            chunk = rest[order[bounds[b] : bounds[b + 1]]]
-            if len(chunk):
-                profile[b] = float(np.median(chunk))
-        rest = rest - profile[buckets]
-    model = SeasonalRobust(level, slope, t0, season, profile, _mad_sigma(rest), offset)
+        span = float(np.median(t[half:]) - np.median(t[:half]))
+        if span <= 0:
+            break
+        slope = (float(np.median(deseasoned[half:])) - float(np.median(deseasoned[:half]))) / span
+    rest = x - slope * (t - t0) - level - (profile[buckets] if season else 0.0)
+    model = SeasonalRobust(level, slope, t0, season, profile, _mad_sigma(rest), offset, width)
     if math.isnan(model.sigma):
         model.sigma = 0.0
     return model
+
+
+def _bucket_width(season: int, period: int) -> int:
+    """Quarter hours for a daily profile, hours for a weekly one (never below the period)."""
+    return max(period, 900 if season == DAY else HOUR)
+
+
+def _profile(rest: Floats, buckets: np.ndarray, count: int) -> Floats:
+    profile = np.zeros(count)
+    order = np.argsort(buckets, kind="stable")
+    bounds = np.searchsorted(buckets[order], np.arange(count + 1))
+    for b in range(count):
+        chunk = rest[order[bounds[b] : bounds[b + 1]]]
+        if len(chunk):
+            profile[b] = float(np.median(chunk))
+    return profile
