@@ -156,6 +156,12 @@ class AlarmStore:
                 conn.execute(alarms.insert().values(**row))
             _insert_history(conn, history)
 
+    def put_many(self, new: Sequence[StoredAlarm]) -> None:
+        """Insert alarms that do not exist yet, in one transaction."""
+        if new:
+            with self._engine.begin() as conn:
+                conn.execute(alarms.insert(), [_row(a) for a in new])
+
     def delete(self, tenant: str, names: Iterable[str]) -> None:
         names = list(names)
         with self._engine.begin() as conn:

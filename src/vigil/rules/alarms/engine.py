@@ -180,6 +180,20 @@ class AlarmEngine:
                 await self._commit(commit, events)
         await self._publish(events)
 
+    async def put_many(self, tenant: str, kind: str, specs: Sequence[dict[str, Any]]) -> None:
+        """Create many new alarms in one transaction (bulk loads and benchmarks)."""
+        now = self.now_ms()
+        entries = []
+        for spec in specs:
+            alarm = _build(tenant, kind, spec)
+            state = AlarmState(updated_ms=now, transitioned_ms=now)
+            entries.append(Entry(alarm, spec, state, now))
+        async with self._lock:
+            await asyncio.to_thread(self._store.put_many, [_stored(e) for e in entries])
+            for entry in entries:
+                self._alarms[(tenant, entry.alarm.name)] = entry
+            self._parents = None
+
     async def delete(self, tenant: str, names: Sequence[str]) -> None:
         async with self._lock:
             await asyncio.to_thread(self._store.delete, tenant, names)
