@@ -101,8 +101,11 @@ def load(path: Path) -> list[Step]:
             steps.append(Step("composite", number, {"params": json.loads(text.split(None, 1)[1])}))
         elif head == "points":
             ns, metric = rest[0].rsplit("/", 1)
-            dims = [tuple(p.split(":", 1)) for p in rest[1].split(",")] if len(rest) > 1 else []
-            block = Step("points", number, {"ns": ns, "metric": metric, "dims": dims, "points": []})
+            opts = dict(w.split("=", 1) for w in rest[1:] if "=" in w)
+            plain = [w for w in rest[1:] if "=" not in w]
+            dims = [tuple(p.split(":", 1)) for p in plain[0].split(",")] if plain else []
+            args = {"ns": ns, "metric": metric, "dims": dims, "points": [], **opts}
+            block = Step("points", number, args)
             steps.append(block)
         elif head == "generate":
             ns, metric = rest[0].rsplit("/", 1)

@@ -57,6 +57,8 @@ def _write(store: ClickHouseStore, tenant: str, clock: _Clock, step: Step) -> No
             "Dimensions": dims,
             "Timestamp": BASE + when,
         }
+        if "res" in step.args:
+            datum["StorageResolution"] = int(step.args["res"])
         if len(points) == 1:
             datum["Value"] = points[0]
         else:
