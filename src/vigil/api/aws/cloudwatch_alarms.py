@@ -251,6 +251,9 @@ class CloudWatchAlarmsService:
         self, params: dict[str, Any], ctx: RequestContext
     ) -> dict[str, Any]:
         types = params.get("AlarmTypes") or ["MetricAlarm"]
+        if params.get("AlarmContributorId"):
+            # vigil's alarms have no contributors (no Metrics Insights/PromQL alarms).
+            return {"AlarmHistoryItems": []}
         limit = params.get("MaxRecords", 100)
         newest_first = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
         after = _decode_token(params.get("NextToken"), "DescribeAlarmHistory")
