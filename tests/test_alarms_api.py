@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError
@@ -425,3 +426,53 @@ def test_anomaly_detectors_api(cw: Any) -> None:
     with pytest.raises(ClientError) as err:
         cw.delete_anomaly_detector(SingleMetricAnomalyDetector=single)
     assert _code(err)[:2] == ("ResourceNotFoundException", 404)
+
+
+def test_alarm_on_a_metric_filter_metric(vigil: Harness, cw: Any) -> None:
+    """Log-based alarms need no special case: a metric filter writes the metric, the alarm
+    reads it like any other."""
+    tag = uuid.uuid4().hex[:6]
+    group, ns, name = f"/app/{tag}", f"Logs/{tag}", f"log-errors-{tag}"
+    logs = boto3.client(
+        "logs",
+        endpoint_url=vigil.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    logs.put_metric_filter(
+        logGroupName=group,
+        filterName="errors",
+        filterPattern='{ $.level = "ERROR" }',
+        metricTransformations=[{"metricName": "Errors", "metricNamespace": ns, "metricValue": "1"}],
+    )
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace=ns,
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=2.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching",
+    )
+    start_ms = (T0 + 40 * 60 + 5) * 1000
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[
+            {"timestamp": start_ms + i, "message": json.dumps({"level": level})}
+            for i, level in enumerate(["ERROR", "INFO", "ERROR", "ERROR"])
+        ],
+    )
+    vigil.tick(T0 + 41 * 60)
+    alarm = _alarm(cw, name)
+    assert alarm["StateValue"] == "ALARM"
+    assert alarm["StateReason"] == (
+        "Threshold Crossed: 1 datapoint [3.0 (07/12/26 10:40:00)] was greater than or equal"
+        " to the threshold (2.0)."
+    )
+    logs.close()
