@@ -143,7 +143,10 @@ class Runtime:
 
     def check(self) -> None:
         cfg = self.config
-        if not is_loopback(cfg.host) and not cfg.api_keys:
+        if any(not k.strip() for k in cfg.api_keys):
+            raise ConfigError("an API key must not be empty or whitespace")
+        # Authentication is on only with a usable key; the bind rule depends on that.
+        if not is_loopback(cfg.host) and not Authenticator(cfg.api_keys).enabled:
             raise ConfigError(
                 f"refusing to listen on {cfg.host} without an API key:"
                 " set --api-key or VIGIL_API_KEY (or bind 127.0.0.1)"
