@@ -207,7 +207,9 @@ class Runtime:
         )
         self.sampling = SamplingRules(self.state, clock=self.clock)
         names = ServiceNames()
-        graph = ServiceGraphKeeper(self.store)
+        graph = ServiceGraphKeeper(
+            self.store, max_age_ns=cfg.trace_retention_days * 86400 * 10**9, clock=self.clock
+        )
         self.xray = XRayService(
             self.pipeline,
             self.store,
