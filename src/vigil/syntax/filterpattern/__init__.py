@@ -13,6 +13,6 @@ Three forms, as CloudWatch has them:
 An empty pattern matches every event.
 """
 
-from vigil.query.filterpattern.pattern import Pattern, PatternError, parse
+from vigil.syntax.filterpattern.pattern import Pattern, PatternError, parse
 
 __all__ = ["Pattern", "PatternError", "parse"]

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.ingest.logfields import parse_object
+from vigil.model.logfields import parse_object
 
 
 class PatternError(ValueError):
