@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError
 
 from tests.asgi_server import serve
 from vigil.api.app import build_app
-from vigil.api.auth import Authenticator
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsError, RequestContext
+from vigil.auth import Authenticator
 
 
 class StubLogs:

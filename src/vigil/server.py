@@ -34,7 +34,6 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from vigil.api.app import build_app, otlp_routes
-from vigil.api.auth import Authenticator
 from vigil.api.aws.cloudwatch import CloudWatchService
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
@@ -43,6 +42,7 @@ from vigil.api.aws.xray import DaemonSamplingService, XRayService
 from vigil.api.logs_v1 import LogsApi
 from vigil.api.v1 import ReadApi
 from vigil.api.v1_traces import TracesApi
+from vigil.auth import Authenticator
 from vigil.config import Config
 from vigil.ingest.logmetrics import MetricFilterProcessor, emf_metrics
 from vigil.ingest.otlp.grpc_handler import OtlpGrpcService, start_grpc_server
@@ -364,7 +364,7 @@ class Runtime:
         assert self.registry is not None
         now = self.clock()
         cfg = self.config
-        enforce_log_retention(self.store, self.registry, cfg.log_retention_days, now)
+        enforce_log_retention(self.store, self.registry.groups, cfg.log_retention_days, now)
         # Day-partitioned metric tables only: standard-resolution raw rows and the 1-minute
         # rollup live as long as one-minute data; the weekly and monthly partitions of the
         # coarser rollups expire by TTL.

@@ -15,9 +15,9 @@ from prometheus_client import Histogram
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vigil.api.auth import TenantError, tenant_of
 from vigil.api.params import ParamError, Params
 from vigil.api.responses import error
+from vigil.auth import TenantError, tenant_of
 from vigil.store.interface import QueryTimeout, QueryTooLarge, StoreError
 
 Handler = Callable[[Request, str, Params], Awaitable[Response]]
