@@ -4,7 +4,7 @@ small stand-ins: this tests the protocol layer, not the pillars."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -19,28 +19,30 @@ from tests.asgi_server import serve
 from vigil.api.app import build_app
 from vigil.api.auth import Authenticator
 from vigil.api.aws.dispatch import AwsDispatcher
-from vigil.api.aws.interface import AwsError, RequestContext
+from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
+from vigil.telemetry import SelfMetrics
 
 
-class StubLogs:
+class StubLogs(AwsService):
     model = "logs"
-    operations = frozenset({"CreateLogGroup", "DescribeLogGroups"})
     validation_error = "InvalidParameterException"
 
     def __init__(self) -> None:
         self.groups: dict[str, datetime] = {}
 
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
-        if operation == "CreateLogGroup":
-            name = params["logGroupName"]
-            if name in self.groups:
-                raise AwsError(
-                    "ResourceAlreadyExistsException", "The specified log group already exists"
-                )
-            self.groups[name] = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-            return {}
+    def operations(self) -> Mapping[str, Handler]:
+        return {"CreateLogGroup": self.create, "DescribeLogGroups": self.describe}
+
+    async def create(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        name = params["logGroupName"]
+        if name in self.groups:
+            raise AwsError(
+                "ResourceAlreadyExistsException", "The specified log group already exists"
+            )
+        self.groups[name] = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        return {}
+
+    async def describe(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         return {
             "logGroups": [
                 {"logGroupName": n, "creationTime": 1767323045000, "arn": ctx.arn("logs", n)}
@@ -49,23 +51,25 @@ class StubLogs:
         }
 
 
-class StubCloudWatch:
+class StubCloudWatch(AwsService):
     model = "cloudwatch"
-    operations = frozenset({"PutMetricData", "ListMetrics"})
     validation_error = "InvalidParameterValue"
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
+    def operations(self) -> Mapping[str, Handler]:
+        return {"PutMetricData": self.put, "ListMetrics": self.list}
+
+    async def put(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         self.calls.append(params)
-        if operation == "PutMetricData":
-            for datum in params["MetricData"]:
-                if datum.get("Value") == -1:
-                    raise AwsError("InvalidParameterValue", "The value -1 is not allowed here.")
-            return {}
+        for datum in params["MetricData"]:
+            if datum.get("Value") == -1:
+                raise AwsError("InvalidParameterValue", "The value -1 is not allowed here.")
+        return {}
+
+    async def list(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        self.calls.append(params)
         return {
             "Metrics": [
                 {
@@ -78,18 +82,19 @@ class StubCloudWatch:
         }
 
 
-class StubXRay:
+class StubXRay(AwsService):
     model = "xray"
-    operations = frozenset({"PutTraceSegments", "GetSamplingRules"})
     validation_error = "InvalidRequestException"
 
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
-        if operation == "PutTraceSegments":
-            if params["TraceSegmentDocuments"] == ["bad"]:
-                raise AwsError("InvalidRequestException", "segment is not JSON")
-            return {"UnprocessedTraceSegments": []}
+    def operations(self) -> Mapping[str, Handler]:
+        return {"PutTraceSegments": self.put, "GetSamplingRules": self.rules}
+
+    async def put(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        if params["TraceSegmentDocuments"] == ["bad"]:
+            raise AwsError("InvalidRequestException", "segment is not JSON")
+        return {"UnprocessedTraceSegments": []}
+
+    async def rules(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         return {
             "SamplingRuleRecords": [
                 {
@@ -305,3 +310,65 @@ def test_sigv4_is_verified_when_keys_are_configured(stubs: tuple[Any, ...]) -> N
         assert bearer.status_code == 200
         # The Bearer check still guards everything else.
         assert httpx.get(url + "/nothing-here").status_code == 401
+
+
+class StubAlarms(AwsService):
+    """A second CloudWatch service object, as the alarms pillar registers one."""
+
+    model = "cloudwatch"
+    validation_error = "InvalidParameterValue"
+
+    def operations(self) -> Mapping[str, Handler]:
+        return {"DescribeAlarms": self.describe}
+
+    async def describe(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        if params.get("AlarmNamePrefix") == "boom":
+            raise LookupError("a domain error the service maps")
+        if params.get("AlarmNamePrefix") == "crash":
+            raise RuntimeError("a bug")
+        return {"MetricAlarms": [{"AlarmName": "high-latency", "Threshold": 1.5}]}
+
+    def error_for(self, exc: Exception) -> AwsError | None:
+        if isinstance(exc, LookupError):
+            return AwsError("ResourceNotFound", str(exc), 404)
+        return None
+
+
+def test_services_of_one_model_merge_and_requests_are_counted(stubs: tuple[Any, ...]) -> None:
+    metrics = SelfMetrics()
+    aws = AwsDispatcher([*stubs, StubAlarms()], Authenticator([]), {}, metrics=metrics)
+    with serve(build_app(aws.routes(), Authenticator([]), lambda: True, exempt=aws.is_aws)) as url:
+        cw = client("cloudwatch", url)
+        assert cw.list_metrics()["Metrics"]
+        alarms = cw.describe_alarms()["MetricAlarms"]
+        assert alarms == [{"AlarmName": "high-latency", "Threshold": 1.5}]
+        form = httpx.post(url, data={"Action": "DescribeAlarms", "Version": "2010-08-01"})
+        assert form.status_code == 200
+        assert b"<AlarmName>high-latency</AlarmName>" in form.content
+        with pytest.raises(ClientError) as err:
+            cw.describe_alarms(AlarmNamePrefix="boom")
+        assert err.value.response["Error"]["Code"] == "ResourceNotFound"
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        with pytest.raises(ClientError) as err:
+            cw.describe_alarms(AlarmNamePrefix="crash")
+        assert err.value.response["Error"]["Code"] == "InternalFailure"
+    text = metrics.render().decode()
+    line = 'vigil_aws_requests_total{operation="DescribeAlarms",outcome="%s",service="cloudwatch"}'
+    assert line % "ok" + " 2.0" in text
+    assert line % "ResourceNotFound" + " 1.0" in text
+    assert line % "InternalFailure" in text  # (botocore retries a 500)
+
+
+def test_a_duplicate_or_unknown_operation_is_refused_at_start() -> None:
+    class Twice(StubAlarms):
+        pass
+
+    with pytest.raises(ValueError, match="DescribeAlarms is registered twice"):
+        AwsDispatcher([StubAlarms(), Twice()], Authenticator([]), {})
+
+    class Invented(StubAlarms):
+        def operations(self) -> Mapping[str, Handler]:
+            return {"DescribeEverything": self.describe}
+
+    with pytest.raises(ValueError, match="does not have"):
+        AwsDispatcher([Invented()], Authenticator([]), {})

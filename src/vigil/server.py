@@ -39,7 +39,7 @@ from vigil.api.aws.cloudwatch import CloudWatchService
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
 from vigil.api.aws.logs import LogsService
-from vigil.api.aws.xray import DaemonSamplingService, XRayService
+from vigil.api.aws.xray import SAMPLING_OPERATIONS, XRayService
 from vigil.api.logs_v1 import LogsApi
 from vigil.api.v1 import ReadApi
 from vigil.api.v1_traces import TracesApi
@@ -217,7 +217,10 @@ class Runtime:
         traces_api = TracesApi(self.store, self.metrics, clock=self.clock, graph=graph)
         logs_api = await self._logs_pillar()
         aws = AwsDispatcher(
-            [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
+            [*self.aws_services(), *self.extra_aws_services],
+            auth,
+            cfg.aws_credentials,
+            metrics=self.metrics,
         )
         ready = lambda: self.ready  # noqa: E731 - read at request time
         main_app = build_app(
@@ -310,6 +313,7 @@ class Runtime:
             self.queries,
             filters,
             self.scheduled,
+            self.metrics,
             clock=self.clock,
         )
         return LogsApi(self.store, self.registry, self.queries, self.scheduled, clock=self.clock)
@@ -324,7 +328,9 @@ class Runtime:
         self._xray_daemon = XRayDaemon(self.pipeline, self.metrics, names, clock=self.clock)
         await self._xray_daemon.start(udp)
         # SDKs cannot authenticate to a daemon: the TCP side serves only the sampling calls.
-        sampling = AwsDispatcher([DaemonSamplingService(self.xray)], Authenticator([]), {})
+        sampling = AwsDispatcher(
+            [self.xray], Authenticator([]), {}, metrics=self.metrics, only=SAMPLING_OPERATIONS
+        )
         app = build_app(sampling.routes(), Authenticator([]), ready)
         await self._listen_http("xray", app, cfg.host, cfg.xray_port, sock=tcp)
 

@@ -11,24 +11,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
 import orjson
 
 from vigil.api.aws.dispatch import json_object
-from vigil.api.aws.interface import AwsError, RequestContext
+from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.ingest.cloudwatch_metrics import InvalidMetricData, decode_put_metric_data
 from vigil.ingest.cloudwatch_native import decode_body
 from vigil.ingest.interface import Decoded
+from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.query import metricdata as md
 from vigil.state.cloudwatch_resources import ResourceRef, parse_arn
 from vigil.state.metrictags import NoSuchResource, TagStore, TooManyTags
-from vigil.store.interface import Overloaded, Store, StoreUnavailable
+from vigil.store.interface import Store
 from vigil.store.retention import MetricRetention
 from vigil.telemetry import SelfMetrics
 
@@ -38,21 +38,15 @@ _READS = frozenset({"GetMetricData", "GetMetricStatistics", "ListMetrics"})
 DEFAULT_MAX_DATAPOINTS = 100_800
 
 
-class CloudWatchService:
+class CloudWatchService(AwsService):
+    """CloudWatch metrics and resource tags; alarms, dashboards and anomaly detectors are
+    services of their own on the same model (the front door merges the tables)."""
+
     model = "cloudwatch"
-    operations = frozenset(
-        {
-            "PutMetricData",
-            "GetMetricData",
-            "GetMetricStatistics",
-            "ListMetrics",
-            "TagResource",
-            "UntagResource",
-            "ListTagsForResource",
-        }
-    )
     validation_error = "InvalidParameterValue"
     missing_parameter_error = "MissingParameter"
+    throttling_error = ("Throttling", 400)
+    unavailable_error = "ServiceUnavailable"
     # PutMetricData's JSON body goes straight to the (native) decoder, which checks the
     # model's rules itself: botocore's validator, even the JSON parse, would cost more.
     body_operations = frozenset({"PutMetricData"})
@@ -78,15 +72,21 @@ class CloudWatchService:
         self._clock = clock
         self._search_limit = search_limit
 
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
-        handler = getattr(self, "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower())
-        try:
-            result: dict[str, Any] = await handler(params, ctx)
-            return result
-        except (md.QueryError, InvalidMetricData) as exc:
-            raise AwsError(exc.code, exc.message) from None
+    def operations(self) -> Mapping[str, Handler]:
+        return {
+            "PutMetricData": self._put_metric_data,
+            "GetMetricData": self._get_metric_data,
+            "GetMetricStatistics": self._get_metric_statistics,
+            "ListMetrics": self._list_metrics,
+            "TagResource": self._tag_resource,
+            "UntagResource": self._untag_resource,
+            "ListTagsForResource": self._list_tags_for_resource,
+        }
+
+    def error_for(self, exc: Exception) -> AwsError | None:
+        if isinstance(exc, md.QueryError | InvalidMetricData):
+            return AwsError(exc.code, exc.message)
+        return None
 
     def _fetch(self, ctx: RequestContext) -> md.Fetch:
         return md.Fetch(self._store, self._retention, ctx.tenant, self._clock() // 10**9)
@@ -102,14 +102,13 @@ class CloudWatchService:
         except InvalidMetricData:
             self._metrics.ingest_requests.labels("cloudwatch", "metrics", "400").inc()
             raise
-        try:
-            await self._pipeline.accept(Decoded(signal="metrics", metrics=columns))
-        except Overloaded:
-            self._metrics.ingest_requests.labels("cloudwatch", "metrics", "429").inc()
-            raise AwsError("Throttling", "Rate exceeded: the write queue is full") from None
-        except StoreUnavailable as exc:
-            self._metrics.ingest_requests.labels("cloudwatch", "metrics", "503").inc()
-            raise AwsError("ServiceUnavailable", str(exc), 503, sender_fault=False) from None
+        decoded = Decoded(signal="metrics", metrics=columns)
+        refused = await submit(
+            self._pipeline.accept, decoded, self._metrics, "cloudwatch", "metrics"
+        )
+        if refused is not None:
+            self._metrics.ingest_requests.labels("cloudwatch", "metrics", str(refused.status)).inc()
+            raise self.refused(refused)
         self._metrics.ingest_requests.labels("cloudwatch", "metrics", "200").inc()
         self._metrics.count_items("cloudwatch", "metrics", len(columns), 0)
         return {}

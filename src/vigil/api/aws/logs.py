@@ -14,16 +14,17 @@ import base64
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
 
-from vigil.api.aws.interface import AwsError, RequestContext
+from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
 from vigil.ingest.interface import RequestError
 from vigil.ingest.logmetrics import MetricFilterProcessor
+from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.query import logevents
 from vigil.query.filterpattern import PatternError
@@ -34,7 +35,8 @@ from vigil.query.insights.runner import QueryRegistry, QueryRequest, TooManyQuer
 from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import AlreadyExists, LogsCatalog, QueryDefinitionRow
-from vigil.store.interface import Overloaded, Store, StoreUnavailable
+from vigil.store.interface import Store
+from vigil.telemetry import SelfMetrics
 
 GROUP_NAME = re.compile(r"^[\.\-_/#A-Za-z0-9]+$")
 STREAM_NAME = re.compile(r"^[^:*]+$")
@@ -67,8 +69,6 @@ RETENTION_DAYS = frozenset(
 MAX_METRIC_FILTERS = 100
 MAX_TAGS = 50
 QUERY_LANGUAGE = "CWLI"
-
-Handler = Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]
 
 
 def not_found(what: str) -> AwsError:
@@ -137,7 +137,7 @@ def group_from_arn(value: str) -> str:
 
 
 @dataclass
-class LogsService:
+class LogsService(AwsService):
     store: Store
     catalog: LogsCatalog
     registry: LogGroupRegistry
@@ -145,22 +145,15 @@ class LogsService:
     queries: QueryRegistry
     filters: MetricFilterProcessor
     scheduled: ScheduledQueries
+    metrics: SelfMetrics
     clock: Callable[[], int] = time.time_ns
 
     model = "logs"
     validation_error = "InvalidParameterException"
     raw_operations = frozenset({"PutLogEvents"})
 
-    def __post_init__(self) -> None:
-        self._handlers: dict[str, Handler] = {
-            name: getattr(self, _snake(name)) for name in OPERATIONS
-        }
-        self.operations = frozenset(self._handlers)
-
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
-        return await self._handlers[operation](params, ctx)
+    def operations(self) -> Mapping[str, Handler]:
+        return {name: getattr(self, _snake(name)) for name in OPERATIONS}
 
     def now_ms(self) -> int:
         return self.clock() // 1_000_000
@@ -414,15 +407,20 @@ class LogsService:
                 retention_days=group.retention_days,
             )
         except RequestError as exc:
+            self.metrics.ingest_requests.labels("cloudwatch_logs", "logs", "400").inc()
             raise invalid(str(exc)) from None
-        try:
-            await self.pipeline.accept(result.decoded)
-        except Overloaded as exc:
-            raise AwsError("ThrottlingException", str(exc), 400) from None
-        except StoreUnavailable as exc:
-            raise AwsError(
-                "ServiceUnavailableException", str(exc), 503, sender_fault=False
-            ) from None
+        refused = await submit(
+            self.pipeline.accept, result.decoded, self.metrics, "cloudwatch_logs", "logs"
+        )
+        if refused is not None:
+            self.metrics.ingest_requests.labels(
+                "cloudwatch_logs", "logs", str(refused.status)
+            ).inc()
+            raise self.refused(refused)
+        self.metrics.ingest_requests.labels("cloudwatch_logs", "logs", "200").inc()
+        self.metrics.count_items(
+            "cloudwatch_logs", "logs", result.decoded.accepted, result.decoded.rejected.count
+        )
         answer: dict[str, Any] = {"nextSequenceToken": uuid.uuid4().hex}
         if result.rejected_info:
             answer["rejectedLogEventsInfo"] = result.rejected_info
