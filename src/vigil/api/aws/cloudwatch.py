@@ -9,7 +9,6 @@ UntagResource, ListTagsForResource.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from vigil.api import pagetoken
 from vigil.api.aws.dispatch import json_object
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.ingest.cloudwatch_metrics import InvalidMetricData, decode_put_metric_data
@@ -118,11 +118,7 @@ class CloudWatchService(AwsService):
     async def _list_metrics(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         now = self._clock() // 10**9
         window = 3 * 3600 if params.get("RecentlyActive") == "PT3H" else md.LIST_WINDOW
-        after = _decode_token(params.get("NextToken"), "ListMetrics")
-        if after is not None and not (
-            isinstance(after, list) and len(after) == 3 and isinstance(after[2], int)
-        ):
-            raise AwsError("InvalidNextToken", "The NextToken is not one this API returned.")
+        after = _decode_token(params.get("NextToken"), "ListMetrics", _is_series_position)
         found = await md.list_metrics(
             self._store,
             ctx.tenant,
@@ -147,7 +143,7 @@ class CloudWatchService(AwsService):
         }
         if len(found) > LIST_PAGE:
             last = found[LIST_PAGE - 1].ref
-            out["NextToken"] = _encode_token([last.namespace, last.name, last.series_id])
+            out["NextToken"] = pagetoken.encode([last.namespace, last.name, last.series_id])
         return out
 
     async def _get_metric_statistics(
@@ -197,11 +193,11 @@ class CloudWatchService(AwsService):
         if max_points <= 0:
             raise AwsError("InvalidParameterValue", "The parameter MaxDatapoints must be positive.")
         digest = _request_digest(params)
-        position = _decode_token(params.get("NextToken"), "GetMetricData")
-        if position is not None and (
-            not isinstance(position, list) or len(position) != 3 or position[0] != digest
-        ):
-            raise AwsError("InvalidNextToken", "The NextToken does not belong to this request.")
+        position = _decode_token(
+            params.get("NextToken"),
+            "GetMetricData",
+            lambda v: isinstance(v, list) and len(v) == 3 and v[0] == digest,
+        )
         results = await md.get_metric_data(
             self._fetch(ctx),
             queries,
@@ -215,7 +211,7 @@ class CloudWatchService(AwsService):
         page, next_position = _paginate(results, first, offset, max_points, descending)
         out: dict[str, Any] = {"MetricDataResults": page, "Messages": []}
         if next_position is not None:
-            out["NextToken"] = _encode_token([digest, *next_position])
+            out["NextToken"] = pagetoken.encode([digest, *next_position])
         return out
 
     # --- tags -------------------------------------------------------------------------
@@ -341,16 +337,14 @@ def _request_digest(params: dict[str, Any]) -> str:
     return hashlib.blake2b(raw, digest_size=8).hexdigest()
 
 
-def _encode_token(value: Any) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(value)).decode()
+def _is_series_position(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 3 and isinstance(value[2], int)
 
 
-def _decode_token(token: str | None, operation: str) -> Any:
-    if token is None:
-        return None
+def _decode_token(token: str | None, operation: str, check: Callable[[Any], bool]) -> Any:
     try:
-        return orjson.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, orjson.JSONDecodeError):
+        return pagetoken.decode(token, check)
+    except pagetoken.BadToken:
         raise AwsError(
             "InvalidNextToken", f"The NextToken is not one that {operation} returned."
         ) from None

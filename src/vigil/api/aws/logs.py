@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from vigil.api import pagetoken
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
 from vigil.ingest.interface import RequestError
@@ -79,20 +80,14 @@ def invalid(message: str) -> AwsError:
     return AwsError("InvalidParameterException", message)
 
 
-def _token(value: Any) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
+_token = pagetoken.encode
 
 
 def _untoken(text: str | None, check: Callable[[Any], bool]) -> Any:
-    if text is None:
-        return None
     try:
-        value = orjson.loads(base64.urlsafe_b64decode(text.encode() + b"=="))
-    except (ValueError, orjson.JSONDecodeError):
+        return pagetoken.decode(text, check)
+    except pagetoken.BadToken:
         raise invalid("The specified nextToken is invalid.") from None
-    if not check(value):
-        raise invalid("The specified nextToken is invalid.")
-    return value
 
 
 T = TypeVar("T")
@@ -114,8 +109,7 @@ def _with_token(answer: dict[str, Any], token: str | None) -> dict[str, Any]:
     return answer
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+_is_int = pagetoken.is_offset
 
 
 def _is_pos(v: Any) -> bool:

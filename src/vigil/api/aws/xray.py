@@ -10,14 +10,12 @@ matching trace is returned. Groups are not kept: GetServiceGraph reads all servi
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-import orjson
-
+from vigil.api import pagetoken
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
@@ -44,23 +42,21 @@ def _ns(value: datetime) -> int:
     return int(value.timestamp() * 1e9)
 
 
-def _token(cursor: tuple[int, str] | None) -> str | None:
-    if cursor is None:
-        return None
-    return base64.urlsafe_b64encode(orjson.dumps(list(cursor))).decode()
+def _is_cursor(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], int)
+        and (isinstance(value[1], str))
+    )
 
 
 def _cursor(token: str | None) -> tuple[int, str] | None:
-    if not token:
-        return None
     try:
-        value = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-        ts, tid = value
-        if isinstance(ts, int) and isinstance(tid, str):
-            return ts, tid
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        pass
-    raise AwsError(INVALID, "NextToken is not a token this API returned")
+        value = pagetoken.decode(token or None, _is_cursor)
+    except pagetoken.BadToken:
+        raise AwsError(INVALID, "NextToken is not a token this API returned") from None
+    return None if value is None else (value[0], value[1])
 
 
 class XRayService(AwsService):
@@ -158,7 +154,7 @@ class XRayService(AwsService):
             "TracesProcessedCount": len(summaries),
         }
         if cursor is not None:
-            out["NextToken"] = _token(cursor)
+            out["NextToken"] = pagetoken.encode(list(cursor))
         return out
 
     async def _sample(self, params: dict[str, Any], tenant: str, start: int, end: int) -> float:
