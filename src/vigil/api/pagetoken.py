@@ -42,4 +42,3 @@ def decode(token: str | None, check: Callable[[Any], bool]) -> Any:
 def is_offset(value: Any) -> bool:
     """A non-negative integer (not a bool)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
