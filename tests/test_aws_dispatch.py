@@ -14,6 +14,7 @@ import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.parsers import create_parser
 
 from tests.asgi_server import serve
 from vigil.api.app import build_app
@@ -372,3 +373,106 @@ def test_a_duplicate_or_unknown_operation_is_refused_at_start() -> None:
 
     with pytest.raises(ValueError, match="does not have"):
         AwsDispatcher([Invented()], Authenticator([]), {})
+
+
+def _error(call: Any) -> tuple[str, str, int]:
+    with pytest.raises(ClientError) as err:
+        call()
+    response = err.value.response
+    return (
+        str(response["Error"]["Code"]),
+        str(response["Error"]["Message"]),
+        int(response["ResponseMetadata"]["HTTPStatusCode"]),
+    )
+
+
+def test_unknown_services_are_answered_in_the_clients_protocol(endpoint: str) -> None:
+    """Issue 16 item 4: botocore parses the refusal (no ResponseParserError) and the
+    message names the service, whatever the protocol the client speaks."""
+    cases = {
+        "sns (query)": lambda: client("sns", endpoint).publish(TopicArn="arn:t", Message="m"),
+        "sts (query)": lambda: client("sts", endpoint).get_caller_identity(),
+        "dynamodb (json)": lambda: client("dynamodb", endpoint).list_tables(),
+        "sqs (json)": lambda: client("sqs", endpoint).list_queues(),
+        "s3 (rest-xml)": lambda: client("s3", endpoint).list_buckets(),
+        "lambda (rest-json)": lambda: client("lambda", endpoint).list_functions(),
+    }
+    for case, call in cases.items():
+        code, message, status = _error(call)
+        name = case.split()[0]
+        assert f"service {name} is not supported by vigil" in message, case
+        assert "cloudwatch, logs, xray" in message, case
+        assert status == 400, case
+        assert code == (
+            "InvalidAction" if "query" in case or "xml" in case else ("UnknownOperationException")
+        ), case
+
+
+def test_every_query_protocol_error_is_xml(endpoint: str) -> None:
+    """Issue 18 item 10 and the unsigned variants of issue 16 item 4."""
+    ns = {"cw": "http://monitoring.amazonaws.com/doc/2010-08-01/"}
+
+    def xml_error(response: httpx.Response) -> tuple[str, str]:
+        assert response.headers["content-type"].startswith("text/xml"), response.text
+        root = ET.fromstring(response.content)
+        assert root.tag == "ErrorResponse"
+        return root.findtext("Error/Code") or "", root.findtext("Error/Message") or ""
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    not_utf8 = httpx.post(endpoint, content=b"Action=ListMetrics&Version=\xff\xfe", headers=form)
+    assert not_utf8.status_code == 400
+    assert xml_error(not_utf8)[0] == "MalformedQueryString"
+    sns = httpx.post(endpoint, data={"Action": "Publish", "Version": "2010-03-31"})
+    code, message = xml_error(sns)
+    assert code == "InvalidAction"
+    assert "API version '2010-03-31'" in message
+    assert "not supported by vigil" in message
+    assert xml_error(httpx.post(endpoint, data={"Action": "ListMetrics"}))[0] == "MissingParameter"
+    no_action = httpx.post(endpoint, data={"Version": "2010-08-01"})
+    assert xml_error(no_action)[0] == "MissingAction"
+    unknown = httpx.get(endpoint, params={"Action": "DeleteEverything", "Version": "2010-08-01"})
+    assert ET.fromstring(unknown.content).findtext(".//cw:Code", namespaces=ns) == "InvalidAction"
+
+
+def test_unknown_protocol_and_paths(endpoint: str) -> None:
+    # CloudWatch over Smithy RPC v2 CBOR (what some newer SDKs send): a CBOR error that
+    # botocore's own CBOR parser reads, naming the protocols vigil speaks.
+    cbor = httpx.post(
+        endpoint + "/service/GraniteServiceVersion20100801/operation/ListMetrics",
+        content=b"\xa0",
+        headers={"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"},
+    )
+    assert cbor.status_code == 400
+    assert cbor.headers["smithy-protocol"] == "rpc-v2-cbor"
+    parsed = create_parser("smithy-rpc-v2-cbor").parse(
+        {"status_code": 400, "headers": dict(cbor.headers), "body": cbor.content}, None
+    )
+    assert parsed["Error"]["Code"] == "UnknownOperationException"
+    assert "smithy-rpc-v2-cbor protocol is not supported" in parsed["Error"]["Message"]
+    # A JSON target of no served service, unsigned.
+    dynamo = httpx.post(
+        endpoint,
+        content=b"{}",
+        headers={
+            "X-Amz-Target": "DynamoDB_20120810.ListTables",
+            "Content-Type": "application/x-amz-json-1.0",
+        },
+    )
+    assert dynamo.json()["__type"] == "UnknownOperationException"
+    assert "target 'DynamoDB_20120810' is not supported by vigil" in dynamo.json()["message"]
+    # A served rest-json service, an operation vigil does not serve.
+    code, message, status = _error(
+        lambda: client("xray", endpoint).get_group(GroupName="g")  # not served by the stub
+    )
+    assert (code, status) == ("UnknownOperationException", 400)
+    assert "GetGroup is not supported" in message
+    signed = "AWS4-HMAC-SHA256 Credential=AKID/20261207/eu-west-1/{}/aws4_request,"
+    signed += " SignedHeaders=host, Signature=" + "0" * 64
+    elsewhere = httpx.get(
+        endpoint + "/no/such/path", headers={"Authorization": signed.format("xray")}
+    )
+    assert elsewhere.status_code == 404
+    assert elsewhere.headers["x-amzn-ErrorType"] == "UnknownOperationException"
+    assert "xray has no operation at GET /no/such/path" in elsewhere.json()["message"]
+    # Requests no AWS SDK sent keep the app's own answers.
+    assert httpx.get(endpoint + "/no/such/path").status_code == 404

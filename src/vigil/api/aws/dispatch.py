@@ -19,20 +19,21 @@ import re
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 from botocore.model import OperationModel, ServiceModel
+from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Scope
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route, request_response
+from starlette.types import Receive, Scope, Send
 
 from vigil.api.auth import Authenticator, AuthError, TenantError, tenant_of
-from vigil.api.aws import protocols
+from vigil.api.aws import errors, protocols
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.api.aws.sigv4 import SignatureError, SigV4Verifier, parse_credential, scope_service
 from vigil.telemetry import SelfMetrics
@@ -40,7 +41,6 @@ from vigil.telemetry import SelfMetrics
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024 * 1024
-FORM = "application/x-www-form-urlencoded"
 
 # (JSON-protocol code, query-protocol code, HTTP status) per signature failure.
 _AUTH_ERRORS = {
@@ -145,12 +145,15 @@ class AwsDispatcher:
 
     # --- routing -------------------------------------------------------------------
 
-    def routes(self) -> list[Route]:
-        routes = [Route("/", self.root, methods=["GET", "POST"])]
+    def routes(self) -> list[BaseRoute]:
+        """``/``, the rest-json paths, and last, for AWS-shaped requests (signed, with a
+        target or a Smithy protocol) on any other path, the "not supported" answer."""
+        routes: list[BaseRoute] = [Route("/", self.root, methods=["GET", "POST"])]
         routes += [
             Route(path, self.rest, methods=["GET", "POST", "PUT", "DELETE"])
             for path in sorted(self._rest_paths)
         ]
+        routes.append(_AwsShaped(self.elsewhere))
         return routes
 
     def is_aws(self, scope: Scope) -> bool:
@@ -162,33 +165,35 @@ class AwsDispatcher:
 
     async def root(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        scope = scope_service(request.headers)
+        protocol = errors.client_protocol(request.headers, request.url.query, scope)
         target = request.headers.get("x-amz-target")
         try:
+            if scope and scope not in self._by_signing_name:
+                raise _Failure(self._unsupported(protocol, scope))
             if target:
                 prefix, _, operation = target.rpartition(".")
                 api = self._by_target.get(prefix)
                 if api is None:
-                    raise _Failure(
-                        AwsError("UnknownOperationException", f"unknown target {target}")
-                    )
+                    raise _Failure(self._unsupported(protocol, f"with target {prefix!r}"))
                 return await self._run(request, _Bound(api, "json"), operation, request_id)
             form = await self._form(request)
-            action = _first(form, "Action")
-            api = self._by_version.get(_first(form, "Version") or "") or self._by_signing_name.get(
-                scope_service(request.headers) or ""
-            )
-            if api is None or not action:
-                what = "Action" if not action else "Version"
+            action, version = _first(form, "Action"), _first(form, "Version")
+            api = self._by_version.get(version or "") or self._by_signing_name.get(scope or "")
+            if api is None:
                 raise _Failure(
-                    AwsError(
-                        "MissingAction" if not action else "InvalidParameterValue",
-                        f"missing or unknown {what} parameter",
+                    self._unsupported(protocol, f"of API version {version!r}")
+                    if version
+                    else AwsError(
+                        "MissingParameter", "the request needs a Version parameter (or a signature)"
                     )
                 )
+            if not action:
+                raise _Failure(AwsError("MissingAction", "the request needs an Action parameter"))
             return await self._run(request, _Bound(api, "query"), action, request_id, form=form)
         except _Failure as failure:
             self._count(None, None, failure.error.code)
-            return _json_error(failure.error, request_id, None)
+            return errors.error_response(protocol, failure.error, request_id)
 
     async def rest(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
@@ -199,7 +204,38 @@ class AwsDispatcher:
                 return await self._run(request, bound, operation, request_id, uri=match.groupdict())
         error = AwsError("UnknownOperationException", "unknown operation", 404)
         self._count(None, None, error.code)
-        return _rest_error(error, request_id)
+        return errors.error_response("rest-json", error, request_id)
+
+    async def elsewhere(self, request: Request) -> Response:
+        """An AWS request on a path none of vigil's services has."""
+        request_id = str(uuid.uuid4())
+        scope = scope_service(request.headers)
+        protocol = errors.client_protocol(request.headers, request.url.query, scope)
+        api = self._by_signing_name.get(scope or "")
+        if protocol == errors.CBOR:
+            served = f"vigil serves {api.name} over {_wire_names(api)}" if api else None
+            error = AwsError(
+                errors.unknown_operation_code(protocol),
+                "the smithy-rpc-v2-cbor protocol is not supported by vigil"
+                + (f": {served}" if served else ""),
+            )
+        elif api is None:
+            error = self._unsupported(protocol, scope or f"at {request.url.path}")
+        else:
+            error = AwsError(
+                errors.unknown_operation_code(protocol),
+                f"{api.name} has no operation at {request.method} {request.url.path}",
+                404,
+            )
+        self._count(None, None, error.code)
+        return errors.error_response(protocol, error, request_id)
+
+    def _unsupported(self, protocol: str, service: str) -> AwsError:
+        served = ", ".join(sorted({api.name for api in self._by_signing_name.values()}))
+        return AwsError(
+            errors.unknown_operation_code(protocol),
+            f"service {service} is not supported by vigil (it serves {served})",
+        )
 
     def _count(self, api: _Api | None, operation: _Operation | None, outcome: str) -> None:
         # Unknown services and operations share one label value: clients cannot grow the
@@ -298,7 +334,7 @@ class AwsDispatcher:
         if request.method == "GET":
             return parse_qsl(request.url.query, keep_blank_values=True)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != FORM:
+        if ctype != errors.FORM:
             raise _Failure(
                 AwsError(
                     "UnknownOperationException",
@@ -339,20 +375,7 @@ class AwsDispatcher:
             raise _auth_error(bound, exc.kind, str(exc)) from None
 
     def _error(self, bound: _Bound, error: AwsError, request_id: str) -> Response:
-        if bound.protocol == "query":
-            body = protocols.query_error(
-                error.code,
-                error.message,
-                error.sender_fault,
-                request_id,
-                bound.api.model.metadata.get("xmlNamespace"),
-            )
-            return Response(
-                body, error.status, media_type="text/xml", headers={"x-amzn-RequestId": request_id}
-            )
-        if bound.protocol == "rest-json":
-            return _rest_error(error, request_id)
-        return _json_error(error, request_id, bound.api.model)
+        return errors.error_response(bound.protocol, error, request_id, bound.api.model)
 
 
 def _validation_code(service: AwsService, problem: str) -> str:
@@ -428,40 +451,6 @@ def _answer(
     )
 
 
-def _error_shape_name(model: ServiceModel | None, code: str) -> str:
-    if model is None:
-        return code
-    for shape in model.error_shapes:
-        if shape.metadata.get("error", {}).get("code") == code:
-            return str(shape.name)
-    return code
-
-
-def _json_error(error: AwsError, request_id: str, model: ServiceModel | None) -> Response:
-    headers = {"x-amzn-RequestId": request_id}
-    if model is not None and "awsQueryCompatible" in model.metadata:
-        headers["x-amzn-query-error"] = (
-            f"{error.code};{'Sender' if error.sender_fault else 'Receiver'}"
-        )
-    version = model.metadata.get("jsonVersion", "1.1") if model is not None else "1.1"
-    body = {"__type": _error_shape_name(model, error.code), "message": error.message}
-    return Response(
-        orjson.dumps(body),
-        error.status,
-        media_type=f"application/x-amz-json-{version}",
-        headers=headers,
-    )
-
-
-def _rest_error(error: AwsError, request_id: str) -> Response:
-    return Response(
-        orjson.dumps({"__type": error.code, "message": error.message}),
-        error.status,
-        media_type="application/json",
-        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code},
-    )
-
-
 def _auth_error(bound: _Bound, kind: str, message: str) -> AwsError:
     json_code, query_code, status = _AUTH_ERRORS[kind]
     return AwsError(query_code if bound.protocol == "query" else json_code, message, status)
@@ -531,3 +520,33 @@ def _uri_pattern(path: str) -> re.Pattern[str]:
     regex = re.sub(r"\{([^}+]+)\+\}", r"(?P<\1>.+)", path)
     regex = re.sub(r"\{([^}]+)\}", r"(?P<\1>[^/]+)", regex)
     return re.compile(regex)
+
+
+def _wire_names(api: _Api) -> str:
+    listed = api.model.metadata.get("protocols") or [api.model.protocol]
+    return " and ".join(p for p in listed if p != errors.CBOR)
+
+
+class _AwsShaped(BaseRoute):
+    """Matches any path, but only requests an AWS SDK sent (SigV4-signed, or carrying an
+    ``X-Amz-Target`` or ``smithy-protocol`` header): others keep the app's own 404/405."""
+
+    _MARKS = (b"x-amz-target", b"smithy-protocol")
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self._app = request_response(endpoint)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name in self._MARKS or (
+                    name == b"authorization" and value.startswith(b"AWS4-HMAC-SHA256")
+                ):
+                    return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
