@@ -33,19 +33,21 @@ def untoken(text: str | None, check: Callable[[Any], bool]) -> Any:
         raise invalid("The specified nextToken is invalid.") from None
 
 
-def paginate(
-    items: list[T], p: dict[str, Any], limit_key: str, default: int
-) -> tuple[list[T], str | None]:
-    """One page of ``items`` from the request's nextToken (an offset), and the next token."""
+def paged(
+    key: str,
+    items: list[T],
+    p: dict[str, Any],
+    limit_key: str,
+    default: int,
+    shape: Callable[[T], dict[str, Any]],
+) -> dict[str, Any]:
+    """The answer ``{key: [shape(item) …], "nextToken"?}`` of one page of ``items``; the
+    request's nextToken is an offset into them."""
     offset = untoken(p.get("nextToken"), pagetoken.is_offset) or 0
     limit = p.get(limit_key, default)
-    chosen = items[offset : offset + limit]
-    return chosen, (pagetoken.encode(offset + limit) if offset + limit < len(items) else None)
-
-
-def with_token(answer: dict[str, Any], token: str | None) -> dict[str, Any]:
-    if token is not None:
-        answer["nextToken"] = token
+    answer: dict[str, Any] = {key: [shape(item) for item in items[offset : offset + limit]]}
+    if offset + limit < len(items):
+        answer["nextToken"] = pagetoken.encode(offset + limit)
     return answer
 
 

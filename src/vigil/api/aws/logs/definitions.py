@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.api.aws.interface import AwsError, Handler, RequestContext
-from vigil.api.aws.logs.common import QUERY_LANGUAGE, LogsApiBase, paginate, with_token
+from vigil.api.aws.logs.common import QUERY_LANGUAGE, LogsApiBase, paged
 from vigil.query.insights import QuerySyntaxError, parse_query
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import LogsCatalog, QueryDefinitionRow
@@ -60,21 +60,21 @@ class QueryDefinitionsService(LogsApiBase):
             for r in await asyncio.to_thread(self.catalog.query_definitions, ctx.tenant)
             if not prefix or r.name.startswith(prefix)
         ]
-        page, token = paginate(rows, p, "maxResults", 1000)
-        answer: dict[str, Any] = {
-            "queryDefinitions": [
-                {
-                    "queryLanguage": QUERY_LANGUAGE,
-                    "queryDefinitionId": r.id,
-                    "name": r.name,
-                    "queryString": r.query,
-                    "lastModified": r.modified_ms,
-                    "logGroupNames": r.log_groups,
-                }
-                for r in page
-            ]
-        }
-        return with_token(answer, token)
+        return paged(
+            "queryDefinitions",
+            rows,
+            p,
+            "maxResults",
+            1000,
+            lambda r: {
+                "queryLanguage": QUERY_LANGUAGE,
+                "queryDefinitionId": r.id,
+                "name": r.name,
+                "queryString": r.query,
+                "lastModified": r.modified_ms,
+                "logGroupNames": r.log_groups,
+            },
+        )
 
     async def delete_query_definition(
         self, p: dict[str, Any], ctx: RequestContext

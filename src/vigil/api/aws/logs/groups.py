@@ -16,10 +16,9 @@ from vigil.api.aws.logs.common import (
     group_from_arn,
     invalid,
     not_found,
-    paginate,
+    paged,
     reload_filters,
     untoken,
-    with_token,
 )
 from vigil.ingest.logmetrics import MetricFilterProcessor
 from vigil.query import logevents
@@ -258,5 +257,4 @@ class LogGroupsService(LogsApiBase):
         descending = bool(p.get("descending"))
         if descending:
             rows.reverse()
-        page, token = paginate(rows, p, "limit", 50)
-        return with_token({"logStreams": page}, token)
+        return paged("logStreams", rows, p, "limit", 50, lambda row: row)

@@ -14,8 +14,7 @@ from vigil.api.aws.logs.common import (
     LogsApiBase,
     group_from_arn,
     invalid,
-    paginate,
-    with_token,
+    paged,
 )
 from vigil.query.insights import QuerySyntaxError, parse_query
 from vigil.query.insights.errors import QueryError
@@ -131,21 +130,21 @@ class InsightsService(LogsApiBase):
             if (group is None or group in q.request.groups)
             and (status is None or q.status == status)
         ]
-        page, token = paginate(chosen, p, "maxResults", 1000)
-        answer: dict[str, Any] = {
-            "queries": [
-                {
-                    "queryLanguage": QUERY_LANGUAGE,
-                    "queryId": q.query_id,
-                    "queryString": q.request.query_string,
-                    "status": q.status,
-                    "createTime": int(q.create_time * 1000),
-                    "logGroupName": q.request.groups[0] if q.request.groups else "",
-                }
-                for q in page
-            ]
-        }
-        return with_token(answer, token)
+        return paged(
+            "queries",
+            chosen,
+            p,
+            "maxResults",
+            1000,
+            lambda q: {
+                "queryLanguage": QUERY_LANGUAGE,
+                "queryId": q.query_id,
+                "queryString": q.request.query_string,
+                "status": q.status,
+                "createTime": int(q.create_time * 1000),
+                "logGroupName": q.request.groups[0] if q.request.groups else "",
+            },
+        )
 
 
 def _seconds(value: Any) -> int:

@@ -16,9 +16,8 @@ from vigil.api.aws.logs.common import (
     LogsApiBase,
     invalid,
     not_found,
-    paginate,
+    paged,
     reload_filters,
-    with_token,
 )
 from vigil.ingest.logmetrics import MetricFilterProcessor
 from vigil.query.filterpattern import PatternError
@@ -114,20 +113,20 @@ class MetricFiltersService(LogsApiBase):
                 )
             )
         ]
-        page, token = paginate(chosen, p, "limit", 50)
-        answer: dict[str, Any] = {
-            "metricFilters": [
-                {
-                    "filterName": f.name,
-                    "filterPattern": f.pattern,
-                    "metricTransformations": f.transformations,
-                    "creationTime": f.created_ms,
-                    "logGroupName": f.log_group,
-                }
-                for f in page
-            ]
-        }
-        return with_token(answer, token)
+        return paged(
+            "metricFilters",
+            chosen,
+            p,
+            "limit",
+            50,
+            lambda f: {
+                "filterName": f.name,
+                "filterPattern": f.pattern,
+                "metricTransformations": f.transformations,
+                "creationTime": f.created_ms,
+                "logGroupName": f.log_group,
+            },
+        )
 
     async def delete_metric_filter(self, p: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         await self._group(ctx, p["logGroupName"])

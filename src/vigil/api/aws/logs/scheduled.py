@@ -19,9 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vigil.api import pagetoken
 from vigil.api.aws.interface import AwsError, Handler, RequestContext
-from vigil.api.aws.logs.common import QUERY_LANGUAGE, LogsApiBase, untoken
+from vigil.api.aws.logs.common import QUERY_LANGUAGE, LogsApiBase, paged
 from vigil.query.insights import QuerySyntaxError, parse_query
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.runner import QueryRequest, execute
@@ -161,17 +160,14 @@ class ScheduledQueriesService(LogsApiBase):
         rows = [r for _, r in await asyncio.to_thread(self.catalog.scheduled_queries, ctx.tenant)]
         if p.get("state"):
             rows = [r for r in rows if r.spec.get("state") == p["state"]]
-        offset = untoken(p.get("nextToken"), pagetoken.is_offset) or 0
-        limit = p.get("maxResults", 1000)
-        out: dict[str, Any] = {
-            "scheduledQueries": [
-                {k: v for k, v in self._describe(ctx, r).items() if k in _SUMMARY_KEYS}
-                for r in rows[offset : offset + limit]
-            ]
-        }
-        if offset + limit < len(rows):
-            out["nextToken"] = pagetoken.encode(offset + limit)
-        return out
+        return paged(
+            "scheduledQueries",
+            rows,
+            p,
+            "maxResults",
+            1000,
+            lambda r: {k: v for k, v in self._describe(ctx, r).items() if k in _SUMMARY_KEYS},
+        )
 
     async def delete(self, p: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         name = _name(p["identifier"])
