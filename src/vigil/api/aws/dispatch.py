@@ -1,10 +1,16 @@
 """One HTTP entry for every AWS API: finds service, protocol and operation, checks the
 signature, parses, validates, calls the service and answers in the protocol's own shape.
 
+Services: every ``AwsService`` object is one operation table of one botocore model; the
+tables of a model are merged at start-up (a duplicate or an operation the model lacks
+refuses to start), see ``interface``. Each call is counted on ``/metrics``.
+
 Routing: ``POST /`` with ``X-Amz-Target: Prefix.Operation`` → the JSON service with that
 target prefix; ``POST /`` (or ``GET /?Action=…``) with a form → the query service whose API
 ``Version`` matches (else the one named by the signature's credential scope); any other
-path → the rest-json service whose operation has that ``requestUri``.
+path → the rest-json service whose operation has that ``requestUri``. A request for a
+service, protocol or path vigil does not serve is refused in the client's own protocol
+(``errors``).
 
 Authentication: with no API key configured, every request is let in (signed or not).
 With one, a request needs a valid SigV4 signature by a configured AWS access key, or

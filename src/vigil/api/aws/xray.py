@@ -47,7 +47,7 @@ def _is_cursor(value: Any) -> bool:
         isinstance(value, list)
         and len(value) == 2
         and isinstance(value[0], int)
-        and (isinstance(value[1], str))
+        and isinstance(value[1], str)
     )
 
 
