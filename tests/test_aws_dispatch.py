@@ -354,6 +354,11 @@ def test_services_of_one_model_merge_and_requests_are_counted(stubs: tuple[Any, 
             cw.describe_alarms(AlarmNamePrefix="crash")
         assert err.value.response["Error"]["Code"] == "InternalFailure"
     text = metrics.render().decode()
+    assert aws.served() == {
+        "logs": ["CreateLogGroup", "DescribeLogGroups"],
+        "cloudwatch": ["DescribeAlarms", "ListMetrics", "PutMetricData"],
+        "xray": ["GetSamplingRules", "PutTraceSegments"],
+    }
     line = 'vigil_aws_requests_total{operation="DescribeAlarms",outcome="%s",service="cloudwatch"}'
     assert line % "ok" + " 2.0" in text
     assert line % "ResourceNotFound" + " 1.0" in text

@@ -134,7 +134,8 @@ class AwsDispatcher:
         self._by_signing_name: dict[str, _Api] = {}
         self._rest: list[tuple[re.Pattern[str], str, str, _Api]] = []
         self._rest_paths: set[str] = set()
-        for api in merge(services, only):
+        self._apis = merge(services, only)
+        for api in self._apis:
             model = api.model
             protocols_ = model.metadata.get("protocols", [model.protocol])
             if model.metadata.get("targetPrefix"):
@@ -148,6 +149,11 @@ class AwsDispatcher:
                     path = http["requestUri"].split("?", 1)[0]
                     self._rest.append((_uri_pattern(path), http["method"], name, api))
                     self._rest_paths.add(re.sub(r"\{([^}+]+)\+\}", r"{\1:path}", path))
+
+    def served(self) -> dict[str, list[str]]:
+        """Botocore model name → the operations served, sorted (e.g. for a support
+        matrix generated from the operation tables)."""
+        return {api.name: sorted(api.operations) for api in self._apis}
 
     # --- routing -------------------------------------------------------------------
 
