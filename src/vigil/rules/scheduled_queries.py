@@ -329,14 +329,6 @@ class ScheduledQueries:
         if len(cols):
             await self._writer.write({METRICS_TABLE: cols.to_arrow()})
 
-    async def loop(self, interval: float) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("scheduled query pass failed")
-            await asyncio.sleep(interval)
-
 
 def _keep(tags: dict[str, str]) -> int:
     try:

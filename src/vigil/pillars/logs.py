@@ -1,0 +1,87 @@
+"""The logs pillar: CloudWatch Logs (metric filters and EMF at ingest, Logs Insights,
+scheduled queries), the ``/api/v1/logs/…`` query routes, and log retention."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from vigil.api.aws.logs import LogsService
+from vigil.api.logs_v1 import LogsApi
+from vigil.ingest.logmetrics import MetricFilterProcessor, emf_metrics
+from vigil.pillar import Core, Pillar
+from vigil.query.insights.runner import QueryRegistry
+from vigil.rules.scheduled_queries import ScheduledQueries
+from vigil.state.logs import LogsCatalog
+from vigil.store.retention import enforce_log_retention
+from vigil.tasks import Task
+
+
+@dataclass(eq=False)
+class LogsPillar(Pillar):
+    catalog: LogsCatalog | None = None
+    filters: MetricFilterProcessor | None = None
+    queries: QueryRegistry | None = None
+    scheduled: ScheduledQueries | None = None
+    service: LogsService | None = None
+
+
+def build(core: Core) -> LogsPillar:
+    cfg = core.config
+    catalog = LogsCatalog(core.state)
+    filters = MetricFilterProcessor()
+    # Every log batch, whatever its protocol, goes through the metric filters and EMF.
+    core.pipeline.log_processors.extend([filters, emf_metrics])
+    queries = QueryRegistry(
+        core.store, clock=lambda: core.clock() / 1e9, timeout=cfg.insights_timeout
+    )
+    scheduled = ScheduledQueries(
+        core.store,
+        catalog,
+        core.registry,
+        core.writer,
+        core.clock,
+        timeout=cfg.insights_timeout,
+    )
+    service = LogsService(
+        core.store,
+        catalog,
+        core.registry,
+        core.pipeline,
+        queries,
+        filters,
+        scheduled,
+        clock=core.clock,
+    )
+    api = LogsApi(core.store, core.registry, queries, scheduled, clock=core.clock)
+
+    async def load_filters() -> None:
+        # Before any listener opens: no log batch is ingested without its filters.
+        filters.load(await asyncio.to_thread(catalog.metric_filters))
+
+    async def scheduled_pass() -> None:
+        await scheduled.tick()
+
+    async def retention_pass() -> None:
+        now = core.clock()
+        await asyncio.to_thread(
+            enforce_log_retention, core.store, core.registry, cfg.log_retention_days, now
+        )
+        core.metrics.retention_deleted.inc()
+
+    return LogsPillar(
+        name="logs",
+        routes=api.routes(),
+        aws_services=[service],
+        tasks=[
+            Task("log-retention", retention_pass, cfg.retention_interval),
+            Task("scheduled-queries", scheduled_pass, cfg.scheduled_query_interval),
+        ],
+        on_start=[load_filters],
+        on_stop=[queries.close],
+        catalog=catalog,
+        filters=filters,
+        queries=queries,
+        scheduled=scheduled,
+        service=service,
+    )
