@@ -78,6 +78,7 @@ class Runtime:
         self.built: list[Pillar] = []
         self._started: list[Pillar] = []
         self._grpc: grpc.aio.Server | None = None
+        self._closed = False
 
     @property
     def ready(self) -> bool:
@@ -140,8 +141,9 @@ class Runtime:
 
     async def stop(self) -> None:
         core = self.core
-        if core is None:
+        if core is None or self._closed:
             return
+        self._closed = True
         # 1. not ready
         core.ready = False
         # 2. listeners: stop accepting, let in-flight requests finish
@@ -157,7 +159,6 @@ class Runtime:
         self._started.clear()
         # 5-6. writer drains its queue; state and store close
         await core.close()
-        self.core = None
 
     def listening_line(self) -> str:
         order = ("http", "otlp-http", "otlp-grpc", "xray")
