@@ -15,12 +15,12 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 
 from tests.otel import Transport, pipelines
 from tests.otlp_payloads import log, logs_request
-from tests.vigil_process import VigilProcess
+from tests.runtime import InProcessVigil
 
 
 @pytest.fixture(scope="module")
-def tiny_queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VigilProcess]:
-    server = VigilProcess(
+def tiny_queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessVigil]:
+    server = InProcessVigil(
         tmp_path_factory.mktemp("overload") / "data",
         "--max-queue-rows",
         "2",
@@ -34,7 +34,7 @@ def tiny_queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VigilProces
     assert server.stop() == 0
 
 
-def test_full_queue_answers_429_with_retry_after(tiny_queue: VigilProcess) -> None:
+def test_full_queue_answers_429_with_retry_after(tiny_queue: InProcessVigil) -> None:
     body = logs_request("raw", [log("x"), log("y")]).SerializeToString()
 
     def send(_: int) -> httpx.Response:
@@ -53,7 +53,7 @@ def test_full_queue_answers_429_with_retry_after(tiny_queue: VigilProcess) -> No
     assert refused.headers["Retry-After"] == "1"
 
 
-def test_full_queue_answers_resource_exhausted_with_retry_info(tiny_queue: VigilProcess) -> None:
+def test_full_queue_answers_resource_exhausted_with_retry_info(tiny_queue: InProcessVigil) -> None:
     channel = grpc.insecure_channel(tiny_queue.grpc_target)
     stub = logs_service_pb2_grpc.LogsServiceStub(channel)  # type: ignore[no-untyped-call]
     request = logs_request("raw-grpc", [log("x"), log("y")])
@@ -76,7 +76,7 @@ def test_full_queue_answers_resource_exhausted_with_retry_info(tiny_queue: Vigil
 
 @pytest.mark.parametrize("transport", ["http", "grpc"])
 def test_exporter_retries_deliver_everything(
-    tiny_queue: VigilProcess, transport: Transport
+    tiny_queue: InProcessVigil, transport: Transport
 ) -> None:
     refused_before = _refused(tiny_queue)
     service = f"overload-{transport}-{uuid.uuid4().hex[:6]}"
@@ -102,7 +102,7 @@ def test_exporter_retries_deliver_everything(
     assert _refused(tiny_queue) > refused_before, "the queue never filled: nothing was retried"
 
 
-def _refused(server: VigilProcess) -> float:
+def _refused(server: InProcessVigil) -> float:
     with server.client() as http:
         for line in http.get("/metrics").text.splitlines():
             if line.startswith("vigil_writer_overloaded_total "):
