@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -121,3 +122,27 @@ def test_tests_read_runtime_state_through_the_pillars(tmp_path: Path) -> None:
         assert server.call(count_rules) >= 1  # the default sampling rule
     finally:
         assert server.stop() == 0
+
+
+def test_a_pillars_stop_hooks_run_in_reverse_even_after_one_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ran: list[str] = []
+
+    def hook(name: str, fail: bool = False) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            ran.append(name)
+            if fail:
+                raise OSError(f"{name} failed")
+
+        return run
+
+    pillar = Pillar(
+        name="p",
+        on_start=[hook("open a"), hook("open b")],
+        on_stop=[hook("close a"), hook("close b", fail=True)],
+    )
+    asyncio.run(pillar.start())
+    asyncio.run(pillar.stop())
+    assert ran == ["open a", "open b", "close b", "close a"]
+    assert "pillar p: a stop step failed" in caplog.text
