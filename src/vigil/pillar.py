@@ -47,8 +47,8 @@ import pyarrow as pa
 from sqlalchemy import Engine
 from starlette.routing import BaseRoute
 
-from vigil.api.auth import Authenticator
 from vigil.api.aws.interface import AwsService
+from vigil.auth import Authenticator
 from vigil.config import Config
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.listeners import HttpListeners

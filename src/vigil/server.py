@@ -38,6 +38,7 @@ import grpc
 
 from vigil.api.app import build_app
 from vigil.api.aws.dispatch import AwsDispatcher
+from vigil.auth import Authenticator
 from vigil.config import Config
 from vigil.ingest.otlp.grpc_handler import start_grpc_server
 from vigil.pillar import Builder, Core, Pillar, open_core
@@ -93,7 +94,10 @@ class Runtime:
 
     def check(self) -> None:
         cfg = self.config
-        if not is_loopback(cfg.host) and not cfg.api_keys:
+        if any(not k.strip() for k in cfg.api_keys):
+            raise ConfigError("an API key must not be empty or whitespace")
+        # Authentication is on only with a usable key; the bind rule depends on that.
+        if not is_loopback(cfg.host) and not Authenticator(cfg.api_keys).enabled:
             raise ConfigError(
                 f"refusing to listen on {cfg.host} without an API key:"
                 " set --api-key or VIGIL_API_KEY (or bind 127.0.0.1)"

@@ -166,8 +166,3 @@ class Params:
 
 def make_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
-
-
-def rfc3339(ns: int) -> str:
-    seconds, nanos = divmod(int(ns), 10**9)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"

@@ -65,7 +65,7 @@ def build(core: Core) -> LogsPillar:
     async def retention_pass() -> None:
         now = core.clock()
         await asyncio.to_thread(
-            enforce_log_retention, core.store, core.registry, cfg.log_retention_days, now
+            enforce_log_retention, core.store, core.registry.groups, cfg.log_retention_days, now
         )
         core.metrics.retention_deleted.inc()
 

@@ -8,10 +8,10 @@ import asyncio
 from dataclasses import dataclass
 
 from vigil.api.app import build_app
-from vigil.api.auth import Authenticator
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.xray import DaemonSamplingService, XRayService
 from vigil.api.v1_traces import TracesApi
+from vigil.auth import Authenticator
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
 from vigil.pillar import Core, Pillar
@@ -35,7 +35,9 @@ def build(core: Core) -> TracesPillar:
     cfg = core.config
     sampling = SamplingRules(core.state, clock=core.clock)
     names = ServiceNames()
-    graph = ServiceGraphKeeper(core.store)
+    graph = ServiceGraphKeeper(
+        core.store, max_age_ns=cfg.trace_retention_days * 86400 * 10**9, clock=core.clock
+    )
     xray = XRayService(
         core.pipeline,
         core.store,

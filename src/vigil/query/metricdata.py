@@ -40,6 +40,8 @@ from vigil.store.retention import MetricRetention
 HIGH_RES_PERIODS = (1, 5, 10, 20, 30)
 LIST_WINDOW = 14 * 86400  # ListMetrics and SEARCH see metrics with data in the last 2 weeks
 MAX_QUERIES = 500
+# Ten full GetMetricData pages of 100,800 datapoints: the most periods one request may span.
+MAX_GRID_CELLS = 1_008_000
 ID_RE = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 
 
@@ -569,6 +571,7 @@ async def get_metric_data(
         raise QueryError(
             "InvalidParameterValue", "The parameter StartTime must be less than EndTime."
         )
+    _check_grid(queries, request.start, end, default_period)
     for query in queries:
         if query.expression is not None:
             request.trees[query.id] = _parse_expression(query)
@@ -584,6 +587,27 @@ async def get_metric_data(
             raise QueryError("ValidationError", f"Error in expression {query.id}: {exc}") from None
         results.extend(_results(request, query, value, timezone))
     return results
+
+
+def _check_grid(queries: Sequence[MetricQuery], start: int, end: int, default: int) -> None:
+    """Refuse, before any work, a request whose period grid is too large to hold.
+
+    Every query is evaluated on a dense grid of periods (math needs aligned series), so
+    the grid, not the data, bounds the memory a request takes: one query of 1 s periods
+    from 1970 would be 1.7 billion cells. CloudWatch answers at most 100,800 datapoints
+    per call and has no data finer than its retention keeps; vigil allows ten such pages.
+    """
+    cells = 0
+    for query in queries:
+        period = query.period or default
+        cells += -(-(end - start) // period)
+    if cells > MAX_GRID_CELLS:
+        raise QueryError(
+            "InvalidParameterCombination",
+            f"You have requested up to {cells} datapoints, which exceeds the limit of"
+            f" {MAX_GRID_CELLS}. You may reduce the datapoints requested by increasing"
+            " Period, or decreasing the time range.",
+        )
 
 
 def _check_queries(queries: Sequence[MetricQuery]) -> dict[str, MetricQuery]:

@@ -31,10 +31,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Scope
 
-from vigil.api.auth import Authenticator, AuthError, TenantError, tenant_of
 from vigil.api.aws import protocols
 from vigil.api.aws.interface import AwsError, AwsService, RequestContext
 from vigil.api.aws.sigv4 import SignatureError, SigV4Verifier, parse_credential, scope_service
+from vigil.auth import Authenticator, AuthError, TenantError, tenant_of
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,6 @@ from vigil.ingest.interface import RequestError
 from vigil.ingest.logmetrics import MetricFilterProcessor
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.query import logevents
-from vigil.query.filterpattern import PatternError
-from vigil.query.filterpattern import parse as parse_pattern
 from vigil.query.insights import QuerySyntaxError, parse_query
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.runner import QueryRegistry, QueryRequest, TooManyQueries
@@ -35,6 +33,8 @@ from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import AlreadyExists, LogsCatalog, QueryDefinitionRow
 from vigil.store.interface import Overloaded, Store, StoreUnavailable
+from vigil.syntax.filterpattern import PatternError
+from vigil.syntax.filterpattern import parse as parse_pattern
 
 GROUP_NAME = re.compile(r"^[\.\-_/#A-Za-z0-9]+$")
 STREAM_NAME = re.compile(r"^[^:*]+$")
