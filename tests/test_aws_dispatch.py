@@ -18,9 +18,9 @@ from botocore.parsers import create_parser
 
 from tests.asgi_server import serve
 from vigil.api.app import build_app
-from vigil.api.auth import Authenticator
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
+from vigil.auth import Authenticator
 from vigil.telemetry import SelfMetrics
 
 
@@ -311,6 +311,40 @@ def test_sigv4_is_verified_when_keys_are_configured(stubs: tuple[Any, ...]) -> N
         assert bearer.status_code == 200
         # The Bearer check still guards everything else.
         assert httpx.get(url + "/nothing-here").status_code == 401
+
+
+def test_body_swapped_after_signing_is_refused(stubs: tuple[Any, ...]) -> None:
+    """A signed request whose body is replaced in flight, carrying the original body's
+    x-amz-content-sha256, must be refused and nothing it asks for done (issue 18 item 2)."""
+    import hashlib
+
+    auth = Authenticator(["api-key-1"])
+    aws = AwsDispatcher(list(stubs), auth, {"AKIDVIGIL": "s3cret"})
+
+    def swap(request: Any, **_: Any) -> None:
+        original = request.body if isinstance(request.body, bytes) else request.body.encode()
+        request.headers["x-amz-content-sha256"] = hashlib.sha256(original).hexdigest()
+        request.body = original.replace(b"good", b"evil")
+
+    with serve(build_app(aws.routes(), auth, lambda: True, exempt=aws.is_aws)) as url:
+        logs = client("logs", url, "AKIDVIGIL", "s3cret")
+        logs.meta.events.register("before-send.logs.CreateLogGroup", swap)
+        with pytest.raises(ClientError) as err:
+            logs.create_log_group(logGroupName="good")
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert err.value.response["Error"]["Code"] == "InvalidSignatureException"
+        assert "x-amz-content-sha256" in err.value.response["Error"]["Message"]
+        assert stubs[0].groups == {}
+        # The same header with the untouched body is accepted (boto3 may send it).
+        honest = client("logs", url, "AKIDVIGIL", "s3cret")
+
+        def declare(request: Any, **_: Any) -> None:
+            body = request.body if isinstance(request.body, bytes) else request.body.encode()
+            request.headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
+
+        honest.meta.events.register("before-send.logs.CreateLogGroup", declare)
+        honest.create_log_group(logGroupName="good")
+        assert list(stubs[0].groups) == ["good"]
 
 
 class StubAlarms(AwsService):

@@ -34,7 +34,6 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from vigil.api.app import build_app, otlp_routes
-from vigil.api.auth import Authenticator
 from vigil.api.aws.cloudwatch import CloudWatchService
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
@@ -44,6 +43,7 @@ from vigil.api.aws.xray import SAMPLING_OPERATIONS, XRayService
 from vigil.api.logs_v1 import LogsApi
 from vigil.api.v1 import ReadApi
 from vigil.api.v1_traces import TracesApi
+from vigil.auth import Authenticator
 from vigil.config import Config
 from vigil.ingest.interface import Decoded
 from vigil.ingest.logmetrics import MetricFilterProcessor, emf_metrics
@@ -146,7 +146,10 @@ class Runtime:
 
     def check(self) -> None:
         cfg = self.config
-        if not is_loopback(cfg.host) and not cfg.api_keys:
+        if any(not k.strip() for k in cfg.api_keys):
+            raise ConfigError("an API key must not be empty or whitespace")
+        # Authentication is on only with a usable key; the bind rule depends on that.
+        if not is_loopback(cfg.host) and not Authenticator(cfg.api_keys).enabled:
             raise ConfigError(
                 f"refusing to listen on {cfg.host} without an API key:"
                 " set --api-key or VIGIL_API_KEY (or bind 127.0.0.1)"
@@ -207,7 +210,9 @@ class Runtime:
         )
         self.sampling = SamplingRules(self.state, clock=self.clock)
         names = ServiceNames()
-        graph = ServiceGraphKeeper(self.store)
+        graph = ServiceGraphKeeper(
+            self.store, max_age_ns=cfg.trace_retention_days * 86400 * 10**9, clock=self.clock
+        )
         self.xray = XRayService(
             self.pipeline,
             self.store,
@@ -366,7 +371,7 @@ class Runtime:
         assert self.registry is not None
         now = self.clock()
         cfg = self.config
-        enforce_log_retention(self.store, self.registry, cfg.log_retention_days, now)
+        enforce_log_retention(self.store, self.registry.groups, cfg.log_retention_days, now)
         # Day-partitioned metric tables only: standard-resolution raw rows and the 1-minute
         # rollup live as long as one-minute data; the weekly and monthly partitions of the
         # coarser rollups expire by TTL.

@@ -27,14 +27,14 @@ from vigil.api.endpoint import json_endpoint
 from vigil.api.params import ParamError, Params, make_cursor, parse_time
 from vigil.api.responses import JSONResponse, error
 from vigil.query import logevents
-from vigil.query.filterpattern import PatternError
-from vigil.query.filterpattern import parse as parse_pattern
 from vigil.query.insights import QuerySyntaxError, parse_query
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.runner import QueryRegistry, QueryRequest, TooManyQueries
 from vigil.rules.scheduled_queries import ScheduledQueryManager, UnknownScheduledQuery
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import Store
+from vigil.syntax.filterpattern import PatternError
+from vigil.syntax.filterpattern import parse as parse_pattern
 
 TAIL_WINDOW_NS = 86_400 * 10**9
 

@@ -159,8 +159,3 @@ class Params:
 
 
 make_cursor = pagetoken.encode
-
-
-def rfc3339(ns: int) -> str:
-    seconds, nanos = divmod(int(ns), 10**9)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.query.filterpattern import Pattern
 from vigil.store.interface import Store
+from vigil.syntax.filterpattern import Pattern
 
 EVENT_KEY = "cityHash64(log_stream, body, toUnixTimestamp64Milli(ingestion_time), span_id)"
 MAX_SCAN_ROWS = 200_000  # rows examined by one FilterLogEvents call before it hands a token

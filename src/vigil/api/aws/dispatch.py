@@ -38,10 +38,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route, request_response
 from starlette.types import Receive, Scope, Send
 
-from vigil.api.auth import Authenticator, AuthError, TenantError, tenant_of
 from vigil.api.aws import errors, protocols
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.api.aws.sigv4 import SignatureError, SigV4Verifier, parse_credential, scope_service
+from vigil.auth import Authenticator, AuthError, TenantError, tenant_of
 from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger(__name__)

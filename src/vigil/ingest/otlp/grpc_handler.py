@@ -15,7 +15,7 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2, status_pb2
 
-from vigil.api.auth import Authenticator, AuthError, TenantError, tenant_of
+from vigil.auth import Authenticator, AuthError, TenantError, tenant_of
 from vigil.ingest.interface import RequestError
 from vigil.ingest.otlp.native import decode_protobuf
 from vigil.ingest.otlp.signals import SIGNALS, OtlpSignal

@@ -18,7 +18,7 @@ from google.rpc import status_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vigil.api.auth import TenantError, tenant_of
+from vigil.auth import TenantError, tenant_of
 from vigil.ingest.interface import RequestError
 from vigil.ingest.otlp.common import parse_json, to_json
 from vigil.ingest.otlp.native import decode_protobuf

@@ -19,11 +19,11 @@ from vigil.ingest.interface import RequestError
 from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.query import logevents
-from vigil.query.filterpattern import PatternError
-from vigil.query.filterpattern import parse as parse_pattern
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import LogsCatalog
 from vigil.store.interface import Store
+from vigil.syntax.filterpattern import PatternError
+from vigil.syntax.filterpattern import parse as parse_pattern
 from vigil.telemetry import SelfMetrics
 
 

@@ -20,10 +20,10 @@ from vigil.api.aws.logs.common import (
     reload_filters,
 )
 from vigil.ingest.logmetrics import MetricFilterProcessor
-from vigil.query.filterpattern import PatternError
-from vigil.query.filterpattern import parse as parse_pattern
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import LogsCatalog
+from vigil.syntax.filterpattern import PatternError
+from vigil.syntax.filterpattern import parse as parse_pattern
 
 MAX_METRIC_FILTERS = 100
 
