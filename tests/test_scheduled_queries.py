@@ -108,7 +108,8 @@ def test_scheduled_query_api_runs_history_and_metric(vigil: VigilProcess) -> Non
         ],
     ).json()["datapoints"]
     # The runs may straddle a minute boundary (one datapoint per minute they ran in).
-    assert series and {p["value"] for p in series} == {2.0}
+    assert series
+    assert {p["value"] for p in series} == {2.0}
     assert logs.get_scheduled_query(identifier=name)["lastExecutionStatus"] == "Complete"
 
     updated = logs.update_scheduled_query(
