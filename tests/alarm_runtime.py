@@ -1,25 +1,22 @@
-"""An in-process vigil (``Runtime``) on an injected clock, for alarm tests through boto3:
-the server runs on its own event loop thread; the test sets the clock and drives the
-alarm engine's evaluation rounds (the loop is off), so nothing sleeps."""
+"""The in-process vigil (``tests.runtime.InProcessVigil``) on an injected clock, for alarm
+tests through boto3: periodic tasks run only when asked, the test sets the clock and
+drives the alarm engine's evaluation rounds, so nothing sleeps."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
 
-from vigil.config import Config
+from tests.runtime import InProcessVigil
+from vigil.pillars.alarms import AlarmsPillar
 from vigil.rules.alarms.interface import AlarmEvent
 from vigil.server import Runtime
-
-T = TypeVar("T")
 
 
 class Clock:
@@ -32,56 +29,45 @@ class Clock:
     def set(self, seconds: float) -> None:
         self.ns = int(seconds * 1e9)
 
-    @property
-    def seconds(self) -> int:
-        return self.ns // 10**9
-
 
 @dataclass
 class Harness:
-    runtime: Runtime
-    loop: asyncio.AbstractEventLoop
+    vigil: InProcessVigil
     url: str
     clock: Clock
     events: list[AlarmEvent] = field(default_factory=list)
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(120)
-
     def tick(self, at: float | None = None) -> list[AlarmEvent]:
         if at is not None:
             self.clock.set(at)
-        assert self.runtime.alarms is not None
-        return self.run(self.runtime.alarms.engine.tick())
 
-    def client(self, protocol: str = "json") -> Any:
+        async def run(runtime: Runtime) -> list[AlarmEvent]:
+            pillar = runtime.pillar("alarms")
+            assert isinstance(pillar, AlarmsPillar)
+            return await pillar.engine.tick()
+
+        return self.vigil.call(run)
+
+    def client(self) -> Any:
         session = boto3.session.Session(
             aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
         )
-        client = session.client(
-            "cloudwatch",
-            endpoint_url=self.url,
-            config=BotoConfig(retries={"max_attempts": 1}),
+        return session.client(
+            "cloudwatch", endpoint_url=self.url, config=BotoConfig(retries={"max_attempts": 1})
         )
-        if protocol == "query":
-            client.meta.service_model.metadata["protocol"] = "query"
-        return client
 
 
 @contextmanager
 def running(data_dir: Path, clock: Clock) -> Iterator[Harness]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
+    vigil = InProcessVigil(data_dir, clock=clock, manual_tasks=True).start()
     events: list[AlarmEvent] = []
-    config = Config(data_dir=data_dir, port=0, otlp_http_port=0, otlp_grpc_port=0, xray_port=None)
-    runtime = Runtime(config, clock=clock, alarm_sink=events.append, alarm_loop=False)
-    addresses = asyncio.run_coroutine_threadsafe(runtime.start(), loop).result(300)
-    harness = Harness(runtime, loop, "http://" + addresses["http"], clock, events)
+
+    async def listen(runtime: Runtime) -> None:
+        assert runtime.core is not None
+        runtime.core.alarm_sinks.append(events.append)
+
+    vigil.call(listen)
     try:
-        yield harness
+        yield Harness(vigil, vigil.url, clock, events)
     finally:
-        asyncio.run_coroutine_threadsafe(runtime.stop(), loop).result(120)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        vigil.stop()

@@ -1,1 +1,1 @@
-"""Pillars: each wires one part of vigil (its services, tasks, start and stop)."""
+"""The pillars: one module each, exposing ``build(core) -> Pillar`` (see vigil.pillar)."""

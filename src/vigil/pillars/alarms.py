@@ -1,70 +1,68 @@
 """The alarms pillar: CloudWatch alarm and anomaly-detector operations, the evaluation
-loop, alarm events out to one sink.
+rounds, alarm events out.
 
-Written in the shape issue 10 plans for pillars (services, tasks, start, stop) with
-explicit arguments until ``pillar.Core`` lands. Start order: definitions and states are
-loaded, undelivered events are handed to the sink again, then the loop runs (unless
-``loop`` is false: tests drive ``engine.tick(now)`` on their own clock).
+* start: definitions and states are loaded as committed, detector configurations too,
+  and Action items the sinks never took are handed over again;
+* tasks: ``alarm-evaluation`` every 2 s (an alarm is evaluated once per 10-second or
+  minute boundary — ``evaluate.is_due`` — so a round that finds nothing due costs a scan
+  of the definitions; 2 s bounds the lag after a boundary), ``alarm-history`` hourly
+  (history older than 14 days);
+* events: each transition goes to every callable in ``core.alarm_sinks`` (the
+  notification pillar appends its own); with none, the history records them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import Callable
-
-from sqlalchemy import Engine
 
 from vigil.api.aws.cloudwatch_alarms import CloudWatchAlarmsService, load_detector_configs
+from vigil.pillar import Core, Pillar
 from vigil.rules.alarms.engine import AlarmEngine
 from vigil.rules.alarms.fetch import MetricReader
-from vigil.rules.alarms.interface import EventSink
+from vigil.rules.alarms.interface import AlarmEvent
 from vigil.state.alarms import AlarmStore
-from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.metrictags import TagStore
-from vigil.store.interface import Store
-from vigil.store.retention import MetricRetention
+from vigil.tasks import Task
+
+EVALUATION_INTERVAL = 2.0
 
 
-class AlarmsPillar:
-    name = "alarms"
+class AlarmsPillar(Pillar):
+    engine: AlarmEngine
 
-    def __init__(
-        self,
-        store: Store,
-        state: Engine,
-        resources: CloudWatchResources,
-        retention: MetricRetention,
-        clock: Callable[[], int] = time.time_ns,
-        sink: EventSink | None = None,
-        loop: bool = True,
-    ) -> None:
-        self.store = AlarmStore(state)
-        reader = MetricReader(store, retention, lambda: clock() // 10**9)
-        self.engine = AlarmEngine(self.store, reader, clock, sink)
-        self.service = CloudWatchAlarmsService(self.engine, self.store, TagStore(state, resources))
-        self.service.register_resources(resources)
-        self._loop = loop
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
-        await self.engine.start()
-        await asyncio.to_thread(load_detector_configs, self.engine, self.store)
-        if self._loop:
-            self._tasks.append(asyncio.create_task(self.engine.run(self._stop), name="alarms"))
-            self._tasks.append(asyncio.create_task(self._prune(), name="alarm-history"))
+def build(core: Core) -> Pillar:
+    store = AlarmStore(core.state)
+    reader = MetricReader(core.store, core.config.metric_retention, lambda: core.clock() // 10**9)
 
-    async def _prune(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                await self.engine.prune()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=3600)
+    def fan_out(event: AlarmEvent) -> None:
+        for sink in list(core.alarm_sinks):
+            sink(event)
 
-    async def stop(self) -> None:
-        self._stop.set()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    engine = AlarmEngine(store, reader, core.clock, fan_out)
+    service = CloudWatchAlarmsService(
+        engine, store, TagStore(core.state, core.cloudwatch_resources)
+    )
+    service.register_resources(core.cloudwatch_resources)
+
+    async def start() -> None:
+        await engine.start()
+        await asyncio.to_thread(load_detector_configs, engine, store)
+
+    async def evaluate() -> None:
+        await engine.tick()
+
+    async def prune() -> None:
+        await engine.prune()
+
+    pillar = AlarmsPillar(
+        name="alarms",
+        aws_services=[service],
+        tasks=[
+            Task("alarm-evaluation", evaluate, EVALUATION_INTERVAL),
+            Task("alarm-history", prune, 3600.0, first_delay=60.0),
+        ],
+        on_start=[start],
+    )
+    pillar.engine = engine
+    return pillar

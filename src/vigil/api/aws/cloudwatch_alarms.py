@@ -1,8 +1,8 @@
 """The CloudWatch alarm and anomaly-detector operations (JSON 1.0 and query protocols).
 
 Thin: checks in ``alarm_params``, evaluation and state in ``rules.alarms.engine``.
-Served beside ``CloudWatchService`` under the same model (``combined.Combined`` routes
-by operation). Alarms are taggable: ``register_resources`` makes them known to the tag
+Served beside ``CloudWatchService`` under the same model (the front door merges their
+operation tables). Alarms are taggable: ``register_resources`` makes them known to the tag
 operations, PutMetricAlarm/PutCompositeAlarm apply ``Tags``, DeleteAlarms forgets them.
 """
 
@@ -12,13 +12,14 @@ import asyncio
 import base64
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from vigil.api.aws import alarm_params as checks
-from vigil.api.aws.interface import AwsError, RequestContext
+from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.rules.alarms import rule as rules
 from vigil.rules.alarms.anomaly import DetectorConfig
 from vigil.rules.alarms.batch import DetectorKey
@@ -31,24 +32,24 @@ from vigil.state.metrictags import NoSuchResource, TagStore, TooManyTags
 ALARM_TYPES = ("MetricAlarm", "CompositeAlarm")
 
 
-class CloudWatchAlarmsService:
+OPERATIONS = (
+    "PutMetricAlarm",
+    "PutCompositeAlarm",
+    "DescribeAlarms",
+    "DescribeAlarmsForMetric",
+    "DescribeAlarmHistory",
+    "DeleteAlarms",
+    "SetAlarmState",
+    "EnableAlarmActions",
+    "DisableAlarmActions",
+    "PutAnomalyDetector",
+    "DescribeAnomalyDetectors",
+    "DeleteAnomalyDetector",
+)
+
+
+class CloudWatchAlarmsService(AwsService):
     model = "cloudwatch"
-    operations = frozenset(
-        {
-            "PutMetricAlarm",
-            "PutCompositeAlarm",
-            "DescribeAlarms",
-            "DescribeAlarmsForMetric",
-            "DescribeAlarmHistory",
-            "DeleteAlarms",
-            "SetAlarmState",
-            "EnableAlarmActions",
-            "DisableAlarmActions",
-            "PutAnomalyDetector",
-            "DescribeAnomalyDetectors",
-            "DeleteAnomalyDetector",
-        }
-    )
     validation_error = "InvalidParameterValue"
     missing_parameter_error = "MissingParameter"
 
@@ -60,12 +61,11 @@ class CloudWatchAlarmsService:
     def register_resources(self, resources: CloudWatchResources) -> None:
         resources.register("alarm", self._engine.exists)
 
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
-        handler = getattr(self, "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower())
-        result: dict[str, Any] = await handler(params, ctx)
-        return result
+    def operations(self) -> Mapping[str, Handler]:
+        return {
+            name: getattr(self, "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower())
+            for name in OPERATIONS
+        }
 
     # --- definitions -------------------------------------------------------------------
 
