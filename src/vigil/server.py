@@ -1,9 +1,10 @@
 """The wiring: opens the core, builds the pillars in a written-down order, starts them in
 order and stops them in reverse (the contract is in ``vigil.pillar``).
 
-Pillars, in order (``PILLARS``): logs, metrics, traces, read-api, otlp. The logs pillar
-comes first because every later pillar's ingest may carry logs through its metric filters;
-OTLP comes last because it feeds all three.
+Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, read-api, otlp. The logs
+pillar comes first because every later pillar's ingest may carry logs through its metric
+filters; alarms read what the three pillars store; OTLP comes last because it feeds all
+three.
 
 Start order                               Stop order (reverse, each waits for the last)
  1. core: store (open ClickHouse,          1. not ready: /healthz answers 503
@@ -42,14 +43,21 @@ from vigil.auth import Authenticator
 from vigil.config import Config
 from vigil.ingest.otlp.grpc_handler import start_grpc_server
 from vigil.pillar import Builder, Core, Pillar, open_core
-from vigil.pillars import logs, metrics, otlp, read_api, traces
+from vigil.pillars import alarms, logs, metrics, otlp, read_api, traces
 from vigil.tasks import TaskRunner
 from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger("vigil")
 
 # The written-down order (see the module docstring for why).
-PILLARS: tuple[Builder, ...] = (logs.build, metrics.build, traces.build, read_api.build, otlp.build)
+PILLARS: tuple[Builder, ...] = (
+    logs.build,
+    metrics.build,
+    traces.build,
+    alarms.build,
+    read_api.build,
+    otlp.build,
+)
 
 
 class ConfigError(Exception):
