@@ -73,6 +73,7 @@ STATE_MODULES = (
     "vigil.state.sampling",
     "vigil.state.logs",
     "vigil.state.notifylog",
+    "vigil.state.topics",
 )
 
 

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import orjson
 
 from vigil.notify.interface import Notification, SendOutcome, Target
+from vigil.notify.snsmessage import envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,8 @@ def compose(settings: SmtpSettings, target: Target, notification: Notification) 
     # The same delivery resent after a crash keeps its key, so mail filters can drop it.
     msg["X-Vigil-Key"] = f"{n.key}/{target.id}"
     if target.channel == "email-json":
-        msg.set_content(n.body_for("email-json"))
+        # SNS sends email-json subscribers its JSON message, as http subscribers get it.
+        msg.set_content(orjson.dumps(envelope(n, target, "email-json")).decode())
         return msg
     text = n.body_for("email")
     links = [f"{name}: {url}" for name, url in n.links.items() if name != "ack"]
@@ -75,10 +77,6 @@ def compose(settings: SmtpSettings, target: Target, notification: Notification) 
     if isinstance(graph, bytes):
         msg.add_attachment(graph, maintype="image", subtype="png", filename="graph.png")
     return msg
-
-
-def email_json(notification: Notification) -> str:
-    return orjson.dumps(notification.to_json()).decode()
 
 
 class EmailChannel:
