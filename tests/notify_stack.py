@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute
 from vigil.api.auth import Authenticator
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.sns import SnsService
+from vigil.api.notify_v1 import NotifyApi
 from vigil.notify.runtime import NotifyParts, NotifySettings
 from vigil.state.db import open_state
 
@@ -58,7 +59,8 @@ class Stack:
         # Built on the loop that will use it (its HTTP clients belong to that loop).
         self.parts: NotifyParts = self.run(self._build())
         dispatcher = AwsDispatcher([SnsService(self.parts.topics)], Authenticator([]), {})
-        app = Starlette(routes=[*(extra_routes or []), *dispatcher.routes()])
+        api = NotifyApi(self.parts)
+        app = Starlette(routes=[*(extra_routes or []), *api.routes(), *dispatcher.routes()])
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         self.serving = asyncio.run_coroutine_threadsafe(
             self.server.serve(sockets=[self.sock]), self.loop
@@ -77,6 +79,7 @@ class Stack:
         return future.result(timeout)
 
     def tick(self) -> dict[str, int]:
+        self.run(self.parts.alarms.drain())
         return self.run(self.parts.tick(self.clock.now))
 
     def sns(self) -> Any:

@@ -102,6 +102,18 @@ class Target:
         """A printable name with no secret in it."""
         return redact(self.channel, self.endpoint)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "endpoint": self.endpoint,
+            "id": self.id,
+            "options": dict(self.options),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Target:
+        return cls(data["channel"], data["endpoint"], data.get("id", ""), data.get("options", {}))
+
 
 @dataclass(frozen=True, slots=True)
 class SendOutcome:

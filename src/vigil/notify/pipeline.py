@@ -81,12 +81,7 @@ def intents_for(
             target_id=target.id or target.name,
             channel=target.channel,
             target_name=target.name,
-            target={
-                "channel": target.channel,
-                "endpoint": target.endpoint,
-                "id": target.id,
-                "options": dict(target.options),
-            },
+            target=target.to_json(),
             group_key=notification.group or notification.key,
             kind=notification.kind,
             severity=notification.severity,
@@ -164,6 +159,5 @@ class Notifier:
 
 
 def _item(delivery: Delivery) -> Item:
-    t = delivery.target
-    target = Target(t["channel"], t["endpoint"], t.get("id", ""), t.get("options", {}))
+    target = Target.from_json(delivery.target)
     return Item(delivery, Notification.from_json(delivery.payload), target)

@@ -12,15 +12,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from vigil.notify import channels as channels_
+from vigil.notify.alarms import AlarmNotifier
 from vigil.notify.channels.email import SmtpSettings
 from vigil.notify.channels.pagerduty import EVENTS_URL
 from vigil.notify.channels.sns_http import SnsHttpChannel
-from vigil.notify.interface import Channel
+from vigil.notify.escalation import Escalations
+from vigil.notify.interface import Channel, Notification, Target
+from vigil.notify.oncall import Schedules, contact_target
 from vigil.notify.pipeline import Notifier, Settings
+from vigil.notify.silencestore import SilenceStore
 from vigil.notify.topics import Topics
+from vigil.state.incidents import secret
 from vigil.state.notifylog import NotificationLog
 from vigil.state.topics import TopicStore
 
@@ -59,9 +64,34 @@ class NotifyParts:
         chs.update(extra_channels or {})
         self.channels: dict[str, Channel] = chs
         self.log = NotificationLog(engine, node)
-        self.notifier = Notifier(self.log, chs, settings=s.pipeline, clock=clock)
+        self.silences = SilenceStore(engine, clock)
+        self.notifier = Notifier(
+            self.log, chs, silences=self.silences.all, settings=s.pipeline, clock=clock
+        )
         self.topics = Topics(TopicStore(engine), self.notifier, s.public_url, clock)
+        self.schedules = Schedules(engine, clock)
+        self.escalations = Escalations(
+            engine,
+            self.notifier,
+            self._resolve,
+            secret(engine, "ack-links"),
+            s.public_url,
+            clock,
+        )
+        self.alarms = AlarmNotifier(self.topics, self.escalations, s.public_url)
+
+    def _resolve(self, conn: Connection, tenant: str, ref: str, note: Notification) -> list[Target]:
+        """An escalation level's target: a topic ARN, ``oncall:<schedule>``, or
+        ``<protocol>:<endpoint>``."""
+        if ref.startswith("arn:"):
+            return self.topics.targets_in(conn, tenant, ref, note)
+        if ref.startswith("oncall:"):
+            return self.schedules.targets_in(conn, tenant, ref.removeprefix("oncall:"))
+        return [contact_target(ref, "direct")]
 
     async def tick(self, now: float | None = None) -> dict[str, int]:
-        """One pass: due deliveries through the pipeline. Returns counts by outcome."""
-        return await self.notifier.flush(now)
+        """One pass: due escalation steps (into the outbox), then due deliveries through
+        the pipeline. Returns counts by outcome (``steps``: escalation steps run)."""
+        steps = await self.escalations.tick(now)
+        counts = await self.notifier.flush(now)
+        return {**counts, "steps": steps} if steps else counts

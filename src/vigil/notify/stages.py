@@ -117,8 +117,8 @@ class Group:
 
 @dataclass(slots=True)
 class Dedup:
-    """A notification identical (kind, subject, body) to the last one this target got for
-    its group within ``repeat_interval`` seconds is held as a duplicate."""
+    """A notification identical (kind, subject, body, incident) to the last one this
+    target got for its group within ``repeat_interval`` seconds is held as a duplicate."""
 
     repeat_interval: float = 3600.0
 
@@ -129,7 +129,8 @@ class Dedup:
             last = await asyncio.to_thread(ctx.log.last_sent, d.tenant, d.target_id, d.group_key)
             if last is not None and ctx.now - last[0] / 1000 < self.repeat_interval:
                 sent = Notification.from_json(last[1])
-                if (sent.kind, sent.subject, sent.message) == (n.kind, n.subject, n.message):
+                same = (sent.kind, sent.subject, sent.message, sent.incident_id)
+                if same == (n.kind, n.subject, n.message, n.incident_id):
                     await ctx.finish(item, "held", "duplicate of the last notification sent")
                     continue
             out.append(item)

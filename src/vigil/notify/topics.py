@@ -25,11 +25,18 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+from sqlalchemy import Connection
 
 from vigil.notify import filterpolicy
 from vigil.notify.interface import Kind, Notification, Severity, Target
 from vigil.notify.pipeline import Notifier
-from vigil.state.topics import Subscription, Topic, TopicStore
+from vigil.state.topics import (
+    Subscription,
+    Topic,
+    TopicStore,
+    confirmed_subscriptions,
+    topic_in,
+)
 
 SNS_PROTOCOLS = ("email", "email-json", "http", "https")
 VIGIL_PROTOCOLS = ("slack", "pagerduty", "webhook", "msteams", "apprise")
@@ -349,6 +356,33 @@ class Topics:
         return await asyncio.to_thread(self.store.subscriptions, tenant, topic_arn, after, limit)
 
     # --- publish ---------------------------------------------------------------------
+
+    def targets_in(
+        self, conn: Connection, tenant: str, topic_arn: str, notification: Notification
+    ) -> list[Target]:
+        """The topic's targets for this notification (filter policies applied), read in
+        the caller's transaction (escalation steps); none if the topic is gone."""
+        topic = topic_in(conn, tenant, topic_arn)
+        if topic is None:
+            return []
+        typed = {
+            name: {"DataType": a.get("Type", "String"), "StringValue": a.get("Value", "")}
+            for name, a in notification.details.get("MessageAttributes", {}).items()
+        }
+        values = filterpolicy.attribute_values(typed)
+        version = topic.attributes.get("SignatureVersion", "1")
+        return [
+            _target(s, self.unsubscribe_url(s.arn), version)
+            for s in confirmed_subscriptions(conn, tenant, topic_arn)
+            if _wanted(s, values, notification.body_for(s.protocol))
+        ]
+
+    async def topic_tags(self, tenant: str, arns: list[str]) -> dict[str, dict[str, str]]:
+        """Tags of the topics that exist among ``arns``."""
+        found = await asyncio.gather(
+            *(asyncio.to_thread(self.store.topic, tenant, a) for a in arns)
+        )
+        return {t.arn: t.tags for t in found if t is not None}
 
     async def publish(self, tenant: str, req: PublishRequest) -> Published:
         topic = await self.topic(tenant, req.topic_arn)

@@ -74,6 +74,7 @@ STATE_MODULES = (
     "vigil.state.logs",
     "vigil.state.notifylog",
     "vigil.state.topics",
+    "vigil.state.incidents",
 )
 
 

@@ -351,3 +351,23 @@ class NotificationLog:
                     }
                 )
         return out
+
+
+def notified_targets(
+    conn: Connection, tenant: str, key_prefix: str, channels: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The targets (as recorded) of the deliveries whose notification key starts with
+    ``key_prefix`` on these channels, once each: who an incident has notified so far."""
+    rows = conn.execute(
+        select(deliveries.c.target_id, deliveries.c.target)
+        .where(
+            deliveries.c.tenant == tenant,
+            deliveries.c.notification_key.startswith(key_prefix, autoescape=True),
+            deliveries.c.channel.in_(list(channels)),
+        )
+        .order_by(deliveries.c.id)
+    )
+    seen: dict[str, dict[str, Any]] = {}
+    for target_id, target in rows:
+        seen.setdefault(target_id, orjson.loads(target))
+    return list(seen.values())

@@ -309,3 +309,21 @@ class TopicStore:
                 .limit(limit)
             )
             return [_sub(r) for r in rows]
+
+
+def confirmed_subscriptions(conn: Connection, tenant: str, topic_arn: str) -> list[Subscription]:
+    """The topic's confirmed subscriptions, read inside the caller's transaction."""
+    rows = conn.execute(
+        select(sns_subscriptions)
+        .where(
+            sns_subscriptions.c.tenant == tenant,
+            sns_subscriptions.c.topic_arn == topic_arn,
+            sns_subscriptions.c.status == "confirmed",
+        )
+        .order_by(sns_subscriptions.c.arn)
+    )
+    return [_sub(r) for r in rows]
+
+
+def topic_in(conn: Connection, tenant: str, arn: str) -> Topic | None:
+    return TopicStore._topic(conn, tenant, arn)
