@@ -39,8 +39,10 @@ from vigil.api.aws.cloudwatch import CloudWatchService
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
 from vigil.api.aws.logs import LogsService
+from vigil.api.aws.sns import SnsService
 from vigil.api.aws.xray import DaemonSamplingService, XRayService
 from vigil.api.logs_v1 import LogsApi
+from vigil.api.notify_v1 import NotifyApi, is_open_path
 from vigil.api.v1 import ReadApi
 from vigil.api.v1_traces import TracesApi
 from vigil.config import Config
@@ -50,6 +52,8 @@ from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
+from vigil.notify.channels.email import SmtpSettings
+from vigil.notify.runtime import NotifyParts, NotifySettings
 from vigil.query.insights.runner import QueryRegistry
 from vigil.query.servicegraph import ServiceGraphKeeper
 from vigil.rules.scheduled_queries import ScheduledQueries
@@ -137,6 +141,7 @@ class Runtime:
         self.sampling: SamplingRules | None = None
         self.xray: XRayService | None = None
         self._xray_daemon: XRayDaemon | None = None
+        self.notify: NotifyParts | None = None
         self._http: list[_HttpListener] = []
         self._grpc: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -216,6 +221,7 @@ class Runtime:
         )
         traces_api = TracesApi(self.store, self.metrics, clock=self.clock, graph=graph)
         logs_api = await self._logs_pillar()
+        self.notify = await asyncio.to_thread(self._notify_parts)
         aws = AwsDispatcher(
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
         )
@@ -226,13 +232,14 @@ class Runtime:
                 *traces_api.routes(),
                 *read_api.routes(),
                 *logs_api.routes(),
+                *NotifyApi(self.notify).routes(),
                 *self.extra_routes,
                 *aws.routes(),
             ],
             auth,
             ready,
             self.metrics,
-            exempt=aws.is_aws,
+            exempt=lambda scope: aws.is_aws(scope) or is_open_path(scope),
         )
         otlp_app = build_app(otlp_routes(otlp_http), auth, ready)
         # 5. listeners
@@ -246,6 +253,9 @@ class Runtime:
         if cfg.xray_port is not None:
             await self._start_xray_daemon(names, ready)
         # 6. background tasks
+        if cfg.public_url is None:
+            self.notify.set_public_url(f"http://{self.addresses['http']}")
+        self._tasks.append(asyncio.create_task(self._notify_loop(), name="notify"))
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
         self._tasks.append(asyncio.create_task(graph.loop(), name="service-graph"))
         assert self.scheduled is not None
@@ -276,7 +286,34 @@ class Runtime:
         services: list[AwsService] = [cloudwatch, self.xray]
         if self.logs is not None:
             services.append(self.logs)
+        if self.notify is not None:
+            services.append(SnsService(self.notify.topics))
         return services
+
+    def _notify_parts(self) -> NotifyParts:
+        """SNS topics, the notification pipeline, incidents (blocking: reads state)."""
+        assert self.state is not None
+        cfg = self.config
+        if cfg.smtp_url:
+            SmtpSettings.from_url(cfg.smtp_url, cfg.smtp_from)  # a bad URL fails the start
+        settings = NotifySettings(
+            public_url=cfg.public_url or f"http://{cfg.host}:{cfg.port}",
+            smtp_url=cfg.smtp_url,
+            smtp_from=cfg.smtp_from,
+            pagerduty_events_url=cfg.pagerduty_events_url,
+            slack_api_url=cfg.slack_api_url,
+            tick_interval=cfg.notify_interval,
+        )
+        return NotifyParts(self.state, settings, clock=lambda: self.clock() / 1e9)
+
+    async def _notify_loop(self) -> None:
+        assert self.notify is not None
+        while True:
+            try:
+                await self.notify.tick()
+            except Exception:
+                log.exception("notify pass failed")
+            await asyncio.sleep(self.config.notify_interval)
 
     async def _logs_pillar(self) -> LogsApi:
         """CloudWatch Logs: metric filters and EMF at ingest, Insights, scheduled queries."""

@@ -3,6 +3,8 @@
 * ``GET /api/v1/notifications`` — every delivery (what, to whom — names, never endpoint
   secrets — status, reason: sent, failed, held by a silence or flap control, …) with its
   attempts; ``status``, ``limit``.
+* ``POST /api/v1/incidents`` declares one by hand: ``{"title", "message", "severity",
+  "key" (one open incident per key), "policy" | "targets": [topic ARNs, …]}``.
 * ``GET /api/v1/incidents`` (``status``, ``limit``), ``GET /api/v1/incidents/{id}`` (with
   its history), ``POST /api/v1/incidents/{id}/ack`` and ``/resolve`` (body optional:
   ``{"by": "name"}``).
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +38,7 @@ from vigil.api.endpoint import json_endpoint
 from vigil.api.params import ParamError, Params
 from vigil.api.responses import JSONResponse, error
 from vigil.notify.escalation import AlreadyHandled, EscalationError
+from vigil.notify.interface import SEVERITIES, Notification
 from vigil.notify.oncall import ScheduleError
 from vigil.notify.runtime import NotifyParts
 from vigil.notify.silences import SilenceError
@@ -65,7 +69,7 @@ class NotifyApi:
         j = json_endpoint
         return [
             Route("/api/v1/notifications", j(self.notifications)),
-            Route("/api/v1/incidents", j(self.incidents)),
+            Route("/api/v1/incidents", j(self.incidents), methods=["GET", "POST"]),
             Route("/api/v1/incidents/{id}", j(self.incident)),
             Route("/api/v1/incidents/{id}/ack", j(self.ack), methods=["POST"]),
             Route("/api/v1/incidents/{id}/resolve", j(self.resolve), methods=["POST"]),
@@ -95,10 +99,44 @@ class NotifyApi:
         return JSONResponse({"notifications": rows})
 
     async def incidents(self, request: Request, tenant: str, p: Params) -> Response:
+        if request.method == "POST":
+            return await self.declare(request, tenant)
         rows = await self.parts.escalations.list(
             tenant, p.text("status"), p.integer("limit", 100, lo=1, hi=1000)
         )
         return JSONResponse({"incidents": rows})
+
+    async def declare(self, request: Request, tenant: str) -> Response:
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise ParamError("body", "an incident is a JSON object")
+        title = body.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise ParamError("title", "a title is required")
+        severity = body.get("severity", "warning")
+        if severity not in SEVERITIES:
+            raise ParamError("severity", f"one of {', '.join(SEVERITIES)}")
+        policy, targets = body.get("policy"), body.get("targets", [])
+        if policy is not None and not isinstance(policy, str):
+            raise ParamError("policy", "a policy name")
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise ParamError("targets", "a list of topic ARNs or targets")
+        esc = self.parts.escalations
+        if policy is not None and policy not in await esc.policies(tenant):
+            raise ParamError("policy", f"no escalation policy {policy!r}")
+        if policy is None and not targets:
+            raise ParamError("targets", "name a policy or at least one target")
+        key = str(body.get("key") or f"manual/{uuid.uuid4().hex[:12]}")
+        note = Notification(
+            key=f"manual/{key}/{int(self.parts.clock() * 1000)}",
+            subject=title.strip()[:100],
+            message=str(body.get("message", "")) or title,
+            kind="trigger",
+            severity=severity,
+            group=key,
+        )
+        made, new = await esc.open(tenant, key, note, policy, targets)
+        return JSONResponse(esc.describe(made), status_code=201 if new else 200)
 
     async def incident(self, request: Request, tenant: str, p: Params) -> Response:
         found = await self.parts.escalations.get(tenant, request.path_params["id"])

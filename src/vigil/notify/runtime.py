@@ -1,7 +1,10 @@
 """The notify pillar's parts, assembled once: notification log, channels, pipeline,
-topics, escalation. The server (or a test) builds ``NotifyParts`` from the state engine
-and ``NotifySettings``, serves the SNS API and the ``/api/v1`` routes over it, and runs
-``tick(now)`` periodically (every ``tick_interval`` seconds): due escalation steps first
+topics, escalation, schedules, silences, the alarm-event consumer.
+
+The server (or a test) builds ``NotifyParts`` from the state engine and
+``NotifySettings`` (blocking: it reads the ack-link key from state, so build it in a
+worker thread), serves the SNS API and the ``/api/v1`` routes over it, and runs
+``tick(now)`` every ``tick_interval`` seconds: queued alarm events, due escalation steps
 (their notifications join the outbox in the same transaction), then the outbox flush.
 """
 
@@ -80,6 +83,13 @@ class NotifyParts:
         )
         self.alarms = AlarmNotifier(self.topics, self.escalations, s.public_url)
 
+    def set_public_url(self, url: str) -> None:
+        """The base of links in messages, once the listener's address is known."""
+        url = url.rstrip("/")
+        self.topics.public_url = url
+        self.escalations.public_url = url
+        self.alarms.public_url = url
+
     def _resolve(self, conn: Connection, tenant: str, ref: str, note: Notification) -> list[Target]:
         """An escalation level's target: a topic ARN, ``oncall:<schedule>``, or
         ``<protocol>:<endpoint>``."""
@@ -90,8 +100,9 @@ class NotifyParts:
         return [contact_target(ref, "direct")]
 
     async def tick(self, now: float | None = None) -> dict[str, int]:
-        """One pass: due escalation steps (into the outbox), then due deliveries through
-        the pipeline. Returns counts by outcome (``steps``: escalation steps run)."""
+        """One pass: queued alarm events, due escalation steps (into the outbox), then due
+        deliveries through the pipeline. Counts by outcome (``steps``: steps run)."""
+        await self.alarms.drain()
         steps = await self.escalations.tick(now)
         counts = await self.notifier.flush(now)
         return {**counts, "steps": steps} if steps else counts
