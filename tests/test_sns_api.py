@@ -3,6 +3,7 @@ email through aiosmtpd, http/Slack/PagerDuty subscribers as local HTTP receivers
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 from email.message import Message
@@ -13,6 +14,11 @@ import httpx
 import orjson
 import pytest
 from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from sns_message_validator import SignatureVerificationFailureException, SNSMessageValidator
 
 from tests.notify_receivers import HttpReceiver, SmtpReceiver
 from tests.notify_stack import Stack
@@ -115,6 +121,7 @@ def test_http_subscriber_confirms_and_receives_sns_messages(
     stack: Stack, http: HttpReceiver
 ) -> None:
     sns = stack.sns()
+    validator = SNSMessageValidator(cert_url_regex=rf"^{re.escape(stack.url)}/notify/sns/")
     arn = sns.create_topic(Name="web")["TopicArn"]
     sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=f"{http.url}/sns")
     stack.tick()
@@ -122,6 +129,7 @@ def test_http_subscriber_confirms_and_receives_sns_messages(
     assert confirm.headers["x-amz-sns-message-type"] == "SubscriptionConfirmation"
     assert confirm.headers["content-type"].startswith("text/plain")
     body = confirm.json()
+    validator.validate_message(body)  # signed: SignatureVersion 1, vigil's certificate
     assert body["Type"] == "SubscriptionConfirmation"
     assert body["TopicArn"] == arn
     assert set(body) >= {"MessageId", "Token", "Message", "SubscribeURL", "Timestamp"}
@@ -138,11 +146,26 @@ def test_http_subscriber_confirms_and_receives_sns_messages(
     assert note.headers["x-amz-sns-message-type"] == "Notification"
     assert note.headers["x-amz-sns-subscription-arn"] == sub_arn
     msg = note.json()
+    validator.validate_message(msg)
     assert msg["Type"] == "Notification"
     assert (msg["Subject"], msg["Message"], msg["TopicArn"]) == ("greeting", "hello", arn)
     assert msg["MessageAttributes"] == {"team": {"Type": "String", "Value": "db"}}
     assert "Action=Unsubscribe" in msg["UnsubscribeURL"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", msg["Timestamp"])
+
+    # SignatureVersion 2 (SHA256withRSA), set on the topic
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="SignatureVersion", AttributeValue="2")
+    http.received.clear()
+    sns.publish(TopicArn=arn, Message="v2")
+    stack.tick()
+    signed = http.received[0].json()
+    assert signed["SignatureVersion"] == "2"
+    _verify_v2(signed)
+    tampered = {**signed, "Message": "v3"}
+    with pytest.raises(InvalidSignature):
+        _verify_v2(tampered)
+    with pytest.raises(SignatureVerificationFailureException):
+        validator.validate_message({**msg, "Message": "tampered"})
 
     # raw delivery: the message alone
     sns.set_subscription_attributes(
@@ -162,6 +185,19 @@ def test_http_subscriber_confirms_and_receives_sns_messages(
     with pytest.raises(ClientError) as exc:
         sns.get_subscription_attributes(SubscriptionArn=sub_arn)
     assert _code(exc) == "NotFound"
+
+
+def _verify_v2(message: dict[str, str]) -> None:
+    """AWS's documented check: the string to sign, SHA256withRSA, the certificate as
+    fetched from SigningCertURL."""
+    pem = httpx.get(message["SigningCertURL"]).content
+    key = x509.load_pem_x509_certificate(pem).public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    fields = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
+    text = "".join(f"{k}\n{message[k]}\n" for k in fields if k in message)
+    key.verify(
+        base64.b64decode(message["Signature"]), text.encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
 
 
 def test_topic_management_and_errors(stack: Stack) -> None:

@@ -16,8 +16,11 @@
 * ``GET /notify/ack/{id}?tenant&expires&sig`` shows a confirmation page (mail scanners
   follow links: a GET never changes state); its form POSTs back and acknowledges. The
   link is signed (HMAC) and expires; a forged or expired one is refused (403), a second
-  use answers that the incident is already acknowledged (409). These paths need no API
-  key (the signature is the credential): ``is_open_path`` tells the auth middleware.
+  use answers that the incident is already acknowledged (409).
+* ``GET /notify/sns/SimpleNotificationService-<id>.pem`` — the certificate that signs SNS
+  messages (their SigningCertURL).
+The ``/notify/`` paths need no API key (the ack link's signature is its credential; the
+certificate is public): ``is_open_path`` tells the auth middleware.
 """
 
 from __future__ import annotations
@@ -45,10 +48,11 @@ from vigil.notify.silences import SilenceError
 from vigil.notify.silencestore import to_spec
 
 ACK_PREFIX = "/notify/ack/"
+OPEN_PREFIX = "/notify/"  # the ack links and the SNS signing certificate
 
 
 def is_open_path(scope: Scope) -> bool:
-    return str(scope.get("path", "")).startswith(ACK_PREFIX)
+    return str(scope.get("path", "")).startswith(OPEN_PREFIX)
 
 
 async def _body(request: Request) -> Any:
@@ -85,7 +89,12 @@ class NotifyApi:
             Route("/api/v1/silences", j(self.silences), methods=["GET", "POST"]),
             Route("/api/v1/silences/{id}", j(self.silence), methods=["DELETE"]),
             Route(ACK_PREFIX + "{id}", self.ack_link, methods=["GET", "POST"]),
+            Route(self.parts.signer.cert_path, self.certificate),
         ]
+
+    async def certificate(self, request: Request) -> Response:
+        """The certificate of SNS message signatures (SigningCertURL)."""
+        return Response(self.parts.signer.cert_pem, media_type="application/x-pem-file")
 
     async def _thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)

@@ -19,16 +19,17 @@ from sqlalchemy import Connection, Engine
 
 from vigil.notify import channels as channels_
 from vigil.notify.alarms import AlarmNotifier
-from vigil.notify.channels.email import SmtpSettings
+from vigil.notify.channels.email import EmailChannel, SmtpSettings
 from vigil.notify.channels.pagerduty import EVENTS_URL
 from vigil.notify.channels.sns_http import SnsHttpChannel
 from vigil.notify.escalation import Escalations
 from vigil.notify.interface import Channel, Notification, Target
 from vigil.notify.oncall import Schedules, contact_target
 from vigil.notify.pipeline import Notifier, Settings
+from vigil.notify.signing import Signer, new_key_pem, self_signed_pem
 from vigil.notify.silencestore import SilenceStore
 from vigil.notify.topics import Topics
-from vigil.state.incidents import secret
+from vigil.state.incidents import secret, stored_text
 from vigil.state.notifylog import NotificationLog
 from vigil.state.topics import TopicStore
 
@@ -62,7 +63,12 @@ class NotifyParts:
             channels_.ChannelSettings(smtp=smtp, pagerduty_events_url=s.pagerduty_events_url),
             clock=clock,
         )
-        sns_http = SnsHttpChannel()
+        key = stored_text(engine, "sns-signing-key", new_key_pem)
+        cert = stored_text(engine, "sns-signing-cert", lambda: self_signed_pem(key))
+        self.signer = Signer(key, cert, s.public_url)
+        sns_http = SnsHttpChannel(signer=self.signer)
+        email = EmailChannel(smtp, self.signer)
+        chs.update({kind: email for kind in email.kinds})
         chs.update({kind: sns_http for kind in sns_http.kinds})
         chs.update(extra_channels or {})
         self.channels: dict[str, Channel] = chs
@@ -89,6 +95,7 @@ class NotifyParts:
         self.topics.public_url = url
         self.escalations.public_url = url
         self.alarms.public_url = url
+        self.signer.public_url = url
 
     def _resolve(self, conn: Connection, tenant: str, ref: str, note: Notification) -> list[Target]:
         """An escalation level's target: a topic ARN, ``oncall:<schedule>``, or

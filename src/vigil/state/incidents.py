@@ -12,6 +12,7 @@ Blocking: call from worker threads.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,18 +176,24 @@ def events_of(conn: Connection, incident_id: str) -> list[dict[str, Any]]:
 
 def secret(engine: Engine, name: str) -> bytes:
     """A server-wide random secret (e.g. the ack-link key), made once, shared by nodes."""
+    return bytes.fromhex(stored_text(engine, name, lambda: secrets.token_hex(32)))
+
+
+def stored_text(engine: Engine, name: str, make: Callable[[], str]) -> str:
+    """A server-wide value (e.g. a signing key), made by ``make`` once, shared by nodes."""
     with engine.begin() as conn:
         value = conn.execute(
             select(notify_secrets.c.value).where(notify_secrets.c.name == name)
         ).scalar()
         if value is not None:
-            return bytes.fromhex(value)
+            return str(value)
         try:
             with conn.begin_nested():
-                conn.execute(insert(notify_secrets).values(name=name, value=secrets.token_hex(32)))
+                conn.execute(insert(notify_secrets).values(name=name, value=make()))
         except IntegrityError:
             pass  # another node made it first
-        value = conn.execute(
-            select(notify_secrets.c.value).where(notify_secrets.c.name == name)
-        ).scalar_one()
-        return bytes.fromhex(value)
+        return str(
+            conn.execute(
+                select(notify_secrets.c.value).where(notify_secrets.c.name == name)
+            ).scalar_one()
+        )

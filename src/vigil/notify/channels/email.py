@@ -16,12 +16,16 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import orjson
 
 from vigil.notify.interface import Notification, SendOutcome, Target
 from vigil.notify.snsmessage import envelope
+
+if TYPE_CHECKING:
+    from vigil.notify.channels.sns_http import Signer
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,12 @@ class SmtpSettings:
         )
 
 
-def compose(settings: SmtpSettings, target: Target, notification: Notification) -> EmailMessage:
+def compose(
+    settings: SmtpSettings,
+    target: Target,
+    notification: Notification,
+    signer: Signer | None = None,
+) -> EmailMessage:
     n = notification
     msg = EmailMessage()
     msg["From"] = settings.sender
@@ -64,7 +73,10 @@ def compose(settings: SmtpSettings, target: Target, notification: Notification) 
     msg["X-Vigil-Key"] = f"{n.key}/{target.id}"
     if target.channel == "email-json":
         # SNS sends email-json subscribers its JSON message, as http subscribers get it.
-        msg.set_content(orjson.dumps(envelope(n, target, "email-json")).decode())
+        message = envelope(n, target, "email-json")
+        if signer is not None:
+            message = signer.sign(message, target.options.get("signature_version", "1"))
+        msg.set_content(orjson.dumps(message).decode())
         return msg
     text = n.body_for("email")
     links = [f"{name}: {url}" for name, url in n.links.items() if name != "ack"]
@@ -82,13 +94,14 @@ def compose(settings: SmtpSettings, target: Target, notification: Notification) 
 class EmailChannel:
     kinds: tuple[str, ...] = ("email", "email-json")
 
-    def __init__(self, settings: SmtpSettings | None) -> None:
+    def __init__(self, settings: SmtpSettings | None, signer: Signer | None = None) -> None:
         self.settings = settings
+        self.signer = signer
 
     async def send(self, target: Target, notification: Notification) -> SendOutcome:
         if self.settings is None:
             return SendOutcome(ok=False, retryable=False, detail="no SMTP server (--smtp-url)")
-        message = compose(self.settings, target, notification)
+        message = compose(self.settings, target, notification, self.signer)
         return await asyncio.to_thread(self._send, message, target.endpoint)
 
     def _send(self, message: EmailMessage, recipient: str) -> SendOutcome:
