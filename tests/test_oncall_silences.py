@@ -158,11 +158,12 @@ def test_silences_are_listed_with_reasons(
         },
     )
     assert nightly.status_code == 200
-    for bad in (
+    bad_silences: list[dict[str, object]] = [
         {"matchers": {}},
         {"matchers": {"a": "~("}},
         {"matchers": {"a": "b"}, "cron": "x", "duration": 5},
-    ):
+    ]
+    for bad in bad_silences:
         assert api.post("/api/v1/silences", json=bad).status_code == 400
     assert len(api.get("/api/v1/silences").json()["silences"]) == 2
 
