@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import orjson
 
-from vigil.notify.escalation import Escalations
+from vigil.notify.escalation import Escalations, OpenRequest
 from vigil.notify.interface import Kind, Notification, Severity
 from vigil.notify.topics import PublishRequest, Topics
 
@@ -94,21 +94,58 @@ class AlarmNotifier:
         self._queue.put_nowait(event)
 
     async def drain(self) -> int:
-        """Deliver every queued event, in order; how many."""
-        done = 0
+        """Deliver every queued event, in order; how many. Consecutive ALARM events open
+        their incidents in one transaction (a burst of alarms costs one commit)."""
+        events: list[AlarmStateChange] = []
         while not self._queue.empty():
-            event = self._queue.get_nowait()
+            events.append(self._queue.get_nowait())
+        tags: dict[tuple[str, str], dict[str, str] | None] = {}
+        opening: list[OpenRequest] = []
+        for event in events:
             try:
-                await self.deliver(event)
+                request = await self._prepare(event, tags)
+                if isinstance(request, tuple):
+                    opening.append(request)
+                    continue
+                await self._open(opening)
+                await self._other(event, request, tags)
             except Exception:
                 log.exception("alarm %s: notification failed", event.alarm_name)
-            done += 1
-        return done
+        await self._open(opening)
+        return len(events)
 
     async def deliver(self, event: AlarmStateChange) -> None:
+        """One event, durably recorded when this returns."""
+        tags: dict[tuple[str, str], dict[str, str] | None] = {}
+        request = await self._prepare(event, tags)
+        if isinstance(request, tuple):
+            await self._open([request])
+        else:
+            await self._other(event, request, tags)
+
+    async def _open(self, opening: list[OpenRequest]) -> None:
+        if opening:
+            batch = list(opening)
+            opening.clear()
+            await self.escalations.open_many(batch)
+
+    async def _tags(
+        self, tenant: str, topics: list[str], cache: dict[tuple[str, str], dict[str, str] | None]
+    ) -> dict[str, dict[str, str]]:
+        missing = [t for t in topics if (tenant, t) not in cache]
+        if missing:
+            found = await self.topics.topic_tags(tenant, missing)
+            for topic in missing:
+                cache[tenant, topic] = found.get(topic)
+        return {t: tags for t in topics if (tags := cache[tenant, t]) is not None}
+
+    async def _prepare(
+        self, event: AlarmStateChange, cache: dict[tuple[str, str], dict[str, str] | None]
+    ) -> OpenRequest | Notification | None:
+        """The incident to open (ALARM), else the notification for the topics."""
         topics = [a for a in event.actions if a.startswith("arn:") and ":sns:" in a]
         message = event.sns_message()
-        tags = await self.topics.topic_tags(event.tenant, topics)
+        tags = await self._tags(event.tenant, topics, cache)
         note = Notification(
             key=f"alarm/{event.alarm_arn}/{event.timestamp_ms}/{event.new_state}",
             subject=subject(event, message),
@@ -119,13 +156,21 @@ class AlarmNotifier:
             links={"alarm": f"{self.public_url}/alarms/{quote(event.alarm_name, safe='')}"},
             details={"AlarmName": event.alarm_name, "NewStateReason": event.reason},
         )
-        if event.new_state == "ALARM":
-            if not topics:
-                return
-            policy = next(
-                (tags[t][POLICY_TAG] for t in topics if POLICY_TAG in tags.get(t, {})), None
-            )
-            await self.escalations.open(event.tenant, event.alarm_arn, note, policy, topics)
+        if event.new_state != "ALARM":
+            return note
+        if not topics:
+            return None
+        policy = next((tags[t][POLICY_TAG] for t in topics if POLICY_TAG in tags.get(t, {})), None)
+        return (event.tenant, event.alarm_arn, note, policy, topics)
+
+    async def _other(
+        self,
+        event: AlarmStateChange,
+        note: Notification | None,
+        cache: dict[tuple[str, str], dict[str, str] | None],
+    ) -> None:
+        """OK (resolve the incident) and INSUFFICIENT_DATA: publish to the topics."""
+        if note is None:
             return
         incident_id = None
         if event.new_state == "OK":
@@ -133,8 +178,8 @@ class AlarmNotifier:
                 event.tenant, event.alarm_arn, "the alarm returning to OK"
             )
             incident_id = resolved.id if resolved is not None else None
-        for topic in topics:
-            if topic not in tags:
+        for topic in [a for a in event.actions if a.startswith("arn:") and ":sns:" in a]:
+            if cache.get((event.tenant, topic)) is None:
                 log.warning("alarm %s: action topic %s does not exist", event.alarm_name, topic)
                 continue
             await self.topics.publish(

@@ -42,6 +42,7 @@ from vigil.state.incidents import (
     add_event,
     events_of,
     incident,
+    incident_events,
     incidents,
     new_token,
     policies,
@@ -54,6 +55,8 @@ MAX_LEVELS = 20
 MAX_REPEAT = 10
 
 Resolver = Callable[[Connection, str, str, Notification], list[Target]]
+# (tenant, alarm key, notification, policy name, targets when there is no policy)
+OpenRequest = tuple[str, str, Notification, str | None, Sequence[str]]
 
 
 class EscalationError(ValueError):
@@ -177,6 +180,10 @@ class Escalations:
             self._open, tenant, alarm_key, notification, policy, list(default_targets)
         )
 
+    async def open_many(self, requests: Sequence[OpenRequest]) -> list[tuple[Incident, bool]]:
+        """``open`` for several alarms in one transaction (a burst of alarm events)."""
+        return await asyncio.to_thread(self._open_many, list(requests))
+
     def _open(
         self,
         tenant: str,
@@ -185,47 +192,96 @@ class Escalations:
         policy: str | None,
         default_targets: list[str],
     ) -> tuple[Incident, bool]:
+        return self._open_many([(tenant, alarm_key, notification, policy, default_targets)])[0]
+
+    def _open_many(self, requests: list[OpenRequest]) -> list[tuple[Incident, bool]]:
         now = self._ms()
+        with self.engine.begin() as conn:
+            return [self._open_in(conn, now, *request) for request in requests]
+
+    def _open_in(
+        self,
+        conn: Connection,
+        now: int,
+        tenant: str,
+        alarm_key: str,
+        notification: Notification,
+        policy: str | None,
+        default_targets: Sequence[str],
+    ) -> tuple[Incident, bool]:
+        """Open the incident with its first step already run (one insert, its outbox
+        rows, its two history lines), or attach to the open one."""
         for _ in range(3):
-            with self.engine.begin() as conn:
-                current = self._open_incident(conn, tenant, alarm_key)
-                if current is not None:
-                    add_event(conn, current.id, now, "repeat", notification.subject)
-                    return current, False
-                levels = self._levels(conn, tenant, policy)
-                if levels is None:
-                    levels = [{"targets": default_targets, "delay": 0.0, "repeat": 0}]
-                    policy = ""
-                inc_id = uuid.uuid4().hex[:16]
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            insert(incidents).values(
-                                id=inc_id,
-                                tenant=tenant,
-                                alarm_key=alarm_key,
-                                open_key=alarm_key,
-                                status="open",
-                                severity=notification.severity,
-                                title=notification.subject,
-                                policy=policy or "",
-                                chain=orjson.dumps(chain_of(levels)).decode(),
-                                step=0,
-                                next_due_ms=now,
-                                token=new_token(),
-                                context=orjson.dumps(notification.to_json()).decode(),
-                                opened_ms=now,
-                            )
+            current = self._open_incident(conn, tenant, alarm_key)
+            if current is not None:
+                add_event(conn, current.id, now, "repeat", notification.subject)
+                return current, False
+            levels = self._levels(conn, tenant, policy)
+            if levels is None:
+                levels = [{"targets": list(default_targets), "delay": 0.0, "repeat": 0}]
+                policy = ""
+            chain = chain_of(levels)
+            first = chain[0]
+            due = now + int(first["delay"] * 1000) if len(chain) > 1 else None
+            inc = Incident(
+                id=uuid.uuid4().hex[:16],
+                tenant=tenant,
+                alarm_key=alarm_key,
+                status="open",
+                severity=notification.severity,
+                title=notification.subject,
+                policy=policy or "",
+                chain=chain,
+                step=1,
+                next_due_ms=due,
+                token=new_token(),
+                context=notification.to_json(),
+                opened_ms=now,
+                acknowledged_ms=None,
+                acknowledged_by=None,
+                resolved_ms=None,
+            )
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(incidents).values(
+                            id=inc.id,
+                            tenant=tenant,
+                            alarm_key=alarm_key,
+                            open_key=alarm_key,
+                            status="open",
+                            severity=inc.severity,
+                            title=inc.title,
+                            policy=inc.policy,
+                            chain=orjson.dumps(chain).decode(),
+                            step=inc.step,
+                            next_due_ms=due,
+                            token=inc.token,
+                            context=orjson.dumps(inc.context).decode(),
+                            opened_ms=now,
                         )
-                except IntegrityError:
-                    continue  # another node opened it meanwhile: attach to that one
-                add_event(conn, inc_id, now, "opened", f"policy {policy or '(alarm actions)'}")
-                opened = self._get(conn, tenant, inc_id)
-                assert opened is not None
-                self._run_step(conn, opened, now)
-                after = self._get(conn, tenant, inc_id)
-                assert after is not None
-                return after, True
+                    )
+            except IntegrityError:
+                continue  # another node opened it meanwhile: attach to that one
+            count = self._send_step(conn, inc, first, 0, now)
+            conn.execute(
+                insert(incident_events),
+                [
+                    {
+                        "incident_id": inc.id,
+                        "at_ms": now,
+                        "kind": "opened",
+                        "detail": f"policy {policy or '(alarm actions)'}",
+                    },
+                    {
+                        "incident_id": inc.id,
+                        "at_ms": now,
+                        "kind": "step",
+                        "detail": _step_text(first, count),
+                    },
+                ],
+            )
+            return inc, True
         raise RuntimeError("could not open or find the incident")
 
     def _levels(
@@ -273,21 +329,19 @@ class Escalations:
         )
         if moved.rowcount != 1:
             return False  # a stale timer: acknowledged, resolved or run by another node
-        note = self._step_notification(inc, step, inc.step, now_ms)
+        count = self._send_step(conn, inc, step, inc.step, now_ms)
+        add_event(conn, inc.id, now_ms, "step", _step_text(step, count))
+        return True
+
+    def _send_step(
+        self, conn: Connection, inc: Incident, step: dict[str, Any], index: int, now_ms: int
+    ) -> int:
+        """Record the step's notifications in the outbox; how many."""
+        note = self._step_notification(inc, step, index, now_ms)
         targets: list[Target] = []
         for ref in step["targets"]:
             targets += self.resolve_targets(conn, inc.tenant, ref, note)
-        count = self.notifier.record(conn, inc.tenant, note, _unique(targets))
-        add_event(
-            conn,
-            inc.id,
-            now_ms,
-            "step",
-            f"level {step['level'] + 1}"
-            + (f" (repeat {step['round']})" if step["round"] else "")
-            + f": {count} notification(s) to {', '.join(step['targets'])}",
-        )
-        return True
+        return self.notifier.record(conn, inc.tenant, note, _unique(targets))
 
     def _step_notification(
         self, inc: Incident, step: dict[str, Any], index: int, now_ms: int
@@ -478,6 +532,13 @@ class Escalations:
         if until < self.clock():
             return "link expired"
         return None
+
+
+def _step_text(step: dict[str, Any], count: int) -> str:
+    again = f" (repeat {step['round']})" if step["round"] else ""
+    return f"level {step['level'] + 1}{again}: {count} notification(s) to " + ", ".join(
+        step["targets"]
+    )
 
 
 def _unique(targets: list[Target]) -> list[Target]:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from vigil.notify.interface import Channel, Notification, SendOutcome, Target
 from vigil.notify.silences import Silence, silencing
-from vigil.state.notifylog import Delivery, NotificationLog
+from vigil.state.notifylog import Delivery, NotificationLog, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,16 @@ class Item:
 
 @dataclass(slots=True)
 class Context:
+    """One pass: its time, the log, and a group commit of outcomes. ``finish`` returns
+    once the outcome is committed; outcomes that arrive while a commit is running go
+    together in the next one (so a send is marked within one commit's time of its end,
+    and a thousand sends do not cost a thousand transactions)."""
+
     now: float
     log: NotificationLog
     counts: dict[str, int] = field(default_factory=dict)
+    _queued: list[tuple[Outcome, asyncio.Future[None]]] = field(default_factory=list)
+    _writer: asyncio.Task[None] | None = None
 
     @property
     def now_ms(self) -> int:
@@ -63,9 +70,25 @@ class Context:
     ) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
         due_ms = None if due is None else math.ceil(due * 1000)
-        await asyncio.to_thread(
-            self.log.finish, item.delivery.id, status, self.now_ms, reason, due_ms, attempt
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append(
+            (Outcome(item.delivery.id, status, self.now_ms, reason, due_ms, attempt), done)
         )
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._commit())
+        await done
+
+    async def _commit(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                await asyncio.to_thread(self.log.finish_many, [o for o, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    done.set_result(None)
 
 
 class Stage(Protocol):
@@ -123,13 +146,17 @@ class Dedup:
     repeat_interval: float = 3600.0
 
     async def __call__(self, ctx: Context, items: list[Item]) -> list[Item]:
+        if self.repeat_interval <= 0:
+            return items
+        keys = [(i.delivery.tenant, i.delivery.target_id, i.delivery.group_key) for i in items]
+        sent = await asyncio.to_thread(ctx.log.last_sent_many, keys)
         out = []
-        for item in items:
-            d, n = item.delivery, item.notification
-            last = await asyncio.to_thread(ctx.log.last_sent, d.tenant, d.target_id, d.group_key)
+        for item, key in zip(items, keys, strict=True):
+            n = item.notification
+            last = sent.get(key)
             if last is not None and ctx.now - last[0] / 1000 < self.repeat_interval:
-                sent = Notification.from_json(last[1])
-                same = (sent.kind, sent.subject, sent.message, sent.incident_id)
+                before = Notification.from_json(last[1])
+                same = (before.kind, before.subject, before.message, before.incident_id)
                 if same == (n.kind, n.subject, n.message, n.incident_id):
                     await ctx.finish(item, "held", "duplicate of the last notification sent")
                     continue
@@ -254,23 +281,31 @@ class RetryPolicy:
 
 @dataclass(slots=True)
 class Send:
-    """The end of the pipeline: every delivery sent concurrently (a per-target fan-out),
-    each with its own timeout; the outcome decides sent, retry later, or failed."""
+    """The end of the pipeline: every delivery sent concurrently (a per-receiver
+    fan-out), at most ``per_receiver`` at a time to one receiver (channel and host), each
+    with its own timeout counted from when it is sent, not while it waits its turn; the
+    outcome decides sent, retry later, or failed. A slow receiver holds only its own
+    turns."""
 
     channels: Mapping[str, Channel]
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 10.0
+    per_receiver: int = 32
 
     async def __call__(self, ctx: Context, items: list[Item]) -> list[Item]:
-        await asyncio.gather(*(self._one(ctx, item) for item in items))
+        turns: dict[str, asyncio.Semaphore] = {}
+        await asyncio.gather(*(self._one(ctx, item, turns) for item in items))
         return []
 
-    async def _one(self, ctx: Context, item: Item) -> None:
+    async def _one(self, ctx: Context, item: Item, turns: dict[str, asyncio.Semaphore]) -> None:
         channel = self.channels.get(item.target.channel)
         if channel is None:
             await ctx.finish(item, "failed", f"no channel for {item.target.channel!r}")
             return
-        outcome = await guarded(channel.send(item.target, item.notification), self.timeout)
+        receiver = _receiver(item.target)
+        turn = turns.setdefault(receiver, asyncio.Semaphore(self.per_receiver))
+        async with turn:
+            outcome = await guarded(channel.send(item.target, item.notification), self.timeout)
         attempt_no = item.delivery.attempts + 1
         if outcome.ok:
             await ctx.finish(
@@ -301,6 +336,14 @@ class Send:
             f"{why}: {outcome.detail}",
             attempt=("fail", outcome.status, outcome.detail),
         )
+
+
+def _receiver(target: Target) -> str:
+    """Who answers a target's sends: the URL's host, else the channel (e.g. PagerDuty)."""
+    endpoint = target.endpoint
+    if "://" in endpoint:
+        return target.channel + ":" + endpoint.split("://", 1)[1].split("/", 1)[0]
+    return target.channel
 
 
 async def guarded(call: Awaitable[SendOutcome], timeout: float) -> SendOutcome:

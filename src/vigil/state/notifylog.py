@@ -112,6 +112,18 @@ class Intent:
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one claimed delivery (see ``NotificationLog.finish``)."""
+
+    delivery_id: int
+    status: str
+    now_ms: int
+    reason: str = ""
+    due_ms: int | None = None
+    attempt: tuple[str, int | None, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     id: int
     key: str
@@ -156,6 +168,28 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
+def _row(intent: Intent, now_ms: int) -> dict[str, Any]:
+    return {
+        "key": intent.key,
+        "tenant": intent.tenant,
+        "notification_key": intent.notification_key,
+        "target_id": intent.target_id,
+        "channel": intent.channel,
+        "target_name": intent.target_name,
+        "target": orjson.dumps(intent.target).decode(),
+        "group_key": intent.group_key,
+        "kind": intent.kind,
+        "severity": intent.severity,
+        "payload": orjson.dumps(intent.payload).decode(),
+        "status": "pending",
+        "reason": "",
+        "attempts": 0,
+        "created_ms": now_ms,
+        "due_ms": intent.due_ms,
+        "updated_ms": now_ms,
+    }
+
+
 def record_intents(conn: Connection, intents: Sequence[Intent], now_ms: int) -> int:
     """Insert the deliveries not yet recorded (inside the caller's transaction, so an
     escalation step and its deliveries commit together); returns how many were new."""
@@ -164,35 +198,26 @@ def record_intents(conn: Connection, intents: Sequence[Intent], now_ms: int) -> 
     keys = [i.key for i in intents]
     known = set(conn.execute(select(deliveries.c.key).where(deliveries.c.key.in_(keys))).scalars())
     fresh = [i for i in intents if i.key not in known]
+    if not fresh:
+        return 0
+    # All at once under a savepoint; if a concurrent node recorded one of the keys
+    # meanwhile, one at a time, so that its rows are no-ops instead of failing the
+    # caller's transaction.
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(deliveries), [_row(i, now_ms) for i in fresh])
+        return len(fresh)
+    except IntegrityError:
+        pass
+    added = 0
     for intent in fresh:
-        # One insert each under a savepoint: a concurrent node recording the same key
-        # makes this one a no-op instead of failing the caller's transaction.
         try:
             with conn.begin_nested():
-                conn.execute(
-                    insert(deliveries).values(
-                        key=intent.key,
-                        tenant=intent.tenant,
-                        notification_key=intent.notification_key,
-                        target_id=intent.target_id,
-                        channel=intent.channel,
-                        target_name=intent.target_name,
-                        target=orjson.dumps(intent.target).decode(),
-                        group_key=intent.group_key,
-                        kind=intent.kind,
-                        severity=intent.severity,
-                        payload=orjson.dumps(intent.payload).decode(),
-                        status="pending",
-                        reason="",
-                        attempts=0,
-                        created_ms=now_ms,
-                        due_ms=intent.due_ms,
-                        updated_ms=now_ms,
-                    )
-                )
+                conn.execute(insert(deliveries).values(_row(intent, now_ms)))
+            added += 1
         except IntegrityError:
-            fresh = [f for f in fresh if f is not intent]
-    return len(fresh)
+            continue
+    return added
 
 
 class NotificationLog:
@@ -248,32 +273,76 @@ class NotificationLog:
     ) -> None:
         """Set the outcome (``pending`` with ``due_ms`` reschedules); ``attempt`` =
         (outcome, status code, detail) is appended to the attempts."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown delivery status {status!r}")
-        values: dict[str, Any] = {
-            "status": status,
-            "reason": reason,
-            "updated_ms": now_ms,
-            "lease_owner": None,
-            "lease_until_ms": None,
-        }
-        if due_ms is not None:
-            values["due_ms"] = due_ms
-        if attempt is not None:
-            values["attempts"] = deliveries.c.attempts + 1
+        self.finish_many([Outcome(delivery_id, status, now_ms, reason, due_ms, attempt)])
+
+    def finish_many(self, outcomes: Sequence[Outcome]) -> None:
+        """Several outcomes in one transaction (the pipeline's group commit)."""
+        for o in outcomes:
+            if o.status not in STATUSES:
+                raise ValueError(f"unknown delivery status {o.status!r}")
         with self.engine.begin() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(values))
-            if attempt is not None:
-                outcome, code, detail = attempt
+            for o in outcomes:
+                values: dict[str, Any] = {
+                    "status": o.status,
+                    "reason": o.reason,
+                    "updated_ms": o.now_ms,
+                    "lease_owner": None,
+                    "lease_until_ms": None,
+                }
+                if o.due_ms is not None:
+                    values["due_ms"] = o.due_ms
+                if o.attempt is not None:
+                    values["attempts"] = deliveries.c.attempts + 1
                 conn.execute(
-                    insert(attempts).values(
-                        delivery_id=delivery_id,
-                        at_ms=now_ms,
-                        outcome=outcome,
-                        status=code,
-                        detail=detail,
-                    )
+                    update(deliveries).where(deliveries.c.id == o.delivery_id).values(values)
                 )
+            tried = [o for o in outcomes if o.attempt is not None]
+            if tried:
+                conn.execute(
+                    insert(attempts),
+                    [
+                        {
+                            "delivery_id": o.delivery_id,
+                            "at_ms": o.now_ms,
+                            "outcome": o.attempt[0],
+                            "status": o.attempt[1],
+                            "detail": o.attempt[2],
+                        }
+                        for o in tried
+                        if o.attempt is not None
+                    ],
+                )
+
+    def last_sent_many(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], tuple[int, dict[str, Any]]]:
+        """``last_sent`` for many (tenant, target id, group) at once."""
+        wanted = set(keys)
+        out: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
+        if not wanted:
+            return out
+        groups = sorted({g for _, _, g in wanted})
+        with self.engine.connect() as conn:
+            for i in range(0, len(groups), 500):
+                rows = conn.execute(
+                    select(
+                        deliveries.c.tenant,
+                        deliveries.c.target_id,
+                        deliveries.c.group_key,
+                        deliveries.c.updated_ms,
+                        deliveries.c.payload,
+                    )
+                    .where(
+                        deliveries.c.group_key.in_(groups[i : i + 500]),
+                        deliveries.c.status == "sent",
+                    )
+                    .order_by(deliveries.c.updated_ms, deliveries.c.id)
+                )
+                for tenant, target_id, group, updated, payload in rows:
+                    key = (tenant, target_id, group)
+                    if key in wanted:
+                        out[key] = (updated, orjson.loads(payload))
+        return out
 
     def last_sent(
         self, tenant: str, target_id: str, group_key: str
