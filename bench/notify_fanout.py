@@ -96,7 +96,7 @@ async def vigil_round(url: str, alarms: int, data: Path) -> float:
     started = time.perf_counter()
     now_ms = int(time.time() * 1000)
     for i in range(alarms):
-        parts.alarms.publish(Event(f"alarm-{i}", [arn], now_ms))  # type: ignore[arg-type]
+        parts.alarms.publish(Event(f"alarm-{i}", [arn], now_ms))
     sent = 0
     while sent < alarms * 3:
         counts = await parts.tick()
