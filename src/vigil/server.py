@@ -308,12 +308,7 @@ class Runtime:
 
     async def _notify_loop(self) -> None:
         assert self.notify is not None
-        while True:
-            try:
-                await self.notify.tick()
-            except Exception:
-                log.exception("notify pass failed")
-            await asyncio.sleep(self.config.notify_interval)
+        await self.notify.run(self.config.notify_interval)
 
     async def _logs_pillar(self) -> LogsApi:
         """CloudWatch Logs: metric filters and EMF at ingest, Insights, scheduled queries."""

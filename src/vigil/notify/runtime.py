@@ -3,13 +3,15 @@ topics, escalation, schedules, silences, the alarm-event consumer.
 
 The server (or a test) builds ``NotifyParts`` from the state engine and
 ``NotifySettings`` (blocking: it reads the ack-link key from state, so build it in a
-worker thread), serves the SNS API and the ``/api/v1`` routes over it, and runs
-``tick(now)`` every ``tick_interval`` seconds: queued alarm events, due escalation steps
-(their notifications join the outbox in the same transaction), then the outbox flush.
+worker thread), serves the SNS API and the ``/api/v1`` routes over it, and runs ``run``
+(every ``tick_interval`` seconds: queued alarm events, due escalation steps — their
+notifications join the outbox in the same transaction — and an outbox flush beside the
+ones still running). Tests call ``tick(now)``, the same work in one awaited pass.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -105,6 +107,31 @@ class NotifyParts:
         if ref.startswith("oncall:"):
             return self.schedules.targets_in(conn, tenant, ref.removeprefix("oncall:"))
         return [contact_target(ref, "direct")]
+
+    async def run(self, interval: float, max_flushes: int = 4) -> None:
+        """The server's loop: every ``interval`` seconds, alarm events and due escalation
+        steps, then a flush started beside those still running (at most ``max_flushes``;
+        they claim disjoint rows), so a receiver that takes its whole timeout does not
+        hold back the next pass's notifications or escalations."""
+        flushes: set[asyncio.Task[dict[str, int]]] = set()
+        try:
+            while True:
+                try:
+                    await self.alarms.drain()
+                    await self.escalations.tick()
+                except Exception:
+                    log.exception("notify pass failed")
+                for done in [t for t in flushes if t.done()]:
+                    flushes.discard(done)
+                    if not done.cancelled() and done.exception() is not None:
+                        log.error("notify flush failed", exc_info=done.exception())
+                if len(flushes) < max_flushes:
+                    flushes.add(asyncio.create_task(self.notifier.flush()))
+                await asyncio.sleep(interval)
+        finally:
+            for task in flushes:
+                task.cancel()
+            await asyncio.gather(*flushes, return_exceptions=True)
 
     async def tick(self, now: float | None = None) -> dict[str, int]:
         """One pass: queued alarm events, due escalation steps (into the outbox), then due

@@ -370,13 +370,14 @@ class NotificationLog:
         since_ms: int,
         reason: str | None = None,
     ) -> int:
-        """Deliveries recorded for this target and group since ``since_ms`` (optionally
-        only those whose reason is ``reason``)."""
+        """State changes (trigger and resolve deliveries) recorded for this target and
+        group since ``since_ms`` (optionally only those whose reason is ``reason``)."""
         where = [
             deliveries.c.tenant == tenant,
             deliveries.c.target_id == target_id,
             deliveries.c.group_key == group_key,
             deliveries.c.created_ms >= since_ms,
+            deliveries.c.kind.in_(["trigger", "resolve"]),
         ]
         if reason is not None:
             where.append(deliveries.c.reason == reason)
