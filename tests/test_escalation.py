@@ -117,7 +117,7 @@ def _design(stack: Stack, http: HttpReceiver, smtp: SmtpReceiver) -> dict[str, s
     sns.subscribe(TopicArn=crit, Protocol="pagerduty", Endpoint="R0UTINGKEY0123456789")
     stack.tick()
     for mail in smtp.messages:  # confirm both email subscriptions through their links
-        link = re.search(r"(http://\S+ConfirmSubscription\S+)", _text(mail))
+        link = re.search(r"(http://\S+/notify/sns/confirm\S+)", _text(mail))
         assert link
         assert httpx.get(link.group(1)).status_code == 200
     smtp.messages.clear()

@@ -64,7 +64,7 @@ def _text(mail: Message) -> str:
 
 
 def _confirm_link(text: str) -> str:
-    match = re.search(r"(http://\S+Action=ConfirmSubscription\S+)", text)
+    match = re.search(r"(http://\S+/notify/sns/confirm\S+)", text)
     assert match, text
     return match.group(1)
 
@@ -176,9 +176,12 @@ def test_http_subscriber_confirms_and_receives_sns_messages(
     stack.tick()
     assert http.received[0].body == b"raw body"
 
-    # unsubscribe: an UnsubscribeConfirmation, then nothing more
+    # unsubscribe through the message's UnsubscribeURL: an UnsubscribeConfirmation, then
+    # nothing more
     http.received.clear()
-    sns.unsubscribe(SubscriptionArn=sub_arn)
+    answer = httpx.get(msg["UnsubscribeURL"])
+    assert answer.status_code == 200, answer.text
+    assert "<UnsubscribeResponse" in answer.text
     sns.publish(TopicArn=arn, Message="after")
     stack.tick()
     assert [r.json()["Type"] for r in http.received] == ["UnsubscribeConfirmation"]

@@ -18,7 +18,8 @@
   link is signed (HMAC) and expires; a forged or expired one is refused (403), a second
   use answers that the incident is already acknowledged (409).
 * ``GET /notify/sns/SimpleNotificationService-<id>.pem`` — the certificate that signs SNS
-  messages (their SigningCertURL).
+  messages (their SigningCertURL); ``GET /notify/sns/confirm`` and ``/notify/sns/unsubscribe``
+  — the SubscribeURL and UnsubscribeURL of SNS messages (SNS's XML answers).
 The ``/notify/`` paths need no API key (the ack link's signature is its credential; the
 certificate is public): ``is_open_path`` tells the auth middleware.
 """
@@ -37,6 +38,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import Scope
 
+from vigil.api.aws import protocols
 from vigil.api.endpoint import json_endpoint
 from vigil.api.params import ParamError, Params
 from vigil.api.responses import JSONResponse, error
@@ -46,7 +48,9 @@ from vigil.notify.oncall import ScheduleError
 from vigil.notify.runtime import NotifyParts
 from vigil.notify.silences import SilenceError
 from vigil.notify.silencestore import to_spec
+from vigil.notify.topics import CONFIRM_PATH, UNSUBSCRIBE_PATH, TopicError
 
+SNS_MODEL = protocols.load_model("sns")
 ACK_PREFIX = "/notify/ack/"
 OPEN_PREFIX = "/notify/"  # the ack links and the SNS signing certificate
 
@@ -90,7 +94,32 @@ class NotifyApi:
             Route("/api/v1/silences/{id}", j(self.silence), methods=["DELETE"]),
             Route(ACK_PREFIX + "{id}", self.ack_link, methods=["GET", "POST"]),
             Route(self.parts.signer.cert_path, self.certificate),
+            Route(CONFIRM_PATH, self.sns_link),
+            Route(UNSUBSCRIBE_PATH, self.sns_link),
         ]
+
+    async def sns_link(self, request: Request) -> Response:
+        """SNS's SubscribeURL / UnsubscribeURL, answered in SNS's XML."""
+        q = request.query_params
+        tenant = q.get("tenant", "default")
+        confirm = request.url.path == CONFIRM_PATH
+        operation = "ConfirmSubscription" if confirm else "Unsubscribe"
+        request_id = str(uuid.uuid4())
+        topics = self.parts.topics
+        try:
+            if confirm:
+                sub = await topics.confirm(tenant, q.get("TopicArn", ""), q.get("Token", ""))
+                output: dict[str, Any] = {"SubscriptionArn": sub.arn}
+            else:
+                await topics.unsubscribe(tenant, q.get("SubscriptionArn", ""))
+                output = {}
+        except TopicError as exc:
+            body = protocols.query_error(
+                exc.code, exc.message, True, request_id, SNS_MODEL.metadata.get("xmlNamespace")
+            )
+            return Response(body, exc.status, media_type="text/xml")
+        body = protocols.query_response(SNS_MODEL.operation_model(operation), output, request_id)
+        return Response(body, 200, media_type="text/xml")
 
     async def certificate(self, request: Request) -> Response:
         """The certificate of SNS message signatures (SigningCertURL)."""

@@ -56,6 +56,8 @@ SUBSCRIPTION_ATTRIBUTES = {
     "RawMessageDelivery",
     "RedrivePolicy",
 }
+CONFIRM_PATH = "/notify/sns/confirm"
+UNSUBSCRIBE_PATH = "/notify/sns/unsubscribe"
 SECRET_ATTRIBUTE = "vigil:HmacSecret"  # webhook subscriptions: the HMAC key (write-only)
 MAX_MESSAGE = 262_144
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -248,22 +250,25 @@ class Topics:
             await self._send_control(tenant, sub, "SubscriptionConfirmation")
         return sub
 
-    def subscribe_url(self, sub: Subscription) -> str:
+    # SNS's confirm and unsubscribe links work without credentials (the token, the
+    # subscription ARN's UUID are the secret): vigil serves them on open paths.
+    def subscribe_url(self, tenant: str, sub: Subscription) -> str:
         return (
-            f"{self.public_url}/?Action=ConfirmSubscription&Version=2010-03-31"
+            f"{self.public_url}{CONFIRM_PATH}?Action=ConfirmSubscription"
             f"&TopicArn={quote(sub.topic_arn, safe='')}&Token={sub.token}"
+            f"&tenant={quote(tenant, safe='')}"
         )
 
-    def unsubscribe_url(self, sub_arn: str) -> str:
+    def unsubscribe_url(self, tenant: str, sub_arn: str) -> str:
         return (
-            f"{self.public_url}/?Action=Unsubscribe&Version=2010-03-31"
-            f"&SubscriptionArn={quote(sub_arn, safe='')}"
+            f"{self.public_url}{UNSUBSCRIBE_PATH}?Action=Unsubscribe"
+            f"&SubscriptionArn={quote(sub_arn, safe='')}&tenant={quote(tenant, safe='')}"
         )
 
     async def _send_control(self, tenant: str, sub: Subscription, kind: str) -> None:
         """SubscriptionConfirmation / UnsubscribeConfirmation, through the outbox."""
         message_id = str(uuid.uuid4())
-        url = self.subscribe_url(sub)
+        url = self.subscribe_url(tenant, sub)
         if kind == "SubscriptionConfirmation":
             text = (
                 f"You have chosen to subscribe to the topic {sub.topic_arn}.\n"
@@ -292,7 +297,9 @@ class Topics:
                 "Timestamp": _timestamp(self.clock()),
             },
         )
-        await self.notifier.publish(tenant, note, [_target(sub, self.unsubscribe_url(sub.arn))])
+        await self.notifier.publish(
+            tenant, note, [_target(sub, self.unsubscribe_url(tenant, sub.arn))]
+        )
 
     async def confirm(self, tenant: str, topic_arn: str, token: str) -> Subscription:
         await self.topic(tenant, topic_arn)
@@ -372,7 +379,7 @@ class Topics:
         values = filterpolicy.attribute_values(typed)
         version = topic.attributes.get("SignatureVersion", "1")
         return [
-            _target(s, self.unsubscribe_url(s.arn), version)
+            _target(s, self.unsubscribe_url(tenant, s.arn), version)
             for s in confirmed_subscriptions(conn, tenant, topic_arn)
             if _wanted(s, values, notification.body_for(s.protocol))
         ]
@@ -394,7 +401,7 @@ class Topics:
         values = filterpolicy.attribute_values(req.attributes)
         version = topic.attributes.get("SignatureVersion", "1")
         targets = [
-            _target(s, self.unsubscribe_url(s.arn), version)
+            _target(s, self.unsubscribe_url(tenant, s.arn), version)
             for s in subs
             if _wanted(s, values, req.message)
         ]
