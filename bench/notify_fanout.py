@@ -93,14 +93,15 @@ async def vigil_round(url: str, alarms: int, data: Path) -> float:
     ):
         await parts.topics.subscribe("default", arn, protocol, endpoint, {})
     parts.channels["pagerduty"].events_url = f"{url}/pd"  # type: ignore[attr-defined]
-    started = time.perf_counter()
     now_ms = int(time.time() * 1000)
+    started = time.perf_counter()
     for i in range(alarms):
         parts.alarms.publish(Event(f"alarm-{i}", [arn], now_ms))
     sent = 0
     while sent < alarms * 3:
         counts = await parts.tick()
         sent += counts.get("sent", 0)
+        print(f"  {time.perf_counter() - started:.1f} s: {counts}", file=sys.stderr)
         if counts.get("failed") or counts.get("pending"):
             why = {d.reason for d in parts.log.recent("default", None, 5000) if d.status != "sent"}
             raise RuntimeError(f"deliveries failed or retried: {counts}: {sorted(why)[:5]}")
@@ -109,10 +110,19 @@ async def vigil_round(url: str, alarms: int, data: Path) -> float:
     return elapsed
 
 
-async def direct_round(url: str, count: int) -> float:
+async def direct_round(url: str, count: int, concurrency: int) -> float:
+    """The same POSTs, as many at once as vigil sends (32 per receiver, 3 receivers)."""
+    turns = asyncio.Semaphore(concurrency)
+
+    async def one(client: httpx.AsyncClient, path: str) -> None:
+        async with turns:
+            response = await client.post(f"{url}/{path}", content=b"{}")
+            response.raise_for_status()
+
     async with httpx.AsyncClient(timeout=30) as client:
         started = time.perf_counter()
-        await asyncio.gather(*(client.post(f"{url}/hook", content=b"{}") for _ in range(count)))
+        paths = ("hook", "slack", "pd")
+        await asyncio.gather(*(one(client, paths[i % 3]) for i in range(count)))
         return time.perf_counter() - started
 
 
@@ -126,7 +136,7 @@ def main() -> None:
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 vigil = asyncio.run(vigil_round(url, args.alarms, Path(tmp)))
-            direct = asyncio.run(direct_round(url, args.alarms * 3))
+            direct = asyncio.run(direct_round(url, args.alarms * 3, 3 * 32))
         finally:
             proc.terminate()
             proc.wait(10)
