@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DATA_DIR ?= ./data
 ARGS ?=
 
-.PHONY: run test lint typecheck unit setup clean bench
+.PHONY: run test lint typecheck unit setup clean bench postgres
 
 setup: $(STAMP)
 
@@ -33,8 +33,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) postgres
 	$(BIN)/pytest $(ARGS)
+
+# The state tests against a real PostgreSQL use Debian's server; installed when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 test: lint typecheck unit
 

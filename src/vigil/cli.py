@@ -130,6 +130,28 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="seconds between passes that run due scheduled queries",
     )
     p.add_argument("--log-level", default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
+    p.add_argument(
+        "--public-url",
+        default=os.environ.get("VIGIL_PUBLIC_URL"),
+        help="base URL of links in notifications (default: http://HOST:PORT)",
+    )
+    p.add_argument(
+        "--smtp-url",
+        default=os.environ.get("VIGIL_SMTP_URL"),
+        help="mail server for email notifications: smtp[s]://user:pass@host:port"
+        " (STARTTLS when offered; env VIGIL_SMTP_URL)",
+    )
+    p.add_argument("--smtp-from", default=d.smtp_from, help="sender of notification mail")
+    p.add_argument(
+        "--pagerduty-events-url",
+        default=d.pagerduty_events_url,
+        help="PagerDuty Events API v2 endpoint (point it at a local receiver to test)",
+    )
+    p.add_argument(
+        "--slack-api-url",
+        default=d.slack_api_url,
+        help="Slack Web API base (incoming webhooks are subscription endpoints)",
+    )
 
 
 def _metric_retention(args: argparse.Namespace) -> MetricRetention:
@@ -188,6 +210,11 @@ def parse_config(args: argparse.Namespace) -> Config:
         retention_interval=args.retention_interval,
         insights_timeout=args.insights_timeout,
         scheduled_query_interval=args.scheduled_query_interval,
+        public_url=args.public_url,
+        smtp_url=args.smtp_url,
+        smtp_from=args.smtp_from,
+        pagerduty_events_url=args.pagerduty_events_url,
+        slack_api_url=args.slack_api_url,
     )
 
 
@@ -198,9 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     from vigil import logs_cli
 
     logs_cli.add_parser(sub)
+    from vigil import incidents_cli
+
+    incidents_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "logs":
         return logs_cli.run(args)
+    if args.command == "incidents":
+        return incidents_cli.run(args)
     if args.command == "serve":
         from vigil.server import ConfigError, serve
 

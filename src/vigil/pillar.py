@@ -188,6 +188,9 @@ class Pillar:
     aws_services: Sequence[AwsService] = ()  # on the main HTTP port
     grpc_handlers: Sequence[grpc.GenericRpcHandler] = ()  # on the OTLP gRPC port
     tasks: Sequence[Task] = ()
+    # Path prefixes on the main port served without the API key (links in messages that
+    # a person opens from a mail client, a certificate SNS subscribers fetch).
+    open_paths: Sequence[str] = ()
     on_start: Sequence[Hook] = ()
     on_stop: Sequence[Hook] = ()
 

@@ -1,10 +1,10 @@
 """The wiring: opens the core, builds the pillars in a written-down order, starts them in
 order and stops them in reverse (the contract is in ``vigil.pillar``).
 
-Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, read-api, otlp. The logs
-pillar comes first because every later pillar's ingest may carry logs through its metric
-filters; alarms read what the three pillars store; OTLP comes last because it feeds all
-three.
+Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, notify, read-api, otlp.
+The logs pillar comes first because every later pillar's ingest may carry logs through its
+metric filters; alarms read what the three pillars store and hand their events to notify;
+OTLP comes last because it feeds all three.
 
 Start order                               Stop order (reverse, each waits for the last)
  1. core: store (open ClickHouse,          1. not ready: /healthz answers 503
@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from starlette.types import Scope
 
 from vigil.api.app import build_app
 from vigil.api.aws.dispatch import AwsDispatcher
@@ -43,7 +44,7 @@ from vigil.auth import Authenticator
 from vigil.config import Config
 from vigil.ingest.otlp.grpc_handler import start_grpc_server
 from vigil.pillar import Builder, Core, Pillar, open_core
-from vigil.pillars import alarms, logs, metrics, otlp, read_api, traces
+from vigil.pillars import alarms, logs, metrics, notify, otlp, read_api, traces
 from vigil.tasks import TaskRunner
 from vigil.telemetry import SelfMetrics
 
@@ -55,9 +56,14 @@ PILLARS: tuple[Builder, ...] = (
     metrics.build,
     traces.build,
     alarms.build,
+    notify.build,
     read_api.build,
     otlp.build,
 )
+
+
+def _is_open(scope: Scope, prefixes: tuple[str, ...]) -> bool:
+    return bool(prefixes) and str(scope.get("path", "")).startswith(prefixes)
 
 
 class ConfigError(Exception):
@@ -130,12 +136,13 @@ class Runtime:
             cfg.aws_credentials,
             metrics=core.metrics,
         )
+        open_paths = tuple(prefix for p in self.built for prefix in p.open_paths)
         main_app = build_app(
             [*(r for p in self.built for r in p.routes), *aws.routes()],
             core.auth,
             core.is_ready,
             core.metrics,
-            exempt=aws.is_aws,
+            exempt=lambda scope: aws.is_aws(scope) or _is_open(scope, open_paths),
         )
         core.addresses["http"] = await core.listeners.open("http", main_app, cfg.host, cfg.port)
         self._grpc, grpc_port = await start_grpc_server(

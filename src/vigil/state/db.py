@@ -73,6 +73,9 @@ STATE_MODULES = (
     "vigil.state.sampling",
     "vigil.state.logs",
     "vigil.state.alarms",
+    "vigil.state.notifylog",
+    "vigil.state.topics",
+    "vigil.state.incidents",
 )
 
 
