@@ -32,6 +32,16 @@ def message_type(notification: Notification) -> str:
     return str(notification.details.get("sns_type", "Notification"))
 
 
+def topic_of(notification: Notification, target: Target) -> str:
+    """The topic a delivery came through: the notification's, else the subscription's
+    (an escalation step names topics per level: its notification carries none, and an
+    SNS subscription ARN is the topic ARN plus ``:<id>``)."""
+    if notification.topic_arn:
+        return notification.topic_arn
+    subscription = target.options.get("subscription_arn") or target.id
+    return subscription.rsplit(":", 1)[0] if subscription.startswith("arn:") else ""
+
+
 def envelope(notification: Notification, target: Target, protocol: str) -> dict[str, Any]:
     """The message as SNS sends it to this subscription (unsigned)."""
     n, d = notification, notification.details
@@ -41,7 +51,7 @@ def envelope(notification: Notification, target: Target, protocol: str) -> dict[
         "MessageId": d.get("MessageId", n.key),
     }
     if kind == "Notification":
-        out["TopicArn"] = n.topic_arn
+        out["TopicArn"] = topic_of(n, target)
         if n.subject:
             out["Subject"] = n.subject
         out["Message"] = n.body_for(protocol)

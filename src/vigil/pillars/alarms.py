@@ -38,10 +38,13 @@ def build(core: Core) -> AlarmsPillar:
     store = AlarmStore(core.state)
     reader = MetricReader(core.store, core.config.metric_retention, lambda: core.clock() // 10**9)
 
-    def publish(event: AlarmEvent) -> None:
-        # The sinks are read at call time: pillars built after this one add theirs.
+    async def publish(event: AlarmEvent) -> None:
+        # The sinks are read at call time: pillars built after this one add theirs. Each
+        # is awaited: the event is marked delivered only once every sink has it.
         for sink in core.alarm_sinks:
-            sink(event)
+            result = sink(event)
+            if result is not None:
+                await result
 
     engine = AlarmEngine(store, reader, core.clock, publish)
     service = CloudWatchAlarmsService(

@@ -2,11 +2,11 @@
 pipeline and its channels, incidents with escalation and acknowledgement, on-call
 schedules and silences (``/api/v1/notify…``, ``/api/v1/incidents…``).
 
-It consumes alarm state changes through ``core.alarm_sinks`` (queue and return); the
-``notify`` task (every ``notify_interval`` seconds) turns them into publishes and
-incidents, runs due escalation steps and flushes the durable outbox. Built after the
-alarms pillar; its sink is registered at build time, before any pillar starts, so the
-events the alarms pillar redelivers at start reach it.
+It consumes alarm state changes through ``core.alarm_sinks``, recording each one's
+publishes or incident durably before it returns; the ``notify`` task (every
+``notify_interval`` seconds) runs due escalation steps and flushes the durable outbox.
+Built after the alarms pillar; its sink is registered at build time, before any pillar
+starts, so the events the alarms pillar redelivers at start reach it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ def build(core: Core) -> NotifyPillar:
     # Reads (or makes, once) the signing and ack-link keys in state: a few small queries
     # at start-up, before anything is served.
     parts = NotifyParts(core.state, settings, clock=lambda: core.clock() / 1e9)
-    core.alarm_sinks.append(parts.alarms.publish)
+    # ``deliver`` returns once the event's notifications or incident are in the durable
+    # outbox: only then does the alarms pillar mark the event delivered (a crash between
+    # the two redelivers it; the outbox key makes the second recording a no-op).
+    core.alarm_sinks.append(parts.alarms.deliver)
 
     async def step() -> None:
         # Links in messages point at the main port as bound, unless --public-url says.

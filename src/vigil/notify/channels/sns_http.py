@@ -17,7 +17,7 @@ import orjson
 
 from vigil.notify.channels.http import new_client, post
 from vigil.notify.interface import Notification, SendOutcome, Target
-from vigil.notify.snsmessage import envelope, message_type
+from vigil.notify.snsmessage import envelope, message_type, topic_of
 
 
 class Signer(Protocol):
@@ -38,7 +38,7 @@ class SnsHttpChannel:
         headers = {
             "x-amz-sns-message-type": kind,
             "x-amz-sns-message-id": str(notification.details.get("MessageId", notification.key)),
-            "x-amz-sns-topic-arn": notification.topic_arn,
+            "x-amz-sns-topic-arn": topic_of(notification, target),
         }
         raw = target.options.get("raw", "false") == "true"
         if kind == "Notification":
