@@ -36,10 +36,12 @@ from starlette.types import ASGIApp
 from vigil.api.app import build_app, otlp_routes
 from vigil.api.auth import Authenticator
 from vigil.api.aws.cloudwatch import CloudWatchService
+from vigil.api.aws.dashboards import DashboardsService
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
 from vigil.api.aws.logs import LogsService
 from vigil.api.aws.xray import DaemonSamplingService, XRayService
+from vigil.api.dashboards_v1 import DashboardsApi
 from vigil.api.logs_v1 import LogsApi
 from vigil.api.v1 import ReadApi
 from vigil.api.v1_traces import TracesApi
@@ -54,6 +56,7 @@ from vigil.query.insights.runner import QueryRegistry
 from vigil.query.servicegraph import ServiceGraphKeeper
 from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.state.cloudwatch_resources import CloudWatchResources
+from vigil.state.dashboards import Dashboards
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import LogsCatalog
@@ -70,6 +73,7 @@ from vigil.store.retention import (
 from vigil.store.wal import WriteAheadLog
 from vigil.store.writer import WalWriter
 from vigil.telemetry import SelfMetrics
+from vigil.web import pages as web_pages
 
 log = logging.getLogger("vigil")
 
@@ -136,6 +140,7 @@ class Runtime:
         self.scheduled: ScheduledQueries | None = None
         self.sampling: SamplingRules | None = None
         self.xray: XRayService | None = None
+        self.dashboards: Dashboards | None = None
         self._xray_daemon: XRayDaemon | None = None
         self._http: list[_HttpListener] = []
         self._grpc: grpc.aio.Server | None = None
@@ -216,6 +221,7 @@ class Runtime:
         )
         traces_api = TracesApi(self.store, self.metrics, clock=self.clock, graph=graph)
         logs_api = await self._logs_pillar()
+        dashboards_api = self._dashboards_pillar()
         aws = AwsDispatcher(
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
         )
@@ -226,13 +232,15 @@ class Runtime:
                 *traces_api.routes(),
                 *read_api.routes(),
                 *logs_api.routes(),
+                *dashboards_api.routes(),
                 *self.extra_routes,
+                *web_pages.routes(aws.root),
                 *aws.routes(),
             ],
             auth,
             ready,
             self.metrics,
-            exempt=aws.is_aws,
+            exempt=lambda scope: aws.is_aws(scope) or web_pages.is_page(scope),
         )
         otlp_app = build_app(otlp_routes(otlp_http), auth, ready)
         # 5. listeners
@@ -276,7 +284,29 @@ class Runtime:
         services: list[AwsService] = [cloudwatch, self.xray]
         if self.logs is not None:
             services.append(self.logs)
+        if self.dashboards is not None:
+            services.append(
+                DashboardsService(
+                    self.dashboards,
+                    TagStore(self.state, self.cloudwatch_resources),
+                    self.cloudwatch_resources,
+                )
+            )
         return services
+
+    def _dashboards_pillar(self) -> DashboardsApi:
+        """CloudWatch dashboards (PutDashboard …) and the UI's /api/v1/dashboards."""
+        assert self.state is not None
+        assert self.store is not None
+        self.dashboards = Dashboards(self.state, lambda: self.clock() // 10**6)
+        return DashboardsApi(
+            self.dashboards,
+            self.store,
+            self.metrics,
+            self.config.metric_retention,
+            clock=self.clock,
+            search_limit=self.config.metric_search_limit,
+        )
 
     async def _logs_pillar(self) -> LogsApi:
         """CloudWatch Logs: metric filters and EMF at ingest, Insights, scheduled queries."""

@@ -68,7 +68,12 @@ Migrations = list[tuple[str, Callable[[Connection], None]]]
 MIGRATIONS: Migrations = [("0001_log_groups", _m0001)]
 
 # Modules that own state tables; each defines ``MIGRATIONS`` (ids prefixed by its pillar).
-STATE_MODULES = ("vigil.state.db", "vigil.state.sampling", "vigil.state.logs")
+STATE_MODULES = (
+    "vigil.state.db",
+    "vigil.state.sampling",
+    "vigil.state.logs",
+    "vigil.state.dashboards",
+)
 
 
 def all_migrations() -> Migrations:

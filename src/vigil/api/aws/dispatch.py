@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from botocore.model import OperationModel, ServiceModel
+from botocore.model import OperationModel, ServiceModel, Shape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -33,6 +33,7 @@ from starlette.types import Scope
 
 from vigil.api.auth import Authenticator, AuthError, TenantError, tenant_of
 from vigil.api.aws import protocols
+from vigil.api.aws.combine import combine
 from vigil.api.aws.interface import AwsError, AwsService, RequestContext
 from vigil.api.aws.sigv4 import SignatureError, SigV4Verifier, parse_credential, scope_service
 
@@ -78,7 +79,7 @@ class AwsDispatcher:
         self._by_signing_name: dict[str, AwsService] = {}
         self._rest: list[tuple[re.Pattern[str], str, str, AwsService]] = []
         self._rest_paths: set[str] = set()
-        for service in services:
+        for service in combine(services):
             model = protocols.load_model(service.model)
             protocols_ = model.metadata.get("protocols", [model.protocol])
             if model.metadata.get("targetPrefix"):
@@ -273,6 +274,8 @@ class AwsDispatcher:
                 error.sender_fault,
                 request_id,
                 bound.model.metadata.get("xmlNamespace"),
+                error.details,
+                _error_shape(bound.model, error.code) if error.details else None,
             )
             return Response(
                 body, error.status, media_type="text/xml", headers={"x-amzn-RequestId": request_id}
@@ -356,6 +359,13 @@ def _answer(
     )
 
 
+def _error_shape(model: ServiceModel, code: str) -> Shape | None:
+    for shape in model.error_shapes:
+        if shape.metadata.get("error", {}).get("code") == code:
+            return shape
+    return None
+
+
 def _error_shape_name(model: ServiceModel | None, code: str) -> str:
     if model is None:
         return code
@@ -373,6 +383,7 @@ def _json_error(error: AwsError, request_id: str, model: ServiceModel | None) ->
         )
     version = model.metadata.get("jsonVersion", "1.1") if model is not None else "1.1"
     body = {"__type": _error_shape_name(model, error.code), "message": error.message}
+    body.update(error.details)
     return Response(
         orjson.dumps(body),
         error.status,

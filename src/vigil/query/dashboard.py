@@ -1,0 +1,172 @@
+"""A dashboard's metric widgets as one GetMetricData request (one per dashboard refresh).
+
+``widget_queries(key, widget, period)`` turns a metric widget's ``metrics`` (rows with
+``.``/``...`` shorthands, rendering options, expressions) into ``MetricQuery``s whose ids
+carry the widget's key (``w3_m1``), so that several widgets run as one request; the
+expressions are rewritten to the new ids on their syntax tree (and ``METRICS()`` becomes
+the widget's own metrics, not the whole request's). ``run(fetch, widgets, start, end)``
+runs them all at once and, when that request fails, each widget alone, so a widget whose
+query fails shows its error and the others their data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigil.model.dashboard import expand_metric_rows
+from vigil.query import metricdata as md
+from vigil.query.metricmath.ast import ArrayLiteral, Binary, Call, Name, Node, Unary, to_text
+from vigil.query.metricmath.errors import MathSyntaxError
+from vigil.query.metricmath.parser import parse
+
+DEFAULT_STAT = "Average"
+
+
+class WidgetError(ValueError):
+    pass
+
+
+@dataclass(slots=True)
+class WidgetRequest:
+    key: str  # [A-Za-z0-9]+, unique in the request
+    queries: list[md.MetricQuery]
+    rows: dict[str, int]  # query id -> index of its row in ``metrics``
+
+
+@dataclass(slots=True)
+class WidgetResult:
+    key: str
+    series: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def widget_queries(key: str, props: dict[str, Any], period: int) -> WidgetRequest:
+    """The queries of one metric widget's properties (``period``: the dashboard's, used
+    when neither the row nor the widget names one)."""
+    metrics = props.get("metrics")
+    if not isinstance(metrics, list) or not metrics:
+        raise WidgetError("the widget has no metrics")
+    prefix = f"w{key}_"
+    rows = expand_metric_rows(metrics)
+    ids: list[str] = []
+    for i, (_, options) in enumerate(rows):
+        ids.append(str(options.get("id") or f"m{i + 1}"))
+    metric_ids = [ids[i] for i, (values, _) in enumerate(rows) if values]
+    widget_period = props.get("period") if isinstance(props.get("period"), int) else None
+    if props.get("setPeriodToTimeRange") is not True and widget_period is None:
+        widget_period = period
+    queries: list[md.MetricQuery] = []
+    row_of: dict[str, int] = {}
+    for i, (values, options) in enumerate(rows):
+        qid = prefix + ids[i]
+        row_of[qid] = i
+        row_period = options.get("period") or widget_period or period
+        label = options.get("label")
+        if "expression" in options:
+            try:
+                tree = parse(str(options["expression"]))
+            except MathSyntaxError as exc:
+                raise WidgetError(f"Error in expression {ids[i]}: {exc}") from None
+            text = to_text(_rename(tree, set(ids), prefix, metric_ids))
+            queries.append(
+                md.MetricQuery(
+                    id=qid,
+                    expression=text,
+                    label=label,
+                    period=row_period,
+                    return_data=options.get("returnData", True) is not False,
+                )
+            )
+            continue
+        namespace, name, *dims = values
+        dimensions = tuple(sorted(zip(dims[0::2], dims[1::2], strict=True)))
+        if label is None:
+            label = " ".join([name, *(v for _, v in dimensions)])
+        queries.append(
+            md.MetricQuery(
+                id=qid,
+                metric=md.MetricSpec(namespace, name, dimensions),
+                stat=str(options.get("stat") or props.get("stat") or DEFAULT_STAT),
+                period=int(row_period),
+                label=label,
+                return_data=options.get("returnData", True) is not False,
+            )
+        )
+    return WidgetRequest(key, queries, row_of)
+
+
+def _rename(node: Node, ids: set[str], prefix: str, metric_ids: list[str]) -> Node:
+    def walk(n: Node) -> Node:
+        if isinstance(n, Name):
+            return Name(prefix + n.name, n.position) if n.name in ids else n
+        if isinstance(n, Call):
+            if n.function == "METRICS":
+                # The widget's metrics only (all of them, or those whose id holds the text).
+                text = getattr(n.args[0], "value", "") if n.args else ""
+                chosen = [m for m in metric_ids if str(text) in m]
+                return ArrayLiteral(tuple(Name(prefix + m) for m in chosen), n.position)
+            return Call(n.function, tuple(walk(a) for a in n.args), n.position)
+        if isinstance(n, ArrayLiteral):
+            return ArrayLiteral(tuple(walk(a) for a in n.items), n.position)
+        if isinstance(n, Unary):
+            return Unary(n.op, walk(n.operand), n.position)
+        if isinstance(n, Binary):
+            return Binary(n.op, walk(n.left), walk(n.right), n.position)
+        return n
+
+    return walk(node)
+
+
+def _answer(request: WidgetRequest, results: Sequence[md.Result]) -> WidgetResult:
+    out = WidgetResult(request.key)
+    for r in results:
+        if r.id not in request.rows:
+            continue
+        out.series.append(
+            {
+                "row": request.rows[r.id],
+                "id": r.id.split("_", 1)[1],
+                "label": r.label,
+                "times": r.timestamps,
+                "values": r.values,
+            }
+        )
+    return out
+
+
+async def run(
+    fetch: md.Fetch,
+    widgets: Sequence[WidgetRequest],
+    start: int,
+    end: int,
+    search_limit: int = 500,
+) -> list[WidgetResult]:
+    """All widgets in one request; on failure, each alone to say which failed and why."""
+    if not widgets:
+        return []
+    queries = [q for w in widgets for q in w.queries]
+    try:
+        results = await md.get_metric_data(fetch, queries, start, end, search_limit=search_limit)
+    except md.QueryError as exc:
+        if len(widgets) == 1:
+            return [WidgetResult(widgets[0].key, error=_unprefixed(exc.message, widgets[0].key))]
+    else:
+        return [_answer(w, results) for w in widgets]
+
+    async def alone(widget: WidgetRequest) -> WidgetResult:
+        try:
+            found = await md.get_metric_data(
+                fetch, widget.queries, start, end, search_limit=search_limit
+            )
+        except md.QueryError as exc:
+            return WidgetResult(widget.key, error=_unprefixed(exc.message, widget.key))
+        return _answer(widget, found)
+
+    return list(await asyncio.gather(*(alone(w) for w in widgets)))
+
+
+def _unprefixed(message: str, key: str) -> str:
+    return message.replace(f"w{key}_", "")

@@ -1,0 +1,73 @@
+"""Serving the UI on the main port: the built front end (``static/``) and its pages.
+
+Contract: ``GET /static/…`` serves the build output (hashed file names: cached for good);
+every page path (``/``, ``/dashboards``, ``/dashboards/{name}``, and the explorers' paths)
+answers the same ``index.html``, whose script routes by ``location`` (every view is a
+link). ``GET /?Action=…`` and ``POST /`` stay the AWS query protocol's (``aws_root``).
+Pages and static files need no API key (they hold no data; the ``/api/v1`` calls the page
+makes do). Without a build (a checkout where ``make`` has not run) a page says how to build
+it instead of a blank screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+# First path segments of the UI's pages (the explorers add theirs here).
+PAGES = ("dashboards", "logs", "metrics", "traces", "service-map", "alarms", "incidents")
+
+_NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>vigil</title>
+</head><body><h1>vigil</h1><p>The web UI is not built in this installation.
+Run <code>make setup</code> (or <code>make run</code>) in the source tree to build it
+from <code>web/</code>.</p></body></html>"""
+
+AwsRoot = Callable[[Request], Awaitable[Response]]
+
+
+class _Static(StaticFiles):
+    """Build output: file names carry a content hash, so browsers may keep them."""
+
+    def file_response(self, *args: object, **kwargs: object) -> Response:
+        response = super().file_response(*args, **kwargs)  # type: ignore[arg-type]
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+
+def is_page(scope: Scope) -> bool:
+    """Paths the UI serves without an API key (pages and static files)."""
+    path: str = scope["path"]
+    first = path.lstrip("/").split("/", 1)[0]
+    return first == "static" or first in PAGES
+
+
+def routes(aws_root: AwsRoot | None = None, static_dir: Path = STATIC_DIR) -> list[BaseRoute]:
+    index = static_dir / "index.html"
+
+    async def page(request: Request) -> Response:
+        if not index.is_file():
+            return HTMLResponse(_NOT_BUILT, status_code=503)
+        # The shell itself must not be cached: it names the current build's assets.
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    async def root(request: Request) -> Response:
+        if aws_root is not None and (request.method != "GET" or "Action" in request.query_params):
+            return await aws_root(request)
+        return await page(request)
+
+    out: list[BaseRoute] = [
+        Route("/", root, methods=["GET", "POST"]),
+        Mount("/static", app=_Static(directory=static_dir, check_dir=False), name="static"),
+    ]
+    for name in PAGES:
+        out.append(Route(f"/{name}", page, methods=["GET"]))
+        out.append(Route(f"/{name}/{{rest:path}}", page, methods=["GET"]))
+    return out
