@@ -30,7 +30,7 @@ import grpc
 import pyarrow as pa
 import uvicorn
 from sqlalchemy import Engine
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from vigil.api.app import build_app, otlp_routes
@@ -226,17 +226,17 @@ class Runtime:
             [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
         )
         ready = lambda: self.ready  # noqa: E731 - read at request time
+        api_routes = [
+            *otlp_routes(otlp_http),
+            *traces_api.routes(),
+            *read_api.routes(),
+            *logs_api.routes(),
+            *dashboards_api.routes(),
+            *self.extra_routes,
+        ]
+        api_paths = [r.path for r in api_routes if isinstance(r, Route)]
         main_app = build_app(
-            [
-                *otlp_routes(otlp_http),
-                *traces_api.routes(),
-                *read_api.routes(),
-                *logs_api.routes(),
-                *dashboards_api.routes(),
-                *self.extra_routes,
-                *web_pages.routes(aws.root),
-                *aws.routes(),
-            ],
+            [*api_routes, *web_pages.routes(aws.root, api_paths), *aws.routes()],
             auth,
             ready,
             self.metrics,

@@ -4,6 +4,8 @@ Contract: ``GET /static/…`` serves the build output (hashed file names: cached
 every page path (``/``, ``/dashboards``, ``/dashboards/{name}``, and the explorers' paths)
 answers the same ``index.html``, whose script routes by ``location`` (every view is a
 link). ``GET /?Action=…`` and ``POST /`` stay the AWS query protocol's (``aws_root``).
+The shell names the optional APIs this server has (``<meta name="vigil-features">``, e.g.
+``alarms`` when ``/api/v1/alarms`` is routed), so the page never asks for one it lacks.
 Pages and static files need no API key (they hold no data; the ``/api/v1`` calls the page
 makes do). Without a build (a checkout where ``make`` has not run) a page says how to build
 it instead of a blank screen.
@@ -11,11 +13,11 @@ it instead of a blank screen.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -49,14 +51,25 @@ def is_page(scope: Scope) -> bool:
     return first == "static" or first in PAGES
 
 
-def routes(aws_root: AwsRoot | None = None, static_dir: Path = STATIC_DIR) -> list[BaseRoute]:
+FEATURES = {"alarms": "/api/v1/alarms"}
+
+
+def routes(
+    aws_root: AwsRoot | None = None,
+    api_paths: Sequence[str] = (),
+    static_dir: Path = STATIC_DIR,
+) -> list[BaseRoute]:
+    """``api_paths``: the paths routed on the same port (for the features the shell names)."""
     index = static_dir / "index.html"
+    features = [f for f, prefix in FEATURES.items() if any(p.startswith(prefix) for p in api_paths)]
+    meta = f'<meta name="vigil-features" content="{" ".join(features)}">'
 
     async def page(request: Request) -> Response:
         if not index.is_file():
             return HTMLResponse(_NOT_BUILT, status_code=503)
+        html = index.read_text().replace("<head>", "<head>" + meta, 1)
         # The shell itself must not be cached: it names the current build's assets.
-        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
     async def root(request: Request) -> Response:
         if aws_root is not None and (request.method != "GET" or "Action" in request.query_params):

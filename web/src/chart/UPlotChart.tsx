@@ -38,6 +38,7 @@ export interface ChartProps {
   vertical?: Annotation[];
   tz: string;
   height: number;
+  xRange?: [number, number]; // seconds: the page's range, whatever the data covers
   syncKey?: string;
   onZoom?: (startMs: number, endMs: number) => void;
   onPoint?: (timeMs: number) => void;
@@ -144,7 +145,7 @@ export function UPlotChart(props: ChartProps) {
       },
       legend: { live: true },
       scales: {
-        x: { time: true },
+        x: props.xRange ? { time: true, range: () => props.xRange! } : { time: true },
         y: {
           range: (_u, min, max) => [
             props.left?.min ?? (min === max ? min - 1 : Math.min(min, 0)),
@@ -162,7 +163,6 @@ export function UPlotChart(props: ChartProps) {
         { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor } },
         {
           scale: "y",
-          label: props.left?.label,
           stroke: axisColor,
           grid: { stroke: gridColor, width: 1 },
           ticks: { stroke: gridColor },
@@ -173,7 +173,6 @@ export function UPlotChart(props: ChartProps) {
               {
                 scale: "right",
                 side: 1 as const,
-                label: props.right?.label,
                 stroke: axisColor,
                 grid: { show: false },
                 size: 56,
@@ -235,9 +234,17 @@ export function UPlotChart(props: ChartProps) {
       u.destroy();
       plot.current = null;
     };
-  }, [props.times, props.values, props.series, props.height, props.tz, props.stacked, props.bars, themeTick]);
+  }, [props.times, props.values, props.series, props.height, props.tz, props.stacked, props.bars, themeTick, props.xRange?.[0], props.xRange?.[1]]);
 
-  return <div class="chart" ref={ref} />;
+  // Axis titles are text beside the canvas: readable by people, screen readers and tests.
+  const hasRight = props.series.some((s) => s.axis === "right");
+  return (
+    <div class="chart-wrap">
+      {props.left?.label ? <div class="axis-title axis-left">{props.left.label}</div> : null}
+      <div class="chart" ref={ref} />
+      {hasRight && props.right?.label ? <div class="axis-title axis-right">{props.right.label}</div> : null}
+    </div>
+  );
 }
 
 export function formatValue(v: number): string {

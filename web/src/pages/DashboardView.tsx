@@ -17,6 +17,7 @@ import { SeriesData } from "../widgets/align";
 type MetricAnswer = Record<string, { series?: SeriesData[]; error?: string }>;
 
 const ROW_PX = 36; // one grid unit of height (CloudWatch's unit is ~36 px at 1280 wide)
+const GAP_PX = 8; // .grid gap
 
 export function DashboardView({ name, query }: { name: string; query: URLSearchParams }) {
   const [dash, setDash] = useState<{ body?: DashboardBody; error?: ApiError | Error }>({});
@@ -68,7 +69,7 @@ export function DashboardView({ name, query }: { name: string; query: URLSearchP
       .map(({ w, i }) => ({ key: String(i), properties: effectiveProperties(w, body, period, startMs, endMs) }));
     if (!widgets.length) return;
     const ac = new AbortController();
-    setMetricData({});
+
     api<{ widgets: MetricAnswer }>("/api/v1/dashboards/metric-data", {
       method: "POST",
       body: { start: String(startMs), end: String(endMs), period, widgets },
@@ -148,7 +149,7 @@ export function DashboardView({ name, query }: { name: string; query: URLSearchP
           />
         </div>
       ) : null}
-      <div class="grid" style={{ gridTemplateRows: `repeat(${rows}, ${ROW_PX}px)` }}>
+      <div class="grid" style={{ gridTemplateRows: `repeat(${rows}, ${ROW_PX}px)`, gap: `${GAP_PX}px` }}>
         {body.widgets.map((w, i) => (
           <div
             key={i}
@@ -163,7 +164,7 @@ export function DashboardView({ name, query }: { name: string; query: URLSearchP
               index={i}
               data={metricData[String(i)]}
               ctx={ctx}
-              height={cells[i].h * ROW_PX - 84}
+              height={cells[i].h * ROW_PX + (cells[i].h - 1) * GAP_PX - 76}
               refresh={tick}
               onFullscreen={() => setParams({ widget: String(i) })}
             />

@@ -1,12 +1,14 @@
 // /: where a newcomer lands after `make run`: dashboards, recent alarms, how to send data.
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api";
+import { hasFeature } from "../features";
 import { DashboardTable, useDashboards } from "./DashboardList";
 
 export function Home() {
   const { list, error } = useDashboards();
   const [alarms, setAlarms] = useState<{ name: string; state: string }[] | null>(null);
   useEffect(() => {
+    if (!hasFeature("alarms")) return;
     api<{ alarms: { name: string; state: string }[] }>("/api/v1/alarms?state=ALARM")
       .then((r) => setAlarms(r.alarms))
       .catch(() => setAlarms(null));
@@ -20,8 +22,10 @@ export function Home() {
       </section>
       <section aria-labelledby="home-alarms">
         <h2 id="home-alarms">Recent alarms</h2>
-        {alarms === null ? (
-          <p class="muted">No alarm is firing.</p>
+        {!hasFeature("alarms") ? (
+          <p class="muted">Alarms are not enabled on this server.</p>
+        ) : alarms === null ? (
+          <p class="muted">Loading…</p>
         ) : alarms.length === 0 ? (
           <p class="muted">No alarm is firing.</p>
         ) : (

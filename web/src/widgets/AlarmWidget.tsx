@@ -1,6 +1,7 @@
 // An alarm status widget: the state of each listed alarm.
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, isAbort } from "../api";
+import { api, isAbort } from "../api";
+import { hasFeature } from "../features";
 import { WidgetError } from "./MetricWidget";
 
 interface Alarm {
@@ -18,16 +19,16 @@ export function AlarmWidget({ properties, refresh }: { properties: Record<string
   const names: string[] = (properties.alarms ?? []).map(alarmName);
   const [state, setState] = useState<{ alarms?: Alarm[]; error?: string; missing?: boolean }>({});
   useEffect(() => {
+    if (!hasFeature("alarms")) {
+      setState({ missing: true });
+      return;
+    }
     const ac = new AbortController();
     const q = names.map((n) => `name=${encodeURIComponent(n)}`).join("&");
     api<{ alarms: Alarm[] }>(`/api/v1/alarms?${q}`, { signal: ac.signal })
       .then((r) => setState({ alarms: r.alarms }))
       .catch((e) => {
-        if (isAbort(e)) return;
-        // Alarms are another pillar: without it, say so rather than guess states.
-        if (e instanceof ApiError && e.status === 404 && e.code === "not_found" && /route/.test(e.message))
-          setState({ missing: true });
-        else setState({ error: e.message });
+        if (!isAbort(e)) setState({ error: e.message });
       });
     return () => ac.abort();
   }, [names.join("\n"), refresh]);

@@ -86,6 +86,7 @@ function TimeSeries({
       vertical={vertical}
       tz={ctx.tz}
       height={height}
+      xRange={[ctx.startMs / 1000, ctx.endMs / 1000]}
       syncKey={ctx.syncKey}
       onZoom={ctx.onZoom}
       onPoint={ctx.onPoint}

@@ -1,0 +1,225 @@
+"""The dashboards as a person sees them: headless Chromium (Debian's) on a vigil process,
+the design's two dashboards created through boto3 ``put_dashboard`` with data behind them."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.browser import ConsoleLog
+from tests.ui_data import ERRORS, FRESHNESS, HEALTH, Design, client, feed
+from tests.vigil_process import VigilProcess
+from vigil import demo_dashboards as design_dashboards
+
+PLATFORM = "/dashboards/DataPipeline-Platform"
+BUSINESS = "/dashboards/DataPipeline-Business"
+
+
+@pytest.fixture(scope="module")
+def design(vigil: VigilProcess) -> Design:
+    return feed(vigil)
+
+
+def widget(page: Any, title: str) -> Any:
+    return page.locator("section.widget", has=page.locator(".widget-title", has_text=title))
+
+
+def legend(w: Any) -> list[str]:
+    return [
+        t.strip()
+        for t in w.locator(".u-legend .u-series:not(:first-child) .u-label").all_inner_texts()
+    ]
+
+
+def open_dashboard(page: Any, vigil: VigilProcess, path: str) -> None:
+    page.goto(vigil.url + path)
+    page.locator(".u-legend").first.wait_for()
+
+
+def test_platform_dashboard_shows_the_design(
+    page: Any, vigil: VigilProcess, design: Design
+) -> None:
+    open_dashboard(page, vigil, PLATFORM)
+    titles = page.locator(".widget-title").all_inner_texts()
+    for title in (
+        "Lambda Duration and Errors",
+        "Pipeline Records and Data Quality",
+        "System Health",
+        "Recent Errors",
+    ):
+        assert title in titles
+    lam = widget(page, "Lambda Duration and Errors")
+    assert lam.locator(".axis-left").inner_text() == "Duration (ms)"
+    assert lam.locator(".axis-right").inner_text() == "Errors"
+    assert legend(lam) == ["Duration", "Errors"]
+    pipe = widget(page, "Pipeline Records and Data Quality")
+    assert legend(pipe) == ["Records processed", "Data quality score"]
+    assert pipe.locator(".axis-right").inner_text() == "Score (%)"
+    health = widget(page, "System Health")
+    assert health.locator(".single-label").inner_text() == "Health score"
+    assert health.locator(".single-number").inner_text().replace("\xa0", " ") == f"{HEALTH} %"
+    assert health.locator("svg.sparkline polyline").count() == 1
+    errors = widget(page, "Recent Errors")
+    errors.locator("tbody tr").first.wait_for()
+    assert errors.locator("thead th").all_inner_texts() == ["@timestamp", "@message"]
+    messages = errors.locator("tbody tr td:nth-child(2)").all_inner_texts()
+    assert len(messages) == len(ERRORS)
+    for text in ERRORS:
+        assert any(text in m for m in messages)
+    # The markdown widget renders as text, not as source.
+    assert page.locator(".markdown h2").inner_text() == "Data pipeline — platform"
+
+
+def test_business_dashboard_shows_the_design(
+    page: Any, vigil: VigilProcess, design: Design
+) -> None:
+    open_dashboard(page, vigil, BUSINESS)
+    cost = widget(page, "Cost per Record")
+    assert legend(cost) == ["Cost per record", "Total cost"]
+    assert cost.locator(".axis-left").inner_text() == "USD per record"
+    assert cost.locator(".axis-right").inner_text() == "USD"
+    assert legend(widget(page, "Revenue Impact")) == ["Revenue impact"]
+    fresh = widget(page, "Data Freshness")
+    assert fresh.locator(".single-number").inner_text().replace("\xa0", " ") == f"{FRESHNESS:g} min"
+
+
+def test_time_range_change_requests_the_new_range(
+    page: Any, vigil: VigilProcess, design: Design
+) -> None:
+    open_dashboard(page, vigil, PLATFORM)
+    assert page.get_by_test_id("range-text").inner_text() == "Last 3h"
+    with page.expect_request(lambda r: r.url.endswith("/api/v1/dashboards/metric-data")) as req:
+        page.get_by_role("button", name="1h", exact=True).click()
+    sent = json.loads(req.value.post_data)
+    assert (int(sent["end"]) - int(sent["start"])) == pytest.approx(3600_000, abs=5000)
+    assert parse_qs(urlparse(page.url).query)["from"] == ["now-1h"]
+    assert page.get_by_test_id("range-text").inner_text() == "Last 1h"
+    assert page.get_by_role("button", name="1h", exact=True).get_attribute("aria-pressed") == "true"
+    # The URL is the view: opening it again shows the same range.
+    page.goto(page.url)
+    assert page.get_by_test_id("range-text").inner_text() == "Last 1h"
+
+
+def test_drag_zooms_into_the_range(page: Any, vigil: VigilProcess, design: Design) -> None:
+    open_dashboard(page, vigil, PLATFORM + "?from=now-1h&tz=UTC")
+    over = widget(page, "Lambda Duration and Errors").locator(".u-over")
+    box = over.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.25, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=8)
+    page.mouse.up()
+    page.wait_for_url(re.compile(r"from=\d+"))
+    q = parse_qs(urlparse(page.url).query)
+    start, end = int(q["from"][0]), int(q["to"][0])
+    assert 10 * 60_000 < end - start < 20 * 60_000  # a quarter of the hour
+    assert "→" in page.get_by_test_id("range-text").inner_text()
+    page.locator(".u-legend").first.wait_for()
+
+
+def test_legend_toggles_a_series(page: Any, vigil: VigilProcess, design: Design) -> None:
+    open_dashboard(page, vigil, PLATFORM)
+    lam = widget(page, "Lambda Duration and Errors")
+    errors = lam.locator(".u-legend .u-series", has_text="Errors")
+    assert "u-off" not in (errors.get_attribute("class") or "")
+    errors.click()
+    assert "u-off" in (errors.get_attribute("class") or "")
+    errors.click()
+    assert "u-off" not in (errors.get_attribute("class") or "")
+
+
+def test_theme_switch(page: Any, vigil: VigilProcess, design: Design) -> None:
+    open_dashboard(page, vigil, PLATFORM)
+    page.get_by_role("button", name="Switch to dark theme").click()
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(17, 20, 23)"
+    page.locator(".u-legend").first.wait_for()  # the charts are drawn again
+    page.reload()
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    page.get_by_role("button", name="Switch to light theme").click()
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(244, 245, 247)"
+
+
+def test_point_opens_logs_and_traces_of_its_minute(
+    page: Any, vigil: VigilProcess, design: Design
+) -> None:
+    start = design.now - timedelta(minutes=30)
+    end = design.now
+
+    def ms(t: datetime) -> int:
+        return int(t.timestamp() * 1000)
+
+    open_dashboard(page, vigil, f"{PLATFORM}?from={ms(start)}&to={ms(end)}&tz=UTC")
+    over = widget(page, "Lambda Duration and Errors").locator(".u-over")
+    box = over.bounding_box()
+    frac = (ms(design.point) - ms(start)) / (ms(end) - ms(start))
+    page.mouse.click(box["x"] + box["width"] * frac, box["y"] + box["height"] / 2)
+    panel = page.get_by_role("complementary", name="Logs and traces of this minute")
+    panel.wait_for()
+    assert design.point.strftime("%H:%M:00") in panel.locator("h2").inner_text()
+    logs = panel.locator(".panel-logs li")
+    logs.first.wait_for()
+    texts = logs.all_inner_texts()
+    for text in ERRORS:
+        assert any(text in t for t in texts)
+    traces = panel.locator(".panel-traces li")
+    traces.first.wait_for()
+    assert traces.count() == len(design.trace_ids)
+    hrefs = {traces.nth(i).locator("a").get_attribute("href") for i in range(traces.count())}
+    assert hrefs == {f"/traces/{t}" for t in design.trace_ids}
+    page.get_by_role("button", name="Close panel").click()
+    assert panel.count() == 0
+
+
+def test_missing_dashboard_is_a_clear_page(
+    page: Any, console: ConsoleLog, vigil: VigilProcess
+) -> None:
+    console.expect(r"404")
+    page.goto(vigil.url + "/dashboards/no-such-dashboard")
+    assert page.get_by_role("heading", name="Dashboard not found").is_visible()
+    assert "no-such-dashboard" in page.get_by_role("alert").inner_text()
+    page.get_by_role("link", name="See all dashboards").click()
+    page.wait_for_url(vigil.url + "/dashboards")
+    assert page.get_by_role("heading", name="Dashboards").is_visible()
+
+
+def test_a_failing_widget_shows_its_error_and_the_rest_render(
+    page: Any, vigil: VigilProcess, design: Design
+) -> None:
+    good = [design_dashboards.LAMBDA_NAMESPACE, "Duration", "FunctionName", "data-processor"]
+    body = {
+        "widgets": [
+            {"type": "metric", "width": 12, "properties": {"title": "Good", "metrics": [good]}},
+            {
+                "type": "metric",
+                "width": 12,
+                "properties": {
+                    "title": "Broken",
+                    "metrics": [[{"expression": "m1 +* 2", "id": "e1"}]],
+                },
+            },
+        ]
+    }
+    client(vigil, "cloudwatch").put_dashboard(
+        DashboardName="ui-broken", DashboardBody=json.dumps(body)
+    )
+    open_dashboard(page, vigil, "/dashboards/ui-broken")
+    assert legend(widget(page, "Good")) == ["Duration data-processor"]
+    alert = widget(page, "Broken").get_by_role("alert")
+    assert "e1" in alert.inner_text()
+
+
+def test_dashboard_list_and_home(page: Any, vigil: VigilProcess, design: Design) -> None:
+    page.goto(vigil.url + "/")
+    assert page.get_by_role("heading", name="Send sample data").is_visible()
+    page.get_by_role("link", name="DataPipeline-Business").click()
+    page.wait_for_url(vigil.url + BUSINESS)
+    page.locator(".u-legend").first.wait_for()
+    page.get_by_role("link", name="Dashboards", exact=True).click()
+    page.get_by_role("link", name="DataPipeline-Platform").wait_for()
+    assert page.url == vigil.url + "/dashboards"
