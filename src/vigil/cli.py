@@ -129,6 +129,18 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=d.scheduled_query_interval,
         help="seconds between passes that run due scheduled queries",
     )
+    p.add_argument(
+        "--no-self-metrics",
+        dest="self_metrics",
+        action="store_false",
+        help="do not record vigil's own counters in namespace 'vigil' (the 'vigil' dashboard)",
+    )
+    p.add_argument(
+        "--self-metrics-interval",
+        type=float,
+        default=d.self_metrics_interval,
+        help="seconds between two recordings of vigil's own counters",
+    )
     p.add_argument("--log-level", default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
 
 
@@ -171,6 +183,8 @@ def parse_config(args: argparse.Namespace) -> Config:
         retention_interval=args.retention_interval,
         insights_timeout=args.insights_timeout,
         scheduled_query_interval=args.scheduled_query_interval,
+        self_metrics=args.self_metrics,
+        self_metrics_interval=args.self_metrics_interval,
     )
 
 

@@ -38,6 +38,8 @@ class Config:
     retention_interval: float = 3600.0
     insights_timeout: float = 900.0  # a Logs Insights query's time limit, seconds
     scheduled_query_interval: float = 30.0  # seconds between scheduled-query passes
+    self_metrics: bool = True  # vigil's own counters as metrics in namespace "vigil"
+    self_metrics_interval: float = 60.0  # seconds between two of those passes
 
     @property
     def store_url(self) -> str:

@@ -52,9 +52,13 @@ from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
+from vigil.model.common import DEFAULT_TENANT
 from vigil.query.insights.runner import QueryRegistry
 from vigil.query.servicegraph import ServiceGraphKeeper
 from vigil.rules.scheduled_queries import ScheduledQueries
+from vigil.selfwatch import DASHBOARD as SELF_DASHBOARD
+from vigil.selfwatch import SelfWatch
+from vigil.selfwatch import dashboard_body as self_dashboard
 from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.dashboards import Dashboards
 from vigil.state.db import open_state
@@ -262,6 +266,11 @@ class Runtime:
                 self.scheduled.loop(cfg.scheduled_query_interval), name="scheduled-queries"
             )
         )
+        if cfg.self_metrics:
+            watch = SelfWatch(self.metrics, self.pipeline, self.clock)
+            self._tasks.append(
+                asyncio.create_task(watch.loop(cfg.self_metrics_interval), name="self-metrics")
+            )
         # 7. ready
         self.ready = True
         return self.addresses
@@ -299,6 +308,9 @@ class Runtime:
         assert self.state is not None
         assert self.store is not None
         self.dashboards = Dashboards(self.state, lambda: self.clock() // 10**6)
+        if self.config.self_metrics:
+            # The built-in dashboard over vigil's own metrics; a user's edits are kept.
+            self.dashboards.put_if_absent(DEFAULT_TENANT, SELF_DASHBOARD, self_dashboard())
         return DashboardsApi(
             self.dashboards,
             self.store,

@@ -158,7 +158,7 @@ class DashboardsApi:
             try:
                 requests.append(dq.widget_queries(key, props, period))
                 answers[key] = None
-            except (dq.WidgetError, ValueError, TypeError) as exc:
+            except (dq.WidgetError, ValueError, TypeError, LookupError) as exc:
                 answers[key] = {"error": str(exc)}
         fetch = md.Fetch(self._store, self._retention, tenant, now // 10**9)
         results = await dq.run(

@@ -190,7 +190,6 @@ export function UPlotChart(props: ChartProps) {
           scale: s.axis === "right" ? "right" : "y",
           fill: props.stacked || props.bars ? s.color + "55" : undefined,
           paths: bars,
-          points: { show: false },
           spanGaps: false,
           value: (_u: uPlot, v: number | null) => (v == null ? "--" : formatValue(v)),
           ...(props.stacked && i > 0 ? {} : {}),
