@@ -255,7 +255,29 @@ def test_ui_api_reads_and_batches_metric_widgets(vigil: VigilProcess, cw: Any) -
                 break
             assert time.monotonic() < deadline, answer
             time.sleep(0.2)
+        # The batched path for plain metrics answers what GetMetricData answers.
+        reference = http.post(
+            "/api/v1/metrics/query",
+            json={
+                "start": "now-1h",
+                "end": "now",
+                "queries": [
+                    {
+                        "id": f"q{i}",
+                        "namespace": ns,
+                        "name": "Duration",
+                        "stat": "Average",
+                        "period": 60,
+                        "dimensions": {"Function": fn},
+                    }
+                    for i, fn in enumerate(("ingest", "export"))
+                ],
+            },
+        ).json()["results"]
     first = answer["0"]["series"]
+    assert [(s["times"], s["values"]) for s in first] == [
+        (r["times"], r["values"]) for r in reference
+    ]
     assert [(s["row"], s["label"]) for s in first] == [
         (0, "Duration ingest"),
         (1, "Duration export"),

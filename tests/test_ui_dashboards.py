@@ -223,3 +223,34 @@ def test_dashboard_list_and_home(page: Any, vigil: VigilProcess, design: Design)
     page.get_by_role("link", name="Dashboards", exact=True).click()
     page.get_by_role("link", name="DataPipeline-Platform").wait_for()
     assert page.url == vigil.url + "/dashboards"
+
+
+def test_edit_json_validates_then_saves(
+    page: Any, console: ConsoleLog, vigil: VigilProcess, design: Design
+) -> None:
+    console.expect(r"status of 400")  # the refused save
+    body = {"widgets": [{"type": "text", "properties": {"markdown": "# Before"}}]}
+    client(vigil, "cloudwatch").put_dashboard(
+        DashboardName="ui-edit", DashboardBody=json.dumps(body)
+    )
+    page.goto(vigil.url + "/dashboards/ui-edit")
+    page.get_by_role("button", name="Edit JSON").click()
+    editor = page.get_by_role("textbox", name="Dashboard body")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text('{"widgets": 3}')
+    page.get_by_role("button", name="Save").click()
+    alert = page.get_by_role("dialog", name="Edit dashboard JSON").get_by_role("alert")
+    assert "/widgets: Should be array" in alert.inner_text()
+    stored = client(vigil, "cloudwatch").get_dashboard(DashboardName="ui-edit")
+    assert json.loads(stored["DashboardBody"]) == body
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(
+        '{"widgets": [{"type": "text", "properties": {"markdown": "# After"}}]}'
+    )
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("heading", name="After").wait_for()
+    assert "edit=" not in page.url
+    stored = client(vigil, "cloudwatch").get_dashboard(DashboardName="ui-edit")
+    assert "# After" in stored["DashboardBody"]

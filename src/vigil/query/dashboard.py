@@ -7,20 +7,30 @@ expressions are rewritten to the new ids on their syntax tree (and ``METRICS()``
 the widget's own metrics, not the whole request's). ``run(fetch, widgets, start, end)``
 runs them all at once and, when that request fails, each widget alone, so a widget whose
 query fails shows its error and the others their data.
+
+Widgets of plain metrics (no expression, no dynamic label: most of a dashboard) take a
+batched path with the same answers: one series lookup for all of them and one statistic
+read per (statistic, period, unit) over all their series, instead of two queries per
+metric (a 12-widget dashboard of 20 metrics each: 2 queries instead of 480).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from vigil.model.dashboard import expand_metric_rows
 from vigil.query import metricdata as md
+from vigil.query.levels import SeriesRef
 from vigil.query.metricmath.ast import ArrayLiteral, Binary, Call, Name, Node, Unary, to_text
 from vigil.query.metricmath.errors import MathSyntaxError
 from vigil.query.metricmath.parser import parse
+from vigil.query.metricmath.series import grid
 
 DEFAULT_STAT = "Average"
 
@@ -145,6 +155,121 @@ async def run(
     search_limit: int = 500,
 ) -> list[WidgetResult]:
     """All widgets in one request; on failure, each alone to say which failed and why."""
+    plain = [w for w in widgets if _is_plain(w)]
+    out: dict[str, WidgetResult] = {}
+    if plain:
+        for r in await _run_plain(fetch, plain, start, end):
+            out[r.key] = r
+    rest = [w for w in widgets if w.key not in out]
+    for r in await _run_math(fetch, rest, start, end, search_limit):
+        out[r.key] = r
+    return [out[w.key] for w in widgets]
+
+
+def _is_plain(widget: WidgetRequest) -> bool:
+    return all(
+        q.metric is not None and q.return_data and "${" not in (q.label or "")
+        for q in widget.queries
+    )
+
+
+async def _run_plain(
+    fetch: md.Fetch, widgets: Sequence[WidgetRequest], start: int, end: int
+) -> list[WidgetResult]:
+    """Plain metric widgets, batched; the answers ``md.get_metric_data`` gives them."""
+    errors: dict[str, str] = {}
+    checked: list[tuple[WidgetRequest, md.MetricQuery, Any]] = []
+    for w in widgets:
+        try:
+            for q in w.queries:
+                md.check_period(q.period or 0, f"Period of {q.id.split('_', 1)[1]}")
+                checked.append((w, q, md.check_stat(q.stat or "")))
+        except md.QueryError as exc:
+            errors[w.key] = _unprefixed(exc.message, w.key)
+    checked = [c for c in checked if c[0].key not in errors]
+    series = await _lookup(fetch, [q.metric for _, q, _ in checked if q.metric is not None])
+    groups: dict[tuple[str, int, str | None], list[SeriesRef]] = defaultdict(list)
+    for _, q, stat in checked:
+        ref = series.get(_key(q.metric))
+        if ref is not None:
+            groups[(stat.name, q.period or 60, q.unit)].append(ref)
+    stats = {stat.name: stat for _, _, stat in checked}
+    starts = {p: md.align_start(start, fetch.now, p) for _, p, _ in groups}
+
+    async def read(key: tuple[str, int, str | None]) -> tuple[Any, dict[int, Any]]:
+        name, period, unit = key
+        refs = list({r.series_id: r for r in groups[key]}.values())
+        values = await md.statistic_series(
+            fetch, refs, stats[name], period, starts[period], end, unit
+        )
+        return key, values
+
+    read_values = dict(await asyncio.gather(*(read(k) for k in groups)))
+    results: dict[str, WidgetResult] = {w.key: WidgetResult(w.key) for w in widgets}
+    for w, q, stat in checked:
+        period = q.period or 60
+        stamps = grid(md.align_start(start, fetch.now, period), end, period)
+        ref = series.get(_key(q.metric))
+        values = (
+            read_values[(stat.name, period, q.unit)][ref.series_id]
+            if ref is not None
+            else np.full(len(stamps), np.nan)
+        )
+        present = ~np.isnan(values)
+        results[w.key].series.append(
+            {
+                "row": w.rows[q.id],
+                "id": q.id.split("_", 1)[1],
+                "label": q.label or (q.metric.name if q.metric else q.id),
+                "times": [int(t) for t in stamps[present]],
+                "values": [float(v) for v in values[present]],
+            }
+        )
+    for key, message in errors.items():
+        results[key] = WidgetResult(key, error=message)
+    return [results[w.key] for w in widgets]
+
+
+def _key(metric: md.MetricSpec | None) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    assert metric is not None
+    return metric.namespace, metric.name, tuple(sorted(metric.dimensions))
+
+
+async def _lookup(
+    fetch: md.Fetch, metrics: Sequence[md.MetricSpec]
+) -> dict[tuple[str, str, tuple[tuple[str, str], ...]], SeriesRef]:
+    """The series of exactly these metrics, in one query (``md.exact_series`` for many)."""
+    if not metrics:
+        return {}
+    wanted = {_key(m) for m in metrics}
+    rows = await fetch.store.query(
+        "SELECT namespace, name, series_id, any(dimensions) FROM metric_series"
+        " WHERE tenant = {t:String} AND namespace IN {ns:Array(String)}"
+        " AND name IN {n:Array(String)}"
+        " AND mapKeys(dimensions) IN {k:Array(Array(String))}"
+        " GROUP BY namespace, name, series_id",
+        {
+            "t": fetch.tenant,
+            "ns": sorted({k[0] for k in wanted}),
+            "n": sorted({k[1] for k in wanted}),
+            "k": [list(keys) for keys in sorted({tuple(d for d, _ in k[2]) for k in wanted})],
+        },
+    )
+    found: dict[tuple[str, str, tuple[tuple[str, str], ...]], SeriesRef] = {}
+    for namespace, name, series_id, dims in rows.rows:
+        key = (namespace, name, tuple(sorted(dict(dims).items())))
+        if key in wanted and key not in found:
+            found[key] = SeriesRef(namespace, name, int(series_id))
+    return found
+
+
+async def _run_math(
+    fetch: md.Fetch,
+    widgets: Sequence[WidgetRequest],
+    start: int,
+    end: int,
+    search_limit: int,
+) -> list[WidgetResult]:
     if not widgets:
         return []
     queries = [q for w in widgets for q in w.queries]
