@@ -195,9 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     from vigil import logs_cli
 
     logs_cli.add_parser(sub)
+    from vigil import demo
+
+    demo.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "logs":
         return logs_cli.run(args)
+    if args.command == "demo":
+        return demo.run(args)
     if args.command == "serve":
         from vigil.server import ConfigError, serve
 

@@ -221,8 +221,8 @@ async def _run_plain(
                 "row": w.rows[q.id],
                 "id": q.id.split("_", 1)[1],
                 "label": q.label or (q.metric.name if q.metric else q.id),
-                "times": [int(t) for t in stamps[present]],
-                "values": [float(v) for v in values[present]],
+                "times": stamps[present].astype(np.int64).tolist(),
+                "values": values[present].astype(np.float64).tolist(),
             }
         )
     for key, message in errors.items():
