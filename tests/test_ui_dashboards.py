@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import ConsoleLog
 from tests.ui_data import ERRORS, FRESHNESS, HEALTH, Design, client, feed
@@ -254,3 +255,25 @@ def test_edit_json_validates_then_saves(
     assert "edit=" not in page.url
     stored = client(vigil, "cloudwatch").get_dashboard(DashboardName="ui-edit")
     assert "# After" in stored["DashboardBody"]
+
+
+def test_keyboard_only(page: Any, vigil: VigilProcess, design: Design) -> None:
+    open_dashboard(page, vigil, PLATFORM)
+    # The range presets and the legend entries are reachable with Tab and work with keys.
+    one_hour = page.get_by_role("button", name="1h", exact=True)
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "1h":
+            break
+    assert one_hour.evaluate("e => e === document.activeElement")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"from=now-1h"))
+    lam = widget(page, "Lambda Duration and Errors")
+    lam.locator(".u-legend").wait_for()
+    errors = lam.get_by_role("button", name=re.compile("^Errors"))
+    errors.focus()
+    page.keyboard.press("Space")
+    expect(errors).to_have_attribute("aria-pressed", "false")
+    expect(errors).to_have_class(re.compile("u-off"))
+    page.keyboard.press("Enter")
+    expect(errors).to_have_attribute("aria-pressed", "true")

@@ -9,9 +9,10 @@
   ``Message`` as PutDashboard's) and stores nothing.
 * ``DELETE /api/v1/dashboards/{name}``.
 * ``POST /api/v1/dashboards/metric-data`` ``{"start", "end", "period", "widgets": [{"key",
-  "properties"}]}`` → ``{"widgets": {key: {"series": [{"row", "id", "label", "times",
-  "values"}]} | {"error": "…"}}}``: every metric widget of a refresh in one request
-  (``query.dashboard``); a widget whose query fails carries its error, the others data.
+  "properties"}]}`` → ``{"widgets": {key: {"times": [epoch s], "series": [{"row", "id",
+  "label", "values"}]} | {"error": "…"}}}``: every metric widget of a refresh in one
+  request (``query.dashboard``); ``values`` are on the widget's ``times`` (null: no
+  point); a widget whose query fails carries its error, the others data.
 """
 
 from __future__ import annotations
@@ -165,5 +166,5 @@ class DashboardsApi:
             fetch, requests, start // 10**9, -(-end // 10**9), search_limit=self._search_limit
         )
         for r in results:
-            answers[r.key] = {"error": r.error} if r.error else {"series": r.series}
+            answers[r.key] = r.compact()
         return JSONResponse({"widgets": answers})

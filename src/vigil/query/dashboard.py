@@ -52,6 +52,22 @@ class WidgetResult:
     series: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
+    def compact(self) -> dict[str, Any]:
+        """The answer for the UI: one time axis for the widget (the union of its series'
+        times) and each series' values on it, NaN where it has no point (JSON null):
+        what the chart draws, in half the bytes of times per series."""
+        if self.error is not None:
+            return {"error": self.error}
+        if not self.series:
+            return {"times": [], "series": []}
+        times = np.unique(np.concatenate([np.asarray(s["times"], np.int64) for s in self.series]))
+        out = []
+        for s in self.series:
+            values = np.full(len(times), np.nan)
+            values[np.searchsorted(times, np.asarray(s["times"], np.int64))] = s["values"]
+            out.append({k: v for k, v in s.items() if k != "times"} | {"values": values.tolist()})
+        return {"times": times.tolist(), "series": out}
+
 
 def widget_queries(key: str, props: dict[str, Any], period: int) -> WidgetRequest:
     """The queries of one metric widget's properties (``period``: the dashboard's, used

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { formatTime } from "../time";
+import { decimate } from "./decimate";
 
 export interface ChartSeries {
   label: string;
@@ -133,17 +134,21 @@ export function UPlotChart(props: ChartProps) {
     const axisColor = cssVar("--fg-muted");
     const gridColor = cssVar("--grid");
     const fmt = (ms: number) => formatTime(ms, tz, false);
-    const values = props.stacked ? stack(props.values) : props.values;
+    const width = Math.max(el.clientWidth, 100);
+    const thin = decimate(props.times, props.values, width);
+    const values = props.stacked ? stack(thin.values) : thin.values;
     const bars = props.bars ? uPlot.paths.bars!({ size: [0.8, 40] }) : undefined;
     const opts: uPlot.Options = {
-      width: Math.max(el.clientWidth, 100),
+      width,
       height: props.height,
       tzDate: tz === "UTC" ? (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC") : undefined,
       cursor: {
         sync: props.syncKey ? { key: props.syncKey } : undefined,
         drag: { x: true, y: false, setScale: false },
+        points: { show: series.length <= 20 },
       },
-      legend: { live: true },
+      // With many series, per-move work stays small: no hover dots, legend values kept.
+      legend: { live: series.length <= 40 },
       scales: {
         x: props.xRange ? { time: true, range: () => props.xRange! } : { time: true },
         y: {
@@ -211,7 +216,7 @@ export function UPlotChart(props: ChartProps) {
       },
       plugins: [annotationsPlugin(props.horizontal ?? [], props.vertical ?? [])],
     };
-    const data = [props.times, ...values] as uPlot.AlignedData;
+    const data = [thin.times, ...values] as uPlot.AlignedData;
     const u = new uPlot(opts, data, el);
     plot.current = u;
     let down: [number, number] | null = null;
@@ -221,6 +226,21 @@ export function UPlotChart(props: ChartProps) {
       const idx = u.cursor.idx;
       if (idx != null && cb.current.onPoint) cb.current.onPoint(Number(u.data[0][idx]) * 1000);
     };
+    // Legend entries toggle their series: reachable and usable from the keyboard too.
+    u.root.querySelectorAll<HTMLElement>(".u-legend .u-series").forEach((row, i) => {
+      if (i === 0) return;
+      row.tabIndex = 0;
+      row.setAttribute("role", "button");
+      const sync = () => row.setAttribute("aria-pressed", String(!row.classList.contains("u-off")));
+      sync();
+      row.addEventListener("click", () => setTimeout(sync));
+      row.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          (row.firstElementChild as HTMLElement | null)?.click();
+        }
+      });
+    });
     u.over.addEventListener("mousedown", onDown);
     u.over.addEventListener("mouseup", onUp);
     const ro = new ResizeObserver(() => {

@@ -13,9 +13,9 @@ import { LogWidget } from "../widgets/LogWidget";
 import { MetricWidget } from "../widgets/MetricWidget";
 import { TextWidget } from "../widgets/TextWidget";
 import { DashboardBody, layout, Widget, WidgetContext } from "../widgets/types";
-import { SeriesData } from "../widgets/align";
+import { WidgetData } from "../widgets/series";
 
-type MetricAnswer = Record<string, { series?: SeriesData[]; error?: string }>;
+type MetricAnswer = Record<string, WidgetData>;
 
 const ROW_PX = 36; // one grid unit of height (CloudWatch's unit is ~36 px at 1280 wide)
 const GAP_PX = 8; // .grid gap
@@ -224,7 +224,7 @@ function WidgetFrame({
 }: {
   widget: Widget;
   index: number;
-  data: { series?: SeriesData[]; error?: string } | undefined;
+  data: WidgetData | undefined;
   ctx: WidgetContext;
   height: number;
   refresh: number;

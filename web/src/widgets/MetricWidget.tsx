@@ -3,12 +3,13 @@
 import { useMemo } from "preact/hooks";
 import { Annotation, ChartSeries, formatValue, PALETTE, UPlotChart } from "../chart/UPlotChart";
 import { resolve } from "../time";
-import { align, SeriesData } from "./align";
+import { SeriesData } from "./series";
 import { metricRows, WidgetContext } from "./types";
+import { WidgetData } from "./series";
 
 interface Props {
   properties: Record<string, any>;
-  data: { series?: SeriesData[]; error?: string } | undefined;
+  data: WidgetData | undefined;
   ctx: WidgetContext;
   height: number;
 }
@@ -21,9 +22,10 @@ export function MetricWidget({ properties, data, ctx, height }: Props) {
   const rows = metricRows(properties.metrics);
   if (series.length === 0) return <div class="widget-empty">No data available.</div>;
   if (view === "singleValue") return <SingleValues series={series} rows={rows} props={properties} />;
+  const times = data.times ?? [];
   if (view === "gauge") return <Gauge series={series} rows={rows} props={properties} />;
   if (view === "pie" || view === "table") return <Summary series={series} rows={rows} view={view} />;
-  return <TimeSeries series={series} rows={rows} props={properties} ctx={ctx} height={height} />;
+  return <TimeSeries times={times} series={series} rows={rows} props={properties} ctx={ctx} height={height} />;
 }
 
 export function WidgetError({ message }: { message: string }) {
@@ -43,19 +45,21 @@ function colorOf(rows: [string[], Record<string, any>][], s: SeriesData, i: numb
 }
 
 function TimeSeries({
+  times,
   series,
   rows,
   props,
   ctx,
   height,
 }: {
+  times: number[];
   series: SeriesData[];
   rows: [string[], Record<string, any>][];
   props: Record<string, any>;
   ctx: WidgetContext;
   height: number;
 }) {
-  const aligned = useMemo(() => align(series), [series]);
+  const values = useMemo(() => series.map((s) => s.values), [series]);
   const chartSeries: ChartSeries[] = useMemo(
     () =>
       series.map((s, i) => ({
@@ -75,8 +79,8 @@ function TimeSeries({
     .map((a: any) => ({ value: resolve(a.value, Date.now()), label: a.label, color: a.color }));
   return (
     <UPlotChart
-      times={aligned.times}
-      values={aligned.values}
+      times={times}
+      values={values}
       series={chartSeries}
       bars={props.view === "bar"}
       stacked={props.stacked === true}
@@ -95,10 +99,12 @@ function TimeSeries({
 }
 
 function last(s: SeriesData): number | null {
-  return s.values.length ? s.values[s.values.length - 1] : null;
+  for (let i = s.values.length - 1; i >= 0; i--) if (s.values[i] !== null) return s.values[i];
+  return null;
 }
 
-function Sparkline({ values, color }: { values: number[]; color: string }) {
+function Sparkline({ points, color }: { points: (number | null)[]; color: string }) {
+  const values = points.filter((v): v is number => v !== null);
   if (values.length < 2) return null;
   const min = Math.min(...values);
   const max = Math.max(...values);
@@ -135,7 +141,7 @@ function SingleValues({
               {unit ? <span class="unit"> {unit}</span> : null}
             </div>
             {props.sparkline !== false ? (
-              <Sparkline values={s.values} color={colorOf(rows, s, i)} />
+              <Sparkline points={s.values} color={colorOf(rows, s, i)} />
             ) : null}
           </div>
         );
@@ -210,7 +216,9 @@ function Summary({
               <span class="swatch" style={{ background: colorOf(rows, s, i) }} /> {s.label}
             </td>
             <td>{formatValue(v)}</td>
-            <td>{view === "pie" ? `${((Math.abs(v) / sum) * 100).toFixed(1)} %` : s.values.length}</td>
+            <td>{view === "pie"
+                ? `${((Math.abs(v) / sum) * 100).toFixed(1)} %`
+                : s.values.filter((x) => x !== null).length}</td>
           </tr>
         ))}
       </tbody>
