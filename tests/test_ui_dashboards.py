@@ -277,3 +277,34 @@ def test_keyboard_only(page: Any, vigil: VigilProcess, design: Design) -> None:
     expect(errors).to_have_class(re.compile("u-off"))
     page.keyboard.press("Enter")
     expect(errors).to_have_attribute("aria-pressed", "true")
+
+
+def test_property_variable_changes_every_metric(
+    page: Any, vigil: VigilProcess, design: Design
+) -> None:
+    row = [design_dashboards.LAMBDA_NAMESPACE, "Duration", "FunctionName", "data-processor"]
+    body = {
+        "variables": [
+            {
+                "type": "property",
+                "property": "FunctionName",
+                "inputType": "select",
+                "id": "fn",
+                "label": "Function",
+                "defaultValue": "data-processor",
+                "values": [{"value": "data-processor"}, {"value": "no-such-function"}],
+            }
+        ],
+        "widgets": [{"type": "metric", "properties": {"title": "Latency", "metrics": [row]}}],
+    }
+    client(vigil, "cloudwatch").put_dashboard(
+        DashboardName="ui-vars", DashboardBody=json.dumps(body)
+    )
+    open_dashboard(page, vigil, "/dashboards/ui-vars")
+    assert legend(widget(page, "Latency")) == ["Duration data-processor"]
+    page.get_by_label("Function").select_option("no-such-function")
+    page.wait_for_url(re.compile(r"var\.fn=no-such-function"))
+    widget(page, "Latency").get_by_text("No data available.").wait_for()
+    page.go_back()
+    widget(page, "Latency").locator(".u-legend").wait_for()
+    assert legend(widget(page, "Latency")) == ["Duration data-processor"]

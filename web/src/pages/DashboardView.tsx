@@ -6,6 +6,7 @@ import { api, ApiError, isAbort } from "../api";
 import { DashboardEditor } from "../components/DashboardEditor";
 import { PointPanel } from "../components/PointPanel";
 import { refreshMs, TimePicker } from "../components/TimePicker";
+import { Variables } from "../components/Variables";
 import { navigate, withParams } from "../router";
 import { autoPeriod, fromCloudWatch, Range, resolve } from "../time";
 import { AlarmWidget } from "../widgets/AlarmWidget";
@@ -13,6 +14,7 @@ import { LogWidget } from "../widgets/LogWidget";
 import { MetricWidget } from "../widgets/MetricWidget";
 import { TextWidget } from "../widgets/TextWidget";
 import { DashboardBody, layout, Widget, WidgetContext } from "../widgets/types";
+import { applyVariables, Variable } from "../widgets/variables";
 import { WidgetData } from "../widgets/series";
 
 type MetricAnswer = Record<string, WidgetData>;
@@ -34,7 +36,16 @@ export function DashboardView({ name, query }: { name: string; query: URLSearchP
     return () => ac.abort();
   }, [name]);
 
-  const body = dash.body;
+  // Variables' values are in the URL (var.<id>=value): the body as shown applies them.
+  const chosen: Record<string, string> = {};
+  query.forEach((v, k) => {
+    if (k.startsWith("var.")) chosen[k.slice(4)] = v;
+  });
+  const chosenKey = JSON.stringify(chosen);
+  const body = useMemo(
+    () => (dash.body ? applyVariables(dash.body, chosen) : undefined),
+    [dash.body, chosenKey],
+  );
   const range: Range = {
     from: query.get("from") ?? fromCloudWatch(body?.start) ?? "now-3h",
     to: query.get("to") ?? (body?.end ? fromCloudWatch(body.end)! : "now"),
@@ -147,6 +158,13 @@ export function DashboardView({ name, query }: { name: string; query: URLSearchP
           onRefresh={(r) => setParams({ refresh: r === "off" ? null : r })}
           onReload={() => setTick((x) => x + 1)}
         />
+        {body.variables?.length ? (
+          <Variables
+            variables={body.variables as Variable[]}
+            chosen={chosen}
+            onChange={(id, value) => setParams({ [`var.${id}`]: value })}
+          />
+        ) : null}
         <button type="button" onClick={() => setParams({ edit: editing ? null : "json" })} aria-pressed={editing}>
           Edit JSON
         </button>
@@ -154,7 +172,7 @@ export function DashboardView({ name, query }: { name: string; query: URLSearchP
       {editing ? (
         <DashboardEditor
           name={name}
-          body={body}
+          body={dash.body!}
           onSaved={(b) => {
             setDash({ body: b });
             setParams({ edit: null });

@@ -20,7 +20,7 @@ export function MetricWidget({ properties, data, ctx, height }: Props) {
   const series = data.series ?? [];
   const view = properties.view ?? "timeSeries";
   const rows = metricRows(properties.metrics);
-  if (series.length === 0) return <div class="widget-empty">No data available.</div>;
+  if (series.length === 0 || !data.times?.length) return <div class="widget-empty">No data available.</div>;
   if (view === "singleValue") return <SingleValues series={series} rows={rows} props={properties} />;
   const times = data.times ?? [];
   if (view === "gauge") return <Gauge series={series} rows={rows} props={properties} />;
