@@ -308,3 +308,16 @@ def test_property_variable_changes_every_metric(
     page.go_back()
     widget(page, "Latency").locator(".u-legend").wait_for()
     assert legend(widget(page, "Latency")) == ["Duration data-processor"]
+
+
+def test_full_screen_widget(page: Any, vigil: VigilProcess, design: Design) -> None:
+    open_dashboard(page, vigil, PLATFORM)
+    page.get_by_role("button", name="Full screen: Lambda Duration and Errors").click()
+    full = page.get_by_role("dialog", name="Full-screen widget")
+    full.locator(".u-legend").wait_for()
+    assert full.locator(".widget-title").inner_text() == "Lambda Duration and Errors"
+    assert full.locator(".u-over").bounding_box()["height"] > 400
+    assert "widget=1" in page.url
+    page.keyboard.press("Escape")
+    full.wait_for(state="detached")
+    assert "widget=" not in page.url

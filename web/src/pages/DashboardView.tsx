@@ -98,6 +98,17 @@ export function DashboardView({ name, query }: { name: string; query: URLSearchP
     return () => ac.abort();
   }, [body, startMs, endMs]);
 
+  // Escape closes what is open on top of the grid (full-screen widget, side panel).
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== "Escape") return;
+      const q = new URLSearchParams(location.search);
+      if (q.has("widget") || q.has("point")) navigate(withParams({ widget: null, point: null }));
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+
   // Charts are drawn synchronously when their data arrives: the next frame has them all
   // (what the dashboard benchmark measures from navigation).
   useEffect(() => {
