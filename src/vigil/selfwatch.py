@@ -6,9 +6,10 @@ registry and writes one datum per series through the ingest pipeline, like any
 PutMetricData: a counter as its increase since the last pass (so ``Sum`` over a period is
 the count in it), a gauge as its value, a histogram as the mean of its observations since
 the last pass (``Seconds``). Labels become dimensions (``protocol`` → ``Protocol``). The
-first pass only remembers where the counters stand. Names: ``vigil_ingest_items`` →
-``IngestItems``, ``vigil_writer_commit_seconds`` → ``WriterCommitSeconds``. Off with
-``--no-self-metrics``. ``pass_once`` takes the time; the loop owns the sleeping.
+first pass (at start-up) writes nothing: it only remembers where the counters stand.
+Names: ``vigil_ingest_items`` → ``IngestItems``, ``vigil_writer_commit_seconds`` →
+``WriterCommitSeconds``. Off with ``--no-self-metrics``. ``pass_once`` takes the time;
+the loop owns the sleeping.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class SelfWatch:
                 now[key] = sample.value
                 dims = [{"Name": k.capitalize(), "Value": v} for k, v in labels if v]
                 if family.type == "gauge":
-                    out.append(_datum(name, sample.value, "None", dims))
+                    if previous is not None:
+                        out.append(_datum(name, sample.value, "None", dims))
                 elif family.type == "counter" and sample.name.endswith("_total"):
                     if previous is not None:
                         delta = sample.value - previous.get(key, 0.0)
