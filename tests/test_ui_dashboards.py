@@ -321,3 +321,27 @@ def test_full_screen_widget(page: Any, vigil: VigilProcess, design: Design) -> N
     page.keyboard.press("Escape")
     full.wait_for(state="detached")
     assert "widget=" not in page.url
+
+
+def test_log_widget_as_time_series(page: Any, vigil: VigilProcess, design: Design) -> None:
+    query = (
+        f"SOURCE '{design_dashboards.ERROR_LOG_GROUP}' | filter level = 'ERROR'"
+        " | stats count(*) as errors by bin(1m)"
+    )
+    body = {
+        "widgets": [
+            {
+                "type": "log",
+                "width": 24,
+                "height": 6,
+                "properties": {"title": "Errors per minute", "query": query, "view": "timeSeries"},
+            }
+        ]
+    }
+    client(vigil, "cloudwatch").put_dashboard(
+        DashboardName="ui-logchart", DashboardBody=json.dumps(body)
+    )
+    page.goto(vigil.url + "/dashboards/ui-logchart")
+    chart = widget(page, "Errors per minute")
+    chart.locator(".u-legend").wait_for()
+    assert legend(chart) == ["errors"]

@@ -264,7 +264,7 @@ function WidgetFrame({
   const title: string = p.title ?? (widget.type === "text" ? "" : `Widget ${index + 1}`);
   let content;
   if (widget.type === "metric") content = <MetricWidget properties={p} data={data} ctx={ctx} height={height} />;
-  else if (widget.type === "log") content = <LogWidget properties={p} ctx={ctx} key={refresh} />;
+  else if (widget.type === "log") content = <LogWidget properties={p} ctx={ctx} height={height} key={refresh} />;
   else if (widget.type === "text") content = <TextWidget properties={p} />;
   else if (widget.type === "alarm") content = <AlarmWidget properties={p} refresh={refresh} />;
   else content = <div class="widget-empty">Widgets of type {widget.type} are not shown by vigil.</div>;

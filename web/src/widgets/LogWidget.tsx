@@ -2,6 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, isAbort } from "../api";
 import { formatTime } from "../time";
+import { PALETTE, UPlotChart } from "../chart/UPlotChart";
 import { WidgetError } from "./MetricWidget";
 import { WidgetContext } from "./types";
 
@@ -59,7 +60,15 @@ export async function runInsights(
   }
 }
 
-export function LogWidget({ properties, ctx }: { properties: Record<string, any>; ctx: WidgetContext }) {
+export function LogWidget({
+  properties,
+  ctx,
+  height,
+}: {
+  properties: Record<string, any>;
+  ctx: WidgetContext;
+  height: number;
+}) {
   const [state, setState] = useState<{ answer?: QueryAnswer; error?: string }>({});
   useEffect(() => {
     const ac = new AbortController();
@@ -78,6 +87,26 @@ export function LogWidget({ properties, ctx }: { properties: Record<string, any>
   const rows = state.answer.results ?? [];
   const fields = (state.answer.fields ?? []).filter((f) => f !== "@ptr");
   if (!rows.length) return <div class="widget-empty">No log lines match.</div>;
+  const view = properties.view ?? "table";
+  if (view === "timeSeries" || view === "bar") {
+    const chart = toSeries(rows, fields);
+    if (chart)
+      return (
+        <UPlotChart
+          times={chart.times}
+          values={chart.values}
+          series={chart.labels.map((label, i) => ({ label, color: PALETTE[i % PALETTE.length], axis: "left" }))}
+          bars={view === "bar"}
+          stacked={properties.stacked === true}
+          tz={ctx.tz}
+          height={height}
+          xRange={[ctx.startMs / 1000, ctx.endMs / 1000]}
+          syncKey={ctx.syncKey}
+          onZoom={ctx.onZoom}
+          onPoint={ctx.onPoint}
+        />
+      );
+  }
   return (
     <div class="table-scroll">
       <table class="data-table log-table">
@@ -105,4 +134,24 @@ export function LogWidget({ properties, ctx }: { properties: Record<string, any>
 function formatCell(value: string, tz: string): string {
   const t = Date.parse(value.includes("T") || value.endsWith("Z") ? value : value.replace(" ", "T") + "Z");
   return Number.isNaN(t) ? value : formatTime(t, tz);
+}
+
+function parseTime(value: string | undefined): number {
+  if (!value) return NaN;
+  return Date.parse(value.includes("T") || value.endsWith("Z") ? value : value.replace(" ", "T") + "Z");
+}
+
+/** Stats results over time (``stats count(*) by bin(5m)``): the time field is the one
+ *  whose values are all times, every other numeric field a series. */
+function toSeries(rows: Record<string, string>[], fields: string[]) {
+  const timeField = fields.find((f) => rows.every((r) => !Number.isNaN(parseTime(r[f]))) && !rows.every((r) => /^-?[\d.]+$/.test(r[f] ?? "")));
+  if (!timeField) return null;
+  const numeric = fields.filter((f) => f !== timeField && rows.every((r) => r[f] === undefined || r[f] === "" || !Number.isNaN(Number(r[f]))));
+  if (!numeric.length) return null;
+  const sorted = [...rows].sort((a, b) => parseTime(a[timeField]) - parseTime(b[timeField]));
+  return {
+    times: sorted.map((r) => parseTime(r[timeField]) / 1000),
+    values: numeric.map((f) => sorted.map((r) => (r[f] === undefined || r[f] === "" ? null : Number(r[f])))),
+    labels: numeric,
+  };
 }
