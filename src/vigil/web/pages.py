@@ -1,7 +1,8 @@
 """Serving the UI on the main port: the built front end (``static/``) and its pages.
 
 Contract: ``GET /static/…`` serves the build output (hashed file names: cached for good);
-every page path (``/``, ``/dashboards``, ``/dashboards/{name}``, and the explorers' paths)
+every page path (``/``, ``/dashboards``, ``/dashboards/{name}``, and the explorers' paths
+in ``PAGES``)
 answers the same ``index.html``, whose script routes by ``location`` (every view is a
 link). ``GET /?Action=…`` and ``POST /`` stay the AWS query protocol's (``aws_root``).
 The shell names the optional APIs this server has (``<meta name="vigil-features">``, e.g.
@@ -24,8 +25,10 @@ from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-# First path segments of the UI's pages (the explorers add theirs here).
-PAGES = ("dashboards", "logs", "metrics", "traces", "service-map", "alarms", "incidents")
+# First path segments of the UI's pages (the explorers add theirs here). Not "metrics":
+# ``/metrics`` is vigil's Prometheus endpoint (behind the API key); a metrics explorer page
+# needs another path or content negotiation (``Accept: text/html``).
+PAGES = ("dashboards", "logs", "traces", "service-map", "alarms", "incidents")
 
 _NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>vigil</title>
 </head><body><h1>vigil</h1><p>The web UI is not built in this installation.
