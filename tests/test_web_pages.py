@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.browser import ConsoleLog
 from tests.vigil_process import VigilProcess
 
 
@@ -52,3 +54,12 @@ def test_root_still_answers_the_aws_query_protocol(keyed: VigilProcess) -> None:
 def test_the_built_ui_is_in_the_package() -> None:
     static = Path(__file__).resolve().parent.parent / "src" / "vigil" / "web" / "static"
     assert (static / "index.html").is_file(), "run `make web` (make setup builds it)"
+
+
+def test_the_page_asks_for_the_key(page: Any, console: ConsoleLog, keyed: VigilProcess) -> None:
+    console.expect(r"status of 401")  # the first, keyless request
+    page.goto(keyed.url + "/dashboards")
+    page.get_by_label("This server needs an API key").fill("k-9")
+    page.get_by_role("button", name="Use key").click()
+    page.get_by_role("link", name="vigil", exact=True).last.wait_for()  # the built-in one
+    assert page.get_by_label("This server needs an API key").count() == 0

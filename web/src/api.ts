@@ -47,6 +47,8 @@ export async function api<T>(
     data = null;
   }
   if (!res.ok) {
+    // The server wants an API key: the shell asks for one.
+    if (res.status === 401) window.dispatchEvent(new Event("vigil:unauthorized"));
     const err = data?.error ?? {};
     throw new ApiError(
       res.status,

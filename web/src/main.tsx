@@ -6,6 +6,7 @@ import { DashboardList } from "./pages/DashboardList";
 import { DashboardView } from "./pages/DashboardView";
 import { Home } from "./pages/Home";
 import { onLinkClick, useLocation } from "./router";
+import { setApiKey } from "./api";
 
 const THEME_KEY = "vigil.theme";
 
@@ -25,6 +26,34 @@ function Page({ path, query }: { path: string; query: URLSearchParams }) {
         Nothing lives at <code>{path}</code>. <a href="/">Go home</a>.
       </p>
     </div>
+  );
+}
+
+/** Asks for the server's API key when a request was refused for the lack of one. */
+function KeyPrompt() {
+  const [shown, setShown] = useState(false);
+  const [key, setKey] = useState("");
+  useEffect(() => {
+    const show = () => setShown(true);
+    window.addEventListener("vigil:unauthorized", show);
+    return () => window.removeEventListener("vigil:unauthorized", show);
+  }, []);
+  if (!shown) return null;
+  return (
+    <form
+      class="key-prompt"
+      onSubmit={(e) => {
+        e.preventDefault();
+        setApiKey(key.trim());
+        location.reload();
+      }}
+    >
+      <label>
+        This server needs an API key
+        <input type="password" value={key} autoComplete="off" onInput={(e) => setKey((e.target as HTMLInputElement).value)} />
+      </label>
+      <button type="submit">Use key</button>
+    </form>
   );
 }
 
@@ -60,6 +89,7 @@ function App() {
           {theme === "dark" ? "☀ Light" : "☾ Dark"}
         </button>
       </header>
+      <KeyPrompt />
       <main>
         <Page path={path} query={query} />
       </main>
