@@ -21,8 +21,10 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = os.environ.get("VIGIL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One browser per test module: Playwright's sync API keeps an event loop running in
+    this thread while it is open, and tests of other modules call ``asyncio.run``."""
     if not Path(CHROMIUM).exists():
         message = "browser tests need Debian's chromium: apt-get install -y chromium"
         if os.environ.get("CI"):

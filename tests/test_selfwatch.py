@@ -74,6 +74,7 @@ def test_vigil_dashboard_after_a_plain_start(page: Any, fresh: VigilProcess) -> 
     page.goto(fresh.url + "/")
     page.get_by_role("link", name="vigil", exact=True).last.click()
     page.wait_for_url(fresh.url + "/dashboards/vigil")
+    page.locator(".widget-title").first.wait_for()
     titles = page.locator(".widget-title").all_inner_texts()
     assert titles == [
         "Ingest rate per signal (items/min)",
