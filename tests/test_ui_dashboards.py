@@ -345,3 +345,19 @@ def test_log_widget_as_time_series(page: Any, vigil: VigilProcess, design: Desig
     chart = widget(page, "Errors per minute")
     chart.locator(".u-legend").wait_for()
     assert legend(chart) == ["errors"]
+
+
+def test_alarm_widget_without_the_alarms_api(
+    page: Any, vigil: VigilProcess, design: Design
+) -> None:
+    arn = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:HighErrorRate"
+    body = {"widgets": [{"type": "alarm", "properties": {"title": "Alarms", "alarms": [arn]}}]}
+    client(vigil, "cloudwatch").put_dashboard(
+        DashboardName="ui-alarms", DashboardBody=json.dumps(body)
+    )
+    page.goto(vigil.url + "/dashboards/ui-alarms")
+    alarms = widget(page, "Alarms")
+    alarms.get_by_text("HighErrorRate").wait_for()
+    # This server has no alarms API (yet): the widget says so instead of guessing a state.
+    assert alarms.locator(".alarm-state").inner_text() == "UNKNOWN"
+    assert alarms.get_by_text("Alarm states are not available on this server.").is_visible()
