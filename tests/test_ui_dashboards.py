@@ -361,3 +361,23 @@ def test_alarm_widget_without_the_alarms_api(
     # This server has no alarms API (yet): the widget says so instead of guessing a state.
     assert alarms.locator(".alarm-state").inner_text() == "UNKNOWN"
     assert alarms.get_by_text("Alarm states are not available on this server.").is_visible()
+
+
+def test_hover_shows_a_tooltip_and_moves_every_crosshair(
+    page: Any, vigil: VigilProcess, design: Design
+) -> None:
+    open_dashboard(page, vigil, PLATFORM + "?from=now-1h&tz=UTC")
+    lam = widget(page, "Lambda Duration and Errors")
+    pipe = widget(page, "Pipeline Records and Data Quality")
+    pipe.locator(".u-legend").wait_for()
+    box = lam.locator(".u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2)
+    tip = lam.get_by_role("tooltip")
+    expect(tip).to_be_visible()
+    assert "Duration:" in tip.inner_text()
+    # The other graph's crosshair follows: its legend shows the same time.
+    time_here = lam.locator(".u-legend .u-series:first-child .u-value").inner_text()
+    assert time_here != "--"
+    expect(pipe.locator(".u-legend .u-series:first-child .u-value")).to_have_text(time_here)
+    assert pipe.get_by_role("tooltip").is_hidden()

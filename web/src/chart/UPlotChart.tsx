@@ -120,6 +120,62 @@ function useThemeTick(): number {
   return tick;
 }
 
+/** A tooltip beside the cursor of the hovered chart: the time and the (at most 10
+ *  largest) visible values; the other charts of the dashboard follow with their crosshair. */
+function tooltipPlugin(tz: string): uPlot.Plugin {
+  let tip: HTMLDivElement;
+  return {
+    hooks: {
+      init: (u: uPlot) => {
+        tip = document.createElement("div");
+        tip.className = "chart-tooltip";
+        tip.setAttribute("role", "tooltip");
+        tip.style.display = "none";
+        u.over.appendChild(tip);
+        u.over.addEventListener("mouseleave", () => (tip.style.display = "none"));
+      },
+      setCursor: (u: uPlot) => {
+        const idx = u.cursor.idx;
+        const hovered = u.over.matches(":hover");
+        if (idx == null || !hovered || u.cursor.left == null || u.cursor.left < 0) {
+          tip.style.display = "none";
+          return;
+        }
+        const rows: [string, string, number][] = [];
+        u.series.forEach((s, i) => {
+          if (i === 0 || !s.show) return;
+          const v = u.data[i][idx];
+          if (v == null) return;
+          rows.push([String(s.label ?? ""), String((s.stroke as any) ?? ""), v as number]);
+        });
+        rows.sort((a, b) => b[2] - a[2]);
+        tip.replaceChildren();
+        const head = document.createElement("div");
+        head.className = "tt-time";
+        head.textContent = formatTime(Number(u.data[0][idx]) * 1000, tz);
+        tip.appendChild(head);
+        for (const [label, color, v] of rows.slice(0, 10)) {
+          const line = document.createElement("div");
+          const sw = document.createElement("span");
+          sw.className = "swatch";
+          sw.style.background = color;
+          line.append(sw, ` ${label}: ${formatValue(v)}`);
+          tip.appendChild(line);
+        }
+        if (rows.length > 10) {
+          const more = document.createElement("div");
+          more.textContent = `… ${rows.length - 10} more`;
+          tip.appendChild(more);
+        }
+        tip.style.display = "block";
+        const left = u.cursor.left + 12;
+        tip.style.left = `${Math.min(left, u.over.clientWidth - tip.offsetWidth - 4)}px`;
+        tip.style.top = `${Math.max((u.cursor.top ?? 0) - tip.offsetHeight - 8, 0)}px`;
+      },
+    },
+  };
+}
+
 export function UPlotChart(props: ChartProps) {
   const themeTick = useThemeTick();
   const ref = useRef<HTMLDivElement>(null);
@@ -214,7 +270,7 @@ export function UPlotChart(props: ChartProps) {
           },
         ],
       },
-      plugins: [annotationsPlugin(props.horizontal ?? [], props.vertical ?? [])],
+      plugins: [annotationsPlugin(props.horizontal ?? [], props.vertical ?? []), tooltipPlugin(tz)],
     };
     const data = [thin.times, ...values] as uPlot.AlignedData;
     const u = new uPlot(opts, data, el);
