@@ -221,7 +221,19 @@ export function UPlotChart(props: ChartProps) {
         },
       },
       axes: [
-        { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor } },
+        {
+          stroke: axisColor,
+          grid: { stroke: gridColor, width: 1 },
+          ticks: { stroke: gridColor },
+          // 24-hour times in the page's time zone; dates once the range spans days.
+          values: (_u: uPlot, splits: number[]) => {
+            const days = splits.length > 1 && splits[splits.length - 1] - splits[0] > 86400;
+            return splits.map((v) => {
+              const text = formatTime(v * 1000, tz, days);
+              return days ? text.slice(5, 16) : text.slice(0, 5);
+            });
+          },
+        },
         {
           scale: "y",
           stroke: axisColor,
