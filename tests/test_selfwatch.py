@@ -3,6 +3,8 @@ and the built-in ``vigil`` dashboard rendering them in the browser after a plain
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 
 from tests.vigil_process import VigilProcess
 from vigil.model.dashboard import validate
-from vigil.selfwatch import SelfWatch, dashboard_body, metric_name
+from vigil.selfwatch import LogBuffer, SelfWatch, dashboard_body, metric_name
 from vigil.telemetry import SelfMetrics
 
 
@@ -53,6 +55,36 @@ def test_counters_become_increases_and_histograms_means() -> None:
     assert metric_name("vigil_writer_commit_seconds") == "WriterCommitSeconds"
 
 
+def test_log_lines_are_kept_bounded_and_drained_in_order() -> None:
+    buffer = LogBuffer(capacity=3)
+    log = logging.getLogger("vigil.test-selfwatch")
+    log.addHandler(buffer)
+    log.setLevel(logging.INFO)
+    try:
+        log.debug("not kept")
+        log.info("first %s", 1)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("second")
+        log.warning("third")
+        log.warning("fourth, dropped")
+    finally:
+        log.removeHandler(buffer)
+    events = buffer.drain()
+    lines = [json.loads(e["message"]) for e in events]
+    assert [line["message"] for line in lines] == [
+        "first 1",
+        "second",
+        "third",
+        "1 log lines dropped: more than 3 between two self-metrics passes",
+    ]
+    assert lines[1]["level"] == "ERROR"
+    assert "ValueError: boom" in lines[1]["exception"]
+    assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
+    assert buffer.drain() == []
+
+
 def test_the_built_in_dashboard_is_a_valid_body() -> None:
     assert validate(dashboard_body())[1] == []
 
@@ -71,8 +103,20 @@ def test_vigil_dashboard_after_a_plain_start(page: Any, fresh: VigilProcess) -> 
             http.post("/v1/logs", json={"resourceLogs": []})
             http.get("/api/v1/dashboards")
             time.sleep(1.1)
+    # Its own log lines, from start-up on (the migrations it applied), in /vigil/server.
+    with fresh.client() as http:
+        deadline = time.monotonic() + 30
+        while True:
+            lines = http.get(
+                "/api/v1/logs", params={"group": "/vigil/server", "start": "now-1h", "limit": 1000}
+            ).json()["logs"]
+            if any("applying migration" in line["body"] for line in lines):
+                break
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.5)
+    assert all(json.loads(line["body"])["logger"].startswith("vigil") for line in lines)
     page.goto(fresh.url + "/")
-    page.get_by_role("link", name="vigil", exact=True).last.click()
+    page.locator("table").get_by_role("link", name="vigil", exact=True).click()
     page.wait_for_url(fresh.url + "/dashboards/vigil")
     page.locator(".widget-title").first.wait_for()
     titles = page.locator(".widget-title").all_inner_texts()
@@ -81,8 +125,15 @@ def test_vigil_dashboard_after_a_plain_start(page: Any, fresh: VigilProcess) -> 
         "Write queue depth",
         "WAL and store latency",
         "Rejected items",
+        "Warnings and errors",
         "Query latency by endpoint",
     ]
+    # vigil's own log group exists from the start: the log widget runs its query.
+    warnings = page.locator(
+        "section.widget", has=page.locator(".widget-title", has_text="Warnings and errors")
+    )
+    warnings.locator(".log-table, .widget-empty").first.wait_for()
+    assert warnings.locator(".widget-error").count() == 0
     queue = page.locator(
         "section.widget", has=page.locator(".widget-title", has_text="Write queue depth")
     )

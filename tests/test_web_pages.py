@@ -61,5 +61,5 @@ def test_the_page_asks_for_the_key(page: Any, console: ConsoleLog, keyed: VigilP
     page.goto(keyed.url + "/dashboards")
     page.get_by_label("This server needs an API key").fill("k-9")
     page.get_by_role("button", name="Use key").click()
-    page.get_by_role("link", name="vigil", exact=True).last.wait_for()  # the built-in one
+    page.locator("table").get_by_role("link", name="vigil", exact=True).wait_for()
     assert page.get_by_label("This server needs an API key").count() == 0

@@ -10,6 +10,11 @@ first pass (at start-up) writes nothing: it only remembers where the counters st
 Names: ``vigil_ingest_items`` → ``IngestItems``, ``vigil_writer_commit_seconds`` →
 ``WriterCommitSeconds``. Off with ``--no-self-metrics``. ``pass_once`` takes the time;
 the loop owns the sleeping.
+
+vigil's own log lines (the ``vigil`` loggers, INFO and above) go the same way into log
+group ``/vigil/server`` as JSON (``level``, ``logger``, ``message``, ``exception``): a
+handler keeps at most ``MAX_LOG_LINES`` between two passes (it counts what it drops and
+says so in the next pass) and never blocks the code that logs.
 """
 
 from __future__ import annotations
@@ -17,9 +22,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
+import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from vigil.ingest.cloudwatch_logs import decode_put_log_events
 from vigil.ingest.cloudwatch_metrics import decode_put_metric_data
 from vigil.ingest.interface import Decoded
 from vigil.ingest.pipeline import IngestPipeline
@@ -30,6 +40,52 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "vigil"
 DASHBOARD = "vigil"
+LOG_GROUP = "/vigil/server"
+MAX_LOG_LINES = 10_000
+_MAX_EVENTS = 10_000  # PutLogEvents' limit per batch
+
+
+class LogBuffer(logging.Handler):
+    """Keeps vigil's log records for the next pass (thread-safe, bounded, never blocks)."""
+
+    def __init__(self, capacity: int = MAX_LOG_LINES) -> None:
+        super().__init__(logging.INFO)
+        self._lines: deque[tuple[int, str]] = deque()
+        self._capacity = capacity
+        self._dropped = 0
+        self._guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line: dict[str, Any] = {
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = logging.Formatter().formatException(record.exc_info)
+        with self._guard:
+            if len(self._lines) >= self._capacity:
+                self._dropped += 1
+                return
+            self._lines.append((int(record.created * 1000), json.dumps(line)))
+
+    def drain(self) -> list[dict[str, Any]]:
+        """The kept lines as PutLogEvents events (in time order), and the drop notice."""
+        with self._guard:
+            lines, self._lines = list(self._lines), deque()
+            dropped, self._dropped = self._dropped, 0
+        if dropped:
+            notice = {
+                "level": "WARNING",
+                "logger": __name__,
+                "message": f"{dropped} log lines dropped: more than {self._capacity}"
+                " between two self-metrics passes",
+            }
+            lines.append((lines[-1][0] if lines else 0, json.dumps(notice)))
+        lines.sort(key=lambda x: x[0])
+        return [{"timestamp": ts, "message": text} for ts, text in lines if ts > 0]
+
+
 _MAX_DATA = 1000  # PutMetricData's limit per request
 
 
@@ -43,12 +99,18 @@ SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
 class SelfWatch:
     def __init__(
-        self, metrics: SelfMetrics, pipeline: IngestPipeline, clock: Callable[[], int]
+        self,
+        metrics: SelfMetrics,
+        pipeline: IngestPipeline,
+        clock: Callable[[], int],
+        logs: LogBuffer | None = None,
     ) -> None:
         self._metrics = metrics
         self._pipeline = pipeline
         self._clock = clock
         self._last: dict[SeriesKey, float] | None = None
+        self._logs = logs
+        self.stream = f"{socket.gethostname()}-{os.getpid()}"
 
     def data(self) -> list[dict[str, Any]]:
         """The data of one pass (and remember the counters for the next)."""
@@ -85,6 +147,19 @@ class SelfWatch:
         return out
 
     async def pass_once(self) -> int:
+        if self._logs is not None:
+            events = self._logs.drain()
+            now_ms = self._clock() // 10**6
+            for i in range(0, len(events), _MAX_EVENTS):
+                put = decode_put_log_events(
+                    events[i : i + _MAX_EVENTS],
+                    tenant=DEFAULT_TENANT,
+                    group=LOG_GROUP,
+                    stream=self.stream,
+                    now_ms=now_ms,
+                    retention_days=None,
+                )
+                await self._pipeline.accept(put.decoded)
         data = self.data()
         for i in range(0, len(data), _MAX_DATA):
             params = {"Namespace": NAMESPACE, "MetricData": data[i : i + _MAX_DATA]}
@@ -176,6 +251,18 @@ def dashboard_body() -> str:
                 yAxis={"left": {"label": "WAL (s)"}, "right": {"label": "Store (s)"}},
             ),
             metric("Rejected items", 12, 6, rejected),
+            {
+                "type": "log",
+                "x": 12,
+                "y": 12,
+                "width": 12,
+                "height": 6,
+                "properties": {
+                    "title": "Warnings and errors",
+                    "query": f"SOURCE '{LOG_GROUP}' | fields @timestamp, level, message"
+                    " | filter level != 'INFO' | sort @timestamp desc | limit 50",
+                },
+            },
             metric(
                 "Query latency by endpoint",
                 0,

@@ -57,7 +57,8 @@ from vigil.query.insights.runner import QueryRegistry
 from vigil.query.servicegraph import ServiceGraphKeeper
 from vigil.rules.scheduled_queries import ScheduledQueries
 from vigil.selfwatch import DASHBOARD as SELF_DASHBOARD
-from vigil.selfwatch import SelfWatch
+from vigil.selfwatch import LOG_GROUP as SELF_LOG_GROUP
+from vigil.selfwatch import LogBuffer, SelfWatch
 from vigil.selfwatch import dashboard_body as self_dashboard
 from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.dashboards import Dashboards
@@ -145,6 +146,7 @@ class Runtime:
         self.sampling: SamplingRules | None = None
         self.xray: XRayService | None = None
         self.dashboards: Dashboards | None = None
+        self._log_buffer: LogBuffer | None = None
         self._xray_daemon: XRayDaemon | None = None
         self._http: list[_HttpListener] = []
         self._grpc: grpc.aio.Server | None = None
@@ -161,6 +163,10 @@ class Runtime:
     async def start(self) -> dict[str, str]:
         self.check()
         cfg = self.config
+        if cfg.self_metrics:
+            # From the first line on (migrations, replay): kept for log group /vigil/server.
+            self._log_buffer = LogBuffer()
+            logging.getLogger("vigil").addHandler(self._log_buffer)
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         # 1-2. store and state (blocking: chDB start-up and migrations run in a thread)
         self.store = await asyncio.to_thread(
@@ -267,7 +273,13 @@ class Runtime:
             )
         )
         if cfg.self_metrics:
-            watch = SelfWatch(self.metrics, self.pipeline, self.clock)
+            # vigil's own log lines too, into /vigil/server (created now: the dashboard's
+            # log widget reads it from the first minute).
+            assert self.registry is not None
+            await asyncio.to_thread(
+                self.registry.ensure, {(DEFAULT_TENANT, SELF_LOG_GROUP, "server")}, "api"
+            )
+            watch = SelfWatch(self.metrics, self.pipeline, self.clock, self._log_buffer)
             self._tasks.append(
                 asyncio.create_task(watch.loop(cfg.self_metrics_interval), name="self-metrics")
             )
@@ -451,6 +463,8 @@ class Runtime:
                 await task
         if self.queries is not None:
             await self.queries.close()
+        if self._log_buffer is not None:
+            logging.getLogger("vigil").removeHandler(self._log_buffer)
         # 4. writer drains its queue
         if self.writer is not None:
             await asyncio.to_thread(self.writer.stop)
