@@ -44,6 +44,7 @@ run: $(STAMP) $(WEB_BUILD)
 lint: $(STAMP) $(WEB_BUILD)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -182,11 +182,11 @@ def test_missing_dashboard_is_a_clear_page(
 ) -> None:
     console.expect(r"404")
     page.goto(vigil.url + "/dashboards/no-such-dashboard")
-    assert page.get_by_role("heading", name="Dashboard not found").is_visible()
+    page.get_by_role("heading", name="Dashboard not found").wait_for()
     assert "no-such-dashboard" in page.get_by_role("alert").inner_text()
     page.get_by_role("link", name="See all dashboards").click()
     page.wait_for_url(vigil.url + "/dashboards")
-    assert page.get_by_role("heading", name="Dashboards").is_visible()
+    page.get_by_role("heading", name="Dashboards").wait_for()
 
 
 def test_a_failing_widget_shows_its_error_and_the_rest_render(
@@ -217,7 +217,7 @@ def test_a_failing_widget_shows_its_error_and_the_rest_render(
 
 def test_dashboard_list_and_home(page: Any, vigil: VigilProcess, design: Design) -> None:
     page.goto(vigil.url + "/")
-    assert page.get_by_role("heading", name="Send sample data").is_visible()
+    page.get_by_role("heading", name="Send sample data").wait_for()
     page.get_by_role("link", name="DataPipeline-Business").click()
     page.wait_for_url(vigil.url + BUSINESS)
     page.locator(".u-legend").first.wait_for()
@@ -266,7 +266,8 @@ def test_keyboard_only(page: Any, vigil: VigilProcess, design: Design) -> None:
         if page.evaluate("document.activeElement.textContent") == "1h":
             break
     assert one_hour.evaluate("e => e === document.activeElement")
-    page.keyboard.press("Enter")
+    with page.expect_response(lambda r: r.url.endswith("/metric-data")):
+        page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"from=now-1h"))
     lam = widget(page, "Lambda Duration and Errors")
     lam.locator(".u-legend").wait_for()

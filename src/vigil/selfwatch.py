@@ -19,7 +19,6 @@ says so in the next pass) and never blocks the code that logs.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -43,6 +42,26 @@ DASHBOARD = "vigil"
 LOG_GROUP = "/vigil/server"
 MAX_LOG_LINES = 10_000
 _MAX_EVENTS = 10_000  # PutLogEvents' limit per batch
+
+
+_BUFFER: LogBuffer | None = None
+
+
+def log_buffer() -> LogBuffer:
+    """The process's buffer of vigil's log lines, on the ``vigil`` logger from the first
+    call (the server calls it before opening the store, so start-up lines are kept)."""
+    global _BUFFER
+    if _BUFFER is None:
+        _BUFFER = LogBuffer()
+        logging.getLogger("vigil").addHandler(_BUFFER)
+    return _BUFFER
+
+
+def drop_log_buffer() -> None:
+    global _BUFFER
+    if _BUFFER is not None:
+        logging.getLogger("vigil").removeHandler(_BUFFER)
+        _BUFFER = None
 
 
 class LogBuffer(logging.Handler):
@@ -166,14 +185,6 @@ class SelfWatch:
             columns = decode_put_metric_data(params, DEFAULT_TENANT, self._clock())
             await self._pipeline.accept(Decoded(signal="metrics", metrics=columns))
         return len(data)
-
-    async def loop(self, interval: float) -> None:
-        while True:
-            try:
-                await self.pass_once()
-            except Exception:
-                log.exception("self-metrics pass failed")
-            await asyncio.sleep(interval)
 
 
 def _datum(name: str, value: float, unit: str, dims: list[dict[str, str]]) -> dict[str, Any]:

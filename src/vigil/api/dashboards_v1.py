@@ -29,9 +29,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from vigil.api.endpoint import json_endpoint
-from vigil.api.params import ParamError, Params, parse_time, rfc3339
+from vigil.api.params import ParamError, Params, parse_time
 from vigil.api.responses import JSONResponse, error
 from vigil.model.dashboard import NAME_RE, validate
+from vigil.model.timefmt import rfc3339
 from vigil.query import dashboard as dq
 from vigil.query import metricdata as md
 from vigil.state.dashboards import DashboardNotFound, Dashboards

@@ -75,7 +75,13 @@ def routes(
         return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
     async def root(request: Request) -> Response:
-        if aws_root is not None and (request.method != "GET" or "Action" in request.query_params):
+        aws_shaped = (
+            request.method != "GET"
+            or "Action" in request.query_params
+            or "x-amz-target" in request.headers
+            or request.headers.get("authorization", "").startswith("AWS4-")
+        )
+        if aws_root is not None and aws_shaped:
             return await aws_root(request)
         return await page(request)
 

@@ -3,8 +3,9 @@
 Thin: the body is validated by ``model.dashboard`` (a body with any problem stores
 nothing: ``InvalidParameterInput`` with ``dashboardValidationMessages`` naming each path)
 and kept by ``state.dashboards``. Dashboards are CloudWatch resources for the tag
-operations (registered as the "dashboard" kind); deleting one drops its tags. Served by
-the CloudWatch entry beside the metrics operations (``api.aws.combine``).
+operations (registered as the "dashboard" kind); deleting one drops its tags. Its own
+service object of the ``cloudwatch`` model: the front door merges its operations with the
+metrics ones.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import asyncio
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from vigil.api.aws.interface import AwsError, RequestContext
+from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.model.dashboard import NAME_RE, Problem, validate
 from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.dashboards import DashboardNotFound, Dashboards
@@ -55,11 +57,10 @@ def check_name(name: str, field: str = "DashboardName") -> None:
         )
 
 
-class DashboardsService:
-    model = "cloudwatch"
-    operations = frozenset({"PutDashboard", "GetDashboard", "ListDashboards", "DeleteDashboards"})
-    validation_error = "InvalidParameterValue"
-    missing_parameter_error = "MissingParameter"
+class DashboardsService(AwsService):
+    model: ClassVar[str] = "cloudwatch"
+    validation_error: ClassVar[str] = "InvalidParameterValue"
+    missing_parameter_error: ClassVar[str | None] = "MissingParameter"
 
     def __init__(
         self, dashboards: Dashboards, tags: TagStore, resources: CloudWatchResources
@@ -68,16 +69,13 @@ class DashboardsService:
         self._tags = tags
         resources.register("dashboard", dashboards.exists)
 
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
-        if operation == "PutDashboard":
-            return await self._put(params, ctx)
-        if operation == "GetDashboard":
-            return await self._get(params, ctx)
-        if operation == "ListDashboards":
-            return await self._list(params, ctx)
-        return await self._delete(params, ctx)
+    def operations(self) -> Mapping[str, Handler]:
+        return {
+            "PutDashboard": self._put,
+            "GetDashboard": self._get,
+            "ListDashboards": self._list,
+            "DeleteDashboards": self._delete,
+        }
 
     async def _put(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         name, text = params["DashboardName"], params["DashboardBody"]
@@ -133,7 +131,8 @@ class DashboardsService:
                 "ResourceNotFound", f"Dashboards {', '.join(exc.names)} do not exist", 404
             ) from None
         for name in names:
-            await asyncio.to_thread(self._tags.forget, ctx.tenant, dashboard_arn(ctx, name))
+            for arn in (dashboard_arn(ctx, name), ctx.arn("cloudwatch", f"dashboard/{name}")):
+                await asyncio.to_thread(self._tags.forget, ctx.tenant, arn)
         return {}
 
 
