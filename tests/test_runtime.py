@@ -74,6 +74,8 @@ def test_pillars_plug_in_and_stop_after_listeners_and_tasks(tmp_path: Path) -> N
             "notify",
             "read-api",
             "otlp",
+            "dashboards",
+            "selfwatch",
             "probe",
         ]
         with server.client() as http:

@@ -129,6 +129,18 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=d.scheduled_query_interval,
         help="seconds between passes that run due scheduled queries",
     )
+    p.add_argument(
+        "--no-self-metrics",
+        dest="self_metrics",
+        action="store_false",
+        help="do not record vigil's own counters in namespace 'vigil' (the 'vigil' dashboard)",
+    )
+    p.add_argument(
+        "--self-metrics-interval",
+        type=float,
+        default=d.self_metrics_interval,
+        help="seconds between two recordings of vigil's own counters",
+    )
     p.add_argument("--log-level", default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
     p.add_argument(
         "--public-url",
@@ -215,6 +227,8 @@ def parse_config(args: argparse.Namespace) -> Config:
         smtp_from=args.smtp_from,
         pagerduty_events_url=args.pagerduty_events_url,
         slack_api_url=args.slack_api_url,
+        self_metrics=args.self_metrics,
+        self_metrics_interval=args.self_metrics_interval,
     )
 
 
@@ -228,11 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     from vigil import incidents_cli
 
     incidents_cli.add_parser(sub)
+    from vigil import demo
+
+    demo.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "logs":
         return logs_cli.run(args)
     if args.command == "incidents":
         return incidents_cli.run(args)
+    if args.command == "demo":
+        return demo.run(args)
     if args.command == "serve":
         from vigil.server import ConfigError, serve
 

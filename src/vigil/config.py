@@ -45,6 +45,8 @@ class Config:
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     slack_api_url: str = "https://slack.com/api"
     notify_interval: float = 1.0  # seconds between notify passes (escalations, outbox)
+    self_metrics: bool = True  # vigil's own counters as metrics in namespace "vigil"
+    self_metrics_interval: float = 60.0  # seconds between two of those passes
 
     @property
     def store_url(self) -> str:

@@ -1,10 +1,13 @@
 """The wiring: opens the core, builds the pillars in a written-down order, starts them in
 order and stops them in reverse (the contract is in ``vigil.pillar``).
 
-Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, notify, read-api, otlp.
-The logs pillar comes first because every later pillar's ingest may carry logs through its
-metric filters; alarms read what the three pillars store and hand their events to notify;
-OTLP comes last because it feeds all three.
+Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, notify, read-api, otlp,
+dashboards, selfwatch. The logs pillar comes first because every later pillar's ingest may
+carry logs through its metric filters; alarms read what the three pillars store and hand
+their events to notify; OTLP comes after the three because it feeds them; dashboards and
+vigil watching itself only read and write through what precedes them. The web UI's pages
+(``vigil.web.pages``) are served on the main port before the AWS routes: ``GET /`` is the
+home page unless it carries an AWS query ``Action``.
 
 Start order                               Stop order (reverse, each waits for the last)
  1. core: store (open ClickHouse,          1. not ready: /healthz answers 503
@@ -44,9 +47,21 @@ from vigil.auth import Authenticator
 from vigil.config import Config
 from vigil.ingest.otlp.grpc_handler import start_grpc_server
 from vigil.pillar import Builder, Core, Pillar, open_core
-from vigil.pillars import alarms, logs, metrics, notify, otlp, read_api, traces
+from vigil.pillars import (
+    alarms,
+    dashboards,
+    logs,
+    metrics,
+    notify,
+    otlp,
+    read_api,
+    selfwatch,
+    traces,
+)
+from vigil.selfwatch import log_buffer
 from vigil.tasks import TaskRunner
 from vigil.telemetry import SelfMetrics
+from vigil.web import pages as web_pages
 
 log = logging.getLogger("vigil")
 
@@ -59,6 +74,8 @@ PILLARS: tuple[Builder, ...] = (
     notify.build,
     read_api.build,
     otlp.build,
+    dashboards.build,
+    selfwatch.build,
 )
 
 
@@ -120,6 +137,8 @@ class Runtime:
     async def start(self) -> dict[str, str]:
         self.check()
         cfg = self.config
+        if cfg.self_metrics:
+            log_buffer()  # vigil's log lines from the first one on (see vigil.selfwatch)
         # 1. core
         core = self.core = await open_core(
             cfg, self.clock, self.metrics, self.tasks or TaskRunner(self.metrics)
@@ -137,12 +156,16 @@ class Runtime:
             metrics=core.metrics,
         )
         open_paths = tuple(prefix for p in self.built for prefix in p.open_paths)
+        routes = [r for p in self.built for r in p.routes]
+        pages = web_pages.routes(aws.root, [getattr(r, "path", "") for r in routes])
         main_app = build_app(
-            [*(r for p in self.built for r in p.routes), *aws.routes()],
+            [*routes, *pages, *aws.routes()],
             core.auth,
             core.is_ready,
             core.metrics,
-            exempt=lambda scope: aws.is_aws(scope) or _is_open(scope, open_paths),
+            exempt=lambda scope: (
+                aws.is_aws(scope) or web_pages.is_page(scope) or _is_open(scope, open_paths)
+            ),
         )
         core.addresses["http"] = await core.listeners.open("http", main_app, cfg.host, cfg.port)
         self._grpc, grpc_port = await start_grpc_server(

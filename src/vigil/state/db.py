@@ -76,6 +76,7 @@ STATE_MODULES = (
     "vigil.state.notifylog",
     "vigil.state.topics",
     "vigil.state.incidents",
+    "vigil.state.dashboards",
 )
 
 

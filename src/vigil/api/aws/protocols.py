@@ -251,8 +251,16 @@ def query_response(
 
 
 def query_error(
-    code: str, message: str, sender_fault: bool, request_id: str, namespace: str | None
+    code: str,
+    message: str,
+    sender_fault: bool,
+    request_id: str,
+    namespace: str | None,
+    details: dict[str, Any] | None = None,
+    shape: Shape | None = None,
 ) -> bytes:
+    """The query protocol's error document; ``details`` are the error ``shape``'s other
+    members (serialized as that shape says)."""
     root = ET.Element("ErrorResponse")
     if namespace:
         root.set("xmlns", namespace)
@@ -260,6 +268,10 @@ def query_error(
     ET.SubElement(err, "Type").text = "Sender" if sender_fault else "Receiver"
     ET.SubElement(err, "Code").text = code
     ET.SubElement(err, "Message").text = message
+    if details and shape is not None:
+        _xml_members(
+            err, {k: v for k, v in details.items() if k not in ("message", "Message")}, shape
+        )
     ET.SubElement(root, "RequestId").text = request_id
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
