@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import signal
@@ -50,6 +51,7 @@ from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
+from vigil.preflight import DataDirLock, check_ports, lock_data_dir, port_in_use
 from vigil.query.insights.runner import QueryRegistry
 from vigil.query.servicegraph import ServiceGraphKeeper
 from vigil.rules.scheduled_queries import ScheduledQueries
@@ -104,6 +106,18 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+_LISTENER_FLAGS = {"http": "--port", "otlp-http": "--otlp-http-port", "xray": "--xray-port"}
+
+
+def _port_flags(cfg: Config) -> dict[str, int | None]:
+    return {
+        "--port": cfg.port,
+        "--otlp-http-port": cfg.otlp_http_port,
+        "--otlp-grpc-port": cfg.otlp_grpc_port,
+        "--xray-port": cfg.xray_port,
+    }
+
+
 @dataclass(slots=True)
 class _HttpListener:
     name: str
@@ -140,6 +154,7 @@ class Runtime:
         self._http: list[_HttpListener] = []
         self._grpc: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._lock: DataDirLock | None = None
 
     def check(self) -> None:
         cfg = self.config
@@ -152,7 +167,10 @@ class Runtime:
     async def start(self) -> dict[str, str]:
         self.check()
         cfg = self.config
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        # Before anything opens: one server per data directory, and the ports free
+        # (preflight.py words both errors for the person who started vigil).
+        self._lock = lock_data_dir(cfg.data_dir)
+        check_ports(cfg.host, _port_flags(cfg), udp=frozenset({"--xray-port"}))
         # 1-2. store and state (blocking: chDB start-up and migrations run in a thread)
         self.store = await asyncio.to_thread(
             ClickHouseStore,
@@ -331,7 +349,13 @@ class Runtime:
     async def _listen_http(
         self, name: str, app: ASGIApp, host: str, port: int, sock: socket.socket | None = None
     ) -> None:
-        sock = sock or _bind(host, port)
+        if sock is None:
+            try:
+                sock = _bind(host, port)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise port_in_use(host, port, _LISTENER_FLAGS.get(name, name)) from None
+                raise
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -417,6 +441,8 @@ class Runtime:
             self.state.dispose()
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
+        if self._lock is not None:
+            self._lock.release()
 
     def listening_line(self) -> str:
         return "vigil listening " + " ".join(f"{k}={v}" for k, v in self.addresses.items())
