@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DATA_DIR ?= ./data
 ARGS ?=
 
-.PHONY: run test lint typecheck unit setup clean bench
+.PHONY: run test lint typecheck unit setup clean bench support-matrix
 
 setup: $(STAMP)
 
@@ -43,3 +43,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# The README's AWS support matrix, from the services' operation tables (tests check it).
+support-matrix: $(STAMP)
+	$(BIN)/python -m vigil.api.aws.support README.md
