@@ -34,6 +34,7 @@ from sqlalchemy import Engine
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from vigil import malloc
 from vigil.api.app import build_app, otlp_routes
 from vigil.api.auth import Authenticator
 from vigil.api.aws.cloudwatch import CloudWatchService
@@ -266,6 +267,7 @@ class Runtime:
         # 6. background tasks
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
         self._tasks.append(asyncio.create_task(graph.loop(), name="service-graph"))
+        self._tasks.append(asyncio.create_task(_trim_loop(), name="malloc-trim"))
         assert self.scheduled is not None
         self._tasks.append(
             asyncio.create_task(
@@ -446,6 +448,13 @@ class Runtime:
 
     def listening_line(self) -> str:
         return "vigil listening " + " ".join(f"{k}={v}" for k, v in self.addresses.items())
+
+
+async def _trim_loop(interval: float = 60.0) -> None:
+    """Free heap memory back to the system once a minute (malloc.py: idle RSS)."""
+    while True:
+        await asyncio.sleep(interval)
+        await asyncio.to_thread(malloc.trim)
 
 
 async def serve(config: Config) -> int:
