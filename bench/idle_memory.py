@@ -3,7 +3,7 @@ pages (mostly chDB's 555 MB library, mapped at import), on a fresh data director
 after a load (100k log lines, 5,000 metric values) and some reads, sampled while idle.
 
 The baseline, in the same run, is the same server with ClickHouse's own defaults for the
-settings vigil caps (VIGIL_CHDB_OPTIONS) and glibc's default arenas (VIGIL_MALLOC_ARENAS=0).
+settings vigil caps (VIGIL_CHDB_OPTIONS).
 
     .venv/bin/python -m bench.idle_memory [--idle 75]
 """
@@ -105,10 +105,7 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=75.0, help="seconds idle before sampling")
     args = parser.parse_args()
     variants = {
-        "baseline (ClickHouse defaults)": {
-            "VIGIL_CHDB_OPTIONS": CLICKHOUSE_DEFAULTS,
-            "VIGIL_MALLOC_ARENAS": "0",
-        },
+        "baseline (ClickHouse defaults)": {"VIGIL_CHDB_OPTIONS": CLICKHOUSE_DEFAULTS},
         "vigil defaults": {},
     }
     for with_load in (False, True):

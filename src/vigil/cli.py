@@ -243,9 +243,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "logs":
         return logs_cli.run(args)
     if args.command == "serve":
-        from vigil import malloc
-
-        malloc.limit_arenas()  # before chDB and the server start their threads
         from vigil.preflight import PreflightError
         from vigil.server import ConfigError, serve
 
