@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -109,6 +110,51 @@ def test_refuses_public_address_without_api_key(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "without an API key" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [
+        (["--api-key", ""], None),
+        (["--api-key", "   "], None),
+        (["--api-key", "k-1", "--api-key", ""], None),
+        # An empty flag must not silently override (and so switch off) a real key.
+        (["--api-key", ""], "real-key"),
+        ([], " "),
+        ([], "k-1,,k-2"),
+    ],
+)
+def test_refuses_blank_api_keys(tmp_path: Path, flags: list[str], env: str | None) -> None:
+    """Issue 18 item 1: a blank key is refused at start, before anything binds."""
+    environ = {k: v for k, v in os.environ.items() if k != "VIGIL_API_KEY"}
+    if env is not None:
+        environ["VIGIL_API_KEY"] = env
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vigil",
+            "serve",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--otlp-http-port",
+            "0",
+            "--otlp-grpc-port",
+            "0",
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environ,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "must not be empty or whitespace" in proc.stderr
+    assert not (tmp_path / "d").exists()
 
 
 @pytest.fixture(scope="module")

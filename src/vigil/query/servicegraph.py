@@ -42,6 +42,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,8 +228,19 @@ class ServiceGraphKeeper:
     weeks of spans registers them as one block) never holds reads for long. Which slots a
     block has had recomputed is kept in memory; a restart recomputes them again."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_age_ns: int | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self._store = store
+        # Minutes older than this (the traces' retention) hold no spans worth a graph:
+        # the TTL drops them. Without the bound, one span stamped in 2001 beside one of
+        # today makes a block whose catch-up walks decades of minutes.
+        self._max_age_ns = max_age_ns
+        self._clock = clock
         self._lock = asyncio.Lock()
         self._done: dict[str, set[int]] = {}  # block id -> slots recomputed since settled
 
@@ -262,16 +274,16 @@ class ServiceGraphKeeper:
             f" marked < now() - {SETTLE_SECONDS} FROM span_blocks FINAL WHERE {where}",
             {"t": tenant or ""},
         )
-        return [
-            _Block(
-                t,
-                block_id,
-                int(lo) // MINUTE_NS * MINUTE_NS,
-                (max(int(lo), int(hi)) // MINUTE_NS + 1) * MINUTE_NS,
-                bool(settled),
-            )
-            for t, block_id, lo, hi, settled in rows.rows
-        ]
+        horizon = 0
+        if self._max_age_ns is not None:
+            horizon = (self._clock() - self._max_age_ns) // MINUTE_NS * MINUTE_NS
+        blocks = []
+        for t, block_id, lo, hi, settled in rows.rows:
+            a = max(int(lo) // MINUTE_NS * MINUTE_NS, horizon)
+            # A block wholly past the horizon keeps one minute: it is then marked done.
+            b = max((max(int(lo), int(hi)) // MINUTE_NS + 1) * MINUTE_NS, a + MINUTE_NS)
+            blocks.append(_Block(t, block_id, a, b, bool(settled)))
+        return blocks
 
     async def _catch_up(
         self,
