@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import grpc
 from starlette.types import Scope
 
+from vigil import malloc
 from vigil.api.app import build_app
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.auth import Authenticator
@@ -58,8 +59,9 @@ from vigil.pillars import (
     selfwatch,
     traces,
 )
+from vigil.preflight import DataDirLock, check_ports, lock_data_dir
 from vigil.selfwatch import log_buffer
-from vigil.tasks import TaskRunner
+from vigil.tasks import Task, TaskRunner
 from vigil.telemetry import SelfMetrics
 from vigil.web import pages as web_pages
 
@@ -77,6 +79,23 @@ PILLARS: tuple[Builder, ...] = (
     dashboards.build,
     selfwatch.build,
 )
+
+
+# Seconds between two returns of freed heap memory to the system (malloc.py: idle RSS).
+TRIM_INTERVAL = 60.0
+
+
+async def _trim() -> None:
+    await asyncio.to_thread(malloc.trim)
+
+
+def _port_flags(cfg: Config) -> dict[str, int | None]:
+    return {
+        "--port": cfg.port,
+        "--otlp-http-port": cfg.otlp_http_port,
+        "--otlp-grpc-port": cfg.otlp_grpc_port,
+        "--xray-port": cfg.xray_port,
+    }
 
 
 def _is_open(scope: Scope, prefixes: tuple[str, ...]) -> bool:
@@ -111,6 +130,7 @@ class Runtime:
         self._started: list[Pillar] = []
         self._grpc: grpc.aio.Server | None = None
         self._closed = False
+        self._lock: DataDirLock | None = None
 
     @property
     def ready(self) -> bool:
@@ -137,6 +157,14 @@ class Runtime:
     async def start(self) -> dict[str, str]:
         self.check()
         cfg = self.config
+        # Before anything opens: one server per data directory, and the ports free
+        # (preflight.py words both errors for the person who started vigil).
+        self._lock = lock_data_dir(cfg.data_dir)
+        try:
+            check_ports(cfg.host, _port_flags(cfg), udp=frozenset({"--xray-port"}))
+        except BaseException:
+            self._lock.release()
+            raise
         if cfg.self_metrics:
             log_buffer()  # vigil's log lines from the first one on (see vigil.selfwatch)
         # 1. core
@@ -175,10 +203,11 @@ class Runtime:
             cfg.max_body_bytes,
         )
         core.addresses["otlp-grpc"] = f"{cfg.host}:{grpc_port}"
-        # 5. periodic tasks
+        # 5. periodic tasks (the pillars', and giving freed heap back to the system)
         for pillar in self.built:
             for task in pillar.tasks:
                 core.tasks.add(task)
+        core.tasks.add(Task("malloc-trim", _trim, TRIM_INTERVAL, first_delay=TRIM_INTERVAL))
         await core.tasks.start()
         # 6. ready
         core.ready = True
@@ -187,6 +216,8 @@ class Runtime:
     async def stop(self) -> None:
         core = self.core
         if core is None or self._closed:
+            if self._lock is not None:
+                self._lock.release()  # a start that failed before the core opened
             return
         self._closed = True
         # 1. not ready
@@ -202,8 +233,12 @@ class Runtime:
         for pillar in reversed(self._started):
             await pillar.stop()
         self._started.clear()
-        # 5-6. writer drains its queue; state and store close
-        await core.close()
+        # 5-6. writer drains its queue; state and store close; the data directory is free
+        try:
+            await core.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     def listening_line(self) -> str:
         order = ("http", "otlp-http", "otlp-grpc", "xray")
