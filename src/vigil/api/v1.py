@@ -34,6 +34,7 @@ from vigil.query.xrayfilter import FilterError, compile_filter, parse
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import Store
 from vigil.store.retention import MetricRetention
+from vigil.syntax import regex as user_regex
 from vigil.telemetry import SelfMetrics
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -462,7 +463,8 @@ def _is_int_pair(value: Any) -> bool:
 
 
 def _check_regex(pattern: str) -> None:
+    """The store runs the regex with RE2: refuse here what RE2 would refuse there."""
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ParamError("regex", f"invalid regular expression: {exc}") from None
+        user_regex.check(pattern)
+    except user_regex.RegexError as exc:
+        raise ParamError("regex", f"invalid regular expression: {exc.reason}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from vigil.query.insights import ast
 from vigil.query.insights.errors import QuerySyntaxError
 from vigil.query.insights.lexer import Token, tokenize
+from vigil.syntax import regex
 
 COMMANDS = (
     "fields",
@@ -76,6 +77,14 @@ class _Parser:
         if not self.is_word(word):
             raise self.error(f"expected '{word}'")
         return self.advance()
+
+    def check_regex(self, tok: Token) -> None:
+        """Refuse here, with the position, a regex the store's RE2 would refuse at run time
+        (lookarounds, backreferences, ``{99999}``), so no query id is handed out for it."""
+        try:
+            regex.check(tok.text)
+        except regex.RegexError as exc:
+            raise self.error(f"a regular expression RE2 can run ({exc.reason})", tok) from None
 
     def error(self, expected: str, tok: Token | None = None) -> QuerySyntaxError:
         tok = tok or self.tok
@@ -262,6 +271,7 @@ class _Parser:
                 )
             return ast.Parse(source, ast.Str(tok.text), tuple(names))
         if tok.kind == "regex":
+            self.check_regex(tok)
             self.advance()
             return ast.Parse(source, ast.Regex(tok.text))
         raise self.error('expected a "glob * pattern" or a /regular expression/')
@@ -361,6 +371,7 @@ class _Parser:
             self.advance()
             return ast.Str(tok.text)
         if tok.kind == "regex":
+            self.check_regex(tok)
             self.advance()
             return ast.Regex(tok.text)
         if self.is_op("("):

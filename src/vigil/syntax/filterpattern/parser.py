@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from vigil.syntax import regex
 from vigil.syntax.filterpattern import lexer
 from vigil.syntax.filterpattern.ast import BoolOp, Condition, FieldCond, JsonCond, SpaceField, Term
 from vigil.syntax.filterpattern.lexer import PatternError, Scanner
@@ -43,10 +44,12 @@ def _parse_terms(text: str) -> list[Term]:
             if end < 0:
                 raise PatternError(f"unterminated regular expression at position {i}")
             try:
-                regex = re.compile(text[i + 1 : end])
-            except re.error as exc:
-                raise PatternError(f"invalid regular expression at position {i}: {exc}") from None
-            terms.append(Term(text[i : end + 1], mode, regex))
+                compiled = regex.compile(text[i + 1 : end])
+            except regex.RegexError as exc:
+                raise PatternError(
+                    f"invalid regular expression at position {i}: {exc.reason}"
+                ) from None
+            terms.append(Term(text[i : end + 1], mode, compiled))
             i = end + 1
             continue
         j = i
