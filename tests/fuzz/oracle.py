@@ -90,7 +90,7 @@ class Fuzzer:
                 self.urls[probe.server] + probe.path,
                 content=probe.body or None,
                 headers=probe.headers,
-                params=httpx.QueryParams(probe.params),
+                params=tuple(probe.params),
             )
         except httpx.TimeoutException:
             tally.hangs += 1
