@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("--bound", type=float, default=10.0)
     parser.add_argument("--only", default="", help="comma-separated protocols")
     parser.add_argument("--findings", default="", help="write every finding here (JSON)")
+    parser.add_argument("--log", default="", help="keep the server's log here")
     args = parser.parse_args()
     names = [n for n in PROTOCOLS if not args.only or n in args.only.split(",")]
     with tempfile.TemporaryDirectory(prefix="vigil-fuzz-") as tmp:
@@ -43,6 +44,8 @@ def main() -> int:
             return _run(server, names, args)
         finally:
             code = server.stop()
+            if args.log:
+                Path(args.log).write_text(server.log_text())
             print(f"vigil exit code at stop: {code}")
 
 

@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -87,10 +88,9 @@ class Fuzzer:
         try:
             response = self.client.request(
                 probe.method,
-                self.urls[probe.server] + probe.path,
+                self.urls[probe.server] + probe.path + _query(probe.params),
                 content=probe.body or None,
                 headers=probe.headers,
-                params=tuple(probe.params),
             )
         except httpx.TimeoutException:
             tally.hangs += 1
@@ -156,6 +156,15 @@ class Fuzzer:
         for tally in self.tallies.values():
             out.add(tally)
         return out
+
+
+def _query(params: list[tuple[str, str]]) -> str:
+    """The query string, percent-encoding even what is not valid UTF-8 (lone surrogates)."""
+    if not params:
+        return ""
+    return "?" + "&".join(
+        f"{quote(k)}={quote(v.encode('utf-8', 'surrogatepass'), safe='')}" for k, v in params
+    )
 
 
 def judge_shape(shape: str, response: httpx.Response) -> str | None:

@@ -65,7 +65,15 @@ def _parse_terms(text: str) -> list[Term]:
     return terms
 
 
+# How deep parentheses may nest in a JSON pattern (CloudWatch caps a pattern at 1,024
+# characters; this keeps the parser and the matcher, both recursive, far from Python's stack
+# limit).
+MAX_DEPTH = 64
+
+
 class _JsonParser(Scanner):
+    depth = 0
+
     def parse(self) -> Condition:
         self.take("{")
         expr = self.or_expr()
@@ -91,9 +99,13 @@ class _JsonParser(Scanner):
 
     def unary(self) -> Condition:
         if self.peek("("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.error(f"parentheses nested deeper than {MAX_DEPTH}")
             self.pos += 1
             expr = self.or_expr()
             self.take(")")
+            self.depth -= 1
             return expr
         self.skip()
         selector, self.pos = lexer.selector(self.text, self.pos)
