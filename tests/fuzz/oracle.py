@@ -86,17 +86,21 @@ class Fuzzer:
         tally.sent += 1
         started = time.monotonic()
         try:
-            response = self.client.request(
-                probe.method,
-                self.urls[probe.server] + probe.path + _query(probe.params),
-                content=probe.body or None,
-                headers=probe.headers,
-            )
+            response = self._send(probe)
         except httpx.TimeoutException:
             tally.hangs += 1
             return self._found(probe, "hang", f"no answer within {self.bound} s")
-        except httpx.TransportError as exc:
-            return self._found(probe, "dead", f"transport error: {exc!r}")
+        except httpx.TransportError:
+            # A kept-alive connection the server closed as the request went out: once more
+            # on a new connection; a second failure is a finding.
+            started = time.monotonic()
+            try:
+                response = self._send(probe)
+            except httpx.TimeoutException:
+                tally.hangs += 1
+                return self._found(probe, "hang", f"no answer within {self.bound} s")
+            except httpx.TransportError as exc:
+                return self._found(probe, "dead", f"transport error: {exc!r}")
         elapsed = time.monotonic() - started
         tally.slowest = max(tally.slowest, elapsed)
         tally.statuses[response.status_code] += 1
@@ -113,6 +117,14 @@ class Fuzzer:
         if probe.follow == "insights" and response.status_code == 200:
             return self._follow_insights(probe, response.json().get("queryId", ""), tally)
         return None
+
+    def _send(self, probe: Probe) -> httpx.Response:
+        return self.client.request(
+            probe.method,
+            self.urls[probe.server] + probe.path + _query(probe.params),
+            content=probe.body or None,
+            headers=probe.headers,
+        )
 
     def _follow_insights(self, probe: Probe, query_id: str, tally: Tally) -> Finding | None:
         """A query the API accepted must end Complete (or Cancelled), not Failed with the

@@ -306,7 +306,8 @@ class ReadApi:
         now = self._clock()
         if p.text("filter") is not None:
             return await self._filter_traces(tenant, p, now)
-        min_ms, max_ms = p.number("min_duration_ms"), p.number("max_duration_ms")
+        min_ms = p.number("min_duration_ms", lo=0, hi=1e12)
+        max_ms = p.number("max_duration_ms", lo=0, hi=1e12)
         search = trq.TraceSearch(
             tenant=tenant,
             service=p.text("service"),
@@ -434,6 +435,9 @@ def _body_query(q: Any, index: int) -> md.MetricQuery:
     qid = q.get("id")
     if not isinstance(qid, str):
         raise ParamError(f"{where}.id", "is required")
+    for key in ("label", "expression", "unit"):
+        if q.get(key) is not None and not isinstance(q[key], str):
+            raise ParamError(f"{where}.{key}", "must be a string")
     query = md.MetricQuery(
         id=qid,
         label=q.get("label"),
@@ -441,7 +445,9 @@ def _body_query(q: Any, index: int) -> md.MetricQuery:
         period=q.get("period"),
         expression=q.get("expression"),
     )
-    if query.period is not None and not isinstance(query.period, int):
+    if query.period is not None and (
+        not isinstance(query.period, int) or isinstance(query.period, bool)
+    ):
         raise ParamError(f"{where}.period", "must be an integer")
     if query.expression is None:
         for key in ("namespace", "name", "stat"):
