@@ -83,7 +83,7 @@ def _point(cols: MetricColumns, series: dict[str, str], tenant: str, line: str) 
         cols.add(**row, kind=PointKind.SAMPLE, value=float(spec))
 
 
-def _query(line: str, block: Block) -> MetricQuery:
+def query_of(line: str, block: Block) -> MetricQuery:
     head, _, options = line.partition(";;")
     qid, kind, rest = head.strip().split(" ", 2)
     opts: dict[str, str] = {}
@@ -136,7 +136,7 @@ class Metrics:
             self.points = MetricColumns()
         now = T0 + int(duration(block.at or "0"))
         fetch = Fetch(self.store, MetricRetention(), self.tenant, now)
-        queries = [_query(line, block) for line in block.body]
+        queries = [query_of(line, block) for line in block.body]
         start, end = int(block.options["start"]), int(block.options["end"])
         results: list[Result] = asyncio.run(get_metric_data(fetch, queries, T0 + start, T0 + end))
         return [

@@ -37,22 +37,25 @@ from vigil.api.app import build_app, otlp_routes
 from vigil.api.aws.cloudwatch import CloudWatchService
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.interface import AwsService
-from vigil.api.aws.logs import LogsService
-from vigil.api.aws.xray import DaemonSamplingService, XRayService
+from vigil.api.aws.logs import logs_services
+from vigil.api.aws.logs.scheduled import CatalogRules, insights_query
+from vigil.api.aws.xray import SAMPLING_OPERATIONS, XRayService
 from vigil.api.logs_v1 import LogsApi
 from vigil.api.v1 import ReadApi
 from vigil.api.v1_traces import TracesApi
 from vigil.auth import Authenticator
 from vigil.config import Config
+from vigil.ingest.interface import Decoded
 from vigil.ingest.logmetrics import MetricFilterProcessor, emf_metrics
 from vigil.ingest.otlp.grpc_handler import OtlpGrpcService, start_grpc_server
 from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
+from vigil.model.metrics import MetricColumns
 from vigil.query.insights.runner import QueryRegistry
 from vigil.query.servicegraph import ServiceGraphKeeper
-from vigil.rules.scheduled_queries import ScheduledQueries
+from vigil.rules.scheduled_queries import ScheduledQueryManager
 from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
@@ -131,9 +134,9 @@ class Runtime:
         self.cloudwatch_resources = CloudWatchResources()
         self.pipeline: IngestPipeline | None = None
         self.registry: LogGroupRegistry | None = None
-        self.logs: LogsService | None = None
+        self.logs: list[AwsService] = []
         self.queries: QueryRegistry | None = None
-        self.scheduled: ScheduledQueries | None = None
+        self.scheduled: ScheduledQueryManager | None = None
         self.sampling: SamplingRules | None = None
         self.xray: XRayService | None = None
         self._xray_daemon: XRayDaemon | None = None
@@ -222,7 +225,10 @@ class Runtime:
         traces_api = TracesApi(self.store, self.metrics, clock=self.clock, graph=graph)
         logs_api = await self._logs_pillar()
         aws = AwsDispatcher(
-            [*self.aws_services(), *self.extra_aws_services], auth, cfg.aws_credentials
+            [*self.aws_services(), *self.extra_aws_services],
+            auth,
+            cfg.aws_credentials,
+            metrics=self.metrics,
         )
         ready = lambda: self.ready  # noqa: E731 - read at request time
         main_app = build_app(
@@ -253,11 +259,8 @@ class Runtime:
         # 6. background tasks
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
         self._tasks.append(asyncio.create_task(graph.loop(), name="service-graph"))
-        assert self.scheduled is not None
         self._tasks.append(
-            asyncio.create_task(
-                self.scheduled.loop(cfg.scheduled_query_interval), name="scheduled-queries"
-            )
+            asyncio.create_task(self._scheduled_query_loop(), name="scheduled-queries")
         )
         # 7. ready
         self.ready = True
@@ -278,10 +281,7 @@ class Runtime:
             search_limit=self.config.metric_search_limit,
         )
         assert self.xray is not None
-        services: list[AwsService] = [cloudwatch, self.xray]
-        if self.logs is not None:
-            services.append(self.logs)
-        return services
+        return [cloudwatch, self.xray, *self.logs]
 
     async def _logs_pillar(self) -> LogsApi:
         """CloudWatch Logs: metric filters and EMF at ingest, Insights, scheduled queries."""
@@ -299,22 +299,27 @@ class Runtime:
             clock=lambda: self.clock() / 1e9,
             timeout=self.config.insights_timeout,
         )
-        self.scheduled = ScheduledQueries(
-            self.store,
-            catalog,
-            self.registry,
-            self.writer,
+        pipeline = self.pipeline
+
+        async def publish(points: MetricColumns) -> None:
+            # Scheduled queries' metrics are written like any other: through the pipeline.
+            await pipeline.accept(Decoded(signal="metrics", metrics=points))
+
+        self.scheduled = ScheduledQueryManager(
+            CatalogRules(catalog),
+            insights_query(self.store, self.registry, self.config.insights_timeout),
+            publish,
             self.clock,
             timeout=self.config.insights_timeout,
         )
-        self.logs = LogsService(
+        self.logs = logs_services(
             self.store,
             catalog,
             self.registry,
             self.pipeline,
             self.queries,
             filters,
-            self.scheduled,
+            self.metrics,
             clock=self.clock,
         )
         return LogsApi(self.store, self.registry, self.queries, self.scheduled, clock=self.clock)
@@ -329,7 +334,9 @@ class Runtime:
         self._xray_daemon = XRayDaemon(self.pipeline, self.metrics, names, clock=self.clock)
         await self._xray_daemon.start(udp)
         # SDKs cannot authenticate to a daemon: the TCP side serves only the sampling calls.
-        sampling = AwsDispatcher([DaemonSamplingService(self.xray)], Authenticator([]), {})
+        sampling = AwsDispatcher(
+            [self.xray], Authenticator([]), {}, metrics=self.metrics, only=SAMPLING_OPERATIONS
+        )
         app = build_app(sampling.routes(), Authenticator([]), ready)
         await self._listen_http("xray", app, cfg.host, cfg.xray_port, sock=tcp)
 
@@ -382,6 +389,17 @@ class Runtime:
             },
             now,
         )
+
+    async def _scheduled_query_loop(self) -> None:
+        # TODO(issue 10): move onto the periodic task runner (src/vigil/tasks.py) once it
+        # lands; until then the minimal loop the scheduler used to carry itself.
+        assert self.scheduled is not None
+        while True:
+            try:
+                await self.scheduled.tick()
+            except Exception:
+                log.exception("scheduled query pass failed")
+            await asyncio.sleep(self.config.scheduled_query_interval)
 
     async def _retention_loop(self) -> None:
         while True:

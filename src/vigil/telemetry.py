@@ -62,6 +62,20 @@ class SelfMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.ingest_refused = Counter(
+            "vigil_ingest_refused",
+            "Ingest batches refused by the writer (overloaded: queue full; unavailable: the"
+            " store failed), by protocol and signal.",
+            ["protocol", "signal", "reason"],
+            registry=r,
+        )
+        self.aws_requests = Counter(
+            "vigil_aws_requests",
+            "AWS API calls, by service (botocore model), operation and outcome (ok or the"
+            " error code answered).",
+            ["service", "operation", "outcome"],
+            registry=r,
+        )
         self.retention_deleted = Counter(
             "vigil_retention_runs", "Retention passes run over log groups.", registry=r
         )

@@ -19,8 +19,8 @@ from vigil.auth import Authenticator, AuthError, TenantError, tenant_of
 from vigil.ingest.interface import RequestError
 from vigil.ingest.otlp.native import decode_protobuf
 from vigil.ingest.otlp.signals import SIGNALS, OtlpSignal
+from vigil.ingest.overload import Refusal, submit
 from vigil.ingest.pipeline import IngestPipeline
-from vigil.store.interface import Overloaded, StoreUnavailable
 from vigil.telemetry import SelfMetrics
 
 
@@ -80,32 +80,19 @@ class OtlpGrpcService:
             decoded = decode_protobuf(spec, body, tenant, self._clock())
         except (RequestError, TenantError) as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        try:
-            await self._pipeline.accept(decoded)
-        except Overloaded as exc:
-            self._metrics.count_items(
-                "otlp_grpc", spec.name, 0, decoded.accepted + decoded.rejected.count
-            )
-            await _abort_retryable(
-                context,
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                "vigil's write queue is full; retry later",
-                exc.retry_after,
-            )
-        except StoreUnavailable as exc:
-            self._metrics.count_items(
-                "otlp_grpc", spec.name, 0, decoded.accepted + decoded.rejected.count
-            )
-            await _abort_retryable(
-                context, grpc.StatusCode.UNAVAILABLE, f"could not store the batch: {exc}", 1.0
-            )
+        refused = await submit(
+            self._pipeline.accept, decoded, self._metrics, "otlp_grpc", spec.name
+        )
+        if refused is not None:
+            await _abort_retryable(context, refused)
         self._metrics.count_items("otlp_grpc", spec.name, decoded.accepted, decoded.rejected.count)
         return spec.response_for(decoded)
 
 
-async def _abort_retryable(
-    context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, delay: float
-) -> None:
+async def _abort_retryable(context: grpc.aio.ServicerContext, refused: Refusal) -> None:
+    """RESOURCE_EXHAUSTED or UNAVAILABLE, with the delay as a ``google.rpc.RetryInfo``."""
+    code = grpc.StatusCode[refused.grpc_code]
+    message, delay = refused.message, refused.retry_after
     seconds = int(delay)
     retry = error_details_pb2.RetryInfo(
         retry_delay=Duration(seconds=seconds, nanos=int((delay - seconds) * 1e9))
