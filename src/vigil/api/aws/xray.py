@@ -253,7 +253,12 @@ class XRayService(AwsService):
     async def _create_sampling_rule(
         self, params: dict[str, Any], ctx: RequestContext
     ) -> dict[str, Any]:
-        rule = await asyncio.to_thread(self._sampling.create, ctx.tenant, params["SamplingRule"])
+        spec = params["SamplingRule"]
+        # Optional in the model (RuleName or RuleARN names a rule elsewhere), but a new rule
+        # needs its name: refused here rather than a KeyError in the state engine.
+        if not spec.get("RuleName"):
+            raise AwsError(INVALID, "SamplingRule.RuleName is required to create a rule")
+        rule = await asyncio.to_thread(self._sampling.create, ctx.tenant, spec)
         return {"SamplingRuleRecord": rule_record(rule, self._arn(ctx, rule.name))}
 
     def _rule_name(self, params: dict[str, Any], ctx: RequestContext) -> str:
