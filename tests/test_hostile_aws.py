@@ -196,3 +196,13 @@ def test_logs_type_confusion_is_400(
     vigil: VigilProcess, operation: str, body: dict[str, Any]
 ) -> None:
     _json_error(httpx.post(vigil.url + "/", content=orjson.dumps(body), headers=_logs(operation)))
+
+
+def test_model_max_length_is_checked(vigil: VigilProcess) -> None:
+    """botocore's validator checks only minimums; a 70 KB prefix reached SQLite's LIKE."""
+    body = {"logGroupName": "g", "logStreamNamePrefix": "x" * 70_000}
+    error = _json_error(
+        httpx.post(vigil.url + "/", content=orjson.dumps(body), headers=_logs("DescribeLogStreams"))
+    )
+    assert "logStreamNamePrefix" in error["message"]
+    assert "max length: 512" in error["message"]

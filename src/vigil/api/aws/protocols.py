@@ -45,7 +45,7 @@ def validate(params: dict[str, Any], shape: Shape | None) -> str | None:
         return None
     report = ParamValidator().validate(params, shape)
     if not report.has_errors():
-        return None
+        return _over_max(params, shape)
     # botocore's report writes each value with repr(): a value nested 1,000 deep recursed
     # without end and a 70 KB string went into the message whole, so values are summarised
     # first (botocore is pinned; its report's parts are read as that version has them).
@@ -65,6 +65,44 @@ def _report_line(report: Any, error: tuple[str, str, dict[str, Any]]) -> str:
     if "param" in extra:
         extra = {**extra, "param": _Shown(_show(extra["param"]))}
     return str(report._format_error((kind, name, extra)))
+
+
+def _over_max(params: dict[str, Any], shape: Shape) -> str | None:
+    """The model's upper bounds, which botocore's client-side validator leaves to the
+    service: string, list and map lengths (``max``) and numbers' ``max`` — a 70 KB
+    ``logStreamNamePrefix`` reached SQLite's LIKE as a pattern too complex (500)."""
+    stack: list[tuple[Any, Shape, str]] = [(params, shape, "")]
+    while stack:
+        value, sub, name = stack.pop()
+        kind = sub.type_name
+        limit = sub.metadata.get("max")
+        if kind == "structure" and isinstance(value, dict):
+            members = sub.members
+            stack.extend(
+                (v, members[k], f"{name}.{k}" if name else k)
+                for k, v in value.items()
+                if k in members
+            )
+            continue
+        if kind == "list" and isinstance(value, list):
+            stack.extend((v, sub.member, f"{name}[{i}]") for i, v in enumerate(value))
+        elif kind == "map" and isinstance(value, dict):
+            stack.extend((v, sub.value, f"{name}.{k}") for k, v in value.items())
+        if limit is None:
+            continue
+        if isinstance(value, str | list | dict) and len(value) > limit:
+            return (
+                f"Invalid length for parameter {name or 'input'}, value: {len(value)}, "
+                f"valid max length: {limit}"
+            )
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and kind in ("integer", "long", "double", "float")
+            and value > limit
+        ):
+            return f"Invalid value for parameter {name}, value: {value}, valid max value: {limit}"
+    return None
 
 
 class _Shown:
