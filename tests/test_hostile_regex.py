@@ -143,3 +143,44 @@ def test_insights_lookahead_refused_at_start_query(logs: Any) -> None:
         )
     assert err.value.response["Error"]["Code"] == "MalformedQueryException"
     assert f"position {query.index('/')}" in err.value.response["Error"]["Message"]
+
+
+def _start(logs: Any, group: str, query: str) -> str:
+    now = int(time.time())
+    answer = logs.start_query(
+        logGroupName=group, startTime=now - 3600, endTime=now + 60, queryString=query
+    )
+    return str(answer["queryId"])
+
+
+def test_insights_store_type_error_refused_at_start_query(logs: Any) -> None:
+    """Item 11: a query the parser takes but the store cannot run is refused at StartQuery
+    with the failing command's position, in Insights words (no ClickHouse text)."""
+    group = unique("/hostile-insights")
+    logs.create_log_group(logGroupName=group)
+    query = "stats count() by bin(5m) | fields toMillis(1)"
+    with pytest.raises(ClientError) as err:
+        _start(logs, group, query)
+    message = err.value.response["Error"]["Message"]
+    assert err.value.response["Error"]["Code"] == "MalformedQueryException"
+    assert f"position {query.index('fields')}" in message
+    assert "DB::" not in message
+    assert "Code:" not in message
+
+
+def test_insights_from_millis_out_of_range_completes(logs: Any) -> None:
+    """fromMillis(99999999999999999) left the query "Running" for ever (its value could not
+    be converted); now clamped, and any failure still ends the query."""
+    group = unique("/hostile-insights")
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    logs.put_log_events(
+        logGroupName=group, logStreamName="s", logEvents=[{"timestamp": now_ms(), "message": "x"}]
+    )
+    query_id = _start(logs, group, "fields fromMillis(99999999999999999) as t")
+    deadline = time.monotonic() + 20
+    status = "Running"
+    while time.monotonic() < deadline and status in ("Running", "Scheduled"):
+        status = logs.get_query_results(queryId=query_id)["status"]
+        time.sleep(0.1)
+    assert status == "Complete"
