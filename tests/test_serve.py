@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 
 from tests.otel import pipelines
 from tests.otlp_payloads import log, logs_request
+from tests.runtime import InProcessVigil
 from tests.vigil_process import VigilProcess
 
 LINE = re.compile(
@@ -158,13 +159,14 @@ def test_refuses_blank_api_keys(tmp_path: Path, flags: list[str], env: str | Non
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VigilProcess]:
-    server = VigilProcess(tmp_path_factory.mktemp("keyed") / "data", "--api-key", "k-123").start()
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessVigil]:
+    data = tmp_path_factory.mktemp("keyed") / "data"
+    server = InProcessVigil(data, "--api-key", "k-123").start()
     yield server
     assert server.stop() == 0
 
 
-def test_api_key_guards_http(keyed: VigilProcess) -> None:
+def test_api_key_guards_http(keyed: InProcessVigil) -> None:
     body = logs_request("keyed", [log("secret")]).SerializeToString()
     pb = {"Content-Type": "application/x-protobuf"}
     for base in (keyed.url, keyed.otlp_http_url):
@@ -189,7 +191,7 @@ def test_api_key_guards_http(keyed: VigilProcess) -> None:
     assert [entry["body"] for entry in response.json()["logs"]] == ["secret", "secret"]
 
 
-def test_api_key_guards_grpc(keyed: VigilProcess) -> None:
+def test_api_key_guards_grpc(keyed: InProcessVigil) -> None:
     channel = grpc.insecure_channel(keyed.grpc_target)
     stub = logs_service_pb2_grpc.LogsServiceStub(channel)  # type: ignore[no-untyped-call]
     request = logs_request("keyed-raw-grpc", [log("g")])
@@ -203,7 +205,7 @@ def test_api_key_guards_grpc(keyed: VigilProcess) -> None:
     channel.close()
 
 
-def test_otel_exporters_send_the_key_in_headers(keyed: VigilProcess) -> None:
+def test_otel_exporters_send_the_key_in_headers(keyed: InProcessVigil) -> None:
     for transport in ("http", "grpc"):
         otel = pipelines(
             keyed,
