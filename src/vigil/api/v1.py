@@ -21,6 +21,7 @@ from vigil.api.endpoint import Endpoint, Handler, json_endpoint
 from vigil.api.params import ParamError, Params, make_cursor, parse_time
 from vigil.api.responses import JSONResponse, error
 from vigil.api.v1_traces import trace_id_param, trace_logs
+from vigil.model.deadline import Deadline, ExpressionTimeout
 from vigil.model.timefmt import rfc3339
 from vigil.query import levels as metric_levels
 from vigil.query import logs as logq
@@ -263,7 +264,8 @@ class ReadApi:
             start // 10**9,
             -(-end // 10**9),
             search_limit=self._search_limit,
-            timezone=body.get("timezone"),
+            timezone=body.get("timezone") if isinstance(body.get("timezone"), str) else None,
+            metrics=self._metrics,
         )
         return JSONResponse(
             {
@@ -402,14 +404,31 @@ async def _metric_data(
     end: int,
     search_limit: int = 500,
     timezone: str | None = None,
+    metrics: SelfMetrics | None = None,
 ) -> list[md.Result]:
-    """``md.get_metric_data`` with its query errors as 400s naming the query."""
+    """``md.get_metric_data`` with its query errors as 400s naming the query, its math
+    bounded in time (counted on /metrics when ``metrics`` is given)."""
+    started = time.perf_counter()
     try:
         return await md.get_metric_data(
-            fetch, queries, start, end, search_limit=search_limit, timezone=timezone
+            fetch,
+            queries,
+            start,
+            end,
+            search_limit=search_limit,
+            timezone=timezone,
+            deadline=Deadline(),
         )
     except md.QueryError as exc:
         raise ParamError(_query_field(exc), exc.message, "invalid_query") from None
+    except ExpressionTimeout as exc:
+        if metrics is not None:
+            metrics.expression_overruns.labels("metric-math").inc()
+        raise ParamError("queries", str(exc), "expression_timeout") from None
+    finally:
+        if metrics is not None:
+            elapsed = time.perf_counter() - started
+            metrics.expression_seconds.labels("metric-math").observe(elapsed)
 
 
 def _query_field(exc: md.QueryError) -> str:

@@ -147,7 +147,15 @@ class XRayService(AwsService):
             cursor=_cursor(params.get("NextToken")),
             sample=sample,
         )
-        summaries, cursor = await xq.search_summaries(self._store, search)
+        with self._metrics.expression("xray-filter" if compiled else "xray-scan") as run:
+            try:
+                summaries, cursor = await xq.search_summaries(self._store, search)
+            except QueryTimeout:
+                # The store bounds the filter's run (max_execution_time): a limit, not a fault.
+                run.overran()
+                raise AwsError(
+                    INVALID, "the filter ran longer than vigil's bound: narrow the time range"
+                ) from None
         out: dict[str, Any] = {
             "TraceSummaries": summaries,
             "ApproximateTime": self._clock() / 1e9,

@@ -36,6 +36,7 @@ from vigil.query.insights.compiler import (
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.patterns import DIFF_COLUMNS, PATTERN_COLUMNS, cluster, diff
 from vigil.store.interface import QueryCancelled, QueryTimeout, Rows, Store, StoreError
+from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger(__name__)
 
@@ -423,7 +424,9 @@ class QueryRegistry:
         keep_seconds: float = 7 * 86400,
         max_kept: int = 2000,
         executor: Executor = execute,
+        metrics: SelfMetrics | None = None,
     ) -> None:
+        self._metrics = metrics  # each run's time, and the runs stopped at the timeout
         self._store = store
         self._clock = clock
         self.timeout = timeout
@@ -472,6 +475,17 @@ class QueryRegistry:
         return query_id
 
     async def _run(self, info: QueryInfo) -> None:
+        started = time.perf_counter()
+        try:
+            await self._run_bounded(info)
+        finally:
+            if self._metrics is not None:
+                seconds = time.perf_counter() - started
+                self._metrics.expression_seconds.labels("insights").observe(seconds)
+                if info.status == "Timeout":
+                    self._metrics.expression_overruns.labels("insights").inc()
+
+    async def _run_bounded(self, info: QueryInfo) -> None:
         info.status = "Running"
         try:
             async with asyncio.timeout(self.timeout):
