@@ -222,17 +222,22 @@ class Canary:
     group: str
     message: str
     namespace: str
+    playground: str  # a log group (with stream "s") the generators may write to
 
 
 def write_canary(api_url: str) -> Canary:
     """A log event and a metric datapoint written before the run, read back after it."""
     tag = uuid.uuid4().hex[:10]
-    canary = Canary(f"/fuzz/canary-{tag}", f"canary {tag}", f"FuzzCanary/{tag}")
+    canary = Canary(
+        f"/fuzz/canary-{tag}", f"canary {tag}", f"FuzzCanary/{tag}", f"/fuzz/playground-{tag}"
+    )
     now_ms = int(time.time() * 1000)
     with httpx.Client(base_url=api_url, timeout=30) as http:
         for target, body in (
             ("CreateLogGroup", {"logGroupName": canary.group}),
             ("CreateLogStream", {"logGroupName": canary.group, "logStreamName": "s"}),
+            ("CreateLogGroup", {"logGroupName": canary.playground}),
+            ("CreateLogStream", {"logGroupName": canary.playground, "logStreamName": "s"}),
             (
                 "PutLogEvents",
                 {

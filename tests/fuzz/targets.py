@@ -86,11 +86,13 @@ class Context:
     rate: float = 0.25  # how often a member is replaced by a hostile value
 
     def names(self) -> dict[str, str]:
+        # Writes go to a playground, never to the canary's group or namespace (which only
+        # the language probes read): the canary proves nothing else changed them.
         return {
-            "logGroupName": self.canary.group,
-            "logGroupIdentifier": self.canary.group,
+            "logGroupName": self.canary.playground,
+            "logGroupIdentifier": self.canary.playground,
             "logStreamName": "s",
-            "Namespace": self.canary.namespace,
+            "Namespace": "Fuzz/Playground",
             "MetricName": "C",
             "Id": "m1",
             "Stat": "Sum",
