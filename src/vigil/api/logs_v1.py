@@ -107,7 +107,7 @@ class LogsApi:
                 return error(404, "not_found", f"log group {group} does not exist", "groups")
         req = QueryRequest(tenant, text, query, groups, start // 10**6, end // 10**6, limit)
         try:
-            query_id = self._queries.start(req)
+            query_id = await self._queries.submit(req)
         except QueryError as exc:
             return error(400, "malformed_query", exc.message, "query")
         except TooManyQueries as exc:

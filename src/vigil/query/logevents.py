@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from vigil.model.deadline import Deadline
 from vigil.store.interface import Store
 from vigil.syntax.filterpattern import Pattern
 
@@ -119,6 +120,7 @@ async def get_events(
 class FilterPage:
     events: list[Event]
     resume: tuple[int, int] | None  # where the next call starts; None when done
+    cut_short: bool = False  # the deadline ended the scan (the page is partial, resumable)
 
 
 async def filter_events(
@@ -129,7 +131,11 @@ async def filter_events(
     limit: int,
     after: tuple[int, int] | None = None,
     max_scan: int = MAX_SCAN_ROWS,
+    deadline: Deadline | None = None,
 ) -> FilterPage:
+    """One page of events matching ``pattern``. The scan stops, as CloudWatch's does, after
+    ``max_scan`` rows or at ``deadline`` (the pattern's Python match is the user's
+    expression), answering what it has with the position to resume from."""
     where, params = _where(q)
     condition, pattern_params = pattern.sql()
     where.append(condition)
@@ -168,6 +174,8 @@ async def filter_events(
             return FilterPage(matched, None)
         if scanned >= max_scan:
             return FilterPage(matched, cursor)
+        if deadline is not None and deadline.expired():
+            return FilterPage(matched, cursor, cut_short=True)
 
 
 async def stream_stats(store: Store, tenant: str, group: str) -> dict[str, dict[str, int]]:
