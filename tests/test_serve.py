@@ -87,28 +87,36 @@ def test_sigterm_commits_and_exits_zero(tmp_path: Path) -> None:
         assert again.stop() == 0
 
 
-def test_refuses_public_address_without_api_key(tmp_path: Path) -> None:
-    proc = subprocess.run(
+def _serve_public(
+    data_dir: Path, *flags: str, env: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``vigil serve`` on all interfaces, VIGIL_API_KEY set to ``env`` (or unset)."""
+    environ = {k: v for k, v in os.environ.items() if k != "VIGIL_API_KEY"}
+    if env is not None:
+        environ["VIGIL_API_KEY"] = env
+    ports = ["--port", "0", "--otlp-http-port", "0", "--otlp-grpc-port", "0"]
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "vigil",
             "serve",
             "--data-dir",
-            str(tmp_path / "d"),
+            str(data_dir),
             "--host",
             "0.0.0.0",
-            "--port",
-            "0",
-            "--otlp-http-port",
-            "0",
-            "--otlp-grpc-port",
-            "0",
+            *ports,
+            *flags,
         ],
         capture_output=True,
         text=True,
         timeout=60,
+        env=environ,
     )
+
+
+def test_refuses_public_address_without_api_key(tmp_path: Path) -> None:
+    proc = _serve_public(tmp_path / "d")
     assert proc.returncode == 2
     assert "without an API key" in proc.stderr
 
@@ -127,32 +135,7 @@ def test_refuses_public_address_without_api_key(tmp_path: Path) -> None:
 )
 def test_refuses_blank_api_keys(tmp_path: Path, flags: list[str], env: str | None) -> None:
     """Issue 18 item 1: a blank key is refused at start, before anything binds."""
-    environ = {k: v for k, v in os.environ.items() if k != "VIGIL_API_KEY"}
-    if env is not None:
-        environ["VIGIL_API_KEY"] = env
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vigil",
-            "serve",
-            "--data-dir",
-            str(tmp_path / "d"),
-            "--host",
-            "0.0.0.0",
-            "--port",
-            "0",
-            "--otlp-http-port",
-            "0",
-            "--otlp-grpc-port",
-            "0",
-            *flags,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environ,
-    )
+    proc = _serve_public(tmp_path / "d", *flags, env=env)
     assert proc.returncode == 2, proc.stderr
     assert "must not be empty or whitespace" in proc.stderr
     assert not (tmp_path / "d").exists()

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from botocore.model import OperationModel, ServiceModel
+from prometheus_client import Counter
 from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import Response
@@ -85,6 +86,13 @@ class _Failure(Exception):
         self.error = error
 
 
+class _Unsupported(Exception):
+    """No service of vigil's serves the request (its error code depends on the protocol)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+
 def merge(services: list[AwsService], only: frozenset[str] | None = None) -> list[_Api]:
     """The services' operation tables merged per botocore model; a duplicate operation or
     one the model does not have is refused (at start-up)."""
@@ -129,6 +137,7 @@ class AwsDispatcher:
         self._auth = auth
         self._verifier = SigV4Verifier(aws_secrets, clock)
         self._requests = (metrics or SelfMetrics()).aws_requests
+        self._counters: dict[tuple[str, str, str], Counter] = {}
         self._by_target: dict[str, _Api] = {}
         self._by_version: dict[str, _Api] = {}
         self._by_signing_name: dict[str, _Api] = {}
@@ -177,35 +186,43 @@ class AwsDispatcher:
 
     async def root(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
-        scope = scope_service(request.headers)
-        protocol = errors.client_protocol(request.headers, request.url.query, scope)
         target = request.headers.get("x-amz-target")
         try:
-            if scope and scope not in self._by_signing_name:
-                raise _Failure(self._unsupported(protocol, scope))
             if target:
                 prefix, _, operation = target.rpartition(".")
                 api = self._by_target.get(prefix)
                 if api is None:
-                    raise _Failure(self._unsupported(protocol, f"with target {prefix!r}"))
+                    raise _Unsupported(f"with target {prefix!r}")
                 return await self._run(request, _Bound(api, "json"), operation, request_id)
             form = await self._form(request)
             action, version = _first(form, "Action"), _first(form, "Version")
-            api = self._by_version.get(version or "") or self._by_signing_name.get(scope or "")
+            # The signature's scope is read only when needed: it costs microseconds.
+            api = self._by_version.get(version or "") or self._by_signing_name.get(
+                scope_service(request.headers) or ""
+            )
             if api is None:
+                if version:
+                    raise _Unsupported(f"of API version {version!r}")
                 raise _Failure(
-                    self._unsupported(protocol, f"of API version {version!r}")
-                    if version
-                    else AwsError(
+                    AwsError(
                         "MissingParameter", "the request needs a Version parameter (or a signature)"
                     )
                 )
             if not action:
                 raise _Failure(AwsError("MissingAction", "the request needs an Action parameter"))
             return await self._run(request, _Bound(api, "query"), action, request_id, form=form)
-        except _Failure as failure:
-            self._count(None, None, failure.error.code)
-            return errors.error_response(protocol, failure.error, request_id)
+        except (_Failure, _Unsupported) as failure:
+            scope = scope_service(request.headers)
+            protocol = errors.client_protocol(request.headers, request.url.query, scope)
+            if scope and scope not in self._by_signing_name:
+                # Signed for a service vigil does not serve: say that, whatever else failed.
+                error = self._unsupported(protocol, scope)
+            elif isinstance(failure, _Unsupported):
+                error = self._unsupported(protocol, failure.service)
+            else:
+                error = failure.error
+            self._count(None, None, error.code)
+            return errors.error_response(protocol, error, request_id)
 
     async def rest(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
@@ -251,10 +268,12 @@ class AwsDispatcher:
 
     def _count(self, api: _Api | None, operation: _Operation | None, outcome: str) -> None:
         # Unknown services and operations share one label value: clients cannot grow the
-        # label set.
-        self._requests.labels(
-            api.name if api else "unknown", operation.name if operation else "unknown", outcome
-        ).inc()
+        # label set. The children are kept: ``labels()`` costs more than the increment.
+        key = (api.name if api else "unknown", operation.name if operation else "unknown", outcome)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self._requests.labels(*key)
+        counter.inc()
 
     # --- one call --------------------------------------------------------------------
 
