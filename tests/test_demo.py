@@ -5,11 +5,22 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.vigil_process import VigilProcess
 from vigil import demo_dashboards as design
+
+
+@pytest.fixture
+def vigil(tmp_path: Path) -> Iterator[VigilProcess]:
+    """A server of its own: the demo's data would show in other tests' dashboards."""
+    server = VigilProcess(tmp_path / "data").start()
+    yield server
+    assert server.stop() == 0, server.log_text()[-3000:]
 
 
 def test_demo_feeds_every_signal_and_creates_the_dashboards(vigil: VigilProcess) -> None:

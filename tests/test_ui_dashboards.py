@@ -136,14 +136,15 @@ def test_legend_toggles_a_series(page: Any, vigil: VigilProcess, design: Design)
 
 def test_theme_switch(page: Any, vigil: VigilProcess, design: Design) -> None:
     open_dashboard(page, vigil, PLATFORM)
+    html, body = page.locator("html"), page.locator("body")
     page.get_by_role("button", name="Switch to dark theme").click()
-    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
-    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(17, 20, 23)"
+    expect(html).to_have_attribute("data-theme", "dark")
+    expect(body).to_have_css("background-color", "rgb(17, 20, 23)")
     page.locator(".u-legend").first.wait_for()  # the charts are drawn again
     page.reload()
-    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    expect(html).to_have_attribute("data-theme", "dark")  # kept in the browser
     page.get_by_role("button", name="Switch to light theme").click()
-    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(244, 245, 247)"
+    expect(body).to_have_css("background-color", "rgb(244, 245, 247)")
 
 
 def test_point_opens_logs_and_traces_of_its_minute(

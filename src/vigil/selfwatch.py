@@ -6,7 +6,8 @@ registry and writes one datum per series through the ingest pipeline, like any
 PutMetricData: a counter as its increase since the last pass (so ``Sum`` over a period is
 the count in it), a gauge as its value, a histogram as the mean of its observations since
 the last pass (``Seconds``). Labels become dimensions (``protocol`` → ``Protocol``). The
-first pass (at start-up) writes nothing: it only remembers where the counters stand.
+first pass (at start-up) writes nothing: it only remembers where the counters stand
+(log lines wait for the second).
 Names: ``vigil_ingest_items`` → ``IngestItems``, ``vigil_writer_commit_seconds`` →
 ``WriterCommitSeconds``. Off with ``--no-self-metrics``. ``pass_once`` takes the time;
 the loop owns the sleeping.
@@ -166,6 +167,12 @@ class SelfWatch:
         return out
 
     async def pass_once(self) -> int:
+        if self._last is None:
+            # Start-up: only remember where the counters stand; the lines logged so far
+            # wait for the next pass (nothing of vigil's own competes with the first
+            # clients for the write queue).
+            self.data()
+            return 0
         if self._logs is not None:
             events = self._logs.drain()
             now_ms = self._clock() // 10**6
