@@ -68,7 +68,7 @@ def _spec(i: int) -> dict[str, Any]:
 
 def _load(store: ClickHouseStore, count: int) -> None:
     batch: list[dict[str, Any]] = []
-    for minute in range(-10, 5):
+    for minute in range(-8, 3):
         for i in range(count):
             value = 95.0 if i % 7 == 0 else 40.0 + (i % 30)
             batch.append(
@@ -126,7 +126,7 @@ def main() -> None:
         migrate(store)
         started = time.perf_counter()
         _load(store, args.alarms)
-        print(f"loaded {args.alarms * 15:,} points in {time.perf_counter() - started:.1f} s")
+        print(f"loaded {args.alarms * 11:,} points in {time.perf_counter() - started:.1f} s")
         state = open_state(str(Path(tmp) / "state.db"))
         reader = MetricReader(store, MetricRetention(), lambda: NOW)
         engine = AlarmEngine(AlarmStore(state), reader, lambda: NOW * 10**9)

@@ -36,6 +36,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests import golden_insights
+from tests.golden import frame as golden_frame
 
 from bench.alarm_windows import generate
 from bench.logs_query import QUERIES
@@ -171,7 +172,12 @@ async def traces(rev: str, runs: int, tmp: Path, data: Path) -> None:
 
 def insights(rev: str, tmp: Path) -> None:
     old = load(rev, "src/vigil/query/insights/compiler.py", "old_compiler", tmp)
-    texts = [c.query for p in golden_insights.all_files() for c in golden_insights.load(p).cases]
+    texts = [
+        "\n".join(b.body)
+        for p in golden_insights.all_files()
+        for b in golden_frame.read(p)
+        if b.verb == "eval"
+    ]
     texts += QUERIES
     catalogs: list[tuple[Any, Any]] = [
         (None, None),

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     delete,
     or_,
     select,
@@ -172,18 +173,36 @@ class AlarmStore:
         if not changed and not history:
             return
         with self._engine.begin() as conn:
-            for alarm in changed:
-                conn.execute(
+            if changed:
+                # one executemany: a first round over many alarms changes every one
+                statement = (
                     update(alarms)
-                    .where(alarms.c.tenant == alarm.tenant, alarms.c.name == alarm.name)
+                    .where(alarms.c.tenant == bindparam("k_tenant"))
+                    .where(alarms.c.name == bindparam("k_name"))
                     .values(
-                        state=alarm.state,
-                        reason=alarm.reason,
-                        reason_data=alarm.reason_data,
-                        state_updated_ms=alarm.state_updated_ms,
-                        state_transitioned_ms=alarm.state_transitioned_ms,
-                        extra=orjson.dumps(alarm.extra).decode(),
+                        state=bindparam("v_state"),
+                        reason=bindparam("v_reason"),
+                        reason_data=bindparam("v_reason_data"),
+                        state_updated_ms=bindparam("v_updated"),
+                        state_transitioned_ms=bindparam("v_transitioned"),
+                        extra=bindparam("v_extra"),
                     )
+                )
+                conn.execute(
+                    statement,
+                    [
+                        {
+                            "k_tenant": a.tenant,
+                            "k_name": a.name,
+                            "v_state": a.state,
+                            "v_reason": a.reason,
+                            "v_reason_data": a.reason_data,
+                            "v_updated": a.state_updated_ms,
+                            "v_transitioned": a.state_transitioned_ms,
+                            "v_extra": orjson.dumps(a.extra).decode(),
+                        }
+                        for a in changed
+                    ],
                 )
             _insert_history(conn, history)
 
@@ -314,21 +333,29 @@ def _row(alarm: StoredAlarm) -> dict[str, Any]:
 
 
 def _insert_history(conn: Connection, items: Sequence[HistoryItem]) -> None:
+    """Insert history items; Action items one by one (their ids mark delivery), the rest
+    in one executemany (a first round over many alarms writes one per alarm)."""
+    plain = [i for i in items if i.item_type != "Action"]
+    if plain:
+        conn.execute(alarm_history.insert(), [_history_row(i) for i in plain])
     for item in items:
-        result = conn.execute(
-            alarm_history.insert().values(
-                tenant=item.tenant,
-                name=item.name,
-                kind=item.kind,
-                timestamp_ms=item.timestamp_ms,
-                item_type=item.item_type,
-                summary=item.summary,
-                data=orjson.dumps(item.data).decode(),
-                delivered=item.delivered,
-            )
-        )
-        key = result.inserted_primary_key
-        item.id = int(key[0]) if key is not None else None
+        if item.item_type == "Action":
+            result = conn.execute(alarm_history.insert().values(**_history_row(item)))
+            key = result.inserted_primary_key
+            item.id = int(key[0]) if key is not None else None
+
+
+def _history_row(item: HistoryItem) -> dict[str, Any]:
+    return {
+        "tenant": item.tenant,
+        "name": item.name,
+        "kind": item.kind,
+        "timestamp_ms": item.timestamp_ms,
+        "item_type": item.item_type,
+        "summary": item.summary,
+        "data": orjson.dumps(item.data).decode(),
+        "delivered": item.delivered,
+    }
 
 
 def _item(r: Any) -> HistoryItem:
