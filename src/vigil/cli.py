@@ -148,6 +148,12 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="PagerDuty Events API v2 endpoint (point it at a local receiver to test)",
     )
     p.add_argument(
+        "--pagerduty-webhook-secret",
+        default=os.environ.get("VIGIL_PAGERDUTY_WEBHOOK_SECRET"),
+        help="secret of a PagerDuty V3 webhook subscription pointed at"
+        " /notify/pagerduty/webhook: acknowledgements there stop the escalation here",
+    )
+    p.add_argument(
         "--slack-api-url",
         default=d.slack_api_url,
         help="Slack Web API base (incoming webhooks are subscription endpoints)",
@@ -198,6 +204,7 @@ def parse_config(args: argparse.Namespace) -> Config:
         smtp_from=args.smtp_from,
         pagerduty_events_url=args.pagerduty_events_url,
         slack_api_url=args.slack_api_url,
+        pagerduty_webhook_secret=args.pagerduty_webhook_secret,
     )
 
 

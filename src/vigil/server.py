@@ -302,6 +302,7 @@ class Runtime:
             smtp_from=cfg.smtp_from,
             pagerduty_events_url=cfg.pagerduty_events_url,
             slack_api_url=cfg.slack_api_url,
+            pagerduty_webhook_secret=cfg.pagerduty_webhook_secret,
             tick_interval=cfg.notify_interval,
         )
         return NotifyParts(self.state, settings, clock=lambda: self.clock() / 1e9)

@@ -45,6 +45,7 @@ class NotifySettings:
     smtp_from: str = "vigil@localhost"  # --smtp-from
     pagerduty_events_url: str = EVENTS_URL  # --pagerduty-events-url
     slack_api_url: str | None = None  # --slack-api-url (Slack Web API base; reserved)
+    pagerduty_webhook_secret: str | None = None  # --pagerduty-webhook-secret (V3 webhooks)
     tick_interval: float = 1.0
     pipeline: Settings = field(default_factory=Settings)
 
