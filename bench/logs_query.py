@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from bench.logs_data import message
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
-from vigil.query.insights import compiler, parse_query, runner
+from vigil.query.insights import fields, parse_query, runner
 from vigil.query.insights.compiler import Base
 from vigil.query.insights.runner import QueryRequest, execute
 from vigil.store.clickhouse import ClickHouseStore
@@ -152,7 +152,7 @@ def main() -> None:
         store.command("OPTIMIZE TABLE logs FINAL")
 
     async def run() -> None:
-        catalog, text_columns = runner.field_catalog, compiler._TEXT_COLUMNS
+        catalog, text_columns = runner.field_catalog, fields._TEXT_COLUMNS
         print(f"load {os.getloadavg()[0]:.1f}")
         for query in QUERIES:
             # Rounds alternate baseline, query (and the query as before), so that the load
@@ -165,9 +165,9 @@ def main() -> None:
                 now.append(seconds)
                 if args.before:
                     runner.field_catalog = rows_probe
-                    compiler._TEXT_COLUMNS = {}
+                    fields._TEXT_COLUMNS = {}
                     before.append((await once(store, query, start_ms))[0])
-                    runner.field_catalog, compiler._TEXT_COLUMNS = catalog, text_columns
+                    runner.field_catalog, fields._TEXT_COLUMNS = catalog, text_columns
             b, n = statistics.median(base), statistics.median(now)
             print(
                 f"{n * 1000:7.0f} ms  baseline {b * 1000:5.0f} ms  ratio {n / b:5.2f}"

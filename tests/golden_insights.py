@@ -1,188 +1,134 @@
-"""Golden files for Logs Insights: (log lines, query, expected rows), run against a real
-vigil through its real clients (OTLP/HTTP to ingest, boto3 StartQuery/GetQueryResults).
+"""The ``logs`` and ``insights`` kinds of golden files (tests/golden/README.md): log lines
+in, Logs Insights queries out, run against a real vigil through its real clients (OTLP/HTTP
+to ingest, boto3 StartQuery/GetQueryResults).
 
-File format (``tests/golden/insights/*.test``), sections in order, ``#`` comments::
+``load logs``, one event a line: ``TIMESTAMP [stream=NAME] MESSAGE``. ``eval insights
+[start=T end=T]`` (default: ±1 h around the file's events), the query in the body (several
+lines join with newlines). ``expect`` or ``expect ordered``: one JSON object per row; a row
+must have exactly the expected fields (``@ptr`` is ignored unless expected). ``expect
+error CODE: TEXT``: the error code, and a substring of its message.
 
-    logs                                  # events, one per line:
-    2026-11-24T10:00:00Z {"level":"ERROR"}        TIMESTAMP [stream=NAME] MESSAGE
-    window 2026-11-24T09:00:00Z 2026-11-24T12:00:00Z   # optional; default: ±1 h around the logs
-    query
-    stats count() by level
-    expect                                # or "expect ordered"; one JSON object per row
-    {"level": "ERROR", "count()": "1"}
-    error                                 # instead of expect: the error code and a
-    MalformedQueryException: column 7     # substring of its message
-
-Each file's events go to their own log group (``/golden/<file name>``). A row must have
-exactly the expected fields (``@ptr`` is ignored unless expected).
+Each file's events go to their own log group (``/golden/<file name>``).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from botocore.exceptions import ClientError
+
+from tests.golden.frame import Block, instant
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "insights"
-
-
-@dataclass
-class Case:
-    query: str
-    line: int
-    expect: list[dict[str, str]] | None = None
-    ordered: bool = False
-    error: str | None = None
-
-
-@dataclass
-class GoldenFile:
-    path: Path
-    events: list[tuple[int, str, str]] = field(default_factory=list)  # (ms, stream, message)
-    window: tuple[int, int] | None = None
-    cases: list[Case] = field(default_factory=list)
-
-    @property
-    def group(self) -> str:
-        return "/golden/" + self.path.stem
-
-
-def parse_time(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
-
 
 _EVENT = re.compile(r"^(\S+)\s+(?:stream=(\S+)\s+)?(.*)$")
 
 
-def load(path: Path) -> GoldenFile:
-    golden = GoldenFile(path)
-    section = None
-    case: Case | None = None
-    query_lines: list[str] = []
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
-        line = raw.rstrip()
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        word = line.strip()
-        if word in ("logs", "query", "expect", "expect ordered", "error"):
-            if section == "query":
-                assert case is not None
-                case.query = "\n".join(query_lines)
-            section = word.split()[0]
-            if word == "query":
-                case = Case("", number)
-                golden.cases.append(case)
-                query_lines = []
-            elif word.startswith("expect"):
-                assert case is not None, f"{path}:{number}: expect before query"
-                case.expect = []
-                case.ordered = word == "expect ordered"
-            continue
-        if word.startswith("window "):
-            _, start, end = word.split()
-            golden.window = (parse_time(start), parse_time(end))
-            continue
-        if section == "logs":
+class Insights:
+    """``logs`` (load) and ``insights`` (eval/expect) for one file. The events of every
+    ``load logs`` go in at the first ``eval``."""
+
+    def __init__(self, otlp_url: str, logs: Any, group: str) -> None:
+        self.otlp_url = otlp_url
+        self.logs = logs
+        self.group = group
+        self.events: list[tuple[int, str, str]] = []  # (ms, stream, message)
+        self.pending: list[tuple[int, str, str]] = []
+
+    def load(self, block: Block) -> None:
+        for line in block.body:
             match = _EVENT.match(line)
-            assert match, f"{path}:{number}: not an event line"
-            golden.events.append(
-                (parse_time(match.group(1)), match.group(2) or "main", match.group(3))
+            if match is None:
+                raise block.fail(f"not an event line: {line!r}")
+            ms = int(instant(match.group(1)) * 1000)
+            self.pending.append((ms, match.group(2) or "main", match.group(3)))
+
+    def eval(self, block: Block) -> list[dict[str, str]]:
+        if self.pending:
+            self._send(self.pending)
+            self.events += self.pending
+            self.pending = []
+        return self._query(block, "\n".join(block.body))
+
+    def expect(self, block: Block, outcome: Any) -> None:
+        if block.error is not None:
+            code, _, text = block.error.partition(":")
+            assert isinstance(outcome, ClientError), outcome
+            error = outcome.response["Error"]
+            assert error["Code"] == code.strip(), error
+            assert text.strip() in error["Message"], error
+            return
+        expected = [orjson.loads(line) for line in block.body]
+        rows: list[dict[str, str]] = outcome
+        if not any("@ptr" in row for row in expected):
+            rows = [{k: v for k, v in row.items() if k != "@ptr"} for row in rows]
+        if block.ordered:
+            assert rows == expected, f"got {rows}"
+            return
+
+        def key(row: dict[str, str]) -> bytes:
+            return orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+
+        assert sorted(rows, key=key) == sorted(expected, key=key), f"got {rows}"
+
+    def _send(self, events: list[tuple[int, str, str]]) -> None:
+        """The events over OTLP/HTTP JSON, one resource per stream."""
+        streams: dict[str, list[dict[str, Any]]] = {}
+        for ms, stream, message in events:
+            streams.setdefault(stream, []).append(
+                {"timeUnixNano": str(ms * 1_000_000), "body": {"stringValue": message}}
             )
-        elif section == "query":
-            query_lines.append(line)
-        elif section == "expect":
-            assert case is not None
-            assert case.expect is not None
-            case.expect.append(orjson.loads(line))
-        elif section == "error":
-            assert case is not None
-            case.error = word
-        else:
-            raise AssertionError(f"{path}:{number}: unexpected line {line!r}")
-    if section == "query" and case is not None:
-        case.query = "\n".join(query_lines)
-    return golden
-
-
-def ingest(otlp_url: str, golden: GoldenFile) -> None:
-    """Send the file's events over OTLP/HTTP JSON, one resource per stream."""
-    streams: dict[str, list[dict[str, Any]]] = {}
-    for ms, stream, message in golden.events:
-        streams.setdefault(stream, []).append(
-            {"timeUnixNano": str(ms * 1_000_000), "body": {"stringValue": message}}
+        group = {"arrayValue": {"values": [{"stringValue": self.group}]}}
+        payload = {
+            "resourceLogs": [
+                {
+                    "resource": {
+                        "attributes": [
+                            {"key": "aws.log.group.names", "value": group},
+                            {
+                                "key": "aws.log.stream.names",
+                                "value": {"arrayValue": {"values": [{"stringValue": stream}]}},
+                            },
+                        ]
+                    },
+                    "scopeLogs": [{"logRecords": records}],
+                }
+                for stream, records in streams.items()
+            ]
+        }
+        response = httpx.post(f"{self.otlp_url}/v1/logs", json=payload, timeout=30)
+        assert response.status_code == 200, response.text
+        assert (
+            "rejected" not in response.text.lower() or '"rejectedLogRecords"' not in response.text
         )
-    payload = {
-        "resourceLogs": [
-            {
-                "resource": {
-                    "attributes": [
-                        {
-                            "key": "aws.log.group.names",
-                            "value": {"arrayValue": {"values": [{"stringValue": golden.group}]}},
-                        },
-                        {
-                            "key": "aws.log.stream.names",
-                            "value": {"arrayValue": {"values": [{"stringValue": stream}]}},
-                        },
-                    ]
-                },
-                "scopeLogs": [{"logRecords": records}],
-            }
-            for stream, records in streams.items()
-        ]
-    }
-    response = httpx.post(f"{otlp_url}/v1/logs", json=payload, timeout=30)
-    assert response.status_code == 200, response.text
-    assert "rejected" not in response.text.lower() or '"rejectedLogRecords"' not in response.text
 
+    def _window(self, block: Block) -> tuple[int, int]:
+        """(start, end) in seconds: the eval's, else ±1 h around the events."""
+        if "start" in block.options:
+            return int(instant(block.options["start"])), int(instant(block.options["end"]))
+        stamps = [ms for ms, _, _ in self.events]
+        return (min(stamps) - 3_600_000) // 1000, (max(stamps) + 3_600_000) // 1000
 
-def window(golden: GoldenFile) -> tuple[int, int]:
-    if golden.window is not None:
-        return golden.window
-    stamps = [ms for ms, _, _ in golden.events]
-    return min(stamps) - 3_600_000, max(stamps) + 3_600_000
-
-
-def run_query(logs: Any, golden: GoldenFile, query: str) -> list[dict[str, str]]:
-    start, end = window(golden)
-    kwargs: dict[str, Any] = {
-        "startTime": start // 1000,
-        "endTime": end // 1000,
-        "queryString": query,
-    }
-    if not query.lstrip().upper().startswith("SOURCE"):
-        kwargs["logGroupNames"] = [golden.group]
-    query_id = logs.start_query(**kwargs)["queryId"]
-    deadline = time.monotonic() + 60
-    while True:
-        answer = logs.get_query_results(queryId=query_id)
-        if answer["status"] not in ("Scheduled", "Running"):
-            break
-        assert time.monotonic() < deadline, "query did not finish"
-        time.sleep(0.05)
-    assert answer["status"] == "Complete", answer
-    return [{f["field"]: f["value"] for f in row} for row in answer["results"]]
-
-
-def compare(case: Case, rows: list[dict[str, str]]) -> None:
-    assert case.expect is not None
-    wants_ptr = any("@ptr" in row for row in case.expect)
-    if not wants_ptr:
-        rows = [{k: v for k, v in row.items() if k != "@ptr"} for row in rows]
-    if case.ordered:
-        assert rows == case.expect, f"line {case.line}: {case.query}"
-        return
-
-    def key(row: dict[str, str]) -> bytes:
-        return orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
-
-    assert sorted(rows, key=key) == sorted(case.expect, key=key), f"line {case.line}: {rows}"
+    def _query(self, block: Block, query: str) -> list[dict[str, str]]:
+        start, end = self._window(block)
+        kwargs: dict[str, Any] = {"startTime": start, "endTime": end, "queryString": query}
+        if not query.lstrip().upper().startswith("SOURCE"):
+            kwargs["logGroupNames"] = [self.group]
+        query_id = self.logs.start_query(**kwargs)["queryId"]
+        deadline = time.monotonic() + 60
+        while True:
+            answer = self.logs.get_query_results(queryId=query_id)
+            if answer["status"] not in ("Scheduled", "Running"):
+                break
+            assert time.monotonic() < deadline, "query did not finish"
+            time.sleep(0.05)
+        assert answer["status"] == "Complete", answer
+        return [{f["field"]: f["value"] for f in row} for row in answer["results"]]
 
 
 def all_files() -> list[Path]:

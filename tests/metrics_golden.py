@@ -1,40 +1,37 @@
-"""Reads the golden files of tests/golden/metrics (format in tests/golden/metrics/README.md)."""
+"""The ``series`` and ``metrics`` kinds of golden files (tests/golden/README.md): points in,
+GetMetricData queries through vigil's engine against a real store, results out.
+
+``load series ns=NS name=NAME [dims=K:V,…] [unit=U] [res=60] [type=cloudwatch]``, one point
+a line: ``OFFSET VALUE``, ``OFFSET values=1,2 counts=1,3``, ``OFFSET stats=N,SUM,MIN,MAX`` or
+``OFFSET hist bounds=… buckets=… sum=S [min= max=]``. ``eval metrics start=S end=E [at T]``
+(T: the engine's clock, default 0), one query a line: ``ID stat NS NAME DIMS STAT PERIOD``
+or ``ID expr EXPRESSION``, options after ``;;`` (``period=``, ``label=``, ``unit=``,
+``hidden``). ``expect [tolerance=X]``: every returned result in order, ``ID "LABEL"
+OFFSET=VALUE…``; ``expect error TEXT``: TEXT is in ``CODE: message``. Times are seconds
+after T0, a fixed day boundary.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import shlex
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from tests.golden.frame import Block, close, duration
 from vigil.model.metrics import MetricColumns, PointKind
-from vigil.query.metricdata import MetricQuery, MetricSpec
+from vigil.query.metricdata import (
+    Fetch,
+    MetricQuery,
+    MetricSpec,
+    QueryError,
+    Result,
+    get_metric_data,
+)
+from vigil.store.interface import Store
+from vigil.store.retention import MetricRetention
 
 T0 = 1_800_000_000 - 1_800_000_000 % 86400  # a day boundary; file times are offsets from it
-
-
-@dataclass
-class Expect:
-    results: list[tuple[str, str, list[tuple[int, float]]]] = field(default_factory=list)
-    error: str | None = None
-    tolerance: float = 1e-9
-
-
-@dataclass
-class Case:
-    start: int
-    end: int
-    queries: list[MetricQuery]
-    expect: Expect
-    line: int
-
-
-@dataclass
-class Golden:
-    now: int
-    points: MetricColumns
-    cases: list[Case]
 
 
 def _dims(text: str) -> list[tuple[str, str]]:
@@ -86,7 +83,7 @@ def _point(cols: MetricColumns, series: dict[str, str], tenant: str, line: str) 
         cols.add(**row, kind=PointKind.SAMPLE, value=float(spec))
 
 
-def _query(line: str, line_no: int) -> MetricQuery:
+def query_of(line: str, block: Block) -> MetricQuery:
     head, _, options = line.partition(";;")
     qid, kind, rest = head.strip().split(" ", 2)
     opts: dict[str, str] = {}
@@ -100,7 +97,7 @@ def _query(line: str, line_no: int) -> MetricQuery:
         query.expression = rest.strip()
         return query
     if kind != "stat":
-        raise ValueError(f"line {line_no}: expected 'stat' or 'expr', got {kind!r}")
+        raise block.fail(f"expected 'stat' or 'expr', got {kind!r}")
     ns, name, dims, stat, period = rest.split()
     query.metric = MetricSpec(ns, name, tuple(_dims(dims)))
     query.stat, query.period, query.unit = stat, int(period), opts.get("unit")
@@ -118,42 +115,48 @@ def _result(line: str) -> tuple[str, str, list[tuple[int, float]]]:
     return qid, label, points
 
 
-def load(path: Path, tenant: str) -> Golden:
-    now = 0
-    cols = MetricColumns()
-    cases: list[Case] = []
-    series: dict[str, str] | None = None
-    section = ""
-    for number, raw in enumerate(path.read_text().splitlines(), 1):
-        line = raw.split("#", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
-        if not line.strip():
-            continue
-        indented = line.startswith(" ")
-        words = line.split()
-        if not indented:
-            section = words[0]
-            opts = dict(w.split("=", 1) for w in words[1:] if "=" in w)
-            if section == "now":
-                now = int(words[1])
-            elif section == "series":
-                series = opts
-            elif section == "query":
-                cases.append(Case(int(opts["start"]), int(opts["end"]), [], Expect(), number))
-            elif section == "expect":
-                expect = cases[-1].expect
-                expect.tolerance = float(opts.get("tolerance", expect.tolerance))
-                if len(words) > 1 and words[1] == "error":
-                    expect.error = line.split("error", 1)[1].strip()
-            else:
-                raise ValueError(f"{path.name}:{number}: unknown section {section!r}")
-            continue
-        body = line.strip()
-        if section == "series" and series is not None:
-            _point(cols, series, tenant, body)
-        elif section == "query":
-            cases[-1].queries.append(_query(body, number))
-        elif section == "expect":
-            cases[-1].expect.results.append(_result(body))
-        else:
-            raise ValueError(f"{path.name}:{number}: unexpected indented line")
-    return Golden(now, cols, cases)
+class Metrics:
+    """``series`` (load) and ``metrics`` (eval/expect) for one file, in its own tenant.
+
+    The points of the ``load`` blocks go into the store at the first ``eval``."""
+
+    def __init__(self, store: Store, tenant: str) -> None:
+        self.store = store
+        self.tenant = tenant
+        self.points = MetricColumns()
+
+    def load(self, block: Block) -> None:
+        series = block.options
+        for line in block.body:
+            _point(self.points, series, self.tenant, line)
+
+    def eval(self, block: Block) -> list[tuple[str, str, list[tuple[int, float]]]]:
+        if len(self.points):
+            self.store.insert("metrics", self.points.to_arrow())
+            self.points = MetricColumns()
+        now = T0 + int(duration(block.at or "0"))
+        fetch = Fetch(self.store, MetricRetention(), self.tenant, now)
+        queries = [query_of(line, block) for line in block.body]
+        start, end = int(block.options["start"]), int(block.options["end"])
+        results: list[Result] = asyncio.run(get_metric_data(fetch, queries, T0 + start, T0 + end))
+        return [
+            (r.id, r.label, [(t - T0, v) for t, v in zip(r.timestamps, r.values, strict=True)])
+            for r in results
+        ]
+
+    def expect(self, block: Block, outcome: Any) -> None:
+        if block.error is not None:
+            assert isinstance(outcome, QueryError), outcome
+            got = f"{outcome.code}: {outcome.message}"
+            assert block.error in got, f"expected error {block.error!r}, got {got!r}"
+            return
+        wanted = [_result(line) for line in block.body]
+        assert [(g[0], g[1]) for g in outcome] == [(e[0], e[1]) for e in wanted], (
+            f"results {[(g[0], g[1]) for g in outcome]}"
+        )
+        for (qid, _, points), (_, _, want) in zip(outcome, wanted, strict=True):
+            assert [t for t, _ in points] == [t for t, _ in want], f"{qid} timestamps {points}"
+            for (t, value), (_, expected) in zip(points, want, strict=True):
+                assert close(value, expected, block.tolerance), (
+                    f"{qid} at {t}: got {value}, expected {expected}"
+                )

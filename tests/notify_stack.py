@@ -19,10 +19,10 @@ from botocore.config import Config as BotoConfig
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from vigil.api.auth import Authenticator
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.api.aws.sns import SnsService
 from vigil.api.notify_v1 import NotifyApi
+from vigil.auth import Authenticator
 from vigil.notify.runtime import NotifyParts, NotifySettings
 from vigil.state.db import open_state
 

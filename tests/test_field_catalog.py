@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
-from vigil.query.insights import compiler, parse_query, runner
+from vigil.query.insights import fields, parse_query, runner
 from vigil.query.insights.compiler import logs_base
 from vigil.query.insights.runner import Catalog, QueryRequest, execute
 from vigil.store.clickhouse import ClickHouseStore
@@ -103,7 +103,7 @@ def same_as_generic(
     fast = {q: run(store, GROUP, q) for q in QUERIES}
     with monkeypatch.context() as patch:
         patch.setattr(runner, "field_catalog", knowing_nothing)
-        patch.setattr(compiler, "_TEXT_COLUMNS", {})  # level, message: cast from fields too
+        patch.setattr(fields, "_TEXT_COLUMNS", {})  # level, message: cast from fields too
         for query in QUERIES:
             assert fast[query] == run(store, GROUP, query), query
     return fast

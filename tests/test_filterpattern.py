@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigil.query.filterpattern import PatternError, parse
-from vigil.query.filterpattern.pattern import split_fields
+from vigil.syntax.filterpattern import PatternError, parse
+from vigil.syntax.filterpattern.match import split_fields
 
 APACHE = '127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /apache_pb.gif HTTP/1.0" 404 1534'
 

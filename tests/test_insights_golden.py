@@ -8,9 +8,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from tests import golden_insights as g
+from tests.golden.frame import Frame
 from tests.vigil_process import VigilProcess
 
 
@@ -28,18 +28,9 @@ def logs(vigil: VigilProcess) -> Any:
 
 @pytest.mark.parametrize("path", g.all_files(), ids=lambda p: p.stem)
 def test_golden(path: Path, vigil: VigilProcess, logs: Any) -> None:
-    golden = g.load(path)
-    assert golden.cases, f"{path} has no query"
-    g.ingest(vigil.otlp_http_url, golden)
-    for case in golden.cases:
-        if case.error is not None:
-            code, _, text = case.error.partition(":")
-            with pytest.raises(ClientError) as err:
-                g.run_query(logs, golden, case.query)
-            assert err.value.response["Error"]["Code"] == code.strip(), case.query
-            assert text.strip() in err.value.response["Error"]["Message"], case.query
-            continue
-        g.compare(case, g.run_query(logs, golden, case.query))
+    kind = g.Insights(vigil.otlp_http_url, logs, group="/golden/" + path.stem)
+    frame = Frame().register("logs", kind).register("insights", kind)
+    assert frame.run(path) > 0, f"{path} has no eval"
 
 
 def test_golden_files_cover_the_language() -> None:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
 from vigil.ingest.interface import RequestError
-from vigil.ingest.logfields import flatten, named_trace_id, parse_object, trace_id_of
 from vigil.ingest.logmetrics import emf_metrics
+from vigil.model.logfields import flatten, named_trace_id, parse_object, trace_id_of
 from vigil.model.logs import LogColumns
 from vigil.query.insights.runner import format_value
 from vigil.rules.schedule import ScheduleError, due, parse_schedule

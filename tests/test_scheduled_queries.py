@@ -1,12 +1,14 @@
 """Scheduled queries: the AWS API (boto3) against a vigil process, runs kept with their
-results, a numeric column published as a metric; and the scheduler's timing with an
-injected clock (state in a real SQLite database)."""
+results, a numeric column published as a metric; the scheduler's timing with an injected
+clock (state in a real SQLite database); and the pure evaluator with an injected query
+and publish function."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -18,11 +20,23 @@ from botocore.exceptions import ClientError
 from tests.logs_client import logs_client, now_ms, unique
 from tests.vigil_process import VigilProcess
 from vigil.api.aws.interface import RequestContext
-from vigil.rules.scheduled_queries import ScheduledQueries
+from vigil.api.aws.logs.scheduled import CatalogRules, ScheduledQueriesService, insights_query
+from vigil.model.metrics import MetricColumns
+from vigil.query.insights.errors import QueryError
+from vigil.rules.schedule import parse_schedule
+from vigil.rules.scheduled_queries import (
+    InsightsQuery,
+    MetricOutput,
+    QueryOutcome,
+    ScheduledQuery,
+    ScheduledQueryManager,
+    evaluate,
+    is_due,
+)
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import LogsCatalog
-from vigil.store.interface import Store, Writer
+from vigil.store.interface import Store
 
 ROLE = "arn:aws:iam::000000000000:role/vigil"
 
@@ -93,7 +107,9 @@ def test_scheduled_query_api_runs_history_and_metric(vigil: VigilProcess) -> Non
             ("end", str(int(time.time()) + 3600)),
         ],
     ).json()["datapoints"]
-    assert [p["value"] for p in series] == [2.0]
+    # The runs may straddle a minute boundary (one datapoint per minute they ran in).
+    assert series
+    assert {p["value"] for p in series} == {2.0}
     assert logs.get_scheduled_query(identifier=name)["lastExecutionStatus"] == "Complete"
 
     updated = logs.update_scheduled_query(
@@ -154,12 +170,18 @@ def ns(text: str) -> int:
 def test_scheduler_runs_what_falls_due(tmp_path: Path) -> None:
     engine = open_state(str(tmp_path / "state.db"))
     catalog = LogsCatalog(engine)
+    registry = LogGroupRegistry(engine)
     clock = [ns("2026-11-24T10:00:30")]
-    scheduler = ScheduledQueries(
-        cast(Store, None),  # the runs below fail before reading: their group is missing
-        catalog,
-        LogGroupRegistry(engine),
-        cast(Writer, None),
+    api = ScheduledQueriesService(catalog, registry, lambda: clock[0])
+
+    async def no_publish(_: MetricColumns) -> None:
+        raise AssertionError("nothing to publish")
+
+    scheduler = ScheduledQueryManager(
+        CatalogRules(catalog),
+        # The runs below fail before reading: their group is missing.
+        insights_query(cast(Store, None), registry, 60.0),
+        no_publish,
         lambda: clock[0],
     )
     ctx = RequestContext(tenant="default", request_id="r")
@@ -171,13 +193,9 @@ def test_scheduler_runs_what_falls_due(tmp_path: Path) -> None:
     )
 
     async def scenario() -> list[dict[str, Any]]:
-        await scheduler.create(
-            {**spec, "name": "top", "scheduleExpression": "cron(0 * * * ? *)"}, ctx
-        )
-        await scheduler.create(
-            {**spec, "name": "rate", "scheduleExpression": "rate(30 minutes)"}, ctx
-        )
-        await scheduler.create(
+        await api.create({**spec, "name": "top", "scheduleExpression": "cron(0 * * * ? *)"}, ctx)
+        await api.create({**spec, "name": "rate", "scheduleExpression": "rate(30 minutes)"}, ctx)
+        await api.create(
             {**spec, "name": "off", "scheduleExpression": "rate(1 minute)", "state": "DISABLED"},
             ctx,
         )
@@ -192,7 +210,7 @@ def test_scheduler_runs_what_falls_due(tmp_path: Path) -> None:
         ):
             clock[0] = ns(when)
             ran.append(await scheduler.tick())
-        history = await scheduler.history({"identifier": "top"}, ctx)
+        history = await api.history({"identifier": "top"}, ctx)
         return [{"ran": ran}, history]  # fmt: skip
 
     ran, history = asyncio.run(scenario())
@@ -205,3 +223,67 @@ def test_scheduler_runs_what_falls_due(tmp_path: Path) -> None:
     assert "does not exist" in records[0]["errorMessage"]
     assert [r["triggeredTimestamp"] for r in records] == [ns("2026-11-24T11:00:00") // 10**6]
     engine.dispose()
+
+
+def _rule(**changes: Any) -> ScheduledQuery:
+    base = ScheduledQuery(
+        tenant="t",
+        name="errors",
+        query_string="stats count() as n by t",
+        groups=("/app",),
+        schedule=parse_schedule("rate(5 minutes)"),
+        created_ms=0,
+        output=MetricOutput("App", "Errors", "n", ("t",), "Count"),
+    )
+    return replace(base, **changes)
+
+
+def test_evaluator_runs_through_the_injected_query_and_publishes() -> None:
+    """The pure evaluator: the window from the schedule and offsets, one point per numeric
+    row at the run's time, and each failure as a run status (nothing raised)."""
+    asked: list[InsightsQuery] = []
+    published: list[MetricColumns] = []
+
+    async def query(q: InsightsQuery) -> QueryOutcome:
+        asked.append(q)
+        return QueryOutcome(
+            [[("t", "Timeout"), ("n", "2")], [("t", "Value"), ("n", "x")]], {"recordsMatched": 3}
+        )
+
+    async def publish(points: MetricColumns) -> None:
+        published.append(points)
+
+    now = 1_800_000_000_000
+    run = asyncio.run(evaluate(_rule(), now, query, publish, 10.0, "q1"))
+    assert (run.query_id, run.status, run.triggered_ms) == ("q1", "Complete", now)
+    assert (asked[0].start_ms, asked[0].end_ms, asked[0].groups) == (now - 300_000, now, ("/app",))
+    table = published[0].to_arrow()
+    assert table.column("name").to_pylist() == ["Errors"]
+    assert table.column("value").to_pylist() == [2.0]
+    assert table.column("unit").to_pylist() == ["Count"]
+    assert table.column("timestamp").cast("int64").to_pylist() == [now * 1_000_000]
+    asyncio.run(evaluate(_rule(start_offset_s=60, end_offset_s=30), now, query, publish, 10.0, "q"))
+    assert (asked[1].start_ms, asked[1].end_ms) == (now - 60_000, now - 30_000)
+
+    async def bad(_: InsightsQuery) -> QueryOutcome:
+        raise QueryError("unknown field")
+
+    async def slow(_: InsightsQuery) -> QueryOutcome:
+        await asyncio.sleep(5)
+        raise AssertionError("not reached")
+
+    async def broken(_: InsightsQuery) -> QueryOutcome:
+        raise RuntimeError("store fell over\nsecond line")
+
+    statuses = [
+        asyncio.run(evaluate(_rule(), now, f, publish, 0.05, "q")) for f in (bad, slow, broken)
+    ]
+    assert [(r.status, r.error) for r in statuses] == [
+        ("InvalidQuery", "unknown field"),
+        ("Timeout", "the query ran over 0.05 s"),
+        ("Failed", "store fell over"),
+    ]
+    assert is_due(_rule(), 300_000)
+    assert not is_due(_rule(enabled=False), 300_000)
+    assert not is_due(_rule(start_ms=400_000), 300_000)
+    assert not is_due(_rule(last_triggered_ms=100_000), 300_000)

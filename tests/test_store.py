@@ -139,3 +139,17 @@ def test_a_killed_query_is_cancelled_not_timed_out(store: ClickHouseStore) -> No
     runner.join(30)
     assert len(raised) == 1
     assert type(raised[0]) is QueryCancelled
+
+
+def test_a_read_is_bounded_in_memory(store: ClickHouseStore) -> None:
+    """max_memory_usage applies to every read; going over is QueryTooLarge, not a crash."""
+    from vigil.store.interface import QueryTooLarge
+
+    saved = store.query_memory_bytes
+    store.query_memory_bytes = 64 * 1024**2
+    try:
+        with pytest.raises(QueryTooLarge):
+            store.query_sync("SELECT length(groupArray(number)) FROM numbers(50000000)")
+    finally:
+        store.query_memory_bytes = saved
+    assert store.query_sync("SELECT count() FROM numbers(1000)").rows == [(1000,)]

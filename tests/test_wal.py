@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import cast
 
@@ -101,3 +103,45 @@ def test_the_queue_is_bounded_in_rows(tmp_path: Path) -> None:
         writer.submit(_tables(2))
     writer.submit(_tables(1))
     assert writer.queued_rows == 10
+
+
+class _SlowStore:
+    """Inserts wait until released: a ClickHouse slow enough for a read barrier to time
+    out cannot be produced on cue, so this stands in for it (inserts are only counted)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.rows = 0
+
+    def insert(self, table: str, data: pa.Table, *, dedup_token: str | None = None) -> None:
+        self.release.wait(30)
+        self.rows += data.num_rows
+
+
+def test_a_timed_out_read_barrier_does_not_stop_the_flusher(tmp_path: Path) -> None:
+    store = _SlowStore()
+    writer = WalWriter(
+        cast(Store, store), WriteAheadLog(tmp_path), SelfMetrics(), flush_interval=0.01
+    )
+    writer.start()
+    try:
+
+        async def scenario() -> None:
+            await writer.write({"logs": pa.table({"body": ["a", "b"]})})
+            waiting = writer.barrier_future()
+            assert waiting is not None
+            # What barrier() does when BARRIER_TIMEOUT passes: the wrapped future is
+            # cancelled by asyncio.wait_for.
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.wrap_future(waiting), 0.05)
+            assert waiting.cancelled()
+            store.release.set()
+            await writer.write({"logs": pa.table({"body": ["c"]})})
+            await asyncio.wait_for(writer.barrier(), 10)
+
+        asyncio.run(scenario())
+        assert store.rows == 3  # the flusher lived on past the cancelled barrier
+        assert writer.queued_rows == 0
+    finally:
+        store.release.set()
+        writer.stop()

@@ -2,9 +2,9 @@
 segments and spans of each file go in (X-Ray documents through PutTraceSegments, OTLP
 spans through OTLP/JSON), each ``query`` must find exactly its ``expect`` traces.
 
-File format (tests/golden/xray_filter/*.test): ``trace LABEL`` starts a trace; the lines
-after it are X-Ray segment documents (JSON) or ``otlp {…}`` spans; times are seconds after
-a base time and ids are labels. ``query EXPR`` is followed by ``expect LABEL…``.
+File format (tests/golden/README.md): ``load trace LABEL``, its body X-Ray segment documents
+(JSON) or ``otlp {…}`` spans, one a line; times are seconds after a base time and ids are
+labels. ``eval xray EXPR`` is followed by ``expect LABEL…`` (the traces found, any order).
 Each file runs in a tenant of its own.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,43 +19,11 @@ import httpx
 import orjson
 import pytest
 
+from tests.golden.frame import Block, Frame
 from tests.vigil_process import VigilProcess
 from tests.xray_helpers import new_trace_id, xray_client
 
 GOLDEN = Path(__file__).parent / "golden" / "xray_filter"
-
-
-@dataclass
-class Golden:
-    traces: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
-    queries: list[tuple[int, str, set[str]]] = field(default_factory=list)
-
-
-def load(path: Path) -> Golden:
-    golden = Golden()
-    current: str | None = None
-    pending: tuple[int, str] | None = None
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        word, _, rest = line.partition(" ")
-        if word == "trace":
-            current = rest.strip()
-            golden.traces[current] = []
-        elif word == "otlp":
-            assert current is not None, f"{path}:{number}: span outside a trace"
-            golden.traces[current].append(("otlp", orjson.loads(rest)))
-        elif word == "query":
-            pending = (number, rest.strip())
-        elif word == "expect":
-            assert pending is not None, f"{path}:{number}: expect without a query"
-            golden.queries.append((pending[0], pending[1], set(rest.split())))
-            pending = None
-        else:
-            assert current is not None, f"{path}:{number}: document outside a trace"
-            golden.traces[current].append(("xray", orjson.loads(line)))
-    return golden
 
 
 class Ids(dict[str, str]):
@@ -108,52 +75,72 @@ def _otlp_span(spec: dict[str, Any], ids: Ids, base: float, trace_id: str) -> di
     return span
 
 
+class XrayFilter:
+    """``trace`` (load) and ``xray`` (eval/expect) for one file, in its own tenant. The
+    documents of every ``load trace`` go in at the first ``eval``."""
+
+    def __init__(self, vigil: VigilProcess, tenant: str) -> None:
+        self.vigil = vigil
+        self.tenant = tenant
+        self.xray = xray_client(vigil, tenant)
+        self.base = time.time() - 60
+        self.ids = Ids()
+        self.traces: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self.trace_ids: dict[str, str] = {}
+
+    def load(self, block: Block) -> None:
+        items = self.traces.setdefault(block.text, [])
+        for line in block.body:
+            if line.startswith("otlp "):
+                items.append(("otlp", orjson.loads(line.removeprefix("otlp "))))
+            else:
+                items.append(("xray", orjson.loads(line)))
+
+    def _send(self) -> None:
+        base, ids = self.base, self.ids
+        trace_ids = {label: new_trace_id(base) for label in self.traces}
+        docs: list[str] = []
+        resource_spans = []
+        for label, items in self.traces.items():
+            for kind, item in items:
+                if kind == "xray":
+                    docs.append(orjson.dumps(_xray_doc(item, ids, base, trace_ids[label])).decode())
+                else:
+                    span = _otlp_span(item, ids, base, trace_ids[label])
+                    service = {"key": "service.name", "value": {"stringValue": item["service"]}}
+                    resource_spans.append(
+                        {"resource": {"attributes": [service]}, "scopeSpans": [{"spans": [span]}]}
+                    )
+        answer = self.xray.put_trace_segments(TraceSegmentDocuments=docs)
+        assert answer["UnprocessedTraceSegments"] == []
+        if resource_spans:
+            sent = httpx.post(
+                f"{self.vigil.otlp_http_url}/v1/traces",
+                json={"resourceSpans": resource_spans},
+                headers={"X-Vigil-Tenant": self.tenant},
+                timeout=30,
+            )
+            assert sent.status_code == 200, sent.text
+            assert "rejected" not in sent.text.lower() or '"rejectedSpans"' not in sent.text
+        self.trace_ids.update(trace_ids)
+        self.traces = {}
+
+    def eval(self, block: Block) -> set[str]:
+        if self.traces:
+            self._send()
+        found = self.xray.get_trace_summaries(
+            StartTime=self.base - 10, EndTime=time.time() + 60, FilterExpression=block.text
+        )["TraceSummaries"]
+        labels = {tid: label for label, tid in self.trace_ids.items()}
+        return {labels.get(t["Id"], t["Id"]) for t in found}
+
+    def expect(self, block: Block, outcome: set[str]) -> None:
+        expected = set(block.words)
+        assert outcome == expected, f"expected {sorted(expected)}, got {sorted(outcome)}"
+
+
 @pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.test")), ids=lambda p: p.stem)
 def test_golden(vigil: VigilProcess, path: Path) -> None:
-    golden = load(path)
-    tenant = f"golden-{path.stem}-{uuid.uuid4().hex[:6]}"
-    xray = xray_client(vigil, tenant)
-    base = time.time() - 60
-    ids = Ids()
-    trace_ids = {label: new_trace_id(base) for label in golden.traces}
-    docs: list[str] = []
-    resource_spans = []
-    for label, items in golden.traces.items():
-        for kind, item in items:
-            if kind == "xray":
-                docs.append(orjson.dumps(_xray_doc(item, ids, base, trace_ids[label])).decode())
-            else:
-                resource_spans.append(
-                    {
-                        "resource": {
-                            "attributes": [
-                                {"key": "service.name", "value": {"stringValue": item["service"]}}
-                            ]
-                        },
-                        "scopeSpans": [{"spans": [_otlp_span(item, ids, base, trace_ids[label])]}],
-                    }
-                )
-    answer = xray.put_trace_segments(TraceSegmentDocuments=docs)
-    assert answer["UnprocessedTraceSegments"] == []
-    if resource_spans:
-        sent = httpx.post(
-            f"{vigil.otlp_http_url}/v1/traces",
-            json={"resourceSpans": resource_spans},
-            headers={"X-Vigil-Tenant": tenant},
-            timeout=30,
-        )
-        assert sent.status_code == 200, sent.text
-        assert "rejected" not in sent.text.lower() or '"rejectedSpans"' not in sent.text
-    labels = {tid: label for label, tid in trace_ids.items()}
-    failures = []
-    for line, expression, expected in golden.queries:
-        found = xray.get_trace_summaries(
-            StartTime=base - 10, EndTime=time.time() + 60, FilterExpression=expression
-        )["TraceSummaries"]
-        got = {labels.get(t["Id"], t["Id"]) for t in found}
-        if got != expected:
-            failures.append(
-                f"{path.name}:{line}: {expression}\n"
-                f"  expected {sorted(expected)}, got {sorted(got)}"
-            )
-    assert not failures, "\n".join(failures)
+    kind = XrayFilter(vigil, tenant=f"golden-{path.stem}-{uuid.uuid4().hex[:6]}")
+    frame = Frame().register("trace", kind).register("xray", kind)
+    assert frame.run(path) > 0, f"{path} has no eval"

@@ -167,8 +167,25 @@ def _metric_retention(args: argparse.Namespace) -> MetricRetention:
     return parse_retention(args.metric_retention, ladder)
 
 
+def _api_keys(flags: list[str] | None, env: str | None) -> list[str]:
+    """The API keys from --api-key (which override VIGIL_API_KEY), each one non-blank.
+
+    A blank key is refused rather than dropped: ``--api-key ''`` must not count as "a key
+    was given" (which allows binding a public address) while authenticating nobody.
+    """
+    if flags is not None:
+        keys, source = flags, "--api-key"
+    elif env is not None and env != "":
+        keys, source = env.split(","), "VIGIL_API_KEY"
+    else:
+        return []
+    if any(not k.strip() for k in keys):
+        raise ValueError(f"{source}: an API key must not be empty or whitespace")
+    return [k.strip() for k in keys]
+
+
 def parse_config(args: argparse.Namespace) -> Config:
-    keys = args.api_key or [k for k in os.environ.get("VIGIL_API_KEY", "").split(",") if k]
+    keys = _api_keys(args.api_key, os.environ.get("VIGIL_API_KEY"))
     aws = {}
     if args.aws_access_key_id and args.aws_secret_access_key:
         aws[args.aws_access_key_id] = args.aws_secret_access_key

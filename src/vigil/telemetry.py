@@ -62,8 +62,42 @@ class SelfMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.ingest_refused = Counter(
+            "vigil_ingest_refused",
+            "Ingest batches refused by the writer (overloaded: queue full; unavailable: the"
+            " store failed), by protocol and signal.",
+            ["protocol", "signal", "reason"],
+            registry=r,
+        )
+        self.aws_requests = Counter(
+            "vigil_aws_requests",
+            "AWS API calls, by service (botocore model), operation and outcome (ok or the"
+            " error code answered).",
+            ["service", "operation", "outcome"],
+            registry=r,
+        )
         self.retention_deleted = Counter(
             "vigil_retention_runs", "Retention passes run over log groups.", registry=r
+        )
+        # The periodic-task runner (vigil.tasks), by task name.
+        self.task_runs = Counter(
+            "vigil_task_runs",
+            "Periodic task passes, by task and outcome (ok/failed).",
+            ["task", "outcome"],
+            registry=r,
+        )
+        self.task_seconds = Histogram(
+            "vigil_task_seconds",
+            "Time one periodic task pass took, by task.",
+            ["task"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.task_failing = Gauge(
+            "vigil_task_consecutive_failures",
+            "Passes of a periodic task that failed in a row (0: its last pass succeeded).",
+            ["task"],
+            registry=r,
         )
 
     def count_items(self, protocol: str, signal: str, accepted: int, rejected: int) -> None:

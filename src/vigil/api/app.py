@@ -15,9 +15,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Scope
 
-from vigil.api.auth import Authenticator
 from vigil.api.middleware import AuthMiddleware
 from vigil.api.responses import JSONResponse, error
+from vigil.auth import Authenticator
 from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.telemetry import SelfMetrics
 

@@ -15,10 +15,10 @@ from prometheus_client import Histogram
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vigil.api.auth import TenantError, tenant_of
 from vigil.api.params import ParamError, Params
 from vigil.api.responses import error
-from vigil.store.interface import QueryTimeout, StoreError
+from vigil.auth import TenantError, tenant_of
+from vigil.store.interface import QueryTimeout, QueryTooLarge, StoreError
 
 Handler = Callable[[Request, str, Params], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -35,6 +35,8 @@ def json_endpoint(handler: Handler, timer: Histogram | None = None) -> Endpoint:
             return error(400, "invalid_parameter", str(exc), "X-Vigil-Tenant")
         except QueryTimeout as exc:
             return error(504, "timeout", str(exc))
+        except QueryTooLarge as exc:
+            return error(400, "query_too_large", f"{exc}: narrow the time range or the query")
         except StoreError as exc:
             return error(500, "store_error", str(exc).splitlines()[0][:500])
         finally:

@@ -23,19 +23,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from vigil.api.aws.interface import AwsError
 from vigil.api.endpoint import json_endpoint
 from vigil.api.params import ParamError, Params, make_cursor, parse_time
 from vigil.api.responses import JSONResponse, error
 from vigil.query import logevents
-from vigil.query.filterpattern import PatternError
-from vigil.query.filterpattern import parse as parse_pattern
 from vigil.query.insights import QuerySyntaxError, parse_query
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.runner import QueryRegistry, QueryRequest, TooManyQueries
-from vigil.rules.scheduled_queries import ScheduledQueries
+from vigil.rules.scheduled_queries import ScheduledQueryManager, UnknownScheduledQuery
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import Store
+from vigil.syntax.filterpattern import PatternError
+from vigil.syntax.filterpattern import parse as parse_pattern
 
 TAIL_WINDOW_NS = 86_400 * 10**9
 
@@ -46,7 +45,7 @@ class LogsApi:
         store: Store,
         registry: LogGroupRegistry,
         queries: QueryRegistry,
-        scheduled: ScheduledQueries,
+        scheduled: ScheduledQueryManager,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self._store = store
@@ -177,6 +176,6 @@ class LogsApi:
     async def run_scheduled(self, request: Request, tenant: str, _: Params) -> Response:
         try:
             query_id = await self._scheduled.run_now(tenant, request.path_params["name"])
-        except AwsError as exc:
-            return error(404, "not_found", exc.message)
+        except UnknownScheduledQuery:
+            return error(404, "not_found", "The specified scheduled query does not exist.")
         return JSONResponse({"query_id": query_id})

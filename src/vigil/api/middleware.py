@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vigil.api.auth import Authenticator, AuthError
 from vigil.api.responses import error
+from vigil.auth import Authenticator, AuthError
 
 
 class AuthMiddleware:

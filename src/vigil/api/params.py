@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -10,8 +9,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
 from starlette.datastructures import QueryParams
+
+from vigil.api import pagetoken
 
 _RELATIVE = re.compile(r"^(?:now)?\s*-\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$")
 _UNIT_NS = {
@@ -152,22 +152,10 @@ class Params:
         return value
 
     def cursor(self, field: str, check: Callable[[Any], bool]) -> Any:
-        text = self.text(field)
-        if text is None:
-            return None
         try:
-            value = orjson.loads(base64.urlsafe_b64decode(text.encode() + b"=="))
-        except (ValueError, orjson.JSONDecodeError):
+            return pagetoken.decode(self.text(field), check)
+        except pagetoken.BadToken:
             raise ParamError(field, "is not a cursor this API returned") from None
-        if not check(value):
-            raise ParamError(field, "is not a cursor this API returned")
-        return value
 
 
-def make_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
-
-
-def rfc3339(ns: int) -> str:
-    seconds, nanos = divmod(int(ns), 10**9)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+make_cursor = pagetoken.encode

@@ -18,9 +18,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from vigil.api.endpoint import Endpoint, Handler, json_endpoint
-from vigil.api.params import ParamError, Params, make_cursor, parse_time, rfc3339
+from vigil.api.params import ParamError, Params, make_cursor, parse_time
 from vigil.api.responses import JSONResponse, error
 from vigil.api.v1_traces import trace_id_param, trace_logs
+from vigil.model.timefmt import rfc3339
 from vigil.query import levels as metric_levels
 from vigil.query import logs as logq
 from vigil.query import metricdata as md

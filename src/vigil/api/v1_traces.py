@@ -20,8 +20,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from vigil.api.endpoint import Endpoint, Handler, json_endpoint
-from vigil.api.params import ParamError, Params, rfc3339
+from vigil.api.params import ParamError, Params
 from vigil.api.responses import JSONResponse
+from vigil.model.timefmt import rfc3339
 from vigil.model.xray import parse_trace_id
 from vigil.query import logs as logq
 from vigil.query import xray as xq

@@ -21,7 +21,6 @@ from typing import Any
 import pyarrow as pa
 
 from vigil.ingest.interface import Decoded, RequestError
-from vigil.ingest.logfields import named_trace_id
 from vigil.model.common import (
     TIMESTAMP,
     TRACE_ID,
@@ -30,6 +29,7 @@ from vigil.model.common import (
     constant_column,
     empty_lists,
 )
+from vigil.model.logfields import named_trace_id
 from vigil.model.logs import LOG_SCHEMA, LogColumns
 
 MAX_EVENTS = 10_000

@@ -25,10 +25,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vigil.ingest.logfields import parse_object
+from vigil.model.logfields import parse_object
 from vigil.model.metrics import CLOUDWATCH_UNITS, METRICS_TABLE, MetricColumns, PointKind
-from vigil.query.filterpattern import Pattern, parse
 from vigil.state.logs import MetricFilterRow
+from vigil.syntax.filterpattern import Pattern, parse
 
 MAX_EMF_DIMENSIONS = 30
 

@@ -34,11 +34,11 @@ from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_native import NativeReceiver, decode_documents
 from vigil.model.common import DEFAULT_TENANT
-from vigil.store.interface import Overloaded, StoreUnavailable
 from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger(__name__)
@@ -255,20 +255,19 @@ class XRayDaemon:
         )
         decoded = result.decoded
         rejected = len(result.failures)
-        try:
-            await self._pipeline.accept(decoded)
-        except Overloaded:
-            self.datagrams.labels("overloaded").inc(len(docs) - rejected)
-            self._metrics.count_items("xray_udp", "traces", 0, decoded.accepted)
-        except StoreUnavailable as exc:
-            log.error("X-Ray daemon: could not store %d documents: %s", len(docs), exc)
-            self.datagrams.labels("failed").inc(len(docs) - rejected)
+        refused = await submit(self._pipeline.accept, decoded, self._metrics, "xray_udp", "traces")
+        if refused is not None:
+            # UDP has no answer: the refusal is a datagram outcome.
+            if not refused.overloaded:
+                log.error("X-Ray daemon: %d documents: %s", len(docs), refused.message)
+            outcome = "overloaded" if refused.overloaded else "failed"
+            self.datagrams.labels(outcome).inc(len(docs) - rejected)
         else:
             self.datagrams.labels("accepted").inc(len(docs) - rejected)
-            self._metrics.count_items("xray_udp", "traces", decoded.accepted, 0)
+            count = decoded.rejected.count
+            self._metrics.count_items("xray_udp", "traces", decoded.accepted, count)
         if rejected:
             self.datagrams.labels("rejected").inc(rejected)
-            self._metrics.count_items("xray_udp", "traces", 0, decoded.rejected.count)
             log.debug("X-Ray daemon refused documents: %s", decoded.rejected.text())
 
     async def stop(self) -> None:

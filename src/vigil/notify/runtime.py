@@ -3,10 +3,10 @@ topics, escalation, schedules, silences, the alarm-event consumer.
 
 The server (or a test) builds ``NotifyParts`` from the state engine and
 ``NotifySettings`` (blocking: it reads the ack-link key from state, so build it in a
-worker thread), serves the SNS API and the ``/api/v1`` routes over it, and runs ``run``
-(every ``tick_interval`` seconds: queued alarm events, due escalation steps — their
-notifications join the outbox in the same transaction — and an outbox flush beside the
-ones still running). Tests call ``tick(now)``, the same work in one awaited pass.
+worker thread), serves the SNS API and the ``/api/v1`` routes over it, and runs
+``pass_once`` every ``tick_interval`` seconds: queued alarm events, due escalation steps
+(their notifications join the outbox in the same transaction), and an outbox flush
+beside the ones still running. Tests call ``tick(now)``, the same work awaited in full.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ class NotifyParts:
             clock,
         )
         self.alarms = AlarmNotifier(self.topics, self.escalations, s.public_url)
+        self._flushes: set[asyncio.Task[dict[str, int]]] = set()
 
     def set_public_url(self, url: str) -> None:
         """The base of links in messages, once the listener's address is known."""
@@ -109,30 +110,26 @@ class NotifyParts:
             return self.schedules.targets_in(conn, tenant, ref.removeprefix("oncall:"))
         return [contact_target(ref, "direct")]
 
-    async def run(self, interval: float, max_flushes: int = 4) -> None:
-        """The server's loop: every ``interval`` seconds, alarm events and due escalation
-        steps, then a flush started beside those still running (at most ``max_flushes``;
-        they claim disjoint rows), so a receiver that takes its whole timeout does not
-        hold back the next pass's notifications or escalations."""
-        flushes: set[asyncio.Task[dict[str, int]]] = set()
-        try:
-            while True:
-                try:
-                    await self.alarms.drain()
-                    await self.escalations.tick()
-                except Exception:
-                    log.exception("notify pass failed")
-                for done in [t for t in flushes if t.done()]:
-                    flushes.discard(done)
-                    if not done.cancelled() and done.exception() is not None:
-                        log.error("notify flush failed", exc_info=done.exception())
-                if len(flushes) < max_flushes:
-                    flushes.add(asyncio.create_task(self.notifier.flush()))
-                await asyncio.sleep(interval)
-        finally:
-            for task in flushes:
-                task.cancel()
-            await asyncio.gather(*flushes, return_exceptions=True)
+    async def pass_once(self, max_flushes: int = 4) -> None:
+        """One pass of the server's periodic task: alarm events and due escalation steps,
+        then a flush started beside those still running (at most ``max_flushes``; they
+        claim disjoint rows), so a receiver that takes its whole timeout does not hold
+        back the next pass's notifications or escalations."""
+        await self.alarms.drain()
+        await self.escalations.tick()
+        for done in [t for t in self._flushes if t.done()]:
+            self._flushes.discard(done)
+            if not done.cancelled() and done.exception() is not None:
+                log.error("notify flush failed", exc_info=done.exception())
+        if len(self._flushes) < max_flushes:
+            self._flushes.add(asyncio.create_task(self.notifier.flush(), name="notify-flush"))
+
+    async def close(self) -> None:
+        """Cancel the flushes in flight (their claimed rows go back when the lease ends)."""
+        for task in self._flushes:
+            task.cancel()
+        await asyncio.gather(*self._flushes, return_exceptions=True)
+        self._flushes.clear()
 
     async def tick(self, now: float | None = None) -> dict[str, int]:
         """One pass: queued alarm events, due escalation steps (into the outbox), then due

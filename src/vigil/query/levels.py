@@ -13,7 +13,7 @@ period, the (aligned) start falls on one of its buckets, and the level still hol
 at the start (its retention covers it). Distribution statistics (percentiles, trimmed
 means …) are exact over raw points, so they read raw data while the range lies within the
 raw retention; beyond it they read the coarsest usable level, whose raw points stay exact
-and whose rollup rows answer from their sketches (within 1%, see ``vigil.query.sketch``).
+and whose rollup rows answer from their sketches (within 1%, see ``vigil.model.sketch``).
 
 Every fetch returns one row per (series, period index, [unit]) with count ``c``, sum
 ``s``, min ``lo`` and max ``hi`` (±inf when unknown); distribution fetches add the
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from vigil.query.sketch import histogram_midpoints_sql, value_sql
+from vigil.model.sketch import histogram_midpoints_sql, value_sql
 from vigil.store.interface import Store
 from vigil.store.retention import MetricRetention
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.query.filterpattern import Pattern
 from vigil.store.interface import Store
+from vigil.syntax.filterpattern import Pattern
 
 EVENT_KEY = "cityHash64(log_stream, body, toUnixTimestamp64Milli(ingestion_time), span_id)"
 MAX_SCAN_ROWS = 200_000  # rows examined by one FilterLogEvents call before it hands a token
@@ -279,3 +279,13 @@ async def group_fields(
         (name, 100) for name in ("@timestamp", "@message", "@logStream", "@log", "@ingestionTime")
     ]
     return system + [(str(p), round(100 * int(n) / total)) for p, n in rows.rows]
+
+
+async def group_stored_bytes(store: Store, tenant: str) -> dict[str, int]:
+    """Bytes stored per log group of ``tenant`` (DescribeLogGroups' ``storedBytes``)."""
+    rows = await store.query(
+        "SELECT log_group, sum(bytes) FROM log_streams WHERE tenant = {t:String}"
+        " GROUP BY log_group",
+        {"t": tenant},
+    )
+    return {str(g): int(b) for g, b in rows.rows}

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.api.params import rfc3339
 from vigil.model.common import hex_id, typed_attributes
+from vigil.model.timefmt import rfc3339
 from vigil.store.interface import Store
 
 SEVERITY_RANGES = {

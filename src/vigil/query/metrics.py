@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.api.params import rfc3339
+from vigil.model.timefmt import rfc3339
 from vigil.store.interface import Store
 
 STATISTICS = ("Average", "Sum", "Minimum", "Maximum", "SampleCount")

@@ -42,6 +42,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,13 @@ MINUTE_NS = 60 * 10**9
 # day, so that a statement writes one day partition (one part: atomic).
 CHUNK_NS = 10 * MINUTE_NS
 CATCH_UP_INTERVAL = 5.0
-# The background loop waits at least this many times as long as its last pass took.
+# The background catch-up (a periodic task) works through a backlog without the usual wait
+# (the lock lets reads in between), but waits at least this many times as long as its last
+# pass took, so it never takes more than 1 / (1 + K) of the time: under heavy ingest every
+# pass recomputes the live minutes whole (4.8M spans a minute at 80k spans/s), and passes
+# run back to back would take CPU from ingest (measured: ~5 µs per span at 80k spans/s).
+# Reads still recompute their own window, so a slower catch-up costs a read's latency,
+# never its answer.
 BACKGROUND_SHARE_K = 4
 # A block stays pending (its minutes are recomputed again) until it is this old: its row in
 # ``span_blocks`` may become visible a moment before the spans of the same insert do.
@@ -180,18 +187,6 @@ _READ = """
     GROUP BY kind, src, src_type, dst, dst_type, root"""
 
 
-def pause_after(elapsed: float, left: int, interval: float = CATCH_UP_INTERVAL) -> float:
-    """Seconds the background catch-up waits after a pass that took ``elapsed``.
-
-    A backlog (``left`` slots) is worked through without the usual wait (the lock lets
-    reads in between), but the loop never takes more than 1 / (1 + BACKGROUND_SHARE_K) of
-    the time: under heavy ingest every pass recomputes the live minutes whole (4.8M spans
-    a minute at 80k spans/s), and a loop running them back to back would take CPU from
-    ingest (measured: ~5 µs per span at 80k spans/s). Reads still recompute their own
-    window, so a slower loop costs a read's latency, never its answer."""
-    return max(0.0 if left else interval, elapsed * BACKGROUND_SHARE_K)
-
-
 @dataclass(frozen=True, slots=True)
 class GraphRows:
     """Per-window rows in the shape of the read-time graph's three queries."""
@@ -227,8 +222,19 @@ class ServiceGraphKeeper:
     weeks of spans registers them as one block) never holds reads for long. Which slots a
     block has had recomputed is kept in memory; a restart recomputes them again."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_age_ns: int | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self._store = store
+        # Minutes older than this (the traces' retention) hold no spans worth a graph:
+        # the TTL drops them. Without the bound, one span stamped in 2001 beside one of
+        # today makes a block whose catch-up walks decades of minutes.
+        self._max_age_ns = max_age_ns
+        self._clock = clock
         self._lock = asyncio.Lock()
         self._done: dict[str, set[int]] = {}  # block id -> slots recomputed since settled
 
@@ -244,16 +250,13 @@ class ServiceGraphKeeper:
             await self._catch_up(tenant, window)
             return await self._read(tenant, *window)
 
-    async def loop(self, interval: float = CATCH_UP_INTERVAL, slots: int = 3) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                async with self._lock:
-                    _, left = await self._catch_up(None, max_slots=slots)
-            except Exception:
-                log.exception("service graph catch-up failed")
-                left = 0
-            await asyncio.sleep(pause_after(time.monotonic() - started, left, interval))
+    async def catch_up_pass(self, slots: int = 3) -> bool:
+        """The background catch-up (a periodic task): up to ``slots`` slots, newest first;
+        returns whether some are left (the task runner runs it again soon, pausing
+        ``BACKGROUND_SHARE_K`` times as long as the pass took)."""
+        async with self._lock:
+            _, left = await self._catch_up(None, max_slots=slots)
+        return left > 0
 
     async def _pending(self, tenant: str | None) -> list[_Block]:
         where = "done = 0" + (" AND tenant = {t:String}" if tenant is not None else "")
@@ -262,16 +265,16 @@ class ServiceGraphKeeper:
             f" marked < now() - {SETTLE_SECONDS} FROM span_blocks FINAL WHERE {where}",
             {"t": tenant or ""},
         )
-        return [
-            _Block(
-                t,
-                block_id,
-                int(lo) // MINUTE_NS * MINUTE_NS,
-                (max(int(lo), int(hi)) // MINUTE_NS + 1) * MINUTE_NS,
-                bool(settled),
-            )
-            for t, block_id, lo, hi, settled in rows.rows
-        ]
+        horizon = 0
+        if self._max_age_ns is not None:
+            horizon = (self._clock() - self._max_age_ns) // MINUTE_NS * MINUTE_NS
+        blocks = []
+        for t, block_id, lo, hi, settled in rows.rows:
+            a = max(int(lo) // MINUTE_NS * MINUTE_NS, horizon)
+            # A block wholly past the horizon keeps one minute: it is then marked done.
+            b = max((max(int(lo), int(hi)) // MINUTE_NS + 1) * MINUTE_NS, a + MINUTE_NS)
+            blocks.append(_Block(t, block_id, a, b, bool(settled)))
+        return blocks
 
     async def _catch_up(
         self,

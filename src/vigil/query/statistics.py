@@ -9,7 +9,7 @@ Two families:
   count ``tcNN`` / ``TC(…)``, trimmed sum ``tsNN`` / ``TS(…)`` and percentile rank
   ``PR(a:b)``: computed over a weighted distribution (values and their counts). Over raw
   points the distribution is exact; over rollups it comes from the DDSketch-style buckets
-  (see ``vigil.query.sketch``), whose values are within 1% of the true ones.
+  (see ``vigil.model.sketch``), whose values are within 1% of the true ones.
 
 Definitions (weights count as repeated data points, ranks are 1-based):
 

@@ -31,7 +31,14 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from vigil.model.metrics import METRICS_TABLE
-from vigil.store.interface import QueryCancelled, QueryTimeout, Rows, StoreError, StoreUnavailable
+from vigil.store.interface import (
+    QueryCancelled,
+    QueryTimeout,
+    QueryTooLarge,
+    Rows,
+    StoreError,
+    StoreUnavailable,
+)
 from vigil.store.rollups import INPUT_TABLE as ROLLUP_INPUT_TABLE
 from vigil.store.rollups import NonFiniteSketchValue, rollup_input
 
@@ -49,6 +56,10 @@ def _unique_token() -> dict[str, str]:
 
 _TIMEOUT_CODES = ("Code: 159.", "TIMEOUT_EXCEEDED")
 _CANCELLED_CODES = ("Code: 394.", "QUERY_WAS_CANCELLED")
+_MEMORY_CODES = ("Code: 241.", "MEMORY_LIMIT_EXCEEDED")
+# The most memory one read may take (ClickHouse's max_memory_usage): a quarter of a
+# small machine, far above what any legitimate vigil query needs.
+QUERY_MEMORY_BYTES = 4 * 1024**3
 
 
 def store_url(value: str) -> str:
@@ -83,10 +94,18 @@ def _client_factory(url: str) -> Callable[[], Client]:
 class ClickHouseStore:
     """``Store`` on clickhouse-connect. See store.interface for the thread rules."""
 
-    def __init__(self, url: str, *, read_threads: int = 4, query_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        read_threads: int = 4,
+        query_timeout: float = 30.0,
+        query_memory_bytes: int = QUERY_MEMORY_BYTES,
+    ) -> None:
         self.url = store_url(url)
         self.embedded = self.url.startswith("chdb://")
         self.query_timeout = query_timeout
+        self.query_memory_bytes = query_memory_bytes
         self._factory = _client_factory(self.url)
         self._clients: list[Client] = []
         self._clients_lock = threading.Lock()
@@ -172,7 +191,12 @@ class ClickHouseStore:
 
     def _settings(self, timeout: float | None) -> dict[str, Any]:
         limit = self.query_timeout if timeout is None else timeout
-        return {"max_execution_time": max(1, round(limit))} if limit else {}
+        # Every read is bounded in memory as well as time: one hostile query must not take
+        # the machine (and the writes waiting behind it) down with it.
+        settings: dict[str, Any] = {"max_memory_usage": self.query_memory_bytes}
+        if limit:
+            settings["max_execution_time"] = max(1, round(limit))
+        return settings
 
     def query_sync(
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, timeout: float | None = None
@@ -286,4 +310,6 @@ def _translate(exc: ClickHouseError) -> StoreError:
         return QueryTimeout("query exceeded its time limit")
     if any(code in text for code in _CANCELLED_CODES):
         return QueryCancelled("query was cancelled")
+    if any(code in text for code in _MEMORY_CODES):
+        return QueryTooLarge("query needed more memory than one query may use")
     return StoreError(text)

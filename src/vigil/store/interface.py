@@ -28,6 +28,10 @@ class QueryTimeout(StoreError):
     """A query ran over its time limit."""
 
 
+class QueryTooLarge(StoreError):
+    """A query needed more memory than one query may take (the store refused it)."""
+
+
 class QueryCancelled(StoreError):
     """A query was killed (``KILL QUERY``: a stopped Insights query, a shutdown)."""
 

@@ -16,10 +16,11 @@ import itertools
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
-from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import Store
 
 log = logging.getLogger(__name__)
@@ -125,13 +126,31 @@ def apply_table_ttls(store: Store, metrics: MetricRetention, trace_days: int) ->
             store.command(f"ALTER TABLE {table} MODIFY TTL {expr}")
 
 
+class LogGroupRetention(Protocol):
+    """What the pass needs of a log group (state's ``LogGroupRegistry.groups()`` yields
+    them); the store does not import state, the caller passes the listing in."""
+
+    @property
+    def tenant(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def retention_days(self) -> int | None: ...
+
+
 def enforce_log_retention(
-    store: Store, registry: LogGroupRegistry, default_days: int | None, now_ns: int
+    store: Store,
+    list_groups: Callable[[], Iterable[LogGroupRetention]],
+    default_days: int | None,
+    now_ns: int,
 ) -> int:
-    """Delete log rows older than their group's retention; returns the statements run."""
+    """Delete log rows older than their group's retention; returns the statements run.
+    ``list_groups`` lists every log group with its own retention (None: the default)."""
     explicit: dict[tuple[str, int], list[str]] = defaultdict(list)
     named: dict[str, list[str]] = defaultdict(list)
-    for group in registry.groups():
+    for group in list_groups():
         named[group.tenant].append(group.name)
         if group.retention_days is not None:
             explicit[(group.tenant, group.retention_days)].append(group.name)

@@ -14,7 +14,7 @@ raw insert itself (bench/RESULTS.md); here each row costs a few vectorized passe
 
 The arithmetic is the views' (m0200): sum ``value · count`` for samples and ``value`` for
 statistic sets and histograms, min/max ±inf when unknown, sketch keys exactly as
-``vigil.query.sketch`` defines them (``key_of``), weights summed per key with zero sums
+``vigil.model.sketch`` defines them (``key_of``), weights summed per key with zero sums
 dropped and keys sorted, as ``sumMap`` leaves them.
 """
 
@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigil.model.metrics import PointKind
-from vigil.query.sketch import LN_GAMMA, OFFSET, key_of
+from vigil.model.sketch import LN_GAMMA, OFFSET, key_of
 
 INPUT_TABLE = "metric_rollup_input"
 
@@ -225,7 +225,7 @@ def _histogram_entries(
 
 
 def sketch_keys(values: F64) -> I64:
-    """``vigil.query.sketch.key_of`` of every value, vectorized."""
+    """``vigil.model.sketch.key_of`` of every value, vectorized."""
     if not np.isfinite(values).all():
         raise NonFiniteSketchValue("Unexpected inf or nan in a metric's sketch value")
     nonzero = values != 0

@@ -284,7 +284,10 @@ class WalWriter:
                 self._barriers = [(t, f) for t, f in self._barriers if t > self._done]
                 self._cond.notify_all()
             for future in ready:
-                future.set_result(None)
+                # A reader that timed out cancelled its future: setting it would raise
+                # and end this thread (nothing would be inserted any more).
+                if not future.done():
+                    future.set_result(None)
 
     def _insert_batch(self, batch: list[_Logged], start: Position, end: Position) -> None:
         """Insert a WAL range, retrying until it is in (or its bad records quarantined)."""

@@ -9,26 +9,26 @@ UntagResource, ListTagsForResource.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
 import orjson
 
+from vigil.api import pagetoken
 from vigil.api.aws.dispatch import json_object
-from vigil.api.aws.interface import AwsError, RequestContext
+from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.ingest.cloudwatch_metrics import InvalidMetricData, decode_put_metric_data
 from vigil.ingest.cloudwatch_native import decode_body
 from vigil.ingest.interface import Decoded
+from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.query import metricdata as md
 from vigil.state.cloudwatch_resources import ResourceRef, parse_arn
 from vigil.state.metrictags import NoSuchResource, TagStore, TooManyTags
-from vigil.store.interface import Overloaded, Store, StoreUnavailable
+from vigil.store.interface import Store
 from vigil.store.retention import MetricRetention
 from vigil.telemetry import SelfMetrics
 
@@ -38,21 +38,15 @@ _READS = frozenset({"GetMetricData", "GetMetricStatistics", "ListMetrics"})
 DEFAULT_MAX_DATAPOINTS = 100_800
 
 
-class CloudWatchService:
+class CloudWatchService(AwsService):
+    """CloudWatch metrics and resource tags; alarms, dashboards and anomaly detectors are
+    services of their own on the same model (the front door merges the tables)."""
+
     model = "cloudwatch"
-    operations = frozenset(
-        {
-            "PutMetricData",
-            "GetMetricData",
-            "GetMetricStatistics",
-            "ListMetrics",
-            "TagResource",
-            "UntagResource",
-            "ListTagsForResource",
-        }
-    )
     validation_error = "InvalidParameterValue"
     missing_parameter_error = "MissingParameter"
+    throttling_error = ("Throttling", 400)
+    unavailable_error = "ServiceUnavailable"
     # PutMetricData's JSON body goes straight to the (native) decoder, which checks the
     # model's rules itself: botocore's validator, even the JSON parse, would cost more.
     body_operations = frozenset({"PutMetricData"})
@@ -78,15 +72,21 @@ class CloudWatchService:
         self._clock = clock
         self._search_limit = search_limit
 
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
-        handler = getattr(self, "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower())
-        try:
-            result: dict[str, Any] = await handler(params, ctx)
-            return result
-        except (md.QueryError, InvalidMetricData) as exc:
-            raise AwsError(exc.code, exc.message) from None
+    def operations(self) -> Mapping[str, Handler]:
+        return {
+            "PutMetricData": self._put_metric_data,
+            "GetMetricData": self._get_metric_data,
+            "GetMetricStatistics": self._get_metric_statistics,
+            "ListMetrics": self._list_metrics,
+            "TagResource": self._tag_resource,
+            "UntagResource": self._untag_resource,
+            "ListTagsForResource": self._list_tags_for_resource,
+        }
+
+    def error_for(self, exc: Exception) -> AwsError | None:
+        if isinstance(exc, md.QueryError | InvalidMetricData):
+            return AwsError(exc.code, exc.message)
+        return None
 
     def _fetch(self, ctx: RequestContext) -> md.Fetch:
         return md.Fetch(self._store, self._retention, ctx.tenant, self._clock() // 10**9)
@@ -102,14 +102,13 @@ class CloudWatchService:
         except InvalidMetricData:
             self._metrics.ingest_requests.labels("cloudwatch", "metrics", "400").inc()
             raise
-        try:
-            await self._pipeline.accept(Decoded(signal="metrics", metrics=columns))
-        except Overloaded:
-            self._metrics.ingest_requests.labels("cloudwatch", "metrics", "429").inc()
-            raise AwsError("Throttling", "Rate exceeded: the write queue is full") from None
-        except StoreUnavailable as exc:
-            self._metrics.ingest_requests.labels("cloudwatch", "metrics", "503").inc()
-            raise AwsError("ServiceUnavailable", str(exc), 503, sender_fault=False) from None
+        decoded = Decoded(signal="metrics", metrics=columns)
+        refused = await submit(
+            self._pipeline.accept, decoded, self._metrics, "cloudwatch", "metrics"
+        )
+        if refused is not None:
+            self._metrics.ingest_requests.labels("cloudwatch", "metrics", str(refused.status)).inc()
+            raise self.refused(refused)
         self._metrics.ingest_requests.labels("cloudwatch", "metrics", "200").inc()
         self._metrics.count_items("cloudwatch", "metrics", len(columns), 0)
         return {}
@@ -119,11 +118,7 @@ class CloudWatchService:
     async def _list_metrics(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         now = self._clock() // 10**9
         window = 3 * 3600 if params.get("RecentlyActive") == "PT3H" else md.LIST_WINDOW
-        after = _decode_token(params.get("NextToken"), "ListMetrics")
-        if after is not None and not (
-            isinstance(after, list) and len(after) == 3 and isinstance(after[2], int)
-        ):
-            raise AwsError("InvalidNextToken", "The NextToken is not one this API returned.")
+        after = _decode_token(params.get("NextToken"), "ListMetrics", _is_series_position)
         found = await md.list_metrics(
             self._store,
             ctx.tenant,
@@ -148,7 +143,7 @@ class CloudWatchService:
         }
         if len(found) > LIST_PAGE:
             last = found[LIST_PAGE - 1].ref
-            out["NextToken"] = _encode_token([last.namespace, last.name, last.series_id])
+            out["NextToken"] = pagetoken.encode([last.namespace, last.name, last.series_id])
         return out
 
     async def _get_metric_statistics(
@@ -198,11 +193,11 @@ class CloudWatchService:
         if max_points <= 0:
             raise AwsError("InvalidParameterValue", "The parameter MaxDatapoints must be positive.")
         digest = _request_digest(params)
-        position = _decode_token(params.get("NextToken"), "GetMetricData")
-        if position is not None and (
-            not isinstance(position, list) or len(position) != 3 or position[0] != digest
-        ):
-            raise AwsError("InvalidNextToken", "The NextToken does not belong to this request.")
+        position = _decode_token(
+            params.get("NextToken"),
+            "GetMetricData",
+            lambda v: isinstance(v, list) and len(v) == 3 and v[0] == digest,
+        )
         results = await md.get_metric_data(
             self._fetch(ctx),
             queries,
@@ -216,7 +211,7 @@ class CloudWatchService:
         page, next_position = _paginate(results, first, offset, max_points, descending)
         out: dict[str, Any] = {"MetricDataResults": page, "Messages": []}
         if next_position is not None:
-            out["NextToken"] = _encode_token([digest, *next_position])
+            out["NextToken"] = pagetoken.encode([digest, *next_position])
         return out
 
     # --- tags -------------------------------------------------------------------------
@@ -342,16 +337,14 @@ def _request_digest(params: dict[str, Any]) -> str:
     return hashlib.blake2b(raw, digest_size=8).hexdigest()
 
 
-def _encode_token(value: Any) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(value)).decode()
+def _is_series_position(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 3 and isinstance(value[2], int)
 
 
-def _decode_token(token: str | None, operation: str) -> Any:
-    if token is None:
-        return None
+def _decode_token(token: str | None, operation: str, check: Callable[[Any], bool]) -> Any:
     try:
-        return orjson.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, orjson.JSONDecodeError):
+        return pagetoken.decode(token, check)
+    except pagetoken.BadToken:
         raise AwsError(
             "InvalidNextToken", f"The NextToken is not one that {operation} returned."
         ) from None

@@ -1,10 +1,16 @@
 """One HTTP entry for every AWS API: finds service, protocol and operation, checks the
 signature, parses, validates, calls the service and answers in the protocol's own shape.
 
+Services: every ``AwsService`` object is one operation table of one botocore model; the
+tables of a model are merged at start-up (a duplicate or an operation the model lacks
+refuses to start), see ``interface``. Each call is counted on ``/metrics``.
+
 Routing: ``POST /`` with ``X-Amz-Target: Prefix.Operation`` → the JSON service with that
 target prefix; ``POST /`` (or ``GET /?Action=…``) with a form → the query service whose API
 ``Version`` matches (else the one named by the signature's credential scope); any other
-path → the rest-json service whose operation has that ``requestUri``.
+path → the rest-json service whose operation has that ``requestUri``. A request for a
+service, protocol or path vigil does not serve is refused in the client's own protocol
+(``errors``).
 
 Authentication: with no API key configured, every request is let in (signed or not).
 With one, a request needs a valid SigV4 signature by a configured AWS access key, or
@@ -19,27 +25,29 @@ import re
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 from botocore.model import OperationModel, ServiceModel
+from prometheus_client import Counter
+from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Scope
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route, request_response
+from starlette.types import Receive, Scope, Send
 
-from vigil.api.auth import Authenticator, AuthError, TenantError, tenant_of
-from vigil.api.aws import protocols
-from vigil.api.aws.interface import AwsError, AwsService, RequestContext
+from vigil.api.aws import errors, protocols
+from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.api.aws.sigv4 import SignatureError, SigV4Verifier, parse_credential, scope_service
+from vigil.auth import Authenticator, AuthError, TenantError, tenant_of
+from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024 * 1024
-FORM = "application/x-www-form-urlencoded"
 
 # (JSON-protocol code, query-protocol code, HTTP status) per signature failure.
 _AUTH_ERRORS = {
@@ -52,15 +60,67 @@ _AUTH_ERRORS = {
 
 
 @dataclass(frozen=True, slots=True)
-class _Bound:
-    service: AwsService
+class _Operation:
+    name: str
+    handler: Handler
+    owner: AwsService  # the service object that registered it: its codes and options
+
+
+@dataclass(frozen=True, slots=True)
+class _Api:
+    """One botocore model and the merged operation tables of its service objects."""
+
+    name: str
     model: ServiceModel
+    operations: Mapping[str, _Operation]
+
+
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    api: _Api
     protocol: str  # "json", "query" or "rest-json"
 
 
 class _Failure(Exception):
     def __init__(self, error: AwsError) -> None:
         self.error = error
+
+
+class _Unsupported(Exception):
+    """No service of vigil's serves the request (its error code depends on the protocol)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+
+def merge(services: list[AwsService], only: frozenset[str] | None = None) -> list[_Api]:
+    """The services' operation tables merged per botocore model; a duplicate operation or
+    one the model does not have is refused (at start-up)."""
+    tables: dict[str, dict[str, _Operation]] = {}
+    for service in services:
+        model = protocols.load_model(service.model)
+        table = tables.setdefault(service.model, {})
+        handlers = service.operations()
+        for name, handler in handlers.items():
+            if name not in model.operation_names:
+                raise ValueError(
+                    f"{type(service).__name__} registers {name}, which botocore's"
+                    f" {service.model!r} model does not have"
+                )
+            if name in table:
+                raise ValueError(
+                    f"{service.model} operation {name} is registered twice: by"
+                    f" {type(table[name].owner).__name__} and {type(service).__name__}"
+                )
+            if only is None or name in only:
+                table[name] = _Operation(name, handler, service)
+        options = service.raw_operations | service.body_operations | set(service.request_limits)
+        if not options <= set(handlers):
+            raise ValueError(
+                f"{type(service).__name__} sets options for operations it does not serve:"
+                f" {sorted(options - set(handlers))}"
+            )
+    return [_Api(name, protocols.load_model(name), table) for name, table in tables.items()]
 
 
 class AwsDispatcher:
@@ -70,37 +130,51 @@ class AwsDispatcher:
         auth: Authenticator,
         aws_secrets: Mapping[str, str],
         clock: Callable[[], float] = time.time,
+        metrics: SelfMetrics | None = None,
+        only: frozenset[str] | None = None,
     ) -> None:
+        """``only``: serve just these operations (the X-Ray daemon's sampling calls)."""
         self._auth = auth
         self._verifier = SigV4Verifier(aws_secrets, clock)
-        self._by_target: dict[str, AwsService] = {}
-        self._by_version: dict[str, AwsService] = {}
-        self._by_signing_name: dict[str, AwsService] = {}
-        self._rest: list[tuple[re.Pattern[str], str, str, AwsService]] = []
+        self._requests = (metrics or SelfMetrics()).aws_requests
+        self._counters: dict[tuple[str, str, str], Counter] = {}
+        self._by_target: dict[str, _Api] = {}
+        self._by_version: dict[str, _Api] = {}
+        self._by_signing_name: dict[str, _Api] = {}
+        self._rest: list[tuple[re.Pattern[str], str, str, _Api]] = []
         self._rest_paths: set[str] = set()
-        for service in services:
-            model = protocols.load_model(service.model)
+        self._apis = merge(services, only)
+        for api in self._apis:
+            model = api.model
             protocols_ = model.metadata.get("protocols", [model.protocol])
             if model.metadata.get("targetPrefix"):
-                self._by_target[model.metadata["targetPrefix"]] = service
+                self._by_target[model.metadata["targetPrefix"]] = api
             if "query" in protocols_:
-                self._by_version[model.api_version] = service
-            self._by_signing_name[model.signing_name] = service
+                self._by_version[model.api_version] = api
+            self._by_signing_name[model.signing_name] = api
             if "rest-json" in protocols_:
                 for name in model.operation_names:
                     http = model.operation_model(name).http
                     path = http["requestUri"].split("?", 1)[0]
-                    self._rest.append((_uri_pattern(path), http["method"], name, service))
+                    self._rest.append((_uri_pattern(path), http["method"], name, api))
                     self._rest_paths.add(re.sub(r"\{([^}+]+)\+\}", r"{\1:path}", path))
+
+    def served(self) -> dict[str, list[str]]:
+        """Botocore model name → the operations served, sorted (e.g. for a support
+        matrix generated from the operation tables)."""
+        return {api.name: sorted(api.operations) for api in self._apis}
 
     # --- routing -------------------------------------------------------------------
 
-    def routes(self) -> list[Route]:
-        routes = [Route("/", self.root, methods=["GET", "POST"])]
+    def routes(self) -> list[BaseRoute]:
+        """``/``, the rest-json paths, and last, for AWS-shaped requests (signed, with a
+        target or a Smithy protocol) on any other path, the "not supported" answer."""
+        routes: list[BaseRoute] = [Route("/", self.root, methods=["GET", "POST"])]
         routes += [
             Route(path, self.rest, methods=["GET", "POST", "PUT", "DELETE"])
             for path in sorted(self._rest_paths)
         ]
+        routes.append(_AwsShaped(self.elsewhere))
         return routes
 
     def is_aws(self, scope: Scope) -> bool:
@@ -116,41 +190,90 @@ class AwsDispatcher:
         try:
             if target:
                 prefix, _, operation = target.rpartition(".")
-                service = self._by_target.get(prefix)
-                if service is None:
-                    raise _Failure(
-                        AwsError("UnknownOperationException", f"unknown target {target}")
-                    )
-                bound = _Bound(service, protocols.load_model(service.model), "json")
-                return await self._run(request, bound, operation, request_id)
+                api = self._by_target.get(prefix)
+                if api is None:
+                    raise _Unsupported(f"with target {prefix!r}")
+                return await self._run(request, _Bound(api, "json"), operation, request_id)
             form = await self._form(request)
-            action = _first(form, "Action")
-            service = self._by_version.get(
-                _first(form, "Version") or ""
-            ) or self._by_signing_name.get(scope_service(request.headers) or "")
-            if service is None or not action:
-                what = "Action" if not action else "Version"
+            action, version = _first(form, "Action"), _first(form, "Version")
+            # The signature's scope is read only when needed: it costs microseconds.
+            api = self._by_version.get(version or "") or self._by_signing_name.get(
+                scope_service(request.headers) or ""
+            )
+            if api is None:
+                if version:
+                    raise _Unsupported(f"of API version {version!r}")
                 raise _Failure(
                     AwsError(
-                        "MissingAction" if not action else "InvalidParameterValue",
-                        f"missing or unknown {what} parameter",
+                        "MissingParameter", "the request needs a Version parameter (or a signature)"
                     )
                 )
-            bound = _Bound(service, protocols.load_model(service.model), "query")
-            return await self._run(request, bound, action, request_id, form=form)
-        except _Failure as failure:
-            return _json_error(failure.error, request_id, None)
+            if not action:
+                raise _Failure(AwsError("MissingAction", "the request needs an Action parameter"))
+            return await self._run(request, _Bound(api, "query"), action, request_id, form=form)
+        except (_Failure, _Unsupported) as failure:
+            scope = scope_service(request.headers)
+            protocol = errors.client_protocol(request.headers, request.url.query, scope)
+            if scope and scope not in self._by_signing_name:
+                # Signed for a service vigil does not serve: say that, whatever else failed.
+                error = self._unsupported(protocol, scope)
+            elif isinstance(failure, _Unsupported):
+                error = self._unsupported(protocol, failure.service)
+            else:
+                error = failure.error
+            self._count(None, None, error.code)
+            return errors.error_response(protocol, error, request_id)
 
     async def rest(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
-        for pattern, method, operation, service in self._rest:
+        for pattern, method, operation, api in self._rest:
             match = pattern.fullmatch(request.url.path)
             if match and method == request.method:
-                bound = _Bound(service, protocols.load_model(service.model), "rest-json")
+                bound = _Bound(api, "rest-json")
                 return await self._run(request, bound, operation, request_id, uri=match.groupdict())
-        return _rest_error(
-            AwsError("UnknownOperationException", "unknown operation", 404), request_id
+        error = AwsError("UnknownOperationException", "unknown operation", 404)
+        self._count(None, None, error.code)
+        return errors.error_response("rest-json", error, request_id)
+
+    async def elsewhere(self, request: Request) -> Response:
+        """An AWS request on a path none of vigil's services has."""
+        request_id = str(uuid.uuid4())
+        scope = scope_service(request.headers)
+        protocol = errors.client_protocol(request.headers, request.url.query, scope)
+        api = self._by_signing_name.get(scope or "")
+        if protocol == errors.CBOR:
+            served = f"vigil serves {api.name} over {_wire_names(api)}" if api else None
+            error = AwsError(
+                errors.unknown_operation_code(protocol),
+                "the smithy-rpc-v2-cbor protocol is not supported by vigil"
+                + (f": {served}" if served else ""),
+            )
+        elif api is None:
+            error = self._unsupported(protocol, scope or f"at {request.url.path}")
+        else:
+            error = AwsError(
+                errors.unknown_operation_code(protocol),
+                f"{api.name} has no operation at {request.method} {request.url.path}",
+                404,
+            )
+        self._count(None, None, error.code)
+        return errors.error_response(protocol, error, request_id)
+
+    def _unsupported(self, protocol: str, service: str) -> AwsError:
+        served = ", ".join(sorted({api.name for api in self._by_signing_name.values()}))
+        return AwsError(
+            errors.unknown_operation_code(protocol),
+            f"service {service} is not supported by vigil (it serves {served})",
         )
+
+    def _count(self, api: _Api | None, operation: _Operation | None, outcome: str) -> None:
+        # Unknown services and operations share one label value: clients cannot grow the
+        # label set. The children are kept: ``labels()`` costs more than the increment.
+        key = (api.name if api else "unknown", operation.name if operation else "unknown", outcome)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self._requests.labels(*key)
+        counter.inc()
 
     # --- one call --------------------------------------------------------------------
 
@@ -158,74 +281,91 @@ class AwsDispatcher:
         self,
         request: Request,
         bound: _Bound,
-        operation: str,
+        name: str,
         request_id: str,
         form: list[tuple[str, str]] | None = None,
         uri: dict[str, str] | None = None,
     ) -> Response:
-        op_model: OperationModel | None = None
+        api = bound.api
+        operation = api.operations.get(name)
         try:
             body = await _body(request) if form is None else b""
-            _check_size(request, bound.service, operation)
+            if operation is not None:
+                _check_size(request, operation)
             key_id = await self._authenticate(request, bound, body, form)
-            if (
-                operation not in bound.service.operations
-                or operation not in bound.model.operation_names
-            ):
+            if operation is None:
                 code = "InvalidAction" if bound.protocol == "query" else "UnknownOperationException"
-                raise AwsError(
-                    code,
-                    f"operation {operation} is not supported by vigil's {bound.service.model} API",
-                )
-            op_model = bound.model.operation_model(operation)
-            raw_body = b""
-            if bound.protocol == "json" and operation in getattr(
-                bound.service, "body_operations", ()
-            ):
-                # The service decodes the body itself (even the JSON parse costs more than
-                # its native decoder).
-                params, raw_body = {}, body
-            elif bound.protocol == "json" and operation in getattr(
-                bound.service, "raw_operations", ()
-            ):
-                # The service checks this (hot) operation's input itself, faster than the
-                # generic conversion and validation could.
-                params = json_object(body)
-            else:
-                params = _parse(bound.protocol, op_model, body, form, uri, request)
-                # A body operation's service checks its input itself, on every protocol.
-                problem = (
-                    None
-                    if operation in getattr(bound.service, "body_operations", ())
-                    else protocols.validate(params, op_model.input_shape)
-                )
-                if problem:
-                    raise AwsError(_validation_code(bound.service, problem), problem)
-            ctx = RequestContext(
-                tenant=_tenant(request),
-                request_id=request_id,
-                region=_region(request),
-                access_key_id=key_id,
-                headers=request.headers,
-                body=raw_body,
+                raise AwsError(code, f"operation {name} is not supported by vigil's {api.name} API")
+            output = await self._call(
+                request, bound, operation, request_id, body, form, uri, key_id
             )
-            output = await bound.service.call(operation, params, ctx)
         except AwsError as error:
+            self._count(api, operation, error.code)
             return self._error(bound, error, request_id)
         except Exception:
-            log.exception("AWS %s.%s failed", bound.service.model, operation)
-            return self._error(
-                bound,
-                AwsError("InternalFailure", "internal error", 500, sender_fault=False),
-                request_id,
+            log.exception("AWS %s.%s failed", api.name, name)
+            failure = AwsError("InternalFailure", "internal error", 500, sender_fault=False)
+            self._count(api, operation, failure.code)
+            return self._error(bound, failure, request_id)
+        self._count(api, operation, "ok")
+        return _answer(bound, api.model.operation_model(name), output, request_id)
+
+    async def _call(
+        self,
+        request: Request,
+        bound: _Bound,
+        operation: _Operation,
+        request_id: str,
+        body: bytes,
+        form: list[tuple[str, str]] | None,
+        uri: dict[str, str] | None,
+        key_id: str | None,
+    ) -> dict[str, Any]:
+        """Parse, validate and run one known operation; every failure as an ``AwsError``."""
+        owner, name = operation.owner, operation.name
+        op_model = bound.api.model.operation_model(name)
+        raw_body = b""
+        if bound.protocol == "json" and name in owner.body_operations:
+            # The service decodes the body itself (even the JSON parse costs more than
+            # its native decoder).
+            params, raw_body = {}, body
+        elif bound.protocol == "json" and name in owner.raw_operations:
+            # The service checks this (hot) operation's input itself, faster than the
+            # generic conversion and validation could.
+            params = json_object(body)
+        else:
+            params = _parse(bound.protocol, op_model, body, form, uri, request)
+            # A body operation's service checks its input itself, on every protocol.
+            problem = (
+                None
+                if name in owner.body_operations
+                else protocols.validate(params, op_model.input_shape)
             )
-        return _answer(bound, op_model, output, request_id)
+            if problem:
+                raise AwsError(_validation_code(owner, problem), problem)
+        ctx = RequestContext(
+            tenant=_tenant(request),
+            request_id=request_id,
+            region=_region(request),
+            access_key_id=key_id,
+            headers=request.headers,
+            body=raw_body,
+        )
+        try:
+            return await operation.handler(params, ctx)
+        except AwsError:
+            raise
+        except Exception as exc:
+            mapped = owner.error_for(exc)
+            if mapped is None:
+                raise
+            raise mapped from None
 
     async def _form(self, request: Request) -> list[tuple[str, str]]:
         if request.method == "GET":
             return parse_qsl(request.url.query, keep_blank_values=True)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != FORM:
+        if ctype != errors.FORM:
             raise _Failure(
                 AwsError(
                     "UnknownOperationException",
@@ -266,26 +406,13 @@ class AwsDispatcher:
             raise _auth_error(bound, exc.kind, str(exc)) from None
 
     def _error(self, bound: _Bound, error: AwsError, request_id: str) -> Response:
-        if bound.protocol == "query":
-            body = protocols.query_error(
-                error.code,
-                error.message,
-                error.sender_fault,
-                request_id,
-                bound.model.metadata.get("xmlNamespace"),
-            )
-            return Response(
-                body, error.status, media_type="text/xml", headers={"x-amzn-RequestId": request_id}
-            )
-        if bound.protocol == "rest-json":
-            return _rest_error(error, request_id)
-        return _json_error(error, request_id, bound.model)
+        return errors.error_response(bound.protocol, error, request_id, bound.api.model)
 
 
 def _validation_code(service: AwsService, problem: str) -> str:
     """The service's code for a failed model check; services that name missing parameters
     apart (CloudWatch: MissingParameter) set ``missing_parameter_error``."""
-    missing: str | None = getattr(service, "missing_parameter_error", None)
+    missing = service.missing_parameter_error
     if missing and problem.startswith("Missing required parameter"):
         return missing
     return service.validation_error
@@ -332,9 +459,8 @@ def json_object(body: bytes) -> dict[str, Any]:
 
 
 def _answer(
-    bound: _Bound, op_model: OperationModel | None, output: dict[str, Any], request_id: str
+    bound: _Bound, op_model: OperationModel, output: dict[str, Any], request_id: str
 ) -> Response:
-    assert op_model is not None
     if bound.protocol == "query":
         return Response(
             protocols.query_response(op_model, output, request_id),
@@ -347,46 +473,12 @@ def _answer(
         return Response(
             body, 200, media_type="application/json", headers={"x-amzn-RequestId": request_id}
         )
-    version = bound.model.metadata.get("jsonVersion", "1.1")
+    version = bound.api.model.metadata.get("jsonVersion", "1.1")
     return Response(
         body,
         200,
         media_type=f"application/x-amz-json-{version}",
         headers={"x-amzn-RequestId": request_id},
-    )
-
-
-def _error_shape_name(model: ServiceModel | None, code: str) -> str:
-    if model is None:
-        return code
-    for shape in model.error_shapes:
-        if shape.metadata.get("error", {}).get("code") == code:
-            return str(shape.name)
-    return code
-
-
-def _json_error(error: AwsError, request_id: str, model: ServiceModel | None) -> Response:
-    headers = {"x-amzn-RequestId": request_id}
-    if model is not None and "awsQueryCompatible" in model.metadata:
-        headers["x-amzn-query-error"] = (
-            f"{error.code};{'Sender' if error.sender_fault else 'Receiver'}"
-        )
-    version = model.metadata.get("jsonVersion", "1.1") if model is not None else "1.1"
-    body = {"__type": _error_shape_name(model, error.code), "message": error.message}
-    return Response(
-        orjson.dumps(body),
-        error.status,
-        media_type=f"application/x-amz-json-{version}",
-        headers=headers,
-    )
-
-
-def _rest_error(error: AwsError, request_id: str) -> Response:
-    return Response(
-        orjson.dumps({"__type": error.code, "message": error.message}),
-        error.status,
-        media_type="application/json",
-        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code},
     )
 
 
@@ -416,9 +508,9 @@ def _region(request: Request) -> str:
         return "us-east-1"
 
 
-def _check_size(request: Request, service: AwsService, operation: str) -> None:
+def _check_size(request: Request, operation: _Operation) -> None:
     """Enforce the operation's own request size limit on the body as sent (compressed)."""
-    limit = getattr(service, "request_limits", {}).get(operation)
+    limit = operation.owner.request_limits.get(operation.name)
     if limit is None:
         return
     sent = len(getattr(request.state, "aws_raw", b""))
@@ -459,3 +551,33 @@ def _uri_pattern(path: str) -> re.Pattern[str]:
     regex = re.sub(r"\{([^}+]+)\+\}", r"(?P<\1>.+)", path)
     regex = re.sub(r"\{([^}]+)\}", r"(?P<\1>[^/]+)", regex)
     return re.compile(regex)
+
+
+def _wire_names(api: _Api) -> str:
+    listed = api.model.metadata.get("protocols") or [api.model.protocol]
+    return " and ".join(p for p in listed if p != errors.CBOR)
+
+
+class _AwsShaped(BaseRoute):
+    """Matches any path, but only requests an AWS SDK sent (SigV4-signed, or carrying an
+    ``X-Amz-Target`` or ``smithy-protocol`` header): others keep the app's own 404/405."""
+
+    _MARKS = (b"x-amz-target", b"smithy-protocol")
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self._app = request_response(endpoint)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name in self._MARKS or (
+                    name == b"authorization" and value.startswith(b"AWS4-HMAC-SHA256")
+                ):
+                    return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)

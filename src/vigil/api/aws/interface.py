@@ -1,40 +1,51 @@
-"""Contract between the AWS dispatcher and the service implementations.
+"""Contract between the AWS front door (``dispatch.AwsDispatcher``) and the services.
 
-A service (CloudWatch Logs, CloudWatch, X-Ray, SNS …) implements ``AwsService``:
+A service is an ``AwsService`` subclass: a table of operations of one botocore model.
 
-* ``model`` is the botocore model name ("logs", "cloudwatch", "xray", "sns"); the
-  dispatcher parses requests and serializes answers with it, for every wire protocol the
-  model lists.
-* ``call(operation, params, ctx)`` gets the operation's input as boto3 would build it
+* ``model`` names the botocore model ("logs", "cloudwatch", "xray" …); the front door
+  parses requests and serializes answers with it, for every wire protocol the model lists
+  (awsJson 1.0/1.1, query/XML, rest-json), and answers errors in that protocol's shape.
+* ``operations()`` returns the table ``{operation name: handler}``. Names must be
+  operations of the model (checked at start-up). Several service objects may share one
+  model — CloudWatch metrics, alarms, dashboards and anomaly detectors are each their own
+  object — and the front door merges their tables; two objects registering the same
+  operation is refused at start-up (``ValueError``). An operation in no table is answered
+  with the protocol's "unknown operation" error.
+* A handler ``(params, ctx) -> output`` gets the operation's input as boto3 would build it
   (nested dicts and lists; timestamps as timezone-aware ``datetime``; blobs as ``bytes``),
   already checked against the model (required members, types, ranges, enums), and returns
   the output as boto3 would return it (datetimes or epoch seconds for timestamps).
-* It raises ``AwsError`` with the service's own error code for everything the model
-  cannot check; ``validation_error`` names the code the service uses for malformed input
-  (``InvalidParameterException`` for Logs, ``InvalidParameterValue`` for CloudWatch …);
-  a service may also set ``missing_parameter_error`` for missing required members
-  (CloudWatch: ``MissingParameter``).
-* Operations not in ``operations`` are answered with the protocol's "unknown operation"
-  error. Calls run on the event loop: offload blocking work to threads.
-* Optionally, ``raw_operations`` names hot JSON-protocol operations whose input the
-  service converts and checks itself: they get the request's JSON object as sent (epoch
-  numbers, no model validation), e.g. PutLogEvents with 10,000 events, or CloudWatch
-  PutMetricData (botocore's validator would cost more than the decoding).
-* Optionally, ``body_operations`` names JSON-protocol operations whose handler parses
-  the body itself: they get empty ``params`` and the (decompressed) body in ``ctx.body``
-  (``dispatch.json_object`` turns it into the object, with the protocol's error). On the
-  other protocols they get the parsed parameters without the model check: the service
-  checks them itself (botocore's validator costs more than decoding a 1,000-datum form).
-* Optionally, ``request_limits`` maps operations to the most bytes their request body may
-  have as sent (compressed bodies count compressed, as AWS counts them); larger requests
-  get ``RequestEntityTooLarge`` (413) before any parsing or authentication.
+  Handlers run on the event loop: offload blocking work to threads.
+* Errors: a handler raises ``AwsError`` with the service's own code for what the model
+  cannot check. ``error_for(exc)`` maps the service's domain exceptions to ``AwsError``
+  (anything it leaves unmapped is a 500 ``InternalFailure``, logged). ``validation_error``
+  is the code for a failed model check (``InvalidParameterException`` for Logs,
+  ``InvalidParameterValue`` for CloudWatch …), ``missing_parameter_error`` the code for a
+  missing required member where the service names it apart (CloudWatch:
+  ``MissingParameter``). A write the pipeline refuses (``vigil.ingest.overload``) becomes
+  ``refused(refusal)``: ``throttling_error`` or ``unavailable_error``.
+* Optional class attributes (defaults here, never probed with ``getattr``):
+  ``raw_operations`` are hot JSON-protocol operations whose input the service checks
+  itself: they get the request's JSON object as sent (epoch numbers, no model
+  validation), e.g. PutLogEvents with 10,000 events. ``body_operations`` get empty
+  ``params`` and the (decompressed) body in ``ctx.body`` on the JSON protocols
+  (``dispatch.json_object`` turns it into the object, with the protocol's error); on the
+  other protocols they get the parsed parameters without the model check.
+  ``request_limits`` maps operations to the most bytes their request body may have as
+  sent (compressed bodies count compressed, as AWS counts them); larger requests get
+  ``RequestEntityTooLarge`` (413) before any parsing or authentication.
+* Every call is counted on ``/metrics`` as ``vigil_aws_requests_total{service, operation,
+  outcome}`` (outcome: ``ok`` or the error code answered).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from vigil.ingest.overload import Refusal
 
 
 class AwsError(Exception):
@@ -64,13 +75,33 @@ class RequestContext:
         return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
 
 
-class AwsService(Protocol):
-    model: str
-    operations: frozenset[str]
-    validation_error: str
+Handler = Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]
 
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
-        """Run one operation; see the module docstring."""
-        ...
+
+class AwsService:
+    """Base of every AWS service; see the module docstring."""
+
+    model: ClassVar[str]
+    validation_error: ClassVar[str]
+    missing_parameter_error: ClassVar[str | None] = None
+    # (code, HTTP status) when the write queue is full; the code when the store failed.
+    throttling_error: ClassVar[tuple[str, int]] = ("ThrottlingException", 400)
+    unavailable_error: ClassVar[str] = "ServiceUnavailableException"
+    raw_operations: ClassVar[frozenset[str]] = frozenset()
+    body_operations: ClassVar[frozenset[str]] = frozenset()
+    request_limits: ClassVar[Mapping[str, int]] = MappingProxyType({})
+
+    def operations(self) -> Mapping[str, Handler]:
+        """The operation table: operation name → handler."""
+        raise NotImplementedError
+
+    def error_for(self, exc: Exception) -> AwsError | None:
+        """The service's error for one of its domain exceptions, or None (→ 500)."""
+        return None
+
+    def refused(self, refusal: Refusal) -> AwsError:
+        """The service's answer to a write the pipeline refused (full queue, store down)."""
+        if refusal.overloaded:
+            code, status = self.throttling_error
+            return AwsError(code, refusal.message, status)
+        return AwsError(self.unavailable_error, refusal.message, 503, sender_fault=False)

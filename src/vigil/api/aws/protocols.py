@@ -28,6 +28,10 @@ class ProtocolError(ValueError):
     """The request body cannot be read in its protocol (malformed JSON, bad form)."""
 
 
+def loader() -> botocore.loaders.Loader:
+    return _loader
+
+
 @cache
 def load_model(name: str) -> ServiceModel:
     return ServiceModel(_loader.load_service_model(name, "service-2"), service_name=name)

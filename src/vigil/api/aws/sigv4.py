@@ -112,7 +112,16 @@ class SigV4Verifier:
         if missing:
             raise SignatureError("mismatch", f"signed header(s) missing: {', '.join(missing)}")
         canonical_headers = "".join(f"{h}:{' '.join(headers[h].split())}\n" for h in signed_headers)
-        payload_hash = headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()
+        # The hash is always computed from the body received: trusting the header would let
+        # a body swapped after signing pass with the original's hash. A declared hash that
+        # differs (UNSIGNED-PAYLOAD included: no AWS service but S3 accepts it) is refused.
+        payload_hash = hashlib.sha256(body).hexdigest()
+        declared = headers.get("x-amz-content-sha256")
+        if declared is not None and declared.strip().lower() != payload_hash:
+            raise SignatureError(
+                "mismatch",
+                "the x-amz-content-sha256 header does not match the SHA-256 of the request body",
+            )
         canonical = "\n".join(
             [
                 method.upper(),

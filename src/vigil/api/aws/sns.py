@@ -13,52 +13,48 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from vigil.api.aws.interface import AwsError, RequestContext
+from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.notify.topics import PublishRequest, TopicError, Topics
 
 PAGE = 100
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
 
-class SnsService:
+class SnsService(AwsService):
     model = "sns"
-    operations = frozenset(
-        {
-            "CreateTopic",
-            "DeleteTopic",
-            "ListTopics",
-            "GetTopicAttributes",
-            "SetTopicAttributes",
-            "Subscribe",
-            "ConfirmSubscription",
-            "Unsubscribe",
-            "ListSubscriptions",
-            "ListSubscriptionsByTopic",
-            "GetSubscriptionAttributes",
-            "SetSubscriptionAttributes",
-            "Publish",
-            "PublishBatch",
-            "TagResource",
-            "UntagResource",
-            "ListTagsForResource",
-        }
-    )
     validation_error = "InvalidParameter"
 
     def __init__(self, topics: Topics) -> None:
         self.topics = topics
 
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
-        handler = getattr(self, "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower())
-        try:
-            result: dict[str, Any] = await handler(params, ctx)
-            return result
-        except TopicError as exc:
-            raise AwsError(exc.code, exc.message, exc.status) from None
+    def operations(self) -> Mapping[str, Handler]:
+        return {
+            "CreateTopic": self._create_topic,
+            "DeleteTopic": self._delete_topic,
+            "ListTopics": self._list_topics,
+            "GetTopicAttributes": self._get_topic_attributes,
+            "SetTopicAttributes": self._set_topic_attributes,
+            "Subscribe": self._subscribe,
+            "ConfirmSubscription": self._confirm_subscription,
+            "Unsubscribe": self._unsubscribe,
+            "ListSubscriptions": self._list_subscriptions,
+            "ListSubscriptionsByTopic": self._list_subscriptions_by_topic,
+            "GetSubscriptionAttributes": self._get_subscription_attributes,
+            "SetSubscriptionAttributes": self._set_subscription_attributes,
+            "Publish": self._publish,
+            "PublishBatch": self._publish_batch,
+            "TagResource": self._tag_resource,
+            "UntagResource": self._untag_resource,
+            "ListTagsForResource": self._list_tags_for_resource,
+        }
+
+    def error_for(self, exc: Exception) -> AwsError | None:
+        if isinstance(exc, TopicError):
+            return AwsError(exc.code, exc.message, exc.status)
+        return None
 
     # --- topics ----------------------------------------------------------------------
 

@@ -10,16 +10,14 @@ matching trace is returned. Groups are not kept: GetServiceGraph reads all servi
 from __future__ import annotations
 
 import asyncio
-import base64
-import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-import orjson
-
-from vigil.api.aws.interface import AwsError, RequestContext
+from vigil.api import pagetoken
+from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
+from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_native import decode_documents
@@ -29,7 +27,7 @@ from vigil.query.servicegraph import ServiceGraphKeeper
 from vigil.query.traces import trace_window
 from vigil.query.xrayfilter import FilterError, compile_filter, parse
 from vigil.state.sampling import DEFAULT_RULE, SamplingError, SamplingRules, rule_record
-from vigil.store.interface import Overloaded, QueryTimeout, Store, StoreUnavailable
+from vigil.store.interface import QueryTimeout, Store
 from vigil.telemetry import SelfMetrics
 
 INVALID = "InvalidRequestException"
@@ -44,43 +42,28 @@ def _ns(value: datetime) -> int:
     return int(value.timestamp() * 1e9)
 
 
-def _token(cursor: tuple[int, str] | None) -> str | None:
-    if cursor is None:
-        return None
-    return base64.urlsafe_b64encode(orjson.dumps(list(cursor))).decode()
+def _is_cursor(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], int)
+        and isinstance(value[1], str)
+    )
 
 
 def _cursor(token: str | None) -> tuple[int, str] | None:
-    if not token:
-        return None
     try:
-        value = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-        ts, tid = value
-        if isinstance(ts, int) and isinstance(tid, str):
-            return ts, tid
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        pass
-    raise AwsError(INVALID, "NextToken is not a token this API returned")
+        value = pagetoken.decode(token or None, _is_cursor)
+    except pagetoken.BadToken:
+        raise AwsError(INVALID, "NextToken is not a token this API returned") from None
+    return None if value is None else (value[0], value[1])
 
 
-class XRayService:
+class XRayService(AwsService):
     model = "xray"
-    operations = frozenset(
-        {
-            "PutTraceSegments",
-            "GetTraceSummaries",
-            "BatchGetTraces",
-            "GetTraceGraph",
-            "GetServiceGraph",
-            "GetSamplingRules",
-            "GetSamplingTargets",
-            "CreateSamplingRule",
-            "UpdateSamplingRule",
-            "DeleteSamplingRule",
-            "GetSamplingStatisticSummaries",
-        }
-    )
     validation_error = INVALID
+    throttling_error = ("ThrottledException", 429)
+    unavailable_error = "ServiceUnavailable"
 
     def __init__(
         self,
@@ -100,20 +83,29 @@ class XRayService:
         self._names = names
         self._clock = clock
 
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
-        # Operation names map to the methods below: PutTraceSegments -> _put_trace_segments.
-        handler = getattr(self, "_" + re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower())
-        try:
-            result: dict[str, Any] = await handler(params, ctx)
-        except SamplingError as exc:
-            raise AwsError(exc.code, exc.message) from None
-        except FilterError as exc:
-            raise AwsError(INVALID, f"invalid FilterExpression: {exc}") from None
-        except QueryTimeout:
-            raise AwsError("ThrottledException", "the query ran over its time limit", 429) from None
-        return result
+    def operations(self) -> Mapping[str, Handler]:
+        return {
+            "PutTraceSegments": self._put_trace_segments,
+            "GetTraceSummaries": self._get_trace_summaries,
+            "BatchGetTraces": self._batch_get_traces,
+            "GetTraceGraph": self._get_trace_graph,
+            "GetServiceGraph": self._get_service_graph,
+            "GetSamplingRules": self._get_sampling_rules,
+            "GetSamplingTargets": self._get_sampling_targets,
+            "CreateSamplingRule": self._create_sampling_rule,
+            "UpdateSamplingRule": self._update_sampling_rule,
+            "DeleteSamplingRule": self._delete_sampling_rule,
+            "GetSamplingStatisticSummaries": self._get_sampling_statistic_summaries,
+        }
+
+    def error_for(self, exc: Exception) -> AwsError | None:
+        if isinstance(exc, SamplingError):
+            return AwsError(exc.code, exc.message)
+        if isinstance(exc, FilterError):
+            return AwsError(INVALID, f"invalid FilterExpression: {exc}")
+        if isinstance(exc, QueryTimeout):
+            return AwsError("ThrottledException", "the query ran over its time limit", 429)
+        return None
 
     # --- segments ----------------------------------------------------------------------
 
@@ -123,15 +115,9 @@ class XRayService:
         docs = params.get("TraceSegmentDocuments", [])
         result = decode_documents(docs, ctx.tenant, self._clock(), self._names)
         decoded = result.decoded
-        try:
-            await self._pipeline.accept(decoded)
-        except Overloaded:
-            self._metrics.count_items("xray_api", "traces", 0, len(docs))
-            raise AwsError(
-                "ThrottledException", "vigil's write queue is full; retry", 429
-            ) from None
-        except StoreUnavailable as exc:
-            raise AwsError("ServiceUnavailable", f"could not store: {exc}", 503, False) from None
+        refused = await submit(self._pipeline.accept, decoded, self._metrics, "xray_api", "traces")
+        if refused is not None:
+            raise self.refused(refused)
         self._metrics.count_items("xray_api", "traces", decoded.accepted, decoded.rejected.count)
         return {
             "UnprocessedTraceSegments": [
@@ -168,7 +154,7 @@ class XRayService:
             "TracesProcessedCount": len(summaries),
         }
         if cursor is not None:
-            out["NextToken"] = _token(cursor)
+            out["NextToken"] = pagetoken.encode(list(cursor))
         return out
 
     async def _sample(self, params: dict[str, Any], tenant: str, start: int, end: int) -> float:
@@ -303,22 +289,6 @@ class XRayService:
         self, params: dict[str, Any], ctx: RequestContext
     ) -> dict[str, Any]:
         return {"SamplingStatisticSummaries": self._sampling.statistics(ctx.tenant)}
-
-
-class DaemonSamplingService:
-    """What the daemon's TCP port answers: only the two calls SDKs make to the daemon."""
-
-    model = "xray"
-    operations = SAMPLING_OPERATIONS
-    validation_error = INVALID
-
-    def __init__(self, service: XRayService) -> None:
-        self._service = service
-
-    async def call(
-        self, operation: str, params: dict[str, Any], ctx: RequestContext
-    ) -> dict[str, Any]:
-        return await self._service.call(operation, params, ctx)
 
 
 def _edge_stats(stats: xq.Stats) -> dict[str, Any]:

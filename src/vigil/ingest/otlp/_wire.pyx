@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from vigil.ingest.interface import Decoded, Rejections, RequestError
 from vigil.ingest.otlp.common import complex_value_text, expansion_message
-from vigil.ingest.logfields import named_trace_id
+from vigil.model.logfields import named_trace_id
 from vigil.ingest.otlp.logs import log_group_and_stream
 from vigil.model.common import (
     MAX_ATTRIBUTE_VALUE_BYTES, MAX_ATTRIBUTES, MAX_BODY_BYTES, MAX_EXPANDED_RESOURCE_BYTES,

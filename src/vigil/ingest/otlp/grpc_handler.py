@@ -9,18 +9,18 @@ a store failure answers UNAVAILABLE; a bad key UNAUTHENTICATED.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2, status_pb2
 
-from vigil.api.auth import Authenticator, AuthError, TenantError, tenant_of
+from vigil.auth import Authenticator, AuthError, TenantError, tenant_of
 from vigil.ingest.interface import RequestError
 from vigil.ingest.otlp.native import decode_protobuf
 from vigil.ingest.otlp.signals import SIGNALS, OtlpSignal
+from vigil.ingest.overload import Refusal, submit
 from vigil.ingest.pipeline import IngestPipeline
-from vigil.store.interface import Overloaded, StoreUnavailable
 from vigil.telemetry import SelfMetrics
 
 
@@ -80,32 +80,19 @@ class OtlpGrpcService:
             decoded = decode_protobuf(spec, body, tenant, self._clock())
         except (RequestError, TenantError) as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        try:
-            await self._pipeline.accept(decoded)
-        except Overloaded as exc:
-            self._metrics.count_items(
-                "otlp_grpc", spec.name, 0, decoded.accepted + decoded.rejected.count
-            )
-            await _abort_retryable(
-                context,
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                "vigil's write queue is full; retry later",
-                exc.retry_after,
-            )
-        except StoreUnavailable as exc:
-            self._metrics.count_items(
-                "otlp_grpc", spec.name, 0, decoded.accepted + decoded.rejected.count
-            )
-            await _abort_retryable(
-                context, grpc.StatusCode.UNAVAILABLE, f"could not store the batch: {exc}", 1.0
-            )
+        refused = await submit(
+            self._pipeline.accept, decoded, self._metrics, "otlp_grpc", spec.name
+        )
+        if refused is not None:
+            await _abort_retryable(context, refused)
         self._metrics.count_items("otlp_grpc", spec.name, decoded.accepted, decoded.rejected.count)
         return spec.response_for(decoded)
 
 
-async def _abort_retryable(
-    context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, delay: float
-) -> None:
+async def _abort_retryable(context: grpc.aio.ServicerContext, refused: Refusal) -> None:
+    """RESOURCE_EXHAUSTED or UNAVAILABLE, with the delay as a ``google.rpc.RetryInfo``."""
+    code = grpc.StatusCode[refused.grpc_code]
+    message, delay = refused.message, refused.retry_after
     seconds = int(delay)
     retry = error_details_pb2.RetryInfo(
         retry_delay=Duration(seconds=seconds, nanos=int((delay - seconds) * 1e9))
@@ -123,15 +110,16 @@ async def _abort_retryable(
 
 
 async def start_grpc_server(
-    service: OtlpGrpcService, host: str, port: int, max_message_bytes: int
+    handlers: Sequence[grpc.GenericRpcHandler], host: str, port: int, max_message_bytes: int
 ) -> tuple[grpc.aio.Server, int]:
+    """One gRPC server for the handlers of every pillar (today: OTLP's three services)."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
     )
-    server.add_generic_rpc_handlers(service.handlers())
+    server.add_generic_rpc_handlers(tuple(handlers))
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind gRPC to {host}:{port}")

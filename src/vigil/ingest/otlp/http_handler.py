@@ -18,13 +18,13 @@ from google.rpc import status_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vigil.api.auth import TenantError, tenant_of
+from vigil.auth import TenantError, tenant_of
 from vigil.ingest.interface import RequestError
 from vigil.ingest.otlp.common import parse_json, to_json
 from vigil.ingest.otlp.native import decode_protobuf
 from vigil.ingest.otlp.signals import SIGNALS, OtlpSignal
+from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
-from vigil.store.interface import Overloaded, StoreUnavailable
 from vigil.telemetry import SelfMetrics
 
 PROTOBUF = "application/x-protobuf"
@@ -88,21 +88,12 @@ class OtlpHttpHandler:
         except (RequestError, TenantError) as exc:
             return _error(400, str(exc), ctype)
 
-        try:
-            await self._pipeline.accept(decoded)
-        except Overloaded as exc:
-            self._metrics.count_items(
-                "otlp_http", spec.name, 0, decoded.accepted + decoded.rejected.count
-            )
-            resp = _error(429, "vigil's write queue is full; retry later", ctype)
-            resp.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-            return resp
-        except StoreUnavailable as exc:
-            self._metrics.count_items(
-                "otlp_http", spec.name, 0, decoded.accepted + decoded.rejected.count
-            )
-            resp = _error(503, f"could not store the batch: {exc}", ctype)
-            resp.headers["Retry-After"] = "1"
+        refused = await submit(
+            self._pipeline.accept, decoded, self._metrics, "otlp_http", spec.name
+        )
+        if refused is not None:
+            resp = _error(refused.status, refused.message, ctype)
+            resp.headers["Retry-After"] = refused.retry_after_header
             return resp
         self._metrics.count_items("otlp_http", spec.name, decoded.accepted, decoded.rejected.count)
         return _encode(spec.response_for(decoded), ctype, 200)

@@ -15,7 +15,6 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from vigil.ingest.interface import Decoded, ItemRejected
-from vigil.ingest.logfields import named_trace_id
 from vigil.ingest.otlp.common import (
     ExpansionBudget,
     Pairs,
@@ -26,6 +25,7 @@ from vigil.ingest.otlp.common import (
     resource_bytes,
 )
 from vigil.model.common import MAX_BODY_BYTES, MAX_FUTURE_NS
+from vigil.model.logfields import named_trace_id
 from vigil.model.logs import LogColumns
 
 DEFAULT = "default"

@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from vigil.ingest.logfields import flatten, parse_object
+from vigil.model.logfields import flatten, parse_object
 from vigil.query.insights import ast
 from vigil.query.insights.compiler import (
     Base,

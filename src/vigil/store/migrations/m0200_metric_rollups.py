@@ -13,12 +13,12 @@ Raw rows expire by resolution: high-resolution ones after the raw retention (3 h
 standard ones after the 1-minute retention (15 days); ``metrics`` therefore drops expired
 rows inside parts (``ttl_only_drop_parts = 0``). A row
 holds count, sum, min, max (unknown min/max are ±inf so that they merge) and the
-percentile sketch (``vigil.query.sketch``). Rows are kept per unit so that a query with a
+percentile sketch (``vigil.model.sketch``). Rows are kept per unit so that a query with a
 Unit reads only that unit's data. TTLs are set from the retention ladder at start-up
 (``vigil.store.retention``); the ones here are the defaults.
 """
 
-from vigil.query.sketch import sketch_sql
+from vigil.model.sketch import sketch_sql
 from vigil.store.migrations import Migration
 
 _LEVELS = (

@@ -11,8 +11,15 @@ Three forms, as CloudWatch has them:
 * space-delimited: ``[ip, user, ..., status = 5*, bytes > 1000]``: fields split on spaces,
   ``"quoted"`` and ``[bracketed]`` runs count as one field, ``...`` matches any number.
 An empty pattern matches every event.
+
+The package is shaped like its siblings (``query/insights``, ``query/xrayfilter``):
+lexer.py (tokens, ``PatternError``) → parser.py → ast.py (plain data) → match.py (evaluation
+on a message) and sql.py (the store pre-filter); pattern.py holds ``Pattern``, the object
+callers keep.
 """
 
-from vigil.query.filterpattern.pattern import Pattern, PatternError, parse
+from vigil.syntax.filterpattern.lexer import PatternError
+from vigil.syntax.filterpattern.parser import parse
+from vigil.syntax.filterpattern.pattern import Pattern
 
 __all__ = ["Pattern", "PatternError", "parse"]

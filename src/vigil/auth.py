@@ -1,5 +1,8 @@
 """API keys and tenants, shared by every HTTP and gRPC entry.
 
+A neutral module below both the API and the OTLP receivers of ingest (see the layers in
+pyproject.toml), so that neither imports the other for it.
+
 With no key configured every request is let in (vigil then only binds loopback unless told
 otherwise; see server.py). With a key, requests need ``Authorization: Bearer KEY``;
 ``/healthz`` stays open. The tenant comes from the ``X-Vigil-Tenant`` header (gRPC

@@ -1,0 +1,54 @@
+"""The metric query engine behind GetMetricData, GetMetricStatistics, ``/api/v1`` and the
+metric windows alarms evaluate.
+
+* ``spec`` — the request's vocabulary and CloudWatch's checks (periods, statistics, start);
+* ``series`` — finding series (exact dimensions, ListMetrics, SEARCH);
+* ``fetch`` — one statistic of some series on a grid of periods, from the right level;
+* ``getstatistics`` — GetMetricStatistics;
+* ``request`` — GetMetricData (metric statistics, metric math, SEARCH);
+* ``labels`` — result labels;
+* ``windows`` — the public call for alarms: one statistic over N periods ending at t.
+"""
+
+from vigil.query.metricdata.fetch import Fetch, period_units, statistic_series
+from vigil.query.metricdata.getstatistics import MAX_STATISTICS_DATAPOINTS, get_statistics
+from vigil.query.metricdata.request import get_metric_data
+from vigil.query.metricdata.series import FoundSeries, exact_series, list_metrics
+from vigil.query.metricdata.spec import (
+    HIGH_RES_PERIODS,
+    ID_RE,
+    LIST_WINDOW,
+    MAX_QUERIES,
+    MetricQuery,
+    MetricSpec,
+    QueryError,
+    Result,
+    align_start,
+    check_period,
+    check_stat,
+    valid_period,
+)
+
+__all__ = [
+    "HIGH_RES_PERIODS",
+    "ID_RE",
+    "LIST_WINDOW",
+    "MAX_QUERIES",
+    "MAX_STATISTICS_DATAPOINTS",
+    "Fetch",
+    "FoundSeries",
+    "MetricQuery",
+    "MetricSpec",
+    "QueryError",
+    "Result",
+    "align_start",
+    "check_period",
+    "check_stat",
+    "exact_series",
+    "get_metric_data",
+    "get_statistics",
+    "list_metrics",
+    "period_units",
+    "statistic_series",
+    "valid_period",
+]

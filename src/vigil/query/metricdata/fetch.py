@@ -1,0 +1,157 @@
+"""One statistic of some series on a grid of periods, read from the level that answers it
+(``vigil.query.levels``); and the unit of each period's data. GetMetricData, SEARCH, the
+read API and the metric windows of alarms all read statistics through here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vigil.query import levels
+from vigil.query.levels import SeriesRef
+from vigil.query.metricdata.series import exact_series
+from vigil.query.metricdata.spec import MetricSpec
+from vigil.query.metricmath.series import grid
+from vigil.query.statistics import Statistic, distribution_value
+from vigil.store.interface import Store
+from vigil.store.retention import MetricRetention
+
+Vector = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@dataclass(slots=True)
+class Fetch:
+    """The inputs of a statistics read shared by its series."""
+
+    store: Store
+    retention: MetricRetention
+    tenant: str
+    now: int
+
+
+async def statistic_series(
+    f: Fetch,
+    refs: list[SeriesRef],
+    stat: Statistic,
+    period: int,
+    start: int,
+    end: int,
+    unit: str | None,
+) -> dict[int, Vector]:
+    """series id → values on the period grid from ``start`` (NaN: no data point)."""
+    return {
+        sid: values
+        for sid, (values, _) in (
+            await statistic_grid(f, refs, stat, period, start, end, unit)
+        ).items()
+    }
+
+
+async def statistic_grid(
+    f: Fetch,
+    refs: list[SeriesRef],
+    stat: Statistic,
+    period: int,
+    start: int,
+    end: int,
+    unit: str | None,
+) -> dict[int, tuple[Vector, Vector]]:
+    """series id → (values, sample counts) on the period grid from ``start`` (NaN value:
+    no data point; count 0: no sample in the period)."""
+    stamps = grid(start, end, period)
+    out = {r.series_id: (np.full(len(stamps), np.nan), np.zeros(len(stamps))) for r in refs}
+    if not refs or not len(stamps):
+        return out
+    level = levels.choose_level(f.retention, period, start, f.now, stat.distribution)
+    if not stat.distribution:
+        table = await levels.fetch_aggregates(
+            f.store, level, f.tenant, refs, period, start, end, unit
+        )
+        ids = table.column("series_id").to_numpy()
+        b = table.column("b").to_numpy().astype(np.int64)
+        cols = [table.column(c).to_numpy().astype(np.float64) for c in ("c", "s", "lo", "hi")]
+        values = aggregate_vectors(stat.aggregate, *cols)
+        for sid in np.unique(ids):
+            mask = ids == sid
+            keep = mask & (b >= 0) & (b < len(stamps))
+            series_values, series_counts = out[int(sid)]
+            series_values[b[keep]] = values[keep]
+            series_counts[b[keep]] = cols[0][keep]
+        return out
+    rows = await levels.fetch_distributions(
+        f.store, level, f.tenant, refs, period, start, end, unit
+    )
+    for row in rows:
+        index = int(row["b"])
+        if 0 <= index < len(stamps):
+            series_values, series_counts = out[int(row["series_id"])]
+            series_counts[index] = row["c"]
+            value = distribution(stat, row)
+            if value is not None:
+                series_values[index] = value
+    return out
+
+
+def aggregate_vectors(name: str, c: Vector, s: Vector, lo: Vector, hi: Vector) -> Vector:
+    """An aggregate statistic per period from the periods' counts, sums, minima and maxima
+    (NaN where the period has no value)."""
+    with np.errstate(all="ignore"):
+        values = {
+            "SampleCount": c,
+            "Sum": s,
+            "Average": s / c,
+            "Minimum": lo,
+            "Maximum": hi,
+        }[name]
+    return np.where((c > 0) & np.isfinite(values), values, np.nan)
+
+
+def distribution(stat: Statistic, row: Mapping[str, Any]) -> float | None:
+    """A distribution statistic of one period's row of ``levels.fetch_distributions``."""
+    if not row["complete"] or row["c"] <= 0:
+        return None
+    weights = np.asarray(row["weights"], dtype=np.float64)
+    lo, hi = float(row["lo"]), float(row["hi"])
+    # Sketch values are within 1%; the period's true min and max bound them exactly (raw
+    # values are within them already).
+    values = np.clip(
+        np.asarray(row["values"], dtype=np.float64),
+        lo if math.isfinite(lo) else -np.inf,
+        hi if math.isfinite(hi) else np.inf,
+    )
+    value = distribution_value(stat, values, weights)
+    return value if value is not None and math.isfinite(value) else None
+
+
+async def period_units(
+    f: Fetch, metric: MetricSpec, period: int, start: int, end: int
+) -> Callable[[int], str]:
+    """The unit of each period's data (by period start): the unit when there is one,
+    ``Mixed`` when a period holds several, ``None`` without any."""
+    found = await exact_series(f.store, f.tenant, metric)
+    if found is None:
+        return lambda _t: "None"
+    rows = await f.store.query(
+        "SELECT groupUniqArrayArray(units) FROM metric_series WHERE tenant = {t:String}"
+        " AND namespace = {ns:String} AND name = {n:String} AND series_id = {id:UInt64}",
+        {"t": f.tenant, "ns": metric.namespace, "n": metric.name, "id": found[0].series_id},
+    )
+    units = sorted(rows.rows[0][0]) if rows.rows else []
+    if len(units) <= 1:
+        only = units[0] if units else "None"
+        return lambda _t: only
+    level = levels.choose_level(f.retention, period, start, f.now, False)
+    table = await levels.fetch_aggregates(
+        f.store, level, f.tenant, [found[0]], period, start, end, by_unit=True
+    )
+    seen: dict[int, set[str]] = {}
+    for b, unit in zip(
+        table.column("b").to_pylist(), table.column("unit").to_pylist(), strict=True
+    ):
+        seen.setdefault(start + int(b) * period, set()).add(str(unit))
+    labels = {t: next(iter(u)) if len(u) == 1 else "Mixed" for t, u in seen.items()}
+    return lambda t: labels.get(t, "None")

@@ -1,0 +1,49 @@
+"""Trace reads in X-Ray's terms: summaries by filter expression, whole traces as segment
+documents, the service graph, and the logs of a trace.
+
+* ``summaries`` — GetTraceSummaries (``search_summaries``, ``traces_in_window`` to size a
+  sample) and ``log_counts``;
+* ``documents`` — BatchGetTraces (``batch_get``);
+* ``graph`` — GetServiceGraph (``service_graph``, its nodes, edges and statistics);
+* ``common`` — trace ids as stored and the slack of a window.
+"""
+
+from vigil.query.xray.common import HOUR_NS, SLACK_NS
+from vigil.query.xray.documents import MAX_TRACE_SPANS, batch_get
+from vigil.query.xray.graph import (
+    CLIENT,
+    Graph,
+    GraphEdge,
+    GraphNode,
+    Stats,
+    histogram,
+    percentile,
+    service_graph,
+)
+from vigil.query.xray.summaries import (
+    SAMPLE_SCALE,
+    SummarySearch,
+    log_counts,
+    search_summaries,
+    traces_in_window,
+)
+
+__all__ = [
+    "CLIENT",
+    "HOUR_NS",
+    "MAX_TRACE_SPANS",
+    "SAMPLE_SCALE",
+    "SLACK_NS",
+    "Graph",
+    "GraphEdge",
+    "GraphNode",
+    "Stats",
+    "SummarySearch",
+    "batch_get",
+    "histogram",
+    "log_counts",
+    "percentile",
+    "search_summaries",
+    "service_graph",
+    "traces_in_window",
+]
