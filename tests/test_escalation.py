@@ -5,6 +5,9 @@ pillar's ``AlarmEvent`` (rules/alarms/interface.py), which notify reads by proto
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
 import re
 import threading
 from collections.abc import Iterator
@@ -304,3 +307,41 @@ def test_restart_and_two_nodes_run_each_step_once(
 
 async def _node(stack: Stack) -> NotifyParts:
     return NotifyParts(stack.engine, stack.settings, clock=stack.clock, node="other")
+
+
+def test_pagerduty_webhook_acknowledges(
+    tmp_path: Path, http: HttpReceiver, smtp: SmtpReceiver
+) -> None:
+    settings = dataclasses.replace(_settings(smtp, http), pagerduty_webhook_secret="whsec_t")
+    stack = Stack(tmp_path, settings)
+    try:
+        topics = _design(stack, http, smtp)
+        _alarm(stack, Event("Db", "OK", "ALARM", int(T0 * 1000), [topics["warning"]]))
+        stack.tick()
+        incident = http.received[0].json()["incident_id"]
+        event = {
+            "event": {
+                "event_type": "incident.acknowledged",
+                "agent": {"summary": "Jane"},
+                "data": {"id": "PINC1", "incident_key": incident, "status": "acknowledged"},
+            }
+        }
+        body = orjson.dumps(event)
+        url = f"{stack.url}/notify/pagerduty/webhook"
+        bad = httpx.post(url, content=body, headers={"x-pagerduty-signature": "v1=00"})
+        assert bad.status_code == 401
+        sig = hmac.new(b"whsec_t", body, hashlib.sha256).hexdigest()
+        good = httpx.post(url, content=body, headers={"x-pagerduty-signature": f"v1=0, v1={sig}"})
+        assert good.status_code == 200, good.text
+        assert good.json() == {"status": "applied", "incident": incident}
+        detail = httpx.get(f"{stack.url}/api/v1/incidents/{incident}").json()
+        assert (detail["status"], detail["acknowledged_by"]) == ("acknowledged", "Jane (PagerDuty)")
+        again = httpx.post(url, content=body, headers={"x-pagerduty-signature": f"v1={sig}"})
+        assert again.json() == {"status": "ignored"}
+        stack.tick()
+        http.received.clear()
+        smtp.messages.clear()
+        stack.clock.now += 600
+        assert stack.tick() == {}  # the escalation stopped
+    finally:
+        stack.close()

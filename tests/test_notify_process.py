@@ -4,6 +4,7 @@ real clock: this test polls, the clock-driven ones are in test_escalation.py).""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -139,5 +140,52 @@ def test_sns_on_the_main_port_and_notifications_listed(
         assert server.url in body.decode()  # links use the address the server bound
         listed = httpx.get(f"{server.url}/api/v1/notifications").json()["notifications"]
         assert [(n["channel"], n["status"]) for n in listed] == [("email", "sent")]
+    finally:
+        assert server.stop() == 0, server.log_text()[-3000:]
+
+
+def test_links_work_when_an_api_key_guards_the_server(
+    tmp_path: Path, smtp: SmtpReceiver, http: HttpReceiver
+) -> None:
+    """SNS's confirm link and the signing certificate need no credentials (as in SNS);
+    the JSON API and the SNS API still do."""
+    server = VigilProcess(
+        tmp_path / "data",
+        "--smtp-url",
+        smtp.url,
+        "--api-key",
+        "k3y",
+        "--aws-access-key-id",
+        "AKIDVIGIL",
+        "--aws-secret-access-key",
+        "s3cret",
+    ).start()
+    try:
+        sns = boto3.client(
+            "sns",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDVIGIL",
+            aws_secret_access_key="s3cret",
+        )
+        arn = sns.create_topic(Name="guarded")["TopicArn"]
+        sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="ops@example.com")
+        _wait_for(lambda: len(smtp.messages) == 1, 15)
+        body = smtp.messages[0].get_payload(decode=True)
+        assert isinstance(body, bytes)
+        link = re.search(r"(http://\S+/notify/sns/confirm\S+)", body.decode())
+        assert link
+        assert httpx.get(link.group(1)).status_code == 200  # no credentials needed
+        assert httpx.get(f"{server.url}/api/v1/notifications").status_code == 401
+        ok = httpx.get(
+            f"{server.url}/api/v1/notifications", headers={"Authorization": "Bearer k3y"}
+        )
+        assert ok.status_code == 200
+        unsigned = httpx.post(
+            server.url + "/", data={"Action": "ListTopics", "Version": "2010-03-31"}
+        )
+        assert unsigned.status_code == 403
+        attrs = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        assert attrs["SubscriptionsConfirmed"] == "1"
     finally:
         assert server.stop() == 0, server.log_text()[-3000:]

@@ -219,6 +219,13 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="PagerDuty Events API v2 endpoint (point it at a local receiver to test)",
     )
     p.add_argument(
+        "--pagerduty-webhook-secret",
+        default=os.environ.get("VIGIL_PAGERDUTY_WEBHOOK_SECRET"),
+        help="secret of a PagerDuty V3 webhook subscription pointed at"
+        " /notify/pagerduty/webhook: acknowledgements there stop the escalation here"
+        " (env VIGIL_PAGERDUTY_WEBHOOK_SECRET); default: none, the webhook is refused",
+    )
+    p.add_argument(
         "--slack-api-url",
         default=d.slack_api_url,
         help="Slack Web API base (incoming webhooks are subscription endpoints)",
@@ -288,6 +295,7 @@ def parse_config(args: argparse.Namespace) -> Config:
         slack_api_url=args.slack_api_url,
         self_metrics=args.self_metrics,
         self_metrics_interval=args.self_metrics_interval,
+        pagerduty_webhook_secret=args.pagerduty_webhook_secret,
     )
 
 

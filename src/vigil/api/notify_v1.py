@@ -20,6 +20,8 @@
 * ``GET /notify/sns/SimpleNotificationService-<id>.pem`` — the certificate that signs SNS
   messages (their SigningCertURL); ``GET /notify/sns/confirm`` and ``/notify/sns/unsubscribe``
   — the SubscribeURL and UnsubscribeURL of SNS messages (SNS's XML answers).
+* ``POST /notify/pagerduty/webhook?tenant=T`` — PagerDuty V3 webhooks (signed with
+  ``--pagerduty-webhook-secret``): acknowledged / resolved there, here too.
 The ``/notify/`` paths need no API key (the ack link's signature is its credential; the
 certificate is public): ``is_open_path`` tells the auth middleware.
 """
@@ -27,6 +29,8 @@ certificate is public): ``is_open_path`` tells the auth middleware.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import html
 import uuid
 from collections.abc import Awaitable, Callable
@@ -52,6 +56,7 @@ from vigil.notify.topics import CONFIRM_PATH, UNSUBSCRIBE_PATH, TopicError
 
 SNS_MODEL = protocols.load_model("sns")
 ACK_PREFIX = "/notify/ack/"
+PAGERDUTY_WEBHOOK = "/notify/pagerduty/webhook"
 OPEN_PREFIX = "/notify/"  # the ack links and the SNS signing certificate
 
 
@@ -94,9 +99,47 @@ class NotifyApi:
             Route("/api/v1/silences/{id}", j(self.silence), methods=["DELETE"]),
             Route(ACK_PREFIX + "{id}", self.ack_link, methods=["GET", "POST"]),
             Route(self.parts.signer.cert_path, self.certificate),
+            Route(PAGERDUTY_WEBHOOK, self.pagerduty_webhook, methods=["POST"]),
             Route(CONFIRM_PATH, self.sns_link),
             Route(UNSUBSCRIBE_PATH, self.sns_link),
         ]
+
+    async def pagerduty_webhook(self, request: Request) -> Response:
+        """PagerDuty's V3 webhooks: an incident acknowledged or resolved in PagerDuty is
+        acknowledged or resolved here (the event's ``incident_key`` is the dedup_key vigil
+        sent: the incident id). Signed ``X-PagerDuty-Signature: v1=<HMAC-SHA256 hex>`` with
+        ``--pagerduty-webhook-secret``; without a configured secret the path is refused."""
+        secret = self.parts.settings.pagerduty_webhook_secret
+        if not secret:
+            return error(404, "not_found", "no PagerDuty webhook secret is configured")
+        body = await request.body()
+        want = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        given = [
+            part.strip().removeprefix("v1=")
+            for part in request.headers.get("x-pagerduty-signature", "").split(",")
+        ]
+        if not any(hmac.compare_digest(want, g) for g in given):
+            return error(401, "unauthorized", "invalid X-PagerDuty-Signature")
+        try:
+            event = orjson.loads(body).get("event", {})
+            kind = str(event.get("event_type", ""))
+            key = str((event.get("data") or {}).get("incident_key") or "")
+            who = str((event.get("agent") or {}).get("summary") or "PagerDuty")
+        except (orjson.JSONDecodeError, AttributeError):
+            return error(400, "invalid_parameter", "not a PagerDuty webhook event")
+        actions = {
+            "incident.acknowledged": self.parts.escalations.acknowledge,
+            "incident.resolved": self.parts.escalations.resolve,
+        }
+        action = actions.get(kind)
+        if action is None or not key:
+            return JSONResponse({"status": "ignored"})
+        tenant = request.query_params.get("tenant", "default")
+        try:
+            await action(tenant, key, f"{who} (PagerDuty)"[:200])
+        except (EscalationError, AlreadyHandled):
+            return JSONResponse({"status": "ignored"})
+        return JSONResponse({"status": "applied", "incident": key})
 
     async def sns_link(self, request: Request) -> Response:
         """SNS's SubscribeURL / UnsubscribeURL, answered in SNS's XML."""

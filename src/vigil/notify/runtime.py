@@ -6,7 +6,8 @@ The server (or a test) builds ``NotifyParts`` from the state engine and
 worker thread), serves the SNS API and the ``/api/v1`` routes over it, and runs ``step``
 as a periodic task (every ``tick_interval`` seconds: queued alarm events, due escalation
 steps — their notifications join the outbox in the same transaction — and an outbox
-flush beside the ones still running). Tests call ``tick(now)``, the same work in one awaited pass.
+flush beside the ones still running). Tests call ``tick(now)``, the same work awaited
+in full.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class NotifySettings:
     smtp_from: str = "vigil@localhost"  # --smtp-from
     pagerduty_events_url: str = EVENTS_URL  # --pagerduty-events-url
     slack_api_url: str | None = None  # --slack-api-url (Slack Web API base; reserved)
+    pagerduty_webhook_secret: str | None = None  # --pagerduty-webhook-secret (V3 webhooks)
     tick_interval: float = 1.0
     pipeline: Settings = field(default_factory=Settings)
 

@@ -36,6 +36,7 @@ def build(core: Core) -> NotifyPillar:
         smtp_from=cfg.smtp_from,
         pagerduty_events_url=cfg.pagerduty_events_url,
         slack_api_url=cfg.slack_api_url,
+        pagerduty_webhook_secret=cfg.pagerduty_webhook_secret,
         tick_interval=cfg.notify_interval,
     )
     # Reads (or makes, once) the signing and ack-link keys in state: a few small queries
