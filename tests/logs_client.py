@@ -9,10 +9,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from tests.vigil_process import VigilProcess
+from tests.vigil_process import Served
 
 
-def logs_client(server: VigilProcess, tenant: str | None = None) -> Any:
+def logs_client(server: Served, tenant: str | None = None) -> Any:
     client = boto3.client(
         "logs",
         endpoint_url=server.url,

@@ -23,7 +23,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
-from tests.vigil_process import VigilProcess
+from tests.vigil_process import Served
 
 Transport = Literal["http", "grpc"]
 
@@ -42,7 +42,7 @@ class OtelPipelines:
 
 
 def pipelines(
-    server: VigilProcess,
+    server: Served,
     transport: Transport,
     resource: dict[str, str],
     headers: dict[str, str] | None = None,

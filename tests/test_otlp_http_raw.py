@@ -15,7 +15,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from tests.otlp_payloads import gauge_request, log, logs_request, span, spans_request
-from tests.vigil_process import VigilProcess
+from tests.runtime import InProcessVigil
+from tests.vigil_process import Served, VigilProcess
 
 PB = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
@@ -33,7 +34,7 @@ def _logs(vigil: VigilProcess, group: str) -> list[dict[str, Any]]:
         return logs
 
 
-def _post(vigil: VigilProcess, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+def _post(vigil: Served, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
     return httpx.post(vigil.otlp_http_url + path, content=body, headers=headers, timeout=30)
 
 
@@ -185,7 +186,7 @@ def test_empty_request_is_accepted_and_stores_nothing(vigil: VigilProcess) -> No
 
 
 def test_body_over_the_limit(tmp_path: Any) -> None:
-    server = VigilProcess(tmp_path / "data", "--max-body-bytes", "100000").start()
+    server = InProcessVigil(tmp_path / "data", "--max-body-bytes", "100000").start()
     try:
         big = logs_request("big", [log("x" * 60_000), log("y" * 60_000)]).SerializeToString()
         assert _post(server, "/v1/logs", big, PB).status_code == 413

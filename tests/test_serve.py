@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 
 from tests.otel import pipelines
 from tests.otlp_payloads import log, logs_request
+from tests.runtime import InProcessVigil
 from tests.vigil_process import VigilProcess
 
 LINE = re.compile(
@@ -86,28 +87,36 @@ def test_sigterm_commits_and_exits_zero(tmp_path: Path) -> None:
         assert again.stop() == 0
 
 
-def test_refuses_public_address_without_api_key(tmp_path: Path) -> None:
-    proc = subprocess.run(
+def _serve_public(
+    data_dir: Path, *flags: str, env: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``vigil serve`` on all interfaces, VIGIL_API_KEY set to ``env`` (or unset)."""
+    environ = {k: v for k, v in os.environ.items() if k != "VIGIL_API_KEY"}
+    if env is not None:
+        environ["VIGIL_API_KEY"] = env
+    ports = ["--port", "0", "--otlp-http-port", "0", "--otlp-grpc-port", "0"]
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "vigil",
             "serve",
             "--data-dir",
-            str(tmp_path / "d"),
+            str(data_dir),
             "--host",
             "0.0.0.0",
-            "--port",
-            "0",
-            "--otlp-http-port",
-            "0",
-            "--otlp-grpc-port",
-            "0",
+            *ports,
+            *flags,
         ],
         capture_output=True,
         text=True,
         timeout=60,
+        env=environ,
     )
+
+
+def test_refuses_public_address_without_api_key(tmp_path: Path) -> None:
+    proc = _serve_public(tmp_path / "d")
     assert proc.returncode == 2
     assert "without an API key" in proc.stderr
 
@@ -126,45 +135,21 @@ def test_refuses_public_address_without_api_key(tmp_path: Path) -> None:
 )
 def test_refuses_blank_api_keys(tmp_path: Path, flags: list[str], env: str | None) -> None:
     """Issue 18 item 1: a blank key is refused at start, before anything binds."""
-    environ = {k: v for k, v in os.environ.items() if k != "VIGIL_API_KEY"}
-    if env is not None:
-        environ["VIGIL_API_KEY"] = env
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vigil",
-            "serve",
-            "--data-dir",
-            str(tmp_path / "d"),
-            "--host",
-            "0.0.0.0",
-            "--port",
-            "0",
-            "--otlp-http-port",
-            "0",
-            "--otlp-grpc-port",
-            "0",
-            *flags,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environ,
-    )
+    proc = _serve_public(tmp_path / "d", *flags, env=env)
     assert proc.returncode == 2, proc.stderr
     assert "must not be empty or whitespace" in proc.stderr
     assert not (tmp_path / "d").exists()
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VigilProcess]:
-    server = VigilProcess(tmp_path_factory.mktemp("keyed") / "data", "--api-key", "k-123").start()
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessVigil]:
+    data = tmp_path_factory.mktemp("keyed") / "data"
+    server = InProcessVigil(data, "--api-key", "k-123").start()
     yield server
     assert server.stop() == 0
 
 
-def test_api_key_guards_http(keyed: VigilProcess) -> None:
+def test_api_key_guards_http(keyed: InProcessVigil) -> None:
     body = logs_request("keyed", [log("secret")]).SerializeToString()
     pb = {"Content-Type": "application/x-protobuf"}
     for base in (keyed.url, keyed.otlp_http_url):
@@ -189,7 +174,7 @@ def test_api_key_guards_http(keyed: VigilProcess) -> None:
     assert [entry["body"] for entry in response.json()["logs"]] == ["secret", "secret"]
 
 
-def test_api_key_guards_grpc(keyed: VigilProcess) -> None:
+def test_api_key_guards_grpc(keyed: InProcessVigil) -> None:
     channel = grpc.insecure_channel(keyed.grpc_target)
     stub = logs_service_pb2_grpc.LogsServiceStub(channel)  # type: ignore[no-untyped-call]
     request = logs_request("keyed-raw-grpc", [log("g")])
@@ -203,7 +188,7 @@ def test_api_key_guards_grpc(keyed: VigilProcess) -> None:
     channel.close()
 
 
-def test_otel_exporters_send_the_key_in_headers(keyed: VigilProcess) -> None:
+def test_otel_exporters_send_the_key_in_headers(keyed: InProcessVigil) -> None:
     for transport in ("http", "grpc"):
         otel = pipelines(
             keyed,

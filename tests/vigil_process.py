@@ -9,11 +9,27 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import httpx
 
 LISTENING = re.compile(r"^vigil listening (.*)$")
+
+
+class Served(Protocol):
+    """A running vigil as tests see it: this process or tests.runtime.InProcessVigil."""
+
+    addresses: dict[str, str]
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def otlp_http_url(self) -> str: ...
+    @property
+    def grpc_target(self) -> str: ...
+    @property
+    def xray_address(self) -> tuple[str, int]: ...
+    def client(self, **kwargs: Any) -> httpx.Client: ...
 
 
 class VigilProcess:

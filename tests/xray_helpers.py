@@ -12,12 +12,12 @@ from typing import Any
 
 import boto3
 
-from tests.vigil_process import VigilProcess
+from tests.vigil_process import Served
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def xray_client(server: VigilProcess, tenant: str | None = None) -> Any:
+def xray_client(server: Served, tenant: str | None = None) -> Any:
     client = boto3.client(
         "xray",
         endpoint_url=server.url,
@@ -33,7 +33,7 @@ def xray_client(server: VigilProcess, tenant: str | None = None) -> Any:
     return client
 
 
-def run_app(server: VigilProcess, module: str, *args: str, timeout: float = 120) -> str:
+def run_app(server: Served, module: str, *args: str, timeout: float = 120) -> str:
     """Run tests/apps/<module>.py in its own process with the X-Ray daemon address set."""
     host, port = server.xray_address
     env = {**os.environ, "AWS_XRAY_DAEMON_ADDRESS": f"{host}:{port}", "PYTHONPATH": str(ROOT)}

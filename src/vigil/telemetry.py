@@ -79,6 +79,26 @@ class SelfMetrics:
         self.retention_deleted = Counter(
             "vigil_retention_runs", "Retention passes run over log groups.", registry=r
         )
+        # The periodic-task runner (vigil.tasks), by task name.
+        self.task_runs = Counter(
+            "vigil_task_runs",
+            "Periodic task passes, by task and outcome (ok/failed).",
+            ["task", "outcome"],
+            registry=r,
+        )
+        self.task_seconds = Histogram(
+            "vigil_task_seconds",
+            "Time one periodic task pass took, by task.",
+            ["task"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.task_failing = Gauge(
+            "vigil_task_consecutive_failures",
+            "Passes of a periodic task that failed in a row (0: its last pass succeeded).",
+            ["task"],
+            registry=r,
+        )
 
     def count_items(self, protocol: str, signal: str, accepted: int, rejected: int) -> None:
         if accepted:

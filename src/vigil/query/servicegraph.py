@@ -55,7 +55,13 @@ MINUTE_NS = 60 * 10**9
 # day, so that a statement writes one day partition (one part: atomic).
 CHUNK_NS = 10 * MINUTE_NS
 CATCH_UP_INTERVAL = 5.0
-# The background loop waits at least this many times as long as its last pass took.
+# The background catch-up (a periodic task) works through a backlog without the usual wait
+# (the lock lets reads in between), but waits at least this many times as long as its last
+# pass took, so it never takes more than 1 / (1 + K) of the time: under heavy ingest every
+# pass recomputes the live minutes whole (4.8M spans a minute at 80k spans/s), and passes
+# run back to back would take CPU from ingest (measured: ~5 µs per span at 80k spans/s).
+# Reads still recompute their own window, so a slower catch-up costs a read's latency,
+# never its answer.
 BACKGROUND_SHARE_K = 4
 # A block stays pending (its minutes are recomputed again) until it is this old: its row in
 # ``span_blocks`` may become visible a moment before the spans of the same insert do.
@@ -181,18 +187,6 @@ _READ = """
     GROUP BY kind, src, src_type, dst, dst_type, root"""
 
 
-def pause_after(elapsed: float, left: int, interval: float = CATCH_UP_INTERVAL) -> float:
-    """Seconds the background catch-up waits after a pass that took ``elapsed``.
-
-    A backlog (``left`` slots) is worked through without the usual wait (the lock lets
-    reads in between), but the loop never takes more than 1 / (1 + BACKGROUND_SHARE_K) of
-    the time: under heavy ingest every pass recomputes the live minutes whole (4.8M spans
-    a minute at 80k spans/s), and a loop running them back to back would take CPU from
-    ingest (measured: ~5 µs per span at 80k spans/s). Reads still recompute their own
-    window, so a slower loop costs a read's latency, never its answer."""
-    return max(0.0 if left else interval, elapsed * BACKGROUND_SHARE_K)
-
-
 @dataclass(frozen=True, slots=True)
 class GraphRows:
     """Per-window rows in the shape of the read-time graph's three queries."""
@@ -256,16 +250,13 @@ class ServiceGraphKeeper:
             await self._catch_up(tenant, window)
             return await self._read(tenant, *window)
 
-    async def loop(self, interval: float = CATCH_UP_INTERVAL, slots: int = 3) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                async with self._lock:
-                    _, left = await self._catch_up(None, max_slots=slots)
-            except Exception:
-                log.exception("service graph catch-up failed")
-                left = 0
-            await asyncio.sleep(pause_after(time.monotonic() - started, left, interval))
+    async def catch_up_pass(self, slots: int = 3) -> bool:
+        """The background catch-up (a periodic task): up to ``slots`` slots, newest first;
+        returns whether some are left (the task runner runs it again soon, pausing
+        ``BACKGROUND_SHARE_K`` times as long as the pass took)."""
+        async with self._lock:
+            _, left = await self._catch_up(None, max_slots=slots)
+        return left > 0
 
     async def _pending(self, tenant: str | None) -> list[_Block]:
         where = "done = 0" + (" AND tenant = {t:String}" if tenant is not None else "")

@@ -9,7 +9,7 @@ a store failure answers UNAVAILABLE; a bad key UNAUTHENTICATED.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -110,15 +110,16 @@ async def _abort_retryable(context: grpc.aio.ServicerContext, refused: Refusal) 
 
 
 async def start_grpc_server(
-    service: OtlpGrpcService, host: str, port: int, max_message_bytes: int
+    handlers: Sequence[grpc.GenericRpcHandler], host: str, port: int, max_message_bytes: int
 ) -> tuple[grpc.aio.Server, int]:
+    """One gRPC server for the handlers of every pillar (today: OTLP's three services)."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
     )
-    server.add_generic_rpc_handlers(service.handlers())
+    server.add_generic_rpc_handlers(tuple(handlers))
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind gRPC to {host}:{port}")

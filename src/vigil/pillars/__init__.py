@@ -1,0 +1,1 @@
+"""The pillars: one module each, exposing ``build(core) -> Pillar`` (see vigil.pillar)."""

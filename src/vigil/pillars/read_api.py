@@ -1,0 +1,19 @@
+"""The ``/api/v1`` read API over the three signals (logs, metric series and datapoints,
+traces): one module shared by the logs, metrics and traces pillars' data."""
+
+from __future__ import annotations
+
+from vigil.api.v1 import ReadApi
+from vigil.pillar import Core, Pillar
+
+
+def build(core: Core) -> Pillar:
+    api = ReadApi(
+        core.store,
+        core.registry,
+        core.metrics,
+        clock=core.clock,
+        metric_retention=core.config.metric_retention,
+        metric_search_limit=core.config.metric_search_limit,
+    )
+    return Pillar(name="read-api", routes=api.routes())
