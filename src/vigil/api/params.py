@@ -45,10 +45,12 @@ def parse_time(field: str, text: str, now_ns: int | None = None) -> int:
     """Nanoseconds since the epoch from RFC 3339, Unix seconds/ms/ns, ``now`` or ``now-15m``.
 
     Plain numbers are read by size: below 1e11 seconds, below 1e14 milliseconds, below 1e17
-    microseconds, else nanoseconds. Times outside 1970–2100 are refused.
+    microseconds, else nanoseconds. Times before 1970 are refused, and so are absolute
+    times after 2100 (``now``-relative ones follow the clock, which is the server's).
     """
     value = _parse_time(field, text, now_ns)
-    if not MIN_TIME_NS <= value <= MAX_TIME_NS:
+    relative = text.strip() == "now" or _RELATIVE.match(text.strip()) is not None
+    if value < MIN_TIME_NS or (value > MAX_TIME_NS and not relative):
         raise ParamError(field, f"{text!r} is not a time between 1970 and 2100")
     return value
 
