@@ -66,7 +66,18 @@ def test_pillars_plug_in_and_stop_after_listeners_and_tasks(tmp_path: Path) -> N
     try:
         assert set(server.addresses) == {"http", "otlp-http", "otlp-grpc", "xray"}
         names = [p.name for p in server.runtime.built]
-        assert names == ["logs", "metrics", "traces", "alarms", "read-api", "otlp", "probe"]
+        assert names == [
+            "logs",
+            "metrics",
+            "traces",
+            "alarms",
+            "notify",
+            "read-api",
+            "otlp",
+            "dashboards",
+            "selfwatch",
+            "probe",
+        ]
         with server.client() as http:
             assert http.get("/healthz").json() == {"status": "ok"}
             server.run_task("probe")

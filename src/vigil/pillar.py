@@ -41,7 +41,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import grpc
 import pyarrow as pa
@@ -53,6 +52,7 @@ from vigil.auth import Authenticator
 from vigil.config import Config
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.listeners import HttpListeners
+from vigil.rules.alarms.interface import EventSink
 from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
@@ -84,9 +84,9 @@ class Core:
     listeners: HttpListeners = field(default_factory=HttpListeners)
     # Alarms, metric streams, dashboards and insight rules register here (for tags).
     cloudwatch_resources: CloudWatchResources = field(default_factory=CloudWatchResources)
-    # Where alarm events go (``rules.alarms.interface.AlarmEvent``, one call each, on the
-    # event loop, must not block): the notification pillar appends its sink.
-    alarm_sinks: list[Callable[[Any], None]] = field(default_factory=list)
+    # Where alarm state changes go: the notify pillar (built after alarms) adds its
+    # consumer here; the alarms pillar calls every sink for every event, in order.
+    alarm_sinks: list[EventSink] = field(default_factory=list)
     addresses: dict[str, str] = field(default_factory=dict)  # listener name -> host:port
     ready: bool = False  # /healthz answers 200 (read at request time)
 
@@ -188,6 +188,9 @@ class Pillar:
     aws_services: Sequence[AwsService] = ()  # on the main HTTP port
     grpc_handlers: Sequence[grpc.GenericRpcHandler] = ()  # on the OTLP gRPC port
     tasks: Sequence[Task] = ()
+    # Path prefixes on the main port served without the API key (links in messages that
+    # a person opens from a mail client, a certificate SNS subscribers fetch).
+    open_paths: Sequence[str] = ()
     on_start: Sequence[Hook] = ()
     on_stop: Sequence[Hook] = ()
 

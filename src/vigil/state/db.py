@@ -73,6 +73,10 @@ STATE_MODULES = (
     "vigil.state.sampling",
     "vigil.state.logs",
     "vigil.state.alarms",
+    "vigil.state.notifylog",
+    "vigil.state.topics",
+    "vigil.state.incidents",
+    "vigil.state.dashboards",
 )
 
 

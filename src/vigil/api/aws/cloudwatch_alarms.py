@@ -1,7 +1,7 @@
 """The CloudWatch alarm and anomaly-detector operations (JSON 1.0 and query protocols).
 
 Thin: checks in ``alarm_params``, evaluation and state in ``rules.alarms.engine``.
-Served beside ``CloudWatchService`` under the same model (the front door merges their
+Served beside ``CloudWatchService`` under the same model (the front door merges the
 operation tables). Alarms are taggable: ``register_resources`` makes them known to the tag
 operations, PutMetricAlarm/PutCompositeAlarm apply ``Tags``, DeleteAlarms forgets them.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -32,22 +31,6 @@ from vigil.state.metrictags import NoSuchResource, TagStore, TooManyTags
 ALARM_TYPES = ("MetricAlarm", "CompositeAlarm")
 
 
-OPERATIONS = (
-    "PutMetricAlarm",
-    "PutCompositeAlarm",
-    "DescribeAlarms",
-    "DescribeAlarmsForMetric",
-    "DescribeAlarmHistory",
-    "DeleteAlarms",
-    "SetAlarmState",
-    "EnableAlarmActions",
-    "DisableAlarmActions",
-    "PutAnomalyDetector",
-    "DescribeAnomalyDetectors",
-    "DeleteAnomalyDetector",
-)
-
-
 class CloudWatchAlarmsService(AwsService):
     model = "cloudwatch"
     validation_error = "InvalidParameterValue"
@@ -63,8 +46,18 @@ class CloudWatchAlarmsService(AwsService):
 
     def operations(self) -> Mapping[str, Handler]:
         return {
-            name: getattr(self, "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower())
-            for name in OPERATIONS
+            "PutMetricAlarm": self._put_metric_alarm,
+            "PutCompositeAlarm": self._put_composite_alarm,
+            "DescribeAlarms": self._describe_alarms,
+            "DescribeAlarmsForMetric": self._describe_alarms_for_metric,
+            "DescribeAlarmHistory": self._describe_alarm_history,
+            "DeleteAlarms": self._delete_alarms,
+            "SetAlarmState": self._set_alarm_state,
+            "EnableAlarmActions": self._enable_alarm_actions,
+            "DisableAlarmActions": self._disable_alarm_actions,
+            "PutAnomalyDetector": self._put_anomaly_detector,
+            "DescribeAnomalyDetectors": self._describe_anomaly_detectors,
+            "DeleteAnomalyDetector": self._delete_anomaly_detector,
         }
 
     # --- definitions -------------------------------------------------------------------

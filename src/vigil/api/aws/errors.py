@@ -8,6 +8,10 @@ Shapes (what botocore's parsers read):
   ``<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>``.
 * ``smithy-rpc-v2-cbor``: a CBOR map ``{"__type", "message"}`` with ``smithy-protocol``.
 
+An error's ``details`` (its error shape's other members, e.g. PutDashboard's
+``dashboardValidationMessages``) go beside ``message`` in JSON, and into ``<Error>`` as
+the model's error shape serializes them in XML.
+
 ``client_protocol`` is used for requests no vigil service serves (another AWS service, a
 protocol vigil does not speak): the client still gets an error it can parse, rather than
 botocore's "invalid XML received … Further retries may succeed".
@@ -19,7 +23,7 @@ from collections.abc import Mapping
 from functools import cache
 
 import orjson
-from botocore.model import ServiceModel
+from botocore.model import ServiceModel, Shape
 from starlette.responses import Response
 
 from vigil.api.aws import protocols
@@ -50,8 +54,15 @@ def error_response(
     """``error`` in ``protocol``'s shape (``model``: the service's, when it is known)."""
     if protocol in ("query", "rest-xml"):
         namespace = model.metadata.get("xmlNamespace") if model is not None else None
+        shape = _error_shape(model, error.code) if error.details else None
         body = protocols.query_error(
-            error.code, error.message, error.sender_fault, request_id, namespace
+            error.code,
+            error.message,
+            error.sender_fault,
+            request_id,
+            namespace,
+            error.details,
+            shape,
         )
         return Response(
             body, error.status, media_type="text/xml", headers={"x-amzn-RequestId": request_id}
@@ -82,12 +93,20 @@ def _json_error(error: AwsError, request_id: str, model: ServiceModel | None) ->
         )
     version = model.metadata.get("jsonVersion", "1.1") if model is not None else "1.1"
     body = {"__type": _error_shape_name(model, error.code), "message": error.message}
+    body.update(error.details)
     return Response(
         orjson.dumps(body),
         error.status,
         media_type=f"application/x-amz-json-{version}",
         headers=headers,
     )
+
+
+def _error_shape(model: ServiceModel | None, code: str) -> Shape | None:
+    for shape in model.error_shapes if model is not None else ():
+        if shape.metadata.get("error", {}).get("code") == code:
+            return shape
+    return None
 
 
 def _error_shape_name(model: ServiceModel | None, code: str) -> str:

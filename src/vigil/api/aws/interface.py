@@ -49,16 +49,24 @@ from vigil.ingest.overload import Refusal
 
 
 class AwsError(Exception):
-    """An error in AWS shape: ``code`` as the service names it, HTTP ``status``."""
+    """An error in AWS shape: ``code`` as the service names it, HTTP ``status``;
+    ``details``: the error shape's other members (e.g. ``dashboardValidationMessages``),
+    as boto3 reads them."""
 
     def __init__(
-        self, code: str, message: str, status: int = 400, sender_fault: bool = True
+        self,
+        code: str,
+        message: str,
+        status: int = 400,
+        sender_fault: bool = True,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
         self.sender_fault = sender_fault
+        self.details = details or {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import logging
 import time
 from collections import defaultdict
@@ -105,7 +106,7 @@ class AlarmEngine:
             if event is None:
                 continue
             try:
-                self.sink(AlarmEvent(**event))
+                await _deliver(self.sink, AlarmEvent(**event))
             except Exception:
                 log.exception("alarm event sink failed")
                 break
@@ -333,7 +334,7 @@ class AlarmEngine:
         delivered = []
         for event in events:
             try:
-                self.sink(event)
+                await _deliver(self.sink, event)
             except Exception:
                 log.exception("alarm event sink failed; the event stays in history")
                 continue
@@ -345,20 +346,13 @@ class AlarmEngine:
     async def prune(self) -> int:
         return await asyncio.to_thread(self._store.prune, self.now_ms())
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Tick on every 10-second boundary of the clock until ``stop`` is set."""
-        while not stop.is_set():
-            now_ns = self._clock()
-            wait = 10 - (now_ns / 1e9) % 10
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=wait)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("alarm evaluation round failed")
+
+async def _deliver(sink: EventSink, event: AlarmEvent) -> None:
+    # A sink that returns an awaitable has the event only once that completes (the notify
+    # pillar records it durably): only then is the history item marked delivered.
+    result = sink(event)
+    if inspect.isawaitable(result):
+        await result
 
 
 def _build(tenant: str, kind: str, spec: dict[str, Any]) -> Alarm:

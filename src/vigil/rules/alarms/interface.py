@@ -16,13 +16,15 @@ a message or writes a row.
   ``AlarmEventSink``; the alarms pillar records each one in the alarm's history first, so
   an event is never lost: a sink that fails is retried from the history on the next start
   (``delivered`` stays false until the sink returned).
-* ``AlarmEventSink.publish`` is called from the engine's task on the event loop, one event
-  at a time in transition order; it must not block (queue and return).
+* A sink is called from the engine's task on the event loop, one event at a time in
+  transition order; it must not block the loop. It may return an awaitable: the event
+  counts as delivered (its history item marked) only once that completes, so a sink
+  that records the event durably before returning makes a crash lose nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -121,10 +123,10 @@ class AlarmEvent:
 
 
 class AlarmEventSink(Protocol):
-    def publish(self, event: AlarmEvent) -> None: ...
+    def publish(self, event: AlarmEvent) -> Awaitable[None] | None: ...
 
 
-EventSink = Callable[[AlarmEvent], None]
+EventSink = Callable[[AlarmEvent], Awaitable[None] | None]
 
 _REGIONS = {
     "us-east-1": "US East (N. Virginia)",

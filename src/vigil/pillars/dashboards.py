@@ -1,0 +1,42 @@
+"""The dashboards pillar: CloudWatch PutDashboard/GetDashboard/ListDashboards/
+DeleteDashboards (a service object of the ``cloudwatch`` model, merged by the front door
+with the metrics operations), the UI's ``/api/v1/dashboards``, and dashboards as taggable
+CloudWatch resources. With self-metrics on, it creates the built-in ``vigil`` dashboard
+at start (a user's edits to it are kept)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from vigil.api.aws.dashboards import DashboardsService
+from vigil.api.dashboards_v1 import DashboardsApi
+from vigil.model.common import DEFAULT_TENANT
+from vigil.pillar import Core, Pillar
+from vigil.selfwatch import DASHBOARD as SELF_DASHBOARD
+from vigil.selfwatch import dashboard_body as self_dashboard
+from vigil.state.dashboards import Dashboards
+from vigil.state.metrictags import TagStore
+
+
+def build(core: Core) -> Pillar:
+    cfg = core.config
+    dashboards = Dashboards(core.state, lambda: core.clock() // 10**6)
+    service = DashboardsService(
+        dashboards, TagStore(core.state, core.cloudwatch_resources), core.cloudwatch_resources
+    )
+    api = DashboardsApi(
+        dashboards,
+        core.store,
+        core.metrics,
+        cfg.metric_retention,
+        clock=core.clock,
+        search_limit=cfg.metric_search_limit,
+    )
+
+    async def start() -> None:
+        if cfg.self_metrics:
+            await asyncio.to_thread(
+                dashboards.put_if_absent, DEFAULT_TENANT, SELF_DASHBOARD, self_dashboard()
+            )
+
+    return Pillar(name="dashboards", routes=api.routes(), aws_services=[service], on_start=[start])

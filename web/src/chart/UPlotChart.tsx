@@ -1,0 +1,342 @@
+// One time-series chart (uPlot): left and right axes with titles, legend toggles, shared
+// crosshair across a dashboard (sync key), drag to zoom (changes the page's range), a
+// click on a point asks for that minute's logs and traces.
+import { useEffect, useRef, useState } from "preact/hooks";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { formatTime } from "../time";
+import { decimate } from "./decimate";
+
+export interface ChartSeries {
+  label: string;
+  color: string;
+  axis: "left" | "right";
+  show?: boolean;
+}
+
+export interface AxisOptions {
+  min?: number;
+  max?: number;
+  label?: string;
+}
+
+export interface Annotation {
+  value: number; // y value, or ms for vertical annotations
+  label?: string;
+  color?: string;
+  axis?: "left" | "right";
+}
+
+export interface ChartProps {
+  times: Float64Array | number[]; // seconds
+  values: (number | null)[][];
+  series: ChartSeries[];
+  bars?: boolean;
+  stacked?: boolean;
+  left?: AxisOptions;
+  right?: AxisOptions;
+  horizontal?: Annotation[];
+  vertical?: Annotation[];
+  tz: string;
+  height: number;
+  xRange?: [number, number]; // seconds: the page's range, whatever the data covers
+  syncKey?: string;
+  onZoom?: (startMs: number, endMs: number) => void;
+  onPoint?: (timeMs: number) => void;
+}
+
+export const PALETTE = [
+  "#1f77b4",
+  "#ff7f0e",
+  "#2ca02c",
+  "#d62728",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#bcbd22",
+  "#17becf",
+];
+
+function cssVar(name: string): string {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+}
+
+function stack(values: (number | null)[][]): (number | null)[][] {
+  const out: (number | null)[][] = [];
+  let acc: number[] | null = null;
+  for (const row of values) {
+    const next = row.map((v, i) => (v ?? 0) + (acc ? acc[i] : 0));
+    out.push(next.map((v, i) => (row[i] === null && !acc ? null : v)));
+    acc = next;
+  }
+  return out;
+}
+
+function annotationsPlugin(horizontal: Annotation[], vertical: Annotation[]): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: (u: uPlot) => {
+        const ctx = u.ctx;
+        ctx.save();
+        ctx.lineWidth = 1.5 * devicePixelRatio;
+        ctx.font = `${11 * devicePixelRatio}px sans-serif`;
+        for (const a of horizontal) {
+          const scale = a.axis === "right" ? "right" : "y";
+          if (!u.scales[scale]) continue;
+          const y = u.valToPos(a.value, scale, true);
+          ctx.strokeStyle = ctx.fillStyle = a.color ?? "#d62728";
+          ctx.setLineDash([6, 4]);
+          ctx.beginPath();
+          ctx.moveTo(u.bbox.left, y);
+          ctx.lineTo(u.bbox.left + u.bbox.width, y);
+          ctx.stroke();
+          if (a.label) ctx.fillText(a.label, u.bbox.left + 4, y - 4);
+        }
+        for (const a of vertical) {
+          const x = u.valToPos(a.value / 1000, "x", true);
+          ctx.strokeStyle = ctx.fillStyle = a.color ?? "#9467bd";
+          ctx.setLineDash([]);
+          ctx.beginPath();
+          ctx.moveTo(x, u.bbox.top);
+          ctx.lineTo(x, u.bbox.top + u.bbox.height);
+          ctx.stroke();
+          if (a.label) ctx.fillText(a.label, x + 4, u.bbox.top + 12);
+        }
+        ctx.restore();
+      },
+    },
+  };
+}
+
+/** Redraws on a theme switch (axis and grid colours come from CSS variables). */
+function useThemeTick(): number {
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const bump = () => setTick((t) => t + 1);
+    window.addEventListener("vigil:theme", bump);
+    return () => window.removeEventListener("vigil:theme", bump);
+  }, []);
+  return tick;
+}
+
+/** A tooltip beside the cursor of the hovered chart: the time and the (at most 10
+ *  largest) visible values; the other charts of the dashboard follow with their crosshair. */
+function tooltipPlugin(tz: string): uPlot.Plugin {
+  let tip: HTMLDivElement;
+  return {
+    hooks: {
+      init: (u: uPlot) => {
+        tip = document.createElement("div");
+        tip.className = "chart-tooltip";
+        tip.setAttribute("role", "tooltip");
+        tip.style.display = "none";
+        u.over.appendChild(tip);
+        u.over.addEventListener("mouseleave", () => (tip.style.display = "none"));
+      },
+      setCursor: (u: uPlot) => {
+        const idx = u.cursor.idx;
+        const hovered = u.over.matches(":hover");
+        if (idx == null || !hovered || u.cursor.left == null || u.cursor.left < 0) {
+          tip.style.display = "none";
+          return;
+        }
+        const rows: [string, string, number][] = [];
+        u.series.forEach((s, i) => {
+          if (i === 0 || !s.show) return;
+          const v = u.data[i][idx];
+          if (v == null) return;
+          rows.push([String(s.label ?? ""), String((s.stroke as any) ?? ""), v as number]);
+        });
+        rows.sort((a, b) => b[2] - a[2]);
+        tip.replaceChildren();
+        const head = document.createElement("div");
+        head.className = "tt-time";
+        head.textContent = formatTime(Number(u.data[0][idx]) * 1000, tz);
+        tip.appendChild(head);
+        for (const [label, color, v] of rows.slice(0, 10)) {
+          const line = document.createElement("div");
+          const sw = document.createElement("span");
+          sw.className = "swatch";
+          sw.style.background = color;
+          line.append(sw, ` ${label}: ${formatValue(v)}`);
+          tip.appendChild(line);
+        }
+        if (rows.length > 10) {
+          const more = document.createElement("div");
+          more.textContent = `… ${rows.length - 10} more`;
+          tip.appendChild(more);
+        }
+        tip.style.display = "block";
+        const left = u.cursor.left + 12;
+        tip.style.left = `${Math.min(left, u.over.clientWidth - tip.offsetWidth - 4)}px`;
+        tip.style.top = `${Math.max((u.cursor.top ?? 0) - tip.offsetHeight - 8, 0)}px`;
+      },
+    },
+  };
+}
+
+export function UPlotChart(props: ChartProps) {
+  const themeTick = useThemeTick();
+  const ref = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const cb = useRef(props);
+  cb.current = props;
+
+  useEffect(() => {
+    const el = ref.current!;
+    const { series, tz } = props;
+    const hasRight = series.some((s) => s.axis === "right");
+    const axisColor = cssVar("--fg-muted");
+    const gridColor = cssVar("--grid");
+    const fmt = (ms: number) => formatTime(ms, tz, false);
+    const width = Math.max(el.clientWidth, 100);
+    const thin = decimate(props.times, props.values, width);
+    const values = props.stacked ? stack(thin.values) : thin.values;
+    const bars = props.bars ? uPlot.paths.bars!({ size: [0.8, 40] }) : undefined;
+    const opts: uPlot.Options = {
+      width,
+      height: props.height,
+      tzDate: tz === "UTC" ? (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC") : undefined,
+      cursor: {
+        sync: props.syncKey ? { key: props.syncKey } : undefined,
+        drag: { x: true, y: false, setScale: false },
+        points: { show: series.length <= 20 },
+      },
+      // With many series, per-move work stays small: no hover dots, legend values kept.
+      legend: { live: series.length <= 40 },
+      scales: {
+        x: props.xRange ? { time: true, range: () => props.xRange! } : { time: true },
+        y: {
+          range: (_u, min, max) => [
+            props.left?.min ?? (min === max ? min - 1 : Math.min(min, 0)),
+            props.left?.max ?? (min === max ? max + 1 : max),
+          ],
+        },
+        right: {
+          range: (_u, min, max) => [
+            props.right?.min ?? Math.min(min, 0),
+            props.right?.max ?? (min === max ? max + 1 : max),
+          ],
+        },
+      },
+      axes: [
+        {
+          stroke: axisColor,
+          grid: { stroke: gridColor, width: 1 },
+          ticks: { stroke: gridColor },
+          // 24-hour times in the page's time zone; dates once the range spans days.
+          values: (_u: uPlot, splits: number[]) => {
+            const days = splits.length > 1 && splits[splits.length - 1] - splits[0] > 86400;
+            return splits.map((v) => {
+              const text = formatTime(v * 1000, tz, days);
+              return days ? text.slice(5, 16) : text.slice(0, 5);
+            });
+          },
+        },
+        {
+          scale: "y",
+          stroke: axisColor,
+          grid: { stroke: gridColor, width: 1 },
+          ticks: { stroke: gridColor },
+          size: 56,
+        },
+        ...(hasRight
+          ? [
+              {
+                scale: "right",
+                side: 1 as const,
+                stroke: axisColor,
+                grid: { show: false },
+                size: 56,
+              },
+            ]
+          : []),
+      ],
+      series: [
+        { value: (_u: uPlot, v: number) => (v == null ? "--" : fmt(v * 1000)) },
+        ...series.map((s, i) => ({
+          label: s.label,
+          stroke: s.color,
+          width: 1.5,
+          show: s.show !== false,
+          scale: s.axis === "right" ? "right" : "y",
+          fill: props.stacked || props.bars ? s.color + "55" : undefined,
+          paths: bars,
+          spanGaps: false,
+          value: (_u: uPlot, v: number | null) => (v == null ? "--" : formatValue(v)),
+          ...(props.stacked && i > 0 ? {} : {}),
+        })),
+      ],
+      bands: props.stacked
+        ? series.slice(1).map((_, i) => ({ series: [i + 2, i + 1] as [number, number] }))
+        : undefined,
+      hooks: {
+        setSelect: [
+          (u: uPlot) => {
+            if (u.select.width < 3) return;
+            const a = u.posToVal(u.select.left, "x");
+            const b = u.posToVal(u.select.left + u.select.width, "x");
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            cb.current.onZoom?.(Math.round(a * 1000), Math.round(b * 1000));
+          },
+        ],
+      },
+      plugins: [annotationsPlugin(props.horizontal ?? [], props.vertical ?? []), tooltipPlugin(tz)],
+    };
+    const data = [thin.times, ...values] as uPlot.AlignedData;
+    const u = new uPlot(opts, data, el);
+    plot.current = u;
+    let down: [number, number] | null = null;
+    const onDown = (e: MouseEvent) => (down = [e.clientX, e.clientY]);
+    const onUp = (e: MouseEvent) => {
+      if (!down || Math.abs(e.clientX - down[0]) > 3) return;
+      const idx = u.cursor.idx;
+      if (idx != null && cb.current.onPoint) cb.current.onPoint(Number(u.data[0][idx]) * 1000);
+    };
+    // Legend entries toggle their series: reachable and usable from the keyboard too.
+    u.root.querySelectorAll<HTMLElement>(".u-legend .u-series").forEach((row, i) => {
+      if (i === 0) return;
+      row.tabIndex = 0;
+      row.setAttribute("role", "button");
+      const sync = () => row.setAttribute("aria-pressed", String(!row.classList.contains("u-off")));
+      sync();
+      row.addEventListener("click", () => setTimeout(sync));
+      row.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          (row.firstElementChild as HTMLElement | null)?.click();
+        }
+      });
+    });
+    u.over.addEventListener("mousedown", onDown);
+    u.over.addEventListener("mouseup", onUp);
+    const ro = new ResizeObserver(() => {
+      const w = el.clientWidth;
+      if (w > 0 && Math.abs(w - u.width) > 1) u.setSize({ width: w, height: props.height });
+    });
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      u.destroy();
+      plot.current = null;
+    };
+  }, [props.times, props.values, props.series, props.height, props.tz, props.stacked, props.bars, themeTick, props.xRange?.[0], props.xRange?.[1]]);
+
+  // Axis titles are text beside the canvas: readable by people, screen readers and tests.
+  const hasRight = props.series.some((s) => s.axis === "right");
+  return (
+    <div class="chart-wrap">
+      {props.left?.label ? <div class="axis-title axis-left">{props.left.label}</div> : null}
+      <div class="chart" ref={ref} />
+      {hasRight && props.right?.label ? <div class="axis-title axis-right">{props.right.label}</div> : null}
+    </div>
+  );
+}
+
+export function formatValue(v: number): string {
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
+  if (Number.isInteger(v)) return v.toLocaleString("en-US");
+  return v.toLocaleString("en-US", { maximumFractionDigits: a >= 100 ? 1 : 3 });
+}

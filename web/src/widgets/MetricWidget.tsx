@@ -1,0 +1,227 @@
+// A metric widget: time series (lines, stacked areas, bars), single values with a
+// sparkline, gauge, pie and table views, from the dashboard's one metric-data request.
+import { useMemo } from "preact/hooks";
+import { Annotation, ChartSeries, formatValue, PALETTE, UPlotChart } from "../chart/UPlotChart";
+import { resolve } from "../time";
+import { SeriesData } from "./series";
+import { metricRows, WidgetContext } from "./types";
+import { WidgetData } from "./series";
+
+interface Props {
+  properties: Record<string, any>;
+  data: WidgetData | undefined;
+  ctx: WidgetContext;
+  height: number;
+}
+
+export function MetricWidget({ properties, data, ctx, height }: Props) {
+  if (!data) return <div class="widget-loading">Loading…</div>;
+  if (data.error) return <WidgetError message={data.error} />;
+  const series = data.series ?? [];
+  const view = properties.view ?? "timeSeries";
+  const rows = metricRows(properties.metrics);
+  if (series.length === 0 || !data.times?.length) return <div class="widget-empty">No data available.</div>;
+  if (view === "singleValue") return <SingleValues series={series} rows={rows} props={properties} />;
+  const times = data.times ?? [];
+  if (view === "gauge") return <Gauge series={series} rows={rows} props={properties} />;
+  if (view === "pie" || view === "table") return <Summary series={series} rows={rows} view={view} />;
+  return <TimeSeries times={times} series={series} rows={rows} props={properties} ctx={ctx} height={height} />;
+}
+
+export function WidgetError({ message }: { message: string }) {
+  return (
+    <div class="widget-error" role="alert">
+      <strong>Error:</strong> {message}
+    </div>
+  );
+}
+
+function rowOptions(rows: [string[], Record<string, any>][], s: SeriesData) {
+  return rows[s.row]?.[1] ?? {};
+}
+
+function colorOf(rows: [string[], Record<string, any>][], s: SeriesData, i: number): string {
+  return rowOptions(rows, s).color ?? PALETTE[i % PALETTE.length];
+}
+
+function TimeSeries({
+  times,
+  series,
+  rows,
+  props,
+  ctx,
+  height,
+}: {
+  times: number[];
+  series: SeriesData[];
+  rows: [string[], Record<string, any>][];
+  props: Record<string, any>;
+  ctx: WidgetContext;
+  height: number;
+}) {
+  const values = useMemo(() => series.map((s) => s.values), [series]);
+  const chartSeries: ChartSeries[] = useMemo(
+    () =>
+      series.map((s, i) => ({
+        label: s.label,
+        color: colorOf(rows, s, i),
+        axis: rowOptions(rows, s).yAxis === "right" ? "right" : "left",
+        show: rowOptions(rows, s).visible !== false,
+      })),
+    [series],
+  );
+  const ann = props.annotations ?? {};
+  const horizontal: Annotation[] = (ann.horizontal ?? [])
+    .flatMap((a: any) => (Array.isArray(a) ? a : [a]))
+    .map((a: any) => ({ value: a.value, label: a.label, color: a.color, axis: a.yAxis }));
+  const vertical: Annotation[] = (ann.vertical ?? [])
+    .flatMap((a: any) => (Array.isArray(a) ? a : [a]))
+    .map((a: any) => ({ value: resolve(a.value, Date.now()), label: a.label, color: a.color }));
+  return (
+    <UPlotChart
+      times={times}
+      values={values}
+      series={chartSeries}
+      bars={props.view === "bar"}
+      stacked={props.stacked === true}
+      left={props.yAxis?.left}
+      right={props.yAxis?.right}
+      horizontal={horizontal}
+      vertical={vertical}
+      tz={ctx.tz}
+      height={height}
+      xRange={[ctx.startMs / 1000, ctx.endMs / 1000]}
+      syncKey={ctx.syncKey}
+      onZoom={ctx.onZoom}
+      onPoint={ctx.onPoint}
+    />
+  );
+}
+
+function last(s: SeriesData): number | null {
+  for (let i = s.values.length - 1; i >= 0; i--) if (s.values[i] !== null) return s.values[i];
+  return null;
+}
+
+function Sparkline({ points, color }: { points: (number | null)[]; color: string }) {
+  const values = points.filter((v): v is number => v !== null);
+  if (values.length < 2) return null;
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  const span = max - min || 1;
+  const pts = values
+    .map((v, i) => `${((i / (values.length - 1)) * 100).toFixed(2)},${(28 - ((v - min) / span) * 26).toFixed(2)}`)
+    .join(" ");
+  return (
+    <svg class="sparkline" viewBox="0 0 100 30" preserveAspectRatio="none" aria-hidden="true">
+      <polyline points={pts} fill="none" stroke={color} stroke-width="1.5" vector-effect="non-scaling-stroke" />
+    </svg>
+  );
+}
+
+function SingleValues({
+  series,
+  rows,
+  props,
+}: {
+  series: SeriesData[];
+  rows: [string[], Record<string, any>][];
+  props: Record<string, any>;
+}) {
+  return (
+    <div class="single-values">
+      {series.map((s, i) => {
+        const v = last(s);
+        const unit = rowOptions(rows, s).unit ?? props.unit;
+        return (
+          <div class="single-value" key={i}>
+            <div class="single-label">{s.label}</div>
+            <div class="single-number" style={{ color: rowOptions(rows, s).color }}>
+              {v === null ? "--" : props.singleValueFullPrecision ? String(v) : formatValue(v)}
+              {unit ? <span class="unit"> {unit}</span> : null}
+            </div>
+            {props.sparkline !== false ? (
+              <Sparkline points={s.values} color={colorOf(rows, s, i)} />
+            ) : null}
+          </div>
+        );
+      })}
+    </div>
+  );
+}
+
+function Gauge({
+  series,
+  rows,
+  props,
+}: {
+  series: SeriesData[];
+  rows: [string[], Record<string, any>][];
+  props: Record<string, any>;
+}) {
+  const min = props.yAxis?.left?.min ?? 0;
+  const max = props.yAxis?.left?.max ?? 100;
+  return (
+    <div class="single-values">
+      {series.map((s, i) => {
+        const v = last(s) ?? min;
+        const f = Math.max(0, Math.min(1, (v - min) / (max - min || 1)));
+        const a = Math.PI * (1 - f);
+        return (
+          <div class="single-value" key={i}>
+            <div class="single-label">{s.label}</div>
+            <svg viewBox="0 0 100 60" class="gauge" role="img" aria-label={`${s.label} ${formatValue(v)}`}>
+              <path d="M10 50 A40 40 0 0 1 90 50" fill="none" stroke="var(--grid)" stroke-width="10" />
+              <path
+                d={`M10 50 A40 40 0 0 1 ${(50 + 40 * Math.cos(a)).toFixed(2)} ${(50 - 40 * Math.sin(a)).toFixed(2)}`}
+                fill="none"
+                stroke={colorOf(rows, s, i)}
+                stroke-width="10"
+              />
+              <text x="50" y="48" text-anchor="middle" class="gauge-text">
+                {formatValue(v)}
+              </text>
+            </svg>
+          </div>
+        );
+      })}
+    </div>
+  );
+}
+
+function Summary({
+  series,
+  rows,
+  view,
+}: {
+  series: SeriesData[];
+  rows: [string[], Record<string, any>][];
+  view: string;
+}) {
+  const totals = series.map((s) => ({ s, v: last(s) ?? 0 }));
+  const sum = totals.reduce((a, b) => a + Math.abs(b.v), 0) || 1;
+  return (
+    <table class="data-table">
+      <thead>
+        <tr>
+          <th>Label</th>
+          <th>Latest</th>
+          {view === "pie" ? <th>Share</th> : <th>Points</th>}
+        </tr>
+      </thead>
+      <tbody>
+        {totals.map(({ s, v }, i) => (
+          <tr key={i}>
+            <td>
+              <span class="swatch" style={{ background: colorOf(rows, s, i) }} /> {s.label}
+            </td>
+            <td>{formatValue(v)}</td>
+            <td>{view === "pie"
+                ? `${((Math.abs(v) / sum) * 100).toFixed(1)} %`
+                : s.values.filter((x) => x !== null).length}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
