@@ -1,7 +1,7 @@
 """Reads the alarm timelines of tests/golden/alarms (format in its README.md).
 
-Kept small on purpose so that it can move onto the shared golden frame
-(tests/golden/frame.py, issue 10) when that lands: a file is a list of steps in order.
+Files are read by the shared golden frame (tests/golden/frame.py); each block becomes
+steps (``steps(block)``) that tests/test_alarm_golden.py runs in order.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import json
 import re
 import shlex
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from tests.golden.frame import Block
 
 T0 = 1_796_601_600  # 2026-12-07 00:00:00 UTC; file times are offsets from it (+ 10 h)
 BASE = T0 + 10 * 3600
@@ -73,65 +74,51 @@ def _alarm(words: list[str]) -> dict[str, Any]:
     return params
 
 
-def load(path: Path) -> list[Step]:
-    steps: list[Step] = []
-    block: Step | None = None
-    for number, raw in enumerate(path.read_text().splitlines(), 1):
-        text = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
-        if not text.strip():
-            continue
-        if raw.startswith((" ", "\t")):
-            if block is None:
-                raise ValueError(f"{path.name}:{number}: indented line outside a block")
-            when, *values = text.split()
-            block.args["points"].append((offset(when), values))
-            continue
-        words = shlex.split(text)
-        head, rest = words[0], words[1:]
-        block = None
-        if head == "alarm":
-            steps.append(Step("alarm", number, {"params": _alarm(rest)}))
-        elif head == "alarm-json":
-            steps.append(Step("alarm", number, {"params": json.loads(text.split(None, 1)[1])}))
-        elif head == "composite":
-            name, *rule = rest
-            params = {"AlarmName": name, "AlarmRule": " ".join(rule)}
-            steps.append(Step("composite", number, {"params": params}))
-        elif head == "composite-json":
-            steps.append(Step("composite", number, {"params": json.loads(text.split(None, 1)[1])}))
-        elif head == "points":
-            ns, metric = rest[0].rsplit("/", 1)
-            opts = dict(w.split("=", 1) for w in rest[1:] if "=" in w)
-            plain = [w for w in rest[1:] if "=" not in w]
+def steps(block: Block) -> list[Step]:
+    """The steps of one block of the shared golden frame (tests/golden/frame.py)."""
+    text, line = block.text, block.line
+    if block.verb == "load":
+        if block.kind == "alarm":
+            return [Step("alarm", line, {"params": _alarm(shlex.split(text))})]
+        if block.kind == "alarm-json":
+            return [Step("alarm", line, {"params": json.loads(text)})]
+        if block.kind == "composite":
+            name, rule = text.split(None, 1)
+            return [Step("composite", line, {"params": {"AlarmName": name, "AlarmRule": rule}})]
+        if block.kind == "composite-json":
+            return [Step("composite", line, {"params": json.loads(text)})]
+        if block.kind == "points":
+            ns, metric = block.words[0].rsplit("/", 1)
+            plain = block.words[1:]
             dims = [tuple(p.split(":", 1)) for p in plain[0].split(",")] if plain else []
-            args = {"ns": ns, "metric": metric, "dims": dims, "points": [], **opts}
-            block = Step("points", number, args)
-            steps.append(block)
-        elif head == "generate":
-            ns, metric = rest[0].rsplit("/", 1)
-            opts = dict(w.split("=", 1) for w in rest[1:])
-            steps.append(Step("generate", number, {"ns": ns, "metric": metric, **opts}))
-        elif head == "set":
-            steps.append(Step("set", number, {"name": rest[0], "state": rest[1]}))
-        elif head == "eval":
-            if rest[0] != "at":
-                raise ValueError(f"{path.name}:{number}: write 'eval at T'")
-            steps.append(Step("eval", number, {"at": offset(rest[1])}))
-        elif head == "expect":
-            name, what = rest[0], rest[1]
-            if what == "reason":
-                steps.append(Step("expect", number, {"name": name, "reason": " ".join(rest[2:])}))
-            elif what == "reason-starts":
-                steps.append(
-                    Step("expect", number, {"name": name, "reason_starts": " ".join(rest[2:])})
-                )
-            elif what == "actions":
-                steps.append(Step("expect", number, {"name": name, "actions": int(rest[2])}))
-            else:
-                steps.append(Step("expect", number, {"name": name, "state": what}))
+            points = []
+            for body in block.body:
+                when, *values = body.split()
+                points.append((offset(when), values))
+            args = {"ns": ns, "metric": metric, "dims": dims, "points": points, **block.options}
+            return [Step("points", line, args)]
+        if block.kind == "generate":
+            ns, metric = block.words[0].rsplit("/", 1)
+            return [Step("generate", line, {"ns": ns, "metric": metric, **block.options})]
+        if block.kind == "set":
+            name, state = block.words
+            return [Step("set", line, {"name": name, "state": state})]
+        raise block.fail(f"unknown load kind {block.kind!r}")
+    if block.verb == "eval":
+        return [Step("eval", line, {"at": None if block.at is None else offset(block.at)})]
+    out = []
+    for number, body in enumerate(block.body, start=block.line + 1):
+        name, what, *rest = body.split(" ", 2)
+        tail = rest[0] if rest else ""
+        if what == "reason":
+            out.append(Step("expect", number, {"name": name, "reason": tail}))
+        elif what == "reason-starts":
+            out.append(Step("expect", number, {"name": name, "reason_starts": tail}))
+        elif what == "actions":
+            out.append(Step("expect", number, {"name": name, "actions": int(tail)}))
         else:
-            raise ValueError(f"{path.name}:{number}: unknown directive {head!r}")
-    return steps
+            out.append(Step("expect", number, {"name": name, "state": what}))
+    return out
 
 
 def samples(values: list[str]) -> list[float]:

@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.alarm_golden import BASE, Step, load, offset, samples
+from tests.alarm_golden import BASE, Step, offset, samples, steps
+from tests.golden.frame import Block, Frame
 from vigil.api.aws import alarm_params
 from vigil.ingest.cloudwatch_metrics import decode_put_metric_data
 from vigil.rules.alarms.engine import AlarmEngine
 from vigil.rules.alarms.fetch import MetricReader
+from vigil.rules.alarms.interface import AlarmEvent
 from vigil.state.alarms import AlarmStore
 from vigil.state.db import open_state
 from vigil.store.clickhouse import ClickHouseStore
@@ -95,63 +97,88 @@ def _generate(store: ClickHouseStore, tenant: str, clock: _Clock, step: Step) ->
     _put(store, tenant, clock, a["ns"], data)
 
 
+class AlarmKinds:
+    """The alarm kinds of the shared golden frame: ``load alarm|alarm-json|composite|
+    composite-json|points|generate|set`` and ``eval alarms [at T]`` with ``expect``
+    lines (format in tests/golden/alarms/README.md)."""
+
+    def __init__(self, store: ClickHouseStore, tenant: str, state_path: Path) -> None:
+        self.store, self.tenant = store, tenant
+        self.clock = _Clock()
+        self.state = open_state(str(state_path))
+        self.actions: dict[str, int] = {}
+        self.loop = asyncio.new_event_loop()
+        self.engine = AlarmEngine(
+            AlarmStore(self.state),
+            MetricReader(store, MetricRetention(), lambda: self.clock.now),
+            self.clock.ns,
+            sink=self._sink,
+        )
+
+    def _sink(self, event: AlarmEvent) -> None:
+        self.actions[event.alarm_name] = self.actions.get(event.alarm_name, 0) + len(event.actions)
+
+    def close(self) -> None:
+        self.loop.close()
+        self.state.dispose()
+
+    def load(self, block: Block) -> None:
+        for step in steps(block):
+            self.loop.run_until_complete(self._load(step))
+
+    async def _load(self, step: Step) -> None:
+        if step.kind in ("alarm", "composite"):
+            params = step.args["params"]
+            arn = f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{params['AlarmName']}"
+            if step.kind == "alarm":
+                spec = alarm_params.metric_alarm(params, arn)
+                await self.engine.put(self.tenant, "MetricAlarm", spec)
+            else:
+                spec = alarm_params.composite_alarm(params, arn)
+                await self.engine.put(self.tenant, "CompositeAlarm", spec)
+        elif step.kind == "points":
+            _write(self.store, self.tenant, self.clock, step)
+        elif step.kind == "generate":
+            _generate(self.store, self.tenant, self.clock, step)
+        else:
+            await self.engine.set_state(
+                self.tenant, step.args["name"], step.args["state"], "set", None
+            )
+
+    def eval(self, block: Block) -> None:
+        [step] = steps(block)
+        if step.args["at"] is not None:
+            self.clock.now = BASE + step.args["at"]
+            self.loop.run_until_complete(self.engine.tick())
+
+    def expect(self, block: Block, _outcome: object) -> None:
+        for step in steps(block):
+            where = f"{block.path.name}:{step.line}"
+            name = step.args["name"]
+            entry = self.engine.get(self.tenant, name)
+            assert entry is not None, f"{where}: no alarm {name}"
+            got = entry.state
+            if "state" in step.args:
+                assert got.value == step.args["state"], (
+                    f"{where}: {name} is {got.value}: {got.reason}"
+                )
+            if "reason" in step.args:
+                assert got.reason == step.args["reason"], f"{where}: {got.reason}"
+            if "reason_starts" in step.args:
+                assert got.reason.startswith(step.args["reason_starts"]), f"{where}: {got.reason}"
+            if "actions" in step.args:
+                count = self.actions.get(name, 0)
+                assert count == step.args["actions"], f"{where}: {count} actions"
+
+
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_golden(store: ClickHouseStore, tmp_path: Path, path: Path) -> None:
-    tenant = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
-    clock = _Clock()
-    state = open_state(str(tmp_path / "state.db"))
-    engine = AlarmEngine(
-        AlarmStore(state),
-        MetricReader(store, MetricRetention(), lambda: clock.now),
-        clock.ns,
-        sink=lambda _e: None,
-    )
-    actions: dict[str, int] = {}
-    engine.sink = lambda e: actions.__setitem__(
-        e.alarm_name, actions.get(e.alarm_name, 0) + len(e.actions)
-    )
-
-    async def run() -> None:
-        for step in load(path):
-            where = f"{path.name}:{step.line}"
-            if step.kind in ("alarm", "composite"):
-                params = step.args["params"]
-                arn = f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{params['AlarmName']}"
-                if step.kind == "alarm":
-                    spec = alarm_params.metric_alarm(params, arn)
-                    await engine.put(tenant, "MetricAlarm", spec)
-                else:
-                    spec = alarm_params.composite_alarm(params, arn)
-                    await engine.put(tenant, "CompositeAlarm", spec)
-            elif step.kind == "points":
-                _write(store, tenant, clock, step)
-            elif step.kind == "generate":
-                _generate(store, tenant, clock, step)
-            elif step.kind == "set":
-                await engine.set_state(tenant, step.args["name"], step.args["state"], "set", None)
-            elif step.kind == "eval":
-                clock.now = BASE + step.args["at"]
-                await engine.tick()
-            else:
-                entry = engine.get(tenant, step.args["name"])
-                assert entry is not None, f"{where}: no alarm {step.args['name']}"
-                if "state" in step.args:
-                    assert entry.state.value == step.args["state"], (
-                        f"{where}: {step.args['name']} is {entry.state.value}: {entry.state.reason}"
-                    )
-                if "reason" in step.args:
-                    assert entry.state.reason == step.args["reason"], (
-                        f"{where}: {entry.state.reason}"
-                    )
-                if "reason_starts" in step.args:
-                    assert entry.state.reason.startswith(step.args["reason_starts"]), (
-                        f"{where}: {entry.state.reason}"
-                    )
-                if "actions" in step.args:
-                    got = actions.get(step.args["name"], 0)
-                    assert got == step.args["actions"], f"{where}: {got} actions"
-
+    kinds = AlarmKinds(store, re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem), tmp_path / "state.db")
+    frame = Frame()
+    for name in ("alarm", "alarm-json", "composite", "composite-json", "points", "generate"):
+        frame.register(name, kinds)
+    frame.register("set", kinds).register("alarms", kinds)
     try:
-        asyncio.run(run())
+        assert frame.run(path) > 0
     finally:
-        state.dispose()
+        kinds.close()
