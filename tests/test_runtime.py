@@ -70,6 +70,8 @@ def test_pillars_plug_in_and_stop_after_listeners_and_tasks(tmp_path: Path) -> N
             "logs",
             "metrics",
             "traces",
+            "alarms",
+            "notify",
             "read-api",
             "otlp",
             "dashboards",

@@ -523,17 +523,28 @@ def test_daemon_reports_its_receive_buffer_and_kernel_drops(vigil: VigilProcess)
     assert "vigil_xray_kernel_dropped_datagrams_total" in text
 
 
-def test_kernel_drops_are_read_for_the_socket() -> None:
-    """A socket nobody reads, with a small buffer: what the kernel drops is counted."""
+def test_kernel_drops_are_read_for_the_socket(caplog: pytest.LogCaptureFixture) -> None:
+    """A socket nobody reads, with a small buffer: what the kernel drops is counted, and
+    warned about once with the fix; a small buffer alone is no warning (issue 16)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
         sink.bind(("127.0.0.1", 0))
-        size_receive_buffer(sink, 4096)
-        drops = KernelDrops(sink)
-        assert drops.drops() == 0
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            for _ in range(200):
-                udp.sendto(b"x" * 1000, sink.getsockname())
-        assert (drops.drops() or 0) > 0
+        with caplog.at_level("INFO", logger="vigil.ingest.xray_daemon"):
+            size_receive_buffer(sink, 1 << 30)  # more than any rmem_max allows
+            drops = KernelDrops(sink)
+            assert drops.drops() == 0
+            drops.check()
+            assert not [r for r in caplog.records if r.levelname == "WARNING"]
+            size_receive_buffer(sink, 4096)
+            drops = KernelDrops(sink)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                for _ in range(200):
+                    udp.sendto(b"x" * 1000, sink.getsockname())
+            assert (drops.drops() or 0) > 0
+            drops.check()
+            drops.check()
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1
+        assert "sysctl -w net.core.rmem_max=16777216" in warnings[0]
 
 
 @pytest.mark.parametrize("native", [True, False])

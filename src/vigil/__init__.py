@@ -1,3 +1,3 @@
-"""vigil: self-hosted observability — metrics, logs, traces, alarms, notifications, one process."""
+"""vigil: self-hosted observability in one process — metrics, logs and traces."""
 
 __version__ = "0.1.0"

@@ -12,16 +12,41 @@ from vigil.config import Config
 from vigil.store.retention import MetricRetention, parse_retention
 
 
+class _DefaultsHelp(argparse.HelpFormatter):
+    """Every flag's help ends with its default, unless the help already words it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = Config()
-    p = sub.add_parser("serve", help="run the vigil server")
+    p = sub.add_parser("serve", help="run the vigil server", formatter_class=_DefaultsHelp)
     p.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("VIGIL_DATA_DIR", d.data_dir))
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("VIGIL_DATA_DIR", d.data_dir)),
+        help="where the embedded store, the write-ahead log and the state live; one server"
+        " per directory (env VIGIL_DATA_DIR)",
     )
-    p.add_argument("--host", default=d.host, help="address to bind (default %(default)s)")
-    p.add_argument("--port", type=int, default=d.port, help="main HTTP port (0: any free port)")
-    p.add_argument("--otlp-http-port", type=int, default=d.otlp_http_port)
-    p.add_argument("--otlp-grpc-port", type=int, default=d.otlp_grpc_port)
+    p.add_argument(
+        "--host", default=d.host, help="address to bind; any other than loopback needs --api-key"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=d.port,
+        help="main HTTP port: AWS APIs, /api/v1, OTLP/HTTP, /metrics (0: any free port)",
+    )
+    p.add_argument(
+        "--otlp-http-port", type=int, default=d.otlp_http_port, help="OTLP/HTTP port (0: any free)"
+    )
+    p.add_argument(
+        "--otlp-grpc-port", type=int, default=d.otlp_grpc_port, help="OTLP/gRPC port (0: any free)"
+    )
     p.add_argument(
         "--xray-port",
         type=int,
@@ -31,30 +56,38 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--store",
         default=os.environ.get("VIGIL_STORE"),
-        help="ClickHouse URL (http://host:8123/db); default: embedded in the data dir",
+        help="ClickHouse URL (http://host:8123/db); default: embedded in the data dir"
+        " (env VIGIL_STORE)",
     )
     p.add_argument(
         "--state",
         default=os.environ.get("VIGIL_STATE"),
-        help="state database (SQLAlchemy URL); default: SQLite in the data dir",
+        help="state database (SQLAlchemy URL); default: SQLite in the data dir (env VIGIL_STATE)",
     )
     p.add_argument(
         "--api-key",
         action="append",
         default=None,
-        help="API key required as 'Authorization: Bearer KEY' (repeatable; env VIGIL_API_KEY)",
+        help="API key required as 'Authorization: Bearer KEY' (repeatable; env"
+        " VIGIL_API_KEY=k1,k2); default: none, and then only loopback is served",
     )
     p.add_argument(
         "--aws-access-key-id",
         default=os.environ.get("VIGIL_AWS_ACCESS_KEY_ID"),
-        help="access key that AWS SDK clients sign with (env VIGIL_AWS_ACCESS_KEY_ID)",
+        help="access key that AWS SDK clients sign with (env VIGIL_AWS_ACCESS_KEY_ID);"
+        " default: none, signatures are checked only when an API key is set",
     )
     p.add_argument(
         "--aws-secret-access-key",
         default=os.environ.get("VIGIL_AWS_SECRET_ACCESS_KEY"),
-        help="its secret (env VIGIL_AWS_SECRET_ACCESS_KEY)",
+        help="its secret (env VIGIL_AWS_SECRET_ACCESS_KEY); default: none",
     )
-    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=d.max_body_bytes,
+        help="largest request body, before and after decompression (413 beyond)",
+    )
     p.add_argument(
         "--commit-interval-ms",
         type=float,
@@ -88,29 +121,49 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--wal-fsync",
         action="store_true",
-        help="fsync the write-ahead log before acknowledging (power-loss safe)",
+        help="fsync the write-ahead log before acknowledging (power-loss safe); default: off"
+        " (kill -9 safe)",
     )
-    p.add_argument("--read-threads", type=int, default=d.read_threads)
-    p.add_argument("--query-timeout", type=float, default=d.query_timeout)
-    p.add_argument("--log-retention-days", type=int, default=d.log_retention_days)
+    p.add_argument(
+        "--read-threads", type=int, default=d.read_threads, help="store queries run at once"
+    )
+    p.add_argument(
+        "--query-timeout",
+        type=float,
+        default=d.query_timeout,
+        help="time limit of a read API / AWS API query, seconds (504 beyond)",
+    )
+    p.add_argument(
+        "--log-retention-days",
+        type=int,
+        default=d.log_retention_days,
+        help="days log groups without a retention of their own are kept; default: forever",
+    )
     p.add_argument(
         "--metric-retention",
         default=os.environ.get("VIGIL_METRIC_RETENTION", ""),
-        help="retention ladder, e.g. raw=3h,1m=15d,5m=63d,1h=455d (the default)",
+        help="retention ladder (any subset); default: raw=3h,1m=15d,5m=63d,1h=455d"
+        " (env VIGIL_METRIC_RETENTION)",
     )
     p.add_argument(
         "--metric-retention-days",
         type=int,
         default=None,
-        help="days metrics are kept: the 1-hour rollups N days, finer levels at most N days",
+        help="days metrics are kept: the 1-hour rollups N days, finer levels at most N days;"
+        " default: the ladder of --metric-retention",
     )
     p.add_argument(
         "--metric-search-limit",
         type=int,
         default=d.metric_search_limit,
-        help="most series one metric math SEARCH() returns (default %(default)s)",
+        help="most series one metric math SEARCH() returns",
     )
-    p.add_argument("--trace-retention-days", type=int, default=d.trace_retention_days)
+    p.add_argument(
+        "--trace-retention-days",
+        type=int,
+        default=d.trace_retention_days,
+        help="days spans are kept",
+    )
     p.add_argument(
         "--retention-interval",
         type=float,
@@ -141,7 +194,42 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=d.self_metrics_interval,
         help="seconds between two recordings of vigil's own counters",
     )
-    p.add_argument("--log-level", default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
+    p.add_argument(
+        "--log-level",
+        default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"),
+        help="DEBUG, INFO, WARNING or ERROR: what vigil logs on standard error"
+        " (env VIGIL_LOG_LEVEL)",
+    )
+    p.add_argument(
+        "--public-url",
+        default=os.environ.get("VIGIL_PUBLIC_URL"),
+        help="base URL of links in notifications (env VIGIL_PUBLIC_URL; default:"
+        " http://HOST:PORT as bound)",
+    )
+    p.add_argument(
+        "--smtp-url",
+        default=os.environ.get("VIGIL_SMTP_URL"),
+        help="mail server for email notifications: smtp[s]://user:pass@host:port"
+        " (STARTTLS when offered; env VIGIL_SMTP_URL); default: none, email is not sent",
+    )
+    p.add_argument("--smtp-from", default=d.smtp_from, help="sender of notification mail")
+    p.add_argument(
+        "--pagerduty-events-url",
+        default=d.pagerduty_events_url,
+        help="PagerDuty Events API v2 endpoint (point it at a local receiver to test)",
+    )
+    p.add_argument(
+        "--pagerduty-webhook-secret",
+        default=os.environ.get("VIGIL_PAGERDUTY_WEBHOOK_SECRET"),
+        help="secret of a PagerDuty V3 webhook subscription pointed at"
+        " /notify/pagerduty/webhook: acknowledgements there stop the escalation here"
+        " (env VIGIL_PAGERDUTY_WEBHOOK_SECRET); default: none, the webhook is refused",
+    )
+    p.add_argument(
+        "--slack-api-url",
+        default=d.slack_api_url,
+        help="Slack Web API base (incoming webhooks are subscription endpoints)",
+    )
 
 
 def _metric_retention(args: argparse.Namespace) -> MetricRetention:
@@ -200,8 +288,14 @@ def parse_config(args: argparse.Namespace) -> Config:
         retention_interval=args.retention_interval,
         insights_timeout=args.insights_timeout,
         scheduled_query_interval=args.scheduled_query_interval,
+        public_url=args.public_url,
+        smtp_url=args.smtp_url,
+        smtp_from=args.smtp_from,
+        pagerduty_events_url=args.pagerduty_events_url,
+        slack_api_url=args.slack_api_url,
         self_metrics=args.self_metrics,
         self_metrics_interval=args.self_metrics_interval,
+        pagerduty_webhook_secret=args.pagerduty_webhook_secret,
     )
 
 
@@ -212,15 +306,21 @@ def main(argv: list[str] | None = None) -> int:
     from vigil import logs_cli
 
     logs_cli.add_parser(sub)
+    from vigil import incidents_cli
+
+    incidents_cli.add_parser(sub)
     from vigil import demo
 
     demo.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "logs":
         return logs_cli.run(args)
+    if args.command == "incidents":
+        return incidents_cli.run(args)
     if args.command == "demo":
         return demo.run(args)
     if args.command == "serve":
+        from vigil.preflight import PreflightError
         from vigil.server import ConfigError, serve
 
         logging.basicConfig(
@@ -237,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             import uvloop
 
             return uvloop.run(serve(config))
-        except ConfigError as exc:
+        except (ConfigError, PreflightError) as exc:
             print(f"vigil: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

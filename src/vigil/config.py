@@ -38,6 +38,14 @@ class Config:
     retention_interval: float = 3600.0
     insights_timeout: float = 900.0  # a Logs Insights query's time limit, seconds
     scheduled_query_interval: float = 30.0  # seconds between scheduled-query passes
+    # notify: links in messages, outgoing mail, receivers' addresses (tests, air-gapped)
+    public_url: str | None = None  # default: http://<host>:<port> as bound
+    smtp_url: str | None = None  # smtp[s]://user:pass@host:port
+    smtp_from: str = "vigil@localhost"
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    slack_api_url: str = "https://slack.com/api"
+    pagerduty_webhook_secret: str | None = None  # PagerDuty V3 webhooks' signing secret
+    notify_interval: float = 1.0  # seconds between notify passes (escalations, outbox)
     self_metrics: bool = True  # vigil's own counters as metrics in namespace "vigil"
     self_metrics_interval: float = 60.0  # seconds between two of those passes
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 from collections.abc import Generator
 from dataclasses import dataclass
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from vigil.preflight import port_in_use
 
 
 class _Server(uvicorn.Server):
@@ -25,6 +28,10 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+# The flag that changes each listener's port, for the "port in use" error.
+_FLAGS = {"http": "--port", "otlp-http": "--otlp-http-port", "xray": "--xray-port"}
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:
@@ -55,7 +62,13 @@ class HttpListeners:
     async def open(
         self, name: str, app: ASGIApp, host: str, port: int, sock: socket.socket | None = None
     ) -> str:
-        sock = sock or bind_tcp(host, port)
+        if sock is None:
+            try:
+                sock = bind_tcp(host, port)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise port_in_use(host, port, _FLAGS.get(name, name)) from None
+                raise
         config = uvicorn.Config(
             app,
             log_level="warning",

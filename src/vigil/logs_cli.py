@@ -41,6 +41,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("group")
     t.add_argument("--filter", "-f", default="", help="CloudWatch filter pattern")
     t.add_argument("--lines", "-n", type=int, default=10, help="events shown at start")
+    t.add_argument(
+        "--min-severity",
+        help="only this severity or above (TRACE…FATAL; the OTLP severity, else the JSON"
+        " level/severity field)",
+    )
     t.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
 
 
@@ -170,6 +175,8 @@ def tail(client: httpx.Client, args: argparse.Namespace, out: TextIO) -> int:
     params: dict[str, Any] = {"group": args.group, "limit": max(1, args.lines)}
     if args.filter:
         params["filter"] = args.filter
+    if args.min_severity:
+        params["min_severity"] = args.min_severity
     cursor = None
     while True:
         if cursor is not None:

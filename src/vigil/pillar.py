@@ -52,6 +52,7 @@ from vigil.auth import Authenticator
 from vigil.config import Config
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.listeners import HttpListeners
+from vigil.rules.alarms.interface import EventSink
 from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.db import open_state
 from vigil.state.loggroups import LogGroupRegistry
@@ -83,6 +84,9 @@ class Core:
     listeners: HttpListeners = field(default_factory=HttpListeners)
     # Alarms, metric streams, dashboards and insight rules register here (for tags).
     cloudwatch_resources: CloudWatchResources = field(default_factory=CloudWatchResources)
+    # Where alarm state changes go: the notify pillar (built after alarms) adds its
+    # consumer here; the alarms pillar calls every sink for every event, in order.
+    alarm_sinks: list[EventSink] = field(default_factory=list)
     addresses: dict[str, str] = field(default_factory=dict)  # listener name -> host:port
     ready: bool = False  # /healthz answers 200 (read at request time)
 
@@ -184,6 +188,9 @@ class Pillar:
     aws_services: Sequence[AwsService] = ()  # on the main HTTP port
     grpc_handlers: Sequence[grpc.GenericRpcHandler] = ()  # on the OTLP gRPC port
     tasks: Sequence[Task] = ()
+    # Path prefixes on the main port served without the API key (links in messages that
+    # a person opens from a mail client, a certificate SNS subscribers fetch).
+    open_paths: Sequence[str] = ()
     on_start: Sequence[Hook] = ()
     on_stop: Sequence[Hook] = ()
 

@@ -1,12 +1,13 @@
 """The wiring: opens the core, builds the pillars in a written-down order, starts them in
 order and stops them in reverse (the contract is in ``vigil.pillar``).
 
-Pillars, in order (``PILLARS``): logs, metrics, traces, read-api, otlp, dashboards,
-selfwatch. The logs pillar comes first because every later pillar's ingest may carry logs
-through its metric filters; OTLP comes after the three because it feeds them; dashboards
-and vigil watching itself only read and write through what precedes them. The web UI's
-pages (``vigil.web.pages``) are served on the main port before the AWS routes: ``GET /``
-is the home page unless it carries an AWS query ``Action``.
+Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, notify, read-api, otlp,
+dashboards, selfwatch. The logs pillar comes first because every later pillar's ingest may
+carry logs through its metric filters; alarms read what the three pillars store and hand
+their events to notify; OTLP comes after the three because it feeds them; dashboards and
+vigil watching itself only read and write through what precedes them. The web UI's pages
+(``vigil.web.pages``) are served on the main port before the AWS routes: ``GET /`` is the
+home page unless it carries an AWS query ``Action``.
 
 Start order                               Stop order (reverse, each waits for the last)
  1. core: store (open ClickHouse,          1. not ready: /healthz answers 503
@@ -38,16 +39,29 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from starlette.types import Scope
 
+from vigil import malloc
 from vigil.api.app import build_app
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.auth import Authenticator
 from vigil.config import Config
 from vigil.ingest.otlp.grpc_handler import start_grpc_server
 from vigil.pillar import Builder, Core, Pillar, open_core
-from vigil.pillars import dashboards, logs, metrics, otlp, read_api, selfwatch, traces
+from vigil.pillars import (
+    alarms,
+    dashboards,
+    logs,
+    metrics,
+    notify,
+    otlp,
+    read_api,
+    selfwatch,
+    traces,
+)
+from vigil.preflight import DataDirLock, check_ports, lock_data_dir
 from vigil.selfwatch import log_buffer
-from vigil.tasks import TaskRunner
+from vigil.tasks import Task, TaskRunner
 from vigil.telemetry import SelfMetrics
 from vigil.web import pages as web_pages
 
@@ -58,11 +72,34 @@ PILLARS: tuple[Builder, ...] = (
     logs.build,
     metrics.build,
     traces.build,
+    alarms.build,
+    notify.build,
     read_api.build,
     otlp.build,
     dashboards.build,
     selfwatch.build,
 )
+
+
+# Seconds between two returns of freed heap memory to the system (malloc.py: idle RSS).
+TRIM_INTERVAL = 60.0
+
+
+async def _trim() -> None:
+    await asyncio.to_thread(malloc.trim)
+
+
+def _port_flags(cfg: Config) -> dict[str, int | None]:
+    return {
+        "--port": cfg.port,
+        "--otlp-http-port": cfg.otlp_http_port,
+        "--otlp-grpc-port": cfg.otlp_grpc_port,
+        "--xray-port": cfg.xray_port,
+    }
+
+
+def _is_open(scope: Scope, prefixes: tuple[str, ...]) -> bool:
+    return bool(prefixes) and str(scope.get("path", "")).startswith(prefixes)
 
 
 class ConfigError(Exception):
@@ -93,6 +130,7 @@ class Runtime:
         self._started: list[Pillar] = []
         self._grpc: grpc.aio.Server | None = None
         self._closed = False
+        self._lock: DataDirLock | None = None
 
     @property
     def ready(self) -> bool:
@@ -119,6 +157,14 @@ class Runtime:
     async def start(self) -> dict[str, str]:
         self.check()
         cfg = self.config
+        # Before anything opens: one server per data directory, and the ports free
+        # (preflight.py words both errors for the person who started vigil).
+        self._lock = lock_data_dir(cfg.data_dir)
+        try:
+            check_ports(cfg.host, _port_flags(cfg), udp=frozenset({"--xray-port"}))
+        except BaseException:
+            self._lock.release()
+            raise
         if cfg.self_metrics:
             log_buffer()  # vigil's log lines from the first one on (see vigil.selfwatch)
         # 1. core
@@ -137,6 +183,7 @@ class Runtime:
             cfg.aws_credentials,
             metrics=core.metrics,
         )
+        open_paths = tuple(prefix for p in self.built for prefix in p.open_paths)
         routes = [r for p in self.built for r in p.routes]
         pages = web_pages.routes(aws.root, [getattr(r, "path", "") for r in routes])
         main_app = build_app(
@@ -144,7 +191,9 @@ class Runtime:
             core.auth,
             core.is_ready,
             core.metrics,
-            exempt=lambda scope: aws.is_aws(scope) or web_pages.is_page(scope),
+            exempt=lambda scope: (
+                aws.is_aws(scope) or web_pages.is_page(scope) or _is_open(scope, open_paths)
+            ),
         )
         core.addresses["http"] = await core.listeners.open("http", main_app, cfg.host, cfg.port)
         self._grpc, grpc_port = await start_grpc_server(
@@ -154,10 +203,11 @@ class Runtime:
             cfg.max_body_bytes,
         )
         core.addresses["otlp-grpc"] = f"{cfg.host}:{grpc_port}"
-        # 5. periodic tasks
+        # 5. periodic tasks (the pillars', and giving freed heap back to the system)
         for pillar in self.built:
             for task in pillar.tasks:
                 core.tasks.add(task)
+        core.tasks.add(Task("malloc-trim", _trim, TRIM_INTERVAL, first_delay=TRIM_INTERVAL))
         await core.tasks.start()
         # 6. ready
         core.ready = True
@@ -166,6 +216,8 @@ class Runtime:
     async def stop(self) -> None:
         core = self.core
         if core is None or self._closed:
+            if self._lock is not None:
+                self._lock.release()  # a start that failed before the core opened
             return
         self._closed = True
         # 1. not ready
@@ -181,8 +233,12 @@ class Runtime:
         for pillar in reversed(self._started):
             await pillar.stop()
         self._started.clear()
-        # 5-6. writer drains its queue; state and store close
-        await core.close()
+        # 5-6. writer drains its queue; state and store close; the data directory is free
+        try:
+            await core.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     def listening_line(self) -> str:
         order = ("http", "otlp-http", "otlp-grpc", "xray")

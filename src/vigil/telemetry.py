@@ -6,6 +6,8 @@ never share counters. Components receive it at construction.
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -76,6 +78,22 @@ class SelfMetrics:
             ["service", "operation", "outcome"],
             registry=r,
         )
+        # Every user expression (Insights, metric math, filter patterns, X-Ray filters, the
+        # logs API's regex) runs under a time bound (issue 18): how long each took, and how
+        # often one hit its bound (answered as a limit error or a partial page).
+        self.expression_seconds = Histogram(
+            "vigil_user_expression_seconds",
+            "Time a user expression took to run, by language.",
+            ["language"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.expression_overruns = Counter(
+            "vigil_user_expression_overruns",
+            "User expressions stopped at their time bound, by language.",
+            ["language"],
+            registry=r,
+        )
         self.retention_deleted = Counter(
             "vigil_retention_runs", "Retention passes run over log groups.", registry=r
         )
@@ -108,3 +126,28 @@ class SelfMetrics:
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+    def expression(self, language: str) -> ExpressionTimer:
+        """A timer for one user expression of ``language`` (see ``ExpressionTimer``)."""
+        return ExpressionTimer(self, language)
+
+
+class ExpressionTimer:
+    """``with metrics.expression("metric-math") as run: …; run.overran()`` — times one user
+    expression into ``vigil_user_expression_seconds``; ``overran`` counts a hit bound."""
+
+    def __init__(self, metrics: SelfMetrics, language: str) -> None:
+        self._metrics = metrics
+        self._language = language
+        self._started = 0.0
+
+    def __enter__(self) -> ExpressionTimer:
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        elapsed = time.perf_counter() - self._started
+        self._metrics.expression_seconds.labels(self._language).observe(elapsed)
+
+    def overran(self) -> None:
+        self._metrics.expression_overruns.labels(self._language).inc()

@@ -4,9 +4,11 @@
   ``{"query_id"}``; times as in the read API (RFC 3339, Unix seconds, ``now-1h``).
 * ``GET /api/v1/logs/insights/{id}`` → ``{"status", "results": [{field: value}],
   "fields": [...], "statistics"}``; ``DELETE`` stops it.
-* ``GET /api/v1/logs/tail?group=G[&filter=PATTERN][&cursor=C][&limit=N]`` → events in the
-  order they were ingested (``next_cursor`` resumes after the last one; without a cursor,
-  the last ``limit`` events). Only events stamped within the last day are followed.
+* ``GET /api/v1/logs/tail?group=G[&filter=PATTERN][&severity=S|&min_severity=S]
+  [&cursor=C][&limit=N]`` → matching events in the order they were ingested
+  (``next_cursor`` resumes after the last one; without a cursor, the newest ``limit``
+  matching events). Severity as ``/api/v1/logs`` reads it (query/severity.py). Only
+  events stamped within the last day are followed.
 * ``POST /api/v1/logs/scheduled-queries/{name}/run`` runs a scheduled query now.
 Errors: the read API's shape (400 naming the field, 404, 504).
 """
@@ -26,7 +28,7 @@ from starlette.routing import Route
 from vigil.api.endpoint import json_endpoint
 from vigil.api.params import ParamError, Params, make_cursor, parse_time
 from vigil.api.responses import JSONResponse, error
-from vigil.query import logevents
+from vigil.query import logevents, severity
 from vigil.query.insights import QuerySyntaxError, parse_query
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.runner import QueryRegistry, QueryRequest, TooManyQueries
@@ -105,7 +107,7 @@ class LogsApi:
                 return error(404, "not_found", f"log group {group} does not exist", "groups")
         req = QueryRequest(tenant, text, query, groups, start // 10**6, end // 10**6, limit)
         try:
-            query_id = self._queries.start(req)
+            query_id = await self._queries.submit(req)
         except QueryError as exc:
             return error(400, "malformed_query", exc.message, "query")
         except TooManyQueries as exc:
@@ -142,6 +144,13 @@ class LogsApi:
         except PatternError as exc:
             raise ParamError("filter", str(exc)) from None
         limit = p.integer("limit", 100, lo=1, hi=10_000)
+        levels: dict[str, str | None] = {}
+        for name in ("severity", "min_severity"):
+            value = p.text(name)
+            try:
+                levels[name] = severity.check(value) if value else None
+            except severity.SeverityError as exc:
+                raise ParamError(name, str(exc)) from None
         cursor = p.cursor(
             "cursor",
             lambda c: isinstance(c, list) and len(c) == 3 and all(isinstance(x, int) for x in c),
@@ -157,6 +166,7 @@ class LogsApi:
             after=tuple(cursor) if cursor else None,
             limit=limit,
             now_ms=self._clock() // 10**6,
+            condition=severity.condition(levels["severity"], levels["min_severity"]),
         )
         return JSONResponse(
             {

@@ -34,19 +34,36 @@ class ParamError(ValueError):
         self.code = code
 
 
+# The times a request may name: from the epoch to 2100. Past these the store's DateTime
+# parameters (and Python's datetime) fail deep inside a query; here they are a 400 naming
+# the field (issue 18 item 6).
+MIN_TIME_NS = 0
+MAX_TIME_NS = 4_102_444_800 * 10**9  # 2100-01-01T00:00:00Z
+
+
 def parse_time(field: str, text: str, now_ns: int | None = None) -> int:
     """Nanoseconds since the epoch from RFC 3339, Unix seconds/ms/ns, ``now`` or ``now-15m``.
 
     Plain numbers are read by size: below 1e11 seconds, below 1e14 milliseconds, below 1e17
-    microseconds, else nanoseconds.
+    microseconds, else nanoseconds. Times before 1970 are refused, and so are absolute
+    times after 2100 (``now``-relative ones follow the clock, which is the server's).
     """
+    value = _parse_time(field, text, now_ns)
+    relative = text.strip() == "now" or _RELATIVE.match(text.strip()) is not None
+    if value < MIN_TIME_NS or (value > MAX_TIME_NS and not relative):
+        raise ParamError(field, f"{text!r} is not a time between 1970 and 2100")
+    return value
+
+
+def _parse_time(field: str, text: str, now_ns: int | None) -> int:
     now = time.time_ns() if now_ns is None else now_ns
     value = text.strip()
     if value == "now":
         return now
     match = _RELATIVE.match(value)
     if match:
-        return now - int(float(match.group(1)) * _UNIT_NS[match.group(2)])
+        ago = Decimal(match.group(1)) * _UNIT_NS[match.group(2)]
+        return now - int(min(ago, Decimal(MAX_TIME_NS) * 2))
     try:
         number = Decimal(value)
     except InvalidOperation:
@@ -64,7 +81,8 @@ def parse_time(field: str, text: str, now_ns: int | None = None) -> int:
         return int(number)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed.timestamp()  # years 1 and 9999 with an offset overflow here
+    except (ValueError, OverflowError):
         raise ParamError(
             field, f"{text!r} is not a time (RFC 3339, Unix seconds, or now-15m)"
         ) from None
@@ -110,14 +128,18 @@ class Params:
             raise ParamError(field, f"{value} is not between {lo} and {hi}")
         return value
 
-    def number(self, field: str) -> float | None:
+    def number(self, field: str, *, lo: float = -1e15, hi: float = 1e15) -> float | None:
+        """A finite number within [lo, hi] (NaN and infinities are refused, not passed on)."""
         text = self.text(field)
         if text is None:
             return None
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise ParamError(field, f"{text!r} is not a number") from None
+        if not lo <= value <= hi:  # False for NaN too
+            raise ParamError(field, f"{text!r} is not a number between {lo:g} and {hi:g}")
+        return value
 
     def flag(self, field: str, default: bool = False) -> bool:
         text = self.text(field)

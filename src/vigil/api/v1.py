@@ -21,6 +21,7 @@ from vigil.api.endpoint import Endpoint, Handler, json_endpoint
 from vigil.api.params import ParamError, Params, make_cursor, parse_time
 from vigil.api.responses import JSONResponse, error
 from vigil.api.v1_traces import trace_id_param, trace_logs
+from vigil.model.deadline import Deadline, ExpressionTimeout
 from vigil.model.timefmt import rfc3339
 from vigil.query import levels as metric_levels
 from vigil.query import logs as logq
@@ -34,6 +35,7 @@ from vigil.query.xrayfilter import FilterError, compile_filter, parse
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import Store
 from vigil.store.retention import MetricRetention
+from vigil.syntax import regex as user_regex
 from vigil.telemetry import SelfMetrics
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -262,7 +264,8 @@ class ReadApi:
             start // 10**9,
             -(-end // 10**9),
             search_limit=self._search_limit,
-            timezone=body.get("timezone"),
+            timezone=body.get("timezone") if isinstance(body.get("timezone"), str) else None,
+            metrics=self._metrics,
         )
         return JSONResponse(
             {
@@ -305,7 +308,8 @@ class ReadApi:
         now = self._clock()
         if p.text("filter") is not None:
             return await self._filter_traces(tenant, p, now)
-        min_ms, max_ms = p.number("min_duration_ms"), p.number("max_duration_ms")
+        min_ms = p.number("min_duration_ms", lo=0, hi=1e12)
+        max_ms = p.number("max_duration_ms", lo=0, hi=1e12)
         search = trq.TraceSearch(
             tenant=tenant,
             service=p.text("service"),
@@ -400,14 +404,31 @@ async def _metric_data(
     end: int,
     search_limit: int = 500,
     timezone: str | None = None,
+    metrics: SelfMetrics | None = None,
 ) -> list[md.Result]:
-    """``md.get_metric_data`` with its query errors as 400s naming the query."""
+    """``md.get_metric_data`` with its query errors as 400s naming the query, its math
+    bounded in time (counted on /metrics when ``metrics`` is given)."""
+    started = time.perf_counter()
     try:
         return await md.get_metric_data(
-            fetch, queries, start, end, search_limit=search_limit, timezone=timezone
+            fetch,
+            queries,
+            start,
+            end,
+            search_limit=search_limit,
+            timezone=timezone,
+            deadline=Deadline(),
         )
     except md.QueryError as exc:
         raise ParamError(_query_field(exc), exc.message, "invalid_query") from None
+    except ExpressionTimeout as exc:
+        if metrics is not None:
+            metrics.expression_overruns.labels("metric-math").inc()
+        raise ParamError("queries", str(exc), "expression_timeout") from None
+    finally:
+        if metrics is not None:
+            elapsed = time.perf_counter() - started
+            metrics.expression_seconds.labels("metric-math").observe(elapsed)
 
 
 def _query_field(exc: md.QueryError) -> str:
@@ -433,6 +454,9 @@ def _body_query(q: Any, index: int) -> md.MetricQuery:
     qid = q.get("id")
     if not isinstance(qid, str):
         raise ParamError(f"{where}.id", "is required")
+    for key in ("label", "expression", "unit"):
+        if q.get(key) is not None and not isinstance(q[key], str):
+            raise ParamError(f"{where}.{key}", "must be a string")
     query = md.MetricQuery(
         id=qid,
         label=q.get("label"),
@@ -440,7 +464,9 @@ def _body_query(q: Any, index: int) -> md.MetricQuery:
         period=q.get("period"),
         expression=q.get("expression"),
     )
-    if query.period is not None and not isinstance(query.period, int):
+    if query.period is not None and (
+        not isinstance(query.period, int) or isinstance(query.period, bool)
+    ):
         raise ParamError(f"{where}.period", "must be an integer")
     if query.expression is None:
         for key in ("namespace", "name", "stat"):
@@ -462,7 +488,8 @@ def _is_int_pair(value: Any) -> bool:
 
 
 def _check_regex(pattern: str) -> None:
+    """The store runs the regex with RE2: refuse here what RE2 would refuse there."""
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ParamError("regex", f"invalid regular expression: {exc}") from None
+        user_regex.check(pattern)
+    except user_regex.RegexError as exc:
+        raise ParamError("regex", f"invalid regular expression: {exc.reason}") from None

@@ -88,7 +88,7 @@ class TracesApi:
         now = self._clock()
         end = p.time("end", now) or now
         start = p.time("start", now)
-        start = end - xq.HOUR_NS if start is None else start
+        start = max(0, end - xq.HOUR_NS) if start is None else start
         if start >= end:
             raise ParamError("start", "must be before end")
         if end - start > MAX_WINDOW_NS:

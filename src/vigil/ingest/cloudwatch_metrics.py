@@ -86,6 +86,17 @@ def decode_put_metric_data(params: Mapping[str, Any], tenant: str, now_ns: int) 
         where = f"EntityMetricData.member.{e}"
         if not isinstance(entity, dict):
             raise _bad(f"The parameter {where} must be a structure.")
+        # The entity is not kept, but a malformed one is refused as CloudWatch refuses it.
+        described = entity.get("Entity")
+        if described is not None and not isinstance(described, dict):
+            raise _bad(f"The parameter {where}.Entity must be a structure.")
+        for key in ("KeyAttributes", "Attributes"):
+            value = (described or {}).get(key)
+            if value is not None and not (
+                isinstance(value, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+            ):
+                raise _bad(f"The parameter {where}.Entity.{key} must be a map of strings.")
         data += [
             (f"{where}.MetricData.member.{i}", d)
             for i, d in enumerate(_list(entity.get("MetricData"), f"{where}.MetricData"), 1)

@@ -48,6 +48,7 @@ MAX_DATAGRAM = 65535
 # datagrams (the kernel counts ~2x the payload). Linux caps SO_RCVBUF at net.core.rmem_max
 # (often 208 KiB: a few milliseconds); SO_RCVBUFFORCE passes the cap with CAP_NET_ADMIN.
 RECEIVE_BUFFER = 16 * 1024 * 1024
+DROP_CHECK_INTERVAL = 5.0  # seconds between reads of the kernel's drop count while busy
 
 
 def bind_pair(host: str, port: int, attempts: int = 50) -> tuple[socket.socket, socket.socket]:
@@ -91,13 +92,13 @@ def size_receive_buffer(sock: socket.socket, wanted: int) -> int:
         break
     given = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     if given < wanted:
-        log.warning(
-            "X-Ray daemon: the UDP receive buffer is %d KiB, not the %d KiB asked for; bursts"
-            " beyond it are dropped by the kernel. Raise the limit (Linux: sysctl -w"
-            " net.core.rmem_max=%d) or run vigil with CAP_NET_ADMIN.",
+        # Not a warning at every start: a host that sends few segments never fills even a
+        # small buffer. KernelDrops.check warns, once, when the kernel does drop datagrams.
+        log.info(
+            "X-Ray daemon: UDP receive buffer %d KiB (asked %d KiB; capped by"
+            " net.core.rmem_max); bursts beyond it are dropped by the kernel",
             given // 1024,
             wanted // 1024,
-            wanted,
         )
     return given
 
@@ -111,6 +112,25 @@ class KernelDrops:
         self._inode = os.fstat(sock.fileno()).st_ino
         self._buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self._tables = ("/proc/net/udp6",) if sock.family == socket.AF_INET6 else ("/proc/net/udp",)
+        self.warned = False
+
+    def check(self) -> None:
+        """Warn, once per process and with the fix, when the kernel has dropped datagrams."""
+        if self.warned:
+            return
+        dropped = self.drops()
+        if not dropped:
+            return
+        self.warned = True
+        log.warning(
+            "X-Ray daemon: the kernel dropped %d datagrams because the UDP receive buffer"
+            " (%d KiB) was full. Fix: sysctl -w net.core.rmem_max=%d (and the same line in"
+            " /etc/sysctl.d/), or run vigil with CAP_NET_ADMIN; then restart vigil."
+            " vigil_xray_kernel_dropped_datagrams_total on /metrics counts them.",
+            dropped,
+            self._buffer // 1024,
+            RECEIVE_BUFFER,
+        )
 
     def drops(self) -> int | None:
         for table in self._tables:
@@ -171,6 +191,7 @@ class XRayDaemon:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._drops: KernelDrops | None = None
         self.datagrams = Counter(
             "vigil_xray_datagrams",
             "X-Ray daemon datagrams, by outcome (accepted, malformed, rejected, overloaded,"
@@ -180,7 +201,8 @@ class XRayDaemon:
         )
 
     async def start(self, sock: socket.socket) -> None:
-        self._metrics.registry.register(KernelDrops(sock))
+        self._drops = KernelDrops(sock)
+        self._metrics.registry.register(self._drops)
         self._loop = asyncio.get_running_loop()
         self._sock = sock
         self._thread = threading.Thread(
@@ -192,6 +214,7 @@ class XRayDaemon:
         """The receiver thread: batches of documents to the loop, by count or age."""
         batch: list[bytes] = []
         due = 0.0
+        next_drop_check = 0.0
         while not self._stopping.is_set():
             wait = 0.1 if not batch else max(0.0, due - time.monotonic())
             try:
@@ -210,6 +233,11 @@ class XRayDaemon:
                 if not batch:
                     due = time.monotonic() + self.flush_interval
                 batch.extend(bodies)
+                # Only while datagrams arrive: drops happen in bursts, and idle is free.
+                now = time.monotonic()
+                if now >= next_drop_check and self._drops is not None:
+                    next_drop_check = now + DROP_CHECK_INTERVAL
+                    self._drops.check()
             if batch and (len(batch) >= self.batch_docs or time.monotonic() >= due):
                 self._hand_over(batch)
                 batch = []

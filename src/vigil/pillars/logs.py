@@ -37,7 +37,10 @@ def build(core: Core) -> LogsPillar:
     # Every log batch, whatever its protocol, goes through the metric filters and EMF.
     core.pipeline.log_processors.extend([filters, emf_metrics])
     queries = QueryRegistry(
-        core.store, clock=lambda: core.clock() / 1e9, timeout=cfg.insights_timeout
+        core.store,
+        clock=lambda: core.clock() / 1e9,
+        timeout=cfg.insights_timeout,
+        metrics=core.metrics,
     )
     pipeline = core.pipeline
 

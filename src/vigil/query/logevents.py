@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from vigil.model.deadline import Deadline
 from vigil.store.interface import Store
 from vigil.syntax.filterpattern import Pattern
 
@@ -119,6 +120,7 @@ async def get_events(
 class FilterPage:
     events: list[Event]
     resume: tuple[int, int] | None  # where the next call starts; None when done
+    cut_short: bool = False  # the deadline ended the scan (the page is partial, resumable)
 
 
 async def filter_events(
@@ -129,7 +131,11 @@ async def filter_events(
     limit: int,
     after: tuple[int, int] | None = None,
     max_scan: int = MAX_SCAN_ROWS,
+    deadline: Deadline | None = None,
 ) -> FilterPage:
+    """One page of events matching ``pattern``. The scan stops, as CloudWatch's does, after
+    ``max_scan`` rows or at ``deadline`` (the pattern's Python match is the user's
+    expression), answering what it has with the position to resume from."""
     where, params = _where(q)
     condition, pattern_params = pattern.sql()
     where.append(condition)
@@ -168,6 +174,8 @@ async def filter_events(
             return FilterPage(matched, None)
         if scanned >= max_scan:
             return FilterPage(matched, cursor)
+        if deadline is not None and deadline.expired():
+            return FilterPage(matched, cursor, cut_short=True)
 
 
 async def stream_stats(store: Store, tenant: str, group: str) -> dict[str, dict[str, int]]:
@@ -217,42 +225,71 @@ async def tail_events(
     after: tuple[int, int, int] | None,
     limit: int,
     now_ms: int,
+    condition: tuple[str, dict[str, Any]] = ("1", {}),
+    max_scan: int = MAX_SCAN_ROWS,
 ) -> tuple[list[Event], tuple[int, int, int]]:
-    """Events in ingestion order (then time order): after ``after`` (ingestion ms, event
-    time ns, event key), or the last ``limit`` ones. Returns the events and the cursor to
-    resume from (with nothing found and no cursor: ``now_ms``, so following starts now)."""
-    condition, params = pattern.sql()
-    params.update(t=tenant, g=group, since=since_ns, limit=limit)
+    """Matching events in ingestion order (then time order): the first ``limit`` after
+    ``after`` (ingestion ms, event time ns, event key), or the newest ``limit`` ones.
+    ``condition`` is one more SQL condition (the severity filter). Returns the events and
+    the cursor to resume from (with nothing found and no cursor: ``now_ms``, so following
+    starts now).
+
+    A pattern SQL cannot decide alone (JSON, space-delimited) is checked here, chunk by
+    chunk, so that the answer still holds ``limit`` matches when there are that many
+    among the newest ``max_scan`` rows (after a cursor: the next ``max_scan``)."""
+    pattern_sql, params = pattern.sql()
+    params.update(condition[1])
+    params.update(t=tenant, g=group, since=since_ns)
     where = [
         "tenant = {t:String}",
         "log_group = {g:String}",
         "timestamp >= fromUnixTimestamp64Nano({since:Int64})",
-        condition,
+        pattern_sql,
+        condition[0],
     ]
     position = (
         f"(toUnixTimestamp64Milli(ingestion_time), toUnixTimestamp64Nano(timestamp), {EVENT_KEY})"
     )
-    if after is not None:
-        where.append(f"{position} > ({{a_ing:Int64}}, {{a_ts:Int64}}, {{a_key:UInt64}})")
-        params["a_ing"], params["a_ts"], params["a_key"] = after
-    order = "ASC" if after is not None else "DESC"
-    rows = await store.query(
-        f"SELECT {_COLUMNS}, {position} FROM logs WHERE {' AND '.join(where)}"
-        f" ORDER BY toUnixTimestamp64Milli(ingestion_time) {order}, timestamp {order},"
-        f" {EVENT_KEY} {order} LIMIT {{limit:UInt32}}",
-        params,
-    )
-    ordered = list(rows.rows) if after is not None else list(rows.rows)[::-1]
-    events = _events(ordered)
-    last = ordered[-1][-1] if ordered else None
-    cursor = (
-        (int(last[0]), int(last[1]), int(last[2]))
-        if last is not None
-        else (after or (now_ms, 0, 0))
-    )
-    if not pattern.exact_in_sql():
-        events = [e for e in events if pattern.match(e.message)]
-    return events, cursor
+    forward = after is not None
+    order = "ASC" if forward else "DESC"
+    exact = pattern.exact_in_sql()
+    chunk = limit if exact else max(limit, 1000)
+    matched: list[Event] = []
+    newest: tuple[int, int, int] | None = None  # the newest row seen (where following resumes)
+    bound = after
+    scanned = 0
+    while True:
+        page_where = list(where)
+        page_params = dict(params, limit=chunk)
+        if bound is not None:
+            op = ">" if forward else "<"
+            page_where.append(
+                f"{position} {op} ({{b_ing:Int64}}, {{b_ts:Int64}}, {{b_key:UInt64}})"
+            )
+            page_params["b_ing"], page_params["b_ts"], page_params["b_key"] = bound
+        rows = await store.query(
+            f"SELECT {_COLUMNS}, {position} FROM logs WHERE {' AND '.join(page_where)}"
+            f" ORDER BY toUnixTimestamp64Milli(ingestion_time) {order}, timestamp {order},"
+            f" {EVENT_KEY} {order} LIMIT {{limit:UInt32}}",
+            page_params,
+        )
+        for row, event in zip(rows.rows, _events(rows.rows), strict=True):
+            scanned += 1
+            pos = row[-1]
+            bound = (int(pos[0]), int(pos[1]), int(pos[2]))
+            if newest is None:
+                newest = bound
+            if exact or pattern.match(event.message):
+                matched.append(event)
+                if len(matched) == limit:
+                    break
+        if len(matched) == limit or len(rows.rows) < chunk or scanned >= max_scan:
+            break
+    if forward:
+        # Following resumes after the last row looked at, matching or not.
+        assert bound is not None
+        return matched, bound
+    return matched[::-1], newest if newest is not None else (now_ms, 0, 0)
 
 
 async def group_fields(

@@ -11,18 +11,10 @@ from typing import Any
 
 from vigil.model.common import hex_id, typed_attributes
 from vigil.model.timefmt import rfc3339
+from vigil.query import severity as severity_sql
 from vigil.store.interface import Store
 
-SEVERITY_RANGES = {
-    "TRACE": (1, 4),
-    "DEBUG": (5, 8),
-    "INFO": (9, 12),
-    "WARN": (13, 16),
-    "WARNING": (13, 16),
-    "ERROR": (17, 20),
-    "FATAL": (21, 24),
-    "CRITICAL": (21, 24),
-}
+SEVERITY_RANGES = severity_sql.RANGES
 
 _ROW_HASH = "cityHash64(log_stream, body, span_id, observed_timestamp)"
 
@@ -36,7 +28,7 @@ class LogSearch:
     end_ns: int | None = None
     contains: str | None = None  # case-insensitive substring of the message
     regex: str | None = None  # RE2, on the message
-    severity: str | None = None  # exactly this level (by number range or text)
+    severity: str | None = None  # exactly this level (see query/severity.py)
     min_severity: str | None = None  # this level or above
     attributes: dict[str, str] = field(default_factory=dict)
     trace_id: str | None = None
@@ -65,21 +57,10 @@ def _where(search: LogSearch) -> tuple[list[str], dict[str, Any]]:
     if search.regex:
         where.append("match(body, {regex:String})")
         params["regex"] = search.regex
-    if search.severity:
-        lo, hi = SEVERITY_RANGES[search.severity.upper()]
-        where.append(
-            "(severity_number BETWEEN {sev_lo:UInt8} AND {sev_hi:UInt8}"
-            " OR (severity_number = 0 AND upper(severity_text) = {sev_text:String}))"
-        )
-        params.update(sev_lo=lo, sev_hi=hi, sev_text=search.severity.upper())
-    if search.min_severity:
-        lo, _ = SEVERITY_RANGES[search.min_severity.upper()]
-        names = [n for n, (a, _) in SEVERITY_RANGES.items() if a >= lo]
-        where.append(
-            "(severity_number >= {min_sev:UInt8}"
-            " OR (severity_number = 0 AND upper(severity_text) IN {min_sev_names:Array(String)}))"
-        )
-        params.update(min_sev=lo, min_sev_names=names)
+    if search.severity or search.min_severity:
+        condition, sev_params = severity_sql.condition(search.severity, search.min_severity)
+        where.append(condition)
+        params.update(sev_params)
     for i, (key, value) in enumerate(sorted(search.attributes.items())):
         where.append(
             f"(attributes[{{ak{i}:String}}] = {{av{i}:String}}"
@@ -108,6 +89,7 @@ async def search_logs(
                toUnixTimestamp64Nano(observed_timestamp) AS observed,
                toUnixTimestamp64Milli(ingestion_time) AS ingested,
                log_group, log_stream, severity_number, severity_text, body,
+               {severity_sql.EFFECTIVE_TEXT} AS effective_severity,
                attributes, attributes_typed, resource, resource_typed,
                scope_name, scope_version, trace_id, span_id, flags, service
         FROM logs WHERE {" AND ".join(where)}
@@ -132,6 +114,10 @@ def _log_json(r: dict[str, Any]) -> dict[str, Any]:
         "log_stream": r["log_stream"],
         "severity_number": r["severity_number"],
         "severity_text": r["severity_text"],
+        # What severity filters read: the OTLP severity, else the JSON level/severity field.
+        "severity": severity_sql.name_of(
+            int(r["severity_number"]), r["severity_text"], r["effective_severity"]
+        ),
         "body": r["body"],
         "attributes": typed_attributes(r["attributes"], r["attributes_typed"]),
         "resource": typed_attributes(r["resource"], r["resource_typed"]),

@@ -54,10 +54,12 @@ async def list_series(
     params["limit"] = limit + 1
     rows = (
         await store.query(
-            f"""SELECT namespace, name, series_id, any(dimensions) AS dimensions,
-                   groupUniqArrayArray(units) AS units,
-                   toUnixTimestamp64Nano(min(first_seen)) AS first_seen,
-                   toUnixTimestamp64Nano(max(last_seen)) AS last_seen, sum(points) AS points
+            # The aliases differ from the columns: ClickHouse resolves a name in WHERE to a
+            # SELECT alias first, so "any(dimensions) AS dimensions" put an aggregate in WHERE.
+            f"""SELECT namespace, name, series_id, any(dimensions) AS dims,
+                   groupUniqArrayArray(units) AS unit_set,
+                   toUnixTimestamp64Nano(min(first_seen)) AS first_ns,
+                   toUnixTimestamp64Nano(max(last_seen)) AS last_ns, sum(points) AS n_points
             FROM metric_series WHERE {" AND ".join(where)}
             GROUP BY namespace, name, series_id
             ORDER BY namespace, name, series_id LIMIT {{limit:UInt32}}""",
@@ -73,11 +75,11 @@ async def list_series(
             "namespace": r["namespace"],
             "name": r["name"],
             "series_id": str(r["series_id"]),
-            "dimensions": dict(r["dimensions"]),
-            "units": sorted(r["units"]),
-            "first_seen": rfc3339(r["first_seen"]),
-            "last_seen": rfc3339(r["last_seen"]),
-            "points": int(r["points"]),
+            "dimensions": dict(r["dims"]),
+            "units": sorted(r["unit_set"]),
+            "first_seen": rfc3339(r["first_ns"]),
+            "last_seen": rfc3339(r["last_ns"]),
+            "points": int(r["n_points"]),
         }
         for r in rows
     ], cursor

@@ -169,6 +169,8 @@ _TRACES_RANGE = f"""
     FROM trace_index WHERE tenant = {{t:String}}
       AND trace_id IN (SELECT trace_id FROM spans WHERE {_M})"""
 
+# Int64 seconds, not DateTime parameters: ClickHouse cannot parse "0" (an end at the
+# epoch, start clamped there) as a DateTime parameter.
 _READ = """
     SELECT toString(kind) AS kind, src, src_type, dst, dst_type, root,
         sum(requests) AS n, sum(errors) AS errors, sum(faults) AS faults,
@@ -176,14 +178,16 @@ _READ = """
         sumMap(buckets, counts) AS hist,
         toUnixTimestamp64Nano(min(first)) AS first, toUnixTimestamp64Nano(max(last)) AS last
     FROM service_graph
-    WHERE tenant = {t:String} AND minute BETWEEN {lo:DateTime} AND {hi:DateTime}
+    WHERE tenant = {t:String} AND minute BETWEEN toDateTime({lo:Int64}) AND toDateTime({hi:Int64})
       AND kind != 'gen'
       AND (minute, gen) IN (SELECT minute, max(gen) FROM service_graph
-          WHERE tenant = {t:String} AND minute BETWEEN {lo:DateTime} AND {hi:DateTime}
+          WHERE tenant = {t:String}
+            AND minute BETWEEN toDateTime({lo:Int64}) AND toDateTime({hi:Int64})
           GROUP BY minute)
       AND (kind = 'node'
-           OR (kind = 'edge' AND other BETWEEN {lo:DateTime} AND {hi:DateTime})
-           OR (kind = 'remote' AND NOT (other BETWEEN {lo:DateTime} AND {hi:DateTime})))
+           OR (kind = 'edge' AND other BETWEEN toDateTime({lo:Int64}) AND toDateTime({hi:Int64}))
+           OR (kind = 'remote'
+               AND NOT (other BETWEEN toDateTime({lo:Int64}) AND toDateTime({hi:Int64}))))
     GROUP BY kind, src, src_type, dst, dst_type, root"""
 
 

@@ -72,6 +72,10 @@ STATE_MODULES = (
     "vigil.state.db",
     "vigil.state.sampling",
     "vigil.state.logs",
+    "vigil.state.alarms",
+    "vigil.state.notifylog",
+    "vigil.state.topics",
+    "vigil.state.incidents",
     "vigil.state.dashboards",
 )
 

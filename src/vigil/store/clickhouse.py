@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 import chdb
 import clickhouse_connect
@@ -71,11 +72,34 @@ def store_url(value: str) -> str:
     return "chdb://" + str(Path(value.removeprefix("chdb://")).resolve())
 
 
+# The embedded engine's server settings for one node next to its own process. ClickHouse's
+# defaults size each cache for a dedicated server (5 GiB or half the RAM: marks, primary
+# index, …) and keep up to 1,000 idle threads; in vigil they would grow with the data read
+# and never shrink. Measured idle memory: bench/RESULTS.md ("Idle memory"). Each can be
+# overridden with VIGIL_CHDB_OPTIONS="name=value&name=value" (any ClickHouse server setting).
+EMBEDDED_OPTIONS: dict[str, str] = {
+    "mark_cache_size": str(128 << 20),
+    "index_mark_cache_size": str(32 << 20),
+    "primary_index_cache_size": str(64 << 20),
+    "uncompressed_cache_size": "0",
+    "index_uncompressed_cache_size": "0",
+    "max_thread_pool_free_size": "8",
+}
+
+
+def embedded_options() -> dict[str, str]:
+    options = dict(EMBEDDED_OPTIONS)
+    options.update(parse_qsl(os.environ.get("VIGIL_CHDB_OPTIONS", "")))
+    return options
+
+
 def _client_factory(url: str) -> Callable[[], Client]:
     if url.startswith("chdb://"):
         path = url.removeprefix("chdb://")
         Path(path).mkdir(parents=True, exist_ok=True)
-        return lambda: clickhouse_connect.get_client(dsn="chdb://" + path)
+        # The first connection starts the engine with these; later ones join it.
+        options = embedded_options()
+        return lambda: clickhouse_connect.get_client(dsn="chdb://" + path, chdb_options=options)
     parsed = urlparse(url)
     database = parsed.path.strip("/") or "vigil"
     common: dict[str, Any] = {

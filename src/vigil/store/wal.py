@@ -66,9 +66,26 @@ def decode(payload: bytes) -> dict[str, pa.Table]:
         at += name_len
         (size,) = struct.unpack_from("<Q", view, at)
         at += 8
-        tables[name] = pa.ipc.open_stream(pa.py_buffer(view[at : at + size])).read_all()
+        tables[name] = pa.ipc.open_stream(_aligned(view[at : at + size])).read_all()
         at += size
     return tables
+
+
+def _aligned(view: memoryview) -> pa.Buffer:
+    """The stream as an Arrow buffer starting at a multiple of 8 bytes.
+
+    An IPC stream pads its buffers to 8 bytes *from the stream's start*, and read in place
+    the table's columns point into it. A record sits at any offset of its segment (and a
+    stream at any offset of its record), so a replayed table's columns would be misaligned
+    for their types; Acero, through which chDB's ``Python()`` table function reads them,
+    then warns "An input buffer was poorly aligned. This could lead to crashes …" once per
+    column (and copies them). Copying the stream once here is cheaper and says nothing."""
+    buffer = pa.py_buffer(view)
+    if buffer.address % 8 == 0:
+        return buffer
+    aligned = pa.allocate_buffer(len(view))  # Arrow's allocator: 64-byte aligned
+    memoryview(aligned).cast("B")[:] = view
+    return aligned
 
 
 class WriteAheadLog:

@@ -25,6 +25,7 @@ from vigil.ingest.cloudwatch_native import decode_body
 from vigil.ingest.interface import Decoded
 from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
+from vigil.model.deadline import Deadline, ExpressionTimeout
 from vigil.query import metricdata as md
 from vigil.state.cloudwatch_resources import ResourceRef, parse_arn
 from vigil.state.metrictags import NoSuchResource, TagStore, TooManyTags
@@ -198,14 +199,20 @@ class CloudWatchService(AwsService):
             "GetMetricData",
             lambda v: isinstance(v, list) and len(v) == 3 and v[0] == digest,
         )
-        results = await md.get_metric_data(
-            self._fetch(ctx),
-            queries,
-            start,
-            end,
-            search_limit=self._search_limit,
-            timezone=(params.get("LabelOptions") or {}).get("Timezone"),
-        )
+        with self._metrics.expression("metric-math") as run:
+            try:
+                results = await md.get_metric_data(
+                    self._fetch(ctx),
+                    queries,
+                    start,
+                    end,
+                    search_limit=self._search_limit,
+                    timezone=(params.get("LabelOptions") or {}).get("Timezone"),
+                    deadline=Deadline(),
+                )
+            except ExpressionTimeout as exc:
+                run.overran()
+                raise AwsError("LimitExceeded", f"{exc}: simplify it or narrow the range") from None
         descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
         first, offset = (int(position[1]), int(position[2])) if position else (0, 0)
         page, next_position = _paginate(results, first, offset, max_points, descending)

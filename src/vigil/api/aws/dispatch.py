@@ -431,7 +431,11 @@ def _parse(
         return protocols.from_query(form or [], shape)
     if shape is None:
         return {}
-    params: dict[str, Any] = protocols.from_json(json_object(body), shape)
+    data = json_object(body)
+    problem = protocols.json_depth_problem(data)
+    if problem:
+        raise AwsError("SerializationException", problem)
+    params: dict[str, Any] = protocols.from_json(data, shape)
     if protocol == "rest-json":
         for name, member in shape.members.items():
             location = member.serialization.get("location")

@@ -21,6 +21,8 @@ import botocore.loaders
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.validate import ParamValidator
 
+from vigil.api.params import MAX_TIME_NS
+
 _loader = botocore.loaders.create_loader()
 
 
@@ -43,30 +45,156 @@ def validate(params: dict[str, Any], shape: Shape | None) -> str | None:
         return None
     report = ParamValidator().validate(params, shape)
     if not report.has_errors():
-        return None
-    lines = [line.strip() for line in report.generate_report().splitlines()]
-    return "; ".join(line for line in lines if line and not line.startswith("Parameter validation"))
+        return _over_max(params, shape)
+    # botocore's report writes each value with repr(): a value nested 1,000 deep recursed
+    # without end and a 70 KB string went into the message whole, so values are summarised
+    # first (botocore is pinned; its report's parts are read as that version has them).
+    lines = [_report_line(report, error) for error in report._errors]
+    return "; ".join(line.strip() for line in lines if line.strip())
 
 
-def to_datetime(value: Any) -> datetime | Any:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            return value
-        return datetime.fromtimestamp(value, tz=UTC)
+def _report_line(report: Any, error: tuple[str, str, dict[str, Any]]) -> str:
+    kind, name, extra = error
+    if kind == "invalid type":
+        param = extra["param"]
+        what = "timestamp" if isinstance(param, BadTimestamp) else type(param).__name__
+        return (
+            f"Invalid type for parameter {report._get_name(name)}, value: {_show(param)}, "
+            f"type: {what}, valid types: {', '.join(extra['valid_types'])}"
+        )
+    if "param" in extra:
+        extra = {**extra, "param": _Shown(_show(extra["param"]))}
+    return str(report._format_error((kind, name, extra)))
+
+
+def _over_max(params: dict[str, Any], shape: Shape) -> str | None:
+    """The model's upper bounds, which botocore's client-side validator leaves to the
+    service: string, list and map lengths (``max``) and numbers' ``max`` — a 70 KB
+    ``logStreamNamePrefix`` reached SQLite's LIKE as a pattern too complex (500)."""
+    stack: list[tuple[Any, Shape, str]] = [(params, shape, "")]
+    while stack:
+        value, sub, name = stack.pop()
+        kind = sub.type_name
+        limit = sub.metadata.get("max")
+        if kind == "structure" and isinstance(value, dict):
+            members = sub.members
+            stack.extend(
+                (v, members[k], f"{name}.{k}" if name else k)
+                for k, v in value.items()
+                if k in members
+            )
+            continue
+        if kind == "list" and isinstance(value, list):
+            stack.extend((v, sub.member, f"{name}[{i}]") for i, v in enumerate(value))
+        elif kind == "map" and isinstance(value, dict):
+            stack.extend((v, sub.value, f"{name}.{k}") for k, v in value.items())
+        if limit is None:
+            continue
+        if isinstance(value, str | list | dict) and len(value) > limit:
+            return (
+                f"Invalid length for parameter {name or 'input'}, value: {len(value)}, "
+                f"valid max length: {limit}"
+            )
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and kind in ("integer", "long", "double", "float")
+            and value > limit
+        ):
+            return f"Invalid value for parameter {name}, value: {value}, valid max value: {limit}"
+    return None
+
+
+class _Shown:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return f"<{type(value).__name__} of {len(value)}>"
+    if isinstance(value, str) and len(value) > 200:
+        return repr(value[:200]) + f"… ({len(value)} characters)"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+# How deep a JSON input may nest: the AWS models nest a handful of levels; past this a value
+# is not any shape's, and botocore's validator, which repr()s it, recursed without end.
+MAX_JSON_DEPTH = 64
+
+
+def json_depth_problem(value: Any) -> str | None:
+    """None, or where ``value`` nests deeper than MAX_JSON_DEPTH (walked with a stack)."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"the input nests deeper than {MAX_JSON_DEPTH} levels at {path[:200] or '/'}"
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1, f"{path}.{k}"[:300]) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(node))
+    return None
+
+
+# The timestamps an input may carry: the epoch to 2100 (as /api/v1 takes them). Past
+# these, Python's datetime/time_t and the store's DateTime parsers fail deep inside an
+# operation (issue 18 item 6); here they are the service's validation error.
+MIN_TIMESTAMP = 0.0
+MAX_TIMESTAMP = MAX_TIME_NS / 1e9
+
+
+class BadTimestamp:
+    """An input timestamp that is not one: the validator refuses it as the wrong type
+    (``Invalid type for parameter StartTime, value: -60 (not a time between 1970 and
+    2100)``) instead of handing the raw value to code that assumes a datetime."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        text = repr(self.value) if isinstance(self.value, int | float | str) else "a non-time"
+        return f"{text[:100]} (not a time between 1970 and 2100)"
+
+    __str__ = __repr__
+
+
+def to_datetime(value: Any) -> datetime | BadTimestamp:
+    """Epoch seconds (number or text) or ISO 8601 text as an aware datetime in range; any
+    other value, or a time outside 1970–2100, as a ``BadTimestamp``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _from_epoch(float(value), value)
     if isinstance(value, str):
         text = value.strip()
         try:
-            return datetime.fromtimestamp(float(text), tz=UTC)
+            seconds = float(text)
         except ValueError:
             pass
+        else:
+            return _from_epoch(seconds, value)
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return value
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            seconds = parsed.timestamp()
+        except (ValueError, OverflowError):
+            return BadTimestamp(value)
+        return parsed if MIN_TIMESTAMP <= seconds <= MAX_TIMESTAMP else BadTimestamp(value)
+    return BadTimestamp(value)
+
+
+def _from_epoch(seconds: float, raw: Any) -> datetime | BadTimestamp:
+    if not MIN_TIMESTAMP <= seconds <= MAX_TIMESTAMP:  # NaN fails too
+        return BadTimestamp(raw)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def epoch_seconds(value: Any) -> float | int:
@@ -195,6 +323,8 @@ def _from_query_node(node: Any, shape: Shape) -> Any:
         items = node.get(shape.member.serialization.get("name", "member"), {})
         return [_from_query_node(v, shape.member) for v in _indexed(items)]
     if kind == "map":
+        if not isinstance(node, dict):
+            return node  # "Tags=true": the validator names the member and its type
         entries = node if shape.serialization.get("flattened") else node.get("entry", {})
         key_name = shape.key.serialization.get("name", "key")
         value_name = shape.value.serialization.get("name", "value")

@@ -147,7 +147,15 @@ class XRayService(AwsService):
             cursor=_cursor(params.get("NextToken")),
             sample=sample,
         )
-        summaries, cursor = await xq.search_summaries(self._store, search)
+        with self._metrics.expression("xray-filter" if compiled else "xray-scan") as run:
+            try:
+                summaries, cursor = await xq.search_summaries(self._store, search)
+            except QueryTimeout:
+                # The store bounds the filter's run (max_execution_time): a limit, not a fault.
+                run.overran()
+                raise AwsError(
+                    INVALID, "the filter ran longer than vigil's bound: narrow the time range"
+                ) from None
         out: dict[str, Any] = {
             "TraceSummaries": summaries,
             "ApproximateTime": self._clock() / 1e9,
@@ -253,7 +261,12 @@ class XRayService(AwsService):
     async def _create_sampling_rule(
         self, params: dict[str, Any], ctx: RequestContext
     ) -> dict[str, Any]:
-        rule = await asyncio.to_thread(self._sampling.create, ctx.tenant, params["SamplingRule"])
+        spec = params["SamplingRule"]
+        # Optional in the model (RuleName or RuleARN names a rule elsewhere), but a new rule
+        # needs its name: refused here rather than a KeyError in the state engine.
+        if not spec.get("RuleName"):
+            raise AwsError(INVALID, "SamplingRule.RuleName is required to create a rule")
+        rule = await asyncio.to_thread(self._sampling.create, ctx.tenant, spec)
         return {"SamplingRuleRecord": rule_record(rule, self._arn(ctx, rule.name))}
 
     def _rule_name(self, params: dict[str, Any], ctx: RequestContext) -> str:

@@ -142,19 +142,35 @@ _ID_FIELDS = frozenset(
 _BAD_ID = base64.b64encode(b"\x00").decode()  # one byte: fails every length check, by design
 
 
-def _hex_ids_to_base64(node: Any) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in _ID_FIELDS and isinstance(value, str):
-                try:
-                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError:
-                    node[key] = _BAD_ID
-            elif isinstance(value, dict | list):
-                _hex_ids_to_base64(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids_to_base64(item)
+# How deep an OTLP/JSON document may nest (protobuf's own JSON parser stops at 100 message
+# levels; a JSON level more or less per message level, plus the AnyValue wrappers).
+MAX_JSON_DEPTH = 256
+
+
+def _hex_ids_to_base64(root: Any) -> None:
+    """Rewrites hex ids in place, walking with a stack (a recursive walk ran out of Python's
+    stack on arrays nested 1,000 deep); a document nested deeper than MAX_JSON_DEPTH is
+    refused, naming where."""
+    stack: list[tuple[Any, int, str]] = [(root, 1, "$")]
+    while stack:
+        node, depth, path = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise RequestError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels at {path[:200]}")
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _ID_FIELDS and isinstance(value, str):
+                    try:
+                        node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                    except ValueError:
+                        node[key] = _BAD_ID
+                elif isinstance(value, dict | list):
+                    stack.append((value, depth + 1, f"{path}.{key}"))
+        elif isinstance(node, list):
+            stack.extend(
+                (item, depth + 1, f"{path}[{i}]")
+                for i, item in enumerate(node)
+                if isinstance(item, dict | list)
+            )
 
 
 def parse_protobuf(body: bytes, message: type[M]) -> M:
@@ -177,7 +193,9 @@ def parse_json(body: bytes, message: type[M]) -> M:
     _hex_ids_to_base64(data)
     try:
         return json_format.ParseDict(data, message(), ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
+    except (json_format.ParseError, ValueError, TypeError, AttributeError) as exc:
+        # ParseError is the documented failure; the others are protobuf's on values of a
+        # shape it did not expect — a bad request either way, never a 500.
         raise RequestError(f"invalid OTLP/JSON {message.DESCRIPTOR.name}: {exc}") from exc
 
 

@@ -43,6 +43,7 @@ from vigil.query.insights.layers import (
     logs_base,
 )
 from vigil.query.insights.printer import print_expr
+from vigil.syntax import regex
 
 # Re-exported: the runner, tests and benchmarks import these from here.
 __all__ = ["Base", "Col", "Compiled", "Compiler", "Layer", "logs_base"]
@@ -194,13 +195,20 @@ class Compiler:
                 sql = f"if({b} = 0, NULL, {sql})"
             return Col(sql, "num", has_agg=has_agg)
         if e.op in ("like", "not like", "=~"):
-            regex = isinstance(e.right, ast.Regex) or e.op == "=~"
+            is_regex = isinstance(e.right, ast.Regex) or e.op == "=~"
             if isinstance(e.right, ast.Regex) and not _REGEX_META.search(e.right.pattern):
-                regex = False  # a plain word or phrase: a substring search is the same, faster
+                is_regex = False  # a plain word or phrase: a substring search is the same, faster
+            if e.op == "=~" and isinstance(e.right, ast.Str):
+                try:  # a quoted pattern: refused here, not by the store at run time
+                    regex.check(e.right.value)
+                except regex.RegexError as exc:
+                    raise QueryCompileError(
+                        f"invalid regular expression {e.right.value!r} after =~: {exc.reason}"
+                    ) from None
             target = self.text(left)
             # Guarded by IS NOT NULL below, so assumeNotNull (the values as they are) gives
             # the same rows as coalesce(target, ''), without copying every string first.
-            if regex:
+            if is_regex:
                 sql = f"match(assumeNotNull({target}), {self.text(right)})"
             else:
                 sql = f"(position(assumeNotNull({target}), {self.text(right)}) > 0)"
@@ -501,7 +509,7 @@ def glob_regex(glob: str) -> str:
     pieces = glob.split("*")
     out = []
     for i, piece in enumerate(pieces):
-        out.append(re.escape(piece))
+        out.append(regex.escape(piece))
         if i < len(pieces) - 1:
             out.append("(.*)" if i == len(pieces) - 2 and pieces[-1] == "" else "(.*?)")
     return "(?s)" + "".join(out)
@@ -512,9 +520,9 @@ _NAMED = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
 
 def named_groups(pattern: str) -> tuple[str, dict[str, int]]:
     """The pattern in RE2 syntax and the 1-based position of each named group."""
-    re2 = _NAMED.sub(lambda m: f"(?P<{m.group(1)}>", pattern)
+    source = _NAMED.sub(lambda m: f"(?P<{m.group(1)}>", pattern)
     try:
-        compiled = re.compile(re2)
-    except re.error as exc:
-        raise QueryCompileError(f"invalid regular expression {pattern!r}: {exc}") from None
-    return re2, dict(sorted(compiled.groupindex.items(), key=lambda kv: kv[1]))
+        compiled = regex.compile(source)
+    except regex.RegexError as exc:
+        raise QueryCompileError(f"invalid regular expression {pattern!r}: {exc.reason}") from None
+    return source, dict(sorted(compiled.groupindex.items(), key=lambda kv: kv[1]))

@@ -233,7 +233,17 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "bin": FunctionSpec(1, 1, _f("", "time")),
     "datefloor": FunctionSpec(2, 2, _f("", "time")),
     "dateceil": FunctionSpec(2, 2, _f("", "time")),
-    "frommillis": FunctionSpec(1, 1, _f("fromUnixTimestamp64Milli(toInt64({n0}))", "time")),
+    # Clamped to 0001..9999 (Python's datetime range, which the store's client converts
+    # into): fromMillis(99999999999999999) left a query "Running" for ever.
+    "frommillis": FunctionSpec(
+        1,
+        1,
+        _f(
+            "fromUnixTimestamp64Milli(toInt64(least(greatest({n0}, -62135596800000.0),"
+            " 253402300799999.0)))",
+            "time",
+        ),
+    ),
     "tomillis": FunctionSpec(1, 1, _f("toFloat64(toUnixTimestamp64Milli({r0}))", "num")),
     # IP addresses
     "isvalidip": FunctionSpec(1, 1, _ip("any")),

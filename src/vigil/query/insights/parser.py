@@ -10,6 +10,7 @@ from __future__ import annotations
 from vigil.query.insights import ast
 from vigil.query.insights.errors import QuerySyntaxError
 from vigil.query.insights.lexer import Token, tokenize
+from vigil.syntax import regex
 
 COMMANDS = (
     "fields",
@@ -39,11 +40,29 @@ def parse_query(text: str) -> ast.Query:
     return _Parser(text, tokenize(text)).query()
 
 
+# Bounds on an expression's shape, so that the parser, the compiler and the printer (all
+# recursive) stay far inside Python's stack: parentheses, function calls and prefix
+# operators nest at most MAX_NESTING deep; one chain of a binary operator (a + b + …, which
+# builds one tree level per operator) holds at most MAX_CHAIN operators.
+MAX_NESTING = 32
+MAX_CHAIN = 100
+
+
 class _Parser:
     def __init__(self, text: str, tokens: list[Token]) -> None:
         self.text = text
         self.tokens = tokens
         self.i = 0
+        self.level = 0
+
+    def enter(self) -> None:
+        self.level += 1
+        if self.level > MAX_NESTING:
+            raise self.error(f"an expression nested at most {MAX_NESTING} deep")
+
+    def chained(self, count: int, tok: Token) -> None:
+        if count > MAX_CHAIN:
+            raise self.error(f"at most {MAX_CHAIN} '{tok.text}' in one chain", tok)
 
     # --- token helpers ----------------------------------------------------------------
 
@@ -76,6 +95,14 @@ class _Parser:
         if not self.is_word(word):
             raise self.error(f"expected '{word}'")
         return self.advance()
+
+    def check_regex(self, tok: Token) -> None:
+        """Refuse here, with the position, a regex the store's RE2 would refuse at run time
+        (lookarounds, backreferences, ``{99999}``), so no query id is handed out for it."""
+        try:
+            regex.check(tok.text)
+        except regex.RegexError as exc:
+            raise self.error(f"a regular expression RE2 can run ({exc.reason})", tok) from None
 
     def error(self, expected: str, tok: Token | None = None) -> QuerySyntaxError:
         tok = tok or self.tok
@@ -262,6 +289,7 @@ class _Parser:
                 )
             return ast.Parse(source, ast.Str(tok.text), tuple(names))
         if tok.kind == "regex":
+            self.check_regex(tok)
             self.advance()
             return ast.Parse(source, ast.Regex(tok.text))
         raise self.error('expected a "glob * pattern" or a /regular expression/')
@@ -269,23 +297,32 @@ class _Parser:
     # --- expressions -------------------------------------------------------------------------
 
     def expr(self) -> ast.Expr:
+        self.enter()
         left = self.and_expr()
+        count = 0
         while self.is_word("or"):
-            self.advance()
+            count += 1
+            self.chained(count, self.advance())
             left = ast.Binary("or", left, self.and_expr())
+        self.level -= 1
         return left
 
     def and_expr(self) -> ast.Expr:
         left = self.not_expr()
+        count = 0
         while self.is_word("and"):
-            self.advance()
+            count += 1
+            self.chained(count, self.advance())
             left = ast.Binary("and", left, self.not_expr())
         return left
 
     def not_expr(self) -> ast.Expr:
         if self.is_word("not") and not self.peek_word(1, "like") and not self.peek_word(1, "in"):
+            self.enter()
             self.advance()
-            return ast.Unary("not", self.not_expr())
+            inner = self.not_expr()
+            self.level -= 1
+            return ast.Unary("not", inner)
         return self.compare()
 
     def compare(self) -> ast.Expr:
@@ -320,29 +357,41 @@ class _Parser:
 
     def additive(self) -> ast.Expr:
         left = self.multiplicative()
+        count = 0
         while self.is_op("+", "-"):
-            op = self.advance().text
-            left = ast.Binary(op, left, self.multiplicative())
+            count += 1
+            tok = self.advance()
+            self.chained(count, tok)
+            left = ast.Binary(tok.text, left, self.multiplicative())
         return left
 
     def multiplicative(self) -> ast.Expr:
         left = self.power()
+        count = 0
         while self.is_op("*", "/", "%"):
-            op = self.advance().text
-            left = ast.Binary(op, left, self.power())
+            count += 1
+            tok = self.advance()
+            self.chained(count, tok)
+            left = ast.Binary(tok.text, left, self.power())
         return left
 
     def power(self) -> ast.Expr:
         base = self.unary()
         if self.is_op("^"):
+            self.enter()
             self.advance()
-            return ast.Binary("^", base, self.power())
+            exponent = self.power()
+            self.level -= 1
+            return ast.Binary("^", base, exponent)
         return base
 
     def unary(self) -> ast.Expr:
         if self.is_op("-"):
+            self.enter()
             self.advance()
-            return ast.Unary("-", self.unary())
+            inner = self.unary()
+            self.level -= 1
+            return ast.Unary("-", inner)
         return self.operand()
 
     def operand(self) -> ast.Expr:
@@ -361,6 +410,7 @@ class _Parser:
             self.advance()
             return ast.Str(tok.text)
         if tok.kind == "regex":
+            self.check_regex(tok)
             self.advance()
             return ast.Regex(tok.text)
         if self.is_op("("):

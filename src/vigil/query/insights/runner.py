@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from vigil.model.logfields import flatten, parse_object
-from vigil.query.insights import ast
+from vigil.query.insights import ast, probe
 from vigil.query.insights.compiler import (
     Base,
     Compiled,
@@ -36,6 +36,7 @@ from vigil.query.insights.compiler import (
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.patterns import DIFF_COLUMNS, PATTERN_COLUMNS, cluster, diff
 from vigil.store.interface import QueryCancelled, QueryTimeout, Rows, Store, StoreError
+from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +99,19 @@ def _split(
     return commands, None, None, ()
 
 
-def plan(req: QueryRequest) -> None:
-    """Compile the query once, so that errors surface at StartQuery (raises QueryError)."""
+def plan(req: QueryRequest) -> list[tuple[str, dict[str, object]]]:
+    """Compile the query once, so that errors surface at StartQuery (raises QueryError);
+    returns the statements (SQL and parameters) that ``probe.check`` asks the store about."""
     pre, pattern, _, post = _split(req.query.commands)
     compiler = Compiler(_base(req), limit=req.limit)
     if pattern is None:
-        compiler.compile(pre)
-        return
-    compiler.values(pre, pattern.source, PATTERN_CAP)
+        compiled = compiler.compile(pre)
+        return [(compiled.sql, compiled.params)]
+    values = compiler.values(pre, pattern.source, PATTERN_CAP)
     Compiler(_base(req), limit=req.limit).compile(post, _rows_layer(PATTERN_COLUMNS, "[]"))
+    # The commands after pattern read the clusters (bound at run time), so only the part
+    # before it is asked of the store.
+    return [(values, compiler.params)]
 
 
 class Reader(Protocol):
@@ -419,7 +424,9 @@ class QueryRegistry:
         keep_seconds: float = 7 * 86400,
         max_kept: int = 2000,
         executor: Executor = execute,
+        metrics: SelfMetrics | None = None,
     ) -> None:
+        self._metrics = metrics  # each run's time, and the runs stopped at the timeout
         self._store = store
         self._clock = clock
         self.timeout = timeout
@@ -436,6 +443,25 @@ class QueryRegistry:
             if q.tenant == tenant and q.status in ("Scheduled", "Running")
         )
 
+    async def submit(self, request: QueryRequest) -> str:
+        """``start``, after the store has agreed that the compiled query can run (raises
+        QueryError naming the command that cannot, with its position)."""
+        statements = plan(request)
+
+        def prefix(i: int) -> list[tuple[str, dict[str, object]]] | None:
+            part = replace(
+                request, query=replace(request.query, commands=request.query.commands[:i])
+            )
+            try:
+                return plan(part)
+            except QueryError:
+                return None
+
+        await probe.check(
+            self._store, request.query_string, statements, len(request.query.commands), prefix
+        )
+        return self.start(request)
+
     def start(self, request: QueryRequest) -> str:
         """Plan (raises QueryError) and start the query; returns its id."""
         plan(request)
@@ -449,6 +475,17 @@ class QueryRegistry:
         return query_id
 
     async def _run(self, info: QueryInfo) -> None:
+        started = time.perf_counter()
+        try:
+            await self._run_bounded(info)
+        finally:
+            if self._metrics is not None:
+                seconds = time.perf_counter() - started
+                self._metrics.expression_seconds.labels("insights").observe(seconds)
+                if info.status == "Timeout":
+                    self._metrics.expression_overruns.labels("insights").inc()
+
+    async def _run_bounded(self, info: QueryInfo) -> None:
         info.status = "Running"
         try:
             async with asyncio.timeout(self.timeout):
@@ -460,8 +497,19 @@ class QueryRegistry:
             info.status, info.error = "Timeout", str(exc)
         except (asyncio.CancelledError, QueryCancelled):
             info.status = "Cancelled"
-        except (QueryError, StoreError) as exc:
+        except QueryError as exc:
             info.status, info.error = "Failed", str(exc).splitlines()[0][:1000]
+        except StoreError as exc:
+            # The store's own text stays in the log; the client learns the query failed.
+            log.warning("Insights query %s failed in the store: %s", info.query_id, exc)
+            info.status = "Failed"
+            info.error = f"the query failed in the store (logged under query id {info.query_id})"
+        except Exception:
+            # Anything else is a bug, but the query must still end (it stayed "Running"
+            # forever when a result value could not be converted, e.g. a year past 9999).
+            log.exception("Insights query %s failed", info.query_id)
+            info.status = "Failed"
+            info.error = f"the query failed (logged under query id {info.query_id})"
 
     def get(self, tenant: str, query_id: str) -> QueryInfo | None:
         info = self._queries.get(query_id)

@@ -43,12 +43,8 @@ async def statistic_series(
     unit: str | None,
 ) -> dict[int, Vector]:
     """series id → values on the period grid from ``start`` (NaN: no data point)."""
-    return {
-        sid: values
-        for sid, (values, _) in (
-            await statistic_grid(f, refs, stat, period, start, end, unit)
-        ).items()
-    }
+    values, _ = await _read(f, refs, stat, period, start, end, unit, counts=False)
+    return values
 
 
 async def statistic_grid(
@@ -62,10 +58,26 @@ async def statistic_grid(
 ) -> dict[int, tuple[Vector, Vector]]:
     """series id → (values, sample counts) on the period grid from ``start`` (NaN value:
     no data point; count 0: no sample in the period)."""
+    values, counts = await _read(f, refs, stat, period, start, end, unit, counts=True)
+    return {sid: (v, counts[sid]) for sid, v in values.items()}
+
+
+async def _read(
+    f: Fetch,
+    refs: list[SeriesRef],
+    stat: Statistic,
+    period: int,
+    start: int,
+    end: int,
+    unit: str | None,
+    counts: bool,
+) -> tuple[dict[int, Vector], dict[int, Vector]]:
+    # Sample counts only when asked: a SEARCH of 1,000 series does not pay for them.
     stamps = grid(start, end, period)
-    out = {r.series_id: (np.full(len(stamps), np.nan), np.zeros(len(stamps))) for r in refs}
+    out = {r.series_id: np.full(len(stamps), np.nan) for r in refs}
+    samples = {r.series_id: np.zeros(len(stamps)) for r in refs} if counts else {}
     if not refs or not len(stamps):
-        return out
+        return out, samples
     level = levels.choose_level(f.retention, period, start, f.now, stat.distribution)
     if not stat.distribution:
         table = await levels.fetch_aggregates(
@@ -78,22 +90,22 @@ async def statistic_grid(
         for sid in np.unique(ids):
             mask = ids == sid
             keep = mask & (b >= 0) & (b < len(stamps))
-            series_values, series_counts = out[int(sid)]
-            series_values[b[keep]] = values[keep]
-            series_counts[b[keep]] = cols[0][keep]
-        return out
+            out[int(sid)][b[keep]] = values[keep]
+            if counts:
+                samples[int(sid)][b[keep]] = cols[0][keep]
+        return out, samples
     rows = await levels.fetch_distributions(
         f.store, level, f.tenant, refs, period, start, end, unit
     )
     for row in rows:
         index = int(row["b"])
         if 0 <= index < len(stamps):
-            series_values, series_counts = out[int(row["series_id"])]
-            series_counts[index] = row["c"]
+            if counts:
+                samples[int(row["series_id"])][index] = row["c"]
             value = distribution(stat, row)
             if value is not None:
-                series_values[index] = value
-    return out
+                out[int(row["series_id"])][index] = value
+    return out, samples
 
 
 def aggregate_vectors(name: str, c: Vector, s: Vector, lo: Vector, hi: Vector) -> Vector:

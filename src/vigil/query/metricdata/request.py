@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from vigil.model.deadline import Deadline
 from vigil.query import levels
 from vigil.query.metricdata.fetch import Fetch, statistic_series
 from vigil.query.metricdata.labels import result_label, search_label, series_meta
@@ -57,6 +58,7 @@ class _Request:
     trees: dict[str, Node] = field(default_factory=dict)
     # Messages for a query's results (e.g. a SEARCH that matched more than the limit).
     notes: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    deadline: Deadline | None = None  # the expressions' time bound (ExpressionTimeout)
 
 
 class _Ctx:
@@ -184,12 +186,15 @@ async def get_metric_data(
     search_limit: int = 500,
     functions: FunctionTable = DEFAULT_FUNCTIONS,
     timezone: str | None = None,
+    deadline: Deadline | None = None,
 ) -> list[Result]:
-    """Evaluate the queries; results (ascending) for those with ``return_data``."""
+    """Evaluate the queries; results (ascending) for those with ``return_data``. With a
+    ``deadline``, math expressions stop at it (``ExpressionTimeout``)."""
     by_id = _check_queries(queries)
     periods = [q.period for q in queries if q.period] or [60]
     default_period = min(periods)
     request = _Request(f, by_id, start, end, search_limit, functions, default_period)
+    request.deadline = deadline
     request.start = align_start(start, f.now, default_period)
     if end <= request.start:
         raise QueryError(
@@ -322,7 +327,7 @@ async def _compute(request: _Request, qid: str) -> Value:
             return _value(request, name)
         return None
 
-    evaluator = Evaluator(ctx, ref, request.functions)
+    evaluator = Evaluator(ctx, ref, request.functions, request.deadline)
     value = await evaluator.evaluate(request.trees[qid])
     if isinstance(value, float):
         stamps = grid(request.start, request.end, period)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from vigil.model.deadline import Deadline
 from vigil.query.metricmath.ast import (
     ArrayLiteral,
     Binary,
@@ -61,12 +62,16 @@ class Evaluator:
         ctx: Context,
         refs: Callable[[str], Any],
         functions: FunctionTable = DEFAULT_FUNCTIONS,
+        deadline: Deadline | None = None,
     ) -> None:
         self._ctx = ctx
         self._refs = refs
         self._functions = functions
+        self._deadline = deadline
 
     async def evaluate(self, node: Node) -> Value:
+        if self._deadline is not None:
+            self._deadline.check()  # raises ExpressionTimeout past the bound
         if isinstance(node, Number):
             return node.value
         if isinstance(node, String):

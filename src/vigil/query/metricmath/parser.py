@@ -33,7 +33,32 @@ def parse(source: str) -> Node:
     token = parser.peek()
     if token.kind != "end":
         raise MathSyntaxError(f"unexpected {_describe(token)}", token.position)
+    _check_depth(node)
     return node
+
+
+def _check_depth(root: Node) -> None:
+    """Refuse a tree deeper than ``MAX_DEPTH`` (``m1 + m1 + …`` builds one level per
+    operator without nesting), naming the position of the first node past the bound; the
+    evaluator and the printer recurse over the tree, so this keeps them in Python's stack."""
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise MathSyntaxError(
+                f"the expression is nested deeper than {MAX_DEPTH} levels", node.position
+            )
+        if isinstance(node, Call):
+            children: tuple[Node, ...] = node.args
+        elif isinstance(node, ArrayLiteral):
+            children = node.items
+        elif isinstance(node, Unary):
+            children = (node.operand,)
+        elif isinstance(node, Binary):
+            children = (node.left, node.right)
+        else:
+            children = ()
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _describe(token: Token) -> str:
@@ -86,7 +111,11 @@ class _Parser:
         token = self.peek()
         if token.kind == "op" and token.text in ("-", "+"):
             self.take()
+            self.depth += 1  # "- - - … m1" recurses here, not through expression()
+            if self.depth > MAX_DEPTH:
+                raise MathSyntaxError("the expression is nested too deeply", token.position)
             operand = self.unary()
+            self.depth -= 1
             if token.text == "+":
                 return operand
             if isinstance(operand, Number):
@@ -95,7 +124,11 @@ class _Parser:
         node = self.primary()
         if self.peek().kind == "op" and self.peek().text == "^":
             op = self.take()
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise MathSyntaxError("the expression is nested too deeply", op.position)
             exponent = self.unary()
+            self.depth -= 1
             node = Binary("^", node, exponent, op.position)
         return node
 

@@ -100,6 +100,8 @@ class _Parser:
 
     def unary(self, ctx: str, depth: int) -> Expr:
         token = self.peek()
+        if depth > MAX_DEPTH:  # "!!!!…" recurses here without passing through expr()
+            raise FilterError("expression nested too deeply", token.pos)
         if token.kind == "LOGIC" and token.text == "NOT":
             self.next()
             return Not(self.unary(ctx, depth + 1), token.pos)

@@ -7,8 +7,9 @@ conditions are ``FieldCond``s under ``BoolOp``s.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from vigil.syntax.regex import Regex
 
 # Longest first, so that the scanner takes "<=" before "<".
 OPERATORS = ("!=", "<=", ">=", "=", "<", ">")
@@ -22,8 +23,8 @@ class Value:
 
     text: str
     number: float | None = None
-    regex: re.Pattern[str] | None = None
-    glob: re.Pattern[str] | None = None
+    regex: Regex | None = None
+    glob: Regex | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,7 @@ class Term:
 
     text: str
     mode: str = ""  # "" required, "?" any-of, "-" excluded
-    regex: re.Pattern[str] | None = None
+    regex: Regex | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from vigil.syntax import regex
 from vigil.syntax.filterpattern.ast import OPERATORS, Selector, Value
 
 
@@ -19,9 +20,9 @@ def value_of(text: str, quoted: bool) -> Value:
     """The literal ``text``: ``%…%`` a regex, unquoted numbers numbers, ``*`` wildcards."""
     if len(text) >= 2 and text.startswith("%") and text.endswith("%"):
         try:
-            return Value(text, regex=re.compile(text[1:-1]))
-        except re.error as exc:
-            raise PatternError(f"invalid regular expression {text}: {exc}") from None
+            return Value(text, regex=regex.compile(text[1:-1]))
+        except regex.RegexError as exc:
+            raise PatternError(f"invalid regular expression {text}: {exc.reason}") from None
     number = None
     if not quoted:
         try:
@@ -30,7 +31,8 @@ def value_of(text: str, quoted: bool) -> Value:
             number = None
     glob = None
     if "*" in text:
-        glob = re.compile("^" + ".*".join(re.escape(p) for p in text.split("*")) + "$", re.S)
+        # RE2 too: Python's engine backtracks on "*a*a*a*…b" globs (polynomial, not linear).
+        glob = regex.compile("(?s)" + ".*".join(regex.escape(p) for p in text.split("*")))
     return Value(text, number=number, glob=glob)
 
 

@@ -63,7 +63,7 @@ def value_of(ref: str, extracted: dict[str, Any]) -> Any:
 
 def found(term: Term, message: str) -> bool:
     if term.regex is not None:
-        return term.regex.search(message) is not None
+        return term.regex.search(message)
     return term.text in message
 
 
@@ -145,9 +145,9 @@ def compare(actual: Any, op: str, value: Value) -> bool:
         return False
     text = actual if isinstance(actual, str) else _text(actual)
     if value.regex is not None:
-        hit = value.regex.search(text) is not None
+        hit = value.regex.search(text)
     elif value.glob is not None:
-        hit = value.glob.match(text) is not None
+        hit = value.glob.fullmatch(text)
     else:
         hit = text == value.text
     return hit if op == "=" else not hit

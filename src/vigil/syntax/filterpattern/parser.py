@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from vigil.syntax import regex
 from vigil.syntax.filterpattern import lexer
 from vigil.syntax.filterpattern.ast import BoolOp, Condition, FieldCond, JsonCond, SpaceField, Term
 from vigil.syntax.filterpattern.lexer import PatternError, Scanner
@@ -43,10 +44,12 @@ def _parse_terms(text: str) -> list[Term]:
             if end < 0:
                 raise PatternError(f"unterminated regular expression at position {i}")
             try:
-                regex = re.compile(text[i + 1 : end])
-            except re.error as exc:
-                raise PatternError(f"invalid regular expression at position {i}: {exc}") from None
-            terms.append(Term(text[i : end + 1], mode, regex))
+                compiled = regex.compile(text[i + 1 : end])
+            except regex.RegexError as exc:
+                raise PatternError(
+                    f"invalid regular expression at position {i}: {exc.reason}"
+                ) from None
+            terms.append(Term(text[i : end + 1], mode, compiled))
             i = end + 1
             continue
         j = i
@@ -62,7 +65,15 @@ def _parse_terms(text: str) -> list[Term]:
     return terms
 
 
+# How deep parentheses may nest in a JSON pattern (CloudWatch caps a pattern at 1,024
+# characters; this keeps the parser and the matcher, both recursive, far from Python's stack
+# limit).
+MAX_DEPTH = 64
+
+
 class _JsonParser(Scanner):
+    depth = 0
+
     def parse(self) -> Condition:
         self.take("{")
         expr = self.or_expr()
@@ -88,9 +99,13 @@ class _JsonParser(Scanner):
 
     def unary(self) -> Condition:
         if self.peek("("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.error(f"parentheses nested deeper than {MAX_DEPTH}")
             self.pos += 1
             expr = self.or_expr()
             self.take(")")
+            self.depth -= 1
             return expr
         self.skip()
         selector, self.pos = lexer.selector(self.text, self.pos)

@@ -18,6 +18,7 @@ from vigil.ingest.cloudwatch_logs import decode_put_log_events
 from vigil.ingest.interface import RequestError
 from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
+from vigil.model.deadline import Deadline
 from vigil.query import logevents
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import LogsCatalog
@@ -156,13 +157,17 @@ class LogEventsService(LogsApiBase):
             end_inclusive=True,
         )
         after = untoken(p.get("nextToken"), is_position)
-        page = await logevents.filter_events(
-            self.store,
-            q,
-            pattern,
-            limit=p.get("limit", 10_000),
-            after=tuple(after) if after else None,
-        )
+        with self.metrics.expression("filter-pattern") as run:
+            page = await logevents.filter_events(
+                self.store,
+                q,
+                pattern,
+                limit=p.get("limit", 10_000),
+                after=tuple(after) if after else None,
+                deadline=Deadline(),
+            )
+            if page.cut_short:
+                run.overran()
         answer: dict[str, Any] = {
             "events": [
                 {

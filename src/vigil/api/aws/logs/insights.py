@@ -80,7 +80,7 @@ class InsightsService(LogsApiBase):
             account_id=ctx.account_id,
         )
         try:
-            query_id = self.queries.start(request)
+            query_id = await self.queries.submit(request)
         except QueryError as exc:
             raise AwsError("MalformedQueryException", exc.message) from None
         except TooManyQueries as exc:

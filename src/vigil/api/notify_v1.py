@@ -1,0 +1,351 @@
+"""``/api/v1`` routes of the notify pillar, and the signed one-click acknowledge link.
+
+* ``GET /api/v1/notifications`` — every delivery (what, to whom — names, never endpoint
+  secrets — status, reason: sent, failed, held by a silence or flap control, …) with its
+  attempts; ``status``, ``limit``.
+* ``POST /api/v1/incidents`` declares one by hand: ``{"title", "message", "severity",
+  "key" (one open incident per key), "policy" | "targets": [topic ARNs, …]}``.
+* ``GET /api/v1/incidents`` (``status``, ``limit``), ``GET /api/v1/incidents/{id}`` (with
+  its history), ``POST /api/v1/incidents/{id}/ack`` and ``/resolve`` (body optional:
+  ``{"by": "name"}``).
+* ``GET|PUT|DELETE /api/v1/escalation-policies/{name}`` (PUT body ``{"levels": […]}``),
+  ``GET /api/v1/escalation-policies``.
+* ``GET|PUT /api/v1/schedules/{name}``, ``GET /api/v1/schedules``,
+  ``GET /api/v1/schedules/{name}/oncall?at=T`` (default now).
+* ``GET|POST /api/v1/silences``, ``DELETE /api/v1/silences/{id}``.
+* ``GET /notify/ack/{id}?tenant&expires&sig`` shows a confirmation page (mail scanners
+  follow links: a GET never changes state); its form POSTs back and acknowledges. The
+  link is signed (HMAC) and expires; a forged or expired one is refused (403), a second
+  use answers that the incident is already acknowledged (409).
+* ``GET /notify/sns/SimpleNotificationService-<id>.pem`` — the certificate that signs SNS
+  messages (their SigningCertURL); ``GET /notify/sns/confirm`` and ``/notify/sns/unsubscribe``
+  — the SubscribeURL and UnsubscribeURL of SNS messages (SNS's XML answers).
+* ``POST /notify/pagerduty/webhook?tenant=T`` — PagerDuty V3 webhooks (signed with
+  ``--pagerduty-webhook-secret``): acknowledged / resolved there, here too.
+The ``/notify/`` paths need no API key (the ack link's signature is its credential; the
+certificate is public): ``is_open_path`` tells the auth middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import html
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from starlette.types import Scope
+
+from vigil.api.aws import protocols
+from vigil.api.endpoint import json_endpoint
+from vigil.api.params import ParamError, Params
+from vigil.api.responses import JSONResponse, error
+from vigil.notify.escalation import AlreadyHandled, EscalationError
+from vigil.notify.interface import SEVERITIES, Notification
+from vigil.notify.oncall import ScheduleError
+from vigil.notify.runtime import NotifyParts
+from vigil.notify.silences import SilenceError
+from vigil.notify.silencestore import to_spec
+from vigil.notify.topics import CONFIRM_PATH, UNSUBSCRIBE_PATH, TopicError
+
+SNS_MODEL = protocols.load_model("sns")
+ACK_PREFIX = "/notify/ack/"
+PAGERDUTY_WEBHOOK = "/notify/pagerduty/webhook"
+OPEN_PREFIX = "/notify/"  # the ack links and the SNS signing certificate
+
+
+def is_open_path(scope: Scope) -> bool:
+    return str(scope.get("path", "")).startswith(OPEN_PREFIX)
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ParamError("body", f"not valid JSON: {exc}") from None
+
+
+class NotifyApi:
+    def __init__(self, parts: NotifyParts) -> None:
+        self.parts = parts
+
+    def routes(self) -> list[Route]:
+        j = json_endpoint
+        return [
+            Route("/api/v1/notifications", j(self.notifications)),
+            Route("/api/v1/incidents", j(self.incidents), methods=["GET", "POST"]),
+            Route("/api/v1/incidents/{id}", j(self.incident)),
+            Route("/api/v1/incidents/{id}/ack", j(self.ack), methods=["POST"]),
+            Route("/api/v1/incidents/{id}/resolve", j(self.resolve), methods=["POST"]),
+            Route("/api/v1/escalation-policies", j(self.policies)),
+            Route(
+                "/api/v1/escalation-policies/{name}",
+                j(self.policy),
+                methods=["GET", "PUT", "DELETE"],
+            ),
+            Route("/api/v1/schedules", j(self.schedules)),
+            Route("/api/v1/schedules/{name}", j(self.schedule), methods=["GET", "PUT"]),
+            Route("/api/v1/schedules/{name}/oncall", j(self.oncall)),
+            Route("/api/v1/silences", j(self.silences), methods=["GET", "POST"]),
+            Route("/api/v1/silences/{id}", j(self.silence), methods=["DELETE"]),
+            Route(ACK_PREFIX + "{id}", self.ack_link, methods=["GET", "POST"]),
+            Route(self.parts.signer.cert_path, self.certificate),
+            Route(PAGERDUTY_WEBHOOK, self.pagerduty_webhook, methods=["POST"]),
+            Route(CONFIRM_PATH, self.sns_link),
+            Route(UNSUBSCRIBE_PATH, self.sns_link),
+        ]
+
+    async def pagerduty_webhook(self, request: Request) -> Response:
+        """PagerDuty's V3 webhooks: an incident acknowledged or resolved in PagerDuty is
+        acknowledged or resolved here (the event's ``incident_key`` is the dedup_key vigil
+        sent: the incident id). Signed ``X-PagerDuty-Signature: v1=<HMAC-SHA256 hex>`` with
+        ``--pagerduty-webhook-secret``; without a configured secret the path is refused."""
+        secret = self.parts.settings.pagerduty_webhook_secret
+        if not secret:
+            return error(404, "not_found", "no PagerDuty webhook secret is configured")
+        body = await request.body()
+        want = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        given = [
+            part.strip().removeprefix("v1=")
+            for part in request.headers.get("x-pagerduty-signature", "").split(",")
+        ]
+        if not any(hmac.compare_digest(want, g) for g in given):
+            return error(401, "unauthorized", "invalid X-PagerDuty-Signature")
+        try:
+            event = orjson.loads(body).get("event", {})
+            kind = str(event.get("event_type", ""))
+            key = str((event.get("data") or {}).get("incident_key") or "")
+            who = str((event.get("agent") or {}).get("summary") or "PagerDuty")
+        except (orjson.JSONDecodeError, AttributeError):
+            return error(400, "invalid_parameter", "not a PagerDuty webhook event")
+        actions = {
+            "incident.acknowledged": self.parts.escalations.acknowledge,
+            "incident.resolved": self.parts.escalations.resolve,
+        }
+        action = actions.get(kind)
+        if action is None or not key:
+            return JSONResponse({"status": "ignored"})
+        tenant = request.query_params.get("tenant", "default")
+        try:
+            await action(tenant, key, f"{who} (PagerDuty)"[:200])
+        except (EscalationError, AlreadyHandled):
+            return JSONResponse({"status": "ignored"})
+        return JSONResponse({"status": "applied", "incident": key})
+
+    async def sns_link(self, request: Request) -> Response:
+        """SNS's SubscribeURL / UnsubscribeURL, answered in SNS's XML."""
+        q = request.query_params
+        tenant = q.get("tenant", "default")
+        confirm = request.url.path == CONFIRM_PATH
+        operation = "ConfirmSubscription" if confirm else "Unsubscribe"
+        request_id = str(uuid.uuid4())
+        topics = self.parts.topics
+        try:
+            if confirm:
+                sub = await topics.confirm(tenant, q.get("TopicArn", ""), q.get("Token", ""))
+                output: dict[str, Any] = {"SubscriptionArn": sub.arn}
+            else:
+                await topics.unsubscribe(tenant, q.get("SubscriptionArn", ""))
+                output = {}
+        except TopicError as exc:
+            body = protocols.query_error(
+                exc.code, exc.message, True, request_id, SNS_MODEL.metadata.get("xmlNamespace")
+            )
+            return Response(body, exc.status, media_type="text/xml")
+        body = protocols.query_response(SNS_MODEL.operation_model(operation), output, request_id)
+        return Response(body, 200, media_type="text/xml")
+
+    async def certificate(self, request: Request) -> Response:
+        """The certificate of SNS message signatures (SigningCertURL)."""
+        return Response(self.parts.signer.cert_pem, media_type="application/x-pem-file")
+
+    async def _thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    # --- notifications and incidents -------------------------------------------------
+
+    async def notifications(self, request: Request, tenant: str, p: Params) -> Response:
+        limit = p.integer("limit", 100, lo=1, hi=1000)
+        status = p.text("status")
+        rows = await self._thread(self.parts.notifier.listing, tenant, status, limit)
+        return JSONResponse({"notifications": rows})
+
+    async def incidents(self, request: Request, tenant: str, p: Params) -> Response:
+        if request.method == "POST":
+            return await self.declare(request, tenant)
+        rows = await self.parts.escalations.list(
+            tenant, p.text("status"), p.integer("limit", 100, lo=1, hi=1000)
+        )
+        return JSONResponse({"incidents": rows})
+
+    async def declare(self, request: Request, tenant: str) -> Response:
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise ParamError("body", "an incident is a JSON object")
+        title = body.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise ParamError("title", "a title is required")
+        severity = body.get("severity", "warning")
+        if severity not in SEVERITIES:
+            raise ParamError("severity", f"one of {', '.join(SEVERITIES)}")
+        policy, targets = body.get("policy"), body.get("targets", [])
+        if policy is not None and not isinstance(policy, str):
+            raise ParamError("policy", "a policy name")
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise ParamError("targets", "a list of topic ARNs or targets")
+        esc = self.parts.escalations
+        if policy is not None and policy not in await esc.policies(tenant):
+            raise ParamError("policy", f"no escalation policy {policy!r}")
+        if policy is None and not targets:
+            raise ParamError("targets", "name a policy or at least one target")
+        key = str(body.get("key") or f"manual/{uuid.uuid4().hex[:12]}")
+        note = Notification(
+            key=f"manual/{key}/{int(self.parts.clock() * 1000)}",
+            subject=title.strip()[:100],
+            message=str(body.get("message", "")) or title,
+            kind="trigger",
+            severity=severity,
+            group=key,
+        )
+        made, new = await esc.open(tenant, key, note, policy, targets)
+        return JSONResponse(esc.describe(made), status_code=201 if new else 200)
+
+    async def incident(self, request: Request, tenant: str, p: Params) -> Response:
+        found = await self.parts.escalations.get(tenant, request.path_params["id"])
+        if found is None:
+            return error(404, "not_found", "no such incident")
+        return JSONResponse(found)
+
+    async def ack(self, request: Request, tenant: str, p: Params) -> Response:
+        return await self._close(request, tenant, self.parts.escalations.acknowledge)
+
+    async def resolve(self, request: Request, tenant: str, p: Params) -> Response:
+        return await self._close(request, tenant, self.parts.escalations.resolve)
+
+    async def _close(
+        self, request: Request, tenant: str, action: Callable[[str, str, str], Awaitable[Any]]
+    ) -> Response:
+        body = await _body(request)
+        by = str(body.get("by", "api")) if isinstance(body, dict) else "api"
+        try:
+            done = await action(tenant, request.path_params["id"], by[:200])
+        except EscalationError:
+            return error(404, "not_found", "no such incident")
+        except AlreadyHandled as exc:
+            return error(409, "conflict", str(exc))
+        return JSONResponse(self.parts.escalations.describe(done))
+
+    # --- policies, schedules, silences -----------------------------------------------
+
+    async def policies(self, request: Request, tenant: str, p: Params) -> Response:
+        return JSONResponse({"policies": await self.parts.escalations.policies(tenant)})
+
+    async def policy(self, request: Request, tenant: str, p: Params) -> Response:
+        name = request.path_params["name"]
+        esc = self.parts.escalations
+        if request.method == "PUT":
+            body = await _body(request)
+            try:
+                levels = await esc.put_policy(
+                    tenant, name, body.get("levels") if isinstance(body, dict) else None
+                )
+            except EscalationError as exc:
+                raise ParamError("levels", str(exc)) from None
+            return JSONResponse({"name": name, "levels": levels})
+        if request.method == "DELETE":
+            if not await esc.delete_policy(tenant, name):
+                return error(404, "not_found", "no such policy")
+            return JSONResponse({})
+        found = (await esc.policies(tenant)).get(name)
+        if found is None:
+            return error(404, "not_found", "no such policy")
+        return JSONResponse({"name": name, "levels": found})
+
+    async def schedules(self, request: Request, tenant: str, p: Params) -> Response:
+        return JSONResponse({"schedules": await self._thread(self.parts.schedules.all, tenant)})
+
+    async def schedule(self, request: Request, tenant: str, p: Params) -> Response:
+        name = request.path_params["name"]
+        if request.method == "PUT":
+            try:
+                spec = await self._thread(
+                    self.parts.schedules.put, tenant, name, await _body(request)
+                )
+            except ScheduleError as exc:
+                raise ParamError("body", str(exc)) from None
+            return JSONResponse({"name": name, **spec})
+        found = (await self._thread(self.parts.schedules.all, tenant)).get(name)
+        if found is None:
+            return error(404, "not_found", "no such schedule")
+        return JSONResponse({"name": name, **found})
+
+    async def oncall(self, request: Request, tenant: str, p: Params) -> Response:
+        name = request.path_params["name"]
+        given = p.number("at")
+        at = self.parts.clock() if given is None else given
+        try:
+            who = await self._thread(self.parts.schedules.who, tenant, name, at)
+        except ScheduleError as exc:
+            return error(404, "not_found", str(exc))
+        return JSONResponse({"schedule": name, "at": at, "on_call": who})
+
+    async def silences(self, request: Request, tenant: str, p: Params) -> Response:
+        store = self.parts.silences
+        if request.method == "POST":
+            body = await _body(request)
+            if not isinstance(body, dict):
+                raise ParamError("body", "a silence is a JSON object")
+            try:
+                made = await self._thread(store.add, tenant, body)
+            except SilenceError as exc:
+                raise ParamError("body", str(exc)) from None
+            return JSONResponse(to_spec(made))
+        return JSONResponse(
+            {"silences": [to_spec(s) for s in await self._thread(store.all, tenant)]}
+        )
+
+    async def silence(self, request: Request, tenant: str, p: Params) -> Response:
+        if not await self._thread(self.parts.silences.delete, tenant, request.path_params["id"]):
+            return error(404, "not_found", "no such silence")
+        return JSONResponse({})
+
+    # --- the one-click link ----------------------------------------------------------
+
+    async def ack_link(self, request: Request) -> Response:
+        esc = self.parts.escalations
+        inc_id = request.path_params["id"]
+        q = request.query_params
+        tenant = q.get("tenant", "")
+        why = esc.check_link(tenant, inc_id, q.get("expires", ""), q.get("sig", ""))
+        if why is not None:
+            return _page(403, "Link refused", f"This acknowledge link is not valid: {why}.")
+        if request.method == "GET":
+            form = (
+                f'<form method="post" action="{html.escape(str(request.url))}">'
+                '<button type="submit">Acknowledge</button></form>'
+            )
+            return _page(200, "Acknowledge the incident?", f"Incident {html.escape(inc_id)}.", form)
+        try:
+            await esc.acknowledge(tenant, inc_id, "acknowledge link")
+        except EscalationError:
+            return _page(404, "No such incident", "The incident does not exist.")
+        except AlreadyHandled as exc:
+            return _page(409, "Nothing to do", f"The incident is already {exc.status}.")
+        return _page(200, "Acknowledged", "The escalation has stopped.")
+
+
+def _page(status: int, title: str, text: str, extra: str = "") -> HTMLResponse:
+    body = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"</head><body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>{extra}</body></html>"
+    )
+    return HTMLResponse(body, status_code=status)

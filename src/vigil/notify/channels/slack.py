@@ -1,0 +1,77 @@
+"""Slack incoming webhooks: a Block Kit message with the state's colour.
+
+The target's endpoint is the incoming-webhook URL (its path is the secret). The message:
+``text`` (the fallback shown in notifications) plus one attachment coloured by state
+(red ALARM/trigger, green OK/resolve, amber acknowledged, grey otherwise) whose blocks
+are a header, the reason, the fields (severity, state, incident), the graph image when
+there is a public link to it, and buttons linking to the alarm and the acknowledge URL.
+A ``slack`` entry of a MessageStructure=json publish replaces the text. Slack answers
+200 ``ok``; 400/403/404/410 (bad payload, revoked or archived) are not retried; 429
+(with Retry-After) and 5xx are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from vigil.notify.channels.http import new_client, post
+from vigil.notify.interface import Notification, SendOutcome, Target
+
+COLOURS = {
+    "trigger": "#d62728",
+    "resolve": "#2ca02c",
+    "acknowledge": "#ff9f1a",
+    "message": "#7f7f7f",
+}
+
+
+def message(notification: Notification) -> dict[str, Any]:
+    n = notification
+    text = n.structured.get("slack") or n.subject or n.message[:150]
+    reason = n.body_for("slack") if "slack" in n.structured else n.message
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": (n.subject or "vigil")[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": reason[:2900] or " "}},
+    ]
+    fields = [f"*Severity:* {n.severity}", f"*Kind:* {n.kind}"]
+    if n.incident_id:
+        fields.append(f"*Incident:* {n.incident_id}")
+    blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]})
+    if "graph" in n.links:
+        blocks.append({"type": "image", "image_url": n.links["graph"], "alt_text": "metric graph"})
+    buttons = []
+    if "alarm" in n.links:
+        buttons.append(_button("View alarm", n.links["alarm"], "view"))
+    if "ack" in n.links and n.kind == "trigger":
+        buttons.append(_button("Acknowledge", n.links["ack"], "acknowledge", style="primary"))
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+    return {
+        "text": text,
+        "attachments": [{"color": COLOURS.get(n.kind, COLOURS["message"]), "blocks": blocks}],
+    }
+
+
+def _button(label: str, url: str, action: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label},
+        "url": url,
+        "action_id": action,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+class SlackChannel:
+    kinds: tuple[str, ...] = ("slack",)
+
+    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+        self.client = client or new_client()
+
+    async def send(self, target: Target, notification: Notification) -> SendOutcome:
+        return await post(self.client, target.endpoint, orjson.dumps(message(notification)))

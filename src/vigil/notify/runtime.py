@@ -1,0 +1,143 @@
+"""The notify pillar's parts, assembled once: notification log, channels, pipeline,
+topics, escalation, schedules, silences, the alarm-event consumer.
+
+The server (or a test) builds ``NotifyParts`` from the state engine and
+``NotifySettings`` (blocking: it reads the ack-link key from state, so build it in a
+worker thread), serves the SNS API and the ``/api/v1`` routes over it, and runs ``step``
+as a periodic task (every ``tick_interval`` seconds: queued alarm events, due escalation
+steps — their notifications join the outbox in the same transaction — and an outbox
+flush beside the ones still running). Tests call ``tick(now)``, the same work awaited
+in full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine
+
+from vigil.notify import channels as channels_
+from vigil.notify.alarms import AlarmNotifier
+from vigil.notify.channels.email import EmailChannel, SmtpSettings
+from vigil.notify.channels.pagerduty import EVENTS_URL
+from vigil.notify.channels.sns_http import SnsHttpChannel
+from vigil.notify.escalation import Escalations
+from vigil.notify.interface import Channel, Notification, Target
+from vigil.notify.oncall import Schedules, contact_target
+from vigil.notify.pipeline import Notifier, Settings
+from vigil.notify.signing import Signer, new_key_pem, self_signed_pem
+from vigil.notify.silencestore import SilenceStore
+from vigil.notify.topics import Topics
+from vigil.state.incidents import secret, stored_text
+from vigil.state.notifylog import NotificationLog
+from vigil.state.topics import TopicStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    public_url: str = "http://127.0.0.1:8080"  # --public-url: base of links in messages
+    smtp_url: str | None = None  # --smtp-url smtp[s]://user:pass@host:port
+    smtp_from: str = "vigil@localhost"  # --smtp-from
+    pagerduty_events_url: str = EVENTS_URL  # --pagerduty-events-url
+    slack_api_url: str | None = None  # --slack-api-url (Slack Web API base; reserved)
+    pagerduty_webhook_secret: str | None = None  # --pagerduty-webhook-secret (V3 webhooks)
+    tick_interval: float = 1.0
+    pipeline: Settings = field(default_factory=Settings)
+
+
+class NotifyParts:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: NotifySettings | None = None,
+        clock: Callable[[], float] = time.time,
+        extra_channels: Mapping[str, Channel] | None = None,
+        node: str | None = None,
+    ) -> None:
+        self.settings = s = settings or NotifySettings()
+        self.clock = clock
+        smtp = SmtpSettings.from_url(s.smtp_url, s.smtp_from) if s.smtp_url else None
+        chs = channels_.build(
+            channels_.ChannelSettings(smtp=smtp, pagerduty_events_url=s.pagerduty_events_url),
+            clock=clock,
+        )
+        key = stored_text(engine, "sns-signing-key", new_key_pem)
+        cert = stored_text(engine, "sns-signing-cert", lambda: self_signed_pem(key))
+        self.signer = Signer(key, cert, s.public_url)
+        sns_http = SnsHttpChannel(signer=self.signer)
+        email = EmailChannel(smtp, self.signer)
+        chs.update({kind: email for kind in email.kinds})
+        chs.update({kind: sns_http for kind in sns_http.kinds})
+        chs.update(extra_channels or {})
+        self.channels: dict[str, Channel] = chs
+        self.log = NotificationLog(engine, node)
+        self.silences = SilenceStore(engine, clock)
+        self.notifier = Notifier(
+            self.log, chs, silences=self.silences.all, settings=s.pipeline, clock=clock
+        )
+        self.topics = Topics(TopicStore(engine), self.notifier, s.public_url, clock)
+        self.schedules = Schedules(engine, clock)
+        self.escalations = Escalations(
+            engine,
+            self.notifier,
+            self._resolve,
+            secret(engine, "ack-links"),
+            s.public_url,
+            clock,
+        )
+        self.alarms = AlarmNotifier(self.topics, self.escalations, s.public_url)
+        self._flushes: set[asyncio.Task[dict[str, int]]] = set()
+
+    def set_public_url(self, url: str) -> None:
+        """The base of links in messages, once the listener's address is known."""
+        url = url.rstrip("/")
+        self.topics.public_url = url
+        self.escalations.public_url = url
+        self.alarms.public_url = url
+        self.signer.public_url = url
+
+    def _resolve(self, conn: Connection, tenant: str, ref: str, note: Notification) -> list[Target]:
+        """An escalation level's target: a topic ARN, ``oncall:<schedule>``, or
+        ``<protocol>:<endpoint>``."""
+        if ref.startswith("arn:"):
+            return self.topics.targets_in(conn, tenant, ref, note)
+        if ref.startswith("oncall:"):
+            return self.schedules.targets_in(conn, tenant, ref.removeprefix("oncall:"))
+        return [contact_target(ref, "direct")]
+
+    async def step(self, max_flushes: int = 4) -> None:
+        """One pass of the server's periodic task: queued alarm events and due escalation
+        steps, then an outbox flush started beside those still running (at most
+        ``max_flushes``; they claim disjoint rows), so that a receiver that takes its
+        whole timeout does not hold back the next pass's notifications or escalations."""
+        try:
+            await self.alarms.drain()
+            await self.escalations.tick()
+        finally:
+            for done in [t for t in self._flushes if t.done()]:
+                self._flushes.discard(done)
+                if not done.cancelled() and done.exception() is not None:
+                    log.error("notify flush failed", exc_info=done.exception())
+            if len(self._flushes) < max_flushes:
+                self._flushes.add(asyncio.create_task(self.notifier.flush()))
+
+    async def close(self) -> None:
+        """Cancel the flushes still running (their claims lapse and are retried)."""
+        for task in self._flushes:
+            task.cancel()
+        await asyncio.gather(*self._flushes, return_exceptions=True)
+        self._flushes.clear()
+
+    async def tick(self, now: float | None = None) -> dict[str, int]:
+        """One pass: queued alarm events, due escalation steps (into the outbox), then due
+        deliveries through the pipeline. Counts by outcome (``steps``: steps run)."""
+        await self.alarms.drain()
+        steps = await self.escalations.tick(now)
+        counts = await self.notifier.flush(now)
+        return {**counts, "steps": steps} if steps else counts

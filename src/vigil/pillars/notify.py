@@ -1,0 +1,64 @@
+"""The notify pillar: SNS topics and subscriptions (the SNS API), the notification
+pipeline and its channels, incidents with escalation and acknowledgement, on-call
+schedules and silences (``/api/v1/notify…``, ``/api/v1/incidents…``).
+
+It consumes alarm state changes through ``core.alarm_sinks``, recording each one's
+publishes or incident durably before it returns; the ``notify`` task (every
+``notify_interval`` seconds) runs due escalation steps and flushes the durable outbox.
+Built after the alarms pillar; its sink is registered at build time, before any pillar
+starts, so the events the alarms pillar redelivers at start reach it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vigil.api.aws.sns import SnsService
+from vigil.api.notify_v1 import OPEN_PREFIX, NotifyApi
+from vigil.notify.channels.email import SmtpSettings
+from vigil.notify.runtime import NotifyParts, NotifySettings
+from vigil.pillar import Core, Pillar
+from vigil.tasks import Task
+
+
+@dataclass(eq=False)
+class NotifyPillar(Pillar):
+    parts: NotifyParts | None = None
+
+
+def build(core: Core) -> NotifyPillar:
+    cfg = core.config
+    if cfg.smtp_url:
+        SmtpSettings.from_url(cfg.smtp_url, cfg.smtp_from)  # a bad URL fails the start
+    settings = NotifySettings(
+        public_url=cfg.public_url or f"http://{cfg.host}:{cfg.port}",
+        smtp_url=cfg.smtp_url,
+        smtp_from=cfg.smtp_from,
+        pagerduty_events_url=cfg.pagerduty_events_url,
+        slack_api_url=cfg.slack_api_url,
+        pagerduty_webhook_secret=cfg.pagerduty_webhook_secret,
+        tick_interval=cfg.notify_interval,
+    )
+    # Reads (or makes, once) the signing and ack-link keys in state: a few small queries
+    # at start-up, before anything is served.
+    parts = NotifyParts(core.state, settings, clock=lambda: core.clock() / 1e9)
+    # ``deliver`` returns once the event's notifications or incident are in the durable
+    # outbox: only then does the alarms pillar mark the event delivered (a crash between
+    # the two redelivers it; the outbox key makes the second recording a no-op).
+    core.alarm_sinks.append(parts.alarms.deliver)
+
+    async def step() -> None:
+        # Links in messages point at the main port as bound, unless --public-url says.
+        if cfg.public_url is None and "http" in core.addresses:
+            parts.set_public_url(f"http://{core.addresses['http']}")
+        await parts.step()
+
+    return NotifyPillar(
+        name="notify",
+        routes=NotifyApi(parts).routes(),
+        aws_services=[SnsService(parts.topics)],
+        open_paths=(OPEN_PREFIX,),
+        tasks=[Task("notify", step, cfg.notify_interval)],
+        on_stop=[parts.close],
+        parts=parts,
+    )

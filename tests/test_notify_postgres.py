@@ -1,0 +1,106 @@
+"""The notify state on a real PostgreSQL server: two nodes claiming the same outbox get
+disjoint deliveries, and two nodes ticking one due escalation step run it once."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.notify_stack import Clock
+from tests.postgres_server import PostgresServer
+from vigil.notify.interface import Notification, Target
+from vigil.notify.pipeline import Notifier, Settings
+from vigil.notify.runtime import NotifyParts, NotifySettings
+from vigil.state.db import open_state
+from vigil.state.notifylog import NotificationLog
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    # /tmp, not pytest's tmp_path: the postgres user must be able to reach the directory.
+    with tempfile.TemporaryDirectory(prefix="vigil-pg-") as root:
+        Path(root).chmod(0o755)
+        server = PostgresServer(Path(root) / "pg").start()
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def engine(postgres: PostgresServer) -> Iterator[Engine]:
+    engine = open_state(postgres.url)
+    yield engine
+    with engine.begin() as conn:
+        for table in (
+            "notify_deliveries",
+            "notify_attempts",
+            "notify_incidents",
+            "notify_incident_events",
+            "notify_policies",
+            "sns_topics",
+            "sns_subscriptions",
+        ):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    engine.dispose()
+
+
+def test_two_nodes_claim_disjoint_deliveries(engine: Engine) -> None:
+    clock = Clock()
+    notifier = Notifier(NotificationLog(engine), {}, settings=Settings(), clock=clock)
+    target = Target("webhook", "http://a.test/hook", "sub-a")
+    for i in range(300):
+        note = Notification(key=f"k{i}", subject="s", message="m", group=f"g{i}")
+        asyncio.run(notifier.publish("default", note, [target]))
+    again = Notification(key="k0", subject="s", message="m", group="g0")
+    assert asyncio.run(notifier.publish("default", again, [target])) == 0
+    got: dict[str, list[int]] = {}
+
+    def claim(log: NotificationLog) -> None:
+        ids: list[int] = []
+        for _ in range(40):
+            ids += [d.id for d in log.claim(int(clock.now * 1000), 60_000, limit=10)]
+        got[log.node] = ids
+
+    nodes = [NotificationLog(engine, "n1"), NotificationLog(engine, "n2")]
+    threads = [threading.Thread(target=claim, args=(n,)) for n in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not set(got["n1"]) & set(got["n2"])
+    assert len(got["n1"]) + len(got["n2"]) == 300
+
+
+def test_two_nodes_run_a_due_step_once(engine: Engine) -> None:
+    clock = Clock()
+
+    async def build(node: str) -> NotifyParts:
+        return NotifyParts(engine, NotifySettings(), clock=clock, node=node)
+
+    async def scenario() -> list[int]:
+        a, b = await build("a"), await build("b")
+        for parts in (a, b):
+            await parts.escalations.put_policy(
+                "default",
+                "p",
+                [
+                    {"targets": ["webhook:http://one.test/"], "delay": 300},
+                    {"targets": ["webhook:http://two.test/"]},
+                ],
+            )
+        note = Notification(key="n1", subject="db down", message="m", kind="trigger", group="db")
+        _, new = await a.escalations.open("default", "db", note, "p", [])
+        assert new
+        clock.now += 300
+        # both nodes tick at once, each in its own thread
+        return list(await asyncio.gather(a.escalations.tick(), b.escalations.tick()))
+
+    assert sorted(asyncio.run(scenario())) == [0, 1]
+    log = NotificationLog(engine)
+    rows = log.recent("default", None, 10)
+    assert sorted(d.target["endpoint"] for d in rows) == ["http://one.test/", "http://two.test/"]
