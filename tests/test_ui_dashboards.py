@@ -349,20 +349,46 @@ def test_log_widget_as_time_series(page: Any, vigil: VigilProcess, design: Desig
     assert legend(chart) == ["errors"]
 
 
-def test_alarm_widget_without_the_alarms_api(
+def test_alarm_widget_shows_each_alarms_state(
     page: Any, vigil: VigilProcess, design: Design
 ) -> None:
-    arn = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:HighErrorRate"
-    body = {"widgets": [{"type": "alarm", "properties": {"title": "Alarms", "alarms": [arn]}}]}
-    client(vigil, "cloudwatch").put_dashboard(
-        DashboardName="ui-alarms", DashboardBody=json.dumps(body)
+    cw = client(vigil, "cloudwatch")
+    cw.put_metric_alarm(
+        AlarmName="ui-lambda-errors",
+        Namespace=design_dashboards.LAMBDA_NAMESPACE,
+        MetricName="Errors",
+        Dimensions=[{"Name": "FunctionName", "Value": design_dashboards.FUNCTION}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        # ALARM however the engine evaluates it meanwhile (every value, or none, breaches).
+        Threshold=0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="breaching",
     )
+    cw.set_alarm_state(AlarmName="ui-lambda-errors", StateValue="ALARM", StateReason="test")
+    arn = "arn:aws:cloudwatch:us-east-1:000000000000:alarm:"
+    body = {
+        "widgets": [
+            {
+                "type": "alarm",
+                "properties": {
+                    "title": "Alarms",
+                    "alarms": [arn + "ui-lambda-errors", arn + "ui-no-such-alarm"],
+                },
+            }
+        ]
+    }
+    cw.put_dashboard(DashboardName="ui-alarms", DashboardBody=json.dumps(body))
     page.goto(vigil.url + "/dashboards/ui-alarms")
     alarms = widget(page, "Alarms")
-    alarms.get_by_text("HighErrorRate").wait_for()
-    # This server has no alarms API (yet): the widget says so instead of guessing a state.
-    assert alarms.locator(".alarm-state").inner_text() == "UNKNOWN"
-    assert alarms.get_by_text("Alarm states are not available on this server.").is_visible()
+    firing = alarms.locator("li", has_text="ui-lambda-errors").locator(".alarm-state")
+    expect(firing).to_have_text("ALARM")
+    missing = alarms.locator("li", has_text="ui-no-such-alarm").locator(".alarm-state")
+    expect(missing).to_have_text("NOT FOUND")
+    # The home page lists it among the firing alarms.
+    page.goto(vigil.url + "/")
+    expect(page.locator(".home .alarm", has_text="ui-lambda-errors")).to_be_visible()
 
 
 def test_hover_shows_a_tooltip_and_moves_every_crosshair(

@@ -236,6 +236,7 @@ export function UPlotChart(props: ChartProps) {
         },
         {
           scale: "y",
+          values: tickValues,
           stroke: axisColor,
           grid: { stroke: gridColor, width: 1 },
           ticks: { stroke: gridColor },
@@ -246,6 +247,7 @@ export function UPlotChart(props: ChartProps) {
               {
                 scale: "right",
                 side: 1 as const,
+                values: tickValues,
                 stroke: axisColor,
                 grid: { show: false },
                 size: 56,
@@ -331,6 +333,15 @@ export function UPlotChart(props: ChartProps) {
       <div class="chart" ref={ref} />
       {hasRight && props.right?.label ? <div class="axis-title axis-right">{props.right.label}</div> : null}
     </div>
+  );
+}
+
+/** Tick labels with as many decimals as the tick step needs (0.0015, 0.002 — not 0.002
+ *  twice), thousands separated. */
+function tickValues(_u: uPlot, splits: number[], _axis: number, _space: number, incr: number): string[] {
+  const decimals = Math.min(Math.max(0, -Math.floor(Math.log10(Math.abs(incr) || 1))), 12);
+  return splits.map((v) =>
+    v == null ? "" : v.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals }),
   );
 }
 
