@@ -46,22 +46,24 @@ def pipelines(
     transport: Transport,
     resource: dict[str, str],
     headers: dict[str, str] | None = None,
+    timeout: float = 30,
 ) -> OtelPipelines:
+    """``timeout``: each exporter's deadline for one export, its retries included."""
     res = Resource.create(resource)
     spans: SpanExporter
     logs: LogRecordExporter
     metrics: MetricExporter
     if transport == "http":
         base = server.otlp_http_url
-        spans = HttpSpans(endpoint=f"{base}/v1/traces", headers=headers, timeout=30)
-        logs = HttpLogs(endpoint=f"{base}/v1/logs", headers=headers, timeout=30)
-        metrics = HttpMetrics(endpoint=f"{base}/v1/metrics", headers=headers, timeout=30)
+        spans = HttpSpans(endpoint=f"{base}/v1/traces", headers=headers, timeout=timeout)
+        logs = HttpLogs(endpoint=f"{base}/v1/logs", headers=headers, timeout=timeout)
+        metrics = HttpMetrics(endpoint=f"{base}/v1/metrics", headers=headers, timeout=timeout)
     else:
         target = server.grpc_target
         grpc_headers = tuple((k.lower(), v) for k, v in (headers or {}).items()) or None
-        spans = GrpcSpans(endpoint=target, insecure=True, headers=grpc_headers, timeout=30)
-        logs = GrpcLogs(endpoint=target, insecure=True, headers=grpc_headers, timeout=30)
-        metrics = GrpcMetrics(endpoint=target, insecure=True, headers=grpc_headers, timeout=30)
+        spans = GrpcSpans(endpoint=target, insecure=True, headers=grpc_headers, timeout=timeout)
+        logs = GrpcLogs(endpoint=target, insecure=True, headers=grpc_headers, timeout=timeout)
+        metrics = GrpcMetrics(endpoint=target, insecure=True, headers=grpc_headers, timeout=timeout)
     tp = TracerProvider(resource=res)
     tp.add_span_processor(SimpleSpanProcessor(spans))
     lp = LoggerProvider(resource=res)
