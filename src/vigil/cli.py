@@ -168,7 +168,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--retention-interval",
         type=float,
         default=d.retention_interval,
-        help="seconds between log retention passes",
+        help="seconds between retention passes (log groups, metric rollups, expired partitions)",
     )
     p.add_argument(
         "--insights-timeout",
