@@ -393,7 +393,20 @@ def test_mostly_valid_traces_match_the_reference(kinds: list[int]) -> None:
 @SETTINGS
 @given(metrics_requests())
 def test_native_metrics_match_the_reference(req: ExportMetricsServiceRequest) -> None:
-    check_body("metrics", req.SerializeToString(), must_decode=True)
+    # Bucket counts whose sum passes 2**64 cannot be added up in the native decoder's
+    # unsigned 64-bit arithmetic: it declines, and the reference answers (rejects the point).
+    check_body("metrics", req.SerializeToString(), must_decode=not _counts_overflow(req))
+
+
+def _counts_overflow(req: ExportMetricsServiceRequest) -> bool:
+    return any(
+        sum(point.bucket_counts) >= 2**64
+        for rm in req.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.HasField("histogram")
+        for point in metric.histogram.data_points
+    )
 
 
 def test_exponential_histograms_and_summaries_take_the_reference_path() -> None:
