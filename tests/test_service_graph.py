@@ -22,7 +22,12 @@ from bench.traces_data import span_table
 from tests.vigil_process import VigilProcess
 from tests.xray_helpers import xray_client
 from vigil.query import xray as xq
-from vigil.query.servicegraph import BACKGROUND_SHARE_K, MINUTE_NS, ServiceGraphKeeper
+from vigil.query.servicegraph import (
+    BACKGROUND_SHARE_K,
+    MINUTE_NS,
+    READ_MAX_SLOTS,
+    ServiceGraphKeeper,
+)
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
 from vigil.tasks import pause_after
@@ -281,5 +286,28 @@ def test_a_span_from_decades_ago_does_not_make_the_catch_up_walk_decades(
     # The recent block's minutes and one minute at the retention horizon, nothing between.
     assert minutes <= 10 + 2 * 10 + 1
     assert time.monotonic() - started < 30
+    recent = (end - 10 * MINUTE_NS, end - 1)
+    assert _graph(store, tenant, *recent, keeper) == _graph(store, tenant, *recent, None)
+
+
+def test_a_read_recomputes_at_most_its_newest_slots(store: ClickHouseStore) -> None:
+    """Issue 18 (found by bench/fuzz.py): a read from StartTime=0 over a block of 25 days
+    recomputes only its READ_MAX_SLOTS newest slots under the lock, not 3,600, so the other
+    reads do not wait; the background pass does the rest."""
+    tenant = f"wide-{uuid.uuid4().hex[:6]}"
+    end = (time.time_ns() // MINUTE_NS - 5) * MINUTE_NS
+    old = end - 25 * 86400 * S
+    rng = np.random.default_rng(11)
+    both = pa.concat_tables(
+        [span_table(rng, 20, old, old + MINUTE_NS), span_table(rng, 200, end - 10 * MINUTE_NS, end)]
+    )
+    store.insert("spans", _tenant(both, tenant))
+    keeper = ServiceGraphKeeper(store, max_age_ns=30 * 86400 * S)
+    started = time.monotonic()
+    _graph(store, tenant, 0, end - 1, keeper)
+    assert time.monotonic() - started < 30
+    sql = "SELECT uniq(minute) FROM service_graph WHERE tenant = {t:String}"
+    assert int(store.query_sync(sql, {"t": tenant}).rows[0][0]) <= READ_MAX_SLOTS * 10
+    # The newest minutes are exact.
     recent = (end - 10 * MINUTE_NS, end - 1)
     assert _graph(store, tenant, *recent, keeper) == _graph(store, tenant, *recent, None)

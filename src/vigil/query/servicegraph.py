@@ -54,6 +54,8 @@ MINUTE_NS = 60 * 10**9
 # Minutes recomputed per statement: bounds a statement's memory and time; a divisor of a
 # day, so that a statement writes one day partition (one part: atomic).
 CHUNK_NS = 10 * MINUTE_NS
+# The slots one read may recompute itself (6 hours of CHUNK_NS), newest first.
+READ_MAX_SLOTS = 36
 CATCH_UP_INTERVAL = 5.0
 # The background catch-up (a periodic task) works through a backlog without the usual wait
 # (the lock lets reads in between), but waits at least this many times as long as its last
@@ -251,7 +253,11 @@ class ServiceGraphKeeper:
     async def read(self, tenant: str, start_ns: int, end_ns: int) -> GraphRows:
         window = (start_ns // MINUTE_NS * MINUTE_NS, end_ns // MINUTE_NS * MINUTE_NS)
         async with self._lock:
-            await self._catch_up(tenant, window)
+            # At most READ_MAX_SLOTS slots (the newest) recomputed for a read; older pending
+            # ones are left to the background pass. Unbounded, one GetServiceGraph from
+            # StartTime=0 recomputed every pending slot of the retention (30 days: 4,320
+            # a block) under the lock, and every other graph read waited (the fuzz run).
+            await self._catch_up(tenant, window, max_slots=READ_MAX_SLOTS)
             return await self._read(tenant, *window)
 
     async def catch_up_pass(self, slots: int = 3) -> bool:
