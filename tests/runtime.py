@@ -29,9 +29,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import uvloop
 
+from tests.vigil_process import ServedAddresses
 from vigil import cli
 from vigil.config import Config
 from vigil.pillar import Builder
@@ -61,7 +61,7 @@ class ManualTasks(TaskRunner):
         pass
 
 
-class InProcessVigil:
+class InProcessVigil(ServedAddresses):
     def __init__(
         self,
         data_dir: Path,
@@ -146,26 +146,6 @@ class InProcessVigil:
         if self._thread is not None:
             self._thread.join(timeout)
         return 0
-
-    @property
-    def url(self) -> str:
-        return "http://" + self.addresses["http"]
-
-    @property
-    def otlp_http_url(self) -> str:
-        return "http://" + self.addresses["otlp-http"]
-
-    @property
-    def grpc_target(self) -> str:
-        return self.addresses["otlp-grpc"]
-
-    @property
-    def xray_address(self) -> tuple[str, int]:
-        host, _, port = self.addresses["xray"].rpartition(":")
-        return host.strip("[]"), int(port)
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
 
     def log_text(self) -> str:
         return ""  # its log records go to pytest's captured logging

@@ -32,7 +32,35 @@ class Served(Protocol):
     def client(self, **kwargs: Any) -> httpx.Client: ...
 
 
-class VigilProcess:
+class ServedAddresses:
+    """Where a started vigil listens, read from its ``addresses`` (listener name ->
+    host:port); shared by this harness and tests.runtime.InProcessVigil."""
+
+    addresses: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return "http://" + self.addresses["http"]
+
+    @property
+    def otlp_http_url(self) -> str:
+        return "http://" + self.addresses["otlp-http"]
+
+    @property
+    def grpc_target(self) -> str:
+        return self.addresses["otlp-grpc"]
+
+    @property
+    def xray_address(self) -> tuple[str, int]:
+        """The X-Ray daemon's (host, port): UDP segments, TCP sampling calls."""
+        host, _, port = self.addresses["xray"].rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+
+class VigilProcess(ServedAddresses):
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.args = list(args)
@@ -71,27 +99,6 @@ class VigilProcess:
     def log_text(self) -> str:
         path = self.data_dir / "vigil.log"
         return path.read_text() if path.exists() else ""
-
-    @property
-    def url(self) -> str:
-        return "http://" + self.addresses["http"]
-
-    @property
-    def otlp_http_url(self) -> str:
-        return "http://" + self.addresses["otlp-http"]
-
-    @property
-    def grpc_target(self) -> str:
-        return self.addresses["otlp-grpc"]
-
-    @property
-    def xray_address(self) -> tuple[str, int]:
-        """The X-Ray daemon's (host, port): UDP segments, TCP sampling calls."""
-        host, _, port = self.addresses["xray"].rpartition(":")
-        return host.strip("[]"), int(port)
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
 
     def stop(self, timeout: float = 60.0) -> int:
         assert self.proc is not None
