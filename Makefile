@@ -24,7 +24,7 @@ WEB_BUILD := src/vigil/web/static/index.html
 WEB_MODULES := web/node_modules/.vigil-installed
 
 
-.PHONY: run test lint typecheck unit setup clean bench web browser postgres support-matrix wheels
+.PHONY: run test lint typecheck unit setup clean bench web browser postgres peers support-matrix wheels
 
 setup: $(STAMP) $(WEB_BUILD)
 
@@ -51,13 +51,20 @@ lint: $(STAMP) $(WEB_BUILD)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(WEB_BUILD) browser postgres
+unit: $(STAMP) $(WEB_BUILD) browser postgres peers
 	$(BIN)/pytest $(ARGS)
 
 # The state tests against a real PostgreSQL use Debian's server; installed when missing.
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# The Prometheus ecosystem's peers from Debian: Prometheus (remote-writes to vigil, scrapes,
+# answers the PromQL differential tests) and VictoriaMetrics (the remote-write bench's
+# baseline). Installed when missing.
+peers:
+	@command -v prometheus >/dev/null && command -v victoria-metrics >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus victoria-metrics >/dev/null; }
 
 test: lint typecheck wheels unit
 
