@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import grpc
 from starlette.types import Scope
 
-from vigil import malloc
+from vigil import memory
 from vigil.api.app import build_app
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.auth import Authenticator
@@ -81,12 +81,12 @@ PILLARS: tuple[Builder, ...] = (
 )
 
 
-# Seconds between two returns of freed heap memory to the system (malloc.py: idle RSS).
+# Seconds between two returns of freed heap memory to the system (memory.py: idle RSS).
 TRIM_INTERVAL = 60.0
 
 
 async def _trim() -> None:
-    await asyncio.to_thread(malloc.trim)
+    await asyncio.to_thread(memory.trim)
 
 
 def _port_flags(cfg: Config) -> dict[str, int | None]:
@@ -248,6 +248,7 @@ class Runtime:
 
 async def serve(config: Config) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
+    memory.skip_pandas()  # before the first Arrow conversion (memory.py)
     runtime = Runtime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -259,6 +260,9 @@ async def serve(config: Config) -> int:
         await runtime.stop()
         raise
     print(runtime.listening_line(), flush=True)
+    # The engine's start-up code pages are not needed again (memory.py). Here, not in
+    # Runtime.start: in-process servers (tests) share the library and keep using it.
+    await asyncio.to_thread(memory.page_out_library, "_chdb.abi3.so")
     await stop.wait()
     log.info("shutting down")
     await runtime.stop()
