@@ -35,7 +35,7 @@ import ipaddress
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -61,6 +61,7 @@ from vigil.pillars import (
 )
 from vigil.preflight import DataDirLock, check_ports, lock_data_dir
 from vigil.selfwatch import log_buffer
+from vigil.store.interface import Store
 from vigil.tasks import Task, TaskRunner
 from vigil.telemetry import SelfMetrics
 from vigil.web import pages as web_pages
@@ -85,8 +86,14 @@ PILLARS: tuple[Builder, ...] = (
 TRIM_INTERVAL = 60.0
 
 
-async def _trim() -> None:
-    await asyncio.to_thread(memory.trim)
+def _release_memory(store: Store) -> Callable[[], Awaitable[None]]:
+    """Idle upkeep: the engine's freed pages, then the C heap's (memory.py)."""
+
+    async def release() -> None:
+        await asyncio.to_thread(store.release_memory)
+        await asyncio.to_thread(memory.trim)
+
+    return release
 
 
 def _port_flags(cfg: Config) -> dict[str, int | None]:
@@ -207,7 +214,8 @@ class Runtime:
         for pillar in self.built:
             for task in pillar.tasks:
                 core.tasks.add(task)
-        core.tasks.add(Task("malloc-trim", _trim, TRIM_INTERVAL, first_delay=TRIM_INTERVAL))
+        release = _release_memory(core.store)
+        core.tasks.add(Task("release-memory", release, TRIM_INTERVAL, first_delay=TRIM_INTERVAL))
         await core.tasks.start()
         # 6. ready
         core.ready = True
