@@ -19,7 +19,8 @@ def _run(code: str) -> dict[str, object]:
         timeout=120,
         check=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    answer: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return answer
 
 
 RSS_FILE = """
@@ -44,9 +45,10 @@ answer = chdb.query("SELECT sum(number) FROM numbers(1000)", "CSV").bytes().deco
 print(json.dumps({"before": before, "after": after, "advised": advised, "answer": answer}))
 """
     )
-    assert result["advised"] >= 1
+    assert int(str(result["advised"])) >= 1
     # import chdb touches ~150-250 MB of its library; at least half of it goes
-    assert int(result["after"]) < int(result["before"]) - 60, result  # type: ignore[call-overload]
+    before, after = int(str(result["before"])), int(str(result["after"]))
+    assert after < before - 60, result
     assert result["answer"] == "499500"
 
 
@@ -56,17 +58,29 @@ def test_page_out_of_a_library_not_mapped_does_nothing() -> None:
     assert memory.page_out_library("no-such-library.so") == 0
 
 
-def test_pyarrow_converts_without_importing_pandas_and_to_pandas_still_works() -> None:
+def test_arrow_conversions_and_the_engine_work_without_pandas() -> None:
     result = _run(
         """
-import json, sys
+import datetime, json, sys
 from vigil import memory
-skipped = memory.skip_pandas()
-import pyarrow as pa
-pa.array([1, 2, 3]); pa.table({"a": ["x"]})
-after_arrays = "pandas" in sys.modules
-frame = pa.table({"a": [1, 2]}).to_pandas()
-print(json.dumps({"skipped": skipped, "after_arrays": after_arrays, "sum": int(frame["a"].sum())}))
+installed = memory.keep_pandas_out()
+import chdb, pyarrow as pa
+pa.array([1, None]); pa.array([datetime.datetime.now()]); pa.array([[1, 2]])
+table = pa.table({"a": ["x", None], "b": [1.5, None]})
+answer = chdb.query("SELECT sum(number) FROM numbers(10)", "CSV").bytes().decode().strip()
+try:
+    import pandas
+    refused = ""
+except ImportError as exc:
+    refused = str(exc)
+print(json.dumps({"installed": installed, "pandas": "pandas" in sys.modules,
+                  "rows": table.num_rows, "answer": answer, "refused": refused}))
 """
     )
-    assert result == {"skipped": True, "after_arrays": False, "sum": 3}
+    assert result == {
+        "installed": True,
+        "pandas": False,
+        "rows": 2,
+        "answer": "45",
+        "refused": "vigil serve does not load pandas (see vigil/memory.py)",
+    }

@@ -14,10 +14,9 @@ Three things hold RSS in an idle vigil that it does not need (measured: bench/RE
   file pages are charged to the cgroup). ``madvise(MADV_PAGEOUT)`` over the library's
   read-only mappings, once the server is up, drops them now; the code a query runs is
   read back on its first use (measured: the first query after it ~0.5 s slower, once).
-* ``skip_pandas`` — pyarrow imports pandas (~30 MB) the first time it converts Python
-  objects, only to ask whether they are pandas objects; vigil never gives it any. Making
-  pyarrow's first check find no pandas keeps it out, while anything that asks pyarrow for
-  pandas explicitly (``to_pandas``) still gets it: pyarrow retries the import then.
+* ``keep_pandas_out`` — pyarrow imports pandas (26–36 MB) the first time it converts
+  Python objects, only to learn whether they are pandas objects and pandas' null values;
+  vigil never gives it any.
 """
 
 from __future__ import annotations
@@ -83,31 +82,24 @@ def _range(line: str) -> tuple[int, int]:
     return int(start, 16), int(end, 16)
 
 
-def skip_pandas() -> bool:
-    """Make pyarrow's implicit pandas check answer "no pandas" without importing it; True
-    when done (False when pandas is already imported or pyarrow has no such check)."""
-    if "pandas" in sys.modules:
+def keep_pandas_out() -> bool:
+    """From now on ``import pandas`` fails in this process (True when installed now).
+
+    For ``vigil serve`` only: vigil's code never uses pandas, and pyarrow — its C++ side
+    and its Python side alike — treats a failed import as "no pandas" and converts
+    without it. A dependency that needs pandas one day gets an ImportError naming this
+    module, and the suite's served-process tests (tests/vigil_process.py) would show it."""
+    if "pandas" in sys.modules or any(isinstance(f, _NoPandas) for f in sys.meta_path):
         return False
-    try:
-        from pyarrow import lib
-    except ImportError:
-        return False
-    shim = getattr(lib, "_pandas_api", None)
-    if shim is None:
-        return False
-    blocker = _NoPandas()
-    sys.meta_path.insert(0, blocker)  # `import pandas` fails while pyarrow tries it
-    try:
-        return not shim.have_pandas  # pyarrow remembers the answer of its first try
-    finally:
-        sys.meta_path.remove(blocker)
+    sys.meta_path.insert(0, _NoPandas())
+    return True
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):
     """Refuses to find pandas. (Not ``sys.modules["pandas"] = None``: Cython's import
-    takes that None as the module.)"""
+    takes that None for the module.)"""
 
     def find_spec(self, fullname: str, path: object, target: object = None) -> None:
         if fullname == "pandas" or fullname.startswith("pandas."):
-            raise ImportError("pandas is not imported by vigil's Arrow conversions")
+            raise ImportError("vigil serve does not load pandas (see vigil/memory.py)")
         return None

@@ -256,7 +256,7 @@ class Runtime:
 
 async def serve(config: Config) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
-    memory.skip_pandas()  # before the first Arrow conversion (memory.py)
+    memory.keep_pandas_out()  # before the first Arrow conversion (memory.py)
     runtime = Runtime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
