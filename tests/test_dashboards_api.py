@@ -130,6 +130,16 @@ def test_invalid_body_names_each_path_and_stores_nothing(cw: Any) -> None:
     assert cw.get_dashboard(DashboardName=name)["DashboardBody"] == _body()
 
 
+@pytest.mark.parametrize("depth", [33, 5000])  # issue 18: 5,000 levels reached a 500
+def test_a_body_nested_too_deep_is_refused(cw: Any, depth: int) -> None:
+    body = '{"widgets": ' + "[" * depth + "]" * depth + "}"
+    with pytest.raises(ClientError) as err:
+        cw.put_dashboard(DashboardName=_name(), DashboardBody=body)
+    assert err.value.response["Error"]["Code"] == "InvalidParameterInput"
+    (message,) = err.value.response["dashboardValidationMessages"]
+    assert message["Message"] == "The dashboard body nests deeper than 32 levels"
+
+
 def test_metric_rows_and_bad_names(cw: Any) -> None:
     body = {
         "widgets": [
