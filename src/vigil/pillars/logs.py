@@ -33,7 +33,7 @@ class LogsPillar(Pillar):
 def build(core: Core) -> LogsPillar:
     cfg = core.config
     catalog = LogsCatalog(core.state)
-    filters = MetricFilterProcessor()
+    filters = MetricFilterProcessor(core.metrics)
     # Every log batch, whatever its protocol, goes through the metric filters and EMF.
     core.pipeline.log_processors.extend([filters, emf_metrics])
     queries = QueryRegistry(
