@@ -34,9 +34,9 @@ def vigil(data_dir: Path) -> Iterator[Harness]:
         yield harness
 
 
-@pytest.fixture
-def cw(vigil: Harness) -> Iterator[Any]:
-    client = vigil.client()
+@pytest.fixture(params=["json", "query", "cbor"])
+def cw(vigil: Harness, request: pytest.FixtureRequest) -> Iterator[Any]:
+    client = vigil.client(request.param)
     yield client
     client.close()
 

@@ -474,10 +474,10 @@ def test_every_query_protocol_error_is_xml(endpoint: str) -> None:
 
 
 def test_unknown_protocol_and_paths(endpoint: str) -> None:
-    # CloudWatch over Smithy RPC v2 CBOR (what some newer SDKs send): a CBOR error that
-    # botocore's own CBOR parser reads, naming the protocols vigil speaks.
+    # A service vigil does not serve over Smithy RPC v2 CBOR: a CBOR error that botocore's
+    # own CBOR parser reads (CloudWatch's CBOR is tests/test_cloudwatch_cbor.py's).
     cbor = httpx.post(
-        endpoint + "/service/GraniteServiceVersion20100801/operation/ListMetrics",
+        endpoint + "/service/DynamoDB_20120810/operation/ListTables",
         content=b"\xa0",
         headers={"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"},
     )

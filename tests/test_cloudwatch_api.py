@@ -1,5 +1,6 @@
-"""Acceptance: boto3's real ``cloudwatch`` client (JSON 1.0) and form posts as aws-sdk-go v1
-sends them (query protocol, XML answers) against a vigil process."""
+"""Acceptance: boto3's real ``cloudwatch`` client (forced to JSON 1.0, query and CBOR in
+turn) and form posts as aws-sdk-go v1 sends them (query protocol, XML answers) against a
+vigil process."""
 
 from __future__ import annotations
 
@@ -18,14 +19,17 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests import aws_protocols
 from tests.vigil_process import VigilProcess
 
 XMLNS = {"cw": "http://monitoring.amazonaws.com/doc/2010-08-01/"}
 
 
-@pytest.fixture
-def cw(vigil: VigilProcess) -> Iterator[Any]:
-    client = _cw(vigil)
+@pytest.fixture(params=["json", "query", "cbor"])
+def cw(vigil: VigilProcess, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """boto3's client forced to each protocol CloudWatch's model lists: every test that
+    uses it runs over JSON 1.0, query and Smithy RPC v2 CBOR."""
+    client = aws_protocols.client("cloudwatch", request.param, vigil.url)
     yield client
     client.close()
 
