@@ -262,7 +262,7 @@ def test_query_protocol_form_in_xml_out(endpoint: str, stubs: tuple[Any, ...]) -
     assert err.find(".//cw:Code", ns).text == "InvalidParameterValue"  # type: ignore[union-attr]
     missing = httpx.post(endpoint, data={"Action": "PutMetricData", "Version": "2010-08-01"})
     assert missing.status_code == 400
-    assert "Namespace" in ET.fromstring(missing.content).find(".//cw:Message", ns).text  # type: ignore[union-attr,operator]
+    assert "at 'namespace'" in ET.fromstring(missing.content).find(".//cw:Message", ns).text  # type: ignore[union-attr,operator]
     unknown = httpx.post(endpoint, data={"Action": "DeleteEverything", "Version": "2010-08-01"})
     assert ET.fromstring(unknown.content).find(".//cw:Code", ns).text == "InvalidAction"  # type: ignore[union-attr]
 

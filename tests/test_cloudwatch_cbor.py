@@ -98,11 +98,16 @@ def test_errors_are_cbor_maps_with_the_query_code(vigil: VigilProcess) -> None:
     assert response.status_code == 400
     assert response.headers["smithy-protocol"] == "rpc-v2-cbor"
     body = cbor2.loads(response.content)
-    assert body["__type"] == "InvalidParameterValueException"
-    assert response.headers["x-amzn-query-error"] == "InvalidParameterValue;Sender"
+    # The model's error shape for CloudWatch's ValidationError, and the query code.
+    assert body["__type"] == "ValidationException"
+    assert response.headers["x-amzn-query-error"] == "ValidationError;Sender"
     code, message = _error(response)
-    assert code == "InvalidParameterValue"
-    assert "amespace" in message
+    assert code == "ValidationError"
+    assert message == (
+        "2 validation errors detected: Value '' at 'namespace' failed to satisfy constraint:"
+        " Member must have length greater than or equal to 1; Value '' at 'namespace' failed"
+        " to satisfy constraint: Member must satisfy regular expression pattern: [^:].*"
+    )
 
 
 def test_malformed_bodies_and_unknown_operations(vigil: VigilProcess) -> None:

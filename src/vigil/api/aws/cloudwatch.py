@@ -46,6 +46,7 @@ class CloudWatchService(AwsService):
     model = "cloudwatch"
     validation_error = "InvalidParameterValue"
     missing_parameter_error = "MissingParameter"
+    constraint_error = "ValidationError"
     throttling_error = ("Throttling", 400)
     unavailable_error = "ServiceUnavailable"
     # PutMetricData's JSON body goes straight to the (native) decoder, which checks the

@@ -41,7 +41,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route, request_response
 from starlette.types import Receive, Scope, Send
 
-from vigil.api.aws import cbor, errors, protocols
+from vigil.api.aws import cbor, errors, protocols, validation
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.api.aws.sigv4 import SignatureError, SigV4Verifier, parse_credential, scope_service
 from vigil.auth import Authenticator, AuthError, TenantError, tenant_of
@@ -355,13 +355,10 @@ class AwsDispatcher:
         else:
             params = _parse(bound.protocol, op_model, body, form, uri, request)
             # A body operation's service checks its input itself, on every protocol.
-            problem = (
-                None
-                if name in owner.body_operations
-                else protocols.validate(params, op_model.input_shape)
-            )
-            if problem:
-                raise AwsError(_validation_code(owner, problem), problem)
+            if name not in owner.body_operations:
+                problem = validation.check(params, op_model.input_shape)
+                if problem:
+                    raise _validation_error(owner, problem)
         ctx = RequestContext(
             tenant=_tenant(request),
             request_id=request_id,
@@ -428,13 +425,19 @@ class AwsDispatcher:
         return errors.error_response(bound.protocol, error, request_id, bound.api.model)
 
 
-def _validation_code(service: AwsService, problem: str) -> str:
-    """The service's code for a failed model check; services that name missing parameters
-    apart (CloudWatch: MissingParameter) set ``missing_parameter_error``."""
-    missing = service.missing_parameter_error
-    if missing and problem.startswith("Missing required parameter"):
-        return missing
-    return service.validation_error
+def _validation_error(service: AwsService, problem: validation.Problem) -> AwsError:
+    """The service's error for a failed model check: a value of the wrong type gets
+    ``validation_error``; a broken constraint ``constraint_error`` (CloudWatch answers
+    ``ValidationError`` there, as its SDK tests expect); a missing member, where the
+    service names that apart (CloudWatch's ``MissingParameter``), its own code and
+    wording ("The parameter Namespace is required.")."""
+    if problem.kind == "missing" and service.missing_parameter_error:
+        return AwsError(
+            service.missing_parameter_error, f"The parameter {problem.missing[0]} is required."
+        )
+    if problem.kind == "type":
+        return AwsError(service.validation_error, problem.message)
+    return AwsError(service.constraint_error or service.validation_error, problem.message)
 
 
 def _parse(

@@ -20,10 +20,13 @@ A service is an ``AwsService`` subclass: a table of operations of one botocore m
   cannot check. ``error_for(exc)`` maps the service's domain exceptions to ``AwsError``
   (anything it leaves unmapped is a 500 ``InternalFailure``, logged). ``validation_error``
   is the code for a failed model check (``InvalidParameterException`` for Logs,
-  ``InvalidParameterValue`` for CloudWatch …), ``missing_parameter_error`` the code for a
-  missing required member where the service names it apart (CloudWatch:
-  ``MissingParameter``). A write the pipeline refuses (``vigil.ingest.overload``) becomes
-  ``refused(refusal)``: ``throttling_error`` or ``unavailable_error``.
+  ``InvalidParameterValue`` for CloudWatch …; messages in AWS's wording, see
+  ``validation``), ``constraint_error`` the code for a broken length, range, pattern or
+  enum constraint where the service has another (CloudWatch: ``ValidationError``),
+  ``missing_parameter_error`` the code for a missing required member where the service
+  names it apart (CloudWatch: ``MissingParameter``). A write the pipeline refuses
+  (``vigil.ingest.overload``) becomes ``refused(refusal)``: ``throttling_error`` or
+  ``unavailable_error``.
 * Optional class attributes (defaults here, never probed with ``getattr``):
   ``raw_operations`` are hot JSON-protocol operations whose input the service checks
   itself: they get the request's JSON object as sent (epoch numbers, no model
@@ -92,6 +95,9 @@ class AwsService:
     model: ClassVar[str]
     validation_error: ClassVar[str]
     missing_parameter_error: ClassVar[str | None] = None
+    # The code for a broken model constraint (length, range, pattern, enum) where it
+    # differs from ``validation_error`` (CloudWatch: ValidationError).
+    constraint_error: ClassVar[str | None] = None
     # (code, HTTP status) when the write queue is full; the code when the store failed.
     throttling_error: ClassVar[tuple[str, int]] = ("ThrottlingException", 400)
     unavailable_error: ClassVar[str] = "ServiceUnavailableException"
