@@ -227,7 +227,7 @@ class _Walk:
             self.errors.append(f"Value '{shown}' at '{label}' failed to satisfy constraint: {text}")
         return f"Value '{shown}' at '{label}' failed to satisfy constraint: {failed[-1]}"
 
-    def length(self, value: list[Any] | dict[Any, Any], plan: _Plan, label: str) -> None:
+    def length(self, value: Any, plan: _Plan, label: str) -> None:
         for text in _length_failures(len(value), plan):
             self.errors.append(
                 f"Value '{_show(value)}' at '{label}' failed to satisfy constraint: {text}"
