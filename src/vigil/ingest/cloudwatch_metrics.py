@@ -218,9 +218,14 @@ class _Decoder:
             if v is not None
         ]
         if len(given) > 1:
+            # CloudWatch's own answers: Value with Values is an invalid value, Value with
+            # StatisticValues an invalid combination (issue 17, an AWS-behaviour suite).
             raise InvalidMetricData(
-                "InvalidParameterCombination",
-                f"The parameters {where}.{given[0]} and {where}.{given[1]} are mutually exclusive.",
+                "InvalidParameterValue"
+                if given[:2] == ["Value", "Values"]
+                else ("InvalidParameterCombination"),
+                f"The parameters {where}.{given[0]} and {where}.{given[1]} are mutually"
+                " exclusive and you have specified both.",
             )
         if not given:
             raise InvalidMetricData(
@@ -292,8 +297,8 @@ class _Decoder:
             )
         if counts is not None and (not isinstance(counts, list) or len(counts) != len(values)):
             raise InvalidMetricData(
-                "InvalidParameterCombination",
-                f"The parameters {where}.Values and {where}.Counts must have the same length.",
+                "InvalidParameterValue",
+                f"The parameters {where}.Values and {where}.Counts must be of the same size.",
             )
         for k, raw in enumerate(values, 1):
             value = _number(f"{where}.Values.member.{k}", raw)
@@ -414,10 +419,10 @@ def _number(where: str, value: Any) -> float:
         raise _bad(f"The parameter {where} must be a number.")
     number = float(value)
     if not math.isfinite(number):
-        raise _bad(
-            f"The value {number} for parameter {where} is invalid:"
-            " NaN and Infinity are not allowed."
-        )
+        # CloudWatch's wording: "The value NaN for parameter MetricData.member.1.Value is
+        # invalid."
+        shown = "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
+        raise _bad(f"The value {shown} for parameter {where} is invalid.")
     if abs(number) > MAX_MAGNITUDE:
         raise _bad(f"The value {number} for parameter {where} is out of range (±2^360).")
     return number
