@@ -218,3 +218,43 @@ def test_put_telemetry_records_is_accepted(vigil: VigilProcess) -> None:
     counted = httpx.get(vigil.url + "/metrics").text
     assert 'protocol="xray_api",signal="telemetry"' in counted
     xray.close()
+
+
+# --- issue 17 part 6: AWS-internal configuration, refused clearly ----------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("put_delivery_source", {"name": "s", "resourceArn": "arn:aws:x", "logType": "t"}),
+        ("describe_delivery_sources", {}),
+        ("create_delivery", {"deliverySourceName": "s", "deliveryDestinationArn": "arn:aws:y"}),
+        ("put_resource_policy", {"policyName": "p", "policyDocument": "{}"}),
+        ("describe_resource_policies", {}),
+        ("put_account_policy", {"policyName": "p", "policyDocument": "{}", "policyType": "x"}),
+        ("describe_account_policies", {"policyType": "DATA_PROTECTION_POLICY"}),
+    ],
+)
+def test_logs_internal_configuration_is_refused(
+    vigil: VigilProcess, operation: str, params: dict[str, Any]
+) -> None:
+    logs = logs_client(vigil)
+    code, message = _refusal(getattr(logs, operation), **params)
+    assert code == "InvalidOperationException"
+    assert "is not supported by vigil" in message
+    assert "exists only inside AWS" in message
+    logs.close()
+
+
+def test_xray_internal_configuration_is_refused(vigil: VigilProcess) -> None:
+    xray = xray_client(vigil)
+    for call, params in (
+        (xray.put_encryption_config, {"Type": "KMS", "KeyId": "alias/k"}),
+        (xray.get_encryption_config, {}),
+        (xray.list_resource_policies, {}),
+        (xray.update_trace_segment_destination, {"Destination": "CloudWatchLogs"}),
+    ):
+        code, message = _refusal(call, **params)
+        assert code == "InvalidRequestException"
+        assert "exists only inside AWS" in message
+    xray.close()

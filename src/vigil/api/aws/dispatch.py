@@ -116,7 +116,12 @@ def merge(services: list[AwsService], only: frozenset[str] | None = None) -> lis
                 )
             if only is None or name in only:
                 table[name] = _Operation(name, handler, service)
-        options = service.raw_operations | service.body_operations | set(service.request_limits)
+        options = (
+            service.raw_operations
+            | service.body_operations
+            | service.refused_operations
+            | set(service.request_limits)
+        )
         if not options <= set(handlers):
             raise ValueError(
                 f"{type(service).__name__} sets options for operations it does not serve:"
@@ -355,7 +360,7 @@ class AwsDispatcher:
         else:
             params = _parse(bound.protocol, op_model, body, form, uri, request)
             # A body operation's service checks its input itself, on every protocol.
-            if name not in owner.body_operations:
+            if name not in owner.body_operations and name not in owner.refused_operations:
                 problem = validation.check(params, op_model.input_shape)
                 if problem:
                     raise _validation_error(owner, problem)

@@ -37,6 +37,9 @@ A service is an ``AwsService`` subclass: a table of operations of one botocore m
   ``request_limits`` maps operations to the most bytes their request body may have as
   sent (compressed bodies count compressed, as AWS counts them); larger requests get
   ``RequestEntityTooLarge`` (413) before any parsing or authentication.
+  ``refused_operations`` are in the table only to refuse them clearly (they configure
+  AWS-internal machinery, see ``internal``): no model check runs first, and the support
+  matrix lists them apart.
 * Every call is counted on ``/metrics`` as ``vigil_aws_requests_total{service, operation,
   outcome}`` (outcome: ``ok`` or the error code answered).
 """
@@ -104,6 +107,7 @@ class AwsService:
     raw_operations: ClassVar[frozenset[str]] = frozenset()
     body_operations: ClassVar[frozenset[str]] = frozenset()
     request_limits: ClassVar[Mapping[str, int]] = MappingProxyType({})
+    refused_operations: ClassVar[frozenset[str]] = frozenset()
 
     def operations(self) -> Mapping[str, Handler]:
         """The operation table: operation name → handler."""
