@@ -18,7 +18,7 @@ from tests.fuzz.oracle import Canary, Fuzzer, check_canary, write_canary
 from tests.fuzz.targets import PROTOCOLS, Context
 from tests.vigil_process import VigilProcess
 
-# Examples per protocol: 11 protocols x 50 (about 30 s here) keep the run inside a minute.
+# Examples per protocol: 12 protocols x 50 (about 30 s here) keep the run inside a minute.
 EXAMPLES = 50
 
 
