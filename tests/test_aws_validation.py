@@ -242,3 +242,26 @@ def test_lists_maps_and_values_shown_as_aws_shows_them() -> None:
         )
         is None
     )
+
+
+def test_put_log_events_names_checked_by_the_model(logs: Any) -> None:
+    """PutLogEvents checks its input itself (a raw operation, 10,000 events): the names
+    get the model's constraints and AWS's wording all the same."""
+    name = "g" * 513
+    event = [{"timestamp": 1, "message": "m"}]
+    assert _refusal(logs.put_log_events, logGroupName=name, logStreamName="s", logEvents=event) == (
+        "InvalidParameterException",
+        _one("logGroupName", name[:256] + "…", "Member must have length less than or equal to 512"),
+    )
+    assert _refusal(
+        logs.put_log_events, logGroupName="g", logStreamName="a:b*", logEvents=event
+    ) == (
+        "InvalidParameterException",
+        _one("logStreamName", "a:b*", "Member must satisfy regular expression pattern: [^:*]*"),
+    )
+    code, message = _refusal(logs.put_log_events, logStreamName="s", logEvents=event)
+    assert (code, message) == (
+        "InvalidParameterException",
+        "1 validation error detected: Value null at 'logGroupName' failed to satisfy"
+        " constraint: Member must not be null",
+    )

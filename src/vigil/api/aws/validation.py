@@ -89,6 +89,39 @@ def check(params: dict[str, Any], shape: Shape | None) -> Problem | None:
         message = protocols.validate(params, shape)
         if message:
             return Problem("type", message)
+    return _problem(walk)
+
+
+def check_members(params: dict[str, Any], shape: Shape, names: tuple[str, ...]) -> Problem | None:
+    """``check`` of some top-level members only, on an input as sent (a raw operation's
+    JSON object): e.g. PutLogEvents' names, without walking its 10,000 events. A value of
+    the wrong type is named in botocore's words for that member alone."""
+    plan = _plan(shape)
+    walk = _Walk()
+    for name in names:
+        label, wire, sub = plan.members[name]
+        value = params.get(name)
+        if value is None:
+            if name in plan.required:
+                walk.errors.append(
+                    f"Value null at '{label}' failed to satisfy constraint: Member must not be null"
+                )
+                walk.missing.append(wire)
+            continue
+        walk.value(value, sub, label, wire)
+        if walk.wrong_type:
+            return Problem(
+                "type",
+                f"Invalid type for parameter {name}, value: {_show(value)}, type:"
+                f" {type(value)}, valid types: {_PYTHON_TYPES.get(sub.kind, sub.kind)}",
+            )
+    return _problem(walk)
+
+
+_PYTHON_TYPES = {"string": "<class 'str'>", "integer": "<class 'int'>", "long": "<class 'int'>"}
+
+
+def _problem(walk: _Walk) -> Problem | None:
     if not walk.errors:
         return None
     count = len(walk.errors)
