@@ -265,3 +265,17 @@ def test_put_log_events_names_checked_by_the_model(logs: Any) -> None:
         "1 validation error detected: Value null at 'logGroupName' failed to satisfy"
         " constraint: Member must not be null",
     )
+
+
+def test_null_elements_are_refused_by_type() -> None:
+    """A null in a list of structures or a map (the fuzz run's one 5xx: GetSamplingTargets
+    with ``[null]``) is the wrong type, named in botocore's words."""
+    xray = load_model("xray").operation_model("GetSamplingTargets").input_shape
+    problem = validation.check({"SamplingStatisticsDocuments": [None]}, xray)
+    assert problem is not None
+    assert problem.kind == "type"
+    assert "SamplingStatisticsDocuments[0], value: None" in problem.message
+    logs = load_model("logs").operation_model("CreateLogGroup").input_shape
+    problem = validation.check({"logGroupName": "g", "tags": {"a": None}}, logs)
+    assert problem is not None
+    assert problem.kind == "type"

@@ -176,7 +176,9 @@ class _Walk:
                 return
             if member.kind in ("structure", "list", "map"):
                 for i, item in enumerate(value, 1):
-                    if item is not None:
+                    if item is None:  # a null element: botocore names it (fuzz: 500 before)
+                        self.wrong_type = True
+                    else:
                         self.value(item, member, f"{label}.{i}.member", _item(wire, plan, i))
             elif member.checks or member.kind != "string":
                 inner = [m for item in value if (m := self.scalar(item, member)) is not None]
@@ -204,7 +206,9 @@ class _Walk:
                             f"Value '{_show(value)}' at '{label}' failed to satisfy constraint:"
                             f" Map keys must satisfy constraint: [{problem}]"
                         )
-                if plan.value is not None and item is not None:
+                if item is None:
+                    self.wrong_type = True
+                elif plan.value is not None:
                     if plan.value.kind in ("structure", "list", "map"):
                         self.value(item, plan.value, f"{label}.{key}", f"{wire}.{key}")
                     else:
