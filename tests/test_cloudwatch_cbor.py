@@ -134,3 +134,16 @@ def test_malformed_bodies_and_unknown_operations(vigil: VigilProcess) -> None:
     )
     assert bad_time.status_code == 400
     assert _error(bad_time)[0] == "InvalidParameterValue"
+
+
+def test_put_metric_data_members_of_the_wrong_kind(vigil: VigilProcess) -> None:
+    """PutMetricData's input is its decoder's to check on every protocol; a map where a
+    name or a unit belongs was an unhashable key there (the CBOR fuzz run's 5xx)."""
+    for datum in (
+        {"MetricName": {"a": 1}, "Value": 1.0},
+        {"MetricName": "m", "Value": 1.0, "Unit": {"a": 1}},
+        {"MetricName": ["m"], "Value": 1.0},
+    ):
+        response = _call(vigil, "PutMetricData", {"Namespace": "Cbor/kind", "MetricData": [datum]})
+        assert response.status_code == 400, response.content
+        assert _error(response)[0] == "InvalidParameterValue"

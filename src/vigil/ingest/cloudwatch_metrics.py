@@ -164,13 +164,17 @@ class _Decoder:
         if not isinstance(datum, dict):
             raise _bad(f"The parameter {where} must be a structure.")
         name = datum.get("MetricName")
-        if name not in self._names:
+        # (A map or list as the name — CBOR and JSON can send one — is unhashable.)
+        if type(name) is not str or name not in self._names:
             self._check_metric_name(where, name)
         name = cast(str, name)
         dims = self._dimensions(where, datum.get("Dimensions"))
         unit = datum.get("Unit", "None")
-        if unit not in UNITS:
-            raise _bad(f"The value {unit!r} for parameter {where}.Unit is not a CloudWatch unit.")
+        if type(unit) is not str or unit not in UNITS:
+            raise _bad(
+                f"The value {str(unit)[:100]!r} for parameter {where}.Unit is not a CloudWatch"
+                " unit."
+            )
         resolution = datum.get("StorageResolution", 60)
         if resolution != 60 and (resolution != 1 or isinstance(resolution, bool)):
             raise _bad(
