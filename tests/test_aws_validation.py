@@ -5,11 +5,13 @@ answer is what is tested), against a vigil process."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -279,3 +281,22 @@ def test_null_elements_are_refused_by_type() -> None:
     problem = validation.check({"logGroupName": "g", "tags": {"a": None}}, logs)
     assert problem is not None
     assert problem.kind == "type"
+
+
+@pytest.mark.parametrize("member", ["Unit", "StorageResolution", "MetricName"])
+def test_put_metric_data_deep_member_is_a_400(vigil: VigilProcess, member: str) -> None:
+    """PutMetricData's body is its decoder's (no depth check before it): a member nested
+    1,000 deep must not reach repr() (a RecursionError was a 500, found by bench/fuzz.py)."""
+    deep = '{"a":' * 1000 + "1" + "}" * 1000
+    datum = {"MetricName": "m", "Value": 1.0, member: "__DEEP__"}
+    body = json.dumps({"Namespace": "Fuzz/deep", "MetricData": [datum]})
+    response = httpx.post(
+        vigil.url,
+        content=body.replace('"__DEEP__"', deep).encode(),
+        headers={
+            "X-Amz-Target": "GraniteServiceVersion20100801.PutMetricData",
+            "Content-Type": "application/x-amz-json-1.0",
+        },
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["__type"] == "InvalidParameterValueException"

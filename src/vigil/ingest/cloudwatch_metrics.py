@@ -170,16 +170,14 @@ class _Decoder:
         name = cast(str, name)
         dims = self._dimensions(where, datum.get("Dimensions"))
         unit = datum.get("Unit", "None")
-        if type(unit) is not str or unit not in UNITS:
-            raise _bad(
-                f"The value {str(unit)[:100]!r} for parameter {where}.Unit is not a CloudWatch"
-                " unit."
-            )
+        if type(unit) is not str:  # (not shown: a value nested 1,000 deep fails repr())
+            raise _bad(f"The parameter {where}.Unit must be a string.")
+        if unit not in UNITS:
+            raise _bad(f"The value {unit!r} for parameter {where}.Unit is not a CloudWatch unit.")
         resolution = datum.get("StorageResolution", 60)
         if resolution != 60 and (resolution != 1 or isinstance(resolution, bool)):
-            raise _bad(
-                f"The parameter {where}.StorageResolution must be 1 or 60, not {resolution!r}."
-            )
+            shown = resolution if isinstance(resolution, int | float) else "a non-number"
+            raise _bad(f"The parameter {where}.StorageResolution must be 1 or 60, not {shown}.")
         ts = _timestamp(where, datum.get("Timestamp"), self.now_ns)
         value, values, stats = datum.get("Value"), datum.get("Values"), datum.get("StatisticValues")
         if value is not None and values is None and stats is None and "Counts" not in datum:
