@@ -11,27 +11,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests import aws_protocols
 from tests.vigil_process import VigilProcess
 
 XMLNS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
 
 
-@pytest.fixture
-def cw(vigil: VigilProcess) -> Iterator[Any]:
-    client = boto3.client(
-        "cloudwatch",
-        endpoint_url=vigil.url,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDTEST",
-        aws_secret_access_key="secret",
-        config=Config(retries={"max_attempts": 1}),
-    )
+@pytest.fixture(params=["json", "query", "cbor"])
+def cw(vigil: VigilProcess, request: pytest.FixtureRequest) -> Iterator[Any]:
+    client = aws_protocols.client("cloudwatch", request.param, vigil.url)
     yield client
     client.close()
 

@@ -18,7 +18,7 @@ from tests.fuzz.oracle import Canary, Fuzzer, check_canary, write_canary
 from tests.fuzz.targets import PROTOCOLS, Context
 from tests.vigil_process import VigilProcess
 
-# Examples per protocol: 15 protocols x 50 keep the run about a minute.
+# Examples per protocol: 16 protocols x 50 keep the run about a minute.
 EXAMPLES = 50
 
 

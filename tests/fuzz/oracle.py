@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import cbor2
 import grpc
 import httpx
 import orjson
 from google.rpc import status_pb2
 
 # The protocols' error shapes, named by ``Probe.shape``.
-SHAPES = ("aws-json", "aws-query", "rest-json", "otlp", "v1", "grpc")
+SHAPES = ("aws-json", "aws-query", "aws-cbor", "rest-json", "otlp", "v1", "grpc")
 # Words of the store's own error text that must never reach a client.
 STORE_WORDS = ("DB::", "ClickHouse", "Code: ", "clickhouse", "chdb", "Traceback", "SELECT ")
 
@@ -238,6 +239,14 @@ def judge_shape(shape: str, response: httpx.Response) -> str | None:
         return _json_object(text, ("message", "code"), "OTLP")
     if shape == "v1":
         return _json_object(text, ("error",), "/api/v1")
+    if shape == "aws-cbor":
+        try:
+            body = cbor2.loads(text)
+        except Exception as exc:  # any decode failure is the finding
+            return f"CBOR error body is not CBOR: {exc!r} {text[:200]!r}"
+        if not isinstance(body, dict) or "__type" not in body:
+            return f"CBOR error lacks __type: {text[:200]!r}"
+        return None
     if shape == "rest-json":
         if response.headers.get("x-amzn-errortype"):
             return None

@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 import botocore.session
+import cbor2
 from botocore.model import OperationModel, ServiceModel
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
@@ -172,6 +173,52 @@ def _aws_json(
             "Content-Type": f"application/x-amz-json-{version}",
         },
     )
+
+
+def cloudwatch_cbor(rng: random.Random, ctx: Context) -> Probe:
+    """Smithy RPC v2 CBOR (issue 17): the model-drawn input as CBOR (times as tag 1 at
+    random), or deep nesting, random and mutated bytes."""
+    op = model("cloudwatch").operation_model(rng.choice(CW_OPS))
+    doc = _input(rng, ctx, op)
+    roll = rng.random()
+    if roll < 0.05:
+        body = rng.randbytes(rng.randint(0, 64))
+    elif roll < 0.1:
+        depth = rng.choice([1000, 5000, 100_000])
+        body = (b"\x81" if rng.random() < 0.5 else b"\xa1\x61a") * depth + b"\x01"
+    else:
+        body = _cbor_body(rng, doc)
+        if roll < 0.2:
+            body = mutate_bytes(rng, body, 1)
+    return Probe(
+        "cloudwatch-cbor",
+        "POST",
+        f"/service/GraniteServiceVersion20100801/operation/{op.name}",
+        "aws-cbor",
+        body,
+        {"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"},
+    )
+
+
+def _cbor_body(rng: random.Random, doc: Any) -> bytes:
+    def convert(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: convert(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        if key.endswith(("Time", "Timestamp")) and rng.random() < 0.7:
+            return cbor2.CBORTag(1, value)
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return value.encode("utf-8", "surrogatepass")  # not text: a byte string
+        return value
+
+    try:
+        return bytes(cbor2.dumps(convert(doc), default=lambda enc, v: enc.encode(str(v))))
+    except Exception:  # a value cbor2 will not write: random bytes instead
+        return rng.randbytes(rng.randint(1, 64))
 
 
 def cloudwatch_query(rng: random.Random, ctx: Context) -> Probe:
@@ -572,6 +619,7 @@ PROTOCOLS: dict[str, Callable[[random.Random, Context], Probe]] = {
     "logs-json": logs_json,
     "cloudwatch-json": cloudwatch_json,
     "cloudwatch-query": cloudwatch_query,
+    "cloudwatch-cbor": cloudwatch_cbor,
     "xray-rest": xray_rest,
     "v1": v1_reads,
     "insights": insights,
