@@ -178,7 +178,7 @@ def _aws_json(
 def cloudwatch_cbor(rng: random.Random, ctx: Context) -> Probe:
     """Smithy RPC v2 CBOR (issue 17): the model-drawn input as CBOR (times as tag 1 at
     random), or deep nesting, random and mutated bytes."""
-    op = model("cloudwatch").operation_model(rng.choice(CW_OPS))
+    op = _cloudwatch_op(rng)
     doc = _input(rng, ctx, op)
     roll = rng.random()
     if roll < 0.05:
