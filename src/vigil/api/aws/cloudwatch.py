@@ -216,7 +216,7 @@ class CloudWatchService(AwsService):
         descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
         first, offset = (int(position[1]), int(position[2])) if position else (0, 0)
         page, next_position = _paginate(results, first, offset, max_points, descending)
-        out: dict[str, Any] = {"MetricDataResults": page, "Messages": []}
+        out: dict[str, Any] = {"MetricDataResults": page, "Messages": _request_messages(page)}
         if next_position is not None:
             out["NextToken"] = pagetoken.encode([digest, *next_position])
         return out
@@ -332,6 +332,26 @@ def _paginate(
             }
         )
     return page, next_position
+
+
+# Metrics Insights limits, which CloudWatch reports for the whole request (Grafana reads
+# them there), not on a result.
+REQUEST_CODES = frozenset(
+    {"MaxQueryTimeRangeExceeded", "MaxMatchingResultsExceeded", "MaxQueryResultsExceeded"}
+)
+
+
+def _request_messages(page: list[dict[str, Any]]) -> list[dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for result in page:
+        kept = []
+        for message in result["Messages"]:
+            if message.get("Code") in REQUEST_CODES:
+                found.setdefault(message["Code"], message)
+            else:
+                kept.append(message)
+        result["Messages"] = kept
+    return list(found.values())
 
 
 def _seconds(value: datetime) -> int:
