@@ -9,7 +9,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import httpx
+from botocore import parsers, serialize
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -81,6 +83,63 @@ def send(
         return client.request(
             prepared.method, prepared.url, content=body, headers=dict(prepared.headers.items())
         )
+
+
+_SESSION = botocore.session.get_session()
+
+
+def send_input(
+    server: Served,
+    call: dict[str, Any],
+    values: dict[str, Any] | None = None,
+    protocol: str | None = None,
+) -> httpx.Response:
+    """Put a recorded SDK input on the wire in ``protocol`` (the model's own when None:
+    ``json`` for Logs; ``query`` or ``json`` for CloudWatch) with botocore's serializer
+    for that protocol, sign it (SigV4, the model's signing name) and send it."""
+    model = _SESSION.get_service_model(call["service"])
+    operation = model.operation_model(call["operation"])
+    params = substitute(call["input"], values or {})
+    wire = protocol or ("json" if call["service"] == "logs" else "query")
+    request = serialize.create_serializer(wire).serialize_to_request(params, operation)
+    body = request["body"]
+    if isinstance(body, dict):
+        body = urllib.parse.urlencode(body).encode()
+    elif isinstance(body, str):
+        body = body.encode()
+    url = server.url.rstrip("/") + request["url_path"]
+    signed = AWSRequest(
+        method=request["method"], url=url, data=body, headers=dict(request["headers"])
+    )
+    SigV4Auth(CREDENTIALS, model.signing_name, REGION).add_auth(signed)
+    prepared = signed.prepare()
+    with httpx.Client(timeout=60) as client:
+        return client.request(
+            prepared.method, prepared.url, content=body, headers=dict(prepared.headers.items())
+        )
+
+
+def read(
+    response: httpx.Response, call: dict[str, Any], protocol: str | None = None
+) -> dict[str, Any]:
+    """The answer as an SDK reads it (botocore's parser for the protocol): a 200 is
+    required; the raw body stays under ``_raw`` for the checks of the wire itself."""
+    assert response.status_code == 200, (response.status_code, response.text[:2000])
+    model = _SESSION.get_service_model(call["service"])
+    operation = model.operation_model(call["operation"])
+    wire = protocol or ("json" if call["service"] == "logs" else "query")
+    parser = parsers.create_parser(wire)
+    answer: dict[str, Any] = parser.parse(
+        {
+            "body": response.content,
+            "headers": dict(response.headers.items()),
+            "status_code": response.status_code,
+        },
+        operation.output_shape,
+    )
+    answer.pop("ResponseMetadata", None)
+    answer["_raw"] = response.content
+    return answer
 
 
 def ok(response: httpx.Response) -> Any:
