@@ -134,20 +134,19 @@ async def _merge(
         return np.full((groups, width), np.nan)
     refs = [SeriesRef(query.namespace, query.metric, int(sid)) for sid, _ in rows]
     level = levels.choose_level(f.retention, period, start, f.now, False)
-    table = await levels.fetch_aggregates(f.store, level, f.tenant, refs, period, start, end)
-    ids = table.column("series_id").to_numpy().astype(np.uint64)
+    table = await levels.fetch_grouped(
+        f.store, level, f.tenant, refs, [group_of[r.series_id] for r in refs], period, start, end
+    )
+    g = table.column("g").to_numpy().astype(np.int64)
     b = table.column("b").to_numpy().astype(np.int64)
-    c, s, lo, hi = (table.column(n).to_numpy().astype(np.float64) for n in ("c", "s", "lo", "hi"))
-    keep = (b >= 0) & (b < width) & (c > 0)
-    g = np.array([group_of[int(i)] for i in ids[keep]], dtype=np.int64)
-    cell = g * width + b[keep]
+    names = ("gc", "gs", "glo", "ghi")
+    c, s, lo, hi = (table.column(n).to_numpy().astype(np.float64) for n in names)
+    keep = (b >= 0) & (b < width)
     size = groups * width
-    count = np.bincount(cell, weights=c[keep], minlength=size).astype(np.float64)
-    total = np.bincount(cell, weights=s[keep], minlength=size).astype(np.float64)
-    low = np.full(size, np.inf)
-    high = np.full(size, -np.inf)
-    np.minimum.at(low, cell, lo[keep])
-    np.maximum.at(high, cell, hi[keep])
+    count, total = np.zeros(size), np.zeros(size)
+    low, high = np.full(size, np.inf), np.full(size, -np.inf)
+    cell = g[keep] * width + b[keep]
+    count[cell], total[cell], low[cell], high[cell] = c[keep], s[keep], lo[keep], hi[keep]
     merged = aggregate_vectors(STATISTIC[query.function], count, total, low, high)
     return merged.reshape(groups, width)
 
