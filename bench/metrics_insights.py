@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vigil.query.metricdata import Fetch, MetricQuery, MetricSpec, get_metric_data
+from vigil.query.metrics import Fetch, MetricQuery, MetricSpec, get_metric_data
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
 from vigil.store.retention import MetricRetention

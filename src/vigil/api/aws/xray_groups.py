@@ -5,7 +5,7 @@ X-Ray model beside ``xray.XRayService`` (the front door merges the tables):
   database (``state.xray_groups``); a filter expression is parsed and compiled before it
   is kept (``InvalidRequestException`` naming the position otherwise);
 * GetTimeSeriesServiceStatistics — per period (a multiple of 60 s, default 60) the
-  statistics of one entity (``query.xray.timeseries``), of a group's traces when one is
+  statistics of one entity (``query.traces.timeseries``), of a group's traces when one is
   named; 60 periods a page (``NextToken``);
 * GetInsightSummaries — vigil does not compute X-Ray Insights (anomaly detection over the
   service graph), so no group has any: the answer is an empty, well-formed list.
@@ -26,9 +26,9 @@ from typing import Any
 from vigil.api import pagetoken
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.model.xray import parse_trace_id
-from vigil.query import xray as xq
-from vigil.query.servicegraph import ServiceGraphKeeper
-from vigil.query.xray.timeseries import parse_selector, period_statistics
+from vigil.query import traces as xq
+from vigil.query.traces.servicegraph import ServiceGraphKeeper
+from vigil.query.traces.timeseries import parse_selector, period_statistics
 from vigil.query.xrayfilter import FilterError, compile_filter, parse
 from vigil.state.xray_groups import DEFAULT_GROUP, Group, GroupError, XRayGroups
 from vigil.store.interface import Store

@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from vigil.query import levels
-from vigil.query.levels import SeriesRef
-from vigil.query.metricdata.fetch import Fetch, aggregate_vectors
-from vigil.query.metricdata.spec import align_start
 from vigil.query.metricmath.series import Series, Value, grid
+from vigil.query.metrics import levels
+from vigil.query.metrics.fetch import Fetch, aggregate_vectors
+from vigil.query.metrics.levels import SeriesRef
+from vigil.query.metrics.spec import align_start
 from vigil.query.metricsinsights.compile import series_sql
 from vigil.query.metricsinsights.syntax import Query
 

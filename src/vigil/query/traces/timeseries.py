@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vigil.query.servicegraph import ServiceGraphKeeper
-from vigil.query.xray.graph import CLIENT, Graph, GraphNode, Stats, service_graph
+from vigil.query.traces.graph import CLIENT, Graph, GraphNode, Stats, service_graph
+from vigil.query.traces.servicegraph import ServiceGraphKeeper
 from vigil.query.xrayfilter import FilterError, parse
 from vigil.query.xrayfilter.ast import Edge, NodeRef, Service
 from vigil.store.interface import Store
