@@ -92,6 +92,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "${GROUP}": group,
         "${GROUP_ARN}": arn.removesuffix(":*"),
         "${STREAM}": "web-1",
+        "${ACCOUNT}": "000000000000",
     }
     yield {"server": server, "values": values, "stamps": stamps, "alarm": alarm, "group": group}
     assert server.stop() == 0, server.log_text()[-3000:]
@@ -124,6 +125,20 @@ def test_health_check_and_pickers(served: dict[str, Any], protocol: str) -> None
     found = _call(served, "dimension-values", protocol)["Metrics"]
     ids = {d["Value"] for m in found for d in m["Dimensions"] if d["Name"] == "InstanceId"}
     assert ids == {"i-grafana-1", "i-grafana-2"}
+
+
+def test_pickers_with_linked_accounts(served: dict[str, Any]) -> None:
+    """vigil is one account (000000000000): it owns every metric and log group; another
+    account owns none."""
+    for name in ("metric-names-account", "metric-names-all-accounts"):
+        answer = _call(served, name)
+        assert answer["Metrics"]
+        assert answer["OwningAccounts"] == ["000000000000"] * len(answer["Metrics"])
+    groups = _call(served, "log-group-picker-account")["logGroups"]
+    assert served["group"] in {g["logGroupName"] for g in groups}
+    other = {**served, "values": {**served["values"], "${ACCOUNT}": "123456789012"}}
+    assert _call(other, "metric-names-account")["Metrics"] == []
+    assert _call(other, "log-group-picker-account")["logGroups"] == []
 
 
 @pytest.mark.parametrize("protocol", ["query", "json"])

@@ -118,6 +118,10 @@ class CloudWatchService(AwsService):
 
     async def _list_metrics(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         now = self._clock() // 10**9
+        owner = params.get("OwningAccount")
+        if owner is not None and owner != ctx.account_id:
+            # vigil is one account: a linked source account owns no metrics here.
+            return {"Metrics": [], "OwningAccounts": []}
         window = 3 * 3600 if params.get("RecentlyActive") == "PT3H" else md.LIST_WINDOW
         after = _decode_token(params.get("NextToken"), "ListMetrics", _is_series_position)
         found = await md.list_metrics(
@@ -142,6 +146,9 @@ class CloudWatchService(AwsService):
                 for s in found[:LIST_PAGE]
             ]
         }
+        if params.get("IncludeLinkedAccounts"):
+            # One owner per metric, in order (Grafana indexes this list by the metric's).
+            out["OwningAccounts"] = [ctx.account_id] * len(out["Metrics"])
         if len(found) > LIST_PAGE:
             last = found[LIST_PAGE - 1].ref
             out["NextToken"] = pagetoken.encode([last.namespace, last.name, last.series_id])
