@@ -98,3 +98,24 @@ def test_metrics_insights_over_the_apis(vigil: VigilProcess) -> None:
         )
         assert refused.status_code == 400
         assert "LIMIT must be between 1 and 500" in refused.text
+
+
+def test_an_alarm_on_a_metrics_insights_query_is_refused_by_name(vigil: VigilProcess) -> None:
+    cw = _client(vigil)
+    with pytest.raises(ClientError) as refused:
+        cw.put_metric_alarm(
+            AlarmName=f"mi-{uuid.uuid4().hex[:6]}",
+            Metrics=[
+                {
+                    "Id": "q",
+                    "Expression": 'SELECT AVG(CPUUtilization) FROM "Shop/EC2"',
+                    "Period": 60,
+                    "ReturnData": True,
+                }
+            ],
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "alarms on Metrics Insights queries are not supported" in str(refused.value)
