@@ -80,6 +80,7 @@ STATE_MODULES = (
     "vigil.state.topics",
     "vigil.state.incidents",
     "vigil.state.dashboards",
+    "vigil.state.xray_groups",
 )
 
 

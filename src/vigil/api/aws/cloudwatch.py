@@ -119,6 +119,10 @@ class CloudWatchService(AwsService):
 
     async def _list_metrics(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         now = self._clock() // 10**9
+        owner = params.get("OwningAccount")
+        if owner is not None and owner != ctx.account_id:
+            # vigil is one account: a linked source account owns no metrics here.
+            return {"Metrics": [], "OwningAccounts": []}
         window = 3 * 3600 if params.get("RecentlyActive") == "PT3H" else md.LIST_WINDOW
         try:
             after = pagetoken.decode(params.get("NextToken"), _is_series_position)
@@ -150,6 +154,9 @@ class CloudWatchService(AwsService):
                 for s in found[:LIST_PAGE]
             ]
         }
+        if params.get("IncludeLinkedAccounts"):
+            # One owner per metric, in order (Grafana indexes this list by the metric's).
+            out["OwningAccounts"] = [ctx.account_id] * len(out["Metrics"])
         if len(found) > LIST_PAGE:
             last = found[LIST_PAGE - 1].ref
             out["NextToken"] = pagetoken.encode([last.namespace, last.name, last.series_id])
@@ -239,7 +246,7 @@ class CloudWatchService(AwsService):
         descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
         first, offset = (int(position[1]), int(position[2])) if position else (0, 0)
         page, next_position = _paginate(results, first, offset, max_points, descending)
-        out: dict[str, Any] = {"MetricDataResults": page, "Messages": []}
+        out: dict[str, Any] = {"MetricDataResults": page, "Messages": _request_messages(page)}
         if next_position is not None:
             out["NextToken"] = pagetoken.encode([digest, *next_position])
         return out
@@ -355,6 +362,26 @@ def _paginate(
             }
         )
     return page, next_position
+
+
+# Metrics Insights limits, which CloudWatch reports for the whole request (Grafana reads
+# them there), not on a result.
+REQUEST_CODES = frozenset(
+    {"MaxQueryTimeRangeExceeded", "MaxMatchingResultsExceeded", "MaxQueryResultsExceeded"}
+)
+
+
+def _request_messages(page: list[dict[str, Any]]) -> list[dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for result in page:
+        kept = []
+        for message in result["Messages"]:
+            if message.get("Code") in REQUEST_CODES:
+                found.setdefault(message["Code"], message)
+            else:
+                kept.append(message)
+        result["Messages"] = kept
+    return list(found.values())
 
 
 def _seconds(value: datetime) -> int:

@@ -124,6 +124,11 @@ class LogGroupsService(LogsApiBase):
         counts: dict[str, int] = {}
         for _, f in filters:
             counts[f.log_group] = counts.get(f.log_group, 0) + 1
+        # vigil is one account: groups of other accounts (a monitoring account's linked
+        # ones, which Grafana asks for by account) do not exist here.
+        accounts = p.get("accountIdentifiers")
+        if accounts and ctx.account_id not in accounts:
+            groups = []
         chosen = [
             g
             for g in groups
