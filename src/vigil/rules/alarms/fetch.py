@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from vigil.query import levels
 from vigil.query import metricdata as md
 from vigil.query.levels import SeriesRef
 from vigil.rules.alarms.interface import Floats, Window
@@ -77,54 +76,15 @@ class MetricReader:
         window: Window,
     ) -> dict[int, Floats]:
         """series id → values on the window's grid (NaN: no data point)."""
-        statistic = md.check_stat(stat)
-        if statistic.distribution:
-            return await md.statistic_series(
-                self.fetch(tenant), list(refs), statistic, period, window.start, window.end, unit
-            )
-        return await self._aggregates(tenant, refs, statistic.aggregate, window, unit)
-
-    async def _aggregates(
-        self,
-        tenant: str,
-        refs: Sequence[SeriesRef],
-        aggregate: str,
-        window: Window,
-        unit: str | None,
-    ) -> dict[int, Floats]:
-        """``statistic_series`` for the five aggregates, filled in one vectorised pass:
-        metricdata's version masks the whole answer once per series (quadratic in the
-        number of series: 100,000 alarms' windows took minutes)."""
-        out = {r.series_id: np.full(window.count, math.nan) for r in refs}
-        if not refs:
-            return out
-        now = self.clock()
-        level = levels.choose_level(self.retention, window.period, window.start, now, False)
-        table = await levels.fetch_aggregates(
-            self.store, level, tenant, list(refs), window.period, window.start, window.end, unit
+        return await md.statistic_series(
+            self.fetch(tenant),
+            list(refs),
+            md.check_stat(stat),
+            period,
+            window.start,
+            window.end,
+            unit,
         )
-        if not table.num_rows:
-            return out
-        ids = table.column("series_id").to_numpy().astype(np.uint64)
-        b = table.column("b").to_numpy().astype(np.int64)
-        c, s, lo, hi = (
-            table.column(name).to_numpy().astype(np.float64) for name in ("c", "s", "lo", "hi")
-        )
-        with np.errstate(all="ignore"):
-            values = {
-                "SampleCount": c,
-                "Sum": s,
-                "Average": s / c,
-                "Minimum": lo,
-                "Maximum": hi,
-            }[aggregate]
-        values = np.where((c > 0) & np.isfinite(values), values, math.nan)
-        keep = (b >= 0) & (b < window.count)
-        order = np.array(sorted(out), dtype=np.uint64)
-        grid = np.full((len(order), window.count), math.nan)
-        rows = np.searchsorted(order, ids[keep])
-        grid[rows, b[keep]] = values[keep]
-        return {int(sid): grid[i] for i, sid in enumerate(order)}
 
     async def math(
         self, tenant: str, queries: Sequence[MathQuery], wanted: Sequence[str], window: Window
