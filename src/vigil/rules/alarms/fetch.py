@@ -22,6 +22,7 @@ import numpy as np
 
 from vigil.query import metricdata as md
 from vigil.query.levels import SeriesRef
+from vigil.query.metricmath.functions import FunctionTable, default_functions
 from vigil.rules.alarms.interface import Floats, Window
 from vigil.rules.alarms.model import MathQuery, MetricRef
 from vigil.store.interface import Store
@@ -29,10 +30,18 @@ from vigil.store.retention import MetricRetention
 
 
 class MetricReader:
-    def __init__(self, store: Store, retention: MetricRetention, clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        retention: MetricRetention,
+        clock: Callable[[], int],
+        functions: FunctionTable | None = None,
+    ) -> None:
         self.store = store
         self.retention = retention
         self.clock = clock  # epoch seconds
+        # metric math's functions (the core's table: bands, insight rule metrics)
+        self.functions = functions if functions is not None else default_functions()
         self._ids: dict[tuple[str, MetricRef], SeriesRef] = {}
 
     def fetch(self, tenant: str) -> md.Fetch:
@@ -105,7 +114,9 @@ class MetricReader:
             )
             for q in queries
         ]
-        results = await md.get_metric_data(self.fetch(tenant), request, window.start, window.end)
+        results = await md.get_metric_data(
+            self.fetch(tenant), request, window.start, window.end, functions=self.functions
+        )
         stamps = window.stamps()
         index = {t: i for i, t in enumerate(stamps)}
         out: dict[str, Floats] = {q: np.full(len(stamps), math.nan) for q in wanted}
