@@ -65,7 +65,7 @@ def test_band_in_get_metric_data_matches_the_alarm(vigil: Harness, cw: Any) -> N
     cw.put_anomaly_detector(
         SingleMetricAnomalyDetector={**_metric(ns), "Stat": "Sum"},
     )
-    queries = [
+    queries: list[dict[str, Any]] = [
         {"Id": "m1", "MetricStat": {"Metric": _metric(ns), "Period": HOUR, "Stat": "Sum"}},
         {"Id": "ad1", "Expression": "ANOMALY_DETECTION_BAND(m1, 2)", "Label": "Records (expected)"},
     ]
