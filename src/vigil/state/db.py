@@ -77,6 +77,7 @@ STATE_MODULES = (
     "vigil.state.topics",
     "vigil.state.incidents",
     "vigil.state.dashboards",
+    "vigil.state.insight_rules",
 )
 
 

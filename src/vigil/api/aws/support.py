@@ -38,6 +38,12 @@ PARTIAL: dict[tuple[str, str], str] = {
     ("cloudwatch", "TagResource"): "only resources vigil has; others: ResourceNotFound",
     ("cloudwatch", "UntagResource"): "only resources vigil has; others: ResourceNotFound",
     ("cloudwatch", "ListTagsForResource"): "only resources vigil has; others: ResourceNotFound",
+    ("cloudwatch", "GetInsightRuleReport"): "computed when asked over stored events (also"
+    " those before the rule existed, and while it is DISABLED); exact counts",
+    ("cloudwatch", "PutManagedInsightRules"): "refused (InvalidParameterValue): managed rules"
+    " belong to AWS resources vigil does not have",
+    ("cloudwatch", "ListManagedInsightRules"): "refused (InvalidParameterValue): managed rules"
+    " belong to AWS resources vigil does not have",
 }
 
 
