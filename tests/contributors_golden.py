@@ -100,17 +100,17 @@ class Contributors:
                         f"period {rest[0]} {name}: got {values[name]}, expected {want}"
                     )
             elif word == "periods":
-                got = [t - T0 for t in sorted(outcome.periods)]
-                assert got == [int(t) for t in rest], f"periods {got}"
+                starts = [t - T0 for t in sorted(outcome.periods)]
+                assert starts == [int(t) for t in rest], f"periods {starts}"
             else:
                 raise block.fail(f"unknown expectation {word!r}")
         if contributors or any(line.split()[0] == "contributor" for line in block.body):
-            got = [
+            ranked = [
                 [",".join(c.keys), _num(c.value), *(f"{t - T0}={_num(v)}" for t, v in c.datapoints)]
                 for c in outcome.contributors
             ]
             want = [[r[0], _num(float(r[1])), *r[2:]] for r in contributors]
-            assert got == want, f"contributors {json.dumps(got)}"
+            assert ranked == want, f"contributors {json.dumps(ranked)}"
 
 
 def _num(value: float) -> str:
