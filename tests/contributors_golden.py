@@ -109,8 +109,8 @@ class Contributors:
                 [",".join(c.keys), _num(c.value), *(f"{t - T0}={_num(v)}" for t, v in c.datapoints)]
                 for c in outcome.contributors
             ]
-            want = [[r[0], _num(float(r[1])), *r[2:]] for r in contributors]
-            assert ranked == want, f"contributors {json.dumps(ranked)}"
+            expected = [[r[0], _num(float(r[1])), *r[2:]] for r in contributors]
+            assert ranked == expected, f"contributors {json.dumps(ranked)}"
 
 
 def _num(value: float) -> str:
