@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
@@ -25,6 +27,7 @@ from vigil.state.insight_rules import InsightRule, InsightRules
 
 T0 = 1_796_637_600  # 2026-12-07 10:00:00 UTC
 MINUTES = 10
+XMLNS = {"cw": "http://monitoring.amazonaws.com/doc/2010-08-01/"}
 
 
 def _event(rng: random.Random, minute: int) -> dict[str, Any]:
@@ -409,3 +412,51 @@ def test_rules_survive_a_restart(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert found == [InsightRule("kept", "DISABLED", _rule("/g", Keys=["$.a"]))]
+
+
+def test_query_protocol(vigil: Harness, access: tuple[str, list[dict[str, Any]]]) -> None:
+    group, events = access
+    name = f"by-path-{uuid.uuid4().hex[:6]}"
+    answer = httpx.post(
+        vigil.url,
+        data={
+            "Action": "PutInsightRule",
+            "Version": "2010-08-01",
+            "RuleName": name,
+            "RuleDefinition": _rule(group, Keys=["$.path"]),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    answer = httpx.post(
+        vigil.url,
+        data={
+            "Action": "GetInsightRuleReport",
+            "Version": "2010-08-01",
+            "RuleName": name,
+            "StartTime": "2026-12-07T10:00:00Z",
+            "EndTime": "2026-12-07T10:10:00Z",
+            "Period": "600",
+            "MaxContributorCount": "1",
+            "Metrics.member.1": "SampleCount",
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    root = ET.fromstring(answer.content)
+    top = Counter(e["path"] for e in events).most_common(1)[0]
+    keys = root.findall(".//cw:Contributors/cw:member/cw:Keys/cw:member", XMLNS)
+    value = root.find(".//cw:Contributors/cw:member/cw:ApproximateAggregateValue", XMLNS)
+    count = root.find(".//cw:MetricDatapoints/cw:member/cw:SampleCount", XMLNS)
+    assert [k.text for k in keys] == [top[0]]
+    assert value is not None
+    assert float(value.text or "") == top[1]
+    assert count is not None
+    assert float(count.text or "") == len(events)
+    answer = httpx.post(
+        vigil.url,
+        data={"Action": "DeleteInsightRules", "Version": "2010-08-01", "RuleNames.member.1": "x"},
+    )
+    failure = ET.fromstring(answer.content).find(
+        ".//cw:Failures/cw:member/cw:FailureResource", XMLNS
+    )
+    assert failure is not None
+    assert failure.text == "x"
