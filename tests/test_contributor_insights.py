@@ -460,3 +460,31 @@ def test_query_protocol(vigil: Harness, access: tuple[str, list[dict[str, Any]]]
     )
     assert failure is not None
     assert failure.text == "x"
+
+
+def test_read_api_graphs_the_rule_metric(
+    vigil: Harness, cw: Any, access: tuple[str, list[dict[str, Any]]]
+) -> None:
+    # The UI's metric queries (/api/v1/metrics/query) evaluate with the same functions.
+    group, events = access
+    name = f"ui-{uuid.uuid4().hex[:6]}"
+    cw.put_insight_rule(RuleName=name, RuleDefinition=_rule(group, Keys=["$.ip"]))
+    listed = httpx.get(vigil.url + "/api/v1/metrics/functions").json()["functions"]
+    assert {"INSIGHT_RULE_METRIC", "ANOMALY_DETECTION_BAND"} <= set(listed)
+    answer = httpx.post(
+        vigil.url + "/api/v1/metrics/query",
+        json={
+            "start": T0,
+            "end": T0 + MINUTES * 60,
+            "queries": [
+                {
+                    "id": "e1",
+                    "expression": f"INSIGHT_RULE_METRIC('{name}', 'SampleCount')",
+                    "period": 600,
+                }
+            ],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    [result] = answer.json()["results"]
+    assert result["values"] == [len(events)]
