@@ -17,14 +17,19 @@ its values (1 per event for Count rules). From those groups, two statements:
 Counts are exact (``uniqExact``, ``count``), which the API calls "approximate". Report
 periods are epoch-aligned (``t - t % period``), INSIGHT_RULE_METRIC's are its grid's;
 events are those with ``start <= timestamp < end``.
-Reading a field: a JSON property path (``JSONExtract*`` over the message, string values
-unquoted, other values as their JSON text) or a CLF position (the message split into
-space-separated tokens, ``"…"`` and ``[…]`` kept whole, their quotes and brackets dropped).
+Reading a field: a JSON property path is a leaf value of the message (the ``fields``
+column, parsed at insert, as Logs Insights reads it: strings as they are, numbers and
+booleans as text; a path naming an object is not present); a path with an array index
+(``$.users[1].name``) is read from the message with ``JSONExtract*``. A CLF position
+reads the message split into space-separated tokens (``"…"`` and ``[…]`` kept whole,
+their quotes and brackets dropped).
 User strings are bound as parameters, never spliced into SQL.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +45,11 @@ METRICS = (
     "Maximum",
     "Average",
 )
+# Path segments that read as backquoted subcolumn names of ``fields`` (as Insights reads).
+_SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_@$\-:/ ]+$")
+# Paths the store keeps as LowCardinality columns of their exact text reading (store
+# migration 0105; Logs Insights reads them the same way).
+_TEXT_COLUMNS = {"level": "field_level", "message": "field_message"}
 # The CLF tokenizer: a quoted string, a bracketed one, or a run of non-spaces.
 _CLF_TOKENS = r'"[^"]*"|\[[^\]]*\]|[^ ]+'
 
@@ -77,15 +87,33 @@ def _path_args(b: _Binder, f: Field) -> str:
     return ", ".join(["body", *parts])
 
 
+def _column(f: Field) -> str | None:
+    """The path as a subcolumn of ``fields`` (the message's JSON, parsed at insert), or
+    None when it cannot be one (an array index, a name that needs escaping)."""
+    if not all(isinstance(p, str) and _SAFE_SEGMENT.match(p) for p in f.path):
+        return None
+    return "fields." + ".".join(f"`{p}`" for p in f.path)
+
+
 def _present(b: _Binder, rule: RuleDefinition, f: Field) -> str:
     if rule.log_format == "CLF":
         return f"length(tokens) >= {f.position}"
+    if _column(f) is not None:
+        return f"{_text(b, rule, f)} IS NOT NULL"  # the same expression: computed once
     return f"JSONHas({_path_args(b, f)})"
 
 
 def _text(b: _Binder, rule: RuleDefinition, f: Field) -> str:
     if rule.log_format == "CLF":
         return f"tokens[{f.position}]"
+    column = _column(f)
+    if len(f.path) == 1 and f.path[0] in _TEXT_COLUMNS:
+        return _TEXT_COLUMNS[str(f.path[0])]
+    if column is not None:
+        # The String subcolumn is the common case and cheap; other types are cast (``if``
+        # evaluates the cast only for the rows that need it).
+        text = f"{column}.:String"
+        return f"if({text} IS NOT NULL, {text}, CAST({column} AS Nullable(String)))"
     args = _path_args(b, f)
     return f"if(JSONType({args}) = 'String', JSONExtractString({args}), JSONExtractRaw({args}))"
 
@@ -188,19 +216,19 @@ async def report(
 ) -> Report:
     groups, params = _groups_sql(rule, tenant, start, end, period, start - start % period)
     rank = "peak" if order_by == "Maximum" else "total"
-    rows = await store.query(
-        "SELECT k, sum(s) AS total, max(s) AS peak, arraySort(groupArray((b, s))),"
-        " count() OVER () AS contributors, sum(sum(s)) OVER () AS everything"
-        f" FROM ({groups}) GROUP BY k ORDER BY {rank} DESC, k LIMIT {int(max_contributors)}",
-        params,
+    # The two statements run side by side (the store has several read threads).
+    top, periods = await asyncio.gather(
+        store.query(
+            "SELECT k, sum(s) AS total, max(s) AS peak, arraySort(groupArray((b, s))),"
+            " count() OVER () AS contributors, sum(sum(s)) OVER () AS everything"
+            f" FROM ({groups}) GROUP BY k ORDER BY {rank} DESC, k LIMIT {int(max_contributors)}",
+            params,
+        ),
+        period_metrics(store, rule, tenant, start, end, period),
     )
-    out = Report([k.text for k in rule.keys], rule.aggregate_on, 0.0, 0)
-    for keys, total, _peak, points, contributors, everything in rows.rows:
+    out = Report([k.text for k in rule.keys], rule.aggregate_on, 0.0, 0, periods=periods)
+    for keys, total, _peak, points, contributors, everything in top.rows:
         out.unique_count, out.aggregate_value = int(contributors), float(everything)
-        out.contributors.append(
-            Contributor(
-                [str(k) for k in keys], float(total), [(int(t), float(v)) for t, v in points]
-            )
-        )
-    out.periods = await period_metrics(store, rule, tenant, start, end, period)
+        series = [(int(t), float(v)) for t, v in points]
+        out.contributors.append(Contributor([str(k) for k in keys], float(total), series))
     return out
