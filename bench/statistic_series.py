@@ -27,12 +27,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.alarm_windows import generate
-from vigil.query import levels
-from vigil.query.levels import SeriesRef
-from vigil.query.metricdata import Fetch, statistic_series
-from vigil.query.metricdata.fetch import aggregate_vectors
 from vigil.query.metricmath.series import grid
-from vigil.query.statistics import parse_statistic
+from vigil.query.metrics import Fetch, levels, statistic_series
+from vigil.query.metrics.fetch import aggregate_vectors
+from vigil.query.metrics.levels import SeriesRef
+from vigil.query.metrics.statistics import parse_statistic
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
 from vigil.store.retention import MetricRetention

@@ -20,7 +20,8 @@ from typing import Any
 
 from tests.golden.frame import Block, close, duration
 from vigil.model.metrics import MetricColumns, PointKind
-from vigil.query.metricdata import (
+from vigil.query.metricmath.functions import FunctionTable, default_functions
+from vigil.query.metrics import (
     Fetch,
     MetricQuery,
     MetricSpec,
@@ -28,7 +29,6 @@ from vigil.query.metricdata import (
     Result,
     get_metric_data,
 )
-from vigil.query.metricmath.functions import FunctionTable, default_functions
 from vigil.store.interface import Store
 from vigil.store.retention import MetricRetention
 

@@ -22,7 +22,7 @@ from vigil.query.metricmath.series import Value
 class RequestScope(Protocol):
     tenant: str
     now: int  # the request's clock, epoch seconds
-    # query id → the request's query definition (``metricdata.MetricQuery``)
+    # query id → the request's query definition (``query.metrics.MetricQuery``)
     queries: Mapping[str, Any]
 
     async def value(self, qid: str) -> Value:

@@ -10,7 +10,7 @@ The stream (``api.aws.eventstream`` frames it) is a ``sessionStart`` event, then
 ``sessionUpdate`` per ``interval`` (1 s, as CloudWatch's cadence) with the events ingested
 since the previous one, in ingestion order — at most 500; when more matched, 500 of them
 chosen at random (in order) and ``sessionMetadata.sampled`` true. It is the same
-machinery as ``/api/v1/logs/tail`` (``query.logevents.tail_events``: a cursor per log
+machinery as ``/api/v1/logs/tail`` (``query.logs.events.tail_events``: a cursor per log
 group over (ingestion time, event time, event key)), starting after the newest event
 stored when the session starts. After 3 hours on the injected clock the session ends
 with ``SessionTimeoutException``; it also ends when the server stops (``running()``
@@ -31,8 +31,8 @@ from typing import Any
 
 from vigil.api.aws.interface import Handler, RequestContext
 from vigil.api.aws.logs.common import LogsApiBase, group_from_arn, invalid
-from vigil.query import logevents
-from vigil.query.logevents import Event
+from vigil.query.logs import events as logevents
+from vigil.query.logs.events import Event
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import Store
 from vigil.syntax.filterpattern import Pattern, PatternError
