@@ -32,7 +32,11 @@ NUMBER_OPERATORS = ("GreaterThan", "LessThan", "EqualTo", "NotEqualTo")
 OPERATORS = (*STRING_OPERATORS, *NUMBER_OPERATORS, "IsPresent")
 
 _SEGMENT = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
-_LOG_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:logs:[^:]*:[^:]*:log-group:(?P<name>[^:]+)(?::\*)?$")
+# A log group ARN (``log-group:NAME``, or ``log-group/NAME`` as the rule syntax page
+# writes it; the account may be ``*``: every account is this one in vigil).
+_LOG_GROUP_ARN = re.compile(
+    r"^arn:aws[a-z-]*:logs:[^:]*:[^:]*:log-group[:/](?P<name>[^:]+)(?::\*)?$"
+)
 
 
 class RuleError(ValueError):
