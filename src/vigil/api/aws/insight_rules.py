@@ -60,6 +60,13 @@ class InsightRulesService(AwsService):
         self._tags = tags
         resources.register("insight-rule", rules.exists)
 
+    def error_for(self, exc: Exception) -> AwsError | None:
+        # A stored definition was checked at PutInsightRule; one a newer parser refuses
+        # is the rule's problem, not the server's.
+        if isinstance(exc, RuleError):
+            return AwsError("InvalidParameterValue", f"Invalid rule definition: {exc}")
+        return None
+
     def operations(self) -> Mapping[str, Handler]:
         return {
             "PutInsightRule": self._put,
