@@ -20,6 +20,8 @@
 * ``GET /notify/sns/SimpleNotificationService-<id>.pem`` — the certificate that signs SNS
   messages (their SigningCertURL); ``GET /notify/sns/confirm`` and ``/notify/sns/unsubscribe``
   — the SubscribeURL and UnsubscribeURL of SNS messages (SNS's XML answers).
+* ``GET /notify/graph/<payload>.<sig>.png`` — an alarm's graph, by its signed, expiring
+  link (``notify.graph``): what Slack, Teams and PagerDuty fetch to show it.
 * ``POST /notify/pagerduty/webhook?tenant=T`` — PagerDuty V3 webhooks (signed with
   ``--pagerduty-webhook-secret``): acknowledged / resolved there, here too.
 The ``/notify/`` paths need no API key (the ack link's signature is its credential; the
@@ -47,6 +49,7 @@ from vigil.api.endpoint import json_endpoint
 from vigil.api.params import ParamError, Params
 from vigil.api.responses import JSONResponse, error
 from vigil.notify.escalation import AlreadyHandled, EscalationError
+from vigil.notify.graph import GRAPH_PREFIX
 from vigil.notify.interface import SEVERITIES, Notification
 from vigil.notify.oncall import ScheduleError
 from vigil.notify.runtime import NotifyParts
@@ -100,9 +103,22 @@ class NotifyApi:
             Route(ACK_PREFIX + "{id}", self.ack_link, methods=["GET", "POST"]),
             Route(self.parts.signer.cert_path, self.certificate),
             Route(PAGERDUTY_WEBHOOK, self.pagerduty_webhook, methods=["POST"]),
+            Route(GRAPH_PREFIX + "{name}", self.graph),
             Route(CONFIRM_PATH, self.sns_link),
             Route(UNSUBSCRIBE_PATH, self.sns_link),
         ]
+
+    async def graph(self, request: Request) -> Response:
+        """The PNG of a signed graph link (``notify.graph``): 403 when forged or expired,
+        404 when it cannot be drawn now."""
+        checked = self.parts.graphs.check(request.path_params["name"])
+        if isinstance(checked, str):
+            return error(403, "forbidden", checked)
+        tenant, widget = checked
+        image = await self.parts.graphs.png(tenant, widget)
+        if image is None:
+            return error(404, "not_found", "the graph cannot be drawn now")
+        return Response(image, media_type="image/png", headers={"cache-control": "max-age=300"})
 
     async def pagerduty_webhook(self, request: Request) -> Response:
         """PagerDuty's V3 webhooks: an incident acknowledged or resolved in PagerDuty is

@@ -32,6 +32,7 @@ from urllib.parse import quote
 import orjson
 
 from vigil.notify.escalation import Escalations, OpenRequest
+from vigil.notify.graph import Graphs
 from vigil.notify.interface import Kind, Notification, Severity
 from vigil.notify.topics import PublishRequest, Topics
 
@@ -83,8 +84,15 @@ def subject(event: AlarmStateChange, message: Mapping[str, Any]) -> str:
 
 
 class AlarmNotifier:
-    def __init__(self, topics: Topics, escalations: Escalations, public_url: str) -> None:
+    def __init__(
+        self,
+        topics: Topics,
+        escalations: Escalations,
+        public_url: str,
+        graphs: Graphs | None = None,
+    ) -> None:
         self.topics = topics
+        self.graphs = graphs
         self.escalations = escalations
         self.public_url = public_url.rstrip("/")
         self._queue: asyncio.Queue[AlarmStateChange] = asyncio.Queue()
@@ -156,6 +164,8 @@ class AlarmNotifier:
             links={"alarm": f"{self.public_url}/alarms/{quote(event.alarm_name, safe='')}"},
             details={"AlarmName": event.alarm_name, "NewStateReason": event.reason},
         )
+        if self.graphs is not None:
+            note = self.graphs.attach(event.tenant, note, message, event.timestamp_ms)
         if event.new_state != "ALARM":
             return note
         if not topics:

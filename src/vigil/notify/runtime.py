@@ -26,6 +26,7 @@ from vigil.notify.channels.email import EmailChannel, SmtpSettings
 from vigil.notify.channels.pagerduty import EVENTS_URL
 from vigil.notify.channels.sns_http import SnsHttpChannel
 from vigil.notify.escalation import Escalations
+from vigil.notify.graph import Draw, Graphs
 from vigil.notify.interface import Channel, Notification, Target
 from vigil.notify.oncall import Schedules, contact_target
 from vigil.notify.pipeline import Notifier, Settings
@@ -49,6 +50,9 @@ class NotifySettings:
     pagerduty_webhook_secret: str | None = None  # --pagerduty-webhook-secret (V3 webhooks)
     tick_interval: float = 1.0
     pipeline: Settings = field(default_factory=Settings)
+    # --public-url was given: receivers' servers (Slack, Teams, PagerDuty) can fetch
+    # images from vigil, so notifications carry a signed link to the alarm's graph.
+    public_links: bool = False
 
 
 class NotifyParts:
@@ -59,6 +63,7 @@ class NotifyParts:
         clock: Callable[[], float] = time.time,
         extra_channels: Mapping[str, Channel] | None = None,
         node: str | None = None,
+        draw: Draw | None = None,
     ) -> None:
         self.settings = s = settings or NotifySettings()
         self.clock = clock
@@ -70,8 +75,12 @@ class NotifyParts:
         key = stored_text(engine, "sns-signing-key", new_key_pem)
         cert = stored_text(engine, "sns-signing-cert", lambda: self_signed_pem(key))
         self.signer = Signer(key, cert, s.public_url)
+        # draw: (tenant, MetricWidget) → PNG from the store; None turns graphs off.
+        self.graphs = Graphs(
+            secret(engine, "graph-links"), s.public_url, s.public_links, draw, clock
+        )
         sns_http = SnsHttpChannel(signer=self.signer)
-        email = EmailChannel(smtp, self.signer)
+        email = EmailChannel(smtp, self.signer, self.graphs.for_notification)
         chs.update({kind: email for kind in email.kinds})
         chs.update({kind: sns_http for kind in sns_http.kinds})
         chs.update(extra_channels or {})
@@ -91,7 +100,7 @@ class NotifyParts:
             s.public_url,
             clock,
         )
-        self.alarms = AlarmNotifier(self.topics, self.escalations, s.public_url)
+        self.alarms = AlarmNotifier(self.topics, self.escalations, s.public_url, self.graphs)
         self._flushes: set[asyncio.Task[dict[str, int]]] = set()
 
     def set_public_url(self, url: str) -> None:
@@ -101,6 +110,7 @@ class NotifyParts:
         self.escalations.public_url = url
         self.alarms.public_url = url
         self.signer.public_url = url
+        self.graphs.public_url = url
 
     def _resolve(self, conn: Connection, tenant: str, ref: str, note: Notification) -> list[Target]:
         """An escalation level's target: a topic ARN, ``oncall:<schedule>``, or

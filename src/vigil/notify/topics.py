@@ -27,7 +27,7 @@ from urllib.parse import quote
 import orjson
 from sqlalchemy import Connection
 
-from vigil.notify import filterpolicy
+from vigil.notify import filterpolicy, templates
 from vigil.notify.interface import Kind, Notification, Severity, Target
 from vigil.notify.pipeline import Notifier
 from vigil.state.topics import (
@@ -55,6 +55,7 @@ SUBSCRIPTION_ATTRIBUTES = {
     "FilterPolicyScope",
     "RawMessageDelivery",
     "RedrivePolicy",
+    templates.ATTRIBUTE,  # vigil's: a body template (webhook, slack, msteams)
 }
 CONFIRM_PATH = "/notify/sns/confirm"
 UNSUBSCRIBE_PATH = "/notify/sns/unsubscribe"
@@ -458,6 +459,8 @@ def _target(sub: Subscription, unsubscribe_url: str = "", signature_version: str
     }
     if SECRET_ATTRIBUTE in sub.attributes:
         options["secret"] = sub.attributes[SECRET_ATTRIBUTE]
+    if templates.ATTRIBUTE in sub.attributes:
+        options["template"] = sub.attributes[templates.ATTRIBUTE]
     return Target(sub.protocol, sub.endpoint, sub.arn, options)
 
 
@@ -510,6 +513,11 @@ def _check_sub_attribute(
         return
     if name not in SUBSCRIPTION_ATTRIBUTES:
         raise invalid("AttributeName", f"unknown subscription attribute {name}")
+    if name == templates.ATTRIBUTE:
+        try:
+            templates.check(value, protocol)
+        except templates.BodyTemplateError as exc:
+            raise invalid(templates.ATTRIBUTE, str(exc)) from None
     if name == "RawMessageDelivery" and value.lower() not in ("true", "false"):
         raise invalid("RawMessageDelivery", "must be true or false")
     if name == "FilterPolicyScope" and value not in ("MessageAttributes", "MessageBody"):

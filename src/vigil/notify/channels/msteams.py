@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import orjson
 
+from vigil.notify import templates
 from vigil.notify.channels.http import new_client, post
 from vigil.notify.interface import Notification, SendOutcome, Target
 
@@ -72,4 +73,6 @@ class TeamsChannel:
         self.client = client or new_client()
 
     async def send(self, target: Target, notification: Notification) -> SendOutcome:
-        return await post(self.client, target.endpoint, orjson.dumps(card(notification)))
+        default = orjson.dumps(card(notification))
+        content, _, note = templates.body_for(target.options, notification, 0.0, default, "msteams")
+        return templates.noted(await post(self.client, target.endpoint, content), note)

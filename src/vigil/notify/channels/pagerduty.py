@@ -5,6 +5,8 @@ the server's ``--pagerduty-events-url`` (PagerDuty's own by default). The dedup_
 the incident id when there is one (so trigger, acknowledge and resolve of one alarm
 episode land on one PagerDuty incident), else the group, else the notification key —
 stable across resends, so a resend after a crash is deduplicated by PagerDuty itself.
+A trigger carries the alarm's graph in ``images`` when its signed link is HTTPS (PagerDuty
+shows HTTPS images only; the link exists when ``--public-url`` is set).
 PagerDuty answers 202 when it accepted the event, 400 for an invalid one (not retried),
 429 when throttled and 5xx when it failed (both retried).
 """
@@ -49,10 +51,14 @@ def event(routing_key: str, notification: Notification, now: float) -> dict[str,
         "component": notification.group or None,
         "custom_details": {
             "message": notification.body_for("pagerduty"),
-            **dict(notification.details),
+            **{k: v for k, v in notification.details.items() if k != "graph"},
         },
     }
     out["client"] = "vigil"
+    graph = notification.links.get("graph", "")
+    if graph.startswith("https://"):
+        # PagerDuty shows images served over HTTPS only.
+        out["images"] = [{"src": graph, "href": graph, "alt": "metric graph"}]
     links = [{"href": url, "text": name} for name, url in notification.links.items()]
     if links:
         out["links"] = links

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
+from vigil.notify import templates
 from vigil.notify.channels.http import new_client, post
 from vigil.notify.interface import Notification, SendOutcome, Target
 
@@ -74,4 +75,6 @@ class SlackChannel:
         self.client = client or new_client()
 
     async def send(self, target: Target, notification: Notification) -> SendOutcome:
-        return await post(self.client, target.endpoint, orjson.dumps(message(notification)))
+        default = orjson.dumps(message(notification))
+        content, _, note = templates.body_for(target.options, notification, 0.0, default, "slack")
+        return templates.noted(await post(self.client, target.endpoint, content), note)
