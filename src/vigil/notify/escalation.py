@@ -489,6 +489,18 @@ class Escalations:
 
         return await asyncio.to_thread(read)
 
+    async def tenant_of(self, incident_id: str) -> str | None:
+        """The tenant of an incident by its id (ids are unique across tenants)."""
+
+        def read() -> str | None:
+            with self.engine.connect() as conn:
+                found = conn.execute(
+                    select(incidents.c.tenant).where(incidents.c.id == incident_id)
+                ).scalar()
+                return None if found is None else str(found)
+
+        return await asyncio.to_thread(read)
+
     @staticmethod
     def describe(inc: Incident) -> dict[str, Any]:
         return {

@@ -17,12 +17,15 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine
 
 from vigil.notify import channels as channels_
 from vigil.notify.alarms import AlarmNotifier
 from vigil.notify.channels.email import EmailChannel, SmtpSettings
+from vigil.notify.channels.http import new_client, post
 from vigil.notify.channels.pagerduty import EVENTS_URL
 from vigil.notify.channels.sns_http import SnsHttpChannel
 from vigil.notify.escalation import Escalations
@@ -48,6 +51,7 @@ class NotifySettings:
     pagerduty_events_url: str = EVENTS_URL  # --pagerduty-events-url
     slack_api_url: str | None = None  # --slack-api-url (Slack Web API base; reserved)
     pagerduty_webhook_secret: str | None = None  # --pagerduty-webhook-secret (V3 webhooks)
+    slack_signing_secret: str | None = None  # --slack-signing-secret (interactive buttons)
     tick_interval: float = 1.0
     pipeline: Settings = field(default_factory=Settings)
     # --public-url was given: receivers' servers (Slack, Teams, PagerDuty) can fetch
@@ -69,7 +73,11 @@ class NotifyParts:
         self.clock = clock
         smtp = SmtpSettings.from_url(s.smtp_url, s.smtp_from) if s.smtp_url else None
         chs = channels_.build(
-            channels_.ChannelSettings(smtp=smtp, pagerduty_events_url=s.pagerduty_events_url),
+            channels_.ChannelSettings(
+                smtp=smtp,
+                pagerduty_events_url=s.pagerduty_events_url,
+                slack_interactive=bool(s.slack_signing_secret),
+            ),
             clock=clock,
         )
         key = stored_text(engine, "sns-signing-key", new_key_pem)
@@ -102,6 +110,8 @@ class NotifyParts:
         )
         self.alarms = AlarmNotifier(self.topics, self.escalations, s.public_url, self.graphs)
         self._flushes: set[asyncio.Task[dict[str, int]]] = set()
+        # Slack's response_url answers (message updates after a button click).
+        self._slack_client = new_client(2.5)
 
     def set_public_url(self, url: str) -> None:
         """The base of links in messages, once the listener's address is known."""
@@ -137,12 +147,20 @@ class NotifyParts:
             if len(self._flushes) < max_flushes:
                 self._flushes.add(asyncio.create_task(self.notifier.flush()))
 
+    async def respond_slack(self, response_url: str, message: dict[str, Any]) -> None:
+        """Replace a clicked Slack message (its ``response_url``); a failure is logged,
+        never raised: the incident is already updated."""
+        outcome = await post(self._slack_client, response_url, orjson.dumps(message))
+        if not outcome.ok:
+            log.warning("Slack response_url update failed: %s", outcome.detail)
+
     async def close(self) -> None:
         """Cancel the flushes still running (their claims lapse and are retried)."""
         for task in self._flushes:
             task.cancel()
         await asyncio.gather(*self._flushes, return_exceptions=True)
         self._flushes.clear()
+        await self._slack_client.aclose()
 
     async def tick(self, now: float | None = None) -> dict[str, int]:
         """One pass: queued alarm events, due escalation steps (into the outbox), then due

@@ -40,6 +40,7 @@ def build(core: Core) -> NotifyPillar:
         pagerduty_events_url=cfg.pagerduty_events_url,
         slack_api_url=cfg.slack_api_url,
         pagerduty_webhook_secret=cfg.pagerduty_webhook_secret,
+        slack_signing_secret=cfg.slack_signing_secret,
         tick_interval=cfg.notify_interval,
         public_links=cfg.public_url is not None,
     )

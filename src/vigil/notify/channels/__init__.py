@@ -23,6 +23,7 @@ class ChannelSettings:
     smtp: SmtpSettings | None = None
     pagerduty_events_url: str = EVENTS_URL
     timeout: float = 10.0
+    slack_interactive: bool = False  # a Slack signing secret is set: action buttons
 
 
 def build(
@@ -35,7 +36,7 @@ def build(
     kw = {"clock": clock} if clock is not None else {}
     channels: list[Channel] = [
         EmailChannel(settings.smtp),
-        SlackChannel(client),
+        SlackChannel(client, interactive=settings.slack_interactive),
         PagerDutyChannel(settings.pagerduty_events_url, client, **kw),
         WebhookChannel(client, **kw),
         TeamsChannel(client),
