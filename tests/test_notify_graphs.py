@@ -140,7 +140,7 @@ def test_alarm_widget_from_cloudwatch_message() -> None:
     [line] = w["annotations"]["horizontal"]
     assert (line["value"], line["fill"]) == (150.0, "above")
     [[first, last]] = w["annotations"]["vertical"]
-    assert (first["value"], last["value"]) == ("2026-12-07T09:57:00Z", "2026-12-07T10:00:00Z")
+    assert (first["value"], last["value"]) == ("2026-12-07T09:55:00Z", "2026-12-07T10:00:00Z")
     assert alarm_widget({"AlarmRule": "ALARM(a)"}, T0 * 1000) is None
 
 

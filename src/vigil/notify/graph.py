@@ -77,6 +77,18 @@ def _dims(dimensions: Any) -> list[str]:
     return out
 
 
+EXTRA_PERIODS = 2  # the alarms' evaluation range is N + 2 periods (rules/alarms/evaluate.py)
+
+
+def evaluation_range(trigger: Mapping[str, Any], at_ms: int) -> tuple[int, int]:
+    """(start, end) in epoch seconds of the data that decided a transition at ``at_ms``:
+    N + 2 periods ending at the transition, as the alarms pillar reads them."""
+    period = int(trigger.get("Period") or 60)
+    periods = int(trigger.get("EvaluationPeriods") or 1) + EXTRA_PERIODS
+    end = at_ms // 1000
+    return end - period * periods, end
+
+
 def alarm_widget(message: Mapping[str, Any], transition_ms: int) -> dict[str, Any] | None:
     """The MetricWidget of a metric alarm's CloudWatch message; None for composites and
     alarms without a metric."""
@@ -84,7 +96,6 @@ def alarm_widget(message: Mapping[str, Any], transition_ms: int) -> dict[str, An
     if not isinstance(trigger, Mapping):
         return None
     period = int(trigger.get("Period") or 60)
-    periods = int(trigger.get("EvaluationPeriods") or 1)
     rows: list[list[Any]] = []
     if trigger.get("MetricName"):
         stat = trigger.get("ExtendedStatistic") or _STATS.get(
@@ -121,9 +132,8 @@ def alarm_widget(message: Mapping[str, Any], transition_ms: int) -> dict[str, An
         )
     if not rows:
         return None
-    at = transition_ms // 1000
-    window_start = at - period * periods
-    span = max(3600, period * periods * 6)
+    window_start, at = evaluation_range(trigger, transition_ms)
+    span = max(3600, (at - window_start) * 6)
     widget: dict[str, Any] = {
         "metrics": rows,
         "title": f"{message.get('AlarmName', '')} ({message.get('NewStateValue', '')})"[:200],

@@ -31,6 +31,7 @@ from vigil.notify.channels.sns_http import SnsHttpChannel
 from vigil.notify.escalation import Escalations
 from vigil.notify.graph import Draw, Graphs
 from vigil.notify.interface import Channel, Notification, Target
+from vigil.notify.loglines import LogLines
 from vigil.notify.oncall import Schedules, contact_target
 from vigil.notify.pipeline import Notifier, Settings
 from vigil.notify.signing import Signer, new_key_pem, self_signed_pem
@@ -68,6 +69,7 @@ class NotifyParts:
         extra_channels: Mapping[str, Channel] | None = None,
         node: str | None = None,
         draw: Draw | None = None,
+        lines: LogLines | None = None,
     ) -> None:
         self.settings = s = settings or NotifySettings()
         self.clock = clock
@@ -108,7 +110,8 @@ class NotifyParts:
             s.public_url,
             clock,
         )
-        self.alarms = AlarmNotifier(self.topics, self.escalations, s.public_url, self.graphs)
+        # lines: the alarm window's top log lines from the store; None: none.
+        self.alarms = AlarmNotifier(self.topics, self.escalations, s.public_url, self.graphs, lines)
         self._flushes: set[asyncio.Task[dict[str, int]]] = set()
         # Slack's response_url answers (message updates after a button click).
         self._slack_client = new_client(2.5)

@@ -18,9 +18,11 @@ from vigil.api.aws.sns import SnsService
 from vigil.api.aws.widget_image import WidgetImageService
 from vigil.api.notify_v1 import OPEN_PREFIX, NotifyApi
 from vigil.notify.channels.email import SmtpSettings
+from vigil.notify.loglines import LogLines, catalog_filters
 from vigil.notify.runtime import NotifyParts, NotifySettings
 from vigil.pillar import Core, Pillar
 from vigil.render.image import drawer
+from vigil.state.logs import LogsCatalog
 from vigil.tasks import Task
 
 
@@ -51,6 +53,7 @@ def build(core: Core) -> NotifyPillar:
         settings,
         clock=lambda: core.clock() / 1e9,
         draw=drawer(core.store, cfg.metric_retention, core.clock, cfg.metric_search_limit),
+        lines=LogLines(core.store, catalog_filters(LogsCatalog(core.state))),
     )
     # ``deliver`` returns once the event's notifications or incident are in the durable
     # outbox: only then does the alarms pillar mark the event delivered (a crash between

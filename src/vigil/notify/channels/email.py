@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from vigil.notify.interface import Notification, SendOutcome, Target
+from vigil.notify.interface import Notification, SendOutcome, Target, log_lines_text
 from vigil.notify.snsmessage import envelope
 
 if TYPE_CHECKING:
@@ -85,6 +85,9 @@ def compose(
         msg.set_content(orjson.dumps(message).decode())
         return msg
     text = n.body_for("email")
+    lines = log_lines_text(n)
+    if lines:
+        text += "\n\nTop log lines of the alarm window (UTC):\n" + lines
     links = [f"{name}: {url}" for name, url in n.links.items() if name != "ack"]
     if "ack" in n.links and n.kind == "trigger":
         links.append(f"Acknowledge: {n.links['ack']}")

@@ -17,7 +17,7 @@ import orjson
 
 from vigil.notify import templates
 from vigil.notify.channels.http import new_client, post
-from vigil.notify.interface import Notification, SendOutcome, Target
+from vigil.notify.interface import Notification, SendOutcome, Target, log_lines_text
 
 _COLOUR = {"trigger": "Attention", "resolve": "Good", "acknowledge": "Warning"}
 
@@ -44,6 +44,9 @@ def card(notification: Notification) -> dict[str, Any]:
         {"type": "TextBlock", "text": n.body_for("msteams"), "wrap": True},
         {"type": "FactSet", "facts": facts},
     ]
+    lines = log_lines_text(n)
+    if lines:
+        body.append({"type": "TextBlock", "text": lines, "fontType": "Monospace", "wrap": True})
     if "graph" in n.links:
         body.append({"type": "Image", "url": n.links["graph"], "altText": "metric graph"})
     content: dict[str, Any] = {

@@ -22,7 +22,7 @@ import orjson
 
 from vigil.notify import templates
 from vigil.notify.channels.http import new_client, post
-from vigil.notify.interface import Notification, SendOutcome, Target
+from vigil.notify.interface import Notification, SendOutcome, Target, log_lines_text
 
 COLOURS = {
     "trigger": "#d62728",
@@ -48,6 +48,14 @@ def message(notification: Notification, interactive: bool = False) -> dict[str, 
     if n.incident_id:
         fields.append(f"*Incident:* {n.incident_id}")
     blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]})
+    lines = log_lines_text(n)
+    if lines:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"*Top log lines (UTC)*\n```{lines}```"},
+            }
+        )
     if "graph" in n.links:
         blocks.append({"type": "image", "image_url": n.links["graph"], "alt_text": "metric graph"})
     buttons = []
