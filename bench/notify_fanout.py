@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from vigil.notify.channels.http import new_client
 from vigil.notify.pipeline import Settings
 from vigil.notify.runtime import NotifyParts, NotifySettings
 from vigil.state.db import open_state
@@ -111,19 +110,25 @@ async def vigil_round(url: str, alarms: int, data: Path) -> float:
 
 
 async def direct_round(url: str, count: int, concurrency: int) -> float:
-    """The same POSTs, as many at once as vigil sends (32 per receiver, 3 receivers)."""
-    turns = asyncio.Semaphore(concurrency)
+    """The same POSTs, as many at once as vigil sends (32 per receiver, 3 receivers), on
+    the same HTTP stack as vigil's channels (a pool per channel: ``new_client``)."""
+    paths = ("hook", "slack", "pd")
+    turns = {p: asyncio.Semaphore(concurrency // 3) for p in paths}
+    pools = {p: new_client(30.0) for p in paths}
 
-    async def one(client: httpx.AsyncClient, path: str) -> None:
-        async with turns:
-            response = await client.post(f"{url}/{path}", content=b"{}")
+    async def one(path: str) -> None:
+        async with turns[path]:
+            response = await pools[path].post(
+                f"{url}/{path}", content=b"{}", headers={"content-type": "application/json"}
+            )
             response.raise_for_status()
 
-    async with httpx.AsyncClient(timeout=30) as client:
-        started = time.perf_counter()
-        paths = ("hook", "slack", "pd")
-        await asyncio.gather(*(one(client, paths[i % 3]) for i in range(count)))
-        return time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(one(paths[i % 3]) for i in range(count)))
+    elapsed = time.perf_counter() - started
+    for pool in pools.values():
+        await pool.aclose()
+    return elapsed
 
 
 def main() -> None:

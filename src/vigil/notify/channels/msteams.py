@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import orjson
 
 from vigil.notify import templates
-from vigil.notify.channels.http import new_client, post
+from vigil.notify.channels.http import Poster, new_client, post
 from vigil.notify.interface import Notification, SendOutcome, Target, log_lines_text
 
 _COLOUR = {"trigger": "Attention", "resolve": "Good", "acknowledge": "Warning"}
@@ -72,7 +71,7 @@ def card(notification: Notification) -> dict[str, Any]:
 class TeamsChannel:
     kinds: tuple[str, ...] = ("msteams",)
 
-    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, client: Poster | None = None) -> None:
         self.client = client or new_client()
 
     async def send(self, target: Target, notification: Notification) -> SendOutcome:

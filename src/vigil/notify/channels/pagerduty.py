@@ -18,10 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import orjson
 
-from vigil.notify.channels.http import new_client, post
+from vigil.notify.channels.http import Poster, new_client, post
 from vigil.notify.interface import Notification, SendOutcome, Target
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -73,7 +72,7 @@ class PagerDutyChannel:
     def __init__(
         self,
         events_url: str = EVENTS_URL,
-        client: httpx.AsyncClient | None = None,
+        client: Poster | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.events_url = events_url

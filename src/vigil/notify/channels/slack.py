@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import orjson
 
 from vigil.notify import templates
-from vigil.notify.channels.http import new_client, post
+from vigil.notify.channels.http import Poster, new_client, post
 from vigil.notify.interface import Notification, SendOutcome, Target, log_lines_text
 
 COLOURS = {
@@ -100,7 +99,7 @@ def action_button(label: str, action: str, incident_id: str, style: str) -> dict
 class SlackChannel:
     kinds: tuple[str, ...] = ("slack",)
 
-    def __init__(self, client: httpx.AsyncClient | None = None, interactive: bool = False):
+    def __init__(self, client: Poster | None = None, interactive: bool = False):
         self.client = client or new_client()
         self.interactive = interactive
 

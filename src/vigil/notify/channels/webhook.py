@@ -18,11 +18,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import orjson
 
 from vigil.notify import templates
-from vigil.notify.channels.http import new_client, post
+from vigil.notify.channels.http import Poster, new_client, post
 from vigil.notify.interface import Notification, SendOutcome, Target
 
 
@@ -39,7 +38,7 @@ class WebhookChannel:
     kinds: tuple[str, ...] = ("webhook",)
 
     def __init__(
-        self, client: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.time
+        self, client: Poster | None = None, clock: Callable[[], float] = time.time
     ) -> None:
         self.client = client or new_client()
         self.clock = clock
