@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from vigil.notify.graph import evaluation_range
-from vigil.query import logevents
-from vigil.query.logs import LogSearch, search_logs
+from vigil.query.logs import events as logevents
+from vigil.query.logs.search import LogSearch, search_logs
 from vigil.state.logs import LogsCatalog
 from vigil.store.interface import Store
 from vigil.syntax.filterpattern import PatternError, parse

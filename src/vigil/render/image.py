@@ -1,5 +1,5 @@
 """A MetricWidget drawn from the store: its series read through the dashboards' widget
-query (``vigil.query.dashboard``: the same answers a dashboard graph shows), then drawn
+query (``vigil.query.metrics.widgets``: the same answers a dashboard graph shows), then drawn
 (``draw.png``, in a worker thread)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from vigil.query import dashboard as dq
-from vigil.query import metricdata as md
+from vigil.query import metrics as md
+from vigil.query.metrics import widgets as dq
 from vigil.render.draw import Line, png
 from vigil.render.widget import Widget, WidgetImageError, from_properties
 from vigil.store.interface import Store

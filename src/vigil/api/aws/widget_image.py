@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
-from vigil.query import metricdata as md
+from vigil.query import metrics as md
 from vigil.render.image import widget_png
 from vigil.render.widget import WidgetImageError, parse
 from vigil.store.interface import Store
