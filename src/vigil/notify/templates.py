@@ -35,8 +35,6 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from jinja2 import TemplateError, TemplateSyntaxError, nodes
-from jinja2.sandbox import SandboxedEnvironment
 
 from vigil.notify.interface import Notification, SendOutcome
 
@@ -87,20 +85,6 @@ class _Budget:
             yield i
 
 
-class _Env(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        if operator_ == "**":
-            if isinstance(right, int | float) and abs(right) > 64:
-                raise BodyTemplateError("exponent too large in template")
-            return operator.pow(left, right)
-        size = max(_size(left), 1) * max(_size(right), 1)
-        if size > MAX_OUTPUT:
-            raise BodyTemplateError("template multiplies a value beyond the output limit")
-        return operator.mul(left, right)
-
-
 def _size(value: Any) -> int:
     if isinstance(value, str | bytes | list | tuple):
         return len(value)
@@ -109,28 +93,45 @@ def _size(value: Any) -> int:
     return 1
 
 
-def _env() -> _Env:
-    env = _Env(autoescape=False, keep_trailing_newline=True)
+@lru_cache(maxsize=1)
+def _env() -> Any:
+    """The sandbox, made on first use: jinja2 costs ~11 MB of memory, which a vigil with
+    no template never pays (its idle memory is watched)."""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    class Env(SandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+            if operator_ == "**":
+                if isinstance(right, int | float) and abs(right) > 64:
+                    raise BodyTemplateError("exponent too large in template")
+                return operator.pow(left, right)
+            size = max(_size(left), 1) * max(_size(right), 1)
+            if size > MAX_OUTPUT:
+                raise BodyTemplateError("template multiplies a value beyond the output limit")
+            return operator.mul(left, right)
+
+    env = Env(autoescape=False, keep_trailing_newline=True)
     env.filters["tojson"] = lambda value: json.dumps(value, default=str)
     return env
 
 
-_ENV = _env()
-
-
 @lru_cache(maxsize=128)
 def _compiled(source: str) -> Any:
-    return _ENV.from_string(source)
+    return _env().from_string(source)
 
 
 def check(source: str, kind: str) -> None:
     """Refuse a template that cannot work (``BodyTemplateError`` naming the line)."""
+    from jinja2 import TemplateSyntaxError, nodes
+
     if kind not in KINDS:
         raise BodyTemplateError(f"{ATTRIBUTE} applies to {', '.join(KINDS)} subscriptions")
     if len(source) > MAX_TEMPLATE:
         raise BodyTemplateError(f"{ATTRIBUTE} is at most {MAX_TEMPLATE} characters")
     try:
-        tree = _ENV.parse(source)
+        tree = _env().parse(source)
     except TemplateSyntaxError as exc:
         raise BodyTemplateError(f"line {exc.lineno}: {exc.message}") from None
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
@@ -139,7 +140,7 @@ def check(source: str, kind: str) -> None:
             name.ctx == "load"
             and name.name not in VARIABLES
             and name.name not in assigned
-            and name.name not in _ENV.globals
+            and name.name not in _env().globals
             and name.name not in _JINJA_NAMES
         ):
             raise BodyTemplateError(
@@ -189,6 +190,8 @@ def context(n: Notification, now: float) -> dict[str, Any]:
 
 def render(source: str, n: Notification, now: float) -> str:
     """The body; ``BodyTemplateError`` (with the line where known) if the render fails."""
+    from jinja2 import TemplateError
+
     budget = _Budget()
     out: list[str] = []
     size = 0
