@@ -38,6 +38,10 @@ PARTIAL: dict[tuple[str, str], str] = {
     ("cloudwatch", "TagResource"): "only resources vigil has; others: ResourceNotFound",
     ("cloudwatch", "UntagResource"): "only resources vigil has; others: ResourceNotFound",
     ("cloudwatch", "ListTagsForResource"): "only resources vigil has; others: ResourceNotFound",
+    ("cloudwatch", "GetMetricWidgetImage"): (
+        "OutputFormat png (image/png refused); views timeSeries, bar, pie, singleValue"
+    ),
+    ("cloudwatch", "PutAlarmMuteRule"): "Tags are kept but not shown by ListTagsForResource",
 }
 
 
