@@ -307,10 +307,13 @@ class Send:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 10.0
     per_receiver: int = 32
+    # Shared by the flushes running at once (the server starts one beside those still
+    # sending): the bound is per receiver, not per flush, or four flushes would send 128
+    # at once to one receiver and wait in the HTTP pool past their timeout (measured).
+    _turns: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     async def __call__(self, ctx: Context, items: list[Item]) -> list[Item]:
-        turns: dict[str, asyncio.Semaphore] = {}
-        await asyncio.gather(*(self._one(ctx, item, turns) for item in items))
+        await asyncio.gather(*(self._one(ctx, item, self._turns) for item in items))
         return []
 
     async def _one(self, ctx: Context, item: Item, turns: dict[str, asyncio.Semaphore]) -> None:
