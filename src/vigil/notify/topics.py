@@ -29,7 +29,7 @@ from sqlalchemy import Connection
 
 from vigil.notify import filterpolicy, templates
 from vigil.notify.interface import Kind, Notification, Severity, Target
-from vigil.notify.pipeline import Notifier
+from vigil.notify.pipeline import TOPIC_MEMO, Notifier
 from vigil.state.topics import (
     Subscription,
     Topic,
@@ -370,7 +370,17 @@ class Topics:
     ) -> list[Target]:
         """The topic's targets for this notification (filter policies applied), read in
         the caller's transaction (escalation steps); none if the topic is gone."""
-        topic = topic_in(conn, tenant, topic_arn)
+        # A burst of incidents opened in one transaction reads each topic once
+        # (``Escalations`` puts a memo in ``conn.info`` for that transaction only).
+        memo = conn.info.get(TOPIC_MEMO)
+        cached = memo.get((tenant, topic_arn)) if memo is not None else None
+        if cached is None:
+            topic = topic_in(conn, tenant, topic_arn)
+            subs = confirmed_subscriptions(conn, tenant, topic_arn) if topic is not None else []
+            cached = (topic, subs)
+            if memo is not None:
+                memo[(tenant, topic_arn)] = cached
+        topic, subs = cached
         if topic is None:
             return []
         typed = {
@@ -381,7 +391,7 @@ class Topics:
         version = topic.attributes.get("SignatureVersion", "1")
         return [
             _target(s, self.unsubscribe_url(tenant, s.arn), version)
-            for s in confirmed_subscriptions(conn, tenant, topic_arn)
+            for s in subs
             if _wanted(s, values, notification.body_for(s.protocol))
         ]
 
