@@ -316,3 +316,49 @@ def test_a_full_queue_answers_429_and_stores_nothing(tmp_path: Path) -> None:
         assert _series(server, "rw_full") == []
     finally:
         assert server.stop() == 0
+
+
+def _request(*series: tuple[list[tuple[str, str]], list[tuple[float, int]]]) -> bytes:
+    req = proto.WriteRequest()
+    for labels, samples in series:
+        ts = req.timeseries.add()
+        for k, v in labels:
+            ts.labels.add(name=k, value=v)
+        for value, t in samples:
+            ts.samples.add(value=value, timestamp=t)
+    return bytes(req.SerializeToString())
+
+
+def test_the_native_decoder_matches_the_reference_or_declines() -> None:
+    from vigil.ingest.prom import remote_write
+    from vigil.ingest.prom.remote_write import NATIVE, decode_v1_reference
+
+    assert NATIVE is not None, "the native remote-write decoder is not built"
+    now = time.time_ns()
+    t = now // 1_000_000
+    stale = float("nan")
+    node = [("__name__", "node_load1"), ("instance", "h:9100"), ("job", "node")]
+    same = [
+        _request((node, [(0.5, t - 2000), (0.75, t - 1000)])),
+        _request((node, [(stale, t)]), ([("__name__", "m"), ("a", ""), ("b", "x")], [(1.0, t)])),
+        _request(),
+    ]
+    for body in same:
+        result = NATIVE(body, "default", now)
+        assert result is not None
+        native = remote_write.decode_v1(body, "default", now).decoded(now)
+        reference = decode_v1_reference(body, "default").decoded(now)
+        if reference.metrics is None:
+            assert native.metrics is None
+        else:
+            assert native.metrics is not None
+            assert native.metrics.to_arrow().equals(reference.metrics.to_arrow())
+    declined = [
+        _request(([("job", "x"), ("__name__", "m")], [(1.0, t)])),  # unsorted
+        _request(([("job", "x")], [(1.0, t)])),  # no __name__
+        _request(([("__name__", "m"), ("host", "café")], [(1.0, t)])),  # not ASCII
+        _request(([("__name__", "m")], [(1.0, t - 30 * 86400 * 1000)])),  # too old
+        b"\x0a\xff\xff",  # truncated
+    ]
+    for body in declined:
+        assert NATIVE(body, "default", now) is None

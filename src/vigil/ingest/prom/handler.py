@@ -149,14 +149,13 @@ class RemoteWriteHandler:
         try:
             tenant = tenant_of(request.headers)
             body = self._uncompress(await self._read(request))
-            batch = decode_v2(body, tenant) if v2 else decode_v1(body, tenant)
+            now = self._clock()
+            batch = decode_v2(body, tenant) if v2 else decode_v1(body, tenant, now)
         except BodyTooLarge:
             return _answer(413, f"request body is over the limit of {self._max} bytes", v2)
         except (RequestError, TenantError) as exc:
             return _answer(400, str(exc), v2)
-        refused = await commit(
-            self._pipeline, self._cache, batch, self._metrics, PROTOCOL, self._clock()
-        )
+        refused = await commit(self._pipeline, self._cache, batch, self._metrics, PROTOCOL, now)
         if refused is not None:
             response = _answer(refused.status, refused.message, v2)
             response.headers["Retry-After"] = refused.retry_after_header

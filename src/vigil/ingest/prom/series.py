@@ -61,6 +61,11 @@ class SeriesBatch:
     rejected: Rejections = field(default_factory=Rejections)
     # exemplars: series name, series dims, exemplar labels, timestamp ms, value
     exemplars: list[tuple[str, Labels, Labels, int, float]] = field(default_factory=list)
+    # Rows a native decoder built (``_remotewrite``), with its counts; the lists are then
+    # empty.
+    native: pa.Table | None = None
+    native_samples: int = 0
+    native_skipped: int = 0
     # after ``decoded``:
     samples: int = 0  # float samples that will be stored
     histograms: int = 0  # native histogram samples that will be stored (expanded)
@@ -89,6 +94,11 @@ class SeriesBatch:
 
     def decoded(self, now_ns: int) -> Decoded:
         out = Decoded(signal="metrics", rejected=self.rejected)
+        if self.native is not None or self.native_samples or self.native_skipped:
+            self.samples, self.skipped = self.native_samples, self.native_skipped
+            if self.native is not None:
+                out.metrics = MetricColumns(arrow=self.native)
+            return out
         n = len(self.timestamps)
         ts = np.fromiter(self.timestamps, dtype=np.int64, count=n)
         values = np.fromiter(self.values, dtype=np.float64, count=n)
