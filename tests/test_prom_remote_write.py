@@ -362,3 +362,56 @@ def test_the_native_decoder_matches_the_reference_or_declines() -> None:
     ]
     for body in declined:
         assert NATIVE(body, "default", now) is None
+
+
+def test_native_histograms_expand_into_cumulative_classic_buckets() -> None:
+    from vigil.ingest.prom.histograms import HistogramError, expand
+
+    # Schema 1 (base √2), integer counts as deltas, negative and positive buckets.
+    h = proto.Histogram(count_int=10, sum=-1.5, schema=1, zero_threshold=0.001)
+    h.zero_count_int = 2
+    h.negative_spans.add(offset=1, length=1)  # bucket 1: (-√2, -1]
+    h.negative_deltas.extend([3])
+    h.positive_spans.add(offset=0, length=1)  # bucket 0: (1/√2, 1]
+    h.positive_spans.add(offset=1, length=1)  # bucket 2: (√2, 2]
+    h.positive_deltas.extend([4, -3])  # counts 4 and 1
+    count, total, buckets = expand(h)
+    assert (count, total) == (10.0, -1.5)
+    assert buckets == [("-1", 3.0), ("0.001", 5.0), ("1", 9.0), ("2", 10.0), ("+Inf", 10.0)]
+    # Float counts, custom bounds (schema -53: native histograms with custom buckets).
+    f = proto.Histogram(count_float=6.0, sum=9.0, schema=-53, custom_values=[0.5, 1.0, 5.0])
+    f.positive_spans.add(offset=0, length=2)
+    f.positive_spans.add(offset=1, length=1)  # buckets 0, 1 and 3 (the overflow)
+    f.positive_counts.extend([1.0, 2.0, 3.0])
+    assert expand(f)[2] == [("0.5", 1.0), ("1", 3.0), ("+Inf", 6.0)]
+    bad = proto.Histogram(count_int=1, schema=0)
+    bad.positive_spans.add(offset=0, length=2)
+    bad.positive_deltas.extend([1])
+    with pytest.raises(HistogramError, match="do not match"):
+        expand(bad)
+    with pytest.raises(HistogramError, match="schema 9"):
+        expand(proto.Histogram(count_int=0, schema=9))
+
+
+def test_v2_bad_references_are_refused_by_series(vigil: InProcessVigil) -> None:
+    t = _now_ms()
+    req = proto.RequestV2(symbols=["", "__name__", "rw2_refs", "job", "a"])
+    good = req.timeseries.add(labels_refs=[1, 2, 3, 4])
+    good.samples.add(value=5.0, timestamp=t)
+    odd = req.timeseries.add(labels_refs=[1, 2, 3])
+    odd.samples.add(value=6.0, timestamp=t)
+    out_of_range = req.timeseries.add(labels_refs=[1, 2, 3, 99])
+    out_of_range.samples.add(value=7.0, timestamp=t)
+    answer = _post(vigil, req.SerializeToString(), V2_TYPE)
+    assert answer.status_code == 400
+    assert "odd length" in answer.text
+    assert "out of range" in answer.text
+    assert answer.headers[HEADER_SAMPLES] == "1"  # the valid series was written
+    assert [p[1] for p in _points(vigil, "rw2_refs")] == [5.0]
+    # A symbol table that does not start with "" is unusable: nothing is stored.
+    bad = proto.RequestV2(symbols=["__name__", "rw2_nothing"])
+    bad.timeseries.add(labels_refs=[0, 1]).samples.add(value=1.0, timestamp=t)
+    answer = _post(vigil, bad.SerializeToString(), V2_TYPE)
+    assert answer.status_code == 400
+    assert "symbols[0]" in answer.text
+    assert answer.headers[HEADER_SAMPLES] == "0"
