@@ -38,12 +38,16 @@ class Exporter:
         self.body = NODE_TEXT
         self.content_type = TEXT
         self.status = 200
+        self.delay = 0.0  # seconds before answering (a slow target)
+        self.release = threading.Event()
         self.requests: list[tuple[str, dict[str, str]]] = []
         exporter = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 exporter.requests.append((self.path, dict(self.headers)))
+                if exporter.delay:
+                    exporter.release.wait(exporter.delay)
                 body = exporter.body.encode()
                 self.send_response(exporter.status)
                 self.send_header("Content-Type", exporter.content_type)
@@ -60,5 +64,6 @@ class Exporter:
         self._thread.start()
 
     def stop(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()

@@ -268,3 +268,49 @@ def test_a_bad_scrape_config_stops_serve_with_its_reason(tmp_path: Path) -> None
     path.write_text("scrape_configs: [{job_name: a, scrape_interval: soon}]\n")
     with pytest.raises(ValueError, match=r"scrape_interval: 'soon' is not a duration"):
         InProcessVigil(tmp_path / "data", "--scrape-config", str(path))
+
+
+def test_a_slow_or_failing_target_is_down(exporter: Exporter) -> None:
+    """The scrape loop alone (its commit collects the batches): a target slower than
+    scrape_timeout and one answering 500 give up 0 and nothing else."""
+    import asyncio
+
+    from vigil.ingest.overload import Refusal
+    from vigil.ingest.prom.scrape import Scraper
+    from vigil.ingest.prom.series import SeriesBatch
+
+    (job,) = parse(
+        "scrape_configs: [{job_name: slow, scrape_timeout: 200ms, scrape_interval: 1s,"
+        f" static_configs: [{{targets: ['{exporter.address}']}}]}}]"
+    )
+    stored: list[SeriesBatch] = []
+
+    async def commit(batch: SeriesBatch) -> Refusal | None:
+        stored.append(batch)
+        return None
+
+    clock = Clock()
+    scraper = Scraper(commit, clock, "default")
+
+    async def scrape() -> None:
+        try:
+            await scraper.scrape_job(job)
+        finally:
+            await scraper.close()
+
+    exporter.delay = 5.0
+    asyncio.run(scrape())
+    exporter.release.set()
+    exporter.delay = 0.0
+    exporter.status = 500
+    asyncio.run(scrape())
+    assert len(stored) == 2
+    for batch in stored:
+        assert batch.names == [
+            "up",
+            "scrape_duration_seconds",
+            "scrape_samples_scraped",
+            "scrape_samples_post_metric_relabeling",
+        ]
+        assert batch.values[0] == 0.0
+        assert batch.values[2:] == [0.0, 0.0]
