@@ -8,7 +8,10 @@ sends them: ``--batch`` series of one sample each (Prometheus' ``max_samples_per
 ``--clients`` threads for ``--seconds``. Each server is fresh; a measurement lasts until
 what was sent is stored (vigil: its write queue drained into ClickHouse;
 VictoriaMetrics: ``vm_rows_added_to_storage_total`` reached the count after a
-``/internal/force_flush``). Prints samples/s for each and the ratio vigil / VictoriaMetrics.
+``/internal/force_flush``). Prints samples/s for each and the ratio vigil / VictoriaMetrics;
+then, for the issue's other yardstick, PutMetricData's native path on a fresh vigil in the
+same run (1,000-point JSON requests, ``bench/metrics_ingest.py``'s) and the ratio remote
+write / PutMetricData.
 
     .venv/bin/python bench/prom_remote_write.py [--seconds 10] [--clients 4] [--batch 2000]
 """
@@ -33,12 +36,18 @@ from tests.prometheus_peer import free_port
 from tests.vigil_process import VigilProcess
 
 from bench.ingest import drained
+from bench.metrics_ingest import BATCH, put_metric_data_bodies
 from vigil.ingest.prom import proto
 
 HEADERS = {
     "Content-Type": "application/x-protobuf",
     "Content-Encoding": "snappy",
     "X-Prometheus-Remote-Write-Version": "0.1.0",
+}
+PUT_METRIC_DATA = {
+    "Content-Type": "application/x-amz-json-1.0",
+    "X-Amz-Target": "GraniteServiceVersion20100801.PutMetricData",
+    "x-amzn-query-mode": "true",
 }
 MODES = ("idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice")
 
@@ -63,14 +72,21 @@ def bodies(count: int, batch: int) -> list[bytes]:
     return out
 
 
-def drive(url: str, payloads: list[bytes], batch: int, clients: int, seconds: float) -> int:
+def drive(
+    url: str,
+    payloads: list[bytes],
+    batch: int,
+    clients: int,
+    seconds: float,
+    headers: dict[str, str] = HEADERS,
+) -> int:
     """Samples acknowledged (2xx) in ``seconds`` from ``clients`` threads."""
     sent = [0] * clients
     errors: list[str] = []
     deadline = time.monotonic() + seconds
 
     def worker(k: int) -> None:
-        with httpx.Client(timeout=60, headers=HEADERS) as http:
+        with httpx.Client(timeout=60, headers=headers) as http:
             i = k
             while time.monotonic() < deadline:
                 response = http.post(url, content=payloads[i % len(payloads)])
@@ -94,25 +110,39 @@ def drive(url: str, payloads: list[bytes], batch: int, clients: int, seconds: fl
 
 
 def timed(
-    url: str, payloads: list[bytes], args: argparse.Namespace, wait_stored: Callable[[int], object]
+    url: str,
+    payloads: list[bytes],
+    args: argparse.Namespace,
+    wait_stored: Callable[[int], object],
+    batch: int = 0,
+    headers: dict[str, str] = HEADERS,
 ) -> float:
-    drive(url, payloads[:2], args.batch, 1, 0.5)  # warm up (not counted)
+    batch = batch or args.batch
+    drive(url, payloads[:2], batch, 1, 0.5, headers)  # warm up (not counted)
     wait_stored(0)
     started = time.monotonic()
-    samples = drive(url, payloads, args.batch, args.clients, args.seconds)
+    samples = drive(url, payloads, batch, args.clients, args.seconds, headers)
     wait_stored(samples)
     return samples / (time.monotonic() - started)
 
 
-def vigil_rate(payloads: list[bytes], args: argparse.Namespace) -> float:
+def vigil_rate(
+    payloads: list[bytes],
+    args: argparse.Namespace,
+    path: str = "/prometheus/api/v1/write",
+    batch: int = 0,
+    headers: dict[str, str] = HEADERS,
+) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         vigil = VigilProcess(Path(tmp) / "data", "--no-self-metrics").start()
         try:
             return timed(
-                f"{vigil.url}/prometheus/api/v1/write",
+                f"{vigil.url}{path}",
                 payloads,
                 args,
                 lambda _n: drained(f"{vigil.url}/metrics"),
+                batch,
+                headers,
             )
         finally:
             vigil.stop()
@@ -186,9 +216,12 @@ def main() -> None:
     payloads = bodies(30, args.batch)
     vm = vm_rate(payloads, args)
     vigil = vigil_rate(payloads, args)
+    cw = vigil_rate(put_metric_data_bodies(30), args, "/", BATCH, PUT_METRIC_DATA)
     print(f"VictoriaMetrics /api/v1/write (baseline) {vm:>12,.0f} samples/s")
     print(f"vigil /prometheus/api/v1/write           {vigil:>12,.0f} samples/s")
+    print(f"vigil PutMetricData (native path)        {cw:>12,.0f} points/s")
     print(f"ratio vigil / VictoriaMetrics            {vigil / vm:>12.2f}")
+    print(f"ratio remote write / PutMetricData       {vigil / cw:>12.2f}")
 
 
 if __name__ == "__main__":
