@@ -176,7 +176,8 @@ def _target(labels: dict[str, str], rules: list[Relabel], params: dict[str, Any]
         # A relabelled __param_<name> replaces the first value, as in Prometheus.
         first = out.get(f"__param_{key}", vals[0] if vals else "")
         query += [(key, first)] + [(key, v) for v in vals[1:]]
-    url = f"{out['__scheme__']}://{out['__address__']}{out['__metrics_path__']}"
+    scheme = out.get("__scheme__") or "http"
+    url = f"{scheme}://{out['__address__']}{out.get('__metrics_path__') or '/metrics'}"
     if query:
         url += "?" + urlencode(query)
     out.setdefault("instance", out["__address__"])
