@@ -153,7 +153,7 @@ def decode_v2(body: bytes, tenant: str) -> SeriesBatch:
         if ts.HasField("metadata"):
             md = ts.metadata
             if max(md.help_ref, md.unit_ref) >= len(symbols):
-                batch.rejected.add(f"series {name!r}: a metadata reference is out of range", 0)
+                batch.rejected.add(f"series {name!r}: a metadata reference is out of range")
                 continue
             typ = _type(md.type)
             family = family_name(name, typ)
