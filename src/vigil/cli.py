@@ -195,6 +195,13 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="seconds between two recordings of vigil's own counters",
     )
     p.add_argument(
+        "--scrape-config",
+        type=Path,
+        default=os.environ.get("VIGIL_SCRAPE_CONFIG") or None,
+        help="Prometheus-style YAML with scrape_configs whose targets vigil scrapes into"
+        " namespace 'prometheus' (env VIGIL_SCRAPE_CONFIG); default: none",
+    )
+    p.add_argument(
         "--log-level",
         default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"),
         help="DEBUG, INFO, WARNING or ERROR: what vigil logs on standard error"
@@ -305,7 +312,17 @@ def parse_config(args: argparse.Namespace) -> Config:
         self_metrics_interval=args.self_metrics_interval,
         pagerduty_webhook_secret=args.pagerduty_webhook_secret,
         slack_signing_secret=args.slack_signing_secret,
+        scrape_config=_scrape_config(args.scrape_config),
     )
+
+
+def _scrape_config(path: Path | None) -> Path | None:
+    """The scrape config, checked now so that a mistake stops ``serve`` with its reason."""
+    if path is not None:
+        from vigil.ingest.prom.scrape_config import load
+
+        load(path)  # raises ScrapeConfigError (a ValueError) naming the field
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

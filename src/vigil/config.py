@@ -49,6 +49,8 @@ class Config:
     notify_interval: float = 1.0  # seconds between notify passes (escalations, outbox)
     self_metrics: bool = True  # vigil's own counters as metrics in namespace "vigil"
     self_metrics_interval: float = 60.0  # seconds between two of those passes
+    # Prometheus: scrape_configs to run (YAML, vigil.ingest.prom.scrape_config); None: none
+    scrape_config: Path | None = None
 
     @property
     def store_url(self) -> str:
