@@ -2,7 +2,7 @@
 order and stops them in reverse (the contract is in ``vigil.pillar``).
 
 Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, notify, read-api, otlp,
-dashboards, selfwatch. The logs pillar comes first because every later pillar's ingest may
+dashboards, selfwatch, promql. The logs pillar comes first because every later pillar's ingest may
 carry logs through its metric filters; alarms read what the three pillars store and hand
 their events to notify; OTLP comes after the three because it feeds them; dashboards and
 vigil watching itself only read and write through what precedes them. The web UI's pages
@@ -55,6 +55,7 @@ from vigil.pillars import (
     metrics,
     notify,
     otlp,
+    promql,
     read_api,
     selfwatch,
     traces,
@@ -78,6 +79,7 @@ PILLARS: tuple[Builder, ...] = (
     otlp.build,
     dashboards.build,
     selfwatch.build,
+    promql.build,  # reads only: the PromQL query API (issue 15)
 )
 
 
