@@ -20,6 +20,9 @@ from vigil.query.promql.values import Bools, Floats, Scalar, Vector
 
 COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
 SET_OPS = {"and", "or", "unless"}
+# The operators whose result loses __name__ (Prometheus 2.42's shouldDropMetricName: not
+# atan2, which keeps it).
+DROPS_NAME = {"+", "-", "*", "/", "%", "^"}
 
 
 def _mod(a: Floats, b: Floats) -> Floats:
@@ -88,7 +91,7 @@ def vector_scalar(op: str, vec: Vector, s: Scalar, scalar_left: bool, return_boo
             res = keep.astype(np.float64)
         else:
             present &= keep
-    if op not in COMPARISONS or return_bool:
+    if op in DROPS_NAME or return_bool:
         labels = [drop_name(lbl) for lbl in labels]
     return Vector(list(labels), np.broadcast_to(res, vec.values.shape).copy(), present)
 
@@ -159,7 +162,7 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
                 " of the operation; many-to-many matching not allowed: matching labels must be"
                 " unique on one side"
             )
-    drop = op not in COMPARISONS or m.return_bool
+    drop = op in DROPS_NAME or m.return_bool
     out: dict[Labels, tuple[Floats, Bools]] = {}
     for i, lbl in enumerate(many.labels):
         partners = one_by_sig.get(signature(lbl, m))

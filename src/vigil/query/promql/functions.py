@@ -131,6 +131,8 @@ def call(name: str, args: list[Value], times: Ints) -> Value:
         return Scalar(np.full(t, math.pi))
     if not args:
         raise PromQLError(f"function {name!r} needs an argument")
+    if name == "histogram_quantile":
+        return histogram_quantile(_scalar_arg(args[0]), args[1])
     vec = args[0]
     if name == "scalar":
         assert isinstance(vec, Vector)
@@ -157,8 +159,6 @@ def call(name: str, args: list[Value], times: Ints) -> Value:
         return _map(vec, lambda x: np.minimum(hi, x))
     if name in ("sort", "sort_desc"):
         return vec  # instant queries order in format; a range result is sorted by labels
-    if name == "histogram_quantile":
-        return histogram_quantile(_scalar_arg(args[0]), args[1])
     if name == "label_replace":
         return label_replace(vec, *(_string_arg(a) for a in args[1:5]))
     if name == "label_join":
