@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.datastructures import MultiDict
@@ -127,8 +128,7 @@ class PrometheusApi:
             try:
                 params = MultiDict(request.query_params.multi_items())
                 if request.method == "POST":
-                    form = await request.form()
-                    params = MultiDict([*params.multi_items(), *form.multi_items()])
+                    params = MultiDict([*params.multi_items(), *await _form(request)])
                 params = MultiDict([*params.multi_items(), *request.path_params.items()])
                 return _answer(await handler(tenant_of(request.headers), params))
             except PromQLError as exc:
@@ -253,6 +253,24 @@ class PrometheusApi:
             "buildDate": "",
             "goVersion": "none (vigil, Python)",
         }
+
+
+MAX_FORM_BYTES = 1 << 20
+
+
+async def _form(request: Request) -> list[tuple[str, str]]:
+    # Prometheus' API takes application/x-www-form-urlencoded bodies (what Grafana posts);
+    # parsed here rather than through Starlette's form parser (python-multipart).
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return []
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise BadData(f"request body is larger than {MAX_FORM_BYTES} bytes")
+    try:
+        return parse_qsl(body.decode(), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise BadData("request body is not UTF-8") from None
 
 
 def _required(p: MultiDict, field: str) -> str:
