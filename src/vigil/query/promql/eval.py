@@ -26,7 +26,7 @@ from vigil.query.promql import binary, functions
 from vigil.query.promql.aggregate import aggregate
 from vigil.query.promql.binary import Matching, drop_name
 from vigil.query.promql.errors import BadData, PromQLError, TooManySamples
-from vigil.query.promql.names import METRIC_NAME, Labels
+from vigil.query.promql.names import METRIC_NAME
 from vigil.query.promql.parse import enum_name
 from vigil.query.promql.rangefuncs import RANGE_FUNCTIONS, SCALAR_AFTER, SCALAR_FIRST
 from vigil.query.promql.sql import LabelMatcher, selector_matchers
@@ -120,19 +120,21 @@ class Evaluator:
     ) -> Vector:
         refs = self._refs(vs.at, vs.offset, times)
         t = len(times)
-        series = self._select(vs, int(refs.min()) - self.lookback_ms, int(refs.max()))
-        labels: list[Labels] = []
-        values, present = np.zeros((len(series), t)), np.zeros((len(series), t), dtype=bool)
-        for i, s in enumerate(series):
-            idx = np.searchsorted(s.times, refs, side="right") - 1
-            ok = idx >= 0
-            safe = np.where(ok, idx, 0)
-            ok &= s.times[safe] >= refs - self.lookback_ms
-            ok &= ~is_stale(s.values[safe])
-            values[i] = s.times[safe] / 1000 if with_times else s.values[safe]
-            present[i] = ok
-            labels.append(s.labels)
-        return Vector(labels, values, present)
+        series = [
+            s
+            for s in self._select(vs, int(refs.min()) - self.lookback_ms, int(refs.max()))
+            if len(s.times)
+        ]
+        if not series:
+            return Vector.empty(t)
+        # The newest sample in [ref - lookback, ref] of every series at every time: the
+        # last sample of the window, all series at once.
+        flat_t, lo, hi = windows(series, refs, self.lookback_ms)
+        flat_v = np.concatenate([s.values for s in series])
+        last = np.maximum(hi - 1, 0)
+        present = (hi > lo) & ~is_stale(flat_v[last])
+        values = flat_t[last] / 1000 if with_times else flat_v[last]
+        return Vector([s.labels for s in series], values, present)
 
     def matrix_selector(self, node: pp.MatrixSelector, times: Ints) -> Matrix:
         vs = node.vector_selector
@@ -203,23 +205,24 @@ class Evaluator:
         assert isinstance(m, Matrix)
         fn = RANGE_FUNCTIONS[name]
         t = len(times)
-        labels: list[Labels] = []
-        rows, present = [], []
-        lows = m.ends - m.range_ms
-        for series in m.series:
-            if len(series.times) == 0:
-                continue
-            lo = np.searchsorted(series.times, lows, side="left")
-            hi = np.searchsorted(series.times, m.ends, side="right")
-            vals, ok = fn(series.times, series.values, lo, hi, m.ends, m.range_ms, scalar)
-            if ok.any():
-                lbl = series.labels
-                labels.append(lbl if name == "last_over_time" else drop_name(lbl))
-                rows.append(vals)
-                present.append(ok)
-        if not rows:
+        series = [s for s in m.series if len(s.times)]
+        if not series:
             return Vector.empty(t)
-        out = Vector(labels, np.vstack(rows), np.vstack(present))
+        # All series at once: their samples end to end, each window as global index
+        # bounds (lo, hi) into them, one call of the function over every (series, time).
+        flat_t, lo, hi = windows(series, m.ends, m.range_ms)
+        flat_v = np.concatenate([s.values for s in series])
+        ends = np.tile(m.ends, len(series))
+        arg = None if scalar is None else np.tile(scalar, len(series))
+        vals, ok = fn(flat_t, flat_v, lo.reshape(-1), hi.reshape(-1), ends, m.range_ms, arg)
+        vals, ok = vals.reshape(len(series), t), ok.reshape(len(series), t)
+        keep = np.asarray(ok.any(axis=1))
+        labels = [
+            s.labels if name == "last_over_time" else drop_name(s.labels)
+            for s, k in zip(series, keep, strict=True)
+            if k
+        ]
+        out = Vector(labels, vals[keep], ok[keep])
         return functions._dedup_check(out)
 
     def absent(self, name: str, arg: pp.Expr, times: Ints) -> Vector:
@@ -299,6 +302,26 @@ class Evaluator:
             return_bool=return_bool,
         )
         return binary.vector_vector(op, lhs, rhs, m)
+
+
+_SHIFT = 41  # bits for a sample's time relative to the earliest (ms): 69 years
+
+
+def windows(series: list[Samples], ends: Ints, range_ms: int) -> tuple[Ints, Ints, Ints]:
+    """The samples' times end to end, and per (series, end) the bounds [lo, hi) of the
+    samples in [end - range, end]: one searchsorted over keys (series index, time)."""
+    flat_t = np.concatenate([s.times for s in series])
+    sizes = np.array([len(s.times) for s in series])
+    tmin = int(flat_t.min())
+    limit = (1 << _SHIFT) - 1
+    idx = np.repeat(np.arange(len(series), dtype=np.int64), sizes)
+    keys = (idx << _SHIFT) | (flat_t - tmin)
+    base = (np.arange(len(series), dtype=np.int64) << _SHIFT)[:, None]
+    low = np.clip(ends - range_ms - tmin, 0, limit)[None, :]
+    high = np.clip(ends - tmin, -1, limit)[None, :]
+    lo = np.searchsorted(keys, base + low, side="left")
+    hi = np.searchsorted(keys, base + high, side="right")
+    return flat_t, lo, hi
 
 
 def _unparen(node: pp.Expr) -> pp.Expr:

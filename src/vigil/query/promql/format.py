@@ -9,6 +9,7 @@ point left out, sorted by labels as Prometheus sorts a matrix.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,10 @@ def format_float(v: float) -> str:
         return "NaN"
     if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
-    return np.format_float_positional(v, trim="-")
+    text = repr(v)
+    if "e" in text:  # Go's 'f' format never uses an exponent
+        text = format(Decimal(text), "f")
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _ts(ms: int) -> float | int:
@@ -75,15 +79,15 @@ def range_result(value: Value, times: Ints) -> dict[str, Any]:
         }
     assert isinstance(value, Vector)
     out = []
+    stamps = [_ts(t) for t in times.tolist()]
     for i in sorted(range(len(value.labels)), key=lambda i: value.labels[i]):
         idx = np.flatnonzero(value.present[i])
         if len(idx):
+            row = value.values[i].tolist()
             out.append(
                 {
                     "metric": dict(value.labels[i]),
-                    "values": [
-                        [_ts(int(times[j])), format_float(float(value.values[i, j]))] for j in idx
-                    ],
+                    "values": [[stamps[j], format_float(row[j])] for j in idx.tolist()],
                 }
             )
     return {"resultType": "matrix", "result": out}
