@@ -27,6 +27,7 @@ from tests.prometheus_peer import PrometheusPeer
 from tests.runtime import InProcessVigil
 
 from vigil.model.metrics import METRIC_SCHEMA, PointKind
+from vigil.store.interface import Overloaded
 
 
 def batch(first: int, last: int, jobs: int, stamps: np.ndarray, values: np.ndarray) -> pa.Table:
@@ -85,7 +86,12 @@ def main() -> None:
                 async def write(runtime: Any, data: pa.Table = data) -> None:
                     await runtime.core.writer.write({"metrics": data})
 
-                vigil.call(write, timeout=600)
+                while True:
+                    try:
+                        vigil.call(write, timeout=600)
+                        break
+                    except Overloaded:  # the writer's queue is bounded: wait, as clients do
+                        time.sleep(1)
 
             # Acknowledged is durable; visible to reads once the store has inserted it
             # (a read waits for that at most 10 s): wait until all of it is there.

@@ -14,7 +14,8 @@ Prometheus (OpenMetrics → promtool blocks → ``prometheus`` on a free port) o
 instant query at every ``at`` time and as a range query over ``range`` (times are offsets
 from T0). ``expect prometheus [tolerance=X]``: vigil answers every query as Prometheus does
 (same result type, same series, same timestamps, values within X relative; when Prometheus
-refuses a query, vigil refuses it with the same ``errorType``).
+refuses a query, vigil refuses it with the same ``errorType``); ``expect prometheus ordered``
+also wants the series in Prometheus' order.
 
 T0 is yesterday's midnight UTC: vigil keeps standard-resolution points 15 days, so the
 data must be recent; every comparison is live, so nothing depends on the day.
@@ -170,6 +171,10 @@ class PromQLDiff:
         problems = []
         for query, ask, mine, theirs in outcome:
             problem = compare(mine, theirs, block.tolerance)
+            if problem is None and block.ordered and mine["status"] == "success":
+                order = [[s["metric"] for s in x["data"]["result"]] for x in (mine, theirs)]
+                if order[0] != order[1]:
+                    problem = f"order differs: {order[0]} vs {order[1]}"
             if problem:
                 problems.append(f"  {query}  [{ask}]: {problem}")
         if problems:

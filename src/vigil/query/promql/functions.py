@@ -158,7 +158,7 @@ def call(name: str, args: list[Value], times: Ints) -> Value:
         hi = _scalar_arg(args[1])
         return _map(vec, lambda x: np.minimum(hi, x))
     if name in ("sort", "sort_desc"):
-        return vec  # instant queries order in format; a range result is sorted by labels
+        return _sort(vec, name == "sort_desc")
     if name == "label_replace":
         return label_replace(vec, *(_string_arg(a) for a in args[1:5]))
     if name == "label_join":
@@ -168,6 +168,16 @@ def call(name: str, args: list[Value], times: Ints) -> Value:
     if name == "absent":
         raise AssertionError("absent is evaluated by the evaluator (it needs the selector)")
     raise PromQLError(f"function {name!r} is not supported by vigil")
+
+
+def _sort(vec: Vector, desc: bool) -> Vector:
+    # Orders an instant query's result (a range result is sorted by labels anyway); NaN last.
+    if vec.values.shape[1] != 1 or len(vec) < 2:
+        return vec
+    col = vec.values[:, 0]
+    key = np.where(np.isnan(col), np.inf, -col if desc else col)
+    order = np.argsort(key, kind="stable")
+    return Vector([vec.labels[i] for i in order], vec.values[order], vec.present[order])
 
 
 _LABEL = re2.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
