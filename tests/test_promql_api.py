@@ -20,12 +20,15 @@ from vigil.api.prometheus import PrometheusApi
 from vigil.model.metrics import MetricColumns, PointKind
 from vigil.pillar import Core, Pillar
 from vigil.query import promql
+from vigil.query.promql.names import labels_of
 from vigil.query.promql.values import STALE_NAN_BITS, Samples
 from vigil.server import PILLARS
 
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "grafana_prometheus.json").read_text())
 T0 = int(time.time()) // 3600 * 3600 - 3 * 3600
 MAX_SAMPLES = 5_000
+ODD_NAME = "2xx.count/s"
+ODD_DIMS = {"1abc": "v", "a-b.c": "w", "ok_name": "x", "empty": ""}
 
 
 def _limited(core: Core) -> Pillar:
@@ -71,6 +74,18 @@ def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessVigil]:
         timestamp=(T0 + 600) * 10**9,
         kind=PointKind.SAMPLE,
         value=7.0,
+        metric_type="gauge",
+    )
+
+    cols.add(
+        tenant="default",
+        namespace="otel",
+        name=ODD_NAME,
+        dimensions=sorted(ODD_DIMS.items()),
+        unit="None",
+        timestamp=(T0 + 600) * 10**9,
+        kind=PointKind.SAMPLE,
+        value=1.0,
         metric_type="gauge",
     )
 
@@ -209,6 +224,22 @@ def test_every_stored_metric_is_visible_with_translated_names(client: httpx.Clie
     assert series["value"][1] == "7"
     names = client.get("/api/v1/label/__name__/values").json()["data"]
     assert {"CPUUtilization", "http_server_duration", "http_requests_total"} <= set(names)
+
+
+def test_sql_and_python_mappings_agree(client: httpx.Client) -> None:
+    # The matchers run in SQL on names.labels_sql; labels shown are names.labels_of.
+    want = dict(labels_of("otel", ODD_NAME, ODD_DIMS))
+    assert want == {
+        "__name__": "_2xx_count_s",
+        "_1abc": "v",
+        "a_b_c": "w",
+        "ok_name": "x",
+        "cloudwatch_namespace": "otel",
+    }
+    r = client.get("/api/v1/series", params={"match[]": '{_1abc="v",a_b_c=~"w",empty=""}'})
+    assert r.json()["data"] == [want]
+    r = client.get("/api/v1/query", params={"query": "_2xx_count_s", "time": T0 + 700})
+    assert r.json()["data"]["result"][0]["metric"] == want
 
 
 def _stale() -> float:

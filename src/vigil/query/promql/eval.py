@@ -186,8 +186,6 @@ class Evaluator:
             assert isinstance(inner, Vector)
             stamp = np.broadcast_to((times / 1000)[None, :], inner.values.shape).copy()
             return Vector([drop_name(lbl) for lbl in inner.labels], stamp, inner.present)
-        if name in ("holt_winters",):
-            raise PromQLError(f"function {name!r} is not supported by vigil")
         values = [self.eval(a, times) for a in args]
         return functions.call(name, values, times)
 
@@ -198,9 +196,11 @@ class Evaluator:
             assert isinstance(s, Scalar)
             scalar, args = s.values, args[1:]
         elif name in SCALAR_AFTER:
-            s = self.eval(args[1], times)
-            assert isinstance(s, Scalar)
-            scalar = s.values
+            scalars = [self.eval(a, times) for a in args[1:]]
+            assert all(isinstance(s, Scalar) for s in scalars)
+            scalar = np.vstack([s.values for s in scalars])  # type: ignore[union-attr]
+            if name == "holt_winters":
+                _smoothing(scalar)
         m = self.eval(_unparen(args[0]), times)
         assert isinstance(m, Matrix)
         fn = RANGE_FUNCTIONS[name]
@@ -214,6 +214,8 @@ class Evaluator:
         flat_v = np.concatenate([s.values for s in series])
         ends = np.tile(m.ends, len(series))
         arg = None if scalar is None else np.tile(scalar, len(series))
+        if arg is not None and arg.ndim == 2 and len(arg) == 1:
+            arg = arg[0]
         vals, ok = fn(flat_t, flat_v, lo.reshape(-1), hi.reshape(-1), ends, m.range_ms, arg)
         vals, ok = vals.reshape(len(series), t), ok.reshape(len(series), t)
         keep = np.asarray(ok.any(axis=1))
@@ -302,6 +304,15 @@ class Evaluator:
             return_bool=return_bool,
         )
         return binary.vector_vector(op, lhs, rhs, m)
+
+
+def _smoothing(factors: np.ndarray) -> None:
+    for label, short, values in (("smoothing", "sf", factors[0]), ("trend", "tf", factors[1])):
+        bad = values[(values <= 0) | (values >= 1) | np.isnan(values)]
+        if len(bad):
+            raise PromQLError(
+                f"invalid {label} factor. Expected: 0 < {short} < 1, got: {float(bad[0]):f}"
+            )
 
 
 _SHIFT = 41  # bits for a sample's time relative to the earliest (ms): 69 years

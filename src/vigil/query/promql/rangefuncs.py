@@ -228,6 +228,25 @@ def predict_linear(
     return out, ok
 
 
+def holt_winters(
+    t: Ints, v: Floats, lo: Ints, hi: Ints, ends: Ints, rng: int, arg: Floats | None
+) -> Result:
+    # Prometheus 2.42's funcHoltWinters: double exponential smoothing, the last level.
+    assert arg is not None
+    out = np.zeros(len(lo))
+    ok = (hi - lo) >= 2
+    for i in np.flatnonzero(ok):
+        sf, tf = float(arg[0, i]), float(arg[1, i])
+        w = v[lo[i] : hi[i]].tolist()
+        s0, s1, b = 0.0, w[0], w[1] - w[0]
+        for j in range(1, len(w)):
+            if j > 1:
+                b = tf * (s1 - s0) + (1 - tf) * b
+            s0, s1 = s1, sf * w[j] + (1 - sf) * (s1 + b)
+        out[i] = s1
+    return out, ok
+
+
 def quantile_over_time(
     t: Ints, v: Floats, lo: Ints, hi: Ints, ends: Ints, rng: int, arg: Floats | None
 ) -> Result:
@@ -283,7 +302,8 @@ RANGE_FUNCTIONS: dict[str, RangeFn] = {
     "deriv": deriv,
     "predict_linear": predict_linear,
     "quantile_over_time": quantile_over_time,
+    "holt_winters": holt_winters,
 }
 # Functions whose scalar argument comes before the range vector / after it.
 SCALAR_FIRST = {"quantile_over_time"}
-SCALAR_AFTER = {"predict_linear"}
+SCALAR_AFTER = {"predict_linear", "holt_winters"}
