@@ -26,7 +26,7 @@ from vigil.query.promql import binary, functions
 from vigil.query.promql.aggregate import aggregate
 from vigil.query.promql.binary import Matching, drop_name
 from vigil.query.promql.errors import BadData, PromQLError, TooManySamples
-from vigil.query.promql.names import METRIC_NAME
+from vigil.query.promql.names import METRIC_NAME, get
 from vigil.query.promql.parse import enum_name
 from vigil.query.promql.rangefuncs import RANGE_FUNCTIONS, SCALAR_AFTER, SCALAR_FIRST
 from vigil.query.promql.sql import LabelMatcher, selector_matchers
@@ -199,7 +199,7 @@ class Evaluator:
             scalars = [self.eval(a, times) for a in args[1:]]
             assert all(isinstance(s, Scalar) for s in scalars)
             scalar = np.vstack([s.values for s in scalars])  # type: ignore[union-attr]
-            if name == "holt_winters":
+            if name in ("holt_winters", "double_exponential_smoothing"):
                 _smoothing(scalar)
         m = self.eval(_unparen(args[0]), times)
         assert isinstance(m, Matrix)
@@ -225,6 +225,8 @@ class Evaluator:
             if k
         ]
         out = Vector(labels, vals[keep], ok[keep])
+        if len({get(s.labels, METRIC_NAME) for s in series}) < 2:
+            return out  # one metric: the labels without __name__ stay distinct
         return functions._dedup_check(out)
 
     def absent(self, name: str, arg: pp.Expr, times: Ints) -> Vector:

@@ -18,6 +18,7 @@ from vigil.query.promql.values import Ints, Matrix, Scalar, String, Value, Vecto
 
 
 def format_float(v: float) -> str:
+    v = float(v)  # numpy scalars repr as np.float64(…)
     if math.isnan(v):
         return "NaN"
     if math.isinf(v):

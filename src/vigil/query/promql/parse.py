@@ -16,6 +16,23 @@ import promql_parser
 from vigil.query.promql.errors import ParseError
 
 MAX_QUERY_BYTES = 64 * 1024
+
+# Prometheus 2.x's name of double_exponential_smoothing, which the parser (newer grammar)
+# no longer knows; registered once per process (the registry is the parser's, global).
+promql_parser.clear_extra_functions()
+promql_parser.register_extra_functions(
+    [
+        promql_parser.Function(
+            "holt_winters",
+            [
+                promql_parser.ValueType.Matrix,
+                promql_parser.ValueType.Scalar,
+                promql_parser.ValueType.Scalar,
+            ],
+            promql_parser.ValueType.Vector,
+        )
+    ]
+)
 _QUOTED = re.compile(r"'([^']*)'")
 
 
