@@ -2,7 +2,8 @@
 order and stops them in reverse (the contract is in ``vigil.pillar``).
 
 Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, insight-rules, notify,
-read-api, otlp, dashboards, selfwatch. The logs pillar comes first because every later
+read-api, otlp, dashboards, selfwatch, prometheus, promql. The logs pillar comes first
+because every later
 pillar's ingest may carry logs through its metric filters; alarms read what the three
 pillars store and hand their events to notify (insight rules read the logs and add
 INSIGHT_RULE_METRIC to metric math); OTLP comes after the three because it feeds them;
@@ -58,6 +59,7 @@ from vigil.pillars import (
     notify,
     otlp,
     prometheus,
+    promql,
     read_api,
     selfwatch,
     traces,
@@ -84,6 +86,7 @@ PILLARS: tuple[Builder, ...] = (
     dashboards.build,
     selfwatch.build,
     prometheus.build,  # remote write and scraping feed the metrics pillar's store
+    promql.build,  # reads only: the PromQL query API (issue 15)
 )
 
 

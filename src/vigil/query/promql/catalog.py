@@ -1,0 +1,131 @@
+"""``/series``, ``/labels``, ``/label/<name>/values`` and ``/metadata``: what PromQL sees,
+listed from ``metric_series`` (one row per stored series) with the same label mapping and
+matcher SQL as selectors (``names``, ``sql``). Every list is bounded by ``limit``.
+
+``/metadata``: until remote write stores Prometheus' own metadata (type/help/unit), the
+type is inferred from how each metric was stored (an OTLP monotonic sum or a Prometheus
+``*_total`` is a counter, a histogram's ``_bucket`` a histogram, else a gauge), help is
+empty and the unit is the stored unit when it is not CloudWatch's ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from vigil.query.promql.names import metric_name, metric_sql
+from vigil.query.promql.sql import LabelMatcher, series_sql
+from vigil.store.interface import Store
+
+
+def _union(
+    tenant: str,
+    match: Sequence[Sequence[LabelMatcher]],
+    start_ms: int | None,
+    end_ms: int | None,
+    params: dict[str, Any],
+) -> str:
+    if not match:
+        match = [[]]
+    parts = []
+    for i, matchers in enumerate(match):
+        sub: dict[str, Any] = {}
+        sql = series_sql(tenant, matchers, start_ms, end_ms, sub)
+        for k, v in sub.items():
+            params[f"u{i}_{k}"] = v
+            sql = sql.replace(f"{{{k}:", f"{{u{i}_{k}:")
+        parts.append(sql)
+    return " UNION DISTINCT ".join(f"SELECT lbl FROM ({p})" for p in parts)
+
+
+async def series(
+    store: Store,
+    tenant: str,
+    match: Sequence[Sequence[LabelMatcher]],
+    start_ms: int | None,
+    end_ms: int | None,
+    limit: int,
+) -> list[dict[str, str]]:
+    params: dict[str, Any] = {"lim": limit}
+    rows = await store.query(
+        f"SELECT DISTINCT lbl FROM ({_union(tenant, match, start_ms, end_ms, params)})"
+        " ORDER BY toString(lbl) LIMIT {lim:UInt32}",
+        params,
+    )
+    return [dict(sorted((k, v) for k, v in r[0].items() if v != "")) for r in rows.rows]
+
+
+async def label_names(
+    store: Store,
+    tenant: str,
+    match: Sequence[Sequence[LabelMatcher]],
+    start_ms: int | None,
+    end_ms: int | None,
+    limit: int,
+) -> list[str]:
+    params: dict[str, Any] = {"lim": limit}
+    rows = await store.query(
+        "SELECT DISTINCT arrayJoin(mapKeys(mapFilter((k, v) -> v != '', lbl))) AS k FROM ("
+        f"{_union(tenant, match, start_ms, end_ms, params)}) ORDER BY k LIMIT {{lim:UInt32}}",
+        params,
+    )
+    return [r[0] for r in rows.rows]
+
+
+async def label_values(
+    store: Store,
+    tenant: str,
+    name: str,
+    match: Sequence[Sequence[LabelMatcher]],
+    start_ms: int | None,
+    end_ms: int | None,
+    limit: int,
+) -> list[str]:
+    params: dict[str, Any] = {"lim": limit, "label": name}
+    rows = await store.query(
+        "SELECT DISTINCT lbl[{label:String}] AS v FROM ("
+        f"{_union(tenant, match, start_ms, end_ms, params)}) WHERE v != ''"
+        " ORDER BY v LIMIT {lim:UInt32}",
+        params,
+    )
+    return [r[0] for r in rows.rows]
+
+
+async def metadata(
+    store: Store, tenant: str, metric: str | None, limit: int
+) -> dict[str, list[dict[str, str]]]:
+    rows = await store.query(
+        f"""SELECT namespace, name, groupUniqArrayArray(units) AS u, {metric_sql()} AS metric
+            FROM metric_series WHERE tenant = {{tenant:String}}
+            GROUP BY namespace, name ORDER BY metric""",
+        {"tenant": tenant},
+    )
+    kinds = await store.query(
+        """SELECT namespace, name, groupUniqArray(metric_type) FROM metrics
+           WHERE tenant = {tenant:String} AND timestamp > now() - INTERVAL 1 DAY
+           GROUP BY namespace, name""",
+        {"tenant": tenant},
+    )
+    types = {(r[0], r[1]): set(r[2]) for r in kinds.rows}
+    out: dict[str, list[dict[str, str]]] = {}
+    for namespace, name, units, shown in rows.rows:
+        if metric is not None and shown != metric:
+            continue
+        if shown not in out and len(out) >= limit:
+            break
+        unit = next((u for u in sorted(units) if u not in ("None", "")), "")
+        out.setdefault(shown, []).append(
+            {"type": _type(name, types.get((namespace, name), set())), "help": "", "unit": unit}
+        )
+    return out
+
+
+def _type(name: str, stored: set[str]) -> str:
+    shown = metric_name(name)
+    if "histogram" in stored or shown.endswith("_bucket"):
+        return "histogram"
+    if "summary" in stored:
+        return "summary"
+    if "sum" in stored or "counter" in stored or shown.endswith("_total"):
+        return "counter"
+    return "gauge"
