@@ -3,12 +3,12 @@ order and stops them in reverse (the contract is in ``vigil.pillar``).
 
 Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, insight-rules, notify,
 read-api, otlp, dashboards, selfwatch, prometheus, promql. The logs pillar comes first
-because every later
-pillar's ingest may carry logs through its metric filters; alarms read what the three
-pillars store and hand their events to notify (insight rules read the logs and add
-INSIGHT_RULE_METRIC to metric math); OTLP comes after the three because it feeds them;
-dashboards and vigil watching itself only read and write through what precedes them. The
-web UI's pages (``vigil.web.pages``) are served on the main port before the AWS routes:
+because every later pillar's ingest may carry logs through its metric filters; alarms read
+what the three pillars store and hand their events to notify (insight rules read the logs
+and add INSIGHT_RULE_METRIC to metric math); OTLP comes after the three because it feeds
+them; dashboards and vigil watching itself only read and write through what precedes them;
+Prometheus remote write and scraping write through the metrics pillar's path, and the
+PromQL API only reads. The web UI's pages (``vigil.web.pages``) are served on the main port before the AWS routes:
 ``GET /`` is the home page unless it carries an AWS query ``Action``.
 
 Start order                               Stop order (reverse, each waits for the last)
