@@ -237,6 +237,14 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=d.slack_api_url,
         help="Slack Web API base (incoming webhooks are subscription endpoints)",
     )
+    p.add_argument(
+        "--slack-signing-secret",
+        default=os.environ.get("VIGIL_SLACK_SIGNING_SECRET"),
+        help="signing secret of the Slack app whose incoming webhooks are subscribed, with"
+        " Interactivity's Request URL set to <public-url>/notify/slack/actions: Slack"
+        " messages get Acknowledge and Resolve buttons (env VIGIL_SLACK_SIGNING_SECRET);"
+        " default: none, the buttons are links to the signed acknowledge page",
+    )
 
 
 def _metric_retention(args: argparse.Namespace) -> MetricRetention:
@@ -304,6 +312,7 @@ def parse_config(args: argparse.Namespace) -> Config:
         self_metrics_interval=args.self_metrics_interval,
         pagerduty_webhook_secret=args.pagerduty_webhook_secret,
         scrape_config=_scrape_config(args.scrape_config),
+        slack_signing_secret=args.slack_signing_secret,
     )
 
 
