@@ -311,8 +311,8 @@ def parse_config(args: argparse.Namespace) -> Config:
         self_metrics=args.self_metrics,
         self_metrics_interval=args.self_metrics_interval,
         pagerduty_webhook_secret=args.pagerduty_webhook_secret,
-        scrape_config=_scrape_config(args.scrape_config),
         slack_signing_secret=args.slack_signing_secret,
+        scrape_config=_scrape_config(args.scrape_config),
     )
 
 
