@@ -1,13 +1,14 @@
 """The wiring: opens the core, builds the pillars in a written-down order, starts them in
 order and stops them in reverse (the contract is in ``vigil.pillar``).
 
-Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, notify, read-api, otlp,
-dashboards, selfwatch. The logs pillar comes first because every later pillar's ingest may
-carry logs through its metric filters; alarms read what the three pillars store and hand
-their events to notify; OTLP comes after the three because it feeds them; dashboards and
-vigil watching itself only read and write through what precedes them. The web UI's pages
-(``vigil.web.pages``) are served on the main port before the AWS routes: ``GET /`` is the
-home page unless it carries an AWS query ``Action``.
+Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, insight-rules, notify,
+read-api, otlp, dashboards, selfwatch. The logs pillar comes first because every later
+pillar's ingest may carry logs through its metric filters; alarms read what the three
+pillars store and hand their events to notify (insight rules read the logs and add
+INSIGHT_RULE_METRIC to metric math); OTLP comes after the three because it feeds them;
+dashboards and vigil watching itself only read and write through what precedes them. The
+web UI's pages (``vigil.web.pages``) are served on the main port before the AWS routes:
+``GET /`` is the home page unless it carries an AWS query ``Action``.
 
 Start order                               Stop order (reverse, each waits for the last)
  1. core: store (open ClickHouse,          1. not ready: /healthz answers 503
@@ -35,13 +36,13 @@ import ipaddress
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
 from starlette.types import Scope
 
-from vigil import malloc
+from vigil import memory
 from vigil.api.app import build_app
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.auth import Authenticator
@@ -51,6 +52,7 @@ from vigil.pillar import Builder, Core, Pillar, open_core
 from vigil.pillars import (
     alarms,
     dashboards,
+    insight_rules,
     logs,
     metrics,
     notify,
@@ -61,6 +63,7 @@ from vigil.pillars import (
 )
 from vigil.preflight import DataDirLock, check_ports, lock_data_dir
 from vigil.selfwatch import log_buffer
+from vigil.store.interface import Store
 from vigil.tasks import Task, TaskRunner
 from vigil.telemetry import SelfMetrics
 from vigil.web import pages as web_pages
@@ -73,6 +76,7 @@ PILLARS: tuple[Builder, ...] = (
     metrics.build,
     traces.build,
     alarms.build,
+    insight_rules.build,
     notify.build,
     read_api.build,
     otlp.build,
@@ -81,12 +85,18 @@ PILLARS: tuple[Builder, ...] = (
 )
 
 
-# Seconds between two returns of freed heap memory to the system (malloc.py: idle RSS).
+# Seconds between two returns of freed heap memory to the system (memory.py: idle RSS).
 TRIM_INTERVAL = 60.0
 
 
-async def _trim() -> None:
-    await asyncio.to_thread(malloc.trim)
+def _release_memory(store: Store) -> Callable[[], Awaitable[None]]:
+    """Idle upkeep: the engine's freed pages, then the C heap's (memory.py)."""
+
+    async def release() -> None:
+        await asyncio.to_thread(store.release_memory)
+        await asyncio.to_thread(memory.trim)
+
+    return release
 
 
 def _port_flags(cfg: Config) -> dict[str, int | None]:
@@ -207,7 +217,8 @@ class Runtime:
         for pillar in self.built:
             for task in pillar.tasks:
                 core.tasks.add(task)
-        core.tasks.add(Task("malloc-trim", _trim, TRIM_INTERVAL, first_delay=TRIM_INTERVAL))
+        release = _release_memory(core.store)
+        core.tasks.add(Task("release-memory", release, TRIM_INTERVAL, first_delay=TRIM_INTERVAL))
         await core.tasks.start()
         # 6. ready
         core.ready = True
@@ -248,6 +259,7 @@ class Runtime:
 
 async def serve(config: Config) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
+    memory.keep_pandas_out()  # before the first Arrow conversion (memory.py)
     runtime = Runtime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -259,6 +271,9 @@ async def serve(config: Config) -> int:
         await runtime.stop()
         raise
     print(runtime.listening_line(), flush=True)
+    # The engine's start-up code pages are not needed again (memory.py). Here, not in
+    # Runtime.start: in-process servers (tests) share the library and keep using it.
+    await asyncio.to_thread(memory.page_out_library, "_chdb.abi3.so")
     await stop.wait()
     log.info("shutting down")
     await runtime.stop()

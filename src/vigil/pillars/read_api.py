@@ -15,5 +15,6 @@ def build(core: Core) -> Pillar:
         clock=core.clock,
         metric_retention=core.config.metric_retention,
         metric_search_limit=core.config.metric_search_limit,
+        metric_functions=core.metric_functions,
     )
     return Pillar(name="read-api", routes=api.routes())
