@@ -156,6 +156,13 @@ def test_mute_rule_api(tmp_path: Path) -> None:
                 Rule={"Schedule": sched},
                 MuteTargets={"AlarmNames": ["NoSuchAlarm"]},
             )
+            assert "end after" in refused(
+                "InvalidParameterValue",
+                Name="x",
+                Rule={"Schedule": {"Expression": "at(2026-12-08T10:00)", "Duration": "PT1H"}},
+                MuteTargets=targets,
+                ExpireDate=datetime(2026, 12, 8, 9, 0, tzinfo=UTC),
+            )
             with pytest.raises(ClientError) as err:
                 cw.get_alarm_mute_rule(AlarmMuteRuleName="x")
             assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, select
 from vigil.api import pagetoken
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.notify import mutes
+from vigil.notify.silences import SilenceError
 from vigil.notify.silencestore import SilenceStore
 from vigil.state.alarms import alarms
 from vigil.state.notifylog import NotificationLog
@@ -57,7 +58,7 @@ class MuteRuleService(AwsService):
         }
 
     def error_for(self, exc: Exception) -> AwsError | None:
-        if isinstance(exc, mutes.MuteRuleError):
+        if isinstance(exc, mutes.MuteRuleError | SilenceError):
             return AwsError("InvalidParameterValue", str(exc))
         if isinstance(exc, pagetoken.BadToken):
             return AwsError("InvalidNextToken", "The NextToken is not valid")
