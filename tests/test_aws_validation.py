@@ -300,3 +300,18 @@ def test_put_metric_data_deep_member_is_a_400(vigil: VigilProcess, member: str) 
     )
     assert response.status_code == 400, response.text
     assert response.json()["__type"] == "InvalidParameterValueException"
+
+
+def test_insight_rule_constraints_answer_validation_error(vigil: VigilProcess) -> None:
+    """Every CloudWatch service object answers a broken model constraint alike (here the
+    insight rules' own: RuleName's pattern)."""
+    cw = _client(vigil, "cloudwatch")
+    assert _refusal(cw.put_insight_rule, RuleName="bad\u00e9", RuleDefinition="{}") == (
+        "ValidationError",
+        _one(
+            "ruleName",
+            "bad\u00e9",
+            "Member must satisfy regular expression pattern: [\\x20-\\x7E]+",
+        ),
+    )
+    cw.close()
