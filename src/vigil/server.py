@@ -57,6 +57,7 @@ from vigil.pillars import (
     metrics,
     notify,
     otlp,
+    prometheus,
     read_api,
     selfwatch,
     traces,
@@ -82,6 +83,7 @@ PILLARS: tuple[Builder, ...] = (
     otlp.build,
     dashboards.build,
     selfwatch.build,
+    prometheus.build,  # remote write and scraping feed the metrics pillar's store
 )
 
 

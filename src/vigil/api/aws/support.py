@@ -46,6 +46,10 @@ PARTIAL: dict[tuple[str, str], str] = {
     " belong to AWS resources vigil does not have",
     ("cloudwatch", "ListManagedInsightRules"): "refused (InvalidParameterValue): managed rules"
     " belong to AWS resources vigil does not have",
+    ("cloudwatch", "GetMetricWidgetImage"): (
+        "OutputFormat png (image/png refused); views timeSeries, bar, pie, singleValue"
+    ),
+    ("cloudwatch", "PutAlarmMuteRule"): "Tags are kept but not shown by ListTagsForResource",
 }
 
 
