@@ -59,9 +59,10 @@ def logs(vigil: Harness) -> Iterator[Any]:
     client.close()
 
 
-@pytest.fixture
-def cw(vigil: Harness) -> Iterator[Any]:
-    client = vigil.client()
+@pytest.fixture(params=["json", "query", "cbor"])
+def cw(vigil: Harness, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """boto3's CloudWatch client forced to each protocol its model lists (issue 17)."""
+    client = vigil.client(request.param)
     yield client
     client.close()
 

@@ -47,6 +47,9 @@ class InsightRulesService(AwsService):
     model: ClassVar[str] = "cloudwatch"
     validation_error: ClassVar[str] = "InvalidParameterValue"
     missing_parameter_error: ClassVar[str | None] = "MissingParameter"
+    # A broken model constraint (RuleName's pattern, RuleState's enum …), as CloudWatch
+    # answers it (api/aws/validation.py).
+    constraint_error: ClassVar[str | None] = "ValidationError"
 
     def __init__(
         self,
