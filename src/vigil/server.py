@@ -8,8 +8,9 @@ what the three pillars store and hand their events to notify (insight rules read
 and add INSIGHT_RULE_METRIC to metric math); OTLP comes after the three because it feeds
 them; dashboards and vigil watching itself only read and write through what precedes them;
 Prometheus remote write and scraping write through the metrics pillar's path, and the
-PromQL API only reads. The web UI's pages (``vigil.web.pages``) are served on the main port before the AWS routes:
-``GET /`` is the home page unless it carries an AWS query ``Action``.
+PromQL API only reads. The web UI's pages (``vigil.web.pages``) are served on the main
+port before the AWS routes: ``GET /`` is the home page unless it carries an AWS query
+``Action``.
 
 Start order                               Stop order (reverse, each waits for the last)
  1. core: store (open ClickHouse,          1. not ready: /healthz answers 503
