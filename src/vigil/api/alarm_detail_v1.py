@@ -12,6 +12,12 @@ history, and its backtest.
 * ``GET /api/v1/alarms/{name}/history[?type=StateUpdate|ConfigurationUpdate|Action]
   [&start&end&limit]`` → ``{"items": [{"time_ms", "type", "summary", "data"}]}``, newest
   first.
+* ``POST /api/v1/alarm-annotations`` ``{"start", "end", "metrics": [{"namespace", "name",
+  "dimensions": {k: v}}], "alarms": [names]}`` → ``{"alarms": [{"name", "state",
+  "threshold", "comparison", "before", "changes": [{"time_ms", "old", "new"}]}]}``: the
+  alarms named, and those watching one of the metrics (same namespace, name and
+  dimensions), with their state changes in the range (``before``: the state at ``start``)
+  — what graphs draw as annotations. At most ``MAX_ANNOTATED`` alarms.
 * ``GET /api/v1/alarms/{name}/backtest[?start=T&end=T]`` (default: the 7 days up to now;
   at most 15 days) → what the definition would have done over stored data
   (``rules.alarms.backtest``): ``{"start", "end", "step", "evaluations", "changes":
@@ -38,7 +44,7 @@ from vigil.api.aws import protocols
 from vigil.api.aws.cloudwatch_alarms import CloudWatchAlarmsService
 from vigil.api.aws.interface import AwsError, RequestContext
 from vigil.api.endpoint import json_endpoint
-from vigil.api.params import ParamError, Params
+from vigil.api.params import ParamError, Params, parse_time
 from vigil.api.responses import JSONResponse, error
 from vigil.query.metricdata import QueryError
 from vigil.query.metricmath import MathError
@@ -51,6 +57,8 @@ from vigil.state.alarms import AlarmStore
 DEFAULT_DAYS = 7
 MAX_SECONDS = 15 * 86_400
 ITEM_TYPES = ("StateUpdate", "ConfigurationUpdate", "Action")
+MAX_ANNOTATED = 20
+MAX_CHANGES = 500
 _MODEL = protocols.load_model("cloudwatch")
 
 
@@ -77,6 +85,7 @@ class AlarmDetailApi:
                 methods=["GET", "PUT", "DELETE"],
             ),
             Route("/api/v1/alarms/{name}/history", json_endpoint(self.history)),
+            Route("/api/v1/alarm-annotations", json_endpoint(self.annotations), methods=["POST"]),
             Route("/api/v1/alarms/{name}/backtest", json_endpoint(self.backtest)),
         ]
 
@@ -207,6 +216,98 @@ class AlarmDetailApi:
                 "comparison": alarm.comparison,
             }
         )
+
+    async def annotations(self, request: Request, tenant: str, p: Params) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise ParamError("body", f"is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ParamError("body", "must be a JSON object")
+        now = self._clock()
+        start = _body_ms(body, "start", now)
+        end = _body_ms(body, "end", now)
+        if start is None or end is None or start >= end:
+            raise ParamError("start", "start and end (epoch ms) are required, start first")
+        wanted = {_metric_ref(m, i) for i, m in enumerate(_list_of(body, "metrics"))}
+        names = set(_list_of(body, "alarms"))
+        found = []
+        for entry in self._engine.entries(tenant):
+            alarm = entry.alarm
+            if alarm.name in names or (
+                isinstance(alarm, MetricAlarm) and wanted & set(_watched(alarm))
+            ):
+                found.append(entry)
+        out = []
+        for entry in found[:MAX_ANNOTATED]:
+            alarm = entry.alarm
+            changes, before = await asyncio.to_thread(self._changes, tenant, entry, start, end)
+            out.append(
+                {
+                    "name": alarm.name,
+                    "state": entry.state.value,
+                    "threshold": alarm.threshold if isinstance(alarm, MetricAlarm) else None,
+                    "comparison": alarm.comparison if isinstance(alarm, MetricAlarm) else None,
+                    "before": before,
+                    "changes": changes,
+                }
+            )
+        return JSONResponse({"alarms": out})
+
+    def _changes(
+        self, tenant: str, entry: Any, start: int, end: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        name, kinds = entry.alarm.name, [entry.alarm.kind]
+        items = self._store.history(
+            tenant, name, kinds, "StateUpdate", start, end, None, MAX_CHANGES, False
+        )
+        earlier = self._store.history(
+            tenant, name, kinds, "StateUpdate", None, start, None, 1, True
+        )
+        before = earlier[0].data["newState"]["stateValue"] if earlier else None
+        return [
+            {
+                "time_ms": i.timestamp_ms,
+                "old": i.data["oldState"]["stateValue"],
+                "new": i.data["newState"]["stateValue"],
+            }
+            for i in items
+        ], before
+
+
+Ref = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+def _watched(alarm: MetricAlarm) -> list[Ref]:
+    refs = [alarm.metric] if alarm.metric is not None else []
+    refs += [q.metric for q in alarm.metrics if q.metric is not None]
+    return [(m.namespace, m.name, m.dimensions) for m in refs]
+
+
+def _metric_ref(m: Any, i: int) -> Ref:
+    where = f"metrics[{i}]"
+    if not isinstance(m, dict):
+        raise ParamError(where, "must be an object with namespace, name and dimensions")
+    ns, name, dims = m.get("namespace"), m.get("name"), m.get("dimensions") or {}
+    if not isinstance(ns, str) or not isinstance(name, str) or not isinstance(dims, dict):
+        raise ParamError(where, "needs a namespace and a name (strings), dimensions an object")
+    return (ns, name, tuple(sorted((str(k), str(v)) for k, v in dims.items())))
+
+
+def _list_of(body: dict[str, Any], key: str) -> list[Any]:
+    value = body.get(key) or []
+    if not isinstance(value, list) or len(value) > 500:
+        raise ParamError(key, "must be a list (at most 500 items)")
+    return value
+
+
+def _body_ms(body: dict[str, Any], key: str, now_ns: int) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ParamError(key, "must be a time")
+    return parse_time(key, str(value), now_ns) // 10**6
 
 
 def _context(tenant: str) -> RequestContext:
