@@ -176,6 +176,13 @@ def test_backtest_over_data_written_through_boto3(
     assert by_time[T0 + 15 * 60] is None
     assert bt["threshold"] == 80.0
     assert bt["comparison"] == "GreaterThanThreshold"
+    # the alarm form's preview backtests a definition not saved: the same answer
+    rng = {"start": str(T0), "end": str(T0 + 20 * 60)}
+    preview = http.post("/api/v1/alarm-backtest", params=rng, json=_definition(ns)).json()
+    assert preview["changes"] == bt["changes"]
+    r = http.post("/api/v1/alarm-backtest", params=rng, json=_definition(ns) | {"Period": 7})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "ValidationError"
     # the default range is the 7 days up to the clock's now
     vigil.clock.set(T0 + 3600)
     whole = http.get(f"/api/v1/alarms/{name}/backtest").json()

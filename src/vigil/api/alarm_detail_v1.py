@@ -12,6 +12,8 @@ history, and its backtest.
 * ``GET /api/v1/alarms/{name}/history[?type=StateUpdate|ConfigurationUpdate|Action]
   [&start&end&limit]`` → ``{"items": [{"time_ms", "type", "summary", "data"}]}``, newest
   first.
+* ``POST /api/v1/alarm-backtest[?start&end]`` with PutMetricAlarm's parameters: the same
+  backtest for a definition not saved (the alarm form's preview); refused definitions 400.
 * ``POST /api/v1/alarm-annotations`` ``{"start", "end", "metrics": [{"namespace", "name",
   "dimensions": {k: v}}], "alarms": [names]}`` → ``{"alarms": [{"name", "state",
   "threshold", "comparison", "before", "changes": [{"time_ms", "old", "new"}]}]}``: the
@@ -40,6 +42,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from vigil.api.aws import alarm_params as checks
 from vigil.api.aws import protocols
 from vigil.api.aws.cloudwatch_alarms import CloudWatchAlarmsService
 from vigil.api.aws.interface import AwsError, RequestContext
@@ -52,6 +55,7 @@ from vigil.rules.alarms import backtest
 from vigil.rules.alarms.engine import AlarmEngine
 from vigil.rules.alarms.fetch import MetricReader
 from vigil.rules.alarms.model import MetricAlarm
+from vigil.rules.alarms.spec import metric_alarm
 from vigil.state.alarms import AlarmStore
 
 DEFAULT_DAYS = 7
@@ -87,6 +91,7 @@ class AlarmDetailApi:
             Route("/api/v1/alarms/{name}/history", json_endpoint(self.history)),
             Route("/api/v1/alarm-annotations", json_endpoint(self.annotations), methods=["POST"]),
             Route("/api/v1/alarms/{name}/backtest", json_endpoint(self.backtest)),
+            Route("/api/v1/alarm-backtest", json_endpoint(self.preview), methods=["POST"]),
         ]
 
     async def one(self, request: Request, tenant: str, p: Params) -> Response:
@@ -118,12 +123,7 @@ class AlarmDetailApi:
         )
 
     async def _put(self, request: Request, tenant: str, name: str) -> Response:
-        try:
-            params = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            raise ParamError("body", f"is not valid JSON: {exc}") from None
-        if not isinstance(params, dict):
-            raise ParamError("body", "must be a JSON object of PutMetricAlarm parameters")
+        params = await _json_object(request)
         params["AlarmName"] = name
         problem = protocols.validate(params, _MODEL.operation_model("PutMetricAlarm").input_shape)
         try:
@@ -178,6 +178,24 @@ class AlarmDetailApi:
         alarm = entry.alarm
         if not isinstance(alarm, MetricAlarm):
             return error(400, "invalid_parameter", "a composite alarm has no backtest", "name")
+        return await self._backtest(alarm, p)
+
+    async def preview(self, request: Request, tenant: str, p: Params) -> Response:
+        """A definition not saved yet (the alarm form), backtested as it stands."""
+        params = await _json_object(request)
+        params.setdefault("AlarmName", "preview")
+        problem = protocols.validate(params, _MODEL.operation_model("PutMetricAlarm").input_shape)
+        try:
+            if problem:
+                raise AwsError("ValidationError", problem)
+            arn = _context(tenant).arn("cloudwatch", f"alarm:{params['AlarmName']}")
+            alarm = metric_alarm(tenant, checks.metric_alarm(params, arn))
+        except AwsError as exc:
+            return error(400, exc.code, exc.message, "body")
+        return await self._backtest(alarm, p)
+
+    async def _backtest(self, alarm: MetricAlarm, p: Params) -> Response:
+        name = alarm.name
         now = self._clock()
         end_ns = p.time("end", now) or now
         start_ns = p.time("start", now)
@@ -308,6 +326,16 @@ def _body_ms(body: dict[str, Any], key: str, now_ns: int) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ParamError(key, "must be a time")
     return parse_time(key, str(value), now_ns) // 10**6
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        params = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise ParamError("body", f"is not valid JSON: {exc}") from None
+    if not isinstance(params, dict):
+        raise ParamError("body", "must be a JSON object of PutMetricAlarm parameters")
+    return params
 
 
 def _context(tenant: str) -> RequestContext:
