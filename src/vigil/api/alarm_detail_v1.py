@@ -199,7 +199,7 @@ class AlarmDetailApi:
         now = self._clock()
         end_ns = p.time("end", now) or now
         start_ns = p.time("start", now)
-        end = end_ns // 10**9
+        end = -(-end_ns // 10**9)  # up to the second that holds it
         start = end - DEFAULT_DAYS * 86_400 if start_ns is None else start_ns // 10**9
         if start >= end:
             raise ParamError("start", "must be before end")

@@ -148,14 +148,18 @@ def _rename(node: Node, ids: set[str], prefix: str, metric_ids: list[str]) -> No
 
 def _answer(request: WidgetRequest, results: Sequence[md.Result]) -> WidgetResult:
     out = WidgetResult(request.key)
+    prefix = f"w{request.key}_"
     for r in results:
         if r.id not in request.rows:
             continue
+        # An expression without a label is labelled by its id: the widget's, not the
+        # prefixed one the batched request ran it under.
+        label = r.label[len(prefix) :] if r.label.startswith(prefix) else r.label
         out.series.append(
             {
                 "row": request.rows[r.id],
                 "id": r.id.split("_", 1)[1],
-                "label": r.label,
+                "label": label,
                 "times": r.timestamps,
                 "values": r.values,
             }
