@@ -66,6 +66,7 @@ export function AlarmView({ name, query }: { name: string; query: URLSearchParam
   const [history, setHistory] = useState<HistoryItem[] | null>(null);
   const [tick, setTick] = useState(0);
   const set = (changes: Record<string, string | null>) => navigate(withParams(changes));
+  const tracks = useMemo(() => real.map(toTrack), [real]);
 
   const { startMs, endMs } = useMemo(() => {
     const now = Date.now();
@@ -185,7 +186,7 @@ export function AlarmView({ name, query }: { name: string; query: URLSearchParam
                 <BacktestChart
                   label={d.MetricName ?? "value"}
                   backtest={bt.data}
-                  tracks={real.map(toTrack)}
+                  tracks={tracks}
                   tz={tz}
                   onZoom={(x, y) => set({ from: String(x), to: String(y) })}
                   onPoint={(t) => set({ point: String(t) })}

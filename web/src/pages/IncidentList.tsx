@@ -36,7 +36,7 @@ export function IncidentList({ query }: { query: URLSearchParams }) {
       </div>
     );
   const set = (changes: Record<string, string | null>) => navigate(withParams(changes));
-  const shown = (list ?? []).filter((i) => !alarm || i.alarm === alarm || i.alarm.endsWith(`/${alarm}`) || i.title.includes(alarm));
+  const shown = (list ?? []).filter((i) => !alarm || i.alarm === alarm || i.alarm.endsWith(`:alarm:${alarm}`));
   return (
     <div class="page incidents-page">
       <div class="toolbar">

@@ -58,7 +58,8 @@ export function IncidentView({ id, query }: { id: string; query: URLSearchParams
       setTick((x) => x + 1);
     }
   };
-  const alarmName = i.alarm.startsWith("manual/") ? null : i.alarm.split("/").pop() ?? null;
+  // Alarm incidents are keyed by the alarm's ARN (…:alarm:NAME); declared ones by their key.
+  const alarmName = /:alarm:(.+)$/.exec(i.alarm)?.[1] ?? null;
   return (
     <div class="page incident-page">
       <div class="toolbar">
