@@ -49,8 +49,8 @@ from vigil.api.aws.interface import AwsError, RequestContext
 from vigil.api.endpoint import json_endpoint
 from vigil.api.params import ParamError, Params, parse_time
 from vigil.api.responses import JSONResponse, error
-from vigil.query.metricdata import QueryError
 from vigil.query.metricmath import MathError
+from vigil.query.metrics import QueryError
 from vigil.rules.alarms import backtest
 from vigil.rules.alarms.engine import AlarmEngine
 from vigil.rules.alarms.fetch import MetricReader
