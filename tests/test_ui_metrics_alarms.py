@@ -101,6 +101,23 @@ def test_metrics_is_the_explorer_for_browsers_and_the_exposition_for_scrapers(
         assert '<div id="app">' in page.text
 
 
+def test_the_browser_lists_namespaces_and_metric_names_with_counts(
+    vigil: VigilProcess, data: Metrics
+) -> None:
+    with httpx.Client(base_url=vigil.url, timeout=30) as http:
+        found = http.get("/api/v1/metrics/namespaces").json()
+        assert {"namespace": data.ns, "metrics": 1, "series": 2} in found["namespaces"]
+        assert found["truncated"] is False
+        names = http.get("/api/v1/metrics/names", params={"namespace": data.ns}).json()
+        assert names["metrics"] == [{"name": "Latency", "series": 2, "dimension_keys": ["Host"]}]
+        r = http.get("/api/v1/metrics/names")
+        assert r.status_code == 400
+        assert r.json()["error"]["field"] == "namespace"
+        first = http.get("/api/v1/metrics/namespaces", params={"limit": 1}).json()
+        assert len(first["namespaces"]) == 1
+        assert first["truncated"] is (len(found["namespaces"]) > 1)
+
+
 def test_browse_to_a_metric_and_graph_it(page: Any, vigil: VigilProcess, data: Metrics) -> None:
     page.goto(vigil.url + "/metrics?from=now-1h")
     page.get_by_label("Search metrics").fill(data.ns)

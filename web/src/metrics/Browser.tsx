@@ -15,36 +15,31 @@ export interface SeriesInfo {
 
 const PAGE = 10_000;
 
-/** Every series of a namespace (or of all namespaces), a few pages at most. */
-export function useSeries(namespace: string | null): { series: SeriesInfo[] | null; error?: string; partial: boolean } {
-  const [state, setState] = useState<{ series: SeriesInfo[] | null; error?: string; partial: boolean }>({
-    series: null,
-    partial: false,
-  });
+type Listing<T> = { items: T[] | null; error?: string; partial: boolean };
+
+function useListing<T>(url: string | null, pick: (r: any) => [T[], boolean]): Listing<T> {
+  const [state, setState] = useState<Listing<T>>({ items: null, partial: false });
   useEffect(() => {
+    setState({ items: null, partial: false });
+    if (url === null) return;
     const ac = new AbortController();
-    setState({ series: null, partial: false });
-    (async () => {
-      const out: SeriesInfo[] = [];
-      let cursor: string | null = null;
-      for (let page = 0; page < 3; page++) {
-        const q = new URLSearchParams({ limit: String(PAGE) });
-        if (namespace) q.set("namespace", namespace);
-        if (cursor) q.set("cursor", cursor);
-        const r: { series: SeriesInfo[]; next_cursor: string | null } = await api(`/api/v1/metrics/series?${q}`, {
-          signal: ac.signal,
-        });
-        out.push(...r.series);
-        cursor = r.next_cursor;
-        if (!cursor) break;
-      }
-      setState({ series: out, partial: cursor !== null });
-    })().catch((e) => {
-      if (!isAbort(e)) setState({ series: null, error: e.message, partial: false });
-    });
+    api<any>(url, { signal: ac.signal })
+      .then((r) => {
+        const [items, partial] = pick(r);
+        setState({ items, partial });
+      })
+      .catch((e) => !isAbort(e) && setState({ items: null, error: e.message, partial: false }));
     return () => ac.abort();
-  }, [namespace]);
+  }, [url]);
   return state;
+}
+
+/** Series of a namespace and metric (or every series, for a search), one page. */
+function useSeries(namespace: string | null, metric: string | null, enabled: boolean): Listing<SeriesInfo> {
+  const q = new URLSearchParams({ limit: String(PAGE) });
+  if (namespace) q.set("namespace", namespace);
+  if (metric) q.set("name", metric);
+  return useListing<SeriesInfo>(enabled ? `/api/v1/metrics/series?${q}` : null, (r) => [r.series, r.next_cursor !== null]);
 }
 
 export function dimsText(d: Record<string, string>): string {
@@ -68,34 +63,47 @@ interface Props {
 }
 
 export function Browser({ namespace, metric, search, onNavigate, isGraphed, onToggle, onSearchAll }: Props) {
-  const all = useSeries(namespace);
   const [text, setText] = useState(search);
   useEffect(() => setText(search), [search]);
   const words = search.toLowerCase().split(/\s+/).filter(Boolean);
-  const series = all.series;
+  const nsList = useListing<{ namespace: string; metrics: number }>(
+    namespace ? null : "/api/v1/metrics/namespaces?limit=10000",
+    (r) => [r.namespaces, r.truncated],
+  );
+  const nameList = useListing<{ name: string; series: number; dimension_keys: string[] }>(
+    namespace && !metric ? `/api/v1/metrics/names?namespace=${encodeURIComponent(namespace)}&limit=10000` : null,
+    (r) => [r.metrics, r.truncated],
+  );
+  // Series are listed for a metric, or for a search (within the namespace, if one is open).
+  const all = useSeries(namespace, metric, !!metric || words.length > 0);
+  const series = all.items;
+  const error = nsList.error ?? nameList.error ?? all.error;
+  const loading = (!namespace && !nsList.items) || (namespace && !metric && !nameList.items) || (metric && !series);
 
-  const namespaces = useMemo(() => {
-    if (!series || namespace) return [];
-    const counts = new Map<string, number>();
-    for (const s of series) if (matches(s, words)) counts.set(s.namespace, (counts.get(s.namespace) ?? 0) + 1);
-    return [...counts.entries()].sort((a, b) => a[0].localeCompare(b[0]));
-  }, [series, namespace, search]);
-
-  const metrics = useMemo(() => {
-    if (!series || !namespace || metric) return [];
-    const counts = new Map<string, number>();
-    for (const s of series) if (s.namespace === namespace && matches(s, words)) counts.set(s.name, (counts.get(s.name) ?? 0) + 1);
-    return [...counts.entries()].sort((a, b) => a[0].localeCompare(b[0]));
-  }, [series, namespace, metric, search]);
+  const namespaces = useMemo(
+    () =>
+      (nsList.items ?? [])
+        .filter((n) => !words.length || words.some((w) => n.namespace.toLowerCase().includes(w)) || series?.some((s) => s.namespace === n.namespace))
+        .map((n) => [n.namespace, n.metrics] as [string, number]),
+    [nsList.items, series, search],
+  );
+  const metrics = useMemo(
+    () =>
+      (nameList.items ?? [])
+        .filter(
+          (m) =>
+            !words.length ||
+            words.every((w) => m.name.toLowerCase().includes(w) || m.dimension_keys.some((k) => k.toLowerCase().includes(w))) ||
+            series?.some((s) => s.name === m.name),
+        )
+        .map((m) => [m.name, m.series] as [string, number]),
+    [nameList.items, series, search],
+  );
 
   const shown = useMemo(() => {
     if (!series) return [];
-    // A search without a namespace lists matching series directly (the console's search).
-    if (!namespace && !words.length) return [];
-    return series
-      .filter((s) => (!namespace || s.namespace === namespace) && (!metric || s.name === metric) && matches(s, words))
-      .slice(0, 500);
-  }, [series, namespace, metric, search]);
+    return series.filter((s) => (!namespace || s.namespace === namespace) && matches(s, words)).slice(0, 500);
+  }, [series, namespace, search]);
 
   const dimKeys = useMemo(() => {
     const keys = new Set<string>();
@@ -147,12 +155,13 @@ export function Browser({ namespace, metric, search, onNavigate, isGraphed, onTo
         ) : null}
         {metric ? <> › <span>{metric}</span></> : null}
       </nav>
-      {all.error ? <div class="widget-error" role="alert">{all.error}</div> : null}
-      {!series && !all.error ? <p class="muted">Loading metrics…</p> : null}
-      {series && series.length === 0 ? (
+      {error ? <div class="widget-error" role="alert">{error}</div> : null}
+      {loading && !error ? <p class="muted">Loading metrics…</p> : null}
+      {nsList.items && nsList.items.length === 0 ? (
         <p class="muted">No metrics yet. Send some with PutMetricData or OpenTelemetry.</p>
       ) : null}
       {all.partial ? <p class="muted">Showing the first {series?.length.toLocaleString()} series; search to narrow.</p> : null}
+      {words.length && series && !shown.length ? <p class="muted">No series matches “{search}”.</p> : null}
       {namespaces.length ? (
         <ul class="browse-list" aria-label="Namespaces">
           {namespaces.map(([ns, n]) => (
