@@ -362,3 +362,9 @@ def test_a_dashboard_widget_draws_its_alarm_threshold_and_state_changes(
     widget = page.locator("section.widget", has=page.locator(".widget-title", has_text="Latency"))
     marks = widget.locator(f".state-mark[data-alarm='{name}'][data-state='ALARM']")
     expect(marks).to_have_count(1)
+    # the widget opens in the explorer with its metrics and range, annotations included
+    widget.get_by_role("link", name="Explore: Latency with its alarm").click()
+    page.wait_for_url("**/metrics?**")
+    expect(page.locator(".explorer-graph .u-legend .u-series")).to_have_count(2)
+    assert legend(page) == ["Latency a"]
+    expect(page.locator(f".explorer-graph .state-mark[data-alarm='{name}']").first).to_be_attached()
