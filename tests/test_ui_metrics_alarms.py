@@ -368,3 +368,27 @@ def test_a_dashboard_widget_draws_its_alarm_threshold_and_state_changes(
     expect(page.locator(".explorer-graph .u-legend .u-series")).to_have_count(2)
     assert legend(page) == ["Latency a"]
     expect(page.locator(f".explorer-graph .state-mark[data-alarm='{name}']").first).to_be_attached()
+
+
+def test_a_composite_alarm_links_the_alarms_of_its_rule(
+    page: Any, vigil: VigilProcess, data: Metrics, cw: Any
+) -> None:
+    child, parent = f"child-{uuid.uuid4().hex[:6]}", f"parent-{uuid.uuid4().hex[:6]}"
+    cw.put_metric_alarm(
+        AlarmName=child,
+        Namespace=data.ns,
+        MetricName="Latency",
+        Dimensions=[{"Name": "Host", "Value": "a"}],
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=300.0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cw.put_composite_alarm(AlarmName=parent, AlarmRule=f'ALARM("{child}") OR OK("{child}")')
+    page.goto(vigil.url + f"/alarms/{parent}")
+    expect(page.get_by_text("Rule: ALARM(")).to_be_visible()
+    expect(page.get_by_role("link", name=child)).to_have_count(2)
+    page.get_by_role("link", name=child).first.click()
+    page.wait_for_url(f"**/alarms/{child}")
+    expect(page.get_by_role("heading", name=child)).to_be_visible()

@@ -2,6 +2,7 @@
 // real state changes and the changes a backtest of its definition says it would have made
 // over the range (7 days by default); its history; edit and delete; links to the metric,
 // to the logs and traces around its last change, and to its incidents.
+import { JSX } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, ApiError, isAbort } from "../api";
 import { AlarmForm } from "../alarms/AlarmForm";
@@ -35,6 +36,26 @@ function condition(d: Record<string, any>): string {
   const threshold = d.ThresholdMetricId ? "" : ` ${d.Threshold}`;
   const period = d.Period ?? (d.Metrics ?? []).find((q: any) => q.MetricStat)?.MetricStat.Period;
   return `${what} ${cmp}${threshold} for ${m} of ${n} periods of ${period} s (missing data: ${d.TreatMissingData ?? "missing"})`;
+}
+
+/** A composite alarm's rule with each alarm it names linked to that alarm's page. */
+function RuleText({ rule }: { rule: string }) {
+  const parts: (string | JSX.Element)[] = ["Rule: "];
+  const re = /((?:ALARM|OK|INSUFFICIENT_DATA)\(\s*"?)([^")]+?)("?\s*\))/g;
+  let last = 0;
+  for (let m = re.exec(rule); m; m = re.exec(rule)) {
+    parts.push(rule.slice(last, m.index) + m[1]);
+    const name = /:alarm:(.+)$/.exec(m[2])?.[1] ?? m[2];
+    parts.push(
+      <a key={m.index} href={`/alarms/${encodeURIComponent(name)}`}>
+        {m[2]}
+      </a>,
+    );
+    parts.push(m[3]);
+    last = m.index + m[0].length;
+  }
+  parts.push(rule.slice(last));
+  return <>{parts}</>;
 }
 
 /** The alarm's metric in the explorer (its first MetricStat for math alarms). */
@@ -158,7 +179,7 @@ export function AlarmView({ name, query }: { name: string; query: URLSearchParam
         {a.reason}
       </p>
       <p class="muted">
-        {a.kind === "CompositeAlarm" ? `Rule: ${d.AlarmRule}` : condition(d)}
+        {a.kind === "CompositeAlarm" ? <RuleText rule={d.AlarmRule} /> : condition(d)}
         {d.AlarmDescription ? ` — ${d.AlarmDescription}` : ""}
       </p>
       {isMetric ? (
