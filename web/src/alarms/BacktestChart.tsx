@@ -33,7 +33,10 @@ export function BacktestChart({ label, backtest: bt, tracks, tz, height = 280, o
     const bands = [];
     if (s.upper && s.lower) {
       values.push(s.upper, s.lower);
-      series.push({ label: "Band upper", color: "#7f7f7f", axis: "left" }, { label: "Band lower", color: "#7f7f7f", axis: "left" });
+      series.push(
+        { label: "Band upper", color: "#7f7f7f", axis: "left", band: true },
+        { label: "Band lower", color: "#7f7f7f", axis: "left", band: true },
+      );
       bands.push({ upper: 1, lower: 2, color: "#7f7f7f33" });
     }
     return { times: s.times, values, series, bands };

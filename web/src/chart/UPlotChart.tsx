@@ -12,6 +12,7 @@ export interface ChartSeries {
   color: string;
   axis: "left" | "right";
   show?: boolean;
+  band?: boolean; // an anomaly band's edge: a thin line without points
 }
 
 export interface AxisOptions {
@@ -264,7 +265,8 @@ export function UPlotChart(props: ChartProps) {
         ...series.map((s, i) => ({
           label: s.label,
           stroke: s.color,
-          width: 1.5,
+          width: s.band ? 1 : 1.5,
+          points: s.band ? { show: false } : undefined,
           show: s.show !== false,
           scale: s.axis === "right" ? "right" : "y",
           fill: props.stacked || props.bars ? s.color + "55" : undefined,

@@ -74,6 +74,7 @@ function TimeSeries({
         color: banded.bandRows.has(s.row) ? rowOptions(rows, s).color ?? "#7f7f7f" : colorOf(rows, s, i),
         axis: rowOptions(rows, s).yAxis === "right" ? "right" : "left",
         show: rowOptions(rows, s).visible !== false,
+        band: banded.bandRows.has(s.row),
       })),
     [series],
   );
