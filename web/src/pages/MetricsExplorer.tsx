@@ -11,7 +11,7 @@ import { refreshMs, TimePicker } from "../components/TimePicker";
 import { AddToDashboard } from "../metrics/AddToDashboard";
 import { Browser, SeriesInfo } from "../metrics/Browser";
 import { Queries } from "../metrics/Queries";
-import { isMetric, nextId, PERIODS, readRows, Row, sameMetric, searchFor, STATISTICS, toWidgetRows, writeRows } from "../metrics/rows";
+import { isBand, isMetric, nextId, PERIODS, readRows, Row, sameMetric, searchFor, STATISTICS, toWidgetRows, writeRows } from "../metrics/rows";
 import { navigate, withParams } from "../router";
 import { autoPeriod, Range, resolve } from "../time";
 import { MetricWidget } from "../widgets/MetricWidget";
@@ -54,21 +54,37 @@ export function MetricsExplorer({ query }: { query: URLSearchParams }) {
     return () => clearInterval(t);
   }, [refresh]);
 
-  // One metric-data request per change; a newer one cancels it.
+  // One metric-data request per change; a newer one cancels it. If the graph fails only
+  // because of its anomaly bands (a server without them, a model with too little data),
+  // the metrics are drawn without them and the band's error is shown above.
+  const [bandError, setBandError] = useState<string | null>(null);
   useEffect(() => {
+    setBandError(null);
     if (!rows.length) {
       setData(undefined);
       return;
     }
     const ac = new AbortController();
     setData(undefined);
-    api<{ widgets: Record<string, WidgetData> }>("/api/v1/dashboards/metric-data", {
-      method: "POST",
-      body: { start: String(startMs), end: String(endMs), period, widgets: [{ key: "x", properties }] },
-      signal: ac.signal,
-    })
-      .then((r) => setData(r.widgets.x))
-      .catch((e) => !isAbort(e) && setData({ error: e.message }));
+    const ask = (props: Record<string, any>) =>
+      api<{ widgets: Record<string, WidgetData> }>("/api/v1/dashboards/metric-data", {
+        method: "POST",
+        body: { start: String(startMs), end: String(endMs), period, widgets: [{ key: "x", properties: props }] },
+        signal: ac.signal,
+      }).then((r) => r.widgets.x);
+    (async () => {
+      const first = await ask(properties);
+      const plain = rows.filter((r) => !isBand(r));
+      if (first.error && plain.length && plain.length < rows.length) {
+        const second = await ask({ ...properties, metrics: toWidgetRows(plain) });
+        if (!second.error) {
+          setBandError(first.error);
+          setData(second);
+          return;
+        }
+      }
+      setData(first);
+    })().catch((e) => !isAbort(e) && setData({ error: e.message }));
     return () => ac.abort();
   }, [properties, startMs, endMs]);
 
@@ -158,6 +174,11 @@ export function MetricsExplorer({ query }: { query: URLSearchParams }) {
               Source
             </button>
           </div>
+          {bandError ? (
+            <div class="widget-error" role="alert">
+              <strong>Anomaly band not drawn:</strong> {bandError}
+            </div>
+          ) : null}
           <section class="widget explorer-graph" aria-label="Graph" data-drawn={data ? "true" : undefined}>
             <div class="widget-body">
               {rows.length ? (
