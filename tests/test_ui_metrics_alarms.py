@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import ConsoleLog
+from tests.notify_receivers import HttpReceiver
 from tests.ui_data import client
 from tests.vigil_process import VigilProcess
 
@@ -270,13 +271,27 @@ def test_alarm_page_draws_its_state_changes_and_history(
     assert alarm["Dimensions"] == [{"Name": "Host", "Value": "b"}]
 
 
-def test_acknowledge_an_incident_from_its_page(page: Any, vigil: VigilProcess) -> None:
+@pytest.fixture
+def receiver() -> Iterator[HttpReceiver]:
+    r = HttpReceiver().start()
+    yield r
+    r.stop()
+
+
+def test_acknowledge_an_incident_from_its_page(
+    page: Any, vigil: VigilProcess, receiver: HttpReceiver
+) -> None:
     sns = client(vigil, "sns")
     topic = sns.create_topic(Name=f"ui-oncall-{uuid.uuid4().hex[:6]}")["TopicArn"]
+    hook = f"webhook:{receiver.url}/hook"
     with httpx.Client(base_url=vigil.url, timeout=30) as http:
         r = http.post(
             "/api/v1/incidents",
-            json={"title": "Checkout latency over 2 s", "severity": "critical", "targets": [topic]},
+            json={
+                "title": "Checkout latency over 2 s",
+                "severity": "critical",
+                "targets": [topic, hook],
+            },
         )
         assert r.status_code == 201, r.text
         incident = r.json()
@@ -285,6 +300,10 @@ def test_acknowledge_an_incident_from_its_page(page: Any, vigil: VigilProcess) -
     page.wait_for_url(f"**/incidents/{incident['id']}")
     expect(page.locator(".status-badge")).to_have_text("open")
     expect(page.get_by_test_id("escalation-progress")).to_be_visible()
+    # the first step's notification, to the webhook (recorded in the outbox when it opened)
+    sent = page.get_by_role("region", name="Notifications sent")
+    expect(sent.locator("tbody tr")).to_have_count(1)
+    expect(sent.locator("tbody tr")).to_contain_text("webhook")
     page.get_by_role("button", name="Acknowledge").click()
     expect(page.get_by_role("status")).to_have_text("Acknowledged: escalation stopped.")
     expect(page.locator(".status-badge")).to_have_text("acknowledged")
