@@ -1,13 +1,14 @@
 """The wiring: opens the core, builds the pillars in a written-down order, starts them in
 order and stops them in reverse (the contract is in ``vigil.pillar``).
 
-Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, notify, read-api, otlp,
-dashboards, selfwatch. The logs pillar comes first because every later pillar's ingest may
-carry logs through its metric filters; alarms read what the three pillars store and hand
-their events to notify; OTLP comes after the three because it feeds them; dashboards and
-vigil watching itself only read and write through what precedes them. The web UI's pages
-(``vigil.web.pages``) are served on the main port before the AWS routes: ``GET /`` is the
-home page unless it carries an AWS query ``Action``.
+Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, insight-rules, notify,
+read-api, otlp, dashboards, selfwatch. The logs pillar comes first because every later
+pillar's ingest may carry logs through its metric filters; alarms read what the three
+pillars store and hand their events to notify (insight rules read the logs and add
+INSIGHT_RULE_METRIC to metric math); OTLP comes after the three because it feeds them;
+dashboards and vigil watching itself only read and write through what precedes them. The
+web UI's pages (``vigil.web.pages``) are served on the main port before the AWS routes:
+``GET /`` is the home page unless it carries an AWS query ``Action``.
 
 Start order                               Stop order (reverse, each waits for the last)
  1. core: store (open ClickHouse,          1. not ready: /healthz answers 503
@@ -51,6 +52,7 @@ from vigil.pillar import Builder, Core, Pillar, open_core
 from vigil.pillars import (
     alarms,
     dashboards,
+    insight_rules,
     logs,
     metrics,
     notify,
@@ -74,6 +76,7 @@ PILLARS: tuple[Builder, ...] = (
     metrics.build,
     traces.build,
     alarms.build,
+    insight_rules.build,
     notify.build,
     read_api.build,
     otlp.build,

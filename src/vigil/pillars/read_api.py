@@ -16,6 +16,7 @@ def build(core: Core) -> Pillar:
         clock=core.clock,
         metric_retention=core.config.metric_retention,
         metric_search_limit=core.config.metric_search_limit,
+        metric_functions=core.metric_functions,
     )
     # the metrics explorer's namespaces and metric names
     browse = MetricsBrowseApi(core.store).routes()
