@@ -172,13 +172,11 @@ def test_search_expression_and_anomaly_band_toggle(
         {"expression": "ANOMALY_DETECTION_BAND(m1, 2)", "id": "ad1", "label": "Latency (expected)"}
     ]
     assert page.get_by_role("button", name="Anomaly band").get_attribute("aria-pressed") == "true"
-    # The metric is drawn either way; the band as two more series where GetMetricData
-    # answers ANOMALY_DETECTION_BAND, else the page says why it is missing.
-    expect(page.locator(".explorer-graph .u-legend")).to_be_visible()
-    assert legend(page)[0] == "Latency a"
-    missing = page.get_by_role("alert").filter(has_text="Anomaly band not drawn")
-    if missing.count() == 0:
-        expect(page.locator(".explorer-graph .u-legend .u-series")).to_have_count(4)
+    # GetMetricData answers the band as two series (upper, lower) labelled by the row:
+    # drawn as one filled band beside the metric
+    expect(page.locator(".explorer-graph .u-legend .u-series")).to_have_count(4)
+    assert legend(page) == ["Latency a", "Latency (expected)", "Latency (expected)"]
+    expect(page.get_by_role("alert")).to_have_count(0)
 
 
 def test_create_an_alarm_from_a_graph_and_see_it_in_the_list(
@@ -415,3 +413,36 @@ def test_a_composite_alarm_links_the_alarms_of_its_rule(
     page.get_by_role("link", name=child).first.click()
     page.wait_for_url(f"**/alarms/{child}")
     expect(page.get_by_role("heading", name=child)).to_be_visible()
+
+
+def test_a_dashboard_widget_draws_an_anomaly_band(
+    page: Any, vigil: VigilProcess, data: Metrics
+) -> None:
+    dash = f"band-{uuid.uuid4().hex[:6]}"
+    body = {
+        "widgets": [
+            {
+                "type": "metric",
+                "width": 12,
+                "height": 6,
+                "properties": {
+                    "title": "Latency and its band",
+                    "metrics": [
+                        [data.ns, "Latency", "Host", "a", {"id": "m1"}],
+                        [{"expression": "ANOMALY_DETECTION_BAND(m1, 2)", "id": "ad1"}],
+                    ],
+                    "period": 60,
+                    "stat": "Average",
+                    "region": "us-east-1",
+                },
+            }
+        ]
+    }
+    client(vigil, "cloudwatch").put_dashboard(DashboardName=dash, DashboardBody=json.dumps(body))
+    page.goto(vigil.url + f"/dashboards/{dash}?from=now-1h")
+    widget = page.locator("section.widget", has=page.locator(".widget-title", has_text="band"))
+    expect(widget.locator(".u-legend .u-series")).to_have_count(4)
+    labels = widget.locator(".u-legend .u-series:not(:first-child) .u-label").all_inner_texts()
+    # the band's two series: CloudWatch-style "<source label> upper" / "… lower"
+    assert [t.strip() for t in labels] == ["Latency a", "Latency a upper", "Latency a lower"]
+    expect(widget.locator(".widget-error")).to_have_count(0)
