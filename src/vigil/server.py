@@ -201,7 +201,8 @@ class Runtime:
         )
         open_paths = tuple(prefix for p in self.built for prefix in p.open_paths)
         routes = [r for p in self.built for r in p.routes]
-        pages = web_pages.routes(aws.root, [getattr(r, "path", "") for r in routes])
+        api_paths = [getattr(r, "path", "") for r in routes]
+        pages = web_pages.routes(aws.root, api_paths)
         main_app = build_app(
             [*routes, *pages, *aws.routes()],
             core.auth,
@@ -211,6 +212,8 @@ class Runtime:
                 aws.is_aws(scope) or web_pages.is_page(scope) or _is_open(scope, open_paths)
             ),
         )
+        # GET /metrics from a browser is the metrics explorer; scrapers get the exposition.
+        main_app = web_pages.with_metrics_page(main_app, web_pages.page_endpoint(api_paths))
         core.addresses["http"] = await core.listeners.open("http", main_app, cfg.host, cfg.port)
         self._grpc, grpc_port = await start_grpc_server(
             [h for p in self.built for h in p.grpc_handlers],

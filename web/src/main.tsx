@@ -7,6 +7,7 @@ import { DashboardView } from "./pages/DashboardView";
 import { Home } from "./pages/Home";
 import { onLinkClick, useLocation } from "./router";
 import { setApiKey } from "./api";
+import { alarmPages } from "./alarms/routes";
 
 const THEME_KEY = "vigil.theme";
 
@@ -19,6 +20,8 @@ function Page({ path, query }: { path: string; query: URLSearchParams }) {
   if (path === "/dashboards" || path === "/dashboards/") return <DashboardList />;
   const m = /^\/dashboards\/([^/]+)\/?$/.exec(path);
   if (m) return <DashboardView name={decodeURIComponent(m[1])} query={query} key={m[1]} />;
+  const alarmPage = alarmPages(path, query); // /metrics, /alarms…, /incidents…
+  if (alarmPage) return alarmPage;
   return (
     <div class="page-message" role="alert">
       <h1>Page not found</h1>
@@ -79,6 +82,9 @@ function App() {
         <nav aria-label="Main">
           {nav("/", "Home")}
           {nav("/dashboards", "Dashboards")}
+          {nav("/metrics", "Metrics")}
+          {nav("/alarms", "Alarms")}
+          {nav("/incidents", "Incidents")}
         </nav>
         <button
           type="button"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from vigil.api.alarm_detail_v1 import AlarmDetailApi
 from vigil.api.aws.cloudwatch_alarms import CloudWatchAlarmsService, load_detector_configs
 from vigil.pillar import Core, Pillar
 from vigil.rules.alarms.band import band_functions
@@ -76,6 +77,8 @@ def build(core: Core) -> AlarmsPillar:
     return AlarmsPillar(
         name="alarms",
         aws_services=[service],
+        # /api/v1/alarms/{name}: one alarm, its history and backtest, create/edit (the UI)
+        routes=AlarmDetailApi(engine, service, store, reader, core.clock).routes(),
         tasks=[
             Task("alarm-evaluation", evaluate, EVALUATION_INTERVAL),
             Task("alarm-history", prune, PRUNE_INTERVAL, first_delay=60.0),
