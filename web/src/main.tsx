@@ -5,6 +5,7 @@ import "./styles.css";
 import { DashboardList } from "./pages/DashboardList";
 import { DashboardView } from "./pages/DashboardView";
 import { Home } from "./pages/Home";
+import { Logs } from "./pages/Logs";
 import { onLinkClick, useLocation } from "./router";
 import { setApiKey } from "./api";
 
@@ -19,6 +20,7 @@ function Page({ path, query }: { path: string; query: URLSearchParams }) {
   if (path === "/dashboards" || path === "/dashboards/") return <DashboardList />;
   const m = /^\/dashboards\/([^/]+)\/?$/.exec(path);
   if (m) return <DashboardView name={decodeURIComponent(m[1])} query={query} key={m[1]} />;
+  if (path === "/logs" || path === "/logs/") return <Logs query={query} />;
   return (
     <div class="page-message" role="alert">
       <h1>Page not found</h1>
@@ -79,6 +81,7 @@ function App() {
         <nav aria-label="Main">
           {nav("/", "Home")}
           {nav("/dashboards", "Dashboards")}
+          {nav("/logs", "Logs")}
         </nav>
         <button
           type="button"
