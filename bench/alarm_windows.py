@@ -1,5 +1,5 @@
 """Alarm-shaped metric reads: 10,000 metric windows (one statistic over N periods ending
-now), asked one by one and in one batch, through ``vigil.query.metricdata.windows``.
+now), asked one by one and in one batch, through ``vigil.query.metrics.windows``.
 
     .venv/bin/python bench/alarm_windows.py [--series 10000] [--minutes 60] [--rounds 3]
         [--single-rounds 1]
@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vigil.query.metricdata import Fetch, MetricSpec
-from vigil.query.metricdata.windows import (
+from vigil.query.metrics import Fetch, MetricSpec
+from vigil.query.metrics.windows import (
     Datapoint,
     MetricStat,
     Window,

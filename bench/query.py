@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vigil.model.common import ATTR_MAP, SPAN_ID, TRACE_ID, TYPED_KEYS
 from vigil.model.logs import LOG_SCHEMA
 from vigil.model.spans import EVENT, LINK, SPAN_SCHEMA
-from vigil.query.traces import _SPAN_COLUMNS, get_trace
+from vigil.query.traces.lookup import _SPAN_COLUMNS, get_trace
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
 

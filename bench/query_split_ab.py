@@ -42,7 +42,8 @@ from bench.alarm_windows import generate
 from bench.logs_query import QUERIES
 from bench.traces_compare import load
 from bench.traces_data import MIDDLE
-from vigil.query import metricdata, xray
+from vigil.query import metrics as metricdata
+from vigil.query import traces as xray
 from vigil.query.insights import compiler, parse_query
 from vigil.query.insights.errors import QueryError
 from vigil.query.xrayfilter import compile_filter, parse

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.traces_compare import best
 from bench.traces_data import MIDDLE, span_table
-from vigil.query import traces as tq
-from vigil.query import xray as xq
+from vigil.query import traces as xq
+from vigil.query.traces import lookup as tq
 from vigil.query.xrayfilter import compile_filter, parse
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations.m0304_spans_small_granules import SETTINGS as SMALL

@@ -20,7 +20,7 @@ from typing import Any
 
 from tests.golden.frame import Block, close, duration
 from vigil.model.metrics import MetricColumns, PointKind
-from vigil.query.metricdata import (
+from vigil.query.metrics import (
     Fetch,
     MetricQuery,
     MetricSpec,

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from vigil.ingest.cloudwatch_metrics import InvalidMetricData, decode_put_metric_data
 from vigil.model.sketch import ALPHA, key_of, values_of
-from vigil.query.search import Candidate, SearchError, parse_search
-from vigil.query.statistics import StatisticError, distribution_value, parse_statistic
+from vigil.query.metrics.search import Candidate, SearchError, parse_search
+from vigil.query.metrics.statistics import StatisticError, distribution_value, parse_statistic
 
 
 @pytest.mark.parametrize(

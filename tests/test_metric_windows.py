@@ -1,4 +1,4 @@
-"""The public metric call for alarms (``vigil.query.metricdata.windows``) against a real
+"""The public metric call for alarms (``vigil.query.metrics.windows``) against a real
 embedded store: one statistic over N periods ending at t, one window at a time and many in
 one statement.
 
@@ -22,8 +22,8 @@ import pytest
 from tests.golden.frame import duration, read
 from tests.metrics_golden import T0, Metrics, query_of
 from vigil.model.metrics import MetricColumns, PointKind
-from vigil.query.metricdata import Fetch, MetricSpec, QueryError, align_start, get_metric_data
-from vigil.query.metricdata.windows import (
+from vigil.query.metrics import Fetch, MetricSpec, QueryError, align_start, get_metric_data
+from vigil.query.metrics.windows import (
     Datapoint,
     MetricStat,
     Window,

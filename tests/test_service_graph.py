@@ -21,8 +21,8 @@ from bench.traces_data import span_table
 
 from tests.vigil_process import VigilProcess
 from tests.xray_helpers import xray_client
-from vigil.query import xray as xq
-from vigil.query.servicegraph import (
+from vigil.query import traces as xq
+from vigil.query.traces.servicegraph import (
     BACKGROUND_SHARE_K,
     MINUTE_NS,
     READ_MAX_SLOTS,

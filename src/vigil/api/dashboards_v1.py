@@ -33,8 +33,8 @@ from vigil.api.params import ParamError, Params, parse_time
 from vigil.api.responses import JSONResponse, error
 from vigil.model.dashboard import NAME_RE, validate
 from vigil.model.timefmt import rfc3339
-from vigil.query import dashboard as dq
-from vigil.query import metricdata as md
+from vigil.query import metrics as md
+from vigil.query.metrics import widgets as dq
 from vigil.state.dashboards import DashboardNotFound, Dashboards
 from vigil.store.interface import Store
 from vigil.store.retention import MetricRetention

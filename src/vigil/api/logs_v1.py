@@ -7,7 +7,7 @@
 * ``GET /api/v1/logs/tail?group=G[&filter=PATTERN][&severity=S|&min_severity=S]
   [&cursor=C][&limit=N]`` → matching events in the order they were ingested
   (``next_cursor`` resumes after the last one; without a cursor, the newest ``limit``
-  matching events). Severity as ``/api/v1/logs`` reads it (query/severity.py). Only
+  matching events). Severity as ``/api/v1/logs`` reads it (query/logs/severity.py). Only
   events stamped within the last day are followed.
 * ``POST /api/v1/logs/scheduled-queries/{name}/run`` runs a scheduled query now.
 Errors: the read API's shape (400 naming the field, 404, 504); a query that does not parse
@@ -30,10 +30,11 @@ from starlette.routing import Route
 from vigil.api.endpoint import json_endpoint
 from vigil.api.params import ParamError, Params, make_cursor, parse_time
 from vigil.api.responses import JSONResponse, error
-from vigil.query import logevents, severity
 from vigil.query.insights import QuerySyntaxError, parse_query
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.runner import QueryRegistry, QueryRequest, TooManyQueries
+from vigil.query.logs import events as logevents
+from vigil.query.logs import severity
 from vigil.rules.scheduled_queries import ScheduledQueryManager, UnknownScheduledQuery
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import Store

@@ -23,14 +23,14 @@ from vigil.api.responses import JSONResponse, error
 from vigil.api.v1_traces import trace_id_param, trace_logs
 from vigil.model.deadline import Deadline, ExpressionTimeout
 from vigil.model.timefmt import rfc3339
-from vigil.query import levels as metric_levels
-from vigil.query import logs as logq
-from vigil.query import metricdata as md
-from vigil.query import metrics as metq
-from vigil.query import traces as trq
-from vigil.query import xray as xq
+from vigil.query import metrics as md
+from vigil.query import traces as xq
+from vigil.query.logs import search as logq
 from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS
-from vigil.query.statistics import StatisticError, parse_statistic
+from vigil.query.metrics import levels as metric_levels
+from vigil.query.metrics import listing as metq
+from vigil.query.metrics.statistics import StatisticError, parse_statistic
+from vigil.query.traces import lookup as trq
 from vigil.query.xrayfilter import FilterError, compile_filter, parse
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.store.interface import Store

@@ -24,10 +24,10 @@ from vigil.api.params import ParamError, Params
 from vigil.api.responses import JSONResponse
 from vigil.model.timefmt import rfc3339
 from vigil.model.xray import parse_trace_id
-from vigil.query import logs as logq
-from vigil.query import xray as xq
-from vigil.query.servicegraph import ServiceGraphKeeper
-from vigil.query.traces import trace_window
+from vigil.query import traces as xq
+from vigil.query.logs import search as logq
+from vigil.query.traces.lookup import trace_window
+from vigil.query.traces.servicegraph import ServiceGraphKeeper
 from vigil.store.interface import Store
 from vigil.telemetry import SelfMetrics
 

@@ -15,7 +15,11 @@ from vigil.auth import Authenticator
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_daemon import XRayDaemon, bind_pair
 from vigil.pillar import Core, Pillar
-from vigil.query.servicegraph import BACKGROUND_SHARE_K, CATCH_UP_INTERVAL, ServiceGraphKeeper
+from vigil.query.traces.servicegraph import (
+    BACKGROUND_SHARE_K,
+    CATCH_UP_INTERVAL,
+    ServiceGraphKeeper,
+)
 from vigil.state.sampling import SamplingRules
 from vigil.store.retention import drop_expired_partitions
 from vigil.tasks import Task

@@ -11,7 +11,7 @@ from typing import Any
 from vigil.api.aws.interface import AwsError
 from vigil.query.metricmath import MathSyntaxError, parse
 from vigil.query.metricmath.ast import Call, Name
-from vigil.query.statistics import StatisticError, parse_statistic
+from vigil.query.metrics.statistics import StatisticError, parse_statistic
 from vigil.rules.alarms.model import BAND_COMPARISONS, COMPARISONS, TREAT_MISSING
 from vigil.rules.alarms.spec import BAND_FUNCTIONS, band_call
 

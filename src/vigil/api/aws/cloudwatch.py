@@ -1,7 +1,7 @@
 """The CloudWatch metrics API (JSON 1.0 and query protocols through the AWS dispatcher).
 
 Thin: decoding lives in ``vigil.ingest.cloudwatch_metrics``, queries in
-``vigil.query.metricdata``; this module maps parameters and answers, errors and paging.
+``vigil.query.metrics``; this module maps parameters and answers, errors and paging.
 Operations: PutMetricData, GetMetricData, GetMetricStatistics, ListMetrics, TagResource,
 UntagResource, ListTagsForResource.
 """
@@ -26,7 +26,7 @@ from vigil.ingest.interface import Decoded
 from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.model.deadline import Deadline, ExpressionTimeout
-from vigil.query import metricdata as md
+from vigil.query import metrics as md
 from vigil.state.cloudwatch_resources import ResourceRef, parse_arn
 from vigil.state.metrictags import NoSuchResource, TagStore, TooManyTags
 from vigil.store.interface import Store

@@ -466,7 +466,7 @@ def _detector_spec(params: dict[str, Any], deleting: bool = False) -> dict[str, 
 
 
 def checks_stat(stat: str) -> None:
-    from vigil.query.statistics import StatisticError, parse_statistic
+    from vigil.query.metrics.statistics import StatisticError, parse_statistic
 
     try:
         parse_statistic(stat)

@@ -22,9 +22,9 @@ from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
 from vigil.ingest.xray_native import decode_documents
 from vigil.model.xray import parse_trace_id
-from vigil.query import xray as xq
-from vigil.query.servicegraph import ServiceGraphKeeper
-from vigil.query.traces import trace_window
+from vigil.query import traces as xq
+from vigil.query.traces.lookup import trace_window
+from vigil.query.traces.servicegraph import ServiceGraphKeeper
 from vigil.query.xrayfilter import FilterError, compile_filter, parse
 from vigil.state.sampling import DEFAULT_RULE, SamplingError, SamplingRules, rule_record
 from vigil.store.interface import QueryTimeout, Store

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from vigil.query.insights.coerce import Col
 from vigil.query.insights.layers import Base
-from vigil.query.logevents import EVENT_KEY
+from vigil.query.logs.events import EVENT_KEY
 
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_@$\-:/ ]+$")
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vigil.query.insights.coerce import Col
-from vigil.query.logevents import clamp_ms
+from vigil.query.logs.events import clamp_ms
 
 
 @dataclass(slots=True)

@@ -1,6 +1,6 @@
 """Filter expression AST → a ClickHouse condition over one merged trace row.
 
-The trace row (built by vigil.query.xray from ``trace_summary``) has these columns:
+The trace row (built by vigil.query.traces from ``trace_summary``) has these columns:
   trace_id, t_start, t_end, duration (Float64 seconds), errors, faults, throttles,
   nodes Array(Tuple(name, type)), annotations Array(Tuple(key, value, typed, service)),
   users Array(String), entry Tuple(rank, start, service, origin, name, duration (ns),

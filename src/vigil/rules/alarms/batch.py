@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from vigil.query.metricdata import QueryError
 from vigil.query.metricmath import MathError
+from vigil.query.metrics import QueryError
 from vigil.rules.alarms import anomaly
 from vigil.rules.alarms.evaluate import evaluation_window, low_sample_limit
 from vigil.rules.alarms.fetch import MetricReader

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from vigil.query.statistics import StatisticError, parse_statistic
+from vigil.query.metrics.statistics import StatisticError, parse_statistic
 from vigil.rules.alarms import reasons as words
 from vigil.rules.alarms.interface import AlarmEvent, Datapoints, Floats, Window, WindowQuery
 from vigil.rules.alarms.model import (

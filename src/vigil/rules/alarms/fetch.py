@@ -1,4 +1,4 @@
-"""The alarms' adapter to the metric query engine (``query/metricdata``).
+"""The alarms' adapter to the metric query engine (``query/metrics``).
 
 Issue 10 plans one public call, "one statistic over N periods ending at t", and a batched
 form; until it lands this module is that adapter, written against ``metricdata``'s
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from vigil.query import levels
-from vigil.query import metricdata as md
-from vigil.query.levels import SeriesRef
+from vigil.query import metrics as md
+from vigil.query.metrics import levels
+from vigil.query.metrics.levels import SeriesRef
 from vigil.rules.alarms.interface import Floats, Window
 from vigil.rules.alarms.model import MathQuery, MetricRef
 from vigil.store.interface import Store

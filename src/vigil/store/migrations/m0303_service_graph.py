@@ -1,5 +1,5 @@
 """The service graph kept per minute, recomputed from the spans of the minutes new spans
-touch (vigil.query.servicegraph has the catch-up and explains the semantics).
+touch (vigil.query.traces.servicegraph has the catch-up and explains the semantics).
 
 ``span_blocks`` records each insert block of ``spans`` (its tenant and time range) through a
 materialized view, so the catch-up knows what is new without a column on ``spans``; it

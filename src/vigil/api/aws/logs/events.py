@@ -19,7 +19,7 @@ from vigil.ingest.interface import RequestError
 from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.model.deadline import Deadline
-from vigil.query import logevents
+from vigil.query.logs import events as logevents
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import LogsCatalog
 from vigil.store.interface import Store

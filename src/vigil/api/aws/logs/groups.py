@@ -21,7 +21,7 @@ from vigil.api.aws.logs.common import (
     untoken,
 )
 from vigil.ingest.logmetrics import MetricFilterProcessor
-from vigil.query import logevents
+from vigil.query.logs import events as logevents
 from vigil.state.loggroups import LogGroupRegistry
 from vigil.state.logs import AlreadyExists, LogsCatalog
 from vigil.store.interface import Store

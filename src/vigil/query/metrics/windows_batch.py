@@ -20,13 +20,13 @@ import numpy as np
 import pyarrow as pa
 
 from vigil.model.sketch import value_sql
-from vigil.query import levels
-from vigil.query.levels import Level, Source
-from vigil.query.metricdata.fetch import Fetch, Vector, aggregate_vectors, distribution
-from vigil.query.statistics import AGGREGATES, Statistic
+from vigil.query.metrics import levels
+from vigil.query.metrics.fetch import Fetch, Vector, aggregate_vectors, distribution
+from vigil.query.metrics.levels import Level, Source
+from vigil.query.metrics.statistics import AGGREGATES, Statistic
 
 if TYPE_CHECKING:
-    from vigil.query.metricdata.windows import Window
+    from vigil.query.metrics.windows import Window
 
 # (level, distribution, period, start, end, unit)
 Shape = tuple[str, bool, int, int, int, str | None]

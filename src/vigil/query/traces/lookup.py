@@ -8,7 +8,7 @@ from typing import Any
 from vigil.model.common import ZERO_SPAN_ID, hex_id, typed_attributes
 from vigil.model.spans import KIND_NAMES, STATUS_NAMES
 from vigil.model.timefmt import rfc3339
-from vigil.query.ids import TRACE_IDS
+from vigil.query.traces.ids import TRACE_IDS
 from vigil.store.interface import Store
 
 _SPAN_COLUMNS = """

@@ -6,18 +6,18 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from vigil.query import levels
-from vigil.query.levels import SeriesRef
-from vigil.query.metricdata.fetch import Fetch, distribution
-from vigil.query.metricdata.series import exact_series
-from vigil.query.metricdata.spec import (
+from vigil.query.metrics import levels
+from vigil.query.metrics.fetch import Fetch, distribution
+from vigil.query.metrics.levels import SeriesRef
+from vigil.query.metrics.series import exact_series
+from vigil.query.metrics.spec import (
     MetricSpec,
     QueryError,
     align_start,
     check_period,
     check_stat,
 )
-from vigil.query.statistics import aggregate
+from vigil.query.metrics.statistics import aggregate
 
 MAX_STATISTICS_DATAPOINTS = 1440
 

@@ -13,9 +13,9 @@ import orjson
 
 from vigil.model.common import ZERO_SPAN_ID, typed_attributes
 from vigil.model.xray import xray_trace_id
-from vigil.query.ids import TRACE_IDS
-from vigil.query.traces import POINT_READ, WINDOW
-from vigil.query.xray.common import raw_id
+from vigil.query.traces.common import raw_id
+from vigil.query.traces.ids import TRACE_IDS
+from vigil.query.traces.lookup import POINT_READ, WINDOW
 from vigil.store.interface import Store
 
 MAX_TRACE_SPANS = 10_000

@@ -7,14 +7,19 @@ metric windows alarms evaluate.
 * ``getstatistics`` — GetMetricStatistics;
 * ``request`` — GetMetricData (metric statistics, metric math, SEARCH);
 * ``labels`` — result labels;
-* ``windows`` — the public call for alarms: one statistic over N periods ending at t.
+* ``windows`` — the public call for alarms: one statistic over N periods ending at t;
+* ``levels`` — which stored resolution answers a query, and its SQL;
+* ``statistics`` — CloudWatch's statistic names and how each is computed;
+* ``search`` — the ``SEARCH()`` expression language;
+* ``listing`` — ``/api/v1/metrics/series``;
+* ``widgets`` — a dashboard's metric widgets as one GetMetricData request.
 """
 
-from vigil.query.metricdata.fetch import Fetch, period_units, statistic_series
-from vigil.query.metricdata.getstatistics import MAX_STATISTICS_DATAPOINTS, get_statistics
-from vigil.query.metricdata.request import get_metric_data
-from vigil.query.metricdata.series import FoundSeries, exact_series, list_metrics
-from vigil.query.metricdata.spec import (
+from vigil.query.metrics.fetch import Fetch, period_units, statistic_series
+from vigil.query.metrics.getstatistics import MAX_STATISTICS_DATAPOINTS, get_statistics
+from vigil.query.metrics.request import get_metric_data
+from vigil.query.metrics.series import FoundSeries, exact_series, list_metrics
+from vigil.query.metrics.spec import (
     HIGH_RES_PERIODS,
     ID_RE,
     LIST_WINDOW,

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from vigil.query.metricdata.spec import MetricQuery
 from vigil.query.metricmath.series import Series
+from vigil.query.metrics.spec import MetricQuery
 
 
 def series_meta(

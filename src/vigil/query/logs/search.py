@@ -11,7 +11,7 @@ from typing import Any
 
 from vigil.model.common import hex_id, typed_attributes
 from vigil.model.timefmt import rfc3339
-from vigil.query import severity as severity_sql
+from vigil.query.logs import severity as severity_sql
 from vigil.store.interface import Store
 
 SEVERITY_RANGES = severity_sql.RANGES
@@ -28,7 +28,7 @@ class LogSearch:
     end_ns: int | None = None
     contains: str | None = None  # case-insensitive substring of the message
     regex: str | None = None  # RE2, on the message
-    severity: str | None = None  # exactly this level (see query/severity.py)
+    severity: str | None = None  # exactly this level (see query/logs/severity.py)
     min_severity: str | None = None  # this level or above
     attributes: dict[str, str] = field(default_factory=dict)
     trace_id: str | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from vigil.query.statistics import Statistic, StatisticError, parse_statistic
+from vigil.query.metrics.statistics import Statistic, StatisticError, parse_statistic
 
 HIGH_RES_PERIODS = (1, 5, 10, 20, 30)
 LIST_WINDOW = 14 * 86400  # ListMetrics and SEARCH see metrics with data in the last 2 weeks

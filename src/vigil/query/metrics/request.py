@@ -17,11 +17,17 @@ from typing import Any
 import numpy as np
 
 from vigil.model.deadline import Deadline
-from vigil.query import levels
-from vigil.query.metricdata.fetch import Fetch, statistic_series
-from vigil.query.metricdata.labels import result_label, search_label, series_meta
-from vigil.query.metricdata.series import FoundSeries, exact_series, list_metrics
-from vigil.query.metricdata.spec import (
+from vigil.query.metricmath import MathError, MathSyntaxError, parse
+from vigil.query.metricmath.ast import Node
+from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS, Evaluator, references
+from vigil.query.metricmath.functions import FunctionTable
+from vigil.query.metricmath.series import Series, Value, grid
+from vigil.query.metrics import levels
+from vigil.query.metrics.fetch import Fetch, statistic_series
+from vigil.query.metrics.labels import result_label, search_label, series_meta
+from vigil.query.metrics.search import Candidate, SearchError, parse_search
+from vigil.query.metrics.series import FoundSeries, exact_series, list_metrics
+from vigil.query.metrics.spec import (
     ID_RE,
     LIST_WINDOW,
     MAX_GRID_CELLS,
@@ -34,13 +40,7 @@ from vigil.query.metricdata.spec import (
     check_stat,
     valid_period,
 )
-from vigil.query.metricmath import MathError, MathSyntaxError, parse
-from vigil.query.metricmath.ast import Node
-from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS, Evaluator, references
-from vigil.query.metricmath.functions import FunctionTable
-from vigil.query.metricmath.series import Series, Value, grid
-from vigil.query.search import Candidate, SearchError, parse_search
-from vigil.query.statistics import Statistic, StatisticError, parse_statistic
+from vigil.query.metrics.statistics import Statistic, StatisticError, parse_statistic
 
 
 @dataclass

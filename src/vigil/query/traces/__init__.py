@@ -1,5 +1,9 @@
-"""Trace reads in X-Ray's terms: summaries by filter expression, whole traces as segment
-documents, the service graph, and the logs of a trace.
+"""Trace reads: one trace as a span tree, trace search, and X-Ray's terms — summaries by
+filter expression, whole traces as segment documents, the service graph, the logs of a trace.
+
+* ``lookup`` — ``/api/v1/traces``: a trace by id (spans as a tree with timings) and search;
+* ``servicegraph`` — the service graph kept per minute ahead of reads;
+* ``ids`` — SQL for sets of trace ids given as hex;
 
 * ``summaries`` — GetTraceSummaries (``search_summaries``, ``traces_in_window`` to size a
   sample) and ``log_counts``;
@@ -8,9 +12,9 @@ documents, the service graph, and the logs of a trace.
 * ``common`` — trace ids as stored and the slack of a window.
 """
 
-from vigil.query.xray.common import HOUR_NS, SLACK_NS
-from vigil.query.xray.documents import MAX_TRACE_SPANS, batch_get
-from vigil.query.xray.graph import (
+from vigil.query.traces.common import HOUR_NS, SLACK_NS
+from vigil.query.traces.documents import MAX_TRACE_SPANS, batch_get
+from vigil.query.traces.graph import (
     CLIENT,
     Graph,
     GraphEdge,
@@ -20,7 +24,7 @@ from vigil.query.xray.graph import (
     percentile,
     service_graph,
 )
-from vigil.query.xray.summaries import (
+from vigil.query.traces.summaries import (
     SAMPLE_SCALE,
     SummarySearch,
     log_counts,

@@ -14,7 +14,7 @@ Contract:
   has no value over its data) and the number of samples in it (0 without data).
 * Values are those GetMetricData gives for the same metric, statistic, unit and period
   grid: the same level choice (``levels.choose_level`` with the reader's clock), the same
-  statistic code (``vigil.query.statistics``); without a unit, data of every unit counts,
+  statistic code (``vigil.query.metrics.statistics``); without a unit, data of every unit counts,
   with one, only data stored with that unit.
 * An invalid period or statistic raises ``QueryError`` (InvalidParameterValue); a metric
   without stored series answers periods without data.
@@ -28,11 +28,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vigil.query.metricdata import windows_batch
-from vigil.query.metricdata.fetch import Fetch, Vector, statistic_grid
-from vigil.query.metricdata.series import exact_series
-from vigil.query.metricdata.spec import MetricSpec, QueryError, check_period, check_stat
-from vigil.query.statistics import Statistic
+from vigil.query.metrics import windows_batch
+from vigil.query.metrics.fetch import Fetch, Vector, statistic_grid
+from vigil.query.metrics.series import exact_series
+from vigil.query.metrics.spec import MetricSpec, QueryError, check_period, check_stat
+from vigil.query.metrics.statistics import Statistic
 
 
 @dataclass(frozen=True, slots=True)

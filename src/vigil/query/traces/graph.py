@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.query.ids import TRACE_IDS
-from vigil.query.servicegraph import BUCKET, GraphRows, ServiceGraphKeeper
+from vigil.query.traces.ids import TRACE_IDS
+from vigil.query.traces.servicegraph import BUCKET, GraphRows, ServiceGraphKeeper
 from vigil.store.interface import Store
 
 _ZERO = "unhex('0000000000000000')"

@@ -1,7 +1,7 @@
 """Metric series listing for the read API (``/api/v1/metrics/series``).
 
-Datapoints, statistics and math expressions are answered by ``vigil.query.metricdata``
-(statistics in ``vigil.query.statistics``, stored resolutions in ``vigil.query.levels``).
+Datapoints, statistics and math expressions are answered by the engine beside it
+(statistics in ``query.metrics.statistics``, stored resolutions in ``query.metrics.levels``).
 """
 
 from __future__ import annotations

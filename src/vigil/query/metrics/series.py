@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vigil.query.levels import SeriesRef
-from vigil.query.metricdata.spec import MetricSpec
+from vigil.query.metrics.levels import SeriesRef
+from vigil.query.metrics.spec import MetricSpec
 from vigil.store.interface import Store
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 
 from vigil.model.xray import xray_trace_id
-from vigil.query.ids import TRACE_IDS
-from vigil.query.xray.common import HOUR_NS, SLACK_NS, raw_id
+from vigil.query.traces.common import HOUR_NS, SLACK_NS, raw_id
+from vigil.query.traces.ids import TRACE_IDS
 from vigil.query.xrayfilter import CompiledFilter
 from vigil.store.interface import Store
 

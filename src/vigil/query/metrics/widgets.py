@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from vigil.model.dashboard import expand_metric_rows
-from vigil.query import metricdata as md
-from vigil.query.levels import SeriesRef
+from vigil.query import metrics as md
 from vigil.query.metricmath.ast import ArrayLiteral, Binary, Call, Name, Node, Unary, to_text
 from vigil.query.metricmath.errors import MathSyntaxError
 from vigil.query.metricmath.parser import parse
 from vigil.query.metricmath.series import grid
+from vigil.query.metrics.levels import SeriesRef
 
 DEFAULT_STAT = "Average"
 

@@ -1,5 +1,5 @@
 """One statistic of some series on a grid of periods, read from the level that answers it
-(``vigil.query.levels``); and the unit of each period's data. GetMetricData, SEARCH, the
+(``vigil.query.metrics.levels``); and the unit of each period's data. GetMetricData, SEARCH, the
 read API and the metric windows of alarms all read statistics through here."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from vigil.query import levels
-from vigil.query.levels import SeriesRef
-from vigil.query.metricdata.series import exact_series
-from vigil.query.metricdata.spec import MetricSpec
 from vigil.query.metricmath.series import grid
-from vigil.query.statistics import Statistic, distribution_value
+from vigil.query.metrics import levels
+from vigil.query.metrics.levels import SeriesRef
+from vigil.query.metrics.series import exact_series
+from vigil.query.metrics.spec import MetricSpec
+from vigil.query.metrics.statistics import Statistic, distribution_value
 from vigil.store.interface import Store
 from vigil.store.retention import MetricRetention
 
