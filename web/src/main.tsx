@@ -6,6 +6,9 @@ import { DashboardList } from "./pages/DashboardList";
 import { DashboardView } from "./pages/DashboardView";
 import { Home } from "./pages/Home";
 import { Logs } from "./pages/Logs";
+import { ServiceMap } from "./pages/ServiceMap";
+import { Traces } from "./pages/Traces";
+import { TraceView } from "./pages/TraceView";
 import { onLinkClick, useLocation } from "./router";
 import { setApiKey } from "./api";
 
@@ -21,6 +24,10 @@ function Page({ path, query }: { path: string; query: URLSearchParams }) {
   const m = /^\/dashboards\/([^/]+)\/?$/.exec(path);
   if (m) return <DashboardView name={decodeURIComponent(m[1])} query={query} key={m[1]} />;
   if (path === "/logs" || path === "/logs/") return <Logs query={query} />;
+  if (path === "/traces" || path === "/traces/") return <Traces query={query} />;
+  const t = /^\/traces\/([^/]+)\/?$/.exec(path);
+  if (t) return <TraceView id={decodeURIComponent(t[1])} query={query} key={t[1]} />;
+  if (path === "/service-map" || path === "/service-map/") return <ServiceMap query={query} />;
   return (
     <div class="page-message" role="alert">
       <h1>Page not found</h1>
@@ -82,6 +89,8 @@ function App() {
           {nav("/", "Home")}
           {nav("/dashboards", "Dashboards")}
           {nav("/logs", "Logs")}
+          {nav("/traces", "Traces")}
+          {nav("/service-map", "Service map")}
         </nav>
         <button
           type="button"

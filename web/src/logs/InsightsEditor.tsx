@@ -30,6 +30,7 @@ export function InsightsEditor({
 }) {
   const ref = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
+  const emitted = useRef(value); // the last text the editor reported
   const cb = useRef({ onChange, onRun, fields });
   cb.current = { onChange, onRun, fields };
   useEffect(() => {
@@ -58,7 +59,9 @@ export function InsightsEditor({
           keymap.of([...completionKeymap, ...defaultKeymap, ...historyKeymap]),
           EditorView.contentAttributes.of({ "aria-label": "Query" }),
           EditorView.updateListener.of((u) => {
-            if (u.docChanged) cb.current.onChange(u.state.doc.toString());
+            if (!u.docChanged) return;
+            emitted.current = u.state.doc.toString();
+            cb.current.onChange(emitted.current);
           }),
         ],
       }),
@@ -66,10 +69,12 @@ export function InsightsEditor({
     view.current = v;
     return () => v.destroy();
   }, []);
-  // A value set from outside (history, saved query, a sidebar filter) replaces the text.
+  // A value set from outside (history, saved query, a sidebar filter) replaces the text;
+  // the editor's own edits coming back (a render behind the typing) must not.
   useEffect(() => {
     const v = view.current;
-    if (v && v.state.doc.toString() !== value) {
+    if (v && value !== emitted.current && v.state.doc.toString() !== value) {
+      emitted.current = value;
       v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
     }
   }, [value]);
