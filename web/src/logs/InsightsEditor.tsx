@@ -30,7 +30,6 @@ export function InsightsEditor({
 }) {
   const ref = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
-  const emitted = useRef(value); // the last text the editor reported
   const cb = useRef({ onChange, onRun, fields });
   cb.current = { onChange, onRun, fields };
   useEffect(() => {
@@ -59,9 +58,7 @@ export function InsightsEditor({
           keymap.of([...completionKeymap, ...defaultKeymap, ...historyKeymap]),
           EditorView.contentAttributes.of({ "aria-label": "Query" }),
           EditorView.updateListener.of((u) => {
-            if (!u.docChanged) return;
-            emitted.current = u.state.doc.toString();
-            cb.current.onChange(emitted.current);
+            if (u.docChanged) cb.current.onChange(u.state.doc.toString());
           }),
         ],
       }),
@@ -69,12 +66,13 @@ export function InsightsEditor({
     view.current = v;
     return () => v.destroy();
   }, []);
-  // A value set from outside (history, saved query, a sidebar filter) replaces the text;
-  // the editor's own edits coming back (a render behind the typing) must not.
+  // `value` is the committed query (the URL's), not the text being typed: it changes when
+  // the query is set from outside (history, saved query, a sidebar filter), and then
+  // replaces the text. (Feeding the typed text back raced with typing: a render one
+  // keystroke behind replaced the text, which re-rendered, and so on.)
   useEffect(() => {
     const v = view.current;
-    if (v && value !== emitted.current && v.state.doc.toString() !== value) {
-      emitted.current = value;
+    if (v && v.state.doc.toString() !== value) {
       v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
     }
   }, [value]);

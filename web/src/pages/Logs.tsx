@@ -196,7 +196,7 @@ export function Logs({ query }: { query: URLSearchParams }) {
           </div>
         ) : null}
         <InsightsEditor
-          value={draft}
+          value={text}
           fields={[...fields, ...discovered.map((d) => d.name)]}
           error={editorError}
           onChange={setDraft}
