@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from vigil.api.app import build_app
 from vigil.api.aws.dispatch import AwsDispatcher
+from vigil.api.aws.internal import XRayInternalRefusals
 from vigil.api.aws.xray import SAMPLING_OPERATIONS, XRayService
 from vigil.api.v1_traces import TracesApi
 from vigil.auth import Authenticator
@@ -89,7 +90,7 @@ def build(core: Core) -> TracesPillar:
     return TracesPillar(
         name="traces",
         routes=api.routes(),
-        aws_services=[xray],
+        aws_services=[xray, XRayInternalRefusals()],
         tasks=[
             Task("service-graph", catch_up, CATCH_UP_INTERVAL, busy_ratio=BACKGROUND_SHARE_K),
             Task("trace-retention", retention, cfg.retention_interval),

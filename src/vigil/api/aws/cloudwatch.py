@@ -46,6 +46,7 @@ class CloudWatchService(AwsService):
     model = "cloudwatch"
     validation_error = "InvalidParameterValue"
     missing_parameter_error = "MissingParameter"
+    constraint_error = "ValidationError"
     throttling_error = ("Throttling", 400)
     unavailable_error = "ServiceUnavailable"
     # PutMetricData's JSON body goes straight to the (native) decoder, which checks the
@@ -119,7 +120,14 @@ class CloudWatchService(AwsService):
     async def _list_metrics(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         now = self._clock() // 10**9
         window = 3 * 3600 if params.get("RecentlyActive") == "PT3H" else md.LIST_WINDOW
-        after = _decode_token(params.get("NextToken"), "ListMetrics", _is_series_position)
+        try:
+            after = pagetoken.decode(params.get("NextToken"), _is_series_position)
+        except pagetoken.BadToken:
+            # CloudWatch's answer to a token it did not hand out (ListMetrics's model has
+            # no InvalidNextToken error).
+            raise AwsError(
+                "InvalidParameterValue", "Request parameter NextToken is invalid"
+            ) from None
         found = await md.list_metrics(
             self._store,
             ctx.tenant,
@@ -154,8 +162,13 @@ class CloudWatchService(AwsService):
         extended = list(params.get("ExtendedStatistics") or [])
         if not stats and not extended:
             raise AwsError(
-                "MissingParameter",
-                "The request must contain either the parameter Statistics or ExtendedStatistics.",
+                "InvalidParameterCombination",
+                "Must specify either Statistics or ExtendedStatistics, but not both.",
+            )
+        if params["StartTime"] >= params["EndTime"]:
+            raise AwsError(
+                "InvalidParameterValue",
+                "The parameter StartTime must be less than the parameter EndTime.",
             )
         if stats and extended:
             raise AwsError(
@@ -188,6 +201,16 @@ class CloudWatchService(AwsService):
         return {"Label": params["MetricName"], "Datapoints": points}
 
     async def _get_metric_data(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        for index, query in enumerate(params["MetricDataQueries"], 1):
+            if query.get("MetricStat") is None and query.get("Expression") is None:
+                raise AwsError(
+                    "ValidationError",
+                    f"The parameter MetricDataQueries.member.{index}.MetricStat is required.",
+                )
+        if params["StartTime"] >= params["EndTime"]:
+            raise AwsError(
+                "ValidationError", "The parameter EndTime must be greater than StartTime."
+            )
         queries = [_metric_query(q) for q in params["MetricDataQueries"]]
         start, end = _seconds(params["StartTime"]), _seconds(params["EndTime"])
         max_points = params.get("MaxDatapoints", DEFAULT_MAX_DATAPOINTS)

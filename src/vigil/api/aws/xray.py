@@ -86,6 +86,7 @@ class XRayService(AwsService):
     def operations(self) -> Mapping[str, Handler]:
         return {
             "PutTraceSegments": self._put_trace_segments,
+            "PutTelemetryRecords": self._put_telemetry_records,
             "GetTraceSummaries": self._get_trace_summaries,
             "BatchGetTraces": self._batch_get_traces,
             "GetTraceGraph": self._get_trace_graph,
@@ -125,6 +126,17 @@ class XRayService(AwsService):
                 for f in result.failures
             ]
         }
+
+    async def _put_telemetry_records(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        """The X-Ray daemon's and SDKs' own health figures (segments received, sent,
+        rejected, connection errors). AWS keeps them for its console; vigil counts the
+        records on /metrics (``vigil_ingest_items_total{protocol="xray_api",
+        signal="telemetry"}``) and keeps nothing else — its own /metrics already says how
+        segments arrive. Accepted so that daemons and SDKs that send it do not log errors."""
+        self._metrics.count_items("xray_api", "telemetry", len(params["TelemetryRecords"]), 0)
+        return {}
 
     # --- traces ------------------------------------------------------------------------
 

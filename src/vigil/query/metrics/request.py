@@ -197,9 +197,7 @@ async def get_metric_data(
     request.deadline = deadline
     request.start = align_start(start, f.now, default_period)
     if end <= request.start:
-        raise QueryError(
-            "InvalidParameterValue", "The parameter StartTime must be less than EndTime."
-        )
+        raise QueryError("ValidationError", "The parameter EndTime must be greater than StartTime.")
     _check_grid(queries, request.start, end, default_period)
     for query in queries:
         if query.expression is not None:
