@@ -190,8 +190,9 @@ def test_field_top_values_and_one_click_filter(page: Any, vigil: VigilProcess, f
 
 
 def test_expand_a_row_shows_json_and_the_trace_link(
-    page: Any, vigil: VigilProcess, feed: Feed
+    page: Any, console: ConsoleLog, vigil: VigilProcess, feed: Feed
 ) -> None:
+    console.expect(r"status of 404")  # the trace itself was never sent: only its log line
     page.goto(logs_url(vigil, GROUP, "filter @message like 'with trace'", **{"from": "now-1h"}))
     row = rows(page).first
     expect(row).to_contain_text("payment with trace declined")
@@ -204,6 +205,7 @@ def test_expand_a_row_shows_json_and_the_trace_link(
     expect(details).to_contain_text("@logStream")
     page.get_by_role("link", name=feed.trace_id).first.click()
     page.wait_for_url(f"{vigil.url}/traces/{feed.trace_id}")
+    expect(page.get_by_role("heading", name="Trace not found")).to_be_visible()
 
 
 def test_ten_thousand_rows_stay_windowed(page: Any, vigil: VigilProcess, feed: Feed) -> None:

@@ -73,11 +73,14 @@ export function Logs({ query }: { query: URLSearchParams }) {
   const groupsKey = groups.join(",");
 
   // The groups' discovered fields (GetLogGroupFields) feed completion and the sidebar.
+  // Only groups that exist are asked (a missing one is reported once, above the editor).
+  const existing = known ? groups.filter((g) => known.some((k) => k.name === g)) : [];
+  const existingKey = existing.join(",");
   useEffect(() => {
-    if (!groups.length) return setDiscovered([]);
+    if (!existing.length) return setDiscovered([]);
     const ac = new AbortController();
     Promise.all(
-      groups.map((g) =>
+      existing.map((g) =>
         logsApi<{ logGroupFields: { name: string; percent: number }[] }>("GetLogGroupFields", { logGroupName: g }, ac.signal)
           .then((r) => r.logGroupFields ?? [])
           .catch(() => []),
@@ -88,12 +91,13 @@ export function Logs({ query }: { query: URLSearchParams }) {
       setDiscovered([...best.entries()].map(([name, percent]) => ({ name, percent })));
     });
     return () => ac.abort();
-  }, [groupsKey]);
+  }, [existingKey]);
 
   // Running: the query (up to 10,000 rows) and its histogram side by side.
   useEffect(() => {
     if (!groups.length || !text.trim() || tab === "tail") return;
-    if (known && missing.length) return;
+    // Runs once the groups are known: a missing group is reported instead.
+    if (!known || missing.length) return;
     const ac = new AbortController();
     const startedAt = performance.now();
     setEditorError(null);
@@ -145,7 +149,7 @@ export function Logs({ query }: { query: URLSearchParams }) {
 
   // The pattern view: the same matching events clustered by `pattern @message`.
   useEffect(() => {
-    if (tab !== "patterns" || !groups.length || (known && missing.length)) return;
+    if (tab !== "patterns" || !groups.length || !known || missing.length) return;
     const ac = new AbortController();
     const startedAt = performance.now();
     setPatterns({ status: "running", startedAt });
