@@ -191,7 +191,7 @@ def main() -> None:
         vigil = VigilProcess(Path(tmp) / "data", "--no-self-metrics").start()
         try:
             started = time.monotonic()
-            with vigil.client(timeout=300) as http:
+            with httpx.Client(base_url=vigil.url, timeout=300) as http:
                 feed_logs(http, args.lines)
                 big = feed_traces(http, vigil.otlp_http_url)
             print(

@@ -325,3 +325,24 @@ def test_a_query_that_times_out_says_so(page: Any, slow_vigil: VigilProcess) -> 
     )
     page.goto(logs_url(slow_vigil, "/slow", "fields @message | sort @timestamp desc"))
     expect(page.get_by_role("alert")).to_contain_text("timed out")
+
+
+def test_drag_on_the_histogram_zooms_the_range(page: Any, vigil: VigilProcess, feed: Feed) -> None:
+    page.goto(logs_url(vigil, GROUP, "fields @timestamp, @message", **{"from": "now-1h"}))
+    hist = page.get_by_role("region", name="Matching events over time")
+    expect(hist).to_have_attribute("data-total", str(EVENTS))
+    over = hist.locator(".u-over")
+    box = over.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, y, steps=8)
+    page.mouse.up()
+    page.wait_for_url(re.compile(r"from=\d+"))
+    q = parse_qs(urlparse(page.url).query)
+    assert 10 * 60_000 < int(q["to"][0]) - int(q["from"][0]) < 20 * 60_000  # a quarter hour
+    table = page.get_by_role("table", name="Query results")
+    expect(table).not_to_have_attribute("aria-rowcount", str(EVENTS + 1))
+    rowcount = int(table.get_attribute("aria-rowcount"))
+    assert 1 < rowcount < EVENTS + 1  # only the events of the zoomed window
