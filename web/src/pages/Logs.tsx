@@ -96,8 +96,9 @@ export function Logs({ query }: { query: URLSearchParams }) {
   // Running: the query (up to 10,000 rows) and its histogram side by side.
   useEffect(() => {
     if (!groups.length || !text.trim() || tab === "tail") return;
-    // Runs once the groups are known: a missing group is reported instead.
-    if (!known || missing.length) return;
+    // Runs at once (not after the group list: a round trip less to the first rows); a
+    // group the list shows missing is reported instead.
+    if (known && missing.length) return;
     const ac = new AbortController();
     const startedAt = performance.now();
     setEditorError(null);
@@ -149,7 +150,7 @@ export function Logs({ query }: { query: URLSearchParams }) {
 
   // The pattern view: the same matching events clustered by `pattern @message`.
   useEffect(() => {
-    if (tab !== "patterns" || !groups.length || !known || missing.length) return;
+    if (tab !== "patterns" || !groups.length || (known && missing.length)) return;
     const ac = new AbortController();
     const startedAt = performance.now();
     setPatterns({ status: "running", startedAt });
@@ -319,7 +320,7 @@ export function Logs({ query }: { query: URLSearchParams }) {
             onFilter={(f, v, neg) => go({ query: withFilter(text, f, v, neg), tab: null })}
           />
           <div class="logs-main">
-            {run?.status === "error" ? (
+            {run?.status === "error" && !missing.length ? (
               <div class="widget-error" role="alert">
                 {run.message}
               </div>

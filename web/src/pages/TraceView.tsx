@@ -6,7 +6,7 @@ import { api, ApiError, isAbort } from "../api";
 import { Linked } from "../logs/links";
 import { navigate, withParams } from "../router";
 import { formatTime } from "../time";
-import { flatten, TraceJson } from "../traces/model";
+import { flatten, LogLine, TraceJson } from "../traces/model";
 import { SpanDetails, XrayDoc } from "../traces/SpanDetails";
 import { formatMs, Waterfall } from "../traces/Waterfall";
 import { annotations } from "../traces/xray";
@@ -16,15 +16,23 @@ export function TraceView({ id, query }: { id: string; query: URLSearchParams })
   const [trace, setTrace] = useState<TraceJson | null>(null);
   const [error, setError] = useState<ApiError | Error | null>(null);
   const [collapsed, setCollapsed] = useState<Set<number>>(new Set());
+  const [logState, setLogs] = useState<{ logs: LogLine[]; log_count: number } | null>(null);
   const [docs, setDocs] = useState<Map<string, XrayDoc> | null | undefined>(undefined);
   useEffect(() => {
     const ac = new AbortController();
     setTrace(null);
     setError(null);
     setDocs(undefined);
-    api<TraceJson>(`/api/v1/traces/${encodeURIComponent(id)}?log_limit=500`, { signal: ac.signal })
+    // The spans and the log lines are asked for side by side: the waterfall does not wait
+    // for the log search.
+    const path = `/api/v1/traces/${encodeURIComponent(id)}`;
+    api<TraceJson>(`${path}?logs=false`, { signal: ac.signal })
       .then(setTrace)
       .catch((e) => !isAbort(e) && setError(e));
+    setLogs(null);
+    api<{ logs: LogLine[]; log_count: number }>(`${path}/logs?limit=500`, { signal: ac.signal })
+      .then((r) => setLogs(r))
+      .catch(() => !ac.signal.aborted && setLogs({ logs: [], log_count: 0 }));
     return () => ac.abort();
   }, [id]);
   const flat = useMemo(() => (trace ? flatten(trace.spans) : null), [trace]);
@@ -76,7 +84,7 @@ export function TraceView({ id, query }: { id: string; query: URLSearchParams })
   };
   const select = (i: number | null) => navigate(withParams({ span: i === null ? null : flat.spans[i].span_id }), true);
   const startMs = Number(BigInt(trace.start_time_unix_nano) / 1000000n);
-  const logs = trace.logs ?? [];
+  const logs = logState?.logs ?? [];
   const criticalCount = flat.critical.reduce((a, b) => a + b, 0);
   return (
     <div class="trace-page">
@@ -133,9 +141,11 @@ export function TraceView({ id, query }: { id: string; query: URLSearchParams })
       </div>
       <details class="trace-logs" open={logs.length > 0}>
         <summary>
-          Logs of this trace ({(trace.log_count ?? logs.length).toLocaleString()})
+          Logs of this trace ({logState ? logState.log_count.toLocaleString() : "…"})
         </summary>
-        {logs.length === 0 ? (
+        {logState === null ? (
+          <p class="muted">Looking for log lines…</p>
+        ) : logs.length === 0 ? (
           <p class="muted">No log line carries this trace id.</p>
         ) : (
           <ul class="panel-logs" aria-label="Logs of this trace">
