@@ -139,8 +139,7 @@ def test_completion_offers_commands_functions_and_fields(
     page.keyboard.press("Delete")
     page.keyboard.type("fil")
     listbox = page.locator(".cm-tooltip-autocomplete")
-    expect(listbox).to_contain_text("filter")
-    page.keyboard.press("Enter")
+    listbox.get_by_role("option", name="filter").click()
     page.keyboard.type("lat")
     expect(listbox).to_contain_text("latency_ms")  # a field the group has (GetLogGroupFields)
     page.keyboard.press("Escape")
@@ -331,7 +330,9 @@ def test_a_query_that_times_out_says_so(page: Any, slow_vigil: VigilProcess) -> 
 def test_drag_on_the_histogram_zooms_the_range(page: Any, vigil: VigilProcess, feed: Feed) -> None:
     page.goto(logs_url(vigil, GROUP, "fields @timestamp, @message", **{"from": "now-1h"}))
     hist = page.get_by_role("region", name="Matching events over time")
-    expect(hist).to_have_attribute("data-total", str(EVENTS))
+    expect(hist.locator(".u-over")).to_be_visible()
+    total = int(hist.get_attribute("data-total"))
+    assert total >= EVENTS  # (the live tail test adds lines)
     over = hist.locator(".u-over")
     box = over.bounding_box()
     assert box is not None
@@ -344,6 +345,6 @@ def test_drag_on_the_histogram_zooms_the_range(page: Any, vigil: VigilProcess, f
     q = parse_qs(urlparse(page.url).query)
     assert 10 * 60_000 < int(q["to"][0]) - int(q["from"][0]) < 20 * 60_000  # a quarter hour
     table = page.get_by_role("table", name="Query results")
-    expect(table).not_to_have_attribute("aria-rowcount", str(EVENTS + 1))
+    expect(table).not_to_have_attribute("aria-rowcount", str(total + 1))
     rowcount = int(table.get_attribute("aria-rowcount"))
-    assert 1 < rowcount < EVENTS + 1  # only the events of the zoomed window
+    assert 1 < rowcount < total + 1  # only the events of the zoomed window

@@ -146,7 +146,7 @@ export function Logs({ query }: { query: URLSearchParams }) {
       }
     })();
     return () => ac.abort();
-  }, [text, groupsKey, startMs, endMs, tick, tab === "tail", known === null, missing.length]);
+  }, [text, groupsKey, startMs, endMs, tick, tab === "tail", missing.length]);
 
   // The pattern view: the same matching events clustered by `pattern @message`.
   useEffect(() => {
@@ -165,7 +165,7 @@ export function Logs({ query }: { query: URLSearchParams }) {
       )
       .catch((e) => !isAbort(e) && setPatterns({ status: "error", startedAt, message: e.message }));
     return () => ac.abort();
-  }, [tab, text, groupsKey, startMs, endMs, tick, known === null]);
+  }, [tab, text, groupsKey, startMs, endMs, tick, missing.length]);
 
   const go = (changes: Record<string, string | null>) => navigate(withParams(changes));
   const runNow = (q: string) => {
