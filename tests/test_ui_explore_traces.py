@@ -40,7 +40,7 @@ def _span(
     parent: str = "",
     error: bool = False,
     events: list[dict[str, Any]] | None = None,
-    **attrs: str,
+    attrs: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "traceId": trace,
@@ -49,7 +49,7 @@ def _span(
         "kind": kind,
         "startTimeUnixNano": str(start_ns),
         "endTimeUnixNano": str(start_ns + int(dur_ms * 1e6)),
-        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()],
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in (attrs or {}).items()],
         "events": events or [],
     }
     if parent:
@@ -100,7 +100,7 @@ def feed(vigil: VigilProcess) -> Feed:
         vigil,
         "frontend",
         [
-            _span(checkout, root, "GET /checkout", 2, t0, 120, **{"http.route": "/checkout"}),
+            _span(checkout, root, "GET /checkout", 2, t0, 120, attrs={"http.route": "/checkout"}),
             _span(
                 checkout,
                 call,
@@ -109,7 +109,7 @@ def feed(vigil: VigilProcess) -> Feed:
                 t0 + 5_000_000,
                 100,
                 root,
-                **{"server.address": "checkout"},
+                attrs={"server.address": "checkout"},
             ),
         ],
     )
@@ -126,7 +126,7 @@ def feed(vigil: VigilProcess) -> Feed:
                 t0 + 30_000_000,
                 8,
                 srv,
-                **{"db.system": "postgresql"},
+                attrs={"db.system": "postgresql"},
             ),
             _span(
                 checkout,
@@ -136,7 +136,7 @@ def feed(vigil: VigilProcess) -> Feed:
                 t0 + 25_000_000,
                 70,
                 srv,
-                **{"server.address": "payments"},
+                attrs={"server.address": "payments"},
             ),
         ],
     )
@@ -334,15 +334,17 @@ def test_ten_thousand_spans_open_and_expand_without_a_long_frame(
     )
 
     def timed_click(name: str) -> float:
-        return page.evaluate(
-            """(name) => new Promise((done) => {
+        return float(
+            page.evaluate(
+                """(name) => new Promise((done) => {
                 const b = [...document.querySelectorAll('[aria-label]')]
                   .find((e) => e.getAttribute('aria-label') === name);
                 const t0 = performance.now();
                 b.click();
                 requestAnimationFrame(() => setTimeout(() => done(performance.now() - t0)));
             })""",
-            name,
+                name,
+            )
         )
 
     collapse = timed_click("Collapse batch")
