@@ -42,6 +42,8 @@ def tiny_queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VigilProces
         # Accepted rows leave the queue once inserted: flush often so that it drains.
         "--flush-interval-ms",
         "50",
+        # vigil's own counters (and the self-scrape) would share the two-row queue
+        "--no-self-metrics",
     ).start()
     yield server
     assert server.stop() == 0
