@@ -209,6 +209,29 @@ def test_escalates_after_300s_then_ack_and_resolve(
     ]
     listed = httpx.get(f"{stack.url}/api/v1/notifications").json()["notifications"]
     assert all("R0UTINGKEY" not in orjson.dumps(n).decode() for n in listed)
+    # The timeline names where each step went without the URLs' secret paths (Slack's
+    # /T/B/X is its token), as the notification listing does.
+    steps = [h["detail"] for h in detail["history"] if h["kind"] == "step"]
+    assert steps
+    assert all("/slack/T/B/X" not in d for d in steps), steps
+    assert all("/hook" not in d for d in steps), steps
+
+
+def test_timeline_steps_hide_the_secret_part_of_target_urls() -> None:
+    # A policy level may name endpoints directly (channel:endpoint); the incident's
+    # timeline shows the host and a digest, never a webhook's path or a Slack token.
+    from vigil.notify.escalation import _step_text
+
+    step = {
+        "level": 0,
+        "round": 0,
+        "targets": ["webhook:https://hooks.example.com/T0/B0/s3cr3t?k=v", "email:a@b.c", "ops"],
+    }
+    text = _step_text(step, 3)
+    assert "s3cr3t" not in text
+    assert "k=v" not in text
+    assert text.startswith("level 1: 3 notification(s) to webhook:https://hooks.example.com/…#")
+    assert text.endswith(", email:a@b.c, ops")
 
 
 def test_ack_link_stops_escalation_and_refuses_forgery(

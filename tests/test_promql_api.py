@@ -268,3 +268,45 @@ def test_staleness_marker_ends_a_series_before_the_lookback() -> None:
     assert at(45_000 + 300_000)[0]["value"][1] == "4"
     assert at(45_000 + 300_001) == []
     assert not math.isnan(values[0])
+
+
+# Hostile input found by the PromQL fuzz probe (issue 18): each was a 500, or killed the
+# process (the first three: the parser's native recursion overflowed its thread's stack).
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ("(" * 20000 + "up" + ")" * 20000, "1:101: parse error: expression nested deeper than 100"),
+        ("-" * 9000 + "up", "1:251: parse error: more than 250 operators"),
+        ("+".join(["1"] * 5000), "1:502: parse error: more than 250 operators"),
+        ("up @ 1700000000000000000000000000", "the @ modifier's time is out of range"),
+    ],
+)
+def test_queries_too_deep_or_out_of_range_are_refused(
+    client: httpx.Client, query: str, error: str
+) -> None:
+    r = client.post("/api/v1/query", data={"query": query, "time": T0})
+    assert r.status_code == 400, r.text
+    assert r.json()["errorType"] == "bad_data"
+    assert r.json()["error"].startswith(error)
+    # The process is alive and answers the next query.
+    assert client.get("/api/v1/query", params={"query": "1", "time": T0}).status_code == 200
+
+
+def test_hostile_times_steps_and_timeouts_are_bad_data(client: httpx.Client) -> None:
+    for params in (
+        {"query": "up", "time": "1e20"},
+        {"query": "up", "time": T0, "timeout": "0"},
+        {"query": "up", "time": T0, "timeout": "0s"},
+    ):
+        r = client.get("/api/v1/query", params=params)
+        assert r.status_code == 400, (params, r.text)
+        assert r.json()["errorType"] == "bad_data"
+    r = client.get(
+        "/api/v1/query_range",
+        params={"query": "up", "start": T0, "end": T0 + 60, "step": "9999999999y"},
+    )
+    assert r.status_code == 400, r.text
+    # A subquery whose inner grid would be 31.5 G steps is refused before it is built.
+    r = client.get("/api/v1/query", params={"query": "max_over_time(up[1y:1ms])", "time": T0})
+    assert r.status_code == 422, r.text
+    assert r.json()["errorType"] == "execution"

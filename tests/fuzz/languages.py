@@ -330,12 +330,74 @@ RULE_WORDS = [
     "ALARM",
 ]
 
+PROMQL_SEEDS = [
+    "up",
+    'sum by (job) (rate(fuzz_requests_total{job="api", code=~"5.."}[5m]))',
+    "histogram_quantile(0.99, sum by (le) (rate(fuzz_latency_bucket[5m])))",
+    "fuzz_requests_total / ignoring(code) group_left sum without (code) (fuzz_requests_total)",
+    "avg_over_time(fuzz_gauge[10m:1m] offset 5m)",
+    "topk(3, max_over_time(fuzz_gauge[1h])) > bool 2",
+    'label_replace(fuzz_gauge, "x", "$1", "job", "(.*)")',
+    "fuzz_gauge @ 1700000000",
+    'count_values("v", fuzz_gauge)',
+    "-fuzz_gauge ^ 2 % 3 and on(job) fuzz_gauge unless fuzz_other",
+]
+PROMQL_WORDS = [
+    "sum",
+    "by",
+    "without",
+    "(",
+    ")",
+    "{",
+    "}",
+    "[5m]",
+    "[1y:1ms]",
+    "[0s]",
+    "rate(",
+    "irate(",
+    "increase(",
+    "histogram_quantile(",
+    "quantile(",
+    "topk(",
+    "count_values(",
+    "absent(",
+    "label_replace(",
+    "holt_winters(",
+    "predict_linear(",
+    "offset",
+    "-1y",
+    "@",
+    "start()",
+    "end()",
+    "on",
+    "ignoring",
+    "group_left",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "=~",
+    "!~",
+    '"(a+)+$"',
+    '"\\"',
+    "fuzz_gauge",
+    "up",
+    "1e309",
+    "-Inf",
+    "NaN",
+    "0x1p-1074",
+    ",",
+    "^",
+    "%",
+]
+
 LANGUAGES = {
     "insights": (INSIGHTS_SEEDS, INSIGHTS_WORDS),
     "metric-math": (MATH_SEEDS, MATH_WORDS),
     "filter-pattern": (PATTERN_SEEDS, PATTERN_WORDS),
     "xray-filter": (XRAY_SEEDS, XRAY_WORDS),
     "alarm-rule": (RULE_SEEDS, RULE_WORDS),
+    "promql": (PROMQL_SEEDS, PROMQL_WORDS),
 }
 
 
@@ -364,6 +426,8 @@ def _deep(rng: random.Random, language: str) -> str:
                 "fields " + "-" * n + "1",
             ]
         )
+    if language == "promql":
+        return rng.choice(["(" * n + "up" + ")" * n, "-" * n + "up", "sum(" * n + "up"])
     if language == "alarm-rule":
         return rng.choice(["(" * n + "TRUE" + ")" * n, "NOT " * n + "TRUE", "ALARM(" * n])
     if language == "filter-pattern":

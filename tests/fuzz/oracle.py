@@ -16,7 +16,7 @@ import orjson
 from google.rpc import status_pb2
 
 # The protocols' error shapes, named by ``Probe.shape``.
-SHAPES = ("aws-json", "aws-query", "aws-cbor", "rest-json", "otlp", "v1", "grpc")
+SHAPES = ("aws-json", "aws-query", "aws-cbor", "rest-json", "otlp", "v1", "grpc", "prometheus")
 # Words of the store's own error text that must never reach a client.
 STORE_WORDS = ("DB::", "ClickHouse", "Code: ", "clickhouse", "chdb", "Traceback", "SELECT ")
 
@@ -113,7 +113,7 @@ class Fuzzer:
         elapsed = time.monotonic() - started
         tally.slowest = max(tally.slowest, elapsed)
         tally.statuses[response.status_code] += 1
-        if response.status_code >= 500:
+        if response.status_code >= 500 and not _protocol_timeout(probe, response):
             tally.server_errors += 1
             return self._found(probe, "5xx", f"{response.status_code} {response.text[:300]}")
         problem = judge_shape(probe.shape, response)
@@ -218,6 +218,16 @@ def _query(params: list[tuple[str, str]]) -> str:
     )
 
 
+def _protocol_timeout(probe: Probe, response: httpx.Response) -> bool:
+    """The Prometheus API answers a query that ran past its ``timeout`` with 503 and
+    ``errorType: timeout`` — its contract, not a failure (a hang is still one)."""
+    return (
+        probe.shape == "prometheus"
+        and response.status_code == 503
+        and b'"errorType":"timeout"' in response.content
+    )
+
+
 def judge_shape(shape: str, response: httpx.Response) -> str | None:
     """None when the answer is in the protocol's shape; else what is wrong with it."""
     status = response.status_code
@@ -239,6 +249,8 @@ def judge_shape(shape: str, response: httpx.Response) -> str | None:
         return _json_object(text, ("message", "code"), "OTLP")
     if shape == "v1":
         return _json_object(text, ("error",), "/api/v1")
+    if shape == "prometheus":  # {"status": "error", "errorType": …, "error": …}
+        return _json_object(text, ("errorType",), "Prometheus API")
     if shape == "aws-cbor":
         try:
             body = cbor2.loads(text)

@@ -591,6 +591,28 @@ def dashboard_body(rng: random.Random, ctx: Context) -> Probe:
     )
 
 
+def promql(rng: random.Random, _: Context) -> Probe:
+    """The PromQL API (issue 15): hostile queries, times, steps and limits, GET or POST."""
+    now = time.time()
+    params = [("query", hostile_text(rng, "promql"))]
+    if rng.random() < 0.5:
+        path = "/prometheus/api/v1/query"
+        params.append(("time", str(rng.choice([now, -1, 1e20, "nan", "2026-13-01T00:00:00Z"]))))
+    else:
+        path = "/prometheus/api/v1/query_range"
+        start = rng.choice([now - 3600, now - 86400 * 3650, -1e18, "x"])
+        params += [("start", str(start)), ("end", str(now))]
+        step = rng.choice(["15s", "1ms", "0", "-1", "1e-9", 60, "9999999999y"])
+        params.append(("step", str(step)))
+    if rng.random() < 0.2:
+        params.append(("timeout", rng.choice(["1ms", "0", "-5s", "1e400s"])))
+    if rng.random() < 0.5 and len(params[0][1]) < 8000:  # httpx refuses URLs past 64 KB
+        return Probe("promql", "GET", path, "prometheus", params=params)
+    body = form_body(rng, params)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    return Probe("promql", "POST", path, "prometheus", body, headers)
+
+
 OTLP_GRPC = {
     "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
     "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
@@ -630,4 +652,5 @@ PROTOCOLS: dict[str, Callable[[random.Random, Context], Probe]] = {
     "alarm-rule": alarm_rule,
     "dashboard-body": dashboard_body,
     "otlp-grpc": otlp_grpc,
+    "promql": promql,
 }

@@ -37,6 +37,7 @@ from vigil.query.promql.parse import parse
 from vigil.query.promql.sql import LabelMatcher, select, selector_matchers
 from vigil.query.promql.values import Samples
 from vigil.store.interface import QueryTimeout, QueryTooLarge, Store, StoreError
+from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ def _error(error_type: str, message: str) -> Response:
     return Response(orjson.dumps(body), _STATUS[error_type], media_type="application/json")
 
 
+MAX_TIME_S = 2**53 / 1000 / 4  # ~71,000 years either side of 1970
+
+
 def parse_time(field: str, text: str) -> float:
     """Seconds since the epoch from a float or RFC 3339, as Prometheus' ``parseTime``."""
     try:
@@ -73,7 +77,8 @@ def parse_time(field: str, text: str) -> float:
             raise BadData(
                 f'invalid parameter "{field}": cannot parse "{text}" to a valid timestamp'
             ) from None
-    if not math.isfinite(value):
+    # Milliseconds must fit the evaluator's int64 grids with room for ranges and offsets.
+    if not math.isfinite(value) or abs(value) > MAX_TIME_S:
         raise BadData(f'invalid parameter "{field}": cannot parse "{text}" to a valid timestamp')
     return value
 
@@ -89,7 +94,12 @@ def parse_duration(field: str, text: str) -> float:
             ) from None
         import promql_parser
 
-        return promql_parser.parse_duration(text).total_seconds()
+        try:  # the pattern passes "0s" and overflowing counts, which the parser refuses
+            return float(promql_parser.parse_duration(text).total_seconds())
+        except (ValueError, OverflowError):
+            raise BadData(
+                f'invalid parameter "{field}": cannot parse "{text}" to a valid duration'
+            ) from None
     if not math.isfinite(value) or value > 2**53 / 1000:
         raise BadData(f'invalid parameter "{field}": cannot parse "{text}" to a valid duration')
     return value
@@ -105,10 +115,12 @@ class PrometheusApi:
         store: Store,
         clock: Callable[[], int] = time.time_ns,
         limits: promql.Limits | None = None,
+        metrics: SelfMetrics | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._limits = limits or promql.Limits()
+        self._metrics = metrics
 
     def routes(self) -> list[Route]:
         methods = ["GET", "POST"]
@@ -139,6 +151,8 @@ class PrometheusApi:
                 return _error("timeout", f"query timed out in expression evaluation: {exc}")
             except QueryTooLarge as exc:
                 return _error("execution", f"{exc}: narrow the selector or the time range")
+            except RecursionError:  # the parse-time shape check should make this unreachable
+                return _error("bad_data", "the expression nests too deeply to evaluate")
             except StoreError as exc:
                 incident = uuid.uuid4().hex[:12]
                 log.warning("store error %s on %s: %s", incident, request.url.path, exc)
@@ -155,7 +169,12 @@ class PrometheusApi:
 
     def _timeout(self, p: MultiDict) -> float:
         text = p.get("timeout")
-        return min(DEFAULT_TIMEOUT, parse_duration("timeout", text)) if text else DEFAULT_TIMEOUT
+        if not text:
+            return DEFAULT_TIMEOUT
+        seconds = parse_duration("timeout", text)
+        if seconds <= 0:  # Prometheus would time out at once and answer 503; say why instead
+            raise BadData(f'invalid parameter "timeout": {text!r} is not a positive duration')
+        return min(DEFAULT_TIMEOUT, seconds)
 
     def _fetcher(
         self, tenant: str, loop: asyncio.AbstractEventLoop, deadline: float
@@ -184,7 +203,15 @@ class PrometheusApi:
         timeout = self._timeout(p)
         loop = asyncio.get_running_loop()
         fetch = self._fetcher(tenant, loop, time.monotonic() + timeout)
-        return await asyncio.wait_for(asyncio.to_thread(work, fetch), timeout)
+        if self._metrics is None:
+            return await asyncio.wait_for(asyncio.to_thread(work, fetch), timeout)
+        # A user expression like the others (issue 18): timed, and a hit bound counted.
+        with self._metrics.expression("promql") as run:
+            try:
+                return await asyncio.wait_for(asyncio.to_thread(work, fetch), timeout)
+            except (TimeoutError, QueryTimeout):
+                run.overran()
+                raise
 
     async def query(self, tenant: str, p: MultiDict) -> Any:
         q = _required(p, "query")

@@ -35,7 +35,7 @@ import orjson
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from vigil.notify.interface import Notification, Target
+from vigil.notify.interface import Notification, Target, redact
 from vigil.notify.pipeline import TOPIC_MEMO, Notifier
 from vigil.state.incidents import (
     Incident,
@@ -670,8 +670,15 @@ def _incident_row(inc: Incident) -> dict[str, Any]:
 def _step_text(step: dict[str, Any], count: int) -> str:
     again = f" (repeat {step['round']})" if step["round"] else ""
     return f"level {step['level'] + 1}{again}: {count} notification(s) to " + ", ".join(
-        step["targets"]
+        _shown(ref) for ref in step["targets"]
     )
+
+
+def _shown(ref: str) -> str:
+    """A target reference as incident timelines show it: a URL's path and query (where
+    webhook, Slack and PagerDuty secrets live) replaced by a digest (interface.redact)."""
+    channel, _, endpoint = ref.partition(":")
+    return redact(channel, endpoint) if "://" in endpoint else ref
 
 
 def _unique(targets: list[Target]) -> list[Target]:

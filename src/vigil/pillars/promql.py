@@ -8,5 +8,5 @@ from vigil.pillar import Core, Pillar
 
 
 def build(core: Core) -> Pillar:
-    api = PrometheusApi(core.store, clock=core.clock)
+    api = PrometheusApi(core.store, clock=core.clock, metrics=core.metrics)
     return Pillar(name="promql", routes=api.routes())

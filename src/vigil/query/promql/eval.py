@@ -102,13 +102,17 @@ class Evaluator:
         base = times
         if at is not None:
             kind = enum_name(at.type)
-            fixed = (
-                self.start_ms
-                if kind == "Start"
-                else self.end_ms
-                if kind == "End"
-                else round(at.at.timestamp() * 1000)  # type: ignore[union-attr]
-            )
+            if kind == "Start":
+                fixed = self.start_ms
+            elif kind == "End":
+                fixed = self.end_ms
+            else:
+                try:  # the parser keeps `@ 1e27`, then cannot hand it over as a time
+                    fixed = round(at.at.timestamp() * 1000)  # type: ignore[union-attr]
+                except (ValueError, OverflowError):
+                    raise BadData("the @ modifier's time is out of range") from None
+                if abs(fixed) > 2**53:
+                    raise BadData("the @ modifier's time is out of range")
             base = np.full(len(times), fixed, dtype=np.int64)
         return base - ms(offset)
 
@@ -155,9 +159,11 @@ class Evaluator:
         start = (first // step) * step
         if start < first:
             start += step
-        inner_times = np.arange(start, int(refs.max()) + 1, step, dtype=np.int64)
-        if len(inner_times) * max(1, len(times)) > self.max_samples * 10:
+        # Counted before the grid exists: `x[1y:1ms]` would be 31.5 G steps (fuzz found it).
+        count = max(0, (int(refs.max()) - start) // step + 1)
+        if count * max(1, len(times)) > self.max_samples * 10:
             raise TooManySamples(self.max_samples)
+        inner_times = np.arange(start, int(refs.max()) + 1, step, dtype=np.int64)
         inner = self.eval(node.expr, inner_times)
         if isinstance(inner, Scalar):
             raise BadData("subquery is only allowed on instant vector")
