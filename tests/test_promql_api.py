@@ -293,11 +293,12 @@ def test_queries_too_deep_or_out_of_range_are_refused(
 
 
 def test_hostile_times_steps_and_timeouts_are_bad_data(client: httpx.Client) -> None:
-    for params in (
+    hostile: list[dict[str, str | int]] = [
         {"query": "up", "time": "1e20"},
         {"query": "up", "time": T0, "timeout": "0"},
         {"query": "up", "time": T0, "timeout": "0s"},
-    ):
+    ]
+    for params in hostile:
         r = client.get("/api/v1/query", params=params)
         assert r.status_code == 400, (params, r.text)
         assert r.json()["errorType"] == "bad_data"
