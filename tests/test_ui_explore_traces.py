@@ -98,7 +98,7 @@ def feed(vigil: VigilProcess) -> Feed:
     }
     _spans(
         vigil,
-        "frontend",
+        "uiex-frontend",
         [
             _span(checkout, root, "GET /checkout", 2, t0, 120, attrs={"http.route": "/checkout"}),
             _span(
@@ -109,13 +109,13 @@ def feed(vigil: VigilProcess) -> Feed:
                 t0 + 5_000_000,
                 100,
                 root,
-                attrs={"server.address": "checkout"},
+                attrs={"server.address": "uiex-checkout"},
             ),
         ],
     )
     _spans(
         vigil,
-        "checkout",
+        "uiex-checkout",
         [
             _span(checkout, srv, "POST /orders", 2, t0 + 10_000_000, 90, call),
             _span(
@@ -136,13 +136,13 @@ def feed(vigil: VigilProcess) -> Feed:
                 t0 + 25_000_000,
                 70,
                 srv,
-                attrs={"server.address": "payments"},
+                attrs={"server.address": "uiex-payments"},
             ),
         ],
     )
     _spans(
         vigil,
-        "payments",
+        "uiex-payments",
         [
             _span(
                 checkout,
@@ -157,7 +157,7 @@ def feed(vigil: VigilProcess) -> Feed:
             )
         ],
     )
-    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "payments"}}]}
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "uiex-payments"}}]}
     records = [
         {
             "timeUnixNano": str(t0 + 40_000_000),
@@ -269,7 +269,7 @@ def test_search_by_filter_expression_and_by_errors(
     page.get_by_role("button", name="Search").click()
     page.wait_for_url(re.compile(r"error=1"))
     rows = table.locator("tbody tr")
-    expect(rows.filter(has_text="payments")).to_have_count(1)
+    expect(rows.filter(has_text="uiex-payments")).to_have_count(1)
     expect(rows.filter(has_text="GET /search")).to_have_count(1)
 
 
@@ -380,18 +380,18 @@ def test_unknown_and_malformed_trace_ids_are_clear(
 def test_service_map_nodes_edges_and_click(page: Any, vigil: VigilProcess, feed: Feed) -> None:
     page.goto(f"{vigil.url}/service-map?from=now-1h")
     svg = page.get_by_role("img", name="Service map")
-    expect(svg.get_by_role("link", name=re.compile(r"^payments:"))).to_be_visible(timeout=30_000)
-    payments = svg.get_by_role("link", name=re.compile(r"^payments:"))
+    expect(svg.get_by_role("link", name=re.compile(r"^uiex-payments:"))).to_be_visible(
+        timeout=30_000
+    )
+    payments = svg.get_by_role("link", name=re.compile(r"^uiex-payments:"))
     assert "100.0% errors" in payments.get_attribute("aria-label")
     expect(payments).to_have_class(re.compile(r"\bbad\b"))
-    expect(svg.get_by_role("link", name=re.compile(r"^frontend:"))).to_have_class(
+    expect(svg.get_by_role("link", name=re.compile(r"^uiex-frontend:"))).to_have_class(
         re.compile(r"\bok\b")
     )
     edge = svg.locator("[data-edge]", has_text="p99")
     assert edge.count() >= 2
-    checkout = svg.get_by_role("link", name=re.compile(r"^checkout:"))
+    checkout = svg.get_by_role("link", name=re.compile(r"^uiex-checkout:"))
     checkout.click()
-    page.wait_for_url(re.compile(r"/traces\?.*service=checkout"))
-    # The session's server also holds other modules' "checkout" traces: this one is listed.
-    rows = page.get_by_role("table", name="Traces").locator("tbody tr")
-    expect(rows.locator(f'a[href="/traces/{feed.checkout}"]')).to_be_visible()
+    page.wait_for_url(re.compile(r"/traces\?.*service=uiex-checkout"))
+    expect(page.get_by_role("table", name="Traces").locator("tbody tr")).to_have_count(1)

@@ -7,6 +7,7 @@ import { bracketMatching } from "@codemirror/language";
 import { EditorState, Prec } from "@codemirror/state";
 import { EditorView, keymap, lineNumbers, placeholder } from "@codemirror/view";
 import { completionKeymap } from "@codemirror/autocomplete";
+import { diagnosticCount, setDiagnostics } from "@codemirror/lint";
 import { insightsSupport, showQueryError } from "./insightsLang";
 
 export interface EditorError {
@@ -58,7 +59,10 @@ export function InsightsEditor({
           keymap.of([...completionKeymap, ...defaultKeymap, ...historyKeymap]),
           EditorView.contentAttributes.of({ "aria-label": "Query" }),
           EditorView.updateListener.of((u) => {
-            if (u.docChanged) cb.current.onChange(u.state.doc.toString());
+            if (!u.docChanged) return;
+            cb.current.onChange(u.state.doc.toString());
+            // The server's error concerned the old text: it goes with the edit.
+            if (diagnosticCount(u.state) > 0) queueMicrotask(() => u.view.dispatch(setDiagnostics(u.view.state, [])));
           }),
         ],
       }),

@@ -4,7 +4,7 @@
 // error underlined at its position (the page sets it with `showQueryError`).
 import { autocompletion, CompletionContext, CompletionResult } from "@codemirror/autocomplete";
 import { HighlightStyle, StreamLanguage, StringStream, syntaxHighlighting } from "@codemirror/language";
-import { linter, lintGutter, setDiagnostics, Diagnostic } from "@codemirror/lint";
+import { lintGutter, setDiagnostics, Diagnostic } from "@codemirror/lint";
 import { Extension } from "@codemirror/state";
 import { EditorView } from "@codemirror/view";
 import { tags } from "@lezer/highlight";
@@ -153,7 +153,7 @@ const style = HighlightStyle.define([
 
 /** Where the cursor is: right after a pipe (a command comes), or elsewhere (an operand). */
 function atCommandPosition(before: string): boolean {
-  // Strip strings and comments crudely: a pipe inside quotes is rare at the cursor.
+  // A pipe inside a string before the cursor is taken for a command separator (rare).
   const lastPipe = before.lastIndexOf("|");
   const head = lastPipe < 0 ? before : before.slice(lastPipe + 1);
   return /^\s*$/.test(head);
@@ -205,9 +205,9 @@ export function insightsSupport(fields: () => string[]): Extension {
     insightsLanguage,
     syntaxHighlighting(style),
     autocompletion({ override: [completionSource(fields)], activateOnTyping: true }),
-    lintGutter(),
     // No client-side linting: the server's parser is the one truth; its diagnostics are
-    // shown via setDiagnostics and a no-op linter clears them after an edit.
-    linter(() => [], { delay: 100 }),
+    // set with setDiagnostics and cleared by the editor after an edit (a no-op linter
+    // would also clear them when its first pass came after the server's answer).
+    lintGutter(),
   ];
 }
