@@ -76,6 +76,7 @@ def test_pillars_plug_in_and_stop_after_listeners_and_tasks(tmp_path: Path) -> N
             "otlp",
             "dashboards",
             "selfwatch",
+            "promql",
             "probe",
         ]
         with server.client() as http:
