@@ -1,5 +1,5 @@
 """Builds the native decoders (Cython: OTLP protobuf, PutMetricData JSON, X-Ray segment
-documents); everything else is in pyproject.toml."""
+documents, Prometheus remote write); everything else is in pyproject.toml."""
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -24,6 +24,12 @@ setup(
             Extension(
                 "vigil.ingest._xray",
                 ["src/vigil/ingest/_xray.pyx"],
+                extra_compile_args=["-O2"],
+                optional=True,
+            ),
+            Extension(
+                "vigil.ingest.prom._remotewrite",
+                ["src/vigil/ingest/prom/_remotewrite.pyx"],
                 extra_compile_args=["-O2"],
                 optional=True,
             ),

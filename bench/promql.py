@@ -23,7 +23,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.prometheus_peer import PrometheusPeer
+from tests.promql_peer import PrometheusPeer
 from tests.runtime import InProcessVigil
 
 from vigil.model.metrics import METRIC_SCHEMA, PointKind

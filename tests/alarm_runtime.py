@@ -73,12 +73,14 @@ class Harness:
 
 
 @contextmanager
-def running(data_dir: Path, clock: Clock) -> Iterator[Harness]:
+def running(data_dir: Path, clock: Clock, **settings: Any) -> Iterator[Harness]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     events: list[AlarmEvent] = []
-    config = Config(data_dir=data_dir, port=0, otlp_http_port=0, otlp_grpc_port=0, xray_port=None)
+    config = Config(
+        data_dir=data_dir, port=0, otlp_http_port=0, otlp_grpc_port=0, xray_port=None, **settings
+    )
 
     def capture(core: Core) -> Pillar:
         core.alarm_sinks.append(events.append)

@@ -20,6 +20,7 @@ from typing import Any
 
 from tests.golden.frame import Block, close, duration
 from vigil.model.metrics import MetricColumns, PointKind
+from vigil.query.metricmath.functions import FunctionTable, default_functions
 from vigil.query.metrics import (
     Fetch,
     MetricQuery,
@@ -120,10 +121,12 @@ class Metrics:
 
     The points of the ``load`` blocks go into the store at the first ``eval``."""
 
-    def __init__(self, store: Store, tenant: str) -> None:
+    def __init__(self, store: Store, tenant: str, functions: FunctionTable | None = None) -> None:
         self.store = store
         self.tenant = tenant
         self.points = MetricColumns()
+        self.functions = functions if functions is not None else default_functions()
+        self.now = T0  # the clock of the eval running (what the anomaly models read)
 
     def load(self, block: Block) -> None:
         series = block.options
@@ -134,11 +137,13 @@ class Metrics:
         if len(self.points):
             self.store.insert("metrics", self.points.to_arrow())
             self.points = MetricColumns()
-        now = T0 + int(duration(block.at or "0"))
+        now = self.now = T0 + int(duration(block.at or "0"))
         fetch = Fetch(self.store, MetricRetention(), self.tenant, now)
         queries = [query_of(line, block) for line in block.body]
         start, end = int(block.options["start"]), int(block.options["end"])
-        results: list[Result] = asyncio.run(get_metric_data(fetch, queries, T0 + start, T0 + end))
+        results: list[Result] = asyncio.run(
+            get_metric_data(fetch, queries, T0 + start, T0 + end, functions=self.functions)
+        )
         return [
             (r.id, r.label, [(t - T0, v) for t, v in zip(r.timestamps, r.values, strict=True)])
             for r in results

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from tests.golden.frame import Block, close, duration
-from tests.prometheus_peer import PrometheusPeer, Series
+from tests.promql_peer import PrometheusPeer, Series
 from tests.runtime import InProcessVigil
 from vigil.auth import TENANT_HEADER
 from vigil.model.metrics import MetricColumns, PointKind

@@ -201,8 +201,8 @@ def test_xray_constraints(vigil: VigilProcess) -> None:
 
 
 def test_every_model_pattern_compiles() -> None:
-    """Each pattern of the three served models is checked: RE2 reads all but those using
-    Java-only syntax, which the translation or Python's ``re`` handle."""
+    """Each pattern of the three served models is checked (Python's ``re`` or RE2, after
+    translating Java-only spellings); none is left unchecked."""
     for name in ("logs", "cloudwatch", "xray"):
         model = load_model(name)
         for shape_name in model.shape_names:
@@ -300,3 +300,18 @@ def test_put_metric_data_deep_member_is_a_400(vigil: VigilProcess, member: str) 
     )
     assert response.status_code == 400, response.text
     assert response.json()["__type"] == "InvalidParameterValueException"
+
+
+def test_insight_rule_constraints_answer_validation_error(vigil: VigilProcess) -> None:
+    """Every CloudWatch service object answers a broken model constraint alike (here the
+    insight rules' own: RuleName's pattern)."""
+    cw = _client(vigil, "cloudwatch")
+    assert _refusal(cw.put_insight_rule, RuleName="bad\u00e9", RuleDefinition="{}") == (
+        "ValidationError",
+        _one(
+            "ruleName",
+            "bad\u00e9",
+            "Member must satisfy regular expression pattern: [\\x20-\\x7E]+",
+        ),
+    )
+    cw.close()

@@ -111,7 +111,7 @@ def _call(
 # --- metrics ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("protocol", ["query", "json"])
+@pytest.mark.parametrize("protocol", ["query", "json", "smithy-rpc-v2-cbor"])
 def test_health_check_and_pickers(served: dict[str, Any], protocol: str) -> None:
     assert _call(served, "health-metrics", protocol)["Metrics"] == []
     names = {m["MetricName"] for m in _call(served, "metric-names", protocol)["Metrics"]}
@@ -141,7 +141,7 @@ def test_pickers_with_linked_accounts(served: dict[str, Any]) -> None:
     assert _call(other, "log-group-picker-account")["logGroups"] == []
 
 
-@pytest.mark.parametrize("protocol", ["query", "json"])
+@pytest.mark.parametrize("protocol", ["query", "json", "smithy-rpc-v2-cbor"])
 def test_metric_stat_with_timezone_label(served: dict[str, Any], protocol: str) -> None:
     answer = _call(served, "metric-stat", protocol)
     (result,) = answer["MetricDataResults"]
@@ -173,7 +173,20 @@ def test_math_over_a_hidden_query(served: dict[str, Any]) -> None:
     assert result["Values"] == [2 * (10.0 + i) for i in range(MINUTES)]
 
 
-@pytest.mark.parametrize("protocol", ["query", "json"])
+def test_anomaly_band_answers_two_series_under_one_id(served: dict[str, Any]) -> None:
+    """Grafana's aggregateResponse keys results by Id and label: the band is two results
+    with the query's Id, told apart by their labels."""
+    results = _call(served, "math-anomaly-band")["MetricDataResults"]
+    assert [r["Id"] for r in results] == ["band", "band"]
+    labels = [r["Label"] for r in results]
+    assert len(set(labels)) == 2
+    assert labels[0].endswith("upper")
+    assert labels[1].endswith("lower")
+    for r in results:
+        assert len(r["Timestamps"]) == len(r["Values"])
+
+
+@pytest.mark.parametrize("protocol", ["query", "json", "smithy-rpc-v2-cbor"])
 def test_metrics_insights(served: dict[str, Any], protocol: str) -> None:
     answer = _call(served, "metrics-insights", protocol)
     results = answer["MetricDataResults"]

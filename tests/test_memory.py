@@ -23,11 +23,19 @@ def _run(code: str) -> dict[str, object]:
     return answer
 
 
+# Pages of chDB's library only this process maps (Private_Clean): MADV_PAGEOUT reclaims
+# those; pages another process maps too (a server of the same venv started by another
+# test) stay, so the test reads its own share, not RSS.
 RSS_FILE = """
 def rss_file_mb():
-    for line in open("/proc/self/status"):
-        if line.startswith("RssFile:"):
-            return int(line.split()[1]) // 1024
+    kb, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        first = line.split(None, 1)[0]
+        if not first.endswith(":"):
+            inside = line.rstrip().endswith("_chdb.abi3.so")
+        elif inside and first == "Private_Clean:":
+            kb += int(line.split()[1])
+    return kb // 1024
 """
 
 
@@ -46,9 +54,9 @@ print(json.dumps({"before": before, "after": after, "advised": advised, "answer"
 """
     )
     assert int(str(result["advised"])) >= 1
-    # import chdb touches ~150-250 MB of its library; at least half of it goes
+    # import chdb touches ~150-250 MB of its library; what only this process maps goes
     before, after = int(str(result["before"])), int(str(result["after"]))
-    assert after < before - 60, result
+    assert after <= before // 4, result
     assert result["answer"] == "499500"
 
 

@@ -11,8 +11,13 @@ import pytest
 
 from tests.golden.frame import Frame
 from tests.metrics_golden import Metrics
+from vigil.query.metricmath.functions import default_functions
+from vigil.rules.alarms.band import band_functions
+from vigil.rules.alarms.batch import Models
+from vigil.rules.alarms.fetch import MetricReader
 from vigil.store.clickhouse import ClickHouseStore
 from vigil.store.migrations import migrate
+from vigil.store.retention import MetricRetention
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics"
 FILES = sorted(GOLDEN.glob("*.test"))
@@ -29,6 +34,12 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_golden(store: ClickHouseStore, path: Path) -> None:
-    metrics = Metrics(store, tenant=re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem))
+    # The functions GetMetricData has in the server: the defaults plus the anomaly band,
+    # read from the alarms' models over the same store at the eval's clock.
+    functions = default_functions()
+    metrics = Metrics(store, re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem), functions)
+    reader = MetricReader(store, MetricRetention(), lambda: metrics.now, functions)
+    for spec in band_functions(Models(reader)):
+        functions.register(spec)
     frame = Frame().register("series", metrics).register("metrics", metrics)
     assert frame.run(path) > 0, f"{path} has no eval"

@@ -8,28 +8,25 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from tests import aws_protocols
 from tests.vigil_process import VigilProcess
 
 
-def _client(vigil: VigilProcess) -> Any:
-    return boto3.client(
-        "cloudwatch",
-        endpoint_url=vigil.url,
-        region_name="us-east-1",
-        aws_access_key_id="a",
-        aws_secret_access_key="b",
+def _client(vigil: VigilProcess, protocol: str = "json") -> Any:
+    return aws_protocols.client(
+        "cloudwatch", protocol, vigil.url, aws_access_key_id="a", aws_secret_access_key="b"
     )
 
 
-def test_metrics_insights_over_the_apis(vigil: VigilProcess) -> None:
+@pytest.mark.parametrize("protocol", ["json", "query", "cbor"])
+def test_metrics_insights_over_the_apis(vigil: VigilProcess, protocol: str) -> None:
     ns = f"Insights/{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     t0 = now - timedelta(minutes=5)
-    cw = _client(vigil)
+    cw = _client(vigil, protocol)
     cw.put_metric_data(
         Namespace=ns,
         MetricData=[

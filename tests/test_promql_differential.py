@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import prometheus_peer
+from tests import promql_peer as prometheus_peer
 from tests.golden.frame import Frame
 from tests.promql_golden import PromQLDiff
 from tests.runtime import InProcessVigil

@@ -181,3 +181,34 @@ def test_a_timed_out_read_barrier_does_not_stop_the_flusher(tmp_path: Path) -> N
     finally:
         store.release.set()
         writer.stop()
+
+
+def test_a_cancelled_write_does_not_stop_the_appender(tmp_path: Path) -> None:
+    """A periodic task cancelled at shutdown while its write waits for the WAL: the batch
+    is logged all the same and the appender thread lives on (it died on the cancelled
+    future's InvalidStateError)."""
+    store = _SlowStore()
+    store.release.set()
+    writer = WalWriter(
+        cast(Store, store),
+        WriteAheadLog(tmp_path),
+        SelfMetrics(),
+        commit_interval=0.2,  # the write lingers: time to cancel its waiter
+        flush_interval=0.01,
+    )
+    writer.start()
+    try:
+
+        async def scenario() -> None:
+            waiting = asyncio.ensure_future(writer.write({"logs": pa.table({"body": ["a"]})}))
+            await asyncio.sleep(0.02)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await asyncio.wait_for(writer.write({"logs": pa.table({"body": ["b"]})}), 10)
+            await asyncio.wait_for(writer.barrier(), 10)
+
+        asyncio.run(scenario())
+        assert store.rows == 2
+    finally:
+        writer.stop()

@@ -28,7 +28,7 @@ def test_pages_and_assets_are_served_without_a_key(keyed: VigilProcess) -> None:
         assert r.status_code == 200, path
         assert r.headers["content-type"].startswith("text/html")
         assert r.headers["cache-control"] == "no-cache"
-        assert '<meta name="vigil-features" content="alarms">' in r.text
+        assert '<meta name="vigil-features" content="alarms alarm-detail incidents">' in r.text
     script = re.search(r'src="(/static/assets/[^"]+\.js)"', r.text)
     assert script is not None
     asset = httpx.get(keyed.url + script.group(1))

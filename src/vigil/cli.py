@@ -195,6 +195,13 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="seconds between two recordings of vigil's own counters",
     )
     p.add_argument(
+        "--scrape-config",
+        type=Path,
+        default=os.environ.get("VIGIL_SCRAPE_CONFIG") or None,
+        help="Prometheus-style YAML with scrape_configs whose targets vigil scrapes into"
+        " namespace 'prometheus' (env VIGIL_SCRAPE_CONFIG); default: none",
+    )
+    p.add_argument(
         "--log-level",
         default=os.environ.get("VIGIL_LOG_LEVEL", "INFO"),
         help="DEBUG, INFO, WARNING or ERROR: what vigil logs on standard error"
@@ -229,6 +236,14 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--slack-api-url",
         default=d.slack_api_url,
         help="Slack Web API base (incoming webhooks are subscription endpoints)",
+    )
+    p.add_argument(
+        "--slack-signing-secret",
+        default=os.environ.get("VIGIL_SLACK_SIGNING_SECRET"),
+        help="signing secret of the Slack app whose incoming webhooks are subscribed, with"
+        " Interactivity's Request URL set to <public-url>/notify/slack/actions: Slack"
+        " messages get Acknowledge and Resolve buttons (env VIGIL_SLACK_SIGNING_SECRET);"
+        " default: none, the buttons are links to the signed acknowledge page",
     )
 
 
@@ -296,7 +311,18 @@ def parse_config(args: argparse.Namespace) -> Config:
         self_metrics=args.self_metrics,
         self_metrics_interval=args.self_metrics_interval,
         pagerduty_webhook_secret=args.pagerduty_webhook_secret,
+        slack_signing_secret=args.slack_signing_secret,
+        scrape_config=_scrape_config(args.scrape_config),
     )
+
+
+def _scrape_config(path: Path | None) -> Path | None:
+    """The scrape config, checked now so that a mistake stops ``serve`` with its reason."""
+    if path is not None:
+        from vigil.ingest.prom.scrape_config import load
+
+        load(path)  # raises ScrapeConfigError (a ValueError) naming the field
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

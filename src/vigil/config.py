@@ -45,9 +45,12 @@ class Config:
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     slack_api_url: str = "https://slack.com/api"
     pagerduty_webhook_secret: str | None = None  # PagerDuty V3 webhooks' signing secret
+    slack_signing_secret: str | None = None  # Slack app's: Acknowledge/Resolve buttons
     notify_interval: float = 1.0  # seconds between notify passes (escalations, outbox)
     self_metrics: bool = True  # vigil's own counters as metrics in namespace "vigil"
     self_metrics_interval: float = 60.0  # seconds between two of those passes
+    # Prometheus: scrape_configs to run (YAML, vigil.ingest.prom.scrape_config); None: none
+    scrape_config: Path | None = None
 
     @property
     def store_url(self) -> str:

@@ -52,6 +52,7 @@ from vigil.auth import Authenticator
 from vigil.config import Config
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.listeners import HttpListeners
+from vigil.query.metricmath.functions import FunctionTable, default_functions
 from vigil.rules.alarms.interface import EventSink
 from vigil.state.cloudwatch_resources import CloudWatchResources
 from vigil.state.db import open_state
@@ -87,6 +88,9 @@ class Core:
     # Where alarm state changes go: the notify pillar (built after alarms) adds its
     # consumer here; the alarms pillar calls every sink for every event, in order.
     alarm_sinks: list[EventSink] = field(default_factory=list)
+    # Metric math's functions for every reader (GetMetricData, math alarms): pillars add
+    # theirs at build (alarms: ANOMALY_DETECTION_BAND; insight rules: INSIGHT_RULE_METRIC).
+    metric_functions: FunctionTable = field(default_factory=default_functions)
     addresses: dict[str, str] = field(default_factory=dict)  # listener name -> host:port
     ready: bool = False  # /healthz answers 200 (read at request time)
 

@@ -1,13 +1,16 @@
 """The wiring: opens the core, builds the pillars in a written-down order, starts them in
 order and stops them in reverse (the contract is in ``vigil.pillar``).
 
-Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, notify, read-api, otlp,
-dashboards, selfwatch, promql. The logs pillar comes first because every later pillar's ingest may
-carry logs through its metric filters; alarms read what the three pillars store and hand
-their events to notify; OTLP comes after the three because it feeds them; dashboards and
-vigil watching itself only read and write through what precedes them. The web UI's pages
-(``vigil.web.pages``) are served on the main port before the AWS routes: ``GET /`` is the
-home page unless it carries an AWS query ``Action``.
+Pillars, in order (``PILLARS``): logs, metrics, traces, alarms, insight-rules, notify,
+read-api, otlp, dashboards, selfwatch, prometheus, promql. The logs pillar comes first
+because every later pillar's ingest may carry logs through its metric filters; alarms read
+what the three pillars store and hand their events to notify (insight rules read the logs
+and add INSIGHT_RULE_METRIC to metric math); OTLP comes after the three because it feeds
+them; dashboards and vigil watching itself only read and write through what precedes them;
+Prometheus remote write and scraping write through the metrics pillar's path, and the
+PromQL API only reads. The web UI's pages (``vigil.web.pages``) are served on the main
+port before the AWS routes: ``GET /`` is the home page unless it carries an AWS query
+``Action``.
 
 Start order                               Stop order (reverse, each waits for the last)
  1. core: store (open ClickHouse,          1. not ready: /healthz answers 503
@@ -51,10 +54,12 @@ from vigil.pillar import Builder, Core, Pillar, open_core
 from vigil.pillars import (
     alarms,
     dashboards,
+    insight_rules,
     logs,
     metrics,
     notify,
     otlp,
+    prometheus,
     promql,
     read_api,
     selfwatch,
@@ -75,11 +80,13 @@ PILLARS: tuple[Builder, ...] = (
     metrics.build,
     traces.build,
     alarms.build,
+    insight_rules.build,
     notify.build,
     read_api.build,
     otlp.build,
     dashboards.build,
     selfwatch.build,
+    prometheus.build,  # remote write and scraping feed the metrics pillar's store
     promql.build,  # reads only: the PromQL query API (issue 15)
 )
 
@@ -194,7 +201,8 @@ class Runtime:
         )
         open_paths = tuple(prefix for p in self.built for prefix in p.open_paths)
         routes = [r for p in self.built for r in p.routes]
-        pages = web_pages.routes(aws.root, [getattr(r, "path", "") for r in routes])
+        api_paths = [getattr(r, "path", "") for r in routes]
+        pages = web_pages.routes(aws.root, api_paths)
         main_app = build_app(
             [*routes, *pages, *aws.routes()],
             core.auth,
@@ -204,6 +212,8 @@ class Runtime:
                 aws.is_aws(scope) or web_pages.is_page(scope) or _is_open(scope, open_paths)
             ),
         )
+        # GET /metrics from a browser is the metrics explorer; scrapers get the exposition.
+        main_app = web_pages.with_metrics_page(main_app, web_pages.page_endpoint(api_paths))
         core.addresses["http"] = await core.listeners.open("http", main_app, cfg.host, cfg.port)
         self._grpc, grpc_port = await start_grpc_server(
             [h for p in self.built for h in p.grpc_handlers],

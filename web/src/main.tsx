@@ -5,8 +5,13 @@ import "./styles.css";
 import { DashboardList } from "./pages/DashboardList";
 import { DashboardView } from "./pages/DashboardView";
 import { Home } from "./pages/Home";
+import { Logs } from "./pages/Logs";
+import { ServiceMap } from "./pages/ServiceMap";
+import { Traces } from "./pages/Traces";
+import { TraceView } from "./pages/TraceView";
 import { onLinkClick, useLocation } from "./router";
 import { setApiKey } from "./api";
+import { alarmPages } from "./alarms/routes";
 
 const THEME_KEY = "vigil.theme";
 
@@ -19,6 +24,13 @@ function Page({ path, query }: { path: string; query: URLSearchParams }) {
   if (path === "/dashboards" || path === "/dashboards/") return <DashboardList />;
   const m = /^\/dashboards\/([^/]+)\/?$/.exec(path);
   if (m) return <DashboardView name={decodeURIComponent(m[1])} query={query} key={m[1]} />;
+  if (path === "/logs" || path === "/logs/") return <Logs query={query} />;
+  if (path === "/traces" || path === "/traces/") return <Traces query={query} />;
+  const t = /^\/traces\/([^/]+)\/?$/.exec(path);
+  if (t) return <TraceView id={decodeURIComponent(t[1])} query={query} key={t[1]} />;
+  if (path === "/service-map" || path === "/service-map/") return <ServiceMap query={query} />;
+  const alarmPage = alarmPages(path, query); // /metrics, /alarms…, /incidents…
+  if (alarmPage) return alarmPage;
   return (
     <div class="page-message" role="alert">
       <h1>Page not found</h1>
@@ -79,6 +91,12 @@ function App() {
         <nav aria-label="Main">
           {nav("/", "Home")}
           {nav("/dashboards", "Dashboards")}
+          {nav("/logs", "Logs")}
+          {nav("/metrics", "Metrics")}
+          {nav("/traces", "Traces")}
+          {nav("/service-map", "Service map")}
+          {nav("/alarms", "Alarms")}
+          {nav("/incidents", "Incidents")}
         </nav>
         <button
           type="button"

@@ -34,6 +34,8 @@ from vigil.api.responses import JSONResponse, error
 from vigil.model.dashboard import NAME_RE, validate
 from vigil.model.timefmt import rfc3339
 from vigil.query import metrics as md
+from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS
+from vigil.query.metricmath.functions import FunctionTable
 from vigil.query.metrics import widgets as dq
 from vigil.state.dashboards import DashboardNotFound, Dashboards
 from vigil.store.interface import Store
@@ -53,6 +55,7 @@ class DashboardsApi:
         retention: MetricRetention,
         clock: Callable[[], int] = time.time_ns,
         search_limit: int = 500,
+        functions: FunctionTable = DEFAULT_FUNCTIONS,
     ) -> None:
         self._dashboards = dashboards
         self._store = store
@@ -60,6 +63,7 @@ class DashboardsApi:
         self._retention = retention
         self._clock = clock
         self._search_limit = search_limit
+        self._functions = functions  # metric math's, the server's (bands, insight rules)
 
     def routes(self) -> list[Route]:
         timer = self._metrics.query_seconds
@@ -164,7 +168,12 @@ class DashboardsApi:
                 answers[key] = {"error": str(exc)}
         fetch = md.Fetch(self._store, self._retention, tenant, now // 10**9)
         results = await dq.run(
-            fetch, requests, start // 10**9, -(-end // 10**9), search_limit=self._search_limit
+            fetch,
+            requests,
+            start // 10**9,
+            -(-end // 10**9),
+            search_limit=self._search_limit,
+            functions=self._functions,
         )
         for r in results:
             answers[r.key] = r.compact()

@@ -10,7 +10,9 @@
   matching events). Severity as ``/api/v1/logs`` reads it (query/logs/severity.py). Only
   events stamped within the last day are followed.
 * ``POST /api/v1/logs/scheduled-queries/{name}/run`` runs a scheduled query now.
-Errors: the read API's shape (400 naming the field, 404, 504).
+Errors: the read API's shape (400 naming the field, 404, 504); a query that does not parse
+or cannot run is ``malformed_query`` with the character offsets it concerns (``start``,
+``end``, end exclusive) so that an editor can underline them.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class LogsApi:
         try:
             query = parse_query(text)
         except QuerySyntaxError as exc:
-            return error(400, "malformed_query", exc.message, "query")
+            return _malformed(exc)
         known = {g.name for g in await asyncio.to_thread(self._registry.groups, tenant)}
         if query.source is not None:
             groups = sorted(n for n in known if n.startswith(query.source.prefixes))
@@ -110,7 +112,7 @@ class LogsApi:
         try:
             query_id = await self._queries.submit(req)
         except QueryError as exc:
-            return error(400, "malformed_query", exc.message, "query")
+            return _malformed(exc)
         except TooManyQueries as exc:
             return error(429, "too_many_queries", str(exc))
         return JSONResponse({"query_id": query_id}, status_code=202)
@@ -190,3 +192,14 @@ class LogsApi:
         except UnknownScheduledQuery:
             return error(404, "not_found", "The specified scheduled query does not exist.")
         return JSONResponse({"query_id": query_id})
+
+
+def _malformed(exc: QueryError) -> Response:
+    body = {
+        "code": "malformed_query",
+        "message": exc.message,
+        "field": "query",
+        "start": exc.start,
+        "end": max(exc.end, exc.start),
+    }
+    return JSONResponse({"error": body}, status_code=400)

@@ -20,6 +20,10 @@
 * ``GET /notify/sns/SimpleNotificationService-<id>.pem`` — the certificate that signs SNS
   messages (their SigningCertURL); ``GET /notify/sns/confirm`` and ``/notify/sns/unsubscribe``
   — the SubscribeURL and UnsubscribeURL of SNS messages (SNS's XML answers).
+* ``GET /notify/graph/<payload>.<sig>.png`` — an alarm's graph, by its signed, expiring
+  link (``notify.graph``): what Slack, Teams and PagerDuty fetch to show it.
+* ``POST /notify/slack/actions`` — Slack's interaction payloads (Acknowledge / Resolve
+  buttons), signed with ``--slack-signing-secret`` (``notify.slackactions``).
 * ``POST /notify/pagerduty/webhook?tenant=T`` — PagerDuty V3 webhooks (signed with
   ``--pagerduty-webhook-secret``): acknowledged / resolved there, here too.
 The ``/notify/`` paths need no API key (the ack link's signature is its credential; the
@@ -46,7 +50,9 @@ from vigil.api.aws import protocols
 from vigil.api.endpoint import json_endpoint
 from vigil.api.params import ParamError, Params
 from vigil.api.responses import JSONResponse, error
+from vigil.notify import slackactions
 from vigil.notify.escalation import AlreadyHandled, EscalationError
+from vigil.notify.graph import GRAPH_PREFIX
 from vigil.notify.interface import SEVERITIES, Notification
 from vigil.notify.oncall import ScheduleError
 from vigil.notify.runtime import NotifyParts
@@ -57,6 +63,7 @@ from vigil.notify.topics import CONFIRM_PATH, UNSUBSCRIBE_PATH, TopicError
 SNS_MODEL = protocols.load_model("sns")
 ACK_PREFIX = "/notify/ack/"
 PAGERDUTY_WEBHOOK = "/notify/pagerduty/webhook"
+SLACK_ACTIONS = "/notify/slack/actions"
 OPEN_PREFIX = "/notify/"  # the ack links and the SNS signing certificate
 
 
@@ -100,9 +107,69 @@ class NotifyApi:
             Route(ACK_PREFIX + "{id}", self.ack_link, methods=["GET", "POST"]),
             Route(self.parts.signer.cert_path, self.certificate),
             Route(PAGERDUTY_WEBHOOK, self.pagerduty_webhook, methods=["POST"]),
+            Route(GRAPH_PREFIX + "{name}", self.graph),
+            Route(SLACK_ACTIONS, self.slack_actions, methods=["POST"]),
             Route(CONFIRM_PATH, self.sns_link),
             Route(UNSUBSCRIBE_PATH, self.sns_link),
         ]
+
+    async def graph(self, request: Request) -> Response:
+        """The PNG of a signed graph link (``notify.graph``): 403 when forged or expired,
+        404 when it cannot be drawn now."""
+        checked = self.parts.graphs.check(request.path_params["name"])
+        if isinstance(checked, str):
+            return error(403, "forbidden", checked)
+        tenant, widget = checked
+        image = await self.parts.graphs.png(tenant, widget)
+        if image is None:
+            return error(404, "not_found", "the graph cannot be drawn now")
+        return Response(image, media_type="image/png", headers={"cache-control": "max-age=300"})
+
+    async def slack_actions(self, request: Request) -> Response:
+        """Slack's interaction payloads (``notify.slackactions``): the Acknowledge and
+        Resolve buttons. Signed with ``--slack-signing-secret`` (401 when the signature
+        or the 5-minute window fails; 404 without a configured secret); answers 200 at
+        once (Slack wants it within 3 s) after the incident is updated and the message
+        replaced through ``response_url``."""
+        secret = self.parts.settings.slack_signing_secret
+        if not secret:
+            return error(404, "not_found", "no Slack signing secret is configured")
+        body = await request.body()
+        try:
+            slackactions.verify(
+                secret,
+                request.headers.get("x-slack-request-timestamp", ""),
+                request.headers.get("x-slack-signature", ""),
+                body,
+                self.parts.clock(),
+            )
+            click = slackactions.parse(body)
+        except slackactions.SlackRequestError as exc:
+            return error(
+                exc.status, "unauthorized" if exc.status == 401 else "bad_request", str(exc)
+            )
+        actions = {
+            slackactions.ACK_ACTION: (self.parts.escalations.acknowledge, "Acknowledged"),
+            slackactions.RESOLVE_ACTION: (self.parts.escalations.resolve, "Resolved"),
+        }
+        if click is None or click.action not in actions:
+            return Response(b"", 200)  # a link button, or another payload: nothing to do
+        tenant = await self.parts.escalations.tenant_of(click.incident_id)
+        if tenant is None:
+            return Response(b"", 200)
+        action, word = actions[click.action]
+        who = f"{click.user} (Slack)"[:200]
+        try:
+            await action(tenant, click.incident_id, who)
+            note = f"{word} by <@{click.user_id}>" if click.user_id else f"{word} by {who}"
+        except AlreadyHandled as exc:
+            note = f"Already {exc.status}; nothing changed."
+        except EscalationError:
+            return Response(b"", 200)
+        incident = await self.parts.escalations.get(tenant, click.incident_id)
+        if incident is not None and click.response_url.startswith(("https://", "http://")):
+            await self.parts.respond_slack(click.response_url, slackactions.updated(incident, note))
+        return Response(b"", 200)
 
     async def pagerduty_webhook(self, request: Request) -> Response:
         """PagerDuty's V3 webhooks: an incident acknowledged or resolved in PagerDuty is

@@ -27,6 +27,7 @@ from vigil.query import metrics as md
 from vigil.query import traces as xq
 from vigil.query.logs import search as logq
 from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS
+from vigil.query.metricmath.functions import FunctionTable
 from vigil.query.metrics import levels as metric_levels
 from vigil.query.metrics import listing as metq
 from vigil.query.metrics.statistics import StatisticError, parse_statistic
@@ -50,6 +51,7 @@ class ReadApi:
         clock: Callable[[], int] = time.time_ns,
         metric_retention: MetricRetention | None = None,
         metric_search_limit: int = 500,
+        metric_functions: FunctionTable | None = None,
     ) -> None:
         self._store = store
         self._registry = registry
@@ -57,6 +59,8 @@ class ReadApi:
         self._clock = clock
         self._retention = metric_retention or MetricRetention()
         self._search_limit = metric_search_limit
+        # metric math's functions (the core's table: anomaly bands, insight rule metrics)
+        self._functions = metric_functions
 
     def _endpoint(self, name: str, handler: Handler) -> Endpoint:
         return json_endpoint(handler, self._metrics.query_seconds.labels(name))
@@ -266,6 +270,7 @@ class ReadApi:
             search_limit=self._search_limit,
             timezone=body.get("timezone") if isinstance(body.get("timezone"), str) else None,
             metrics=self._metrics,
+            functions=self._functions,
         )
         return JSONResponse(
             {
@@ -286,7 +291,7 @@ class ReadApi:
     async def functions(self, request: Request, tenant: str, p: Params) -> Response:
         return JSONResponse(
             {
-                "functions": DEFAULT_FUNCTIONS.names(),
+                "functions": (self._functions or DEFAULT_FUNCTIONS).names(),
                 "statistics": [
                     *metq.STATISTICS,
                     "pNN.NN",
@@ -406,6 +411,7 @@ async def _metric_data(
     search_limit: int = 500,
     timezone: str | None = None,
     metrics: SelfMetrics | None = None,
+    functions: FunctionTable | None = None,
 ) -> list[md.Result]:
     """``md.get_metric_data`` with its query errors as 400s naming the query, its math
     bounded in time (counted on /metrics when ``metrics`` is given)."""
@@ -417,6 +423,7 @@ async def _metric_data(
             start,
             end,
             search_limit=search_limit,
+            functions=functions if functions is not None else DEFAULT_FUNCTIONS,
             timezone=timezone,
             deadline=Deadline(),
         )

@@ -26,13 +26,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import orjson
 
 from vigil.notify.escalation import Escalations, OpenRequest
+from vigil.notify.graph import Graphs
 from vigil.notify.interface import Kind, Notification, Severity
+from vigil.notify.loglines import LogLines
 from vigil.notify.topics import PublishRequest, Topics
 
 log = logging.getLogger(__name__)
@@ -83,8 +86,21 @@ def subject(event: AlarmStateChange, message: Mapping[str, Any]) -> str:
 
 
 class AlarmNotifier:
-    def __init__(self, topics: Topics, escalations: Escalations, public_url: str) -> None:
+    def __init__(
+        self,
+        topics: Topics,
+        escalations: Escalations,
+        public_url: str,
+        graphs: Graphs | None = None,
+        lines: LogLines | None = None,
+    ) -> None:
         self.topics = topics
+        self.graphs = graphs
+        self.lines = lines
+        # Log lines cost a store read per ALARM event: a burst gets them for its first
+        # ``lines_per_pass`` events only (a storm of pages must not wait on log reads).
+        self.lines_per_pass = 20
+        self._lines_left = self.lines_per_pass
         self.escalations = escalations
         self.public_url = public_url.rstrip("/")
         self._queue: asyncio.Queue[AlarmStateChange] = asyncio.Queue()
@@ -97,6 +113,7 @@ class AlarmNotifier:
         """Deliver every queued event, in order; how many. Consecutive ALARM events open
         their incidents in one transaction (a burst of alarms costs one commit)."""
         events: list[AlarmStateChange] = []
+        self._lines_left = self.lines_per_pass
         while not self._queue.empty():
             events.append(self._queue.get_nowait())
         tags: dict[tuple[str, str], dict[str, str] | None] = {}
@@ -117,6 +134,7 @@ class AlarmNotifier:
     async def deliver(self, event: AlarmStateChange) -> None:
         """One event, durably recorded when this returns."""
         tags: dict[tuple[str, str], dict[str, str] | None] = {}
+        self._lines_left = max(self._lines_left, 1)
         request = await self._prepare(event, tags)
         if isinstance(request, tuple):
             await self._open([request])
@@ -156,6 +174,13 @@ class AlarmNotifier:
             links={"alarm": f"{self.public_url}/alarms/{quote(event.alarm_name, safe='')}"},
             details={"AlarmName": event.alarm_name, "NewStateReason": event.reason},
         )
+        if self.graphs is not None:
+            note = self.graphs.attach(event.tenant, note, message, event.timestamp_ms)
+        if self.lines is not None and event.new_state == "ALARM" and self._lines_left > 0:
+            self._lines_left -= 1
+            found = await self.lines.for_alarm(event.tenant, message, event.timestamp_ms)
+            if found:
+                note = replace(note, details={**note.details, "log_lines": found})
         if event.new_state != "ALARM":
             return note
         if not topics:

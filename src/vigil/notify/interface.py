@@ -26,6 +26,7 @@ Contract
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -135,6 +136,20 @@ class Channel(Protocol):
         """Send once; classify the failure (see the module docstring). Never raises for a
         receiver's failure; raises ``ValueError`` for a target it cannot use."""
         ...
+
+
+def log_lines_text(notification: Notification, limit: int = 2800) -> str:
+    """The alarm window's top log lines (``details["log_lines"]``, ``notify.loglines``)
+    as plain text, one per line, or "" when it has none."""
+    lines = notification.details.get("log_lines")
+    if not isinstance(lines, list) or not lines:
+        return ""
+    out = []
+    for line in lines:
+        if isinstance(line, Mapping):
+            stamp = time.strftime("%H:%M:%S", time.gmtime(int(line.get("time", 0)) / 1000))
+            out.append(f"{stamp} {line.get('group', '')}: {line.get('message', '')}")
+    return "\n".join(out)[:limit]
 
 
 def redact(channel: str, endpoint: str) -> str:

@@ -36,6 +36,10 @@ from vigil.state.notifylog import Delivery, Intent, NotificationLog, record_inte
 
 log = logging.getLogger(__name__)
 
+# ``Connection.info`` key of a transaction-scoped memo of topics and their subscriptions,
+# set by ``Escalations`` around a burst of incidents and read by ``Topics.targets_in``.
+TOPIC_MEMO = "vigil.notify.topic-memo"
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -113,6 +117,18 @@ class Notifier:
         """Record the intents inside the caller's transaction (blocking)."""
         now = self.clock()
         intents = intents_for(tenant, notification, targets, now, self.settings.group_wait)
+        return record_intents(conn, intents, int(now * 1000))
+
+    def record_many(
+        self, conn: Connection, batch: Sequence[tuple[str, Notification, Sequence[Target]]]
+    ) -> int:
+        """Several notifications' intents in one insert, in the caller's transaction."""
+        now = self.clock()
+        intents = [
+            i
+            for tenant, note, targets in batch
+            for i in intents_for(tenant, note, targets, now, self.settings.group_wait)
+        ]
         return record_intents(conn, intents, int(now * 1000))
 
     async def publish(

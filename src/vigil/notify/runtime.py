@@ -17,16 +17,21 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine
 
 from vigil.notify import channels as channels_
 from vigil.notify.alarms import AlarmNotifier
 from vigil.notify.channels.email import EmailChannel, SmtpSettings
+from vigil.notify.channels.http import new_client, post
 from vigil.notify.channels.pagerduty import EVENTS_URL
 from vigil.notify.channels.sns_http import SnsHttpChannel
 from vigil.notify.escalation import Escalations
+from vigil.notify.graph import Draw, Graphs
 from vigil.notify.interface import Channel, Notification, Target
+from vigil.notify.loglines import LogLines
 from vigil.notify.oncall import Schedules, contact_target
 from vigil.notify.pipeline import Notifier, Settings
 from vigil.notify.signing import Signer, new_key_pem, self_signed_pem
@@ -47,8 +52,12 @@ class NotifySettings:
     pagerduty_events_url: str = EVENTS_URL  # --pagerduty-events-url
     slack_api_url: str | None = None  # --slack-api-url (Slack Web API base; reserved)
     pagerduty_webhook_secret: str | None = None  # --pagerduty-webhook-secret (V3 webhooks)
+    slack_signing_secret: str | None = None  # --slack-signing-secret (interactive buttons)
     tick_interval: float = 1.0
     pipeline: Settings = field(default_factory=Settings)
+    # --public-url was given: receivers' servers (Slack, Teams, PagerDuty) can fetch
+    # images from vigil, so notifications carry a signed link to the alarm's graph.
+    public_links: bool = False
 
 
 class NotifyParts:
@@ -59,19 +68,29 @@ class NotifyParts:
         clock: Callable[[], float] = time.time,
         extra_channels: Mapping[str, Channel] | None = None,
         node: str | None = None,
+        draw: Draw | None = None,
+        lines: LogLines | None = None,
     ) -> None:
         self.settings = s = settings or NotifySettings()
         self.clock = clock
         smtp = SmtpSettings.from_url(s.smtp_url, s.smtp_from) if s.smtp_url else None
         chs = channels_.build(
-            channels_.ChannelSettings(smtp=smtp, pagerduty_events_url=s.pagerduty_events_url),
+            channels_.ChannelSettings(
+                smtp=smtp,
+                pagerduty_events_url=s.pagerduty_events_url,
+                slack_interactive=bool(s.slack_signing_secret),
+            ),
             clock=clock,
         )
         key = stored_text(engine, "sns-signing-key", new_key_pem)
         cert = stored_text(engine, "sns-signing-cert", lambda: self_signed_pem(key))
         self.signer = Signer(key, cert, s.public_url)
+        # draw: (tenant, MetricWidget) → PNG from the store; None turns graphs off.
+        self.graphs = Graphs(
+            secret(engine, "graph-links"), s.public_url, s.public_links, draw, clock
+        )
         sns_http = SnsHttpChannel(signer=self.signer)
-        email = EmailChannel(smtp, self.signer)
+        email = EmailChannel(smtp, self.signer, self.graphs.for_notification)
         chs.update({kind: email for kind in email.kinds})
         chs.update({kind: sns_http for kind in sns_http.kinds})
         chs.update(extra_channels or {})
@@ -91,8 +110,11 @@ class NotifyParts:
             s.public_url,
             clock,
         )
-        self.alarms = AlarmNotifier(self.topics, self.escalations, s.public_url)
+        # lines: the alarm window's top log lines from the store; None: none.
+        self.alarms = AlarmNotifier(self.topics, self.escalations, s.public_url, self.graphs, lines)
         self._flushes: set[asyncio.Task[dict[str, int]]] = set()
+        # Slack's response_url answers (message updates after a button click).
+        self._slack_client = new_client(2.5)
 
     def set_public_url(self, url: str) -> None:
         """The base of links in messages, once the listener's address is known."""
@@ -101,6 +123,7 @@ class NotifyParts:
         self.escalations.public_url = url
         self.alarms.public_url = url
         self.signer.public_url = url
+        self.graphs.public_url = url
 
     def _resolve(self, conn: Connection, tenant: str, ref: str, note: Notification) -> list[Target]:
         """An escalation level's target: a topic ARN, ``oncall:<schedule>``, or
@@ -127,12 +150,20 @@ class NotifyParts:
             if len(self._flushes) < max_flushes:
                 self._flushes.add(asyncio.create_task(self.notifier.flush()))
 
+    async def respond_slack(self, response_url: str, message: dict[str, Any]) -> None:
+        """Replace a clicked Slack message (its ``response_url``); a failure is logged,
+        never raised: the incident is already updated."""
+        outcome = await post(self._slack_client, response_url, orjson.dumps(message))
+        if not outcome.ok:
+            log.warning("Slack response_url update failed: %s", outcome.detail)
+
     async def close(self) -> None:
         """Cancel the flushes still running (their claims lapse and are retried)."""
         for task in self._flushes:
             task.cancel()
         await asyncio.gather(*self._flushes, return_exceptions=True)
         self._flushes.clear()
+        await self._slack_client.aclose()
 
     async def tick(self, now: float | None = None) -> dict[str, int]:
         """One pass: queued alarm events, due escalation steps (into the outbox), then due

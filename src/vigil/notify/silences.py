@@ -70,6 +70,22 @@ class Silence:
         previous = next(CronSim(self.cron, local + timedelta(seconds=1), reverse=True))
         return now - previous.timestamp() < self.duration_s
 
+    def until(self, now: float) -> float | None:
+        """When the window active at ``now`` ends (None: open-ended)."""
+        end = self.ends
+        if self.cron is not None:
+            local = datetime.fromtimestamp(now, _zone(self.tz))
+            previous = next(CronSim(self.cron, local + timedelta(seconds=1), reverse=True))
+            window_end = previous.timestamp() + self.duration_s
+            end = window_end if end is None else min(end, window_end)
+        return end
+
+    @property
+    def defers(self) -> bool:
+        """A mute rule's hold is a deferral to the window's end (``notify.mutes``); a
+        silence's hold is final (Alertmanager's)."""
+        return "mute_rule" in self.extra
+
     def matches(self, labels: Mapping[str, str]) -> bool:
         for name, want in self.matchers.items():
             have = labels.get(name)

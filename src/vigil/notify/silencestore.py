@@ -36,6 +36,7 @@ def from_spec(silence_id: str, tenant: str, spec: dict[str, Any]) -> Silence:
         tz=str(spec.get("time_zone", "UTC")),
         comment=str(spec.get("comment", "")),
         tenant=tenant,
+        extra=spec.get("extra") or {},
     )
     silence.check()
     return silence
@@ -51,6 +52,7 @@ def to_spec(silence: Silence) -> dict[str, Any]:
         "duration": silence.duration_s or None,
         "time_zone": silence.tz,
         "comment": silence.comment,
+        **({"extra": dict(silence.extra)} if silence.extra else {}),
     }
 
 
@@ -71,6 +73,31 @@ class SilenceStore:
                 )
             )
         return silence
+
+    def put(self, silence: Silence) -> bool:
+        """Create or replace a silence by its id (mute rules: ``mute/<name>``); True if new."""
+        silence.check()
+        spec = orjson.dumps(to_spec(silence)).decode()
+        now = int(self.clock() * 1000)
+        with self.engine.begin() as conn:
+            key = (silences.c.tenant == silence.tenant, silences.c.id == silence.id)
+            done = conn.execute(silences.update().where(*key).values(spec=spec)).rowcount
+            if not done:
+                conn.execute(
+                    silences.insert().values(
+                        tenant=silence.tenant, id=silence.id, spec=spec, created_ms=now
+                    )
+                )
+            return not done
+
+    def get(self, tenant: str, silence_id: str) -> Silence | None:
+        with self.engine.connect() as conn:
+            spec = conn.execute(
+                select(silences.c.spec).where(
+                    silences.c.tenant == tenant, silences.c.id == silence_id
+                )
+            ).scalar()
+        return None if spec is None else from_spec(silence_id, tenant, orjson.loads(spec))
 
     def all(self, tenant: str) -> list[Silence]:
         with self.engine.connect() as conn:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from vigil.notify.interface import Channel, Notification, SendOutcome, Target
+from vigil.notify.mutes import PREFIX as MUTE_PREFIX
+from vigil.notify.mutes import reason as mute_reason
 from vigil.notify.silences import Silence, silencing
 from vigil.state.notifylog import Delivery, NotificationLog, Outcome
 
@@ -40,6 +42,7 @@ class Item:
             "kind": n.kind,
             "topic": n.topic_arn,
             "channel": self.target.channel,
+            "alarm_name": str(n.details.get("AlarmName", "")),
         }
 
 
@@ -166,7 +169,10 @@ class Dedup:
 
 @dataclass(slots=True)
 class Silences:
-    """Active silences that match hold the delivery back (recorded with the silence id)."""
+    """Active silences that match hold the delivery back (recorded with the silence id);
+    an active alarm mute rule defers it to the end of the mute (``notify.mutes``).
+    The ``alarm_name`` label is the alarm's name (``details["AlarmName"]``).
+    """
 
     source: Callable[[str], list[Silence]]  # tenant → its silences
 
@@ -178,6 +184,16 @@ class Silences:
             if tenant not in by_tenant:
                 by_tenant[tenant] = await asyncio.to_thread(self.source, tenant)
             hit = silencing(by_tenant[tenant], item.labels, ctx.now)
+            if hit is not None and hit.defers:
+                # A mute rule: kept, and tried again when the mute ends (notify.mutes).
+                until = hit.until(ctx.now)
+                await ctx.finish(
+                    item,
+                    "pending",
+                    mute_reason(hit.id.removeprefix(MUTE_PREFIX)),
+                    until if until is not None else ctx.now + 3600,
+                )
+                continue
             if hit is not None:
                 await ctx.finish(item, "held", f"silenced by {hit.id}")
                 continue
@@ -291,10 +307,13 @@ class Send:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 10.0
     per_receiver: int = 32
+    # Shared by the flushes running at once (the server starts one beside those still
+    # sending): the bound is per receiver, not per flush, or four flushes would send 128
+    # at once to one receiver and wait in the HTTP pool past their timeout (measured).
+    _turns: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     async def __call__(self, ctx: Context, items: list[Item]) -> list[Item]:
-        turns: dict[str, asyncio.Semaphore] = {}
-        await asyncio.gather(*(self._one(ctx, item, turns) for item in items))
+        await asyncio.gather(*(self._one(ctx, item, self._turns) for item in items))
         return []
 
     async def _one(self, ctx: Context, item: Item, turns: dict[str, asyncio.Semaphore]) -> None:

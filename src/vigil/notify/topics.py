@@ -27,9 +27,9 @@ from urllib.parse import quote
 import orjson
 from sqlalchemy import Connection
 
-from vigil.notify import filterpolicy
+from vigil.notify import filterpolicy, templates
 from vigil.notify.interface import Kind, Notification, Severity, Target
-from vigil.notify.pipeline import Notifier
+from vigil.notify.pipeline import TOPIC_MEMO, Notifier
 from vigil.state.topics import (
     Subscription,
     Topic,
@@ -55,6 +55,7 @@ SUBSCRIPTION_ATTRIBUTES = {
     "FilterPolicyScope",
     "RawMessageDelivery",
     "RedrivePolicy",
+    templates.ATTRIBUTE,  # vigil's: a body template (webhook, slack, msteams)
 }
 CONFIRM_PATH = "/notify/sns/confirm"
 UNSUBSCRIBE_PATH = "/notify/sns/unsubscribe"
@@ -369,7 +370,17 @@ class Topics:
     ) -> list[Target]:
         """The topic's targets for this notification (filter policies applied), read in
         the caller's transaction (escalation steps); none if the topic is gone."""
-        topic = topic_in(conn, tenant, topic_arn)
+        # A burst of incidents opened in one transaction reads each topic once
+        # (``Escalations`` puts a memo in ``conn.info`` for that transaction only).
+        memo = conn.info.get(TOPIC_MEMO)
+        cached = memo.get((tenant, topic_arn)) if memo is not None else None
+        if cached is None:
+            topic = topic_in(conn, tenant, topic_arn)
+            subs = confirmed_subscriptions(conn, tenant, topic_arn) if topic is not None else []
+            cached = (topic, subs)
+            if memo is not None:
+                memo[(tenant, topic_arn)] = cached
+        topic, subs = cached
         if topic is None:
             return []
         typed = {
@@ -380,7 +391,7 @@ class Topics:
         version = topic.attributes.get("SignatureVersion", "1")
         return [
             _target(s, self.unsubscribe_url(tenant, s.arn), version)
-            for s in confirmed_subscriptions(conn, tenant, topic_arn)
+            for s in subs
             if _wanted(s, values, notification.body_for(s.protocol))
         ]
 
@@ -458,6 +469,8 @@ def _target(sub: Subscription, unsubscribe_url: str = "", signature_version: str
     }
     if SECRET_ATTRIBUTE in sub.attributes:
         options["secret"] = sub.attributes[SECRET_ATTRIBUTE]
+    if templates.ATTRIBUTE in sub.attributes:
+        options["template"] = sub.attributes[templates.ATTRIBUTE]
     return Target(sub.protocol, sub.endpoint, sub.arn, options)
 
 
@@ -510,6 +523,11 @@ def _check_sub_attribute(
         return
     if name not in SUBSCRIPTION_ATTRIBUTES:
         raise invalid("AttributeName", f"unknown subscription attribute {name}")
+    if name == templates.ATTRIBUTE:
+        try:
+            templates.check(value, protocol)
+        except templates.BodyTemplateError as exc:
+            raise invalid(templates.ATTRIBUTE, str(exc)) from None
     if name == "RawMessageDelivery" and value.lower() not in ("true", "false"):
         raise invalid("RawMessageDelivery", "must be true or false")
     if name == "FilterPolicyScope" and value not in ("MessageAttributes", "MessageBody"):

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from vigil.api.alarm_detail_v1 import AlarmDetailApi
 from vigil.api.aws.cloudwatch_alarms import CloudWatchAlarmsService, load_detector_configs
 from vigil.pillar import Core, Pillar
+from vigil.rules.alarms.band import band_functions
 from vigil.rules.alarms.engine import AlarmEngine
 from vigil.rules.alarms.fetch import MetricReader
 from vigil.rules.alarms.interface import AlarmEvent
@@ -38,7 +40,12 @@ class AlarmsPillar(Pillar):
 
 def build(core: Core) -> AlarmsPillar:
     store = AlarmStore(core.state)
-    reader = MetricReader(core.store, core.config.metric_retention, lambda: core.clock() // 10**9)
+    reader = MetricReader(
+        core.store,
+        core.config.metric_retention,
+        lambda: core.clock() // 10**9,
+        core.metric_functions,
+    )
 
     async def publish(event: AlarmEvent) -> None:
         # The sinks are read at call time: pillars built after this one add theirs. Each
@@ -49,6 +56,9 @@ def build(core: Core) -> AlarmsPillar:
                 await result
 
     engine = AlarmEngine(store, reader, core.clock, publish)
+    # GetMetricData's ANOMALY_DETECTION_BAND reads the models the band alarms use.
+    for spec in band_functions(engine.models):
+        core.metric_functions.register(spec)
     service = CloudWatchAlarmsService(
         engine, store, TagStore(core.state, core.cloudwatch_resources)
     )
@@ -67,6 +77,8 @@ def build(core: Core) -> AlarmsPillar:
     return AlarmsPillar(
         name="alarms",
         aws_services=[service],
+        # /api/v1/alarms/{name}: one alarm, its history and backtest, create/edit (the UI)
+        routes=AlarmDetailApi(engine, service, store, reader, core.clock).routes(),
         tasks=[
             Task("alarm-evaluation", evaluate, EVALUATION_INTERVAL),
             Task("alarm-history", prune, PRUNE_INTERVAL, first_delay=60.0),

@@ -34,6 +34,8 @@ def build(core: Core) -> Pillar:
         cfg.metric_retention,
         clock=core.clock,
         search_limit=cfg.metric_search_limit,
+        # the server's metric math (ANOMALY_DETECTION_BAND, INSIGHT_RULE_METRIC) in widgets
+        functions=core.metric_functions,
     )
 
     async def start() -> None:

@@ -65,6 +65,7 @@ def build(core: Core) -> LogsPillar:
         filters,
         core.metrics,
         clock=core.clock,
+        running=core.is_ready,
     )
     api = LogsApi(core.store, core.registry, queries, scheduled, clock=core.clock)
 

@@ -22,6 +22,7 @@ def build(core: Core) -> Pillar:
         core.metrics,
         clock=core.clock,
         search_limit=cfg.metric_search_limit,
+        functions=core.metric_functions,
     )
 
     def retention_pass(now: int) -> None:

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vigil.api.aws.mute_rules import MuteRuleService
 from vigil.api.aws.sns import SnsService
+from vigil.api.aws.widget_image import WidgetImageService
 from vigil.api.notify_v1 import OPEN_PREFIX, NotifyApi
 from vigil.notify.channels.email import SmtpSettings
+from vigil.notify.loglines import LogLines, catalog_filters
 from vigil.notify.runtime import NotifyParts, NotifySettings
 from vigil.pillar import Core, Pillar
+from vigil.render.image import drawer
+from vigil.state.logs import LogsCatalog
 from vigil.tasks import Task
 
 
@@ -37,11 +42,19 @@ def build(core: Core) -> NotifyPillar:
         pagerduty_events_url=cfg.pagerduty_events_url,
         slack_api_url=cfg.slack_api_url,
         pagerduty_webhook_secret=cfg.pagerduty_webhook_secret,
+        slack_signing_secret=cfg.slack_signing_secret,
         tick_interval=cfg.notify_interval,
+        public_links=cfg.public_url is not None,
     )
     # Reads (or makes, once) the signing and ack-link keys in state: a few small queries
     # at start-up, before anything is served.
-    parts = NotifyParts(core.state, settings, clock=lambda: core.clock() / 1e9)
+    parts = NotifyParts(
+        core.state,
+        settings,
+        clock=lambda: core.clock() / 1e9,
+        draw=drawer(core.store, cfg.metric_retention, core.clock, cfg.metric_search_limit),
+        lines=LogLines(core.store, catalog_filters(LogsCatalog(core.state))),
+    )
     # ``deliver`` returns once the event's notifications or incident are in the durable
     # outbox: only then does the alarms pillar mark the event delivered (a crash between
     # the two redelivers it; the outbox key makes the second recording a no-op).
@@ -56,7 +69,14 @@ def build(core: Core) -> NotifyPillar:
     return NotifyPillar(
         name="notify",
         routes=NotifyApi(parts).routes(),
-        aws_services=[SnsService(parts.topics)],
+        aws_services=[
+            SnsService(parts.topics),
+            MuteRuleService(parts.silences, parts.log, core.state, parts.clock),
+            # GetMetricWidgetImage: the renderer that draws notification graphs.
+            WidgetImageService(
+                core.store, cfg.metric_retention, core.clock, cfg.metric_search_limit
+            ),
+        ],
         open_paths=(OPEN_PREFIX,),
         tasks=[Task("notify", step, cfg.notify_interval)],
         on_stop=[parts.close],

@@ -3,6 +3,7 @@ traces): one module shared by the logs, metrics and traces pillars' data."""
 
 from __future__ import annotations
 
+from vigil.api.metrics_browse_v1 import MetricsBrowseApi
 from vigil.api.v1 import ReadApi
 from vigil.pillar import Core, Pillar
 
@@ -15,5 +16,8 @@ def build(core: Core) -> Pillar:
         clock=core.clock,
         metric_retention=core.config.metric_retention,
         metric_search_limit=core.config.metric_search_limit,
+        metric_functions=core.metric_functions,
     )
-    return Pillar(name="read-api", routes=api.routes())
+    # the metrics explorer's namespaces and metric names
+    browse = MetricsBrowseApi(core.store).routes()
+    return Pillar(name="read-api", routes=[*api.routes(), *browse])

@@ -81,6 +81,7 @@ STATE_MODULES = (
     "vigil.state.incidents",
     "vigil.state.dashboards",
     "vigil.state.xray_groups",
+    "vigil.state.insight_rules",
 )
 
 

@@ -295,6 +295,23 @@ class NotificationLog:
                     ],
                 )
 
+    def release(self, tenant: str, reason: str, now_ms: int) -> int:
+        """Make the pending deliveries held back for ``reason`` due now (a deleted alarm
+        mute rule unmutes at once); how many."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.tenant == tenant,
+                        deliveries.c.status == "pending",
+                        deliveries.c.reason == reason,
+                        deliveries.c.due_ms > now_ms,
+                    )
+                    .values(due_ms=now_ms)
+                ).rowcount
+            )
+
     def last_sent_many(
         self, keys: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], tuple[int, dict[str, Any]]]:

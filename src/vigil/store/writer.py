@@ -28,12 +28,13 @@ WAL directory (counted in ``vigil_writer_quarantined_records``), never silently 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -235,7 +236,8 @@ class WalWriter:
                     self._queued_rows -= sum(item.rows for item in group)
                     self._queued_bytes -= sum(item.nbytes for item in group)
                 for item in group:
-                    item.done.set_exception(StoreUnavailable(f"cannot write the WAL: {exc}"))
+                    with contextlib.suppress(InvalidStateError):
+                        item.done.set_exception(StoreUnavailable(f"cannot write the WAL: {exc}"))
                 continue
             self._metrics.commit_seconds.observe(time.perf_counter() - started)
             with self._cond:
@@ -247,7 +249,11 @@ class WalWriter:
                 self._appended_end = self._logged[-1].end
                 self._cond.notify_all()
             for item in group:
-                item.done.set_result(None)
+                # A caller cancelled while waiting (a periodic task stopped at shutdown)
+                # cancelled its future; its batch is logged all the same, and the
+                # appender must live on.
+                with contextlib.suppress(InvalidStateError):
+                    item.done.set_result(None)
 
     # --- the flusher -----------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Contract: ``GET /static/…`` serves the build output (hashed file names: cached for good);
 every page path (``/``, ``/dashboards``, ``/dashboards/{name}``, and the explorers' paths
-in ``PAGES``)
+in ``PAGES``; ``/metrics`` for browsers only, see ``with_metrics_page``)
 answers the same ``index.html``, whose script routes by ``location`` (every view is a
 link). ``GET /?Action=…`` and ``POST /`` stay the AWS query protocol's (``aws_root``).
 The shell names the optional APIs this server has (``<meta name="vigil-features">``, e.g.
@@ -21,13 +21,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 # First path segments of the UI's pages (the explorers add theirs here). Not "metrics":
-# ``/metrics`` is vigil's Prometheus endpoint (behind the API key); a metrics explorer page
-# needs another path or content negotiation (``Accept: text/html``).
+# ``/metrics`` is vigil's Prometheus endpoint (behind the API key); the metrics explorer is
+# served there to browsers only, by content negotiation (``with_metrics_page``).
 PAGES = ("dashboards", "logs", "traces", "service-map", "alarms", "incidents")
 
 _NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>vigil</title>
@@ -54,15 +54,17 @@ def is_page(scope: Scope) -> bool:
     return first == "static" or first in PAGES
 
 
-FEATURES = {"alarms": "/api/v1/alarms"}
+FEATURES = {
+    "alarms": "/api/v1/alarms",
+    "alarm-detail": "/api/v1/alarms/{name}",  # one alarm, backtest, create/edit
+    "incidents": "/api/v1/incidents",
+}
 
 
-def routes(
-    aws_root: AwsRoot | None = None,
-    api_paths: Sequence[str] = (),
-    static_dir: Path = STATIC_DIR,
-) -> list[BaseRoute]:
-    """``api_paths``: the paths routed on the same port (for the features the shell names)."""
+def page_endpoint(
+    api_paths: Sequence[str] = (), static_dir: Path = STATIC_DIR
+) -> Callable[[Request], Awaitable[Response]]:
+    """The shell (``index.html``) naming the features of ``api_paths``."""
     index = static_dir / "index.html"
     features = [f for f, prefix in FEATURES.items() if any(p.startswith(prefix) for p in api_paths)]
     meta = f'<meta name="vigil-features" content="{" ".join(features)}">'
@@ -73,6 +75,47 @@ def routes(
         html = index.read_text().replace("<head>", "<head>" + meta, 1)
         # The shell itself must not be cached: it names the current build's assets.
         return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+    return page
+
+
+def wants_page(scope: Scope) -> bool:
+    """A browser asking for ``/metrics`` (the metrics explorer), not a scraper.
+
+    Browsers put ``text/html`` first in Accept; Prometheus scrapers ask for
+    ``application/openmetrics-text`` and/or ``text/plain;version=0.0.4``, curl for
+    ``*/*``: those get the exposition, as before."""
+    if scope["type"] != "http" or scope["path"] != "/metrics" or scope["method"] != "GET":
+        return False
+    accept = ""
+    for key, value in scope.get("headers", ()):
+        if key == b"accept":
+            accept = value.decode("latin-1").lower()
+    return "text/html" in accept and "openmetrics" not in accept and "version=0.0.4" not in accept
+
+
+def with_metrics_page(app: ASGIApp, page: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+    """``app`` with ``GET /metrics`` answered by the UI's shell for browsers (no API key:
+    the page holds no data; its ``/api/v1`` calls need one as always)."""
+
+    async def negotiated(scope: Scope, receive: Receive, send: Send) -> None:
+        if wants_page(scope):
+            response = await page(Request(scope, receive))
+            response.headers["Vary"] = "Accept"
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return negotiated
+
+
+def routes(
+    aws_root: AwsRoot | None = None,
+    api_paths: Sequence[str] = (),
+    static_dir: Path = STATIC_DIR,
+) -> list[BaseRoute]:
+    """``api_paths``: the paths routed on the same port (for the features the shell names)."""
+    page = page_endpoint(api_paths, static_dir)
 
     async def root(request: Request) -> Response:
         aws_shaped = (

@@ -12,6 +12,7 @@ export interface ChartSeries {
   color: string;
   axis: "left" | "right";
   show?: boolean;
+  band?: boolean; // an anomaly band's edge: a thin line without points
 }
 
 export interface AxisOptions {
@@ -43,6 +44,10 @@ export interface ChartProps {
   syncKey?: string;
   onZoom?: (startMs: number, endMs: number) => void;
   onPoint?: (timeMs: number) => void;
+  // Filled bands between two series (indices into ``series``): anomaly detection bands.
+  fillBands?: { upper: number; lower: number; color: string }[];
+  // More drawing (e.g. alarm state changes, chart/stateMarks.ts).
+  plugins?: uPlot.Plugin[];
 }
 
 export const PALETTE = [
@@ -260,7 +265,8 @@ export function UPlotChart(props: ChartProps) {
         ...series.map((s, i) => ({
           label: s.label,
           stroke: s.color,
-          width: 1.5,
+          width: s.band ? 1 : 1.5,
+          points: s.band ? { show: false } : undefined,
           show: s.show !== false,
           scale: s.axis === "right" ? "right" : "y",
           fill: props.stacked || props.bars ? s.color + "55" : undefined,
@@ -272,7 +278,7 @@ export function UPlotChart(props: ChartProps) {
       ],
       bands: props.stacked
         ? series.slice(1).map((_, i) => ({ series: [i + 2, i + 1] as [number, number] }))
-        : undefined,
+        : props.fillBands?.map((b) => ({ series: [b.upper + 1, b.lower + 1] as [number, number], fill: b.color })),
       hooks: {
         setSelect: [
           (u: uPlot) => {
@@ -284,7 +290,11 @@ export function UPlotChart(props: ChartProps) {
           },
         ],
       },
-      plugins: [annotationsPlugin(props.horizontal ?? [], props.vertical ?? []), tooltipPlugin(tz)],
+      plugins: [
+        annotationsPlugin(props.horizontal ?? [], props.vertical ?? []),
+        tooltipPlugin(tz),
+        ...(props.plugins ?? []),
+      ],
     };
     const data = [thin.times, ...values] as uPlot.AlignedData;
     const u = new uPlot(opts, data, el);
@@ -323,7 +333,7 @@ export function UPlotChart(props: ChartProps) {
       u.destroy();
       plot.current = null;
     };
-  }, [props.times, props.values, props.series, props.height, props.tz, props.stacked, props.bars, themeTick, props.xRange?.[0], props.xRange?.[1]]);
+  }, [props.times, props.values, props.series, props.height, props.tz, props.stacked, props.bars, themeTick, props.xRange?.[0], props.xRange?.[1], props.plugins, JSON.stringify(props.horizontal ?? [])]);
 
   // Axis titles are text beside the canvas: readable by people, screen readers and tests.
   const hasRight = props.series.some((s) => s.axis === "right");

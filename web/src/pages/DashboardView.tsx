@@ -241,6 +241,14 @@ function effectiveProperties(w: Widget, body: DashboardBody, period: number, sta
   return p;
 }
 
+/** The widget's metrics in the explorer, over the dashboard's range (there: alarms, math). */
+function exploreLink(p: Record<string, any>, ctx: WidgetContext): string {
+  const q = new URLSearchParams({ q: JSON.stringify(p.metrics), from: String(ctx.startMs), to: String(ctx.endMs) });
+  if (typeof p.stat === "string") q.set("stat", p.stat);
+  if (typeof p.period === "number") q.set("period", String(p.period));
+  return `/metrics?${q}`;
+}
+
 function WidgetFrame({
   widget,
   index,
@@ -273,6 +281,11 @@ function WidgetFrame({
       {widget.type !== "text" || title ? (
         <header class="widget-header">
           <h2 class="widget-title">{title}</h2>
+          {widget.type === "metric" && Array.isArray(p.metrics) ? (
+            <a class="icon" href={exploreLink(p, ctx)} aria-label={`Explore: ${title}`} title="Open in the metrics explorer">
+              ↗
+            </a>
+          ) : null}
           {widget.type !== "text" ? (
             <button type="button" class="icon" onClick={onFullscreen} aria-label={fullscreen ? "Exit full screen" : `Full screen: ${title}`}>
               {fullscreen ? "✕" : "⤢"}

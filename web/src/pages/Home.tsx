@@ -32,7 +32,7 @@ export function Home() {
           <ul class="alarm-list">
             {alarms.map((a) => (
               <li key={a.name} class={`alarm alarm-${a.state.toLowerCase()}`}>
-                <span class="alarm-state">{a.state}</span> {a.name}
+                <span class="alarm-state">{a.state}</span> <a href={`/alarms/${encodeURIComponent(a.name)}`}>{a.name}</a>
               </li>
             ))}
           </ul>

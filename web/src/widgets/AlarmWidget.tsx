@@ -41,7 +41,10 @@ export function AlarmWidget({ properties, refresh }: { properties: Record<string
         const s = state.missing ? "UNKNOWN" : a?.state ?? (state.alarms ? "NOT FOUND" : "…");
         return (
           <li key={n} class={`alarm alarm-${s.toLowerCase().replace(/\s+/g, "-")}`}>
-            <span class="alarm-state">{s}</span> <span class="alarm-name">{n}</span>
+            <span class="alarm-state">{s}</span>{" "}
+            <a class="alarm-name" href={`/alarms/${encodeURIComponent(n)}`}>
+              {n}
+            </a>
           </li>
         );
       })}

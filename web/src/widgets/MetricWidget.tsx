@@ -1,8 +1,12 @@
 // A metric widget: time series (lines, stacked areas, bars), single values with a
 // sparkline, gauge, pie and table views, from the dashboard's one metric-data request.
 import { useMemo } from "preact/hooks";
+import { rowMetrics, toTrack, useAlarmAnnotations } from "../alarms/api";
+import { findBands } from "../chart/bands";
+import { stateMarksPlugin } from "../chart/stateMarks";
 import { Annotation, ChartSeries, formatValue, PALETTE, UPlotChart } from "../chart/UPlotChart";
-import { resolve } from "../time";
+import { formatTime, resolve } from "../time";
+import { alarmName } from "./AlarmWidget";
 import { SeriesData } from "./series";
 import { metricRows, WidgetContext } from "./types";
 import { WidgetData } from "./series";
@@ -46,7 +50,7 @@ function colorOf(rows: [string[], Record<string, any>][], s: SeriesData, i: numb
 
 function TimeSeries({
   times,
-  series,
+  series: answered,
   rows,
   props,
   ctx,
@@ -59,24 +63,41 @@ function TimeSeries({
   ctx: WidgetContext;
   height: number;
 }) {
+  // Anomaly bands: their two edges drawn as one filled band (chart/bands.ts).
+  const banded = useMemo(() => findBands(answered, (row) => rows[row]?.[1] ?? {}), [answered]);
+  const series = banded.series;
   const values = useMemo(() => series.map((s) => s.values), [series]);
   const chartSeries: ChartSeries[] = useMemo(
     () =>
       series.map((s, i) => ({
         label: s.label,
-        color: colorOf(rows, s, i),
+        color: banded.bandRows.has(s.row) ? rowOptions(rows, s).color ?? "#7f7f7f" : colorOf(rows, s, i),
         axis: rowOptions(rows, s).yAxis === "right" ? "right" : "left",
         show: rowOptions(rows, s).visible !== false,
+        band: banded.bandRows.has(s.row),
       })),
     [series],
   );
   const ann = props.annotations ?? {};
+  // Alarms named by the widget (CloudWatch's annotations.alarms) draw their threshold and
+  // state changes; alarms watching the widget's metrics draw their state changes.
+  const named: string[] = (ann.alarms ?? []).map((a: unknown) => alarmName(String(a)));
+  const metrics = useMemo(() => rowMetrics(rows), [JSON.stringify(props.metrics)]);
+  const alarms = useAlarmAnnotations(metrics, named, ctx.startMs, ctx.endMs);
   const horizontal: Annotation[] = (ann.horizontal ?? [])
     .flatMap((a: any) => (Array.isArray(a) ? a : [a]))
     .map((a: any) => ({ value: a.value, label: a.label, color: a.color, axis: a.yAxis }));
+  for (const a of alarms) {
+    if (named.includes(a.name) && a.threshold !== null)
+      horizontal.push({ value: a.threshold, label: a.name, color: "#d62728" });
+  }
   const vertical: Annotation[] = (ann.vertical ?? [])
     .flatMap((a: any) => (Array.isArray(a) ? a : [a]))
     .map((a: any) => ({ value: resolve(a.value, Date.now()), label: a.label, color: a.color }));
+  const plugins = useMemo(
+    () => (alarms.length ? [stateMarksPlugin(alarms.map(toTrack), (ms) => formatTime(ms, ctx.tz))] : []),
+    [alarms, ctx.tz],
+  );
   return (
     <UPlotChart
       times={times}
@@ -94,6 +115,8 @@ function TimeSeries({
       syncKey={ctx.syncKey}
       onZoom={ctx.onZoom}
       onPoint={ctx.onPoint}
+      fillBands={banded.bands}
+      plugins={plugins}
     />
   );
 }

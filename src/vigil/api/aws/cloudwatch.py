@@ -27,6 +27,7 @@ from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.model.deadline import Deadline, ExpressionTimeout
 from vigil.query import metrics as md
+from vigil.query.metricmath.functions import FunctionTable, default_functions
 from vigil.state.cloudwatch_resources import ResourceRef, parse_arn
 from vigil.state.metrictags import NoSuchResource, TagStore, TooManyTags
 from vigil.store.interface import Store
@@ -65,6 +66,7 @@ class CloudWatchService(AwsService):
         metrics: SelfMetrics,
         clock: Callable[[], int] = time.time_ns,
         search_limit: int = 500,
+        functions: FunctionTable | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._store = store
@@ -73,6 +75,8 @@ class CloudWatchService(AwsService):
         self._metrics = metrics
         self._clock = clock
         self._search_limit = search_limit
+        # read at request time: pillars built later register their functions in it
+        self._functions = functions if functions is not None else default_functions()
 
     def operations(self) -> Mapping[str, Handler]:
         return {
@@ -237,6 +241,7 @@ class CloudWatchService(AwsService):
                     start,
                     end,
                     search_limit=self._search_limit,
+                    functions=self._functions,
                     timezone=(params.get("LabelOptions") or {}).get("Timezone"),
                     deadline=Deadline(),
                 )

@@ -41,7 +41,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route, request_response
 from starlette.types import Receive, Scope, Send
 
-from vigil.api.aws import cbor, errors, protocols, validation
+from vigil.api.aws import cbor, errors, eventstream, protocols, validation
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.api.aws.sigv4 import SignatureError, SigV4Verifier, parse_credential, scope_service
 from vigil.auth import Authenticator, AuthError, TenantError, tenant_of
@@ -332,7 +332,10 @@ class AwsDispatcher:
             self._count(api, operation, failure.code)
             return self._error(bound, failure, request_id)
         self._count(api, operation, "ok")
-        return _answer(bound, api.model.operation_model(name), output, request_id)
+        op_model = api.model.operation_model(name)
+        if op_model.has_event_stream_output:  # StartLiveTail …: events as they come
+            return eventstream.answer(op_model, output, request_id)
+        return _answer(bound, op_model, output, request_id)
 
     async def _call(
         self,

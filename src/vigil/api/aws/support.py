@@ -40,6 +40,16 @@ PARTIAL: dict[tuple[str, str], str] = {
     ("cloudwatch", "ListTagsForResource"): "only resources vigil has; others: ResourceNotFound",
     ("logs", "CreateLogGroup"): "kmsKeyId is kept and described; vigil does not encrypt with it",
     ("xray", "PutTelemetryRecords"): "counted on /metrics; the daemon's figures are not kept",
+    ("cloudwatch", "GetInsightRuleReport"): "computed when asked over stored events (also"
+    " those before the rule existed, and while it is DISABLED); exact counts",
+    ("cloudwatch", "PutManagedInsightRules"): "refused (InvalidParameterValue): managed rules"
+    " belong to AWS resources vigil does not have",
+    ("cloudwatch", "ListManagedInsightRules"): "refused (InvalidParameterValue): managed rules"
+    " belong to AWS resources vigil does not have",
+    ("cloudwatch", "GetMetricWidgetImage"): (
+        "OutputFormat png (image/png refused); views timeSeries, bar, pie, singleValue"
+    ),
+    ("cloudwatch", "PutAlarmMuteRule"): "Tags are kept but not shown by ListTagsForResource",
 }
 
 

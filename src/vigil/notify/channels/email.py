@@ -11,8 +11,10 @@ smtplib is blocking, so each send runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import html as _html
 import smtplib
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -21,11 +23,14 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from vigil.notify.interface import Notification, SendOutcome, Target
+from vigil.notify.interface import Notification, SendOutcome, Target, log_lines_text
 from vigil.notify.snsmessage import envelope
 
 if TYPE_CHECKING:
     from vigil.notify.channels.sns_http import Signer
+
+# A notification's graph PNG, drawn at send time (None: no graph, or not in time).
+GraphSource = Callable[[Notification], Awaitable[bytes | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,7 @@ def compose(
     target: Target,
     notification: Notification,
     signer: Signer | None = None,
+    graph: bytes | None = None,
 ) -> EmailMessage:
     n = notification
     msg = EmailMessage()
@@ -79,29 +85,51 @@ def compose(
         msg.set_content(orjson.dumps(message).decode())
         return msg
     text = n.body_for("email")
+    lines = log_lines_text(n)
+    if lines:
+        text += "\n\nTop log lines of the alarm window (UTC):\n" + lines
     links = [f"{name}: {url}" for name, url in n.links.items() if name != "ack"]
     if "ack" in n.links and n.kind == "trigger":
         links.append(f"Acknowledge: {n.links['ack']}")
     if links:
         text += "\n\n" + "\n".join(links)
     msg.set_content(text)
-    graph = n.details.get("graph_png")
-    if isinstance(graph, bytes):
-        msg.add_attachment(graph, maintype="image", subtype="png", filename="graph.png")
+    if graph is not None:
+        # multipart/alternative (text, HTML) inside multipart/related with the PNG, which
+        # the HTML shows inline by its Content-ID; text-only readers get the text.
+        cid = make_msgid(domain="vigil")
+        html = "<br>\n".join(_html.escape(line) for line in text.splitlines())
+        msg.add_alternative(
+            f'<html><body><p style="font-family:sans-serif">{html}</p>'
+            f'<p><img src="cid:{cid[1:-1]}" alt="metric graph" width="600"></p></body></html>',
+            subtype="html",
+        )
+        html_part = msg.get_body(("html",))
+        assert isinstance(html_part, EmailMessage)
+        html_part.add_related(graph, maintype="image", subtype="png", cid=cid, filename="graph.png")
     return msg
 
 
 class EmailChannel:
     kinds: tuple[str, ...] = ("email", "email-json")
 
-    def __init__(self, settings: SmtpSettings | None, signer: Signer | None = None) -> None:
+    def __init__(
+        self,
+        settings: SmtpSettings | None,
+        signer: Signer | None = None,
+        graphs: GraphSource | None = None,
+    ) -> None:
         self.settings = settings
         self.signer = signer
+        self.graphs = graphs
 
     async def send(self, target: Target, notification: Notification) -> SendOutcome:
         if self.settings is None:
             return SendOutcome(ok=False, retryable=False, detail="no SMTP server (--smtp-url)")
-        message = compose(self.settings, target, notification, self.signer)
+        graph = None
+        if self.graphs is not None and target.channel == "email":
+            graph = await self.graphs(notification)
+        message = compose(self.settings, target, notification, self.signer, graph)
         return await asyncio.to_thread(self._send, message, target.endpoint)
 
     def _send(self, message: EmailMessage, recipient: str) -> SendOutcome:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import orjson
 
-from vigil.notify.channels.http import new_client, post
-from vigil.notify.interface import Notification, SendOutcome, Target
+from vigil.notify import templates
+from vigil.notify.channels.http import Poster, new_client, post
+from vigil.notify.interface import Notification, SendOutcome, Target, log_lines_text
 
 _COLOUR = {"trigger": "Attention", "resolve": "Good", "acknowledge": "Warning"}
 
@@ -43,6 +43,9 @@ def card(notification: Notification) -> dict[str, Any]:
         {"type": "TextBlock", "text": n.body_for("msteams"), "wrap": True},
         {"type": "FactSet", "facts": facts},
     ]
+    lines = log_lines_text(n)
+    if lines:
+        body.append({"type": "TextBlock", "text": lines, "fontType": "Monospace", "wrap": True})
     if "graph" in n.links:
         body.append({"type": "Image", "url": n.links["graph"], "altText": "metric graph"})
     content: dict[str, Any] = {
@@ -68,8 +71,10 @@ def card(notification: Notification) -> dict[str, Any]:
 class TeamsChannel:
     kinds: tuple[str, ...] = ("msteams",)
 
-    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, client: Poster | None = None) -> None:
         self.client = client or new_client()
 
     async def send(self, target: Target, notification: Notification) -> SendOutcome:
-        return await post(self.client, target.endpoint, orjson.dumps(card(notification)))
+        default = orjson.dumps(card(notification))
+        content, _, note = templates.body_for(target.options, notification, 0.0, default, "msteams")
+        return templates.noted(await post(self.client, target.endpoint, content), note)

@@ -5,6 +5,8 @@ the server's ``--pagerduty-events-url`` (PagerDuty's own by default). The dedup_
 the incident id when there is one (so trigger, acknowledge and resolve of one alarm
 episode land on one PagerDuty incident), else the group, else the notification key —
 stable across resends, so a resend after a crash is deduplicated by PagerDuty itself.
+A trigger carries the alarm's graph in ``images`` when its signed link is HTTPS (PagerDuty
+shows HTTPS images only; the link exists when ``--public-url`` is set).
 PagerDuty answers 202 when it accepted the event, 400 for an invalid one (not retried),
 429 when throttled and 5xx when it failed (both retried).
 """
@@ -16,10 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import orjson
 
-from vigil.notify.channels.http import new_client, post
+from vigil.notify.channels.http import Poster, new_client, post
 from vigil.notify.interface import Notification, SendOutcome, Target
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -49,10 +50,14 @@ def event(routing_key: str, notification: Notification, now: float) -> dict[str,
         "component": notification.group or None,
         "custom_details": {
             "message": notification.body_for("pagerduty"),
-            **dict(notification.details),
+            **{k: v for k, v in notification.details.items() if k != "graph"},
         },
     }
     out["client"] = "vigil"
+    graph = notification.links.get("graph", "")
+    if graph.startswith("https://"):
+        # PagerDuty shows images served over HTTPS only.
+        out["images"] = [{"src": graph, "href": graph, "alt": "metric graph"}]
     links = [{"href": url, "text": name} for name, url in notification.links.items()]
     if links:
         out["links"] = links
@@ -67,7 +72,7 @@ class PagerDutyChannel:
     def __init__(
         self,
         events_url: str = EVENTS_URL,
-        client: httpx.AsyncClient | None = None,
+        client: Poster | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.events_url = events_url

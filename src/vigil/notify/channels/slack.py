@@ -4,7 +4,10 @@ The target's endpoint is the incoming-webhook URL (its path is the secret). The 
 ``text`` (the fallback shown in notifications) plus one attachment coloured by state
 (red ALARM/trigger, green OK/resolve, amber acknowledged, grey otherwise) whose blocks
 are a header, the reason, the fields (severity, state, incident), the graph image when
-there is a public link to it, and buttons linking to the alarm and the acknowledge URL.
+there is a public link to it, and buttons: the alarm's link and, with a Slack app's
+signing secret configured (``--slack-signing-secret``), Acknowledge and Resolve action
+buttons handled by ``/notify/slack/actions`` (``notify.slackactions``); without one, an
+Acknowledge link to the signed acknowledge page.
 A ``slack`` entry of a MessageStructure=json publish replaces the text. Slack answers
 200 ``ok``; 400/403/404/410 (bad payload, revoked or archived) are not retried; 429
 (with Retry-After) and 5xx are.
@@ -14,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import orjson
 
-from vigil.notify.channels.http import new_client, post
-from vigil.notify.interface import Notification, SendOutcome, Target
+from vigil.notify import templates
+from vigil.notify.channels.http import Poster, new_client, post
+from vigil.notify.interface import Notification, SendOutcome, Target, log_lines_text
 
 COLOURS = {
     "trigger": "#d62728",
@@ -28,7 +31,11 @@ COLOURS = {
 }
 
 
-def message(notification: Notification) -> dict[str, Any]:
+ACK_ACTION = "vigil_ack"
+RESOLVE_ACTION = "vigil_resolve"
+
+
+def message(notification: Notification, interactive: bool = False) -> dict[str, Any]:
     n = notification
     text = n.structured.get("slack") or n.subject or n.message[:150]
     reason = n.body_for("slack") if "slack" in n.structured else n.message
@@ -40,12 +47,24 @@ def message(notification: Notification) -> dict[str, Any]:
     if n.incident_id:
         fields.append(f"*Incident:* {n.incident_id}")
     blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]})
+    lines = log_lines_text(n)
+    if lines:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"*Top log lines (UTC)*\n```{lines}```"},
+            }
+        )
     if "graph" in n.links:
         blocks.append({"type": "image", "image_url": n.links["graph"], "alt_text": "metric graph"})
     buttons = []
     if "alarm" in n.links:
         buttons.append(_button("View alarm", n.links["alarm"], "view"))
-    if "ack" in n.links and n.kind == "trigger":
+    if interactive and n.incident_id and n.kind == "trigger":
+        # Interaction payloads come back to /notify/slack/actions, signed by Slack.
+        buttons.append(action_button("Acknowledge", ACK_ACTION, n.incident_id, "primary"))
+        buttons.append(action_button("Resolve", RESOLVE_ACTION, n.incident_id, "danger"))
+    elif "ack" in n.links and n.kind == "trigger":
         buttons.append(_button("Acknowledge", n.links["ack"], "acknowledge", style="primary"))
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
@@ -67,11 +86,24 @@ def _button(label: str, url: str, action: str, style: str | None = None) -> dict
     return button
 
 
+def action_button(label: str, action: str, incident_id: str, style: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label},
+        "action_id": action,
+        "value": incident_id,
+        "style": style,
+    }
+
+
 class SlackChannel:
     kinds: tuple[str, ...] = ("slack",)
 
-    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, client: Poster | None = None, interactive: bool = False):
         self.client = client or new_client()
+        self.interactive = interactive
 
     async def send(self, target: Target, notification: Notification) -> SendOutcome:
-        return await post(self.client, target.endpoint, orjson.dumps(message(notification)))
+        default = orjson.dumps(message(notification, self.interactive))
+        content, _, note = templates.body_for(target.options, notification, 0.0, default, "slack")
+        return templates.noted(await post(self.client, target.endpoint, content), note)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import httpx
 import orjson
 
-from vigil.notify.channels.http import new_client, post
+from vigil.notify.channels.http import Poster, new_client, post
 from vigil.notify.interface import Notification, SendOutcome, Target
 from vigil.notify.snsmessage import envelope, message_type, topic_of
 
@@ -29,7 +28,7 @@ class Signer(Protocol):
 class SnsHttpChannel:
     kinds: tuple[str, ...] = ("http", "https")
 
-    def __init__(self, client: httpx.AsyncClient | None = None, signer: Signer | None = None):
+    def __init__(self, client: Poster | None = None, signer: Signer | None = None):
         self.client = client or new_client()
         self.signer = signer
 

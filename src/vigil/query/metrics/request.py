@@ -72,6 +72,14 @@ class _Ctx:
         self.start = request.start
         self.end = request.end
         self.period = period
+        # metricmath.scope.RequestScope: what ANOMALY_DETECTION_BAND and
+        # INSIGHT_RULE_METRIC read beyond their arguments.
+        self.tenant = request.f.tenant
+        self.now = request.f.now
+        self.queries = request.queries
+
+    async def value(self, qid: str) -> Value:
+        return await _value(self._r, qid)
 
     def grid(self, period: int) -> np.ndarray[Any, np.dtype[np.int64]]:
         return grid(self.start, self.end, period)

@@ -28,6 +28,8 @@ from vigil.model.dashboard import expand_metric_rows
 from vigil.query import metrics as md
 from vigil.query.metricmath.ast import ArrayLiteral, Binary, Call, Name, Node, Unary, to_text
 from vigil.query.metricmath.errors import MathSyntaxError
+from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS
+from vigil.query.metricmath.functions import FunctionTable
 from vigil.query.metricmath.parser import parse
 from vigil.query.metricmath.series import grid
 from vigil.query.metrics.levels import SeriesRef
@@ -148,14 +150,18 @@ def _rename(node: Node, ids: set[str], prefix: str, metric_ids: list[str]) -> No
 
 def _answer(request: WidgetRequest, results: Sequence[md.Result]) -> WidgetResult:
     out = WidgetResult(request.key)
+    prefix = f"w{request.key}_"
     for r in results:
         if r.id not in request.rows:
             continue
+        # An expression without a label is labelled by its id: the widget's, not the
+        # prefixed one the batched request ran it under.
+        label = r.label[len(prefix) :] if r.label.startswith(prefix) else r.label
         out.series.append(
             {
                 "row": request.rows[r.id],
                 "id": r.id.split("_", 1)[1],
-                "label": r.label,
+                "label": label,
                 "times": r.timestamps,
                 "values": r.values,
             }
@@ -169,15 +175,17 @@ async def run(
     start: int,
     end: int,
     search_limit: int = 500,
+    functions: FunctionTable = DEFAULT_FUNCTIONS,
 ) -> list[WidgetResult]:
-    """All widgets in one request; on failure, each alone to say which failed and why."""
+    """All widgets in one request; on failure, each alone to say which failed and why.
+    ``functions``: metric math's (the server's, e.g. with ANOMALY_DETECTION_BAND)."""
     plain = [w for w in widgets if _is_plain(w)]
     out: dict[str, WidgetResult] = {}
     if plain:
         for r in await _run_plain(fetch, plain, start, end):
             out[r.key] = r
     rest = [w for w in widgets if w.key not in out]
-    for r in await _run_math(fetch, rest, start, end, search_limit):
+    for r in await _run_math(fetch, rest, start, end, search_limit, functions):
         out[r.key] = r
     return [out[w.key] for w in widgets]
 
@@ -285,12 +293,15 @@ async def _run_math(
     start: int,
     end: int,
     search_limit: int,
+    functions: FunctionTable = DEFAULT_FUNCTIONS,
 ) -> list[WidgetResult]:
     if not widgets:
         return []
     queries = [q for w in widgets for q in w.queries]
     try:
-        results = await md.get_metric_data(fetch, queries, start, end, search_limit=search_limit)
+        results = await md.get_metric_data(
+            fetch, queries, start, end, search_limit=search_limit, functions=functions
+        )
     except md.QueryError as exc:
         if len(widgets) == 1:
             return [WidgetResult(widgets[0].key, error=_unprefixed(exc.message, widgets[0].key))]
@@ -300,7 +311,7 @@ async def _run_math(
     async def alone(widget: WidgetRequest) -> WidgetResult:
         try:
             found = await md.get_metric_data(
-                fetch, widget.queries, start, end, search_limit=search_limit
+                fetch, widget.queries, start, end, search_limit=search_limit, functions=functions
             )
         except md.QueryError as exc:
             return WidgetResult(widget.key, error=_unprefixed(exc.message, widget.key))

@@ -1,7 +1,7 @@
 """The alarms' adapter to the metric query engine (``query/metrics``).
 
 Issue 10 plans one public call, "one statistic over N periods ending at t", and a batched
-form; until it lands this module is that adapter, written against ``metricdata``'s
+form; until it lands this module is that adapter, written against ``query.metrics``'
 ``statistic_series`` (one store query for many series of a statistic and period) and
 ``get_metric_data`` (metric-math alarms):
 
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from vigil.query import metrics as md
-from vigil.query.metrics import levels
+from vigil.query.metricmath.functions import FunctionTable, default_functions
 from vigil.query.metrics.levels import SeriesRef
 from vigil.rules.alarms.interface import Floats, Window
 from vigil.rules.alarms.model import MathQuery, MetricRef
@@ -30,10 +30,18 @@ from vigil.store.retention import MetricRetention
 
 
 class MetricReader:
-    def __init__(self, store: Store, retention: MetricRetention, clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        retention: MetricRetention,
+        clock: Callable[[], int],
+        functions: FunctionTable | None = None,
+    ) -> None:
         self.store = store
         self.retention = retention
         self.clock = clock  # epoch seconds
+        # metric math's functions (the core's table: bands, insight rule metrics)
+        self.functions = functions if functions is not None else default_functions()
         self._ids: dict[tuple[str, MetricRef], SeriesRef] = {}
 
     def fetch(self, tenant: str) -> md.Fetch:
@@ -77,54 +85,15 @@ class MetricReader:
         window: Window,
     ) -> dict[int, Floats]:
         """series id → values on the window's grid (NaN: no data point)."""
-        statistic = md.check_stat(stat)
-        if statistic.distribution:
-            return await md.statistic_series(
-                self.fetch(tenant), list(refs), statistic, period, window.start, window.end, unit
-            )
-        return await self._aggregates(tenant, refs, statistic.aggregate, window, unit)
-
-    async def _aggregates(
-        self,
-        tenant: str,
-        refs: Sequence[SeriesRef],
-        aggregate: str,
-        window: Window,
-        unit: str | None,
-    ) -> dict[int, Floats]:
-        """``statistic_series`` for the five aggregates, filled in one vectorised pass:
-        metricdata's version masks the whole answer once per series (quadratic in the
-        number of series: 100,000 alarms' windows took minutes)."""
-        out = {r.series_id: np.full(window.count, math.nan) for r in refs}
-        if not refs:
-            return out
-        now = self.clock()
-        level = levels.choose_level(self.retention, window.period, window.start, now, False)
-        table = await levels.fetch_aggregates(
-            self.store, level, tenant, list(refs), window.period, window.start, window.end, unit
+        return await md.statistic_series(
+            self.fetch(tenant),
+            list(refs),
+            md.check_stat(stat),
+            period,
+            window.start,
+            window.end,
+            unit,
         )
-        if not table.num_rows:
-            return out
-        ids = table.column("series_id").to_numpy().astype(np.uint64)
-        b = table.column("b").to_numpy().astype(np.int64)
-        c, s, lo, hi = (
-            table.column(name).to_numpy().astype(np.float64) for name in ("c", "s", "lo", "hi")
-        )
-        with np.errstate(all="ignore"):
-            values = {
-                "SampleCount": c,
-                "Sum": s,
-                "Average": s / c,
-                "Minimum": lo,
-                "Maximum": hi,
-            }[aggregate]
-        values = np.where((c > 0) & np.isfinite(values), values, math.nan)
-        keep = (b >= 0) & (b < window.count)
-        order = np.array(sorted(out), dtype=np.uint64)
-        grid = np.full((len(order), window.count), math.nan)
-        rows = np.searchsorted(order, ids[keep])
-        grid[rows, b[keep]] = values[keep]
-        return {int(sid): grid[i] for i, sid in enumerate(order)}
 
     async def math(
         self, tenant: str, queries: Sequence[MathQuery], wanted: Sequence[str], window: Window
@@ -145,7 +114,9 @@ class MetricReader:
             )
             for q in queries
         ]
-        results = await md.get_metric_data(self.fetch(tenant), request, window.start, window.end)
+        results = await md.get_metric_data(
+            self.fetch(tenant), request, window.start, window.end, functions=self.functions
+        )
         stamps = window.stamps()
         index = {t: i for i, t in enumerate(stamps)}
         out: dict[str, Floats] = {q: np.full(len(stamps), math.nan) for q in wanted}

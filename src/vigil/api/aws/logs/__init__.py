@@ -1,7 +1,8 @@
 """CloudWatch Logs (``Logs_20140328.*``, JSON 1.1) on vigil's stores, as one AWS service
 object per concept, merged by the front door: log groups and streams (``groups``), log
 events (``events``), metric filters (``metric_filters``), Logs Insights (``insights``),
-saved queries (``definitions``) and scheduled queries (``scheduled``).
+saved queries (``definitions``), scheduled queries (``scheduled``) and Live Tail
+(``livetail``).
 
 Thin: each operation checks what botocore's model cannot (names, limits, existence), calls
 the state catalog, the ingest pipeline, query/ or the Insights registry, and shapes the
@@ -20,6 +21,7 @@ from vigil.api.aws.logs.definitions import QueryDefinitionsService
 from vigil.api.aws.logs.events import LogEventsService
 from vigil.api.aws.logs.groups import LogGroupsService
 from vigil.api.aws.logs.insights import InsightsService
+from vigil.api.aws.logs.livetail import LiveTailService
 from vigil.api.aws.logs.metric_filters import MetricFiltersService
 from vigil.api.aws.logs.scheduled import ScheduledQueriesService
 from vigil.ingest.logmetrics import MetricFilterProcessor
@@ -40,8 +42,10 @@ def logs_services(
     filters: MetricFilterProcessor,
     metrics: SelfMetrics,
     clock: Callable[[], int] = time.time_ns,
+    running: Callable[[], bool] = lambda: True,
 ) -> list[AwsService]:
-    """Every CloudWatch Logs service object, sharing the given parts."""
+    """Every CloudWatch Logs service object, sharing the given parts (``running``: false
+    once the server is stopping, which ends live-tail sessions)."""
     return [
         LogGroupsService(store, catalog, registry, filters, clock),
         LogEventsService(store, catalog, registry, pipeline, metrics, clock),
@@ -49,4 +53,5 @@ def logs_services(
         InsightsService(catalog, registry, queries),
         QueryDefinitionsService(catalog, registry, clock),
         ScheduledQueriesService(catalog, registry, clock),
+        LiveTailService(store, registry, clock, running),
     ]

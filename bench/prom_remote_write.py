@@ -1,0 +1,228 @@
+"""Prometheus remote write: samples/s stored by vigil against VictoriaMetrics (Debian's
+``victoria-metrics``, ``make peers``) taking the same requests in the same run.
+
+The requests are remote write 1.0 (snappy ``prometheus.WriteRequest``) as Prometheus
+sends them: ``--batch`` series of one sample each (Prometheus' ``max_samples_per_send``:
+2,000 since 2.x), node-exporter-like labels (``__name__``, ``instance``, ``job``,
+``cpu``, ``mode``), built beforehand so that the figure is the server's, sent from
+``--clients`` threads for ``--seconds``. Each server is fresh; a measurement lasts until
+what was sent is stored (vigil: its write queue drained into ClickHouse;
+VictoriaMetrics: ``vm_rows_added_to_storage_total`` reached the count after a
+``/internal/force_flush``). Prints samples/s for each and the ratio vigil / VictoriaMetrics;
+then, for the issue's other yardstick, PutMetricData's native path on a fresh vigil in the
+same run (1,000-point JSON requests, ``bench/metrics_ingest.py``'s) and the ratio remote
+write / PutMetricData.
+
+    .venv/bin/python bench/prom_remote_write.py [--seconds 10] [--clients 4] [--batch 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cramjam
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.prometheus_peer import free_port
+from tests.vigil_process import VigilProcess
+
+from bench.ingest import drained
+from bench.metrics_ingest import BATCH, put_metric_data_bodies
+from vigil.ingest.prom import proto
+
+HEADERS = {
+    "Content-Type": "application/x-protobuf",
+    "Content-Encoding": "snappy",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+}
+PUT_METRIC_DATA = {
+    "Content-Type": "application/x-amz-json-1.0",
+    "X-Amz-Target": "GraniteServiceVersion20100801.PutMetricData",
+    "x-amzn-query-mode": "true",
+}
+MODES = ("idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice")
+
+
+def bodies(count: int, batch: int) -> list[bytes]:
+    now_ms = int(time.time() * 1000) - 600_000
+    out = []
+    for r in range(count):
+        req = proto.WriteRequest()
+        for i in range(batch):
+            ts = req.timeseries.add()
+            for name, value in (
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", str(i % 64)),
+                ("instance", f"host-{i // 512:04d}:9100"),
+                ("job", "node"),
+                ("mode", MODES[(i // 64) % len(MODES)]),
+            ):
+                ts.labels.add(name=name, value=value)
+            ts.samples.add(value=1000.0 + r + i * 0.5, timestamp=now_ms + r * 1000)
+        out.append(cramjam.snappy.compress_raw(req.SerializeToString()).read())
+    return out
+
+
+def drive(
+    url: str,
+    payloads: list[bytes],
+    batch: int,
+    clients: int,
+    seconds: float,
+    headers: dict[str, str] = HEADERS,
+) -> int:
+    """Samples acknowledged (2xx) in ``seconds`` from ``clients`` threads."""
+    sent = [0] * clients
+    errors: list[str] = []
+    deadline = time.monotonic() + seconds
+
+    def worker(k: int) -> None:
+        with httpx.Client(timeout=60, headers=headers) as http:
+            i = k
+            while time.monotonic() < deadline:
+                response = http.post(url, content=payloads[i % len(payloads)])
+                if response.status_code in (429, 503):
+                    time.sleep(0.05)  # back-pressure: a sender retries
+                    continue
+                if response.status_code // 100 != 2:
+                    errors.append(f"{response.status_code} {response.text[:200]}")
+                    return
+                sent[k] += batch
+                i += clients
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit(f"requests failed: {errors[:3]}")
+    return sum(sent)
+
+
+def timed(
+    url: str,
+    payloads: list[bytes],
+    args: argparse.Namespace,
+    wait_stored: Callable[[int], object],
+    batch: int = 0,
+    headers: dict[str, str] = HEADERS,
+) -> float:
+    batch = batch or args.batch
+    drive(url, payloads[:2], batch, 1, 0.5, headers)  # warm up (not counted)
+    wait_stored(0)
+    started = time.monotonic()
+    samples = drive(url, payloads, batch, args.clients, args.seconds, headers)
+    wait_stored(samples)
+    return samples / (time.monotonic() - started)
+
+
+def vigil_rate(
+    payloads: list[bytes],
+    args: argparse.Namespace,
+    path: str = "/prometheus/api/v1/write",
+    batch: int = 0,
+    headers: dict[str, str] = HEADERS,
+) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        vigil = VigilProcess(Path(tmp) / "data", "--no-self-metrics").start()
+        try:
+            return timed(
+                f"{vigil.url}{path}",
+                payloads,
+                args,
+                lambda _n: drained(f"{vigil.url}/metrics"),
+                batch,
+                headers,
+            )
+        finally:
+            vigil.stop()
+
+
+def vm_rate(payloads: list[bytes], args: argparse.Namespace) -> float:
+    binary = shutil.which("victoria-metrics") or "/usr/bin/victoria-metrics"
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(
+            [
+                binary,
+                f"-storageDataPath={tmp}/vm",
+                f"-httpListenAddr=127.0.0.1:{port}",
+                "-retentionPeriod=1y",
+                "-loggerLevel=ERROR",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_http(f"{base}/health")
+            added = [_vm_rows(base)]
+
+            def wait_stored(samples: int) -> None:
+                target = added[0] + samples
+                deadline = time.monotonic() + 300
+                while time.monotonic() < deadline:
+                    httpx.get(f"{base}/internal/force_flush", timeout=60)
+                    rows = _vm_rows(base)
+                    if rows >= target:
+                        added[0] = rows
+                        return
+                    time.sleep(0.02)
+                raise SystemExit("VictoriaMetrics did not store what it acknowledged")
+
+            return timed(f"{base}/api/v1/write", payloads, args, wait_stored)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+def _vm_rows(base: str) -> int:
+    text = httpx.get(f"{base}/metrics", timeout=30).text
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("vm_rows_added_to_storage_total")
+    )
+
+
+def _wait_http(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=2000)
+    args = parser.parse_args()
+    payloads = bodies(30, args.batch)
+    vm = vm_rate(payloads, args)
+    vigil = vigil_rate(payloads, args)
+    cw = vigil_rate(put_metric_data_bodies(30), args, "/", BATCH, PUT_METRIC_DATA)
+    print(f"VictoriaMetrics /api/v1/write (baseline) {vm:>12,.0f} samples/s")
+    print(f"vigil /prometheus/api/v1/write           {vigil:>12,.0f} samples/s")
+    print(f"vigil PutMetricData (native path)        {cw:>12,.0f} points/s")
+    print(f"ratio vigil / VictoriaMetrics            {vigil / vm:>12.2f}")
+    print(f"ratio remote write / PutMetricData       {vigil / cw:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
