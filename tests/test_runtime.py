@@ -71,6 +71,7 @@ def test_pillars_plug_in_and_stop_after_listeners_and_tasks(tmp_path: Path) -> N
             "metrics",
             "traces",
             "alarms",
+            "insight-rules",
             "notify",
             "read-api",
             "otlp",
