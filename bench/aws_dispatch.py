@@ -1,7 +1,9 @@
 """CPU per call of the AWS front door alone: routing, body reading, parsing, model
 validation, the handler call, serialization and counting, for a model-validated JSON 1.1
 call (DescribeLogGroups) and a raw one (PutLogEvents with 100 events, as the Logs service
-takes it). The service answers at once, so the figure is the dispatcher's. Requests go
+takes it), and (revisions with the operation-table interface) X-Ray's PutTraceSegments (50
+documents) and CloudWatch's GetMetricData (5 queries), both model-validated. The service
+answers at once, so the figure is the dispatcher's. Requests go
 through the ASGI app in process (no sockets): process CPU time, not wall time, so that a
 busy machine disturbs it less.
 
@@ -66,6 +68,37 @@ def _service() -> Any:
     return Older()
 
 
+def _hot_services() -> list[Any]:
+    """X-Ray and CloudWatch services that answer at once: PutTraceSegments (rest-json, the
+    X-Ray SDKs' hot path, model-validated) and GetMetricData (JSON 1.0, model-validated)."""
+    from vigil.api.aws import interface
+
+    if not hasattr(interface, "Handler"):
+        return []
+
+    async def put(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        return {"UnprocessedTraceSegments": []}
+
+    async def get(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        return {"MetricDataResults": [], "Messages": []}
+
+    class XRay(interface.AwsService):
+        model = "xray"
+        validation_error = "InvalidRequestException"
+
+        def operations(self) -> Any:
+            return {"PutTraceSegments": put}
+
+    class CloudWatch(interface.AwsService):
+        model = "cloudwatch"
+        validation_error = "InvalidParameterValue"
+
+        def operations(self) -> Any:
+            return {"GetMetricData": get}
+
+    return [XRay(), CloudWatch()]
+
+
 def measure(calls: int) -> dict[str, float]:
     """µs of CPU per call, per operation, in this process's revision of vigil."""
     import httpx
@@ -78,30 +111,81 @@ def measure(calls: int) -> dict[str, float]:
     except ImportError:  # revisions before the layers' moves
         from vigil.api.auth import Authenticator  # type: ignore[no-redef, import-not-found]
 
-    aws = AwsDispatcher([_service()], Authenticator([]), {})
+    aws = AwsDispatcher([_service(), *_hot_services()], Authenticator([]), {})
     app = build_app(aws.routes(), Authenticator([]), lambda: True, exempt=aws.is_aws)
     events = [{"timestamp": 1_700_000_000_000 + i, "message": f"line {i} " * 8} for i in range(100)]
-    bodies = {
-        "DescribeLogGroups": orjson.dumps({"logGroupNamePrefix": "/app", "limit": 10}),
-        "PutLogEvents": orjson.dumps(
-            {"logGroupName": "/app", "logStreamName": "s", "logEvents": events}
-        ),
+    segments = [
+        orjson.dumps(
+            {
+                "trace_id": f"1-5f5e1000-{i:024x}",
+                "id": f"{i:016x}",
+                "name": "checkout",
+                "start_time": 1_700_000_000.0,
+                "end_time": 1_700_000_000.5,
+            }
+        ).decode()
+        for i in range(50)
+    ]
+    query = {
+        "Id": "m1",
+        "MetricStat": {
+            "Metric": {
+                "Namespace": "App",
+                "MetricName": "Latency",
+                "Dimensions": [{"Name": "Host", "Value": "a"}],
+            },
+            "Period": 60,
+            "Stat": "p99",
+        },
     }
+    # (path, headers, body) per operation.
+    requests: dict[str, tuple[str, dict[str, str], bytes]] = {
+        operation: (
+            "/",
+            {
+                "X-Amz-Target": f"Logs_20140328.{operation}",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+            body,
+        )
+        for operation, body in {
+            "DescribeLogGroups": orjson.dumps({"logGroupNamePrefix": "/app", "limit": 10}),
+            "PutLogEvents": orjson.dumps(
+                {"logGroupName": "/app", "logStreamName": "s", "logEvents": events}
+            ),
+        }.items()
+    }
+    if len(aws.served()) > 1:
+        requests["PutTraceSegments"] = (
+            "/TraceSegments",
+            {"Content-Type": "application/json"},
+            orjson.dumps({"TraceSegmentDocuments": segments}),
+        )
+        requests["GetMetricData"] = (
+            "/",
+            {
+                "X-Amz-Target": "GraniteServiceVersion20100801.GetMetricData",
+                "Content-Type": "application/x-amz-json-1.0",
+            },
+            orjson.dumps(
+                {
+                    "MetricDataQueries": [query] * 5,
+                    "StartTime": 1_700_000_000,
+                    "EndTime": 1_700_003_600,
+                }
+            ),
+        )
 
     async def run() -> dict[str, float]:
         out = {}
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://vigil") as client:
-            for operation, body in bodies.items():
-                headers = {
-                    "X-Amz-Target": f"Logs_20140328.{operation}",
-                    "Content-Type": "application/x-amz-json-1.1",
-                }
+            for operation, (path, headers, body) in requests.items():
                 for _ in range(calls // 10):  # warm-up
-                    await client.post("/", content=body, headers=headers)
+                    await client.post(path, content=body, headers=headers)
                 started = time.process_time()
                 for _ in range(calls):
-                    response = await client.post("/", content=body, headers=headers)
+                    response = await client.post(path, content=body, headers=headers)
                     assert response.status_code == 200, response.text
                 out[operation] = (time.process_time() - started) / calls * 1e6
         return out

@@ -55,7 +55,7 @@ def _run(server: VigilProcess, names: list[str], args: argparse.Namespace) -> in
     baseline = check_canary(server.url, canary)
     baseline_s = time.monotonic() - started
     assert baseline is None, baseline
-    fuzzer = Fuzzer(server.url, server.otlp_http_url, args.bound)
+    fuzzer = Fuzzer(server.url, server.otlp_http_url, args.bound, grpc_target=server.grpc_target)
     ctx = Context(canary)
     rng = random.Random(args.seed)
     run_started = time.monotonic()

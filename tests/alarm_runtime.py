@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 from botocore.config import Config as BotoConfig
 
+from tests import aws_protocols
 from tests.runtime import ManualTasks
 from vigil.config import Config
 from vigil.pillar import Core, Pillar
@@ -61,17 +61,15 @@ class Harness:
         return self.run(alarms.engine.tick())
 
     def client(self, protocol: str = "json") -> Any:
-        session = boto3.session.Session(
-            aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
-        )
-        client = session.client(
+        """boto3's CloudWatch client forced to ``protocol`` ("json", "query", "cbor")."""
+        return aws_protocols.client(
             "cloudwatch",
-            endpoint_url=self.url,
+            protocol,
+            self.url,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
             config=BotoConfig(retries={"max_attempts": 1}),
         )
-        if protocol == "query":
-            client.meta.service_model.metadata["protocol"] = "query"
-        return client
 
 
 @contextmanager

@@ -142,3 +142,25 @@ def test_suppressor_wait_and_extension_periods() -> None:
     state, [event] = evaluate_composite(alarm, state, 710_000, kids.get)
     assert event.suppressed_by == "Alarm"
     assert event.actions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ("(" * 5000 + "TRUE" + ")" * 5000, 101),  # issue 18: deep nesting was a 500
+        ("NOT " * 2000 + "TRUE", 401),
+        (" OR ".join(["TRUE"] * 1200), 806),
+    ],
+)
+def test_a_rule_nested_past_the_bound_is_refused_at_its_position(text: str, position: int) -> None:
+    with pytest.raises(rules.RuleError) as refused:
+        rules.parse(text)
+    assert refused.value.position == position
+    assert f"nested deeper than {rules.MAX_DEPTH} levels" in str(refused.value)
+
+
+def test_rules_up_to_the_bound_parse_and_evaluate() -> None:
+    for text in ("(" * 99 + "TRUE" + ")" * 99, " OR ".join(["FALSE"] * 99) + " OR TRUE"):
+        tree = rules.parse(text)
+        assert rules.evaluate(tree, lambda _: None) is True
+        assert rules.to_text(tree).count("TRUE") == 1

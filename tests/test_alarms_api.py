@@ -34,9 +34,9 @@ def vigil(data_dir: Path) -> Iterator[Harness]:
         yield harness
 
 
-@pytest.fixture
-def cw(vigil: Harness) -> Iterator[Any]:
-    client = vigil.client()
+@pytest.fixture(params=["json", "query", "cbor"])
+def cw(vigil: Harness, request: pytest.FixtureRequest) -> Iterator[Any]:
+    client = vigil.client(request.param)
     yield client
     client.close()
 
@@ -204,7 +204,13 @@ def test_describe_filters_and_pages(vigil: Harness, cw: Any) -> None:
 @pytest.mark.parametrize(
     ("change", "code", "words"),
     [
-        ({"Statistic": "Median"}, "InvalidParameterValue", "Statistic is not supported"),
+        # The model's enum, checked as AWS checks it (ValidationError, Coral's wording).
+        (
+            {"Statistic": "Median"},
+            "ValidationError",
+            "Value 'Median' at 'statistic' failed to satisfy constraint: Member must satisfy"
+            " enum value set: [SampleCount, Average, Sum, Minimum, Maximum]",
+        ),
         (
             {"Statistic": None, "ExtendedStatistic": "p101"},
             "InvalidParameterValue",

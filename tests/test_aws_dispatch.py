@@ -262,7 +262,7 @@ def test_query_protocol_form_in_xml_out(endpoint: str, stubs: tuple[Any, ...]) -
     assert err.find(".//cw:Code", ns).text == "InvalidParameterValue"  # type: ignore[union-attr]
     missing = httpx.post(endpoint, data={"Action": "PutMetricData", "Version": "2010-08-01"})
     assert missing.status_code == 400
-    assert "Namespace" in ET.fromstring(missing.content).find(".//cw:Message", ns).text  # type: ignore[union-attr,operator]
+    assert "at 'namespace'" in ET.fromstring(missing.content).find(".//cw:Message", ns).text  # type: ignore[union-attr,operator]
     unknown = httpx.post(endpoint, data={"Action": "DeleteEverything", "Version": "2010-08-01"})
     assert ET.fromstring(unknown.content).find(".//cw:Code", ns).text == "InvalidAction"  # type: ignore[union-attr]
 
@@ -474,10 +474,10 @@ def test_every_query_protocol_error_is_xml(endpoint: str) -> None:
 
 
 def test_unknown_protocol_and_paths(endpoint: str) -> None:
-    # CloudWatch over Smithy RPC v2 CBOR (what some newer SDKs send): a CBOR error that
-    # botocore's own CBOR parser reads, naming the protocols vigil speaks.
+    # A service vigil does not serve over Smithy RPC v2 CBOR: a CBOR error that botocore's
+    # own CBOR parser reads (CloudWatch's CBOR is tests/test_cloudwatch_cbor.py's).
     cbor = httpx.post(
-        endpoint + "/service/GraniteServiceVersion20100801/operation/ListMetrics",
+        endpoint + "/service/DynamoDB_20120810/operation/ListTables",
         content=b"\xa0",
         headers={"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"},
     )

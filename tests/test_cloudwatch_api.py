@@ -1,5 +1,6 @@
-"""Acceptance: boto3's real ``cloudwatch`` client (JSON 1.0) and form posts as aws-sdk-go v1
-sends them (query protocol, XML answers) against a vigil process."""
+"""Acceptance: boto3's real ``cloudwatch`` client (forced to JSON 1.0, query and CBOR in
+turn) and form posts as aws-sdk-go v1 sends them (query protocol, XML answers) against a
+vigil process."""
 
 from __future__ import annotations
 
@@ -18,14 +19,17 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests import aws_protocols
 from tests.vigil_process import VigilProcess
 
 XMLNS = {"cw": "http://monitoring.amazonaws.com/doc/2010-08-01/"}
 
 
-@pytest.fixture
-def cw(vigil: VigilProcess) -> Iterator[Any]:
-    client = _cw(vigil)
+@pytest.fixture(params=["json", "query", "cbor"])
+def cw(vigil: VigilProcess, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """boto3's client forced to each protocol CloudWatch's model lists: every test that
+    uses it runs over JSON 1.0, query and Smithy RPC v2 CBOR."""
+    client = aws_protocols.client("cloudwatch", request.param, vigil.url)
     yield client
     client.close()
 
@@ -247,7 +251,7 @@ def test_list_metrics_filters_and_pages(vigil: VigilProcess, cw: Any) -> None:
     assert len(recent["Metrics"]) == 1
     with pytest.raises(ClientError) as err:
         cw.list_metrics(Namespace=ns, NextToken="not-a-token!")
-    assert _code(err)[:2] == ("InvalidNextToken", 400)
+    assert _code(err) == ("InvalidParameterValue", 400, "Request parameter NextToken is invalid")
     # SEARCH returns at most 500 series, as CloudWatch, and says so.
     found = cw.get_metric_data(
         MetricDataQueries=[{"Id": "s", "Expression": f"SEARCH('{{{ns},Page}} Hits', 'Sum', 60)"}],
@@ -334,13 +338,24 @@ def test_high_resolution_periods(vigil: VigilProcess, cw: Any) -> None:
         ),
         (
             {"MetricName": "x", "Value": 1.0, "Values": [1.0]},
+            "InvalidParameterValue",
+            "The parameters MetricData.member.2.Value and MetricData.member.2.Values are"
+            " mutually exclusive and you have specified both.",
+        ),
+        (
+            {
+                "MetricName": "x",
+                "Value": 1.0,
+                "StatisticValues": {"SampleCount": 1, "Sum": 1, "Minimum": 1, "Maximum": 1},
+            },
             "InvalidParameterCombination",
-            "mutually exclusive",
+            "mutually exclusive and you have specified both",
         ),
         (
             {"MetricName": "x", "Values": [1.0, 2.0], "Counts": [1.0]},
-            "InvalidParameterCombination",
-            "same length",
+            "InvalidParameterValue",
+            "The parameters MetricData.member.2.Values and MetricData.member.2.Counts must be"
+            " of the same size.",
         ),
         ({"MetricName": "x"}, "MissingParameter", "Value, Values or StatisticValues"),
         (

@@ -11,27 +11,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests import aws_protocols
 from tests.vigil_process import VigilProcess
 
 XMLNS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
 
 
-@pytest.fixture
-def cw(vigil: VigilProcess) -> Iterator[Any]:
-    client = boto3.client(
-        "cloudwatch",
-        endpoint_url=vigil.url,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDTEST",
-        aws_secret_access_key="secret",
-        config=Config(retries={"max_attempts": 1}),
-    )
+@pytest.fixture(params=["json", "query", "cbor"])
+def cw(vigil: VigilProcess, request: pytest.FixtureRequest) -> Iterator[Any]:
+    client = aws_protocols.client("cloudwatch", request.param, vigil.url)
     yield client
     client.close()
 
@@ -128,6 +120,16 @@ def test_invalid_body_names_each_path_and_stores_nothing(cw: Any) -> None:
     with pytest.raises(ClientError):
         cw.put_dashboard(DashboardName=name, DashboardBody="{not json")
     assert cw.get_dashboard(DashboardName=name)["DashboardBody"] == _body()
+
+
+@pytest.mark.parametrize("depth", [33, 5000])  # issue 18: 5,000 levels reached a 500
+def test_a_body_nested_too_deep_is_refused(cw: Any, depth: int) -> None:
+    body = '{"widgets": ' + "[" * depth + "]" * depth + "}"
+    with pytest.raises(ClientError) as err:
+        cw.put_dashboard(DashboardName=_name(), DashboardBody=body)
+    assert err.value.response["Error"]["Code"] == "InvalidParameterInput"
+    (message,) = err.value.response["dashboardValidationMessages"]
+    assert message["Message"] == "The dashboard body nests deeper than 32 levels"
 
 
 def test_metric_rows_and_bad_names(cw: Any) -> None:

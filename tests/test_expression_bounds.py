@@ -71,7 +71,8 @@ def _counted(vigil: VigilProcess, language: str) -> float:
 
 
 def test_expressions_are_timed_on_metrics(vigil: VigilProcess) -> None:
-    before = {lang: _counted(vigil, lang) for lang in ("metric-math", "filter-pattern")}
+    languages = ("metric-math", "filter-pattern", "metric-filter")
+    before = {lang: _counted(vigil, lang) for lang in languages}
     cw = boto3.client(
         "cloudwatch",
         endpoint_url=vigil.url,
@@ -107,7 +108,18 @@ def test_expressions_are_timed_on_metrics(vigil: VigilProcess) -> None:
     group = f"/bounds-{uuid.uuid4().hex[:8]}"
     logs.create_log_group(logGroupName=group)
     logs.filter_log_events(logGroupName=group, filterPattern="%a+%")
+    # A metric filter runs on the ingest path: one timed run per batch of its group.
+    logs.put_metric_filter(
+        logGroupName=group,
+        filterName="f",
+        filterPattern="%a+%",
+        metricTransformations=[{"metricName": "M", "metricNamespace": ns, "metricValue": "1"}],
+    )
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    events = [{"timestamp": int(now * 1000), "message": "aaa"}]
+    logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=events)
     assert _counted(vigil, "metric-math") == before["metric-math"] + 1
     assert _counted(vigil, "filter-pattern") == before["filter-pattern"] + 1
+    assert _counted(vigil, "metric-filter") == before["metric-filter"] + 1
     text = httpx.get(f"{vigil.url}/metrics", timeout=10).text
     assert "vigil_user_expression_overruns" in text

@@ -18,7 +18,7 @@ from tests.fuzz.oracle import Canary, Fuzzer, check_canary, write_canary
 from tests.fuzz.targets import PROTOCOLS, Context
 from tests.vigil_process import VigilProcess
 
-# Examples per protocol: 11 protocols x 50 (about 30 s here) keep the run inside a minute.
+# Examples per protocol: 16 protocols x 50 keep the run about a minute.
 EXAMPLES = 50
 
 
@@ -36,7 +36,7 @@ def canary(server: VigilProcess) -> Canary:
 
 @pytest.fixture(scope="module")
 def fuzzer(server: VigilProcess) -> Iterator[Fuzzer]:
-    fuzz = Fuzzer(server.url, server.otlp_http_url, bound=10.0)
+    fuzz = Fuzzer(server.url, server.otlp_http_url, bound=10.0, grpc_target=server.grpc_target)
     yield fuzz
     fuzz.close()
 

@@ -205,4 +205,4 @@ def test_model_max_length_is_checked(vigil: VigilProcess) -> None:
         httpx.post(vigil.url + "/", content=orjson.dumps(body), headers=_logs("DescribeLogStreams"))
     )
     assert "logStreamNamePrefix" in error["message"]
-    assert "max length: 512" in error["message"]
+    assert "Member must have length less than or equal to 512" in error["message"]

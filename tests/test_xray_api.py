@@ -196,7 +196,7 @@ def test_sampling_rules_and_targets(vigil: VigilProcess) -> None:
     assert dup.value.response["Error"]["Code"] == "InvalidRequestException"
     with pytest.raises(ClientError) as bad_rate:
         xray.create_sampling_rule(SamplingRule=dict(rule, RuleName="x", FixedRate=1.5))
-    assert "FixedRate" in bad_rate.value.response["Error"]["Message"]
+    assert "at 'samplingRule.fixedRate'" in bad_rate.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as default:
         xray.delete_sampling_rule(RuleName="Default")
     assert default.value.response["Error"]["Code"] == "InvalidRequestException"

@@ -36,13 +36,13 @@ import ipaddress
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
 from starlette.types import Scope
 
-from vigil import malloc
+from vigil import memory
 from vigil.api.app import build_app
 from vigil.api.aws.dispatch import AwsDispatcher
 from vigil.auth import Authenticator
@@ -63,6 +63,7 @@ from vigil.pillars import (
 )
 from vigil.preflight import DataDirLock, check_ports, lock_data_dir
 from vigil.selfwatch import log_buffer
+from vigil.store.interface import Store
 from vigil.tasks import Task, TaskRunner
 from vigil.telemetry import SelfMetrics
 from vigil.web import pages as web_pages
@@ -84,12 +85,18 @@ PILLARS: tuple[Builder, ...] = (
 )
 
 
-# Seconds between two returns of freed heap memory to the system (malloc.py: idle RSS).
+# Seconds between two returns of freed heap memory to the system (memory.py: idle RSS).
 TRIM_INTERVAL = 60.0
 
 
-async def _trim() -> None:
-    await asyncio.to_thread(malloc.trim)
+def _release_memory(store: Store) -> Callable[[], Awaitable[None]]:
+    """Idle upkeep: the engine's freed pages, then the C heap's (memory.py)."""
+
+    async def release() -> None:
+        await asyncio.to_thread(store.release_memory)
+        await asyncio.to_thread(memory.trim)
+
+    return release
 
 
 def _port_flags(cfg: Config) -> dict[str, int | None]:
@@ -210,7 +217,8 @@ class Runtime:
         for pillar in self.built:
             for task in pillar.tasks:
                 core.tasks.add(task)
-        core.tasks.add(Task("malloc-trim", _trim, TRIM_INTERVAL, first_delay=TRIM_INTERVAL))
+        release = _release_memory(core.store)
+        core.tasks.add(Task("release-memory", release, TRIM_INTERVAL, first_delay=TRIM_INTERVAL))
         await core.tasks.start()
         # 6. ready
         core.ready = True
@@ -251,6 +259,7 @@ class Runtime:
 
 async def serve(config: Config) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
+    memory.keep_pandas_out()  # before the first Arrow conversion (memory.py)
     runtime = Runtime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -262,6 +271,9 @@ async def serve(config: Config) -> int:
         await runtime.stop()
         raise
     print(runtime.listening_line(), flush=True)
+    # The engine's start-up code pages are not needed again (memory.py). Here, not in
+    # Runtime.start: in-process servers (tests) share the library and keep using it.
+    await asyncio.to_thread(memory.page_out_library, "_chdb.abi3.so")
     await stop.wait()
     log.info("shutting down")
     await runtime.stop()

@@ -297,11 +297,45 @@ XRAY_WORDS = [
     "false",
 ]
 
+RULE_SEEDS = [
+    'ALARM("fuzz-a") OR ALARM("fuzz-b")',
+    "ALARM(fuzz-a) AND NOT OK(fuzz-b)",
+    "(ALARM('fuzz-a') OR INSUFFICIENT_DATA(fuzz-b)) AND TRUE",
+    "AT_LEAST(2, ALARM, (fuzz-a, fuzz-b, fuzz-c))",
+    'AT_LEAST(50%, NOT OK, ("fuzz-a", "fuzz-b"))',
+    "ALARM(arn:aws:cloudwatch:us-east-1:000000000000:alarm:fuzz-a)",
+    "NOT NOT FALSE",
+]
+RULE_WORDS = [
+    "ALARM(",
+    "OK(",
+    "INSUFFICIENT_DATA(",
+    "AT_LEAST(",
+    "AND",
+    "OR",
+    "NOT",
+    "TRUE",
+    "FALSE",
+    "(",
+    ")",
+    ",",
+    '"',
+    "'",
+    "%",
+    "fuzz-a",
+    "arn:aws:cloudwatch:::alarm:",
+    "-1",
+    "101%",
+    "1e309",
+    "ALARM",
+]
+
 LANGUAGES = {
     "insights": (INSIGHTS_SEEDS, INSIGHTS_WORDS),
     "metric-math": (MATH_SEEDS, MATH_WORDS),
     "filter-pattern": (PATTERN_SEEDS, PATTERN_WORDS),
     "xray-filter": (XRAY_SEEDS, XRAY_WORDS),
+    "alarm-rule": (RULE_SEEDS, RULE_WORDS),
 }
 
 
@@ -330,6 +364,8 @@ def _deep(rng: random.Random, language: str) -> str:
                 "fields " + "-" * n + "1",
             ]
         )
+    if language == "alarm-rule":
+        return rng.choice(["(" * n + "TRUE" + ")" * n, "NOT " * n + "TRUE", "ALARM(" * n])
     if language == "filter-pattern":
         return rng.choice(["{ " + "(" * n + "$.a = 1" + ")" * n + " }", "{ " + "(" * n + " }"])
     return rng.choice(["(" * n + "error" + ")" * n, "!" * n + "error"])

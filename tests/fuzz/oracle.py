@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import cbor2
+import grpc
 import httpx
 import orjson
 from google.rpc import status_pb2
 
 # The protocols' error shapes, named by ``Probe.shape``.
-SHAPES = ("aws-json", "aws-query", "rest-json", "otlp", "v1")
+SHAPES = ("aws-json", "aws-query", "aws-cbor", "rest-json", "otlp", "v1", "grpc")
 # Words of the store's own error text that must never reach a client.
 STORE_WORDS = ("DB::", "ClickHouse", "Code: ", "clickhouse", "chdb", "Traceback", "SELECT ")
 
@@ -71,19 +73,26 @@ class Finding:
 class Fuzzer:
     """Sends probes to one server; ``bound`` seconds is a hang."""
 
-    def __init__(self, api_url: str, otlp_url: str, bound: float = 10.0) -> None:
+    def __init__(
+        self, api_url: str, otlp_url: str, bound: float = 10.0, grpc_target: str = ""
+    ) -> None:
         self.urls = {"api": api_url, "otlp": otlp_url}
         self.bound = bound
+        self.channel = grpc.insecure_channel(grpc_target) if grpc_target else None
         self.client = httpx.Client(timeout=httpx.Timeout(bound, connect=5.0))
         self.tallies: dict[str, Tally] = {}
         self.findings: list[Finding] = []
 
     def close(self) -> None:
         self.client.close()
+        if self.channel is not None:
+            self.channel.close()
 
     def run(self, probe: Probe) -> Finding | None:
         tally = self.tallies.setdefault(probe.protocol, Tally())
         tally.sent += 1
+        if probe.server == "grpc":
+            return self._run_grpc(probe, tally)
         started = time.monotonic()
         try:
             response = self._send(probe)
@@ -116,6 +125,36 @@ class Fuzzer:
             return self._found(probe, "leak", response.text[:300])
         if probe.follow == "insights" and response.status_code == 200:
             return self._follow_insights(probe, response.json().get("queryId", ""), tally)
+        return None
+
+    def _run_grpc(self, probe: Probe, tally: Tally) -> Finding | None:
+        """gRPC answers in its own shape by construction; the finding is a status that
+        means the server failed (INTERNAL, UNKNOWN, DATA_LOSS) rather than refused, a
+        hang, or a dead port. Bytes go as they are: no serializer on either side."""
+        assert self.channel is not None, "Fuzzer built without a gRPC target"
+        call = self.channel.unary_unary(probe.path)
+        started = time.monotonic()
+        for attempt in (1, 2):
+            try:
+                call(probe.body, timeout=self.bound)
+                code = grpc.StatusCode.OK
+                break
+            except grpc.RpcError as exc:
+                code = exc.code()
+                detail = exc.details() or ""
+                if code is grpc.StatusCode.UNAVAILABLE and attempt == 1:
+                    continue  # a reconnect, as for HTTP's kept-alive race
+                break
+        tally.slowest = max(tally.slowest, time.monotonic() - started)
+        tally.statuses[_GRPC_AS_HTTP.get(code, 500)] += 1
+        if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+            tally.hangs += 1
+            return self._found(probe, "hang", f"no answer within {self.bound} s")
+        if code is grpc.StatusCode.UNAVAILABLE:
+            return self._found(probe, "dead", f"gRPC UNAVAILABLE: {detail}")
+        if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS):
+            tally.server_errors += 1
+            return self._found(probe, "5xx", f"gRPC {code.name}: {detail[:300]}")
         return None
 
     def _send(self, probe: Probe) -> httpx.Response:
@@ -200,6 +239,14 @@ def judge_shape(shape: str, response: httpx.Response) -> str | None:
         return _json_object(text, ("message", "code"), "OTLP")
     if shape == "v1":
         return _json_object(text, ("error",), "/api/v1")
+    if shape == "aws-cbor":
+        try:
+            body = cbor2.loads(text)
+        except Exception as exc:  # any decode failure is the finding
+            return f"CBOR error body is not CBOR: {exc!r} {text[:200]!r}"
+        if not isinstance(body, dict) or "__type" not in body:
+            return f"CBOR error lacks __type: {text[:200]!r}"
+        return None
     if shape == "rest-json":
         if response.headers.get("x-amzn-errortype"):
             return None
@@ -302,3 +349,16 @@ def _logs_headers(operation: str) -> dict[str, str]:
         "X-Amz-Target": f"Logs_20140328.{operation}",
         "Content-Type": "application/x-amz-json-1.1",
     }
+
+
+# gRPC status → the HTTP status OTLP/HTTP answers for it (for the tallies' status counts).
+_GRPC_AS_HTTP = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNIMPLEMENTED: 404,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}

@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 import botocore.session
+import cbor2
 from botocore.model import OperationModel, ServiceModel
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
@@ -136,8 +137,24 @@ def logs_json(rng: random.Random, ctx: Context) -> Probe:
     return _aws_json("logs-json", "Logs_20140328", "1.1", op, rng, ctx)
 
 
+@cache
+def served(service: str) -> list[str]:
+    """Every operation vigil answers for a botocore model (its operation tables, through
+    the support matrix's reader): alarms, anomaly detectors, dashboards, SNS — and what
+    lands later — are fuzzed without a list to keep."""
+    from vigil.api.aws.support import served_operations
+
+    return sorted(served_operations()[service])
+
+
+def _cloudwatch_op(rng: random.Random) -> OperationModel:
+    # Half the draws on the data plane's operations, half over everything served.
+    ops = CW_OPS if rng.random() < 0.5 else served("cloudwatch")
+    return model("cloudwatch").operation_model(rng.choice(ops))
+
+
 def cloudwatch_json(rng: random.Random, ctx: Context) -> Probe:
-    op = model("cloudwatch").operation_model(rng.choice(CW_OPS))
+    op = _cloudwatch_op(rng)
     return _aws_json("cloudwatch-json", "GraniteServiceVersion20100801", "1.0", op, rng, ctx)
 
 
@@ -158,11 +175,67 @@ def _aws_json(
     )
 
 
+def cloudwatch_cbor(rng: random.Random, ctx: Context) -> Probe:
+    """Smithy RPC v2 CBOR (issue 17): the model-drawn input as CBOR (times as tag 1 at
+    random), or deep nesting, random and mutated bytes."""
+    op = _cloudwatch_op(rng)
+    doc = _input(rng, ctx, op)
+    roll = rng.random()
+    if roll < 0.05:
+        body = rng.randbytes(rng.randint(0, 64))
+    elif roll < 0.1:
+        depth = rng.choice([1000, 5000, 100_000])
+        body = (b"\x81" if rng.random() < 0.5 else b"\xa1\x61a") * depth + b"\x01"
+    else:
+        body = _cbor_body(rng, doc)
+        if roll < 0.2:
+            body = mutate_bytes(rng, body, 1)
+    return Probe(
+        "cloudwatch-cbor",
+        "POST",
+        f"/service/GraniteServiceVersion20100801/operation/{op.name}",
+        "aws-cbor",
+        body,
+        {"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"},
+    )
+
+
+def _cbor_body(rng: random.Random, doc: Any) -> bytes:
+    def convert(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: convert(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        if key.endswith(("Time", "Timestamp")) and rng.random() < 0.7:
+            return cbor2.CBORTag(1, value)
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return value.encode("utf-8", "surrogatepass")  # not text: a byte string
+        return value
+
+    try:
+        return bytes(cbor2.dumps(convert(doc), default=lambda enc, v: enc.encode(str(v))))
+    except Exception:  # a value cbor2 will not write: random bytes instead
+        return rng.randbytes(rng.randint(1, 64))
+
+
 def cloudwatch_query(rng: random.Random, ctx: Context) -> Probe:
-    op = model("cloudwatch").operation_model(rng.choice(CW_OPS))
+    return _aws_query("cloudwatch-query", _cloudwatch_op(rng), "2010-08-01", rng, ctx)
+
+
+def sns_query(rng: random.Random, ctx: Context) -> Probe:
+    op = model("sns").operation_model(rng.choice(served("sns")))
+    return _aws_query("sns-query", op, "2010-03-31", rng, ctx)
+
+
+def _aws_query(
+    protocol: str, op: OperationModel, version: str, rng: random.Random, ctx: Context
+) -> Probe:
     doc = _input(rng, ctx, op)
     pairs = query_pairs(op.input_shape, doc) if op.input_shape is not None else []
-    pairs = [("Action", op.name), ("Version", "2010-08-01"), *pairs]
+    pairs = [("Action", op.name), ("Version", version), *pairs]
     if rng.random() < 0.1:  # a member of a shape it cannot have (item 12)
         pairs.append(
             (
@@ -180,11 +253,9 @@ def cloudwatch_query(rng: random.Random, ctx: Context) -> Probe:
         pairs = [p for p in pairs if p[0] not in ("Action", "Version")]
     body = form_body(rng, pairs)
     if rng.random() < 0.3:  # the same form as a GET
-        return Probe(
-            "cloudwatch-query", "GET", "/", "aws-query", params=[(k, v[:4000]) for k, v in pairs]
-        )
+        return Probe(protocol, "GET", "/", "aws-query", params=[(k, v[:4000]) for k, v in pairs])
     return Probe(
-        "cloudwatch-query",
+        protocol,
         "POST",
         "/",
         "aws-query",
@@ -465,6 +536,79 @@ def xray_filter(rng: random.Random, _: Context) -> Probe:
     )
 
 
+def alarm_rule(rng: random.Random, _: Context) -> Probe:
+    doc = {
+        "AlarmName": f"fuzz-composite-{rng.randint(0, 20)}",
+        "AlarmRule": hostile_text(rng, "alarm-rule"),
+        "ActionsEnabled": rng.random() < 0.5,
+    }
+    return Probe(
+        "alarm-rule",
+        "POST",
+        "/",
+        "aws-json",
+        dump_json(rng, doc),
+        _target("GraniteServiceVersion20100801.PutCompositeAlarm", "1.0"),
+    )
+
+
+def dashboard_body(rng: random.Random, ctx: Context) -> Probe:
+    """PutDashboard's body is JSON inside a JSON string: widgets of every type, mutated."""
+    now = int(time.time())
+    widget = {
+        "type": rng.choice(["metric", "log", "text", "alarm", "explorer", "custom", "x"]),
+        "x": rng.choice([0, 23, 24, -1, 2**63]),
+        "y": rng.choice([0, 1000, -5]),
+        "width": rng.choice([6, 0, 25, 1e309]),
+        "height": rng.choice([6, 0, 1001]),
+        "properties": {
+            "metrics": [
+                [ctx.canary.namespace, "C"],
+                [{"expression": hostile_text(rng, "metric-math")}],
+            ],
+            "query": f"SOURCE '{ctx.canary.group}' | " + hostile_text(rng, "insights"),
+            "markdown": rng.choice(HOSTILE_STRINGS),
+            "alarms": [rng.choice(HOSTILE_STRINGS)],
+            "period": rng.choice([60, 0, -1, 7, 10**12]),
+            "stat": rng.choice(["Sum", "p99", "TM(1%:", "", "x" * 300]),
+            "region": "us-east-1",
+            "start": rng.choice(["-PT3H", "P", "-PT99999999999H", str(now)]),
+        },
+    }
+    body = {"widgets": [widget] * rng.randint(0, 3), "start": "-PT1H", "periodOverride": "auto"}
+    text = dump_json(rng, mutate_json(rng, body) if rng.random() < 0.5 else body)
+    doc = {
+        "DashboardName": rng.choice(["fuzz-board", "", "x" * 256, "a/b", "ok-1"]),
+        "DashboardBody": text.decode("utf-8", "replace"),
+    }
+    return Probe(
+        "dashboard-body",
+        "POST",
+        "/",
+        "aws-json",
+        dump_json(rng, doc),
+        _target("GraniteServiceVersion20100801.PutDashboard", "1.0"),
+    )
+
+
+OTLP_GRPC = {
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+}
+
+
+def otlp_grpc(rng: random.Random, _: Context) -> Probe:
+    kind, message = _otlp_seed(rng)
+    if rng.random() < 0.1:
+        message = _extreme_message(rng, kind, message)
+    body = message.SerializeToString()
+    if rng.random() < 0.85:
+        body = mutate_bytes(rng, body, rng.randint(1, 6))
+    path = OTLP_GRPC[kind] if rng.random() < 0.95 else "/opentelemetry.proto.nope/Export"
+    return Probe("otlp-grpc", "POST", path, "grpc", body, server="grpc")
+
+
 def _target(target: str, version: str) -> dict[str, str]:
     return {"X-Amz-Target": target, "Content-Type": f"application/x-amz-json-{version}"}
 
@@ -475,10 +619,15 @@ PROTOCOLS: dict[str, Callable[[random.Random, Context], Probe]] = {
     "logs-json": logs_json,
     "cloudwatch-json": cloudwatch_json,
     "cloudwatch-query": cloudwatch_query,
+    "cloudwatch-cbor": cloudwatch_cbor,
     "xray-rest": xray_rest,
     "v1": v1_reads,
     "insights": insights,
     "metric-math": metric_math,
     "filter-pattern": filter_pattern,
     "xray-filter": xray_filter,
+    "sns-query": sns_query,
+    "alarm-rule": alarm_rule,
+    "dashboard-body": dashboard_body,
+    "otlp-grpc": otlp_grpc,
 }

@@ -281,6 +281,7 @@ class ReadApi:
                         "timestamps": [rfc3339(t * 10**9) for t in r.timestamps],
                         "times": r.timestamps,
                         "values": r.values,
+                        "messages": r.messages,
                     }
                     for r in results
                 ]

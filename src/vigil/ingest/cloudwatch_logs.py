@@ -77,7 +77,11 @@ def decode_put_log_events(
             expired_end = i
             continue
         message: str = event["message"]
-        stamps.append(ts * 1_000_000)
+        # The event's index as nanoseconds under its millisecond (the API's resolution; a
+        # batch holds at most 10,000 events, so under 10 µs): events of one timestamp then
+        # sort, and FilterLogEvents/GetLogEvents return them, in the order they were put,
+        # as CloudWatch does (the store's tie-break was a hash).
+        stamps.append(ts * 1_000_000 + i)
         bodies.append(message)
         traces.append(named_trace_id(message) or ZERO_TRACE_ID)
     cols = LogColumns(arrow=_table(tenant, group, stream, stamps, bodies, traces))

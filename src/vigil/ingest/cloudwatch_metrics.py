@@ -164,18 +164,20 @@ class _Decoder:
         if not isinstance(datum, dict):
             raise _bad(f"The parameter {where} must be a structure.")
         name = datum.get("MetricName")
-        if name not in self._names:
+        # (A map or list as the name — CBOR and JSON can send one — is unhashable.)
+        if type(name) is not str or name not in self._names:
             self._check_metric_name(where, name)
         name = cast(str, name)
         dims = self._dimensions(where, datum.get("Dimensions"))
         unit = datum.get("Unit", "None")
+        if type(unit) is not str:  # (not shown: a value nested 1,000 deep fails repr())
+            raise _bad(f"The parameter {where}.Unit must be a string.")
         if unit not in UNITS:
             raise _bad(f"The value {unit!r} for parameter {where}.Unit is not a CloudWatch unit.")
         resolution = datum.get("StorageResolution", 60)
         if resolution != 60 and (resolution != 1 or isinstance(resolution, bool)):
-            raise _bad(
-                f"The parameter {where}.StorageResolution must be 1 or 60, not {resolution!r}."
-            )
+            shown = resolution if isinstance(resolution, int | float) else "a non-number"
+            raise _bad(f"The parameter {where}.StorageResolution must be 1 or 60, not {shown}.")
         ts = _timestamp(where, datum.get("Timestamp"), self.now_ns)
         value, values, stats = datum.get("Value"), datum.get("Values"), datum.get("StatisticValues")
         if value is not None and values is None and stats is None and "Counts" not in datum:
@@ -218,9 +220,14 @@ class _Decoder:
             if v is not None
         ]
         if len(given) > 1:
+            # CloudWatch's own answers: Value with Values is an invalid value, Value with
+            # StatisticValues an invalid combination (issue 17, an AWS-behaviour suite).
             raise InvalidMetricData(
-                "InvalidParameterCombination",
-                f"The parameters {where}.{given[0]} and {where}.{given[1]} are mutually exclusive.",
+                "InvalidParameterValue"
+                if given[:2] == ["Value", "Values"]
+                else ("InvalidParameterCombination"),
+                f"The parameters {where}.{given[0]} and {where}.{given[1]} are mutually"
+                " exclusive and you have specified both.",
             )
         if not given:
             raise InvalidMetricData(
@@ -292,8 +299,8 @@ class _Decoder:
             )
         if counts is not None and (not isinstance(counts, list) or len(counts) != len(values)):
             raise InvalidMetricData(
-                "InvalidParameterCombination",
-                f"The parameters {where}.Values and {where}.Counts must have the same length.",
+                "InvalidParameterValue",
+                f"The parameters {where}.Values and {where}.Counts must be of the same size.",
             )
         for k, raw in enumerate(values, 1):
             value = _number(f"{where}.Values.member.{k}", raw)
@@ -414,10 +421,10 @@ def _number(where: str, value: Any) -> float:
         raise _bad(f"The parameter {where} must be a number.")
     number = float(value)
     if not math.isfinite(number):
-        raise _bad(
-            f"The value {number} for parameter {where} is invalid:"
-            " NaN and Infinity are not allowed."
-        )
+        # CloudWatch's wording: "The value NaN for parameter MetricData.member.1.Value is
+        # invalid."
+        shown = "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
+        raise _bad(f"The value {shown} for parameter {where} is invalid.")
     if abs(number) > MAX_MAGNITUDE:
         raise _bad(f"The value {number} for parameter {where} is out of range (±2^360).")
     return number

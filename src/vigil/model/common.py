@@ -64,6 +64,12 @@ def pairs_to_dict(pairs: Sequence[tuple[str, str]] | Mapping[str, str] | None) -
     return dict(pairs)
 
 
+def raw_id(value: bytes | str) -> bytes:
+    """A FixedString id as bytes: the store's row client hands it back as text decoded
+    latin-1 (one character per byte), its Arrow reads as bytes."""
+    return value if isinstance(value, bytes) else value.encode("latin-1")
+
+
 def hex_id(raw: bytes | None) -> str:
     """Hex form of a trace or span id; all-zero (unset) ids give an empty string."""
     if not raw or not any(raw):

@@ -22,6 +22,7 @@ from typing import Any
 
 MAX_BODY_BYTES = 100 * 1024  # CloudWatch: a dashboard body is at most 100 KB
 MAX_WIDGETS = 500
+MAX_DEPTH = 32  # a real body nests about 8 deep (widgets, properties, metrics rows, options)
 GRID_COLUMNS = 24
 NAME_RE = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
 
@@ -108,6 +109,22 @@ class _Checker:
             self.add(path, "Should be 1, 5, 10, 30 or a multiple of 60")
 
 
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest past ``limit`` (walked with a stack, not recursion:
+    whatever reads the body later may recurse)."""
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def validate(text: str) -> tuple[dict[str, Any] | None, list[Problem]]:
     """The parsed body and its problems (an empty list: the body may be stored)."""
     c = _Checker()
@@ -118,6 +135,12 @@ def validate(text: str) -> tuple[dict[str, Any] | None, list[Problem]]:
         body = json.loads(text)
     except ValueError as exc:
         c.add("", f"The dashboard body is not valid JSON: {exc}")
+        return None, c.problems
+    except RecursionError:  # json's C decoder gives up near 1,000 levels
+        c.add("", f"The dashboard body nests deeper than {MAX_DEPTH} levels")
+        return None, c.problems
+    if _deeper_than(body, MAX_DEPTH):
+        c.add("", f"The dashboard body nests deeper than {MAX_DEPTH} levels")
         return None, c.problems
     if not c.kind(body, "", "object"):
         return None, c.problems

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 
 from vigil.api.aws.interface import AwsService
+from vigil.api.aws.internal import LogsInternalRefusals
 from vigil.api.aws.logs import logs_services
 from vigil.api.aws.logs.scheduled import CatalogRules, insights_query
 from vigil.api.logs_v1 import LogsApi
@@ -33,7 +34,7 @@ class LogsPillar(Pillar):
 def build(core: Core) -> LogsPillar:
     cfg = core.config
     catalog = LogsCatalog(core.state)
-    filters = MetricFilterProcessor()
+    filters = MetricFilterProcessor(core.metrics)
     # Every log batch, whatever its protocol, goes through the metric filters and EMF.
     core.pipeline.log_processors.extend([filters, emf_metrics])
     queries = QueryRegistry(
@@ -85,7 +86,7 @@ def build(core: Core) -> LogsPillar:
     return LogsPillar(
         name="logs",
         routes=api.routes(),
-        aws_services=services,
+        aws_services=[*services, LogsInternalRefusals()],
         tasks=[
             Task("log-retention", retention_pass, cfg.retention_interval),
             Task("scheduled-queries", scheduled_pass, cfg.scheduled_query_interval),

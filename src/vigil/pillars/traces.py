@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from vigil.api.app import build_app
 from vigil.api.aws.dispatch import AwsDispatcher
+from vigil.api.aws.internal import XRayInternalRefusals
 from vigil.api.aws.xray import SAMPLING_OPERATIONS, XRayService
+from vigil.api.aws.xray_groups import XRayGroupsService
 from vigil.api.v1_traces import TracesApi
 from vigil.auth import Authenticator
 from vigil.ingest.xray import ServiceNames
@@ -21,6 +23,7 @@ from vigil.query.traces.servicegraph import (
     ServiceGraphKeeper,
 )
 from vigil.state.sampling import SamplingRules
+from vigil.state.xray_groups import XRayGroups
 from vigil.store.retention import drop_expired_partitions
 from vigil.tasks import Task
 
@@ -42,6 +45,7 @@ def build(core: Core) -> TracesPillar:
     graph = ServiceGraphKeeper(
         core.store, max_age_ns=cfg.trace_retention_days * 86400 * 10**9, clock=core.clock
     )
+    groups = XRayGroups(core.state, clock=core.clock)
     xray = XRayService(
         core.pipeline,
         core.store,
@@ -50,7 +54,9 @@ def build(core: Core) -> TracesPillar:
         names,
         clock=core.clock,
         graph=graph,
+        groups=groups,
     )
+    xray_groups = XRayGroupsService(core.store, groups, graph)
     api = TracesApi(core.store, core.metrics, clock=core.clock, graph=graph)
     daemon = (
         XRayDaemon(core.pipeline, core.metrics, names, clock=core.clock)
@@ -89,7 +95,7 @@ def build(core: Core) -> TracesPillar:
     return TracesPillar(
         name="traces",
         routes=api.routes(),
-        aws_services=[xray],
+        aws_services=[xray, xray_groups, XRayInternalRefusals()],
         tasks=[
             Task("service-graph", catch_up, CATCH_UP_INTERVAL, busy_ratio=BACKGROUND_SHARE_K),
             Task("trace-retention", retention, cfg.retention_interval),

@@ -47,6 +47,9 @@ log_groups = Table(
     Column("retention_days", Integer, nullable=True),
     Column("origin", String(16), nullable=False),  # "api" or "ingest"
     Column("tags", Text, nullable=False, default="{}"),
+    # CreateLogGroup's kmsKeyId, answered back by DescribeLogGroups (migration
+    # logs_0002_kms_key_id adds it to databases made before it).
+    Column("kms_key_id", String(256), nullable=True),
 )
 
 log_streams = Table(
@@ -77,6 +80,7 @@ STATE_MODULES = (
     "vigil.state.topics",
     "vigil.state.incidents",
     "vigil.state.dashboards",
+    "vigil.state.xray_groups",
     "vigil.state.insight_rules",
 )
 

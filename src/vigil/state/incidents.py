@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -34,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from vigil.state.db import METADATA, Migrations
+from vigil.state.rows import from_row
 
 policies = Table(
     "notify_policies",
@@ -133,24 +133,7 @@ class Incident:
 
 
 def incident(row: Any) -> Incident:
-    return Incident(
-        id=row.id,
-        tenant=row.tenant,
-        alarm_key=row.alarm_key,
-        status=row.status,
-        severity=row.severity,
-        title=row.title,
-        policy=row.policy,
-        chain=orjson.loads(row.chain),
-        step=row.step,
-        next_due_ms=row.next_due_ms,
-        token=row.token,
-        context=orjson.loads(row.context),
-        opened_ms=row.opened_ms,
-        acknowledged_ms=row.acknowledged_ms,
-        acknowledged_by=row.acknowledged_by,
-        resolved_ms=row.resolved_ms,
-    )
+    return from_row(Incident, row, json=("chain", "context"))
 
 
 def new_token() -> str:

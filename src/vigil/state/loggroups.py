@@ -26,6 +26,7 @@ class LogGroup:
     created_ms: int
     retention_days: int | None
     origin: str
+    kms_key_id: str | None = None
 
 
 class LogGroupRegistry:
@@ -79,7 +80,7 @@ class LogGroupRegistry:
             query = query.where(log_groups.c.tenant == tenant)
         with self._engine.connect() as conn:
             return [
-                LogGroup(r.tenant, r.name, r.created_ms, r.retention_days, r.origin)
+                LogGroup(r.tenant, r.name, r.created_ms, r.retention_days, r.origin, r.kms_key_id)
                 for r in conn.execute(query)
             ]
 
@@ -92,7 +93,7 @@ class LogGroupRegistry:
         return (
             None
             if r is None
-            else LogGroup(r.tenant, r.name, r.created_ms, r.retention_days, r.origin)
+            else LogGroup(r.tenant, r.name, r.created_ms, r.retention_days, r.origin, r.kms_key_id)
         )
 
     def set_retention(self, tenant: str, name: str, days: int | None) -> bool:

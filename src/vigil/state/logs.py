@@ -24,7 +24,9 @@ from sqlalchemy import (
     and_,
     delete,
     func,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -82,7 +84,17 @@ def _m_logs_0001(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: Migrations = [("logs_0001_api", _m_logs_0001)]
+def _m_logs_0002(conn: Connection) -> None:
+    """log_groups.kms_key_id, on databases whose log_groups predates the column."""
+    columns = {c["name"] for c in inspect(conn).get_columns("log_groups")}
+    if "kms_key_id" not in columns:
+        conn.execute(text("ALTER TABLE log_groups ADD COLUMN kms_key_id VARCHAR(256)"))
+
+
+MIGRATIONS: Migrations = [
+    ("logs_0001_api", _m_logs_0001),
+    ("logs_0002_kms_key_id", _m_logs_0002),
+]
 
 
 class AlreadyExists(Exception):
@@ -134,7 +146,12 @@ class LogsCatalog:
     # --- log groups and streams ---------------------------------------------------------
 
     def create_group(
-        self, tenant: str, name: str, tags: dict[str, str], retention_days: int | None = None
+        self,
+        tenant: str,
+        name: str,
+        tags: dict[str, str],
+        retention_days: int | None = None,
+        kms_key_id: str | None = None,
     ) -> None:
         try:
             with self._engine.begin() as conn:
@@ -146,6 +163,7 @@ class LogsCatalog:
                         retention_days=retention_days,
                         origin="api",
                         tags=orjson.dumps(tags).decode(),
+                        kms_key_id=kms_key_id,
                     )
                 )
         except IntegrityError:

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from vigil.state.db import METADATA, Migrations
+from vigil.state.rows import from_row
 
 STATUSES = ("pending", "sending", "sent", "failed", "held", "grouped")
 
@@ -146,26 +147,7 @@ class Delivery:
 
 
 def _delivery(row: Any) -> Delivery:
-    return Delivery(
-        id=row.id,
-        key=row.key,
-        tenant=row.tenant,
-        notification_key=row.notification_key,
-        target_id=row.target_id,
-        channel=row.channel,
-        target_name=row.target_name,
-        target=orjson.loads(row.target),
-        group_key=row.group_key,
-        kind=row.kind,
-        severity=row.severity,
-        payload=orjson.loads(row.payload),
-        status=row.status,
-        reason=row.reason,
-        attempts=row.attempts,
-        created_ms=row.created_ms,
-        due_ms=row.due_ms,
-        updated_ms=row.updated_ms,
-    )
+    return from_row(Delivery, row, json=("target", "payload"))
 
 
 def _row(intent: Intent, now_ms: int) -> dict[str, Any]:

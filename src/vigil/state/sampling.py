@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 
 from vigil.state.db import METADATA, Migrations
+from vigil.state.rows import from_row
 
 sampling_rules = Table(
     "xray_sampling_rules",
@@ -207,22 +208,7 @@ class SamplingRules:
 
     @staticmethod
     def _rule(row: Any) -> Rule:
-        return Rule(
-            name=row["name"],
-            priority=row["priority"],
-            fixed_rate=row["fixed_rate"],
-            reservoir_size=row["reservoir_size"],
-            service_name=row["service_name"],
-            service_type=row["service_type"],
-            host=row["host"],
-            http_method=row["http_method"],
-            url_path=row["url_path"],
-            resource_arn=row["resource_arn"],
-            version=row["version"],
-            attributes=orjson.loads(row["attributes"]),
-            created_ms=row["created_ms"],
-            modified_ms=row["modified_ms"],
-        )
+        return from_row(Rule, row, json=("attributes",))
 
     def create(self, tenant: str, spec: dict[str, Any]) -> Rule:
         """Create from an X-Ray ``SamplingRule`` dict."""

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 
 from vigil.state.db import METADATA, Migrations
+from vigil.state.rows import from_row
 
 sns_topics = Table(
     "sns_topics",
@@ -91,23 +92,11 @@ class Subscription:
 
 
 def _topic(row: Any) -> Topic:
-    return Topic(
-        row.arn, row.name, orjson.loads(row.attributes), orjson.loads(row.tags), row.created_ms
-    )
+    return from_row(Topic, row, json=("attributes", "tags"))
 
 
 def _sub(row: Any) -> Subscription:
-    return Subscription(
-        row.arn,
-        row.topic_arn,
-        row.protocol,
-        row.endpoint,
-        orjson.loads(row.attributes),
-        row.status,
-        row.token,
-        row.token_expires_ms,
-        row.created_ms,
-    )
+    return from_row(Subscription, row, json=("attributes",))
 
 
 def _json(value: dict[str, str]) -> str:

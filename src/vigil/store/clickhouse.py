@@ -205,6 +205,11 @@ class ClickHouseStore:
             except Exception as exc:  # chDB raises RuntimeError for ClickHouse errors
                 raise StoreError(str(exc)) from exc
 
+    def release_memory(self) -> None:
+        # Measured: 179 -> 74 MB of private memory after an insert and a GROUP BY (RESULTS.md).
+        if self.embedded:
+            self.command("SYSTEM JEMALLOC PURGE")
+
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
         try:
             self._thread_client().command(

@@ -85,6 +85,11 @@ class Store(Protocol):
     async def barrier(self) -> None:
         """Wait until every acknowledged write is queryable (queries do this themselves)."""
 
+    def release_memory(self) -> None:
+        """Hand back memory the engine keeps freed but mapped (blocking; idle upkeep). The
+        embedded engine's allocator (jemalloc) holds on to freed pages; a server store
+        is another process's business and does nothing."""
+
     def close(self) -> None:
         """Release clients and the embedded engine."""
 

@@ -12,6 +12,7 @@ from vigil.api.aws.interface import AwsError
 from vigil.query.metricmath import MathSyntaxError, parse
 from vigil.query.metricmath.ast import Call, Name
 from vigil.query.metrics.statistics import StatisticError, parse_statistic
+from vigil.query.metricsinsights import looks_like_insights
 from vigil.rules.alarms.model import BAND_COMPARISONS, COMPARISONS, TREAT_MISSING
 from vigil.rules.alarms.spec import BAND_FUNCTIONS, band_call
 
@@ -225,6 +226,13 @@ def _math(params: dict[str, Any]) -> int:
 
 def _check_expression(q: dict[str, Any], band_id: str | None) -> None:
     text = q["Expression"]
+    if looks_like_insights(text):
+        # Metrics Insights alarms (CloudWatch evaluates the last 3 h of the query) are not
+        # implemented: refused by name rather than as a metric math syntax error.
+        raise validation(
+            f"Error in expression {q['Id']}: alarms on Metrics Insights queries are not"
+            " supported by vigil; use metric math over MetricStat queries."
+        )
     try:
         tree = parse(text)
     except MathSyntaxError as exc:

@@ -47,6 +47,7 @@ class CloudWatchService(AwsService):
     model = "cloudwatch"
     validation_error = "InvalidParameterValue"
     missing_parameter_error = "MissingParameter"
+    constraint_error = "ValidationError"
     throttling_error = ("Throttling", 400)
     unavailable_error = "ServiceUnavailable"
     # PutMetricData's JSON body goes straight to the (native) decoder, which checks the
@@ -122,8 +123,19 @@ class CloudWatchService(AwsService):
 
     async def _list_metrics(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         now = self._clock() // 10**9
+        owner = params.get("OwningAccount")
+        if owner is not None and owner != ctx.account_id:
+            # vigil is one account: a linked source account owns no metrics here.
+            return {"Metrics": [], "OwningAccounts": []}
         window = 3 * 3600 if params.get("RecentlyActive") == "PT3H" else md.LIST_WINDOW
-        after = _decode_token(params.get("NextToken"), "ListMetrics", _is_series_position)
+        try:
+            after = pagetoken.decode(params.get("NextToken"), _is_series_position)
+        except pagetoken.BadToken:
+            # CloudWatch's answer to a token it did not hand out (ListMetrics's model has
+            # no InvalidNextToken error).
+            raise AwsError(
+                "InvalidParameterValue", "Request parameter NextToken is invalid"
+            ) from None
         found = await md.list_metrics(
             self._store,
             ctx.tenant,
@@ -146,6 +158,9 @@ class CloudWatchService(AwsService):
                 for s in found[:LIST_PAGE]
             ]
         }
+        if params.get("IncludeLinkedAccounts"):
+            # One owner per metric, in order (Grafana indexes this list by the metric's).
+            out["OwningAccounts"] = [ctx.account_id] * len(out["Metrics"])
         if len(found) > LIST_PAGE:
             last = found[LIST_PAGE - 1].ref
             out["NextToken"] = pagetoken.encode([last.namespace, last.name, last.series_id])
@@ -158,8 +173,13 @@ class CloudWatchService(AwsService):
         extended = list(params.get("ExtendedStatistics") or [])
         if not stats and not extended:
             raise AwsError(
-                "MissingParameter",
-                "The request must contain either the parameter Statistics or ExtendedStatistics.",
+                "InvalidParameterCombination",
+                "Must specify either Statistics or ExtendedStatistics, but not both.",
+            )
+        if params["StartTime"] >= params["EndTime"]:
+            raise AwsError(
+                "InvalidParameterValue",
+                "The parameter StartTime must be less than the parameter EndTime.",
             )
         if stats and extended:
             raise AwsError(
@@ -192,6 +212,16 @@ class CloudWatchService(AwsService):
         return {"Label": params["MetricName"], "Datapoints": points}
 
     async def _get_metric_data(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        for index, query in enumerate(params["MetricDataQueries"], 1):
+            if query.get("MetricStat") is None and query.get("Expression") is None:
+                raise AwsError(
+                    "ValidationError",
+                    f"The parameter MetricDataQueries.member.{index}.MetricStat is required.",
+                )
+        if params["StartTime"] >= params["EndTime"]:
+            raise AwsError(
+                "ValidationError", "The parameter EndTime must be greater than StartTime."
+            )
         queries = [_metric_query(q) for q in params["MetricDataQueries"]]
         start, end = _seconds(params["StartTime"]), _seconds(params["EndTime"])
         max_points = params.get("MaxDatapoints", DEFAULT_MAX_DATAPOINTS)
@@ -221,7 +251,7 @@ class CloudWatchService(AwsService):
         descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
         first, offset = (int(position[1]), int(position[2])) if position else (0, 0)
         page, next_position = _paginate(results, first, offset, max_points, descending)
-        out: dict[str, Any] = {"MetricDataResults": page, "Messages": []}
+        out: dict[str, Any] = {"MetricDataResults": page, "Messages": _request_messages(page)}
         if next_position is not None:
             out["NextToken"] = pagetoken.encode([digest, *next_position])
         return out
@@ -337,6 +367,26 @@ def _paginate(
             }
         )
     return page, next_position
+
+
+# Metrics Insights limits, which CloudWatch reports for the whole request (Grafana reads
+# them there), not on a result.
+REQUEST_CODES = frozenset(
+    {"MaxQueryTimeRangeExceeded", "MaxMatchingResultsExceeded", "MaxQueryResultsExceeded"}
+)
+
+
+def _request_messages(page: list[dict[str, Any]]) -> list[dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for result in page:
+        kept = []
+        for message in result["Messages"]:
+            if message.get("Code") in REQUEST_CODES:
+                found.setdefault(message["Code"], message)
+            else:
+                kept.append(message)
+        result["Messages"] = kept
+    return list(found.values())
 
 
 def _seconds(value: datetime) -> int:

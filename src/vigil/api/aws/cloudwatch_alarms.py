@@ -35,6 +35,7 @@ class CloudWatchAlarmsService(AwsService):
     model = "cloudwatch"
     validation_error = "InvalidParameterValue"
     missing_parameter_error = "MissingParameter"
+    constraint_error = "ValidationError"
 
     def __init__(self, engine: AlarmEngine, store: AlarmStore, tags: TagStore) -> None:
         self._engine = engine

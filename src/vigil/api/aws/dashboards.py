@@ -61,6 +61,7 @@ class DashboardsService(AwsService):
     model: ClassVar[str] = "cloudwatch"
     validation_error: ClassVar[str] = "InvalidParameterValue"
     missing_parameter_error: ClassVar[str | None] = "MissingParameter"
+    constraint_error: ClassVar[str | None] = "ValidationError"
 
     def __init__(
         self, dashboards: Dashboards, tags: TagStore, resources: CloudWatchResources

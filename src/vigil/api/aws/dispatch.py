@@ -8,7 +8,9 @@ refuses to start), see ``interface``. Each call is counted on ``/metrics``.
 Routing: ``POST /`` with ``X-Amz-Target: Prefix.Operation`` → the JSON service with that
 target prefix; ``POST /`` (or ``GET /?Action=…``) with a form → the query service whose API
 ``Version`` matches (else the one named by the signature's credential scope); any other
-path → the rest-json service whose operation has that ``requestUri``. A request for a
+path → the rest-json service whose operation has that ``requestUri``;
+``POST /service/<targetPrefix>/operation/<Operation>`` → the Smithy RPC v2 CBOR service
+with that target prefix (``cbor``). A request for a
 service, protocol or path vigil does not serve is refused in the client's own protocol
 (``errors``).
 
@@ -39,7 +41,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route, request_response
 from starlette.types import Receive, Scope, Send
 
-from vigil.api.aws import errors, eventstream, protocols
+from vigil.api.aws import cbor, errors, eventstream, protocols, validation
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.api.aws.sigv4 import SignatureError, SigV4Verifier, parse_credential, scope_service
 from vigil.auth import Authenticator, AuthError, TenantError, tenant_of
@@ -78,7 +80,7 @@ class _Api:
 @dataclass(frozen=True, slots=True)
 class _Bound:
     api: _Api
-    protocol: str  # "json", "query" or "rest-json"
+    protocol: str  # "json", "query", "rest-json" or errors.CBOR
 
 
 class _Failure(Exception):
@@ -114,7 +116,12 @@ def merge(services: list[AwsService], only: frozenset[str] | None = None) -> lis
                 )
             if only is None or name in only:
                 table[name] = _Operation(name, handler, service)
-        options = service.raw_operations | service.body_operations | set(service.request_limits)
+        options = (
+            service.raw_operations
+            | service.body_operations
+            | service.refused_operations
+            | set(service.request_limits)
+        )
         if not options <= set(handlers):
             raise ValueError(
                 f"{type(service).__name__} sets options for operations it does not serve:"
@@ -141,6 +148,7 @@ class AwsDispatcher:
         self._by_target: dict[str, _Api] = {}
         self._by_version: dict[str, _Api] = {}
         self._by_signing_name: dict[str, _Api] = {}
+        self._by_rpcv2_service: dict[str, _Api] = {}
         self._rest: list[tuple[re.Pattern[str], str, str, _Api]] = []
         self._rest_paths: set[str] = set()
         self._apis = merge(services, only)
@@ -151,6 +159,8 @@ class AwsDispatcher:
                 self._by_target[model.metadata["targetPrefix"]] = api
             if "query" in protocols_:
                 self._by_version[model.api_version] = api
+            if errors.CBOR in protocols_ and model.metadata.get("targetPrefix"):
+                self._by_rpcv2_service[model.metadata["targetPrefix"]] = api
             self._by_signing_name[model.signing_name] = api
             if "rest-json" in protocols_:
                 for name in model.operation_names:
@@ -170,6 +180,8 @@ class AwsDispatcher:
         """``/``, the rest-json paths, and last, for AWS-shaped requests (signed, with a
         target or a Smithy protocol) on any other path, the "not supported" answer."""
         routes: list[BaseRoute] = [Route("/", self.root, methods=["GET", "POST"])]
+        if self._by_rpcv2_service:
+            routes.append(Route(_RPCV2_PATH, self.rpcv2, methods=["POST"]))
         routes += [
             Route(path, self.rest, methods=["GET", "POST", "PUT", "DELETE"])
             for path in sorted(self._rest_paths)
@@ -182,6 +194,9 @@ class AwsDispatcher:
         path = scope["path"]
         if path == "/":
             return True
+        if path.startswith("/service/") and self._by_rpcv2_service:
+            match = _RPCV2_PATTERN.fullmatch(path)
+            return match is not None and match["service"] in self._by_rpcv2_service
         return any(p.match(path) for p, *_ in self._rest)
 
     async def root(self, request: Request) -> Response:
@@ -235,13 +250,22 @@ class AwsDispatcher:
         self._count(None, None, error.code)
         return errors.error_response("rest-json", error, request_id)
 
+    async def rpcv2(self, request: Request) -> Response:
+        """Smithy RPC v2 CBOR: ``POST /service/<targetPrefix>/operation/<Operation>``."""
+        request_id = str(uuid.uuid4())
+        api = self._by_rpcv2_service.get(request.path_params["service"])
+        if api is None:
+            return await self.elsewhere(request)
+        bound = _Bound(api, errors.CBOR)
+        return await self._run(request, bound, request.path_params["operation"], request_id)
+
     async def elsewhere(self, request: Request) -> Response:
         """An AWS request on a path none of vigil's services has."""
         request_id = str(uuid.uuid4())
         scope = scope_service(request.headers)
         protocol = errors.client_protocol(request.headers, request.url.query, scope)
         api = self._by_signing_name.get(scope or "")
-        if protocol == errors.CBOR:
+        if protocol == errors.CBOR and (api is None or api not in self._by_rpcv2_service.values()):
             served = f"vigil serves {api.name} over {_wire_names(api)}" if api else None
             error = AwsError(
                 errors.unknown_operation_code(protocol),
@@ -294,7 +318,7 @@ class AwsDispatcher:
                 _check_size(request, operation)
             key_id = await self._authenticate(request, bound, body, form)
             if operation is None:
-                code = "InvalidAction" if bound.protocol == "query" else "UnknownOperationException"
+                code = errors.unknown_operation_code(bound.protocol)
                 raise AwsError(code, f"operation {name} is not supported by vigil's {api.name} API")
             output = await self._call(
                 request, bound, operation, request_id, body, form, uri, key_id
@@ -339,13 +363,10 @@ class AwsDispatcher:
         else:
             params = _parse(bound.protocol, op_model, body, form, uri, request)
             # A body operation's service checks its input itself, on every protocol.
-            problem = (
-                None
-                if name in owner.body_operations
-                else protocols.validate(params, op_model.input_shape)
-            )
-            if problem:
-                raise AwsError(_validation_code(owner, problem), problem)
+            if name not in owner.body_operations and name not in owner.refused_operations:
+                problem = validation.check(params, op_model.input_shape)
+                if problem:
+                    raise _validation_error(owner, problem)
         ctx = RequestContext(
             tenant=_tenant(request),
             request_id=request_id,
@@ -412,13 +433,19 @@ class AwsDispatcher:
         return errors.error_response(bound.protocol, error, request_id, bound.api.model)
 
 
-def _validation_code(service: AwsService, problem: str) -> str:
-    """The service's code for a failed model check; services that name missing parameters
-    apart (CloudWatch: MissingParameter) set ``missing_parameter_error``."""
-    missing = service.missing_parameter_error
-    if missing and problem.startswith("Missing required parameter"):
-        return missing
-    return service.validation_error
+def _validation_error(service: AwsService, problem: validation.Problem) -> AwsError:
+    """The service's error for a failed model check: a value of the wrong type gets
+    ``validation_error``; a broken constraint ``constraint_error`` (CloudWatch answers
+    ``ValidationError`` there, as its SDK tests expect); a missing member, where the
+    service names that apart (CloudWatch's ``MissingParameter``), its own code and
+    wording ("The parameter Namespace is required.")."""
+    if problem.kind == "missing" and service.missing_parameter_error:
+        return AwsError(
+            service.missing_parameter_error, f"The parameter {problem.missing[0]} is required."
+        )
+    if problem.kind == "type":
+        return AwsError(service.validation_error, problem.message)
+    return AwsError(service.constraint_error or service.validation_error, problem.message)
 
 
 def _parse(
@@ -434,6 +461,9 @@ def _parse(
         return protocols.from_query(form or [], shape)
     if shape is None:
         return {}
+    if protocol == errors.CBOR:
+        params_: dict[str, Any] = cbor.from_cbor(cbor.decode(body), shape)
+        return params_
     data = json_object(body)
     problem = protocols.json_depth_problem(data)
     if problem:
@@ -474,6 +504,13 @@ def _answer(
             200,
             media_type="text/xml",
             headers={"x-amzn-RequestId": request_id},
+        )
+    if bound.protocol == errors.CBOR:
+        return Response(
+            cbor.encode(cbor.to_cbor(output or {}, op_model.output_shape) or {}),
+            200,
+            media_type=cbor.MEDIA_TYPE,
+            headers={"x-amzn-RequestId": request_id, "smithy-protocol": cbor.HEADER},
         )
     body = orjson.dumps(protocols.to_json(output or {}, op_model.output_shape) or {})
     if bound.protocol == "rest-json":
@@ -560,9 +597,13 @@ def _uri_pattern(path: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
+_RPCV2_PATH = "/service/{service}/operation/{operation}"
+_RPCV2_PATTERN = re.compile(r"/service/(?P<service>[^/]+)/operation/(?P<operation>[^/]+)")
+
+
 def _wire_names(api: _Api) -> str:
     listed = api.model.metadata.get("protocols") or [api.model.protocol]
-    return " and ".join(p for p in listed if p != errors.CBOR)
+    return " and ".join(listed)
 
 
 class _AwsShaped(BaseRoute):

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 
+import cbor2
 import orjson
 from botocore.model import ServiceModel, Shape
 from starlette.responses import Response
@@ -74,26 +75,28 @@ def error_response(
             media_type="application/json",
             headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code},
         )
-    if protocol == CBOR:
-        body = _cbor_map({"__type": error.code, "message": error.message})
-        return Response(
-            body,
-            error.status,
-            media_type="application/cbor",
-            headers={"x-amzn-RequestId": request_id, "smithy-protocol": "rpc-v2-cbor"},
-        )
-    return _json_error(error, request_id, model)
+    return _json_error(error, request_id, model, cbor=protocol == CBOR)
 
 
-def _json_error(error: AwsError, request_id: str, model: ServiceModel | None) -> Response:
+def _json_error(
+    error: AwsError, request_id: str, model: ServiceModel | None, cbor: bool = False
+) -> Response:
+    """The awsJson error, or (``cbor``) the same map in CBOR: both protocols name the
+    error shape in ``__type`` and, for query-compatible services, the query code in
+    ``x-amzn-query-error`` (botocore reads it for both)."""
     headers = {"x-amzn-RequestId": request_id}
     if model is not None and "awsQueryCompatible" in model.metadata:
         headers["x-amzn-query-error"] = (
             f"{error.code};{'Sender' if error.sender_fault else 'Receiver'}"
         )
-    version = model.metadata.get("jsonVersion", "1.1") if model is not None else "1.1"
     body = {"__type": _error_shape_name(model, error.code), "message": error.message}
     body.update(error.details)
+    if cbor:
+        headers["smithy-protocol"] = "rpc-v2-cbor"
+        return Response(
+            bytes(cbor2.dumps(body)), error.status, media_type="application/cbor", headers=headers
+        )
+    version = model.metadata.get("jsonVersion", "1.1") if model is not None else "1.1"
     return Response(
         orjson.dumps(body),
         error.status,
@@ -149,22 +152,3 @@ def model_protocol(name: str) -> str | None:
         if protocol in listed:
             return _MODEL_PROTOCOLS[protocol]
     return None
-
-
-def _cbor_map(items: Mapping[str, str]) -> bytes:
-    """A CBOR map of text strings (RFC 8949 major types 5 and 3): all an error needs."""
-    out = bytearray(_cbor_head(5, len(items)))
-    for key, value in items.items():
-        for text in (key, value):
-            raw = text.encode()
-            out += _cbor_head(3, len(raw)) + raw
-    return bytes(out)
-
-
-def _cbor_head(major: int, length: int) -> bytes:
-    if length < 24:
-        return bytes([major << 5 | length])
-    for extra, size in ((24, 1), (25, 2), (26, 4)):
-        if length < 1 << (8 * size):
-            return bytes([major << 5 | extra]) + length.to_bytes(size, "big")
-    return bytes([major << 5 | 27]) + length.to_bytes(8, "big")

@@ -20,10 +20,13 @@ A service is an ``AwsService`` subclass: a table of operations of one botocore m
   cannot check. ``error_for(exc)`` maps the service's domain exceptions to ``AwsError``
   (anything it leaves unmapped is a 500 ``InternalFailure``, logged). ``validation_error``
   is the code for a failed model check (``InvalidParameterException`` for Logs,
-  ``InvalidParameterValue`` for CloudWatch …), ``missing_parameter_error`` the code for a
-  missing required member where the service names it apart (CloudWatch:
-  ``MissingParameter``). A write the pipeline refuses (``vigil.ingest.overload``) becomes
-  ``refused(refusal)``: ``throttling_error`` or ``unavailable_error``.
+  ``InvalidParameterValue`` for CloudWatch …; messages in AWS's wording, see
+  ``validation``), ``constraint_error`` the code for a broken length, range, pattern or
+  enum constraint where the service has another (CloudWatch: ``ValidationError``),
+  ``missing_parameter_error`` the code for a missing required member where the service
+  names it apart (CloudWatch: ``MissingParameter``). A write the pipeline refuses
+  (``vigil.ingest.overload``) becomes ``refused(refusal)``: ``throttling_error`` or
+  ``unavailable_error``.
 * Optional class attributes (defaults here, never probed with ``getattr``):
   ``raw_operations`` are hot JSON-protocol operations whose input the service checks
   itself: they get the request's JSON object as sent (epoch numbers, no model
@@ -34,6 +37,9 @@ A service is an ``AwsService`` subclass: a table of operations of one botocore m
   ``request_limits`` maps operations to the most bytes their request body may have as
   sent (compressed bodies count compressed, as AWS counts them); larger requests get
   ``RequestEntityTooLarge`` (413) before any parsing or authentication.
+  ``refused_operations`` are in the table only to refuse them clearly (they configure
+  AWS-internal machinery, see ``internal``): no model check runs first, and the support
+  matrix lists them apart.
 * Every call is counted on ``/metrics`` as ``vigil_aws_requests_total{service, operation,
   outcome}`` (outcome: ``ok`` or the error code answered).
 """
@@ -92,12 +98,16 @@ class AwsService:
     model: ClassVar[str]
     validation_error: ClassVar[str]
     missing_parameter_error: ClassVar[str | None] = None
+    # The code for a broken model constraint (length, range, pattern, enum) where it
+    # differs from ``validation_error`` (CloudWatch: ValidationError).
+    constraint_error: ClassVar[str | None] = None
     # (code, HTTP status) when the write queue is full; the code when the store failed.
     throttling_error: ClassVar[tuple[str, int]] = ("ThrottlingException", 400)
     unavailable_error: ClassVar[str] = "ServiceUnavailableException"
     raw_operations: ClassVar[frozenset[str]] = frozenset()
     body_operations: ClassVar[frozenset[str]] = frozenset()
     request_limits: ClassVar[Mapping[str, int]] = MappingProxyType({})
+    refused_operations: ClassVar[frozenset[str]] = frozenset()
 
     def operations(self) -> Mapping[str, Handler]:
         """The operation table: operation name → handler."""

@@ -3,8 +3,8 @@ query/xray, query/xrayfilter and state/sampling.
 
 Errors are X-Ray's: ``InvalidRequestException`` for bad input (a malformed filter
 expression names its position), ``ThrottledException`` (429) when the write queue is full.
-``Sampling``/``SamplingStrategy`` of GetTraceSummaries are accepted and ignored: every
-matching trace is returned. Groups are not kept: GetServiceGraph reads all services.
+Groups live in ``xray_groups``; GetServiceGraph with a GroupName/GroupARN draws the
+graph of that group's traces.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from vigil.api import pagetoken
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
+from vigil.api.aws.xray_groups import group_trace_ids, statistics
 from vigil.ingest.overload import submit
 from vigil.ingest.pipeline import IngestPipeline
 from vigil.ingest.xray import ServiceNames
@@ -27,6 +28,7 @@ from vigil.query.traces.lookup import trace_window
 from vigil.query.traces.servicegraph import ServiceGraphKeeper
 from vigil.query.xrayfilter import FilterError, compile_filter, parse
 from vigil.state.sampling import DEFAULT_RULE, SamplingError, SamplingRules, rule_record
+from vigil.state.xray_groups import GroupError, XRayGroups
 from vigil.store.interface import QueryTimeout, Store
 from vigil.telemetry import SelfMetrics
 
@@ -74,7 +76,9 @@ class XRayService(AwsService):
         names: ServiceNames,
         clock: Callable[[], int] = time.time_ns,
         graph: ServiceGraphKeeper | None = None,
+        groups: XRayGroups | None = None,
     ) -> None:
+        self._groups = groups
         self._pipeline = pipeline
         self._store = store
         self._graph = graph or ServiceGraphKeeper(store)
@@ -86,6 +90,7 @@ class XRayService(AwsService):
     def operations(self) -> Mapping[str, Handler]:
         return {
             "PutTraceSegments": self._put_trace_segments,
+            "PutTelemetryRecords": self._put_telemetry_records,
             "GetTraceSummaries": self._get_trace_summaries,
             "BatchGetTraces": self._batch_get_traces,
             "GetTraceGraph": self._get_trace_graph,
@@ -99,7 +104,7 @@ class XRayService(AwsService):
         }
 
     def error_for(self, exc: Exception) -> AwsError | None:
-        if isinstance(exc, SamplingError):
+        if isinstance(exc, SamplingError | GroupError):
             return AwsError(exc.code, exc.message)
         if isinstance(exc, FilterError):
             return AwsError(INVALID, f"invalid FilterExpression: {exc}")
@@ -125,6 +130,17 @@ class XRayService(AwsService):
                 for f in result.failures
             ]
         }
+
+    async def _put_telemetry_records(
+        self, params: dict[str, Any], ctx: RequestContext
+    ) -> dict[str, Any]:
+        """The X-Ray daemon's and SDKs' own health figures (segments received, sent,
+        rejected, connection errors). AWS keeps them for its console; vigil counts the
+        records on /metrics (``vigil_ingest_items_total{protocol="xray_api",
+        signal="telemetry"}``) and keeps nothing else — its own /metrics already says how
+        segments arrive. Accepted so that daemons and SDKs that send it do not log errors."""
+        self._metrics.count_items("xray_api", "telemetry", len(params["TelemetryRecords"]), 0)
+        return {}
 
     # --- traces ------------------------------------------------------------------------
 
@@ -223,9 +239,17 @@ class XRayService(AwsService):
         start, end = params["StartTime"], params["EndTime"]
         if _ns(end) <= _ns(start):
             raise AwsError(INVALID, "EndTime must be after StartTime")
-        graph = await xq.service_graph(
-            self._store, ctx.tenant, _ns(start), _ns(end), keeper=self._graph
-        )
+        ids = None
+        if self._groups is not None:
+            ids = await group_trace_ids(
+                self._store, self._groups, params, ctx, _ns(start), _ns(end)
+            )
+        if ids == []:
+            graph = xq.Graph()
+        else:
+            graph = await xq.service_graph(
+                self._store, ctx.tenant, _ns(start), _ns(end), ids, keeper=self._graph
+            )
         return {
             "StartTime": start,
             "EndTime": end,
@@ -304,20 +328,6 @@ class XRayService(AwsService):
         return {"SamplingStatisticSummaries": self._sampling.statistics(ctx.tenant)}
 
 
-def _edge_stats(stats: xq.Stats) -> dict[str, Any]:
-    return {
-        "OkCount": stats.ok,
-        "ErrorStatistics": {
-            "ThrottleCount": stats.throttles,
-            "OtherCount": max(0, stats.errors - stats.throttles),
-            "TotalCount": stats.errors,
-        },
-        "FaultStatistics": {"OtherCount": stats.faults, "TotalCount": stats.faults},
-        "TotalCount": stats.count,
-        "TotalResponseTime": round(stats.total_s, 6),
-    }
-
-
 def graph_services(graph: xq.Graph) -> list[dict[str, Any]]:
     """The graph as X-Ray ``Service`` records (edges listed on their caller)."""
     keys = sorted(graph.nodes)
@@ -330,7 +340,7 @@ def graph_services(graph: xq.Graph) -> list[dict[str, Any]]:
                 "ReferenceId": refs[edge.target],
                 "StartTime": edge.stats.start_ns / 1e9,
                 "EndTime": edge.stats.end_ns / 1e9,
-                "SummaryStatistics": _edge_stats(edge.stats),
+                "SummaryStatistics": statistics(edge.stats),
                 "ResponseTimeHistogram": xq.histogram(edge.stats),
                 "Aliases": [],
                 "EdgeType": "REQUEST",
@@ -351,7 +361,7 @@ def graph_services(graph: xq.Graph) -> list[dict[str, Any]]:
             "Type": node.type or ("remote" if node.remote else "service"),
             "State": "active" if not node.remote else "unknown",
             "Edges": edges,
-            "SummaryStatistics": _edge_stats(node.stats),
+            "SummaryStatistics": statistics(node.stats),
             "DurationHistogram": xq.histogram(node.stats),
             "ResponseTimeHistogram": xq.histogram(node.stats),
         }

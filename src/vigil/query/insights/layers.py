@@ -69,7 +69,8 @@ def logs_base(tenant: str, groups: list[str], start_ms: int, end_ms: int) -> Bas
             "tenant = {tenant:String}",
             "log_group IN {groups:Array(String)}",
             "timestamp >= fromUnixTimestamp64Milli({start_ms:Int64})",
-            "timestamp <= fromUnixTimestamp64Milli({end_ms:Int64})",
+            # The whole end millisecond (PutLogEvents keeps an index in its nanoseconds).
+            "timestamp < fromUnixTimestamp64Milli({end_ms:Int64} + 1)",
         ],
         {
             "tenant": tenant,

@@ -67,9 +67,11 @@ def _where(q: EventQuery) -> tuple[list[str], dict[str, Any]]:
         where.append("timestamp >= fromUnixTimestamp64Milli({start_ms:Int64})")
         params["start_ms"] = clamp_ms(q.start_ms)
     if q.end_ms is not None:
-        op = "<=" if q.end_inclusive else "<"
-        where.append(f"timestamp {op} fromUnixTimestamp64Milli({{end_ms:Int64}})")
-        params["end_ms"] = clamp_ms(q.end_ms)
+        # Inclusive of the whole end millisecond: PutLogEvents stores an event's index in
+        # the nanoseconds under its millisecond.
+        end = clamp_ms(q.end_ms) + 1 if q.end_inclusive else clamp_ms(q.end_ms)
+        where.append("timestamp < fromUnixTimestamp64Milli({end_ms:Int64})")
+        params["end_ms"] = end
     return where, params
 
 
@@ -301,7 +303,7 @@ async def group_fields(
     where = (
         "tenant = {t:String} AND log_group = {g:String}"
         " AND timestamp >= fromUnixTimestamp64Milli({s:Int64})"
-        " AND timestamp <= fromUnixTimestamp64Milli({e:Int64})"
+        " AND timestamp < fromUnixTimestamp64Milli({e:Int64} + 1)"
     )
     total = int((await store.query(f"SELECT count() FROM logs WHERE {where}", params)).rows[0][0])
     if not total:

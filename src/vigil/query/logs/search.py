@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.model.common import hex_id, typed_attributes
+from vigil.model.common import hex_id, raw_id, typed_attributes
 from vigil.model.timefmt import rfc3339
 from vigil.query.logs import severity as severity_sql
 from vigil.store.interface import Store
@@ -122,15 +122,11 @@ def _log_json(r: dict[str, Any]) -> dict[str, Any]:
         "attributes": typed_attributes(r["attributes"], r["attributes_typed"]),
         "resource": typed_attributes(r["resource"], r["resource_typed"]),
         "scope": {"name": r["scope_name"], "version": r["scope_version"]},
-        "trace_id": hex_id(_raw(r["trace_id"])),
-        "span_id": hex_id(_raw(r["span_id"])),
+        "trace_id": hex_id(raw_id(r["trace_id"])),
+        "span_id": hex_id(raw_id(r["span_id"])),
         "flags": r["flags"],
         "service": r["service"],
     }
-
-
-def _raw(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode("latin-1")
 
 
 async def list_groups(store: Store, tenant: str) -> dict[str, dict[str, Any]]:

@@ -37,7 +37,8 @@ async def get_statistics(
     start = align_start(start, f.now, period)
     if end <= start:
         raise QueryError(
-            "InvalidParameterValue", "The parameter StartTime must be less than EndTime."
+            "InvalidParameterValue",
+            "The parameter StartTime must be less than the parameter EndTime.",
         )
     requested = math.ceil((end - start) / period) * len(parsed)
     if requested > MAX_STATISTICS_DATAPOINTS:

@@ -127,13 +127,16 @@ def _where(source: Source, params: dict[str, Any]) -> str:
 
 
 _BUCKET = "intDiv(toUnixTimestamp(timestamp) - {start:Int64}, {period:UInt32}) AS b"
-_RAW_AGG = (
+# The aggregate columns of one bucket (shared with windows_batch, which builds the same
+# reads for many alarms in one statement): count, sum, min, max of raw points or rollups,
+# and their merge across levels.
+RAW_AGG = (
     "sum(count) AS ic, sum(if(kind = 0, value * count, value)) AS is,"
     " min(if(kind = 0, value, if(isNaN(min), inf, min))) AS ilo,"
     " max(if(kind = 0, value, if(isNaN(max), -inf, max))) AS ihi"
 )
-_ROLLUP_AGG = "sum(count) AS ic, sum(sum) AS is, min(min) AS ilo, max(max) AS ihi"
-_MERGE = "sum(ic) AS c, sum(is) AS s, min(ilo) AS lo, max(ihi) AS hi"
+ROLLUP_AGG = "sum(count) AS ic, sum(sum) AS is, min(min) AS ilo, max(max) AS ihi"
+MERGE = "sum(ic) AS c, sum(is) AS s, min(ilo) AS lo, max(ihi) AS hi"
 
 
 def _keys(by_unit: bool) -> tuple[str, str]:
@@ -145,12 +148,12 @@ def _keys(by_unit: bool) -> tuple[str, str]:
 def _aggregates_sql(level: Level, params: dict[str, Any], by_unit: bool) -> str:
     unit, group = _keys(by_unit)
     parts = [
-        f"SELECT series_id, {_BUCKET}{unit}, {_RAW_AGG if src.raw else _ROLLUP_AGG}"
+        f"SELECT series_id, {_BUCKET}{unit}, {RAW_AGG if src.raw else ROLLUP_AGG}"
         f" FROM {src.table} WHERE {_where(src, params)} GROUP BY {group}"
         for src in level.sources
     ]
     return (
-        f"SELECT {group}, {_MERGE} FROM ({' UNION ALL '.join(parts)})"
+        f"SELECT {group}, {MERGE} FROM ({' UNION ALL '.join(parts)})"
         f" GROUP BY {group} ORDER BY {group}"
     )
 
@@ -171,7 +174,7 @@ async def fetch_aggregates(
     return await store.query_arrow(_aggregates_sql(level, params, by_unit), params)
 
 
-def _raw_points_sql() -> str:
+def raw_points_sql() -> str:
     eligible = "(kind = 1 AND min = max AND abs(value - min * count) <= 1e-9 * abs(value))"
     histogram = "(kind = 2 AND length(buckets) = length(bounds) + 1)"
     mids = histogram_midpoints_sql()
@@ -187,14 +190,14 @@ def _distribution_part(src: Source, params: dict[str, Any], by_unit: bool) -> st
     where = _where(src, params)
     if src.raw:
         return (
-            f"SELECT series_id, {_BUCKET}{unit}, {_RAW_AGG},"
-            f" groupArrayArray({_raw_points_sql()}) AS ipts"
+            f"SELECT series_id, {_BUCKET}{unit}, {RAW_AGG},"
+            f" groupArrayArray({raw_points_sql()}) AS ipts"
             f" FROM {src.table} WHERE {where} GROUP BY {group}"
         )
     values = f"arrayMap(k -> {value_sql('k')}, sk.1)"
     return (
         f"SELECT {group}, ic, is, ilo, ihi, arrayZip({values}, sk.2) AS ipts FROM ("
-        f" SELECT series_id, {_BUCKET}{unit}, {_ROLLUP_AGG}, sumMap(sketch) AS sk"
+        f" SELECT series_id, {_BUCKET}{unit}, {ROLLUP_AGG}, sumMap(sketch) AS sk"
         f" FROM {src.table} WHERE {where} GROUP BY {group})"
     )
 
@@ -217,7 +220,7 @@ async def fetch_distributions(
     _, group = _keys(by_unit)
     parts = [_distribution_part(src, params, by_unit) for src in level.sources]
     sql = (
-        f"SELECT {group}, {_MERGE}, groupArrayArray(ipts) AS points"
+        f"SELECT {group}, {MERGE}, groupArrayArray(ipts) AS points"
         f" FROM ({' UNION ALL '.join(parts)}) GROUP BY {group} ORDER BY {group}"
     )
     table = await store.query_arrow(sql, params)
@@ -280,5 +283,30 @@ async def fetch_across(
         f"SELECT b, {_ACROSS[function]}(x) AS v FROM ("
         f" SELECT b, c, {_PER_SERIES[aggregate]} AS x FROM ({per_series})"
         ") WHERE isFinite(x) AND c > 0 GROUP BY b ORDER BY b"
+    )
+    return await store.query_arrow(sql, params)
+
+
+async def fetch_grouped(
+    store: Store,
+    level: Level,
+    tenant: str,
+    refs: list[SeriesRef],
+    groups: list[int],
+    period: int,
+    start: int,
+    end: int,
+) -> pa.Table:
+    """The series' counts, sums, minima and maxima merged per group of series and period
+    (``groups[i]`` is the group of ``refs[i]``): columns g, b, gc, gs, glo, ghi. Runs in the
+    store, so 10,000 series × 180 periods come back as groups × periods rows."""
+    params = _params(tenant, refs, start, end, period, None)
+    params["gid"] = [r.series_id for r in refs]
+    params["gno"] = groups
+    per_series = _aggregates_sql(level, params, False).rsplit(" ORDER BY ", 1)[0]
+    sql = (
+        "SELECT transform(series_id, {gid:Array(UInt64)}, {gno:Array(UInt32)}, toUInt32(0))"
+        " AS g, b, sum(c) AS gc, sum(s) AS gs, min(lo) AS glo, max(hi) AS ghi"
+        f" FROM ({per_series}) WHERE c > 0 GROUP BY g, b ORDER BY g, b"
     )
     return await store.query_arrow(sql, params)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from vigil.model.deadline import Deadline
+from vigil.query import metricsinsights as mi
 from vigil.query.metricmath import MathError, MathSyntaxError, parse
 from vigil.query.metricmath.ast import Node
 from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS, Evaluator, references
@@ -56,6 +57,7 @@ class _Request:
     values: dict[str, Value] = field(default_factory=dict)
     pending: dict[str, asyncio.Task[Value]] = field(default_factory=dict)
     trees: dict[str, Node] = field(default_factory=dict)
+    insights: dict[str, Any] = field(default_factory=dict)  # id → metricsinsights.Query
     # Messages for a query's results (e.g. a SEARCH that matched more than the limit).
     notes: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     deadline: Deadline | None = None  # the expressions' time bound (ExpressionTimeout)
@@ -205,12 +207,14 @@ async def get_metric_data(
     request.deadline = deadline
     request.start = align_start(start, f.now, default_period)
     if end <= request.start:
-        raise QueryError(
-            "InvalidParameterValue", "The parameter StartTime must be less than EndTime."
-        )
+        raise QueryError("ValidationError", "The parameter EndTime must be greater than StartTime.")
     _check_grid(queries, request.start, end, default_period)
     for query in queries:
-        if query.expression is not None:
+        if query.expression is None:
+            continue
+        if mi.looks_like_insights(query.expression):
+            request.insights[query.id] = _parse_insights(query, request.insights)
+        else:
             request.trees[query.id] = _parse_expression(query)
     _check_cycles(request)
     await asyncio.gather(*(_value(request, q.id) for q in queries if q.metric is not None))
@@ -290,6 +294,19 @@ def _parse_expression(query: MetricQuery) -> Node:
         raise QueryError("ValidationError", f"Error in expression {query.id}: {exc}") from None
 
 
+def _parse_insights(query: MetricQuery, seen: dict[str, Any]) -> Any:
+    if seen:
+        raise QueryError(
+            "ValidationError",
+            f"Error in expression {query.id}: a GetMetricData request can hold only one"
+            f" Metrics Insights query ({next(iter(seen))} is one)",
+        )
+    try:
+        return mi.parse(query.expression or "")
+    except mi.InsightsSyntaxError as exc:
+        raise QueryError("ValidationError", f"Error in expression {query.id}: {exc}") from None
+
+
 def _check_cycles(request: _Request) -> None:
     state: dict[str, int] = {}
 
@@ -328,6 +345,12 @@ async def _compute(request: _Request, qid: str) -> Value:
     if query.metric is not None:
         return await _metric_stat(request, query)
     period = query.period or request.default_period
+    if qid in request.insights:
+        outcome = await mi.evaluate(
+            request.insights[qid], request.f, request.start_raw, request.end, period
+        )
+        request.notes.setdefault(qid, []).extend(outcome.messages)
+        return outcome.value
     ctx = _Ctx(request, period, qid)
 
     def ref(name: str) -> Any:

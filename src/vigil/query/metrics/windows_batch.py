@@ -82,14 +82,14 @@ def _part(g: int, shape: Shape, source: Source) -> str:
     rows = f"FROM {source.table} WHERE {' AND '.join(where)} GROUP BY series_id, b"
     head = f"SELECT toInt32({g}) AS g, series_id, {bucket}"
     if source.raw:
-        points = f"groupArrayArray({levels._raw_points_sql()}) AS ipts" if dist else _NO_POINTS
-        return f"{head}, {levels._RAW_AGG}, {points} {rows}"
+        points = f"groupArrayArray({levels.raw_points_sql()}) AS ipts" if dist else _NO_POINTS
+        return f"{head}, {levels.RAW_AGG}, {points} {rows}"
     if not dist:
-        return f"{head}, {levels._ROLLUP_AGG}, {_NO_POINTS} {rows}"
+        return f"{head}, {levels.ROLLUP_AGG}, {_NO_POINTS} {rows}"
     values = f"arrayMap(k -> {value_sql('k')}, sk.1)"
     return (
         f"SELECT g, series_id, b, ic, is, ilo, ihi, arrayZip({values}, sk.2) AS ipts FROM ("
-        f" {head}, {levels._ROLLUP_AGG}, sumMap(sketch) AS sk {rows})"
+        f" {head}, {levels.ROLLUP_AGG}, sumMap(sketch) AS sk {rows})"
     )
 
 
@@ -139,7 +139,7 @@ def build(
     parts = [_part(g, shape, src) for shape, g in shapes.items() for src in level_of[g].sources]
     sql = (
         f"WITH {', '.join(aliases)} SELECT g, series_id, b, c, s, lo, hi, points, '' AS spec"
-        f" FROM (SELECT g, series_id, b, {levels._MERGE}, groupArrayArray(ipts) AS points"
+        f" FROM (SELECT g, series_id, b, {levels.MERGE}, groupArrayArray(ipts) AS points"
         f" FROM ({' UNION ALL '.join(parts)}) GROUP BY g, series_id, b)"
         # Which series each window's metric is: rows with g = -1.
         " UNION ALL SELECT toInt32(-1), series_id, 0, 0., 0., 0., 0.,"

@@ -9,7 +9,8 @@ filter expression, whole traces as segment documents, the service graph, the log
   sample) and ``log_counts``;
 * ``documents`` — BatchGetTraces (``batch_get``);
 * ``graph`` — GetServiceGraph (``service_graph``, its nodes, edges and statistics);
-* ``common`` — trace ids as stored and the slack of a window.
+* ``timeseries`` — GetTimeSeriesServiceStatistics (one entity's statistics per period);
+* ``common`` — the slack of a window (how long after it a trace may still run).
 """
 
 from vigil.query.traces.common import HOUR_NS, SLACK_NS

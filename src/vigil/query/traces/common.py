@@ -5,7 +5,3 @@ from __future__ import annotations
 
 HOUR_NS = 3600 * 10**9
 SLACK_NS = HOUR_NS  # how long after the window a trace that started in it may still run
-
-
-def raw_id(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode("latin-1")

@@ -11,9 +11,8 @@ from typing import Any
 
 import orjson
 
-from vigil.model.common import ZERO_SPAN_ID, typed_attributes
+from vigil.model.common import ZERO_SPAN_ID, raw_id, typed_attributes
 from vigil.model.xray import xray_trace_id
-from vigil.query.traces.common import raw_id
 from vigil.query.traces.ids import TRACE_IDS
 from vigil.query.traces.lookup import POINT_READ, WINDOW
 from vigil.store.interface import Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vigil.model.common import ZERO_SPAN_ID, hex_id, typed_attributes
+from vigil.model.common import ZERO_SPAN_ID, hex_id, raw_id, typed_attributes
 from vigil.model.spans import KIND_NAMES, STATUS_NAMES
 from vigil.model.timefmt import rfc3339
 from vigil.query.traces.ids import TRACE_IDS
@@ -18,10 +18,6 @@ _SPAN_COLUMNS = """
     resource, resource_typed, scope_name, scope_version,
     arrayMap(e -> (toUnixTimestamp64Nano(e.1), e.2, e.3, e.4), events) AS events, links
 """
-
-
-def _bytes(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode("latin-1")
 
 
 async def trace_window(store: Store, tenant: str, trace_ids: list[str]) -> tuple[int, int] | None:
@@ -69,12 +65,12 @@ def build_tree(
 ) -> dict[str, Any]:
     start = min(r["start_ns"] for r in rows)
     end = max(r["end_ns"] for r in rows)
-    nodes = {_bytes(r["span_id"]): _span_json(r, start) for r in rows}
+    nodes = {raw_id(r["span_id"]): _span_json(r, start) for r in rows}
     roots: list[dict[str, Any]] = []
     for r in rows:
-        node = nodes[_bytes(r["span_id"])]
-        parent = _bytes(r["parent_span_id"])
-        if parent != ZERO_SPAN_ID and parent in nodes and parent != _bytes(r["span_id"]):
+        node = nodes[raw_id(r["span_id"])]
+        parent = raw_id(r["parent_span_id"])
+        if parent != ZERO_SPAN_ID and parent in nodes and parent != raw_id(r["span_id"]):
             nodes[parent]["children"].append(node)
         else:
             roots.append(node)
@@ -94,8 +90,8 @@ def build_tree(
 
 def _span_json(r: dict[str, Any], trace_start: int) -> dict[str, Any]:
     return {
-        "span_id": hex_id(_bytes(r["span_id"])),
-        "parent_span_id": hex_id(_bytes(r["parent_span_id"])),
+        "span_id": hex_id(raw_id(r["span_id"])),
+        "parent_span_id": hex_id(raw_id(r["parent_span_id"])),
         "trace_state": r["trace_state"],
         "name": r["name"],
         "kind": KIND_NAMES.get(r["kind"], str(r["kind"])),
@@ -131,8 +127,8 @@ def _event_json(e: Any) -> dict[str, Any]:
 
 def _link_json(link: Any) -> dict[str, Any]:
     return {
-        "trace_id": hex_id(_bytes(_get(link, "trace_id", 0))),
-        "span_id": hex_id(_bytes(_get(link, "span_id", 1))),
+        "trace_id": hex_id(raw_id(_get(link, "trace_id", 0))),
+        "span_id": hex_id(raw_id(_get(link, "span_id", 1))),
         "trace_state": _get(link, "trace_state", 2),
         "attributes": typed_attributes(
             _get(link, "attributes", 3), _get(link, "attributes_typed", 4)
@@ -183,7 +179,7 @@ async def search_traces(
         ORDER BY first_start DESC, hex(trace_id) DESC LIMIT {{limit:UInt32}}""",
         params,
     )
-    found = [(_bytes(tid).hex(), int(ts)) for tid, ts in matches.rows]
+    found = [(raw_id(tid).hex(), int(ts)) for tid, ts in matches.rows]
     cursor = None
     if len(found) > s.limit:
         found = found[: s.limit]

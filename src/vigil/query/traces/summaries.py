@@ -12,8 +12,9 @@ from typing import Any
 
 import orjson
 
+from vigil.model.common import raw_id
 from vigil.model.xray import xray_trace_id
-from vigil.query.traces.common import HOUR_NS, SLACK_NS, raw_id
+from vigil.query.traces.common import HOUR_NS, SLACK_NS
 from vigil.query.traces.ids import TRACE_IDS
 from vigil.query.xrayfilter import CompiledFilter
 from vigil.store.interface import Store

@@ -13,7 +13,9 @@ Grammar (precedence NOT > AND > OR, keywords case-sensitive as CloudWatch's)::
     count   := integer | number "%"
     name    := "quoted" | 'quoted' | bare text up to ")" or ","   (a name or an alarm ARN)
 
-Errors are ``RuleError`` with the 1-based character position of the problem.
+Errors are ``RuleError`` with the 1-based character position of the problem. Trees are
+at most ``MAX_DEPTH`` deep (nesting, NOT chains and AND/OR chains alike), so that parsing,
+evaluating and printing a rule never run out of stack (issue 18: 5,000 parentheses).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 MAX_LENGTH = 10_240
 MAX_CHILDREN = 100
+MAX_DEPTH = 100  # each level is up to 6 Python frames while parsing
 STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 KEYWORDS = ("AND", "OR", "NOT", "TRUE", "FALSE", "AT_LEAST", *STATES)
 _ARN = re.compile(r"^arn:aws[a-z-]*:cloudwatch:[^:]*:[^:]*:alarm:(.+)$")
@@ -120,6 +123,13 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = tokenize(text)
         self.i = 0
+        self.level = 0  # depth of the node being parsed
+
+    def deeper(self, by: int, token: Token) -> None:
+        if self.level + by > MAX_DEPTH:
+            raise RuleError(
+                f"The alarm rule is nested deeper than {MAX_DEPTH} levels", token.position
+            )
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -144,29 +154,39 @@ class _Parser:
         return node
 
     def or_(self) -> Node:
-        node = self.and_()
-        while self.peek().kind == "word" and self.peek().text == "OR":
-            self.take()
-            node = Or(node, self.and_())
-        return node
+        return self.chain("OR", Or, self.and_)
 
     def and_(self) -> Node:
-        node = self.not_()
-        while self.peek().kind == "word" and self.peek().text == "AND":
-            self.take()
-            node = And(node, self.not_())
+        return self.chain("AND", And, self.not_)
+
+    def chain(self, word: str, make: type[And] | type[Or], operand: Callable[[], Node]) -> Node:
+        # ``a OR b OR c`` is a left-deep tree: each operator is one level more.
+        start = self.level
+        node = operand()
+        while self.peek().kind == "word" and self.peek().text == word:
+            self.deeper(1, self.take())
+            self.level += 1
+            node = make(node, operand())
+        self.level = start
         return node
 
     def not_(self) -> Node:
         if self.peek().kind == "word" and self.peek().text == "NOT":
-            self.take()
-            return Not(self.not_())
+            self.deeper(1, self.take())
+            self.level += 1
+            try:
+                return Not(self.not_())
+            finally:
+                self.level -= 1
         return self.primary()
 
     def primary(self) -> Node:
         token = self.take()
         if token.kind == "(":
+            self.deeper(1, token)
+            self.level += 1
             node = self.or_()
+            self.level -= 1
             self.expect(")", "')'")
             return node
         if token.kind != "word":

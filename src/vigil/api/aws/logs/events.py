@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.api import pagetoken
+from vigil.api.aws import validation
 from vigil.api.aws.interface import Handler, RequestContext
 from vigil.api.aws.logs.common import LogsApiBase, invalid, is_position, not_found, untoken
+from vigil.api.aws.protocols import load_model
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
 from vigil.ingest.interface import RequestError
 from vigil.ingest.overload import submit
@@ -26,6 +28,8 @@ from vigil.store.interface import Store
 from vigil.syntax.filterpattern import PatternError
 from vigil.syntax.filterpattern import parse as parse_pattern
 from vigil.telemetry import SelfMetrics
+
+_PUT_SHAPE = load_model("logs").operation_model("PutLogEvents").input_shape
 
 
 @dataclass
@@ -54,9 +58,11 @@ class LogEventsService(LogsApiBase):
     async def put_log_events(self, p: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         # A raw operation (see ``raw_operations``): the JSON object as sent, checked here.
         group_name, stream = p.get("logGroupName"), p.get("logStreamName")
-        for field, value in (("logGroupName", group_name), ("logStreamName", stream)):
-            if type(value) is not str or not 1 <= len(value) <= 512:
-                raise invalid(f"{field} must be a string of 1 to 512 characters")
+        # The names as the model constrains them (length, pattern), in AWS's words; the
+        # events are the decoder's to check (it is faster than a generic walk).
+        problem = validation.check_members(p, _PUT_SHAPE, ("logGroupName", "logStreamName"))
+        if problem:
+            raise invalid(problem.message)
         assert isinstance(group_name, str)
         assert isinstance(stream, str)
         group = await self._group(ctx, group_name)

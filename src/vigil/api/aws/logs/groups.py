@@ -88,7 +88,9 @@ class LogGroupsService(LogsApiBase):
         if len(tags) > MAX_TAGS:
             raise invalid(f"A log group can have at most {MAX_TAGS} tags.")
         try:
-            await asyncio.to_thread(self.catalog.create_group, ctx.tenant, name, tags)
+            await asyncio.to_thread(
+                self.catalog.create_group, ctx.tenant, name, tags, None, p.get("kmsKeyId")
+            )
         except AlreadyExists:
             raise AwsError(
                 "ResourceAlreadyExistsException", "The specified log group already exists"
@@ -122,6 +124,11 @@ class LogGroupsService(LogsApiBase):
         counts: dict[str, int] = {}
         for _, f in filters:
             counts[f.log_group] = counts.get(f.log_group, 0) + 1
+        # vigil is one account: groups of other accounts (a monitoring account's linked
+        # ones, which Grafana asks for by account) do not exist here.
+        accounts = p.get("accountIdentifiers")
+        if accounts and ctx.account_id not in accounts:
+            groups = []
         chosen = [
             g
             for g in groups
@@ -145,6 +152,8 @@ class LogGroupsService(LogsApiBase):
             }
             if g.retention_days is not None:
                 item["retentionInDays"] = g.retention_days
+            if g.kms_key_id is not None:
+                item["kmsKeyId"] = g.kms_key_id
             out.append(item)
         answer: dict[str, Any] = {"logGroups": out}
         if len(chosen) > limit:

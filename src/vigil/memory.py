@@ -1,0 +1,105 @@
+"""Idle memory the process can hand back (Linux; elsewhere every call does nothing).
+
+Three things hold RSS in an idle vigil that it does not need (measured: bench/RESULTS.md,
+"Idle memory"):
+
+* ``trim`` — glibc keeps memory freed by a burst of work (an insert, a query) in its
+  arenas until reused; ``malloc_trim`` hands it back. vigil runs it once a minute.
+  (Capping the arenas, ``M_ARENA_MAX``, was left out: it may slow the engine's allocating
+  threads and was not measured to help.)
+* ``page_out_library`` — importing chDB runs the engine's static initialisers, which touch
+  ~200 MB of its 555 MB library (registering every function and format) once and never
+  again. Those pages are clean and file-backed: the kernel would reclaim them under
+  pressure, but until then they count in RSS and in a container's working set (active
+  file pages are charged to the cgroup). ``madvise(MADV_PAGEOUT)`` over the library's
+  read-only mappings, once the server is up, drops them now; the code a query runs is
+  read back on its first use (measured: the first query after it ~0.5 s slower, once).
+* ``keep_pandas_out`` — pyarrow imports pandas (26–36 MB) the first time it converts
+  Python objects, only to learn whether they are pandas objects and pandas' null values;
+  vigil never gives it any.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib.abc
+import sys
+
+MADV_PAGEOUT = 21  # linux/mman.h, Linux >= 5.4
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return None
+    if hasattr(libc, "madvise"):
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        libc.madvise.restype = ctypes.c_int
+    return libc
+
+
+_LIBC = _libc()
+
+
+def trim() -> bool:
+    """Return free heap memory to the system; True when some was released."""
+    if _LIBC is None or not hasattr(_LIBC, "malloc_trim"):
+        return False
+    return bool(_LIBC.malloc_trim(0))
+
+
+def page_out_library(file_suffix: str, maps: str = "/proc/self/maps") -> int:
+    """Drop the resident clean pages of the read-only mappings of the shared library whose
+    path ends with ``file_suffix``; returns how many mappings were advised (0 where the
+    kernel or the platform cannot). Writable mappings are left alone: their pages may be
+    dirty, and paging those out would mean swap."""
+    if _LIBC is None or not hasattr(_LIBC, "madvise"):
+        return 0
+    try:
+        with open(maps) as lines:
+            ranges = [_range(line) for line in lines if _read_only_of(line, file_suffix)]
+    except OSError:
+        return 0
+    advised = 0
+    for start, end in ranges:
+        if _LIBC.madvise(start, end - start, MADV_PAGEOUT) == 0:
+            advised += 1
+    return advised
+
+
+def _read_only_of(line: str, file_suffix: str) -> bool:
+    parts = line.split()
+    return len(parts) >= 6 and parts[5].endswith(file_suffix) and "w" not in parts[1]
+
+
+def _range(line: str) -> tuple[int, int]:
+    start, end = line.split(None, 1)[0].split("-")
+    return int(start, 16), int(end, 16)
+
+
+def keep_pandas_out() -> bool:
+    """From now on ``import pandas`` fails in this process (True when installed now).
+
+    For ``vigil serve`` only: vigil's code never uses pandas, and pyarrow — its C++ side
+    and its Python side alike — treats a failed import as "no pandas" and converts
+    without it. A dependency that needs pandas one day gets an ImportError naming this
+    module, and the suite's served-process tests (tests/vigil_process.py) would show it."""
+    if "pandas" in sys.modules or any(isinstance(f, _NoPandas) for f in sys.meta_path):
+        return False
+    sys.meta_path.insert(0, _NoPandas())
+    return True
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """Refuses to find pandas. (Not ``sys.modules["pandas"] = None``: Cython's import
+    takes that None for the module.)"""
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        if fullname == "pandas" or fullname.startswith("pandas."):
+            raise ImportError("vigil serve does not load pandas (see vigil/memory.py)")
+        return None
