@@ -489,3 +489,34 @@ def test_read_api_graphs_the_rule_metric(
     assert answer.status_code == 200, answer.text
     [result] = answer.json()["results"]
     assert result["values"] == [len(events)]
+
+
+@pytest.mark.parametrize("protocol", ["query", "cbor"])
+def test_every_protocol_answers_the_same(
+    vigil: Harness, cw: Any, access: tuple[str, list[dict[str, Any]]], protocol: str
+) -> None:
+    group, _ = access
+    name = f"proto-{protocol}-{uuid.uuid4().hex[:6]}"
+    other = vigil.client(protocol)
+    try:
+        other.put_insight_rule(
+            RuleName=name,
+            RuleDefinition=_rule(group, Keys=["$.ip", "$.method"]),
+            Tags=[{"Key": "p", "Value": protocol}],
+        )
+        asked: dict[str, Any] = {
+            "MaxContributorCount": 5,
+            "Metrics": ["SampleCount", "MaxContributorValue"],
+        }
+
+        def body(answer: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in answer.items() if k != "ResponseMetadata"}
+
+        assert body(_report(other, name, **asked)) == body(_report(cw, name, **asked))
+        described = [r for r in other.describe_insight_rules()["InsightRules"] if r["Name"] == name]
+        assert [r["State"] for r in described] == ["ENABLED"]
+        out = other.disable_insight_rules(RuleNames=[name, "absent"])
+        assert [f["FailureResource"] for f in out["Failures"]] == ["absent"]
+        assert other.delete_insight_rules(RuleNames=[name])["Failures"] == []
+    finally:
+        other.close()
