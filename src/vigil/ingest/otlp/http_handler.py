@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vigil.auth import TenantError, tenant_of
+from vigil.ingest.body import BodyTooLarge, read_body
 from vigil.ingest.interface import RequestError
 from vigil.ingest.otlp.common import parse_json, to_json
 from vigil.ingest.otlp.native import decode_protobuf
@@ -31,10 +32,6 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
 _GRPC_CODE = {400: 3, 401: 16, 413: 8, 415: 3, 429: 8, 503: 14}
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class OtlpHttpHandler:
@@ -76,7 +73,7 @@ class OtlpHttpHandler:
             return _error(415, f"unsupported content encoding {encoding!r}: use gzip", ctype)
         try:
             tenant = tenant_of(request.headers)
-            body = await self._read(request)
+            body = await read_body(request, self._max)
             if encoding != "identity":
                 body = self._inflate(body, encoding)
             if ctype == PROTOBUF:
@@ -97,19 +94,6 @@ class OtlpHttpHandler:
             return resp
         self._metrics.count_items("otlp_http", spec.name, decoded.accepted, decoded.rejected.count)
         return _encode(spec.response_for(decoded), ctype, 200)
-
-    async def _read(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self._max:
-            raise BodyTooLarge
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self._max:
-                raise BodyTooLarge
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _inflate(self, body: bytes, encoding: str) -> bytes:
         # wbits: 31 = gzip container; 15 = zlib (HTTP "deflate"); never more than the limit.

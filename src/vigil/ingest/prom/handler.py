@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from vigil.auth import TenantError, tenant_of
+from vigil.ingest.body import BodyTooLarge, read_body
 from vigil.ingest.interface import RequestError
 from vigil.ingest.overload import Refusal, submit
 from vigil.ingest.pipeline import IngestPipeline
@@ -49,10 +50,6 @@ V2 = "io.prometheus.write.v2.Request"
 HEADER_SAMPLES = "X-Prometheus-Remote-Write-Samples-Written"
 HEADER_HISTOGRAMS = "X-Prometheus-Remote-Write-Histograms-Written"
 HEADER_EXEMPLARS = "X-Prometheus-Remote-Write-Exemplars-Written"
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class MetadataCache:
@@ -148,7 +145,7 @@ class RemoteWriteHandler:
             return _answer(415, f"unsupported content encoding {encoding!r}: use snappy", v2)
         try:
             tenant = tenant_of(request.headers)
-            body = self._uncompress(await self._read(request))
+            body = self._uncompress(await read_body(request, self._max))
             now = self._clock()
             batch = decode_v2(body, tenant) if v2 else decode_v1(body, tenant, now)
         except BodyTooLarge:
@@ -164,19 +161,6 @@ class RemoteWriteHandler:
         if batch.rejected.count:
             return _answer(400, f"some samples were refused: {batch.rejected.text()}", v2, written)
         return _answer(204, "", v2, written)
-
-    async def _read(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self._max:
-            raise BodyTooLarge
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self._max:
-                raise BodyTooLarge
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _uncompress(self, body: bytes) -> bytes:
         length = _varint(body)
