@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 from vigil.state.db import METADATA, Migrations
+from vigil.state.rows import from_row
 
 xray_groups = Table(
     "xray_groups",
@@ -80,13 +81,7 @@ DEFAULT = Group(DEFAULT_GROUP, "", None)
 
 
 def _row(row: object) -> Group:
-    return Group(
-        row.name,  # type: ignore[attr-defined]
-        row.group_id,  # type: ignore[attr-defined]
-        row.filter_expression,  # type: ignore[attr-defined]
-        bool(row.insights_enabled),  # type: ignore[attr-defined]
-        bool(row.notifications_enabled),  # type: ignore[attr-defined]
-    )
+    return from_row(Group, row)
 
 
 class XRayGroups:
