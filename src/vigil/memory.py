@@ -25,6 +25,7 @@ import ctypes
 import ctypes.util
 import importlib.abc
 import sys
+from dataclasses import dataclass
 
 MADV_PAGEOUT = 21  # linux/mman.h, Linux >= 5.4
 
@@ -103,3 +104,48 @@ class _NoPandas(importlib.abc.MetaPathFinder):
         if fullname == "pandas" or fullname.startswith("pandas."):
             raise ImportError("vigil serve does not load pandas (see vigil/memory.py)")
         return None
+
+
+# Seconds the store must have been untouched before the engine's code is paged out again
+# (``IdleUpkeep``). Two minutes: a node with steady traffic (any exporter sends every few
+# seconds) never reaches it and never pays a read-back; a laptop or a quiet test
+# environment does, once per quiet stretch, and the first request after it reads the code
+# it runs back from the page cache or the disk (measured: bench/RESULTS.md, "Idle memory").
+PAGE_OUT_AFTER = 120.0
+
+
+@dataclass(slots=True)
+class IdleUpkeep:
+    """When the idle upkeep (a periodic task) should hand memory back, decided from the
+    store's activity count (``Store.activity``) sampled at each pass; pure, the time is
+    passed in.
+
+    * purge: the engine's allocator holds freed pages after work; purging costs a command
+      the engine runs, so only after some store activity since the last purge — an idle
+      engine is left alone instead of being woken every minute;
+    * page out: once the store has been quiet for ``page_out_after`` seconds, and only if
+      it did something since the last page-out (whatever ran touched code pages back in).
+      Not every pass: a page-out drops the code of the next request too.
+    """
+
+    page_out_after: float = PAGE_OUT_AFTER
+    _seen: int | None = None  # activity at the last pass
+    _since: float = 0.0  # when it last changed
+    _purged: int | None = None  # activity at the last purge
+    _paged: int | None = None  # activity at the last page-out
+
+    def step(self, activity: int, now: float) -> tuple[bool, bool]:
+        """(purge, page out) for this pass."""
+        if activity != self._seen:
+            self._seen, self._since = activity, now
+        purge = activity != self._purged
+        if purge:
+            self._purged = activity
+        page_out = activity != self._paged and now - self._since >= self.page_out_after
+        if page_out:
+            self._paged = activity
+        return purge, page_out
+
+    def paged_out(self, activity: int) -> None:
+        """A page-out happened outside ``step`` (the one after start-up)."""
+        self._paged = activity
