@@ -17,6 +17,21 @@ Three things hold RSS in an idle vigil that it does not need (measured: bench/RE
 * ``keep_pandas_out`` — pyarrow imports pandas (26–36 MB) the first time it converts
   Python objects, only to learn whether they are pandas objects and pandas' null values;
   vigil never gives it any.
+* ``before_serve`` (``vigil serve`` only, first thing, before any thread): caps glibc's
+  malloc arenas at 2 and keeps out the modules serve never runs (``httpx._main``: the
+  ``httpx`` command line, which pulls in rich and pygments: 98 modules, ~5 MB).
+* ``IdleUpkeep`` — when the idle upkeep purges the engine's allocator and pages its code
+  out again: only after the store did something, and the page-out only after it has been
+  quiet for ``--idle-page-out-after`` seconds. With the background passes that skip while
+  nothing changed (the service-graph catch-up, vigil's own metrics: ``Store.activity`` and
+  ``Store.writes``), an idle server's engine stays untouched and its code stays out.
+
+Why the arena cap is safe: each thread that calls glibc's malloc while another holds an
+arena gets an arena of its own (up to 8 per core), each keeping up to 64 MiB reserved and
+whatever was freed in it; vigil's threads (read pool, writer, ``to_thread``) allocate
+little through glibc — Python's small objects use its own allocator, the engine and Arrow
+use jemalloc/mimalloc — so 2 arenas cost no measurable contention and ~9 MB less private
+memory at idle (bench/RESULTS.md). ``MALLOC_ARENA_MAX`` in the environment still wins.
 """
 
 from __future__ import annotations
@@ -24,10 +39,15 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import importlib.abc
+import os
 import sys
 from dataclasses import dataclass
 
 MADV_PAGEOUT = 21  # linux/mman.h, Linux >= 5.4
+M_ARENA_MAX = -8  # malloc.h
+ARENA_MAX = 2
+# Modules ``vigil serve`` never runs, refused so that what they import stays out.
+SERVE_KEEPS_OUT = ("pandas", "httpx._main")
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -83,6 +103,33 @@ def _range(line: str) -> tuple[int, int]:
     return int(start, 16), int(end, 16)
 
 
+def before_serve(environ: dict[str, str] | None = None) -> None:
+    """``vigil serve``'s first step (before threads start, before heavy imports)."""
+    env = os.environ if environ is None else environ
+    if "MALLOC_ARENA_MAX" not in env:
+        cap_arenas(ARENA_MAX)
+    keep_out(*SERVE_KEEPS_OUT)
+
+
+def cap_arenas(count: int) -> bool:
+    """At most ``count`` glibc malloc arenas from now on (True when glibc took it)."""
+    if _LIBC is None or not hasattr(_LIBC, "mallopt"):
+        return False
+    return bool(_LIBC.mallopt(M_ARENA_MAX, count))
+
+
+def keep_out(*names: str) -> list[str]:
+    """From now on importing any of ``names`` (or their submodules) fails in this process;
+    returns those newly refused (a name already imported cannot be, and is left out)."""
+    refused = next((f for f in sys.meta_path if isinstance(f, _KeptOut)), None)
+    if refused is None:
+        refused = _KeptOut()
+        sys.meta_path.insert(0, refused)
+    added = [n for n in names if n not in sys.modules and n not in refused.names]
+    refused.names.update(added)
+    return added
+
+
 def keep_pandas_out() -> bool:
     """From now on ``import pandas`` fails in this process (True when installed now).
 
@@ -90,19 +137,19 @@ def keep_pandas_out() -> bool:
     and its Python side alike — treats a failed import as "no pandas" and converts
     without it. A dependency that needs pandas one day gets an ImportError naming this
     module, and the suite's served-process tests (tests/vigil_process.py) would show it."""
-    if "pandas" in sys.modules or any(isinstance(f, _NoPandas) for f in sys.meta_path):
-        return False
-    sys.meta_path.insert(0, _NoPandas())
-    return True
+    return keep_out("pandas") == ["pandas"]
 
 
-class _NoPandas(importlib.abc.MetaPathFinder):
-    """Refuses to find pandas. (Not ``sys.modules["pandas"] = None``: Cython's import
-    takes that None for the module.)"""
+class _KeptOut(importlib.abc.MetaPathFinder):
+    """Refuses to find the modules in ``names``. (Not ``sys.modules[name] = None``:
+    Cython's import takes that None for the module.)"""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
 
     def find_spec(self, fullname: str, path: object, target: object = None) -> None:
-        if fullname == "pandas" or fullname.startswith("pandas."):
-            raise ImportError("vigil serve does not load pandas (see vigil/memory.py)")
+        if any(fullname == n or fullname.startswith(n + ".") for n in self.names):
+            raise ImportError(f"vigil serve does not load {fullname} (see vigil/memory.py)")
         return None
 
 
@@ -111,7 +158,7 @@ class _NoPandas(importlib.abc.MetaPathFinder):
 # seconds) never reaches it and never pays a read-back; a laptop or a quiet test
 # environment does, once per quiet stretch, and the first request after it reads the code
 # it runs back from the page cache or the disk (measured: bench/RESULTS.md, "Idle memory").
-PAGE_OUT_AFTER = 120.0
+PAGE_OUT_AFTER = 120.0  # the default of ``vigil serve --idle-page-out-after``
 
 
 @dataclass(slots=True)

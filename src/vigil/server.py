@@ -158,7 +158,7 @@ class Runtime:
         self._grpc: grpc.aio.Server | None = None
         self._closed = False
         self._lock: DataDirLock | None = None
-        self.upkeep = memory.IdleUpkeep()
+        self.upkeep = memory.IdleUpkeep(self.config.idle_page_out_after)
 
     @property
     def ready(self) -> bool:
@@ -238,7 +238,8 @@ class Runtime:
         for pillar in self.built:
             for task in pillar.tasks:
                 core.tasks.add(task)
-        release = _release_memory(core.store, self.upkeep, time.monotonic, self.page_out)
+        page_out = self.page_out and cfg.idle_page_out_after > 0
+        release = _release_memory(core.store, self.upkeep, time.monotonic, page_out)
         core.tasks.add(Task("release-memory", release, TRIM_INTERVAL, first_delay=TRIM_INTERVAL))
         await core.tasks.start()
         # 6. ready
