@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -158,11 +159,6 @@ class SelfWatch:
         self._held_since = 0
         self.stream = f"{socket.gethostname()}-{os.getpid()}"
 
-    @property
-    def held(self) -> int:
-        """Points kept in memory while idle, not yet written."""
-        return len(self._held)
-
     def data(self) -> list[dict[str, Any]]:
         """The data of one pass (and remember the counters for the next)."""
         now: dict[SeriesKey, float] = {}
@@ -231,9 +227,11 @@ class SelfWatch:
                 retention_days=None,
             )
             await self._pipeline.accept(put.decoded)
-        points, self._held = self._held, MetricColumns()
+        points = self._held
         if points:
+            # Kept until accepted: a refused write (queue full) is retried by the next pass.
             await self._pipeline.accept(Decoded(signal="metrics", metrics=points))
+        self._held = MetricColumns()
         if self._activity is not None:
             if self._settle is not None:
                 await self._settle()
@@ -246,6 +244,8 @@ def _add_points(out: MetricColumns, data: list[dict[str, Any]], now: int) -> Non
     converted cumulative sum (``metric_type`` sum, a stream id, the counter's value), as
     the OTLP path stores one, so PromQL reads the counter and CloudWatch the increase."""
     for datum in data:
+        if not math.isfinite(datum["Value"]):
+            continue  # the store refuses non-finite values (rollups are sums)
         dims = sorted((d["Name"], d["Value"]) for d in datum.get("Dimensions", []))
         counter = "Cumulative" in datum
         out.add(
