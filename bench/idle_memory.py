@@ -4,11 +4,11 @@ after a load (100k log lines, 5,000 metric values) and some reads, sampled while
 
 Each server is sampled twice: ``--early`` seconds after start (or after the load), the
 figure earlier passes recorded and this run's baseline, and ``--idle`` seconds after, once
-the idle upkeep has settled (vigil.memory: the engine's code paged out after 120 s of a
-quiet store). Then the cost of that page-out: the first read after it against the same
-read repeated (warm).
+the idle upkeep has settled (vigil.memory: the engine's code paged out after
+``--idle-page-out-after``, 300 s, of a quiet store, checked once a minute). Then the cost
+of that page-out: the first read after it against the same read repeated (warm).
 
-    .venv/bin/python -m bench.idle_memory [--early 75] [--idle 300]
+    .venv/bin/python -m bench.idle_memory [--early 75] [--idle 480]
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def run(data: Path, with_load: bool, early: float, idle: float) -> dict[str, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--early", type=float, default=75.0, help="first sample (s idle)")
-    parser.add_argument("--idle", type=float, default=300.0, help="second sample (s idle)")
+    parser.add_argument("--idle", type=float, default=480.0, help="second sample (s idle)")
     args = parser.parse_args()
     for with_load in (False, True):
         with tempfile.TemporaryDirectory() as tmp:
