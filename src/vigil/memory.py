@@ -5,8 +5,6 @@ Three things hold RSS in an idle vigil that it does not need (measured: bench/RE
 
 * ``trim`` — glibc keeps memory freed by a burst of work (an insert, a query) in its
   arenas until reused; ``malloc_trim`` hands it back. vigil runs it once a minute.
-  (Capping the arenas, ``M_ARENA_MAX``, was left out: it may slow the engine's allocating
-  threads and was not measured to help.)
 * ``page_out_library`` — importing chDB runs the engine's static initialisers, which touch
   ~200 MB of its 555 MB library (registering every function and format) once and never
   again. Those pages are clean and file-backed: the kernel would reclaim them under
@@ -26,12 +24,15 @@ Three things hold RSS in an idle vigil that it does not need (measured: bench/RE
   nothing changed (the service-graph catch-up, vigil's own metrics: ``Store.activity`` and
   ``Store.writes``), an idle server's engine stays untouched and its code stays out.
 
-Why the arena cap is safe: each thread that calls glibc's malloc while another holds an
-arena gets an arena of its own (up to 8 per core), each keeping up to 64 MiB reserved and
-whatever was freed in it; vigil's threads (read pool, writer, ``to_thread``) allocate
-little through glibc — Python's small objects use its own allocator, the engine and Arrow
-use jemalloc/mimalloc — so 2 arenas cost no measurable contention and ~9 MB less private
-memory at idle (bench/RESULTS.md). ``MALLOC_ARENA_MAX`` in the environment still wins.
+The arena cap: each thread that calls glibc's malloc while another holds an arena gets an
+arena of its own (up to 8 per core), each keeping what was freed in it. vigil's threads
+allocate little through glibc — Python's small objects use its own allocator, the engine
+allocates with jemalloc (``SYSTEM JEMALLOC PURGE``) and Arrow with its own pool; glibc
+serves Python's larger objects and numpy's arrays — and most of them hold the GIL while
+they do, so 2 arenas bound fragmentation at a small contention cost (the setting many
+services run with, ``MALLOC_ARENA_MAX=2``). Measured: −9 MB private in one scratch run,
+not visible in the bench's figures; contention not measured. ``MALLOC_ARENA_MAX`` in the
+environment wins (set it to 8 × cores for glibc's own default).
 """
 
 from __future__ import annotations

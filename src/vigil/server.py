@@ -34,7 +34,6 @@ Start order                               Stop order (reverse, each waits for th
 from __future__ import annotations
 
 import asyncio
-import gc
 import ipaddress
 import logging
 import signal
@@ -107,10 +106,6 @@ def _release_memory(
         purge, quiet = upkeep.step(store.activity(), clock())
         if purge:
             await asyncio.to_thread(store.release_memory)
-        if quiet:
-            # Once per quiet stretch: a full collection frees what a burst of requests left
-            # in cycles (Python's allocator returns emptied arenas), before the trim.
-            gc.collect()
         await asyncio.to_thread(memory.trim)
         if quiet and page_out:
             await asyncio.to_thread(memory.page_out_library, ENGINE_LIBRARY)
