@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if (sys.argv[1:] if argv is None else argv)[:1] == ["serve"]:
         from vigil import memory
 
-        memory.before_serve()  # before any thread and heavy import (memory.py says why)
+        memory.before_serve()  # before heavy imports (memory.py says why)
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)

@@ -15,24 +15,15 @@ Three things hold RSS in an idle vigil that it does not need (measured: bench/RE
 * ``keep_pandas_out`` — pyarrow imports pandas (26–36 MB) the first time it converts
   Python objects, only to learn whether they are pandas objects and pandas' null values;
   vigil never gives it any.
-* ``before_serve`` (``vigil serve`` only, first thing, before any thread): caps glibc's
-  malloc arenas at 2 and keeps out the modules serve never runs (``httpx._main``: the
-  ``httpx`` command line, which pulls in rich and pygments: 98 modules, ~5 MB).
+* ``before_serve`` (``vigil serve`` only, first thing, before heavy imports): keeps out
+  the modules serve never runs (``httpx._main``: the ``httpx`` command line, which pulls in
+  rich and pygments: 98 modules, ~5 MB). (Capping glibc's malloc arenas was measured and
+  left out: no difference at idle, bench/RESULTS.md.)
 * ``IdleUpkeep`` — when the idle upkeep purges the engine's allocator and pages its code
   out again: only after the store did something, and the page-out only after it has been
   quiet for ``--idle-page-out-after`` seconds. With the background passes that skip while
   nothing changed (the service-graph catch-up, vigil's own metrics: ``Store.activity`` and
   ``Store.writes``), an idle server's engine stays untouched and its code stays out.
-
-The arena cap: each thread that calls glibc's malloc while another holds an arena gets an
-arena of its own (up to 8 per core), each keeping what was freed in it. vigil's threads
-allocate little through glibc — Python's small objects use its own allocator, the engine
-allocates with jemalloc (``SYSTEM JEMALLOC PURGE``) and Arrow with its own pool; glibc
-serves Python's larger objects and numpy's arrays — and most of them hold the GIL while
-they do, so 2 arenas bound fragmentation at a small contention cost (the setting many
-services run with, ``MALLOC_ARENA_MAX=2``). Measured: −9 MB private in one scratch run,
-not visible in the bench's figures; contention not measured. ``MALLOC_ARENA_MAX`` in the
-environment wins (set it to 8 × cores for glibc's own default).
 """
 
 from __future__ import annotations
@@ -40,13 +31,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import importlib.abc
-import os
 import sys
 from dataclasses import dataclass
 
 MADV_PAGEOUT = 21  # linux/mman.h, Linux >= 5.4
-M_ARENA_MAX = -8  # malloc.h
-ARENA_MAX = 2
 # Modules ``vigil serve`` never runs, refused so that what they import stays out.
 SERVE_KEEPS_OUT = ("pandas", "httpx._main")
 
@@ -104,19 +92,9 @@ def _range(line: str) -> tuple[int, int]:
     return int(start, 16), int(end, 16)
 
 
-def before_serve(environ: dict[str, str] | None = None) -> None:
-    """``vigil serve``'s first step (before threads start, before heavy imports)."""
-    env = os.environ if environ is None else environ
-    if "MALLOC_ARENA_MAX" not in env:
-        cap_arenas(ARENA_MAX)
+def before_serve() -> None:
+    """``vigil serve``'s first step (before heavy imports)."""
     keep_out(*SERVE_KEEPS_OUT)
-
-
-def cap_arenas(count: int) -> bool:
-    """At most ``count`` glibc malloc arenas from now on (True when glibc took it)."""
-    if _LIBC is None or not hasattr(_LIBC, "mallopt"):
-        return False
-    return bool(_LIBC.mallopt(M_ARENA_MAX, count))
 
 
 def keep_out(*names: str) -> list[str]:
