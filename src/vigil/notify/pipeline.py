@@ -25,6 +25,7 @@ from vigil.notify.stages import (
     Flap,
     Group,
     Item,
+    Marks,
     Multi,
     RateLimit,
     RetryPolicy,
@@ -110,6 +111,7 @@ class Notifier:
         self.clock = clock
         self.channels = channels
         self.pipeline = build(self.settings, channels, silences)
+        self.marks = Marks(log_)
 
     def record(
         self, conn: Connection, tenant: str, notification: Notification, targets: Sequence[Target]
@@ -139,13 +141,19 @@ class Notifier:
         intents = intents_for(tenant, notification, targets, now, self.settings.group_wait)
         return await asyncio.to_thread(self.log.record, intents, int(now * 1000))
 
-    async def flush(self, now: float | None = None) -> dict[str, int]:
-        """Claim the due deliveries and run them through the stages; counts by outcome."""
+    async def flush(
+        self, now: float | None = None, more: Callable[[], None] | None = None
+    ) -> dict[str, int]:
+        """Claim the due deliveries and run them through the stages; counts by outcome.
+        ``more`` is called when the claim took a whole batch (more are probably due), so
+        that the caller can start the next flush now rather than at its next tick."""
         now = self.clock() if now is None else now
         claimed = await asyncio.to_thread(
             self.log.claim, int(now * 1000), int(self.settings.lease * 1000), self.settings.batch
         )
-        ctx = Context(now, self.log)
+        if more is not None and len(claimed) >= self.settings.batch:
+            more()
+        ctx = Context(now, self.log, self.settings.lease, marks=self.marks)
         items = [_item(d) for d in claimed]
         await self.pipeline(ctx, items)
         return ctx.counts
