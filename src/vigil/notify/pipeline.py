@@ -49,11 +49,22 @@ class Settings:
     repeat_interval: float = 3600.0  # an identical notification is not resent within this
     flap_threshold: int = 5  # state changes …
     flap_window: float = 600.0  # … within this many seconds = flapping (0 threshold: off)
+    # Per receiver (channel and endpoint: a webhook URL, a routing key): Slack posts 1
+    # message a second per webhook with short bursts (api.slack.com/docs/rate-limits);
+    # PagerDuty's Events API takes 120 events a minute per integration key (PagerDuty's
+    # support, community.pagerduty.com), answering 429 past it. A delivery over the
+    # limit waits for its token (rescheduled, no attempt spent) instead of burning its
+    # retries on 429s.
     rates: Mapping[str, tuple[float, float]] = field(
-        default_factory=lambda: {"slack": (1.0, 5.0), "msteams": (1.0, 5.0)}
+        default_factory=lambda: {
+            "slack": (1.0, 5.0),
+            "msteams": (1.0, 5.0),
+            "pagerduty": (2.0, 120.0),
+        }
     )
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     send_timeout: float = 10.0
+    per_receiver: int = 32  # sends at once to one receiver (channel and host)
     lease: float = 120.0  # a claimed delivery is another node's again after this
     batch: int = 500
 
@@ -70,7 +81,7 @@ def build(
             Silences(silences),
             Flap(settings.flap_threshold, settings.flap_window),
             RateLimit(settings.rates),
-            Send(channels, settings.retry, settings.send_timeout),
+            Send(channels, settings.retry, settings.send_timeout, settings.per_receiver),
         ]
     )
 

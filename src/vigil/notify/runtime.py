@@ -172,6 +172,11 @@ class NotifyParts:
         elif self._flush_wanted and not self._closing:
             self._start_flush()
 
+    async def settled(self) -> None:
+        """Wait until no flush is running (those started meanwhile included)."""
+        while self._flushes:
+            await asyncio.gather(*list(self._flushes), return_exceptions=True)
+
     async def respond_slack(self, response_url: str, message: dict[str, Any]) -> None:
         """Replace a clicked Slack message (its ``response_url``); a failure is logged,
         never raised: the incident is already updated."""

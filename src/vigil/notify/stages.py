@@ -59,9 +59,13 @@ class Marks:
         self.log = log_
         self._queued: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def mark(self, outcome: Outcome) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # one loop in the server; tests run several in turn
+            self._loop, self._queued, self._writer = loop, [], None
+        done: asyncio.Future[None] = loop.create_future()
         self._queued.append((outcome, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._commit())
@@ -279,8 +283,10 @@ class _Bucket:
 
 @dataclass(slots=True)
 class RateLimit:
-    """A token bucket per target: ``rates`` maps a channel kind to (per second, burst);
-    over the limit, the delivery is rescheduled to when a token is free."""
+    """A token bucket per receiver (channel and endpoint, which is what the services
+    limit: two subscriptions to one Slack webhook share its limit): ``rates`` maps a
+    channel kind to (per second, burst); over the limit, the delivery is rescheduled to
+    when a token is free."""
 
     rates: Mapping[str, tuple[float, float]]
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
@@ -293,7 +299,8 @@ class RateLimit:
                 out.append(item)
                 continue
             per_second, burst = rate
-            bucket = self._buckets.setdefault(item.delivery.target_id, _Bucket(burst, ctx.now))
+            key = f"{item.target.channel}\x1f{item.target.endpoint}"  # memory only
+            bucket = self._buckets.setdefault(key, _Bucket(burst, ctx.now))
             bucket.tokens = min(burst, bucket.tokens + (ctx.now - bucket.at) * per_second)
             bucket.at = ctx.now
             if bucket.tokens >= 1:
@@ -334,8 +341,11 @@ class Send:
     # sending): the bound is per receiver, not per flush, or four flushes would send 128
     # at once to one receiver and wait in the HTTP pool past their timeout (measured).
     _turns: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    _loop: asyncio.AbstractEventLoop | None = None  # the turns' (tests run several)
 
     async def __call__(self, ctx: Context, items: list[Item]) -> list[Item]:
+        if self._loop is not asyncio.get_running_loop():
+            self._loop, self._turns = asyncio.get_running_loop(), {}
         await asyncio.gather(*(self._one(ctx, item, self._turns) for item in items))
         return []
 

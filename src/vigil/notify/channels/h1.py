@@ -11,9 +11,10 @@ the server's HTTP parser), a LIFO stack of idle connections per origin, and noth
 looked at twice.
 
 Contract (what the channels rely on, the same as with httpx):
-* TLS is verified exactly as httpx verifies it (``httpx.create_ssl_context``: certifi's
-  CA bundle, ``SSL_CERT_FILE``/``SSL_CERT_DIR``, or the CA file given as ``verify``);
-  the server name is checked. A certificate that does not verify is ``httpx.ConnectError``.
+* TLS is verified as httpx verifies it (``httpx.create_ssl_context``: certifi's CA
+  bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``; a CA file or directory given as
+  ``verify``); the server name is checked. A certificate that does not verify is
+  ``httpx.ConnectError``.
 * URLs are parsed by ``httpx.URL`` (cached per URL): the same percent-encoding, IDNA host
   and Host header as httpx; user info becomes HTTP Basic auth, as httpx does.
 * ``timeout`` bounds the whole request (connect, write, response): ``httpx.ConnectTimeout``
@@ -37,6 +38,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import cast
 
 import httptools
@@ -240,7 +242,14 @@ class H1Pool:
 
     def _context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            self._ssl = httpx.create_ssl_context(verify=self.verify)
+            if isinstance(self.verify, str):  # a CA file or directory, as httpx took it
+                where = Path(self.verify)
+                self._ssl = ssl.create_default_context(
+                    cafile=None if where.is_dir() else where,
+                    capath=where if where.is_dir() else None,
+                )
+            else:
+                self._ssl = httpx.create_ssl_context(verify=self.verify)
             self._ssl.set_alpn_protocols(["http/1.1"])
         return self._ssl
 
