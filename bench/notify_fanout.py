@@ -26,7 +26,7 @@ from typing import Any
 import uvloop
 from sqlalchemy import Engine, func, select
 
-from vigil.notify.channels.http import new_client
+from vigil.notify.channels.http import HttpPool, Poster, new_client
 from vigil.notify.pipeline import Settings
 from vigil.notify.runtime import NotifyParts, NotifySettings
 from vigil.state.db import open_state
@@ -171,12 +171,15 @@ async def vigil_round(url: str, alarms: int, data: Path) -> tuple[float, int]:
     return elapsed, retried
 
 
-async def direct_round(url: str, count: int, concurrency: int) -> float:
+async def direct_round(url: str, count: int, concurrency: int, stack: str = "vigil") -> float:
     """The same POSTs, as many at once as vigil sends (32 per receiver, 3 receivers), on
-    the same HTTP stack as vigil's channels (a pool per channel: ``new_client``)."""
+    the same HTTP stack as vigil's channels (a pool per channel: ``new_client``), or on
+    httpx's (``stack="httpx"``: the channels' client before the lean one, for reference)."""
     paths = ("hook", "slack", "pd")
     turns = {p: asyncio.Semaphore(concurrency // 3) for p in paths}
-    pools = {p: new_client(30.0) for p in paths}
+    pools: dict[str, Poster] = {
+        p: new_client(30.0) if stack == "vigil" else HttpPool(30.0) for p in paths
+    }
 
     async def one(path: str) -> None:
         async with turns[path]:
@@ -194,11 +197,20 @@ async def direct_round(url: str, count: int, concurrency: int) -> float:
     return elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (/proc), for the receiver's share."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--alarms", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--runs", type=int, default=3, help="rounds per latency")
+    parser.add_argument(
+        "--httpx", action="store_true", help="also time the direct POSTs on httpx's client"
+    )
     args = parser.parse_args()
     n = args.alarms * 3
     for latency in (args.latency, 0.0):
@@ -207,18 +219,29 @@ def main() -> None:
         try:
             for _ in range(args.runs):
                 load = os.getloadavg()[0]
+                cpu, served = time.process_time(), cpu_seconds(proc.pid)
                 with tempfile.TemporaryDirectory() as tmp:
                     # uvloop: the loop `vigil serve` runs on (cli.py)
                     vigil, retried = uvloop.run(vigil_round(url, args.alarms, Path(tmp)))
+                cpu, served = time.process_time() - cpu, cpu_seconds(proc.pid) - served
+                direct_cpu = time.process_time()
                 direct = uvloop.run(direct_round(url, n, 3 * 32))
+                direct_cpu = time.process_time() - direct_cpu
                 runs.append((vigil, direct, retried))
+                extra = ""
+                if args.httpx:
+                    plain = uvloop.run(direct_round(url, n, 3 * 32, "httpx"))
+                    extra = f"; direct POSTs on httpx {plain:.2f} s"
                 print(
                     f"receivers answering in {latency * 1000:.0f} ms, load {load:.2f}:"
                     f" {args.alarms} alarms x 3 channels = {n} notifications:"
                     f" vigil {vigil:.2f} s, direct POSTs {direct:.2f} s,"
                     f" ratio {vigil / direct:.2f}; per notification vigil"
                     f" {vigil / n * 1e3:.2f} ms, direct {direct / n * 1e3:.2f} ms, pipeline"
-                    f" overhead {(vigil - direct) / n * 1e3:.2f} ms; sends retried: {retried};"
+                    f" overhead {(vigil - direct) / n * 1e3:.2f} ms; CPU per notification:"
+                    f" vigil {cpu / n * 1e3:.2f} ms (all of it: incidents, outbox, stages,"
+                    f" sends, marks), direct POST {direct_cpu / n * 1e3:.2f} ms, receiver"
+                    f" {served / n * 1e3:.2f} ms; sends retried: {retried}{extra};"
                     f" load after {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ssl
 import time
 from collections.abc import Mapping
@@ -179,8 +180,13 @@ class H1Pool:
     _ssl: ssl.SSLContext | None = None
     _origins: dict[str, _Origin] = field(default_factory=dict)
     _idle: dict[tuple[bytes, bytes, int], list[_Conn]] = field(default_factory=dict)
+    _loop: asyncio.AbstractEventLoop | None = None
 
     async def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> Reply:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # connections belong to their loop (tests run several)
+            self._drop_idle()
+            self._loop = loop
         origin = self._origin(url)
         data = _request(origin, content, headers)
         deadline = asyncio.get_running_loop().time() + self.timeout
@@ -263,10 +269,14 @@ class H1Pool:
         return origin
 
     async def aclose(self) -> None:
+        self._drop_idle()
+
+    def _drop_idle(self) -> None:
         idle, self._idle = self._idle, {}
         for conns in idle.values():
             for conn in conns:
-                conn.close()
+                with contextlib.suppress(RuntimeError):  # its loop may be closed
+                    conn.close()
 
 
 def _parse(url: str) -> _Origin:

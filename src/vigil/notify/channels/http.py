@@ -114,6 +114,8 @@ async def post(
         )
     except httpx.InvalidURL:
         return SendOutcome(ok=False, retryable=False, detail="invalid URL")
+    if 200 <= response.status_code < 300:  # the common case: no text to scrub
+        return SendOutcome.sent(response.status_code)
     return classify(response, (*url_secrets(url), *secrets))
 
 
