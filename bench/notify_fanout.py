@@ -2,11 +2,14 @@
 subscriptions (webhook, Slack, PagerDuty); receivers answer after ``--latency`` seconds.
 Measures the time from the alarm events to the last delivery marked sent (incidents
 opened, outbox written, pipeline, sends, marks), and the same number of POSTs sent
-directly with one httpx client as the same-run baseline (ratio = vigil / direct). A
+directly on vigil's HTTP client as the same-run baseline (ratio = vigil / direct). A
 second round with receivers answering at once gives the pipeline's own cost per
-notification (stages, log, state) over the direct send.
+notification (stages, log, state) over the direct send. Also printed: CPU per
+notification of vigil's process, of the direct POSTs and of the receiver (a raw asyncio
+server, as cheap as a receiver gets), and the load average before and after each round.
 
-    .venv/bin/python -m bench.notify_fanout [--alarms 1000] [--latency 0.2]
+    .venv/bin/python -m bench.notify_fanout [--alarms 1000] [--latency 0.2] [--runs 3]
+        [--httpx]   # also the direct POSTs on httpx's client, for reference
 """
 
 from __future__ import annotations
