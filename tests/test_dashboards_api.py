@@ -244,6 +244,17 @@ def test_ui_api_reads_and_batches_metric_widgets(vigil: VigilProcess, cw: Any) -
                     ],
                 },
             },
+            {  # rows of different statistics and periods, and a metric without data
+                "key": "3",
+                "properties": {
+                    "period": 60,
+                    "metrics": [
+                        [ns, "Duration", "Function", "ingest"],
+                        [ns, "Duration", "Function", "nothing-here"],
+                        [ns, "Duration", "Function", "export", {"stat": "Maximum", "period": 120}],
+                    ],
+                },
+            },
         ]
         deadline = time.monotonic() + 30
         while True:
@@ -273,6 +284,16 @@ def test_ui_api_reads_and_batches_metric_widgets(vigil: VigilProcess, cw: Any) -
                         "dimensions": {"Function": fn},
                     }
                     for i, fn in enumerate(("ingest", "export"))
+                ]
+                + [
+                    {
+                        "id": "q2",
+                        "namespace": ns,
+                        "name": "Duration",
+                        "stat": "Maximum",
+                        "period": 120,
+                        "dimensions": {"Function": "export"},
+                    }
                 ],
             },
         ).json()["results"]
@@ -280,7 +301,19 @@ def test_ui_api_reads_and_batches_metric_widgets(vigil: VigilProcess, cw: Any) -
     times = answer["0"]["times"]
     assert [
         [(t, v) for t, v in zip(times, s["values"], strict=True) if v is not None] for s in first
-    ] == [list(zip(r["times"], r["values"], strict=True)) for r in reference]
+    ] == [list(zip(r["times"], r["values"], strict=True)) for r in reference[:2]]
+    # One axis for rows of 60- and 120-s periods: each row's points are GetMetricData's.
+    mixed, axis = answer["3"]["series"], answer["3"]["times"]
+    assert [s["row"] for s in mixed] == [0, 1, 2]
+    points = [
+        [(t, v) for t, v in zip(axis, s["values"], strict=True) if v is not None] for s in mixed
+    ]
+    assert points[0] == list(zip(reference[0]["times"], reference[0]["values"], strict=True))
+    assert points[1] == []
+    assert len(mixed[1]["values"]) == len(axis)
+    assert points[2] == list(zip(reference[2]["times"], reference[2]["values"], strict=True))
+    assert len(points[2]) >= 2
+    assert axis == sorted(axis)
     assert [(s["row"], s["label"]) for s in first] == [
         (0, "Duration ingest"),
         (1, "Duration export"),

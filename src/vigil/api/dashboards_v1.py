@@ -177,4 +177,10 @@ class DashboardsApi:
         )
         for r in results:
             answers[r.key] = r.compact()
-        return JSONResponse({"widgets": answers})
+        # numpy arrays as they are (NaN: null), not lists of Python floats first.
+        return Response(
+            orjson.dumps(
+                {"widgets": answers}, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+            ),
+            media_type="application/json",
+        )

@@ -33,7 +33,7 @@ async def widget_png(fetch: md.Fetch, widget: Widget, search_limit: int = 500) -
             values=s["values"],
             row=int(s.get("row", 0)),
         )
-        for s in sorted(result.series, key=lambda s: int(s.get("row", 0)))
+        for s in sorted(result.lines(), key=lambda s: int(s.get("row", 0)))
     ]
     return await asyncio.to_thread(png, widget, lines)
 
