@@ -11,6 +11,8 @@ import { SeriesData } from "./series";
 import { metricRows, WidgetContext } from "./types";
 import { WidgetData } from "./series";
 
+const NO_PLUGINS: never[] = [];
+
 interface Props {
   properties: Record<string, any>;
   data: WidgetData | undefined;
@@ -94,9 +96,11 @@ function TimeSeries({
   const vertical: Annotation[] = (ann.vertical ?? [])
     .flatMap((a: any) => (Array.isArray(a) ? a : [a]))
     .map((a: any) => ({ value: resolve(a.value, Date.now()), label: a.label, color: a.color }));
+  // Keyed by content: the annotations' answer (often empty) must not rebuild the chart.
+  const alarmsKey = JSON.stringify(alarms);
   const plugins = useMemo(
-    () => (alarms.length ? [stateMarksPlugin(alarms.map(toTrack), (ms) => formatTime(ms, ctx.tz))] : []),
-    [alarms, ctx.tz],
+    () => (alarms.length ? [stateMarksPlugin(alarms.map(toTrack), (ms) => formatTime(ms, ctx.tz))] : NO_PLUGINS),
+    [alarmsKey, ctx.tz],
   );
   return (
     <UPlotChart
