@@ -34,6 +34,7 @@ from vigil.query.metricmath.parser import parse
 from vigil.query.metricmath.series import Ints, grid
 from vigil.query.metrics.fetch import Ids, Matrix, statistic_matrix
 from vigil.query.metrics.levels import SeriesRef
+from vigil.query.metrics.request import GridResult, get_metric_grids
 
 DEFAULT_STAT = "Average"
 
@@ -59,33 +60,45 @@ class WidgetResult:
     times: Ints | None = None
 
     def compact(self) -> dict[str, Any]:
-        """The answer for the UI: one time axis for the widget (the union of its series'
-        times) and each series' values on it, NaN where it has no point (JSON null):
-        what the chart draws, in half the bytes of times per series. Values and times
-        may be numpy arrays (``orjson.OPT_SERIALIZE_NUMPY`` writes NaN as null)."""
+        """The answer for the UI: one time axis for the widget (the periods where any of
+        its series has a point) and each series' values on it, NaN where it has no point
+        (JSON null): what the chart draws, in half the bytes of times per series. Values
+        and times are numpy arrays (``orjson.OPT_SERIALIZE_NUMPY`` writes NaN as null)."""
         if self.error is not None:
             return {"error": self.error}
         if self.times is not None:
             return {"times": self.times, "series": self.series}
         if not self.series:
-            return {"times": [], "series": []}
-        times = np.unique(np.concatenate([np.asarray(s["times"], np.int64) for s in self.series]))
-        out = []
-        for s in self.series:
-            values = np.full(len(times), np.nan)
-            values[np.searchsorted(times, np.asarray(s["times"], np.int64))] = s["values"]
-            out.append({k: v for k, v in s.items() if k != "times"} | {"values": values})
-        return {"times": times, "series": out}
+            return {"times": np.zeros(0, np.int64), "series": []}
+        first = self.series[0]["times"]
+        if all(np.array_equal(s["times"], first) for s in self.series):
+            # One grid (the usual case, e.g. a SEARCH): its periods where any has a point.
+            values = np.vstack([s["values"] for s in self.series])
+            keep = ~np.isnan(values).all(axis=0)
+            rows = np.ascontiguousarray(values[:, keep])  # orjson writes C order only
+            times = first[keep]
+        else:
+            present = [~np.isnan(s["values"]) for s in self.series]
+            times = np.unique(
+                np.concatenate([s["times"][p] for s, p in zip(self.series, present, strict=True)])
+            )
+            rows = np.full((len(self.series), len(times)), np.nan)
+            for i, (s, p) in enumerate(zip(self.series, present, strict=True)):
+                rows[i, np.searchsorted(times, s["times"][p])] = s["values"][p]
+        out = [
+            {k: v for k, v in s.items() if k != "times"} | {"values": row}
+            for s, row in zip(self.series, rows, strict=True)
+        ]
+        return {"times": times.astype(np.int64), "series": out}
 
     def lines(self) -> list[dict[str, Any]]:
-        """Each series with its own ``times`` and ``values`` (its points only)."""
-        if self.times is None:
-            return self.series
+        """Each series with its own ``times`` and ``values`` (lists of its points only)."""
         out = []
         for s in self.series:
+            times = self.times if self.times is not None else s["times"]
             present = ~np.isnan(s["values"])
             out.append(
-                s | {"times": self.times[present].tolist(), "values": s["values"][present].tolist()}
+                s | {"times": times[present].tolist(), "values": s["values"][present].tolist()}
             )
         return out
 
@@ -167,7 +180,7 @@ def _rename(node: Node, ids: set[str], prefix: str, metric_ids: list[str]) -> No
     return walk(node)
 
 
-def _answer(request: WidgetRequest, results: Sequence[md.Result]) -> WidgetResult:
+def _answer(request: WidgetRequest, results: Sequence[GridResult]) -> WidgetResult:
     out = WidgetResult(request.key)
     prefix = f"w{request.key}_"
     for r in results:
@@ -349,7 +362,7 @@ async def _run_math(
         return []
     queries = [q for w in widgets for q in w.queries]
     try:
-        results = await md.get_metric_data(
+        results = await get_metric_grids(
             fetch, queries, start, end, search_limit=search_limit, functions=functions
         )
     except md.QueryError as exc:
@@ -360,7 +373,7 @@ async def _run_math(
 
     async def alone(widget: WidgetRequest) -> WidgetResult:
         try:
-            found = await md.get_metric_data(
+            found = await get_metric_grids(
                 fetch, widget.queries, start, end, search_limit=search_limit, functions=functions
             )
         except md.QueryError as exc:
