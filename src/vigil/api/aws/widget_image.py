@@ -17,6 +17,7 @@ from typing import Any
 
 from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
 from vigil.query import metrics as md
+from vigil.query.metricmath.functions import FunctionTable, default_functions
 from vigil.render.image import widget_png
 from vigil.render.widget import WidgetImageError, parse
 from vigil.store.interface import Store
@@ -34,8 +35,11 @@ class WidgetImageService(AwsService):
         retention: MetricRetention,
         clock: Callable[[], int] = time.time_ns,
         search_limit: int = 500,
+        functions: FunctionTable | None = None,
     ) -> None:
         self._store = store
+        # GetMetricData's metric math (the server's table), not the default one.
+        self._functions = functions if functions is not None else default_functions()
         self._retention = retention
         self._clock = clock
         self._search_limit = search_limit
@@ -55,7 +59,7 @@ class WidgetImageService(AwsService):
         try:
             widget = parse(params["MetricWidget"], now)
             fetch = md.Fetch(self._store, self._retention, ctx.tenant, now)
-            image = await widget_png(fetch, widget, self._search_limit)
+            image = await widget_png(fetch, widget, self._search_limit, self._functions)
         except WidgetImageError as exc:
             raise AwsError("InvalidParameterValue", str(exc)) from None
         return {"MetricWidgetImage": image}
