@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from tests import aws_protocols
 from tests.vigil_process import VigilProcess
+from vigil.api import columns
 
 XMLNS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
 
@@ -26,6 +27,17 @@ def cw(vigil: VigilProcess, request: pytest.FixtureRequest) -> Iterator[Any]:
     client = aws_protocols.client("cloudwatch", request.param, vigil.url)
     yield client
     client.close()
+
+
+def _as_json(node: Any) -> Any:
+    """A decoded columnar answer as its JSON twin: arrays as lists, NaN as null."""
+    if isinstance(node, dict):
+        return {k: _as_json(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_as_json(v) for v in node]
+    if hasattr(node, "tolist"):
+        return [None if v != v else v for v in node.tolist()]
+    return node
 
 
 def _name() -> str:
@@ -268,6 +280,14 @@ def test_ui_api_reads_and_batches_metric_widgets(vigil: VigilProcess, cw: Any) -
                 break
             assert time.monotonic() < deadline, answer
             time.sleep(0.2)
+        # The columnar form the UI reads: the same document, arrays as float64 blocks.
+        binary = http.post(
+            "/api/v1/dashboards/metric-data",
+            json={"start": "now-1h", "end": "now", "period": 60, "widgets": metrics},
+            headers={"Accept": columns.MEDIA_TYPE},
+        )
+        assert binary.headers["content-type"] == columns.MEDIA_TYPE
+        assert _as_json(columns.decode(binary.content)) == {"widgets": answer}
         # The batched path for plain metrics answers what GetMetricData answers.
         reference = http.post(
             "/api/v1/metrics/query",
