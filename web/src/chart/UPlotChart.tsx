@@ -30,7 +30,7 @@ export interface Annotation {
 
 export interface ChartProps {
   times: Float64Array | number[]; // seconds
-  values: (number | null)[][];
+  values: ArrayLike<number | null>[]; // null or NaN: no point
   series: ChartSeries[];
   bars?: boolean;
   stacked?: boolean;
@@ -67,11 +67,11 @@ function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
 }
 
-function stack(values: (number | null)[][]): (number | null)[][] {
+function stack(values: ArrayLike<number | null>[]): (number | null)[][] {
   const out: (number | null)[][] = [];
   let acc: number[] | null = null;
   for (const row of values) {
-    const next = row.map((v, i) => (v ?? 0) + (acc ? acc[i] : 0));
+    const next: number[] = Array.from(row, (v, i) => (v ?? 0) + (acc ? acc[i] : 0));
     out.push(next.map((v, i) => (row[i] === null && !acc ? null : v)));
     acc = next;
   }
@@ -181,12 +181,29 @@ function tooltipPlugin(tz: string): uPlot.Plugin {
   };
 }
 
+/** The x scale's span in seconds (the page's range before the first draw). */
+function xSpan(u: uPlot): number {
+  const { min, max } = u.scales.x ?? {};
+  if (min != null && max != null) return max - min;
+  const t = u.data?.[0];
+  return t && t.length > 1 ? t[t.length - 1] - t[0] : 0;
+}
+
+/** What uPlot draws: min/max per pixel column when there are many more points than
+ *  columns, stacked when asked. */
+function chartData(p: ChartProps, width: number) {
+  const thin = decimate(p.times, p.values, width);
+  const values = p.stacked ? stack(thin.values) : thin.values;
+  return { thin, data: [thin.times, ...values] as uPlot.AlignedData };
+}
+
 export function UPlotChart(props: ChartProps) {
   const themeTick = useThemeTick();
   const ref = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const cb = useRef(props);
   cb.current = props;
+  const shown = useRef<ChartProps["values"] | null>(null); // the values the chart holds
 
   useEffect(() => {
     const el = ref.current!;
@@ -196,8 +213,8 @@ export function UPlotChart(props: ChartProps) {
     const gridColor = cssVar("--grid");
     const fmt = (ms: number) => formatTime(ms, tz, false);
     const width = Math.max(el.clientWidth, 100);
-    const thin = decimate(props.times, props.values, width);
-    const values = props.stacked ? stack(thin.values) : thin.values;
+    const { thin, data } = chartData(props, width - 70);
+    shown.current = props.values;
     // Many segments: 1-px lines, which the canvas draws as hairlines (no stroker): the
     // rasterizing of 1.5-px lines was most of a 12-chart dashboard's drawing time.
     const dense = thin.times.length * series.length > 4_000;
@@ -214,7 +231,10 @@ export function UPlotChart(props: ChartProps) {
       // With many series, per-move work stays small: no hover dots, legend values kept.
       legend: { live: series.length <= 40 },
       scales: {
-        x: props.xRange ? { time: true, range: () => props.xRange! } : { time: true },
+        // The page's range as it is now (a zoom moves it without a new chart).
+        x: props.xRange
+          ? { time: true, range: (_u, min, max) => cb.current.xRange ?? [min, max] }
+          : { time: true },
         y: {
           range: (_u, min, max) => [
             props.left?.min ?? (min === max ? min - 1 : Math.min(min, 0)),
@@ -228,11 +248,16 @@ export function UPlotChart(props: ChartProps) {
           ],
         },
       },
+      // Room on the right for half of the last time label ("12-07 16:00" is ~70 px wide):
+      // uPlot's own right padding (25 px) clipped it when a tick fell near the edge.
+      padding: [null, (u, _side, sides) => (sides[1] ? 0 : xSpan(u) > 86400 ? 40 : 24), null, null],
       axes: [
         {
           stroke: axisColor,
           grid: { stroke: gridColor, width: 1 },
           ticks: { stroke: gridColor },
+          // Ticks as far apart as their labels are wide (dates and times, or times).
+          space: (_u, _i, min, max) => (max - min > 86400 ? 90 : 55),
           // 24-hour times in the page's time zone; dates once the range spans days.
           values: (_u: uPlot, splits: number[]) => {
             const days = splits.length > 1 && splits[splits.length - 1] - splits[0] > 86400;
@@ -283,6 +308,14 @@ export function UPlotChart(props: ChartProps) {
         ? series.slice(1).map((_, i) => ({ series: [i + 2, i + 1] as [number, number] }))
         : props.fillBands?.map((b) => ({ series: [b.upper + 1, b.lower + 1] as [number, number], fill: b.color })),
       hooks: {
+        // The range shown, in words (screen readers; what a zoom changed at once).
+        setScale: [
+          (u: uPlot, key: string) => {
+            const { min, max } = u.scales.x;
+            if (key !== "x" || min == null || max == null) return;
+            el.setAttribute("aria-label", `Chart from ${formatTime(min * 1000, tz)} to ${formatTime(max * 1000, tz)}`);
+          },
+        ],
         setSelect: [
           (u: uPlot) => {
             if (u.select.width < 3) return;
@@ -299,7 +332,6 @@ export function UPlotChart(props: ChartProps) {
         ...(props.plugins ?? []),
       ],
     };
-    const data = [thin.times, ...values] as uPlot.AlignedData;
     const u = new uPlot(opts, data, el);
     plot.current = u;
     let down: [number, number] | null = null;
@@ -336,14 +368,33 @@ export function UPlotChart(props: ChartProps) {
       u.destroy();
       plot.current = null;
     };
-  }, [props.times, props.values, props.series, props.height, props.tz, props.stacked, props.bars, themeTick, props.xRange?.[0], props.xRange?.[1], props.plugins, JSON.stringify(props.horizontal ?? [])]);
+    // A new chart when what it shows changes (series, axes, look); new data or a new
+    // range keep it (below): no legend and canvas rebuilt for every zoom or refresh.
+  }, [JSON.stringify(props.series), props.height, props.tz, props.stacked, props.bars, themeTick, props.plugins, JSON.stringify(props.horizontal ?? [])]);
+
+  // New data for the same series: decimated and set on the chart as it is.
+  useEffect(() => {
+    const u = plot.current;
+    if (!u || shown.current === props.values) return;
+    shown.current = props.values;
+    u.setData(chartData(props, u.bbox.width / devicePixelRatio).data);
+  }, [props.times, props.values]);
+
+  // A new range (a zoom, a preset) redraws at once from the data in memory, already
+  // thinned to min/max per pixel column; finer data follows with the next answer.
+  useEffect(() => {
+    const u = plot.current;
+    const r = props.xRange;
+    if (!u || !r || (u.scales.x.min === r[0] && u.scales.x.max === r[1])) return;
+    u.setScale("x", { min: r[0], max: r[1] });
+  }, [props.xRange?.[0], props.xRange?.[1]]);
 
   // Axis titles are text beside the canvas: readable by people, screen readers and tests.
   const hasRight = props.series.some((s) => s.axis === "right");
   return (
     <div class="chart-wrap">
       {props.left?.label ? <div class="axis-title axis-left">{props.left.label}</div> : null}
-      <div class="chart" ref={ref} />
+      <div class="chart" ref={ref} role="group" />
       {hasRight && props.right?.label ? <div class="axis-title axis-right">{props.right.label}</div> : null}
     </div>
   );
