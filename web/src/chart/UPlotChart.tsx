@@ -192,7 +192,10 @@ function xSpan(u: uPlot): number {
 /** What uPlot draws: min/max per pixel column when there are many more points than
  *  columns, stacked when asked. */
 function chartData(p: ChartProps, width: number) {
-  const thin = decimate(p.times, p.values, width);
+  // At most ~120k points per draw: many series share coarser columns (100 series of a
+  // 1,100-px plot: min/max per ~2 px), so a redraw stays one short task.
+  const columns = Math.max(Math.min(width, Math.floor(120_000 / (2 * Math.max(p.values.length, 1)))), width / 4);
+  const thin = decimate(p.times, p.values, Math.floor(columns));
   const values = p.stacked ? stack(thin.values) : thin.values;
   return { thin, data: [thin.times, ...values] as uPlot.AlignedData };
 }
