@@ -60,13 +60,24 @@ export async function startQuery(
   }
 }
 
-/** Polls until the query ends; an abort stops it on the server too. */
-export async function pollQuery(id: string, signal: AbortSignal): Promise<QueryAnswer> {
+/** Polls until the query ends; an abort stops it on the server too. ``onRows`` gets the
+ *  rows the server answers while the query still runs (its final rows, before the counts
+ *  of its statistics), once. */
+export async function pollQuery(
+  id: string,
+  signal: AbortSignal,
+  onRows?: (answer: QueryAnswer) => void,
+): Promise<QueryAnswer> {
   const path = `/api/v1/logs/insights/${id}`;
+  let told = false;
   try {
     for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
       const answer = await api<QueryAnswer>(path, { signal });
       if (answer.status !== "Running" && answer.status !== "Scheduled") return answer;
+      if (onRows && !told && answer.results) {
+        told = true;
+        onRows(answer);
+      }
       await sleep(wait, signal);
     }
   } catch (e) {
@@ -156,7 +167,7 @@ export function patternQuery(text: string): string {
 /** The query with one more filter (a field's value chosen in the sidebar), placed before
  *  any aggregation, ordering or limit so that it narrows what they see. */
 export function withFilter(text: string, field: string, value: string, negate = false): string {
-  const name = /^[@A-Za-z_][\w.@]*$/.test(field) ? field : "`" + field.replace(/`/g, "``") + "`";
+  const name = fieldRef(field);
   const literal = /^-?\d+(\.\d+)?$/.test(value) ? value : JSON.stringify(value);
   const filter = `filter ${name} ${negate ? "!=" : "="} ${literal}`;
   const parts = splitCommands(text);
@@ -164,4 +175,18 @@ export function withFilter(text: string, field: string, value: string, negate = 
   const at = parts.findIndex((p) => later.includes(commandOf(p)));
   if (at < 0) return [...parts, filter].join("\n| ");
   return [...parts.slice(0, at), filter, ...parts.slice(at)].join("\n| ");
+}
+
+/** A field's name as a query writes it (backquoted unless a plain name). */
+export function fieldRef(field: string): string {
+  return /^[@A-Za-z_][\w.@]*$/.test(field) ? field : "`" + field.replace(/`/g, "``") + "`";
+}
+
+/** The five most frequent values of ``field`` among all the events the query matches
+ *  (not only the rows loaded): its matching commands, then a count by the field. */
+export function topValuesQuery(text: string, field: string, n = 5): string {
+  const f = fieldRef(field);
+  return [...matchingPart(text), `filter ispresent(${f})`, `stats count(*) as events by ${f}`, `sort events desc`, `limit ${n}`].join(
+    "\n| ",
+  );
 }
