@@ -148,3 +148,43 @@ async def _test_partial_rows_are_answered_while_running() -> None:
     assert done.result is not None
     assert done.result.statistics == {"recordsMatched": 1.0}
     await reg.close()
+
+
+def test_wait_for_returns_when_the_answer_moves_on() -> None:
+    asyncio.run(_test_wait_for_returns_when_the_answer_moves_on())
+
+
+async def _test_wait_for_returns_when_the_answer_moves_on() -> None:
+    rows_gate, end_gate = asyncio.Event(), asyncio.Event()
+
+    async def executor(
+        store: Store, req: QueryRequest, timeout: float | None, partial: PartialSink | None
+    ) -> QueryResult:
+        assert partial is not None
+        await rows_gate.wait()
+        partial(QueryResult([[("@message", "a")]], {}))
+        await end_gate.wait()
+        return QueryResult([[("@message", "a")]], {"recordsMatched": 1.0})
+
+    reg = registry(executor, Clock())
+    info = reg.get("t", reg.start(request("fields @message")))
+    assert info is not None
+    # Nothing moves: the wait ends at its limit, the query still runs without rows.
+    await reg.wait_for(info, 0.05)
+    assert info.status == "Running"
+    assert info.result is None
+    # Rows: a waiting poll returns with them, before the end.
+    waiting = asyncio.create_task(reg.wait_for(info, 30))
+    await asyncio.sleep(0)
+    rows_gate.set()
+    await asyncio.wait_for(waiting, 5)
+    assert info.status == "Running"
+    assert info.result is not None
+    # With rows, the next wait is for the end.
+    waiting = asyncio.create_task(reg.wait_for(info, 30))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    end_gate.set()
+    await asyncio.wait_for(waiting, 5)
+    assert info.status == "Complete"
+    await reg.close()

@@ -71,14 +71,15 @@ export async function pollQuery(
   const path = `/api/v1/logs/insights/${id}`;
   let told = false;
   try {
-    for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
-      const answer = await api<QueryAnswer>(path, { signal });
+    for (;;) {
+      // A long poll: the server answers as soon as there are rows or the query ended.
+      const answer = await api<QueryAnswer>(`${path}?wait=2000`, { signal });
       if (answer.status !== "Running" && answer.status !== "Scheduled") return answer;
       if (onRows && !told && answer.results) {
         told = true;
         onRows(answer);
       }
-      await sleep(wait, signal);
+      await sleep(5, signal);
     }
   } catch (e) {
     if (isAbort(e)) stopQuery(id);

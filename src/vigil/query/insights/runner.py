@@ -444,6 +444,10 @@ class QueryInfo:
     result: QueryResult | None = None
     error: str | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    # Set when rows are answerable (partial or final) or the query ended; set when it
+    # ended. What a waiting GetQueryResults (``QueryRegistry.wait_for``) waits on.
+    has_rows: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
 
 class TooManyQueries(Exception):
@@ -516,6 +520,8 @@ class QueryRegistry:
         try:
             await self._run_bounded(info)
         finally:
+            info.has_rows.set()
+            info.ended.set()
             if self._metrics is not None:
                 seconds = time.perf_counter() - started
                 self._metrics.expression_seconds.labels("insights").observe(seconds)
@@ -529,6 +535,7 @@ class QueryRegistry:
             # Shown by GetQueryResults while the status is still Running.
             if info.status == "Running":
                 info.result = result
+                info.has_rows.set()
 
         try:
             async with asyncio.timeout(self.timeout):
@@ -568,6 +575,15 @@ class QueryRegistry:
         info.task.cancel()
         info.status = "Cancelled"
         return True
+
+    async def wait_for(self, info: QueryInfo, seconds: float) -> None:
+        """Wait at most ``seconds`` for the answer to move on: rows, if it has none yet,
+        else the end (a long poll: the answer is shown the moment it exists)."""
+        event = info.ended if info.result is not None else info.has_rows
+        if info.status in ("Scheduled", "Running"):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await event.wait()
 
     def list(self, tenant: str) -> list[QueryInfo]:
         self._expire()
