@@ -4,6 +4,7 @@
 // for an aggregating query (its rows are the answer) they are the rows' own.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { isAbort } from "../api";
+import { plural } from "../text";
 
 type Row = Record<string, string>;
 
@@ -98,9 +99,6 @@ export function FieldSidebar({
   );
 }
 
-export function plural(n: number, word: string): string {
-  return `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
-}
 
 function ServedTop({
   field,

@@ -191,3 +191,8 @@ export function topValuesQuery(text: string, field: string, n = 5): string {
     "\n| ",
   );
 }
+
+/** The log lines of one trace, by the records' trace id field (not the message text). */
+export function traceLogsQuery(traceId: string): string {
+  return `fields @timestamp, @message, @logStream, @traceId\n| filter @traceId = "${traceId.toLowerCase()}"\n| sort @timestamp desc`;
+}

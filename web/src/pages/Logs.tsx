@@ -4,7 +4,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks"
 import { isAbort } from "../api";
 import { TimePicker } from "../components/TimePicker";
 import { logsApi } from "../logs/aws";
-import { FieldSidebar, plural, TopValues } from "../logs/FieldSidebar";
+import { FieldSidebar, TopValues } from "../logs/FieldSidebar";
 import { GroupPicker, useLogGroups } from "../logs/GroupPicker";
 import { Histogram, toBins } from "../logs/Histogram";
 import { EditorError, InsightsEditor } from "../logs/InsightsEditor";
@@ -25,6 +25,7 @@ import {
 import { ResultsTable } from "../logs/ResultsTable";
 import { HistoryItem, listSaved, loadHistory, QueryDefinition, remember, saveQuery } from "../logs/saved";
 import { navigate, withParams } from "../router";
+import { plural } from "../text";
 import { Range, resolve } from "../time";
 
 const DEFAULT_QUERY = "fields @timestamp, @message, @logStream, @log\n| sort @timestamp desc\n| limit 10000";
