@@ -76,25 +76,34 @@ export function Logs({ query }: { query: URLSearchParams }) {
   const groupsKey = groups.join(",");
 
   // The groups' discovered fields (GetLogGroupFields) feed completion and the sidebar.
-  // Only groups that exist are asked (a missing one is reported once, above the editor).
+  // Only groups that exist are asked (a missing one is reported once, above the editor),
+  // once per set of groups, and only once a running query has its rows: over a big group
+  // the field scan would take the store's cores from the first rows.
   const existing = known ? groups.filter((g) => known.some((k) => k.name === g)) : [];
   const existingKey = existing.join(",");
+  const settled = !run || run.status !== "running" || run.answer !== undefined;
+  const fieldsFor = useRef<string | null>(null);
   useEffect(() => {
-    if (!existing.length) return setDiscovered([]);
-    const ac = new AbortController();
+    if (!existing.length) {
+      fieldsFor.current = null;
+      return setDiscovered([]);
+    }
+    if (!settled || fieldsFor.current === existingKey) return;
+    const key = existingKey;
+    fieldsFor.current = key;
     Promise.all(
       existing.map((g) =>
-        logsApi<{ logGroupFields: { name: string; percent: number }[] }>("GetLogGroupFields", { logGroupName: g }, ac.signal)
+        logsApi<{ logGroupFields: { name: string; percent: number }[] }>("GetLogGroupFields", { logGroupName: g })
           .then((r) => r.logGroupFields ?? [])
           .catch(() => []),
       ),
     ).then((lists) => {
+      if (fieldsFor.current !== key) return; // the groups changed meanwhile
       const best = new Map<string, number>();
       for (const l of lists) for (const f of l) best.set(f.name, Math.max(best.get(f.name) ?? 0, f.percent));
       setDiscovered([...best.entries()].map(([name, percent]) => ({ name, percent })));
     });
-    return () => ac.abort();
-  }, [existingKey]);
+  }, [existingKey, settled]);
 
   // Running: the query (up to 10,000 rows), then its histogram. Rows show as soon as the
   // server has them (before the counts of the statistics); the histogram query starts
