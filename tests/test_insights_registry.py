@@ -169,17 +169,20 @@ async def _test_wait_for_returns_when_the_answer_moves_on() -> None:
     reg = registry(executor, Clock())
     info = reg.get("t", reg.start(request("fields @message")))
     assert info is not None
+
+    def answer() -> tuple[str, QueryResult | None]:
+        assert info is not None
+        return info.status, info.result
+
     # Nothing moves: the wait ends at its limit, the query still runs without rows.
     await reg.wait_for(info, 0.05)
-    assert info.status == "Running"
-    assert info.result is None
+    assert answer() == ("Running", None)
     # Rows: a waiting poll returns with them, before the end.
     waiting = asyncio.create_task(reg.wait_for(info, 30))
     await asyncio.sleep(0)
     rows_gate.set()
     await asyncio.wait_for(waiting, 5)
-    assert info.status == "Running"
-    assert info.result is not None
+    assert answer() == ("Running", QueryResult([[("@message", "a")]], {}))
     # With rows, the next wait is for the end.
     waiting = asyncio.create_task(reg.wait_for(info, 30))
     await asyncio.sleep(0)
