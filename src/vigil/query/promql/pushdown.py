@@ -33,6 +33,7 @@ the running sum of the value before each drop; a window adds those after its fir
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,7 @@ from vigil.query.promql.aggregate import group_labels
 from vigil.query.promql.binary import drop_name
 from vigil.query.promql.errors import TooManySamples
 from vigil.query.promql.names import Labels
-from vigil.query.promql.sql import VALUE_SQL, LabelMatcher, series_sql
+from vigil.query.promql.sql import VALUE_SQL, LabelMatcher, metric_filter, series_sql
 from vigil.query.promql.values import STALE_NAN_BITS, Vector
 from vigil.store.interface import Store
 
@@ -74,37 +75,36 @@ def windows_sql(spec: WindowAggregate) -> str:
     # ClickHouse folds them as constants inside the lambdas.
     e0, s, r, k = int(spec.first_end), int(spec.step_ms), int(spec.range_ms), int(spec.steps)
     pad = r // s + 2  # keeps intDiv's operand positive (it truncates toward zero)
-    # Exactly rangefuncs._extrapolated's operations, in its order.
-    res = "(vl - vf) + cl - cf" if counter else "vl - vf"
-    start = (
-        "if(res > 0 AND vf >= 0 AND sm * (vf / res) < t0, sm * (vf / res), t0)" if counter else "t0"
-    )
+    # Exactly rangefuncs._extrapolated's operations, in its order, per step: F and L are
+    # the window's first and last sample, E its end.
+    sub = {
+        "tf": "ts[f]",
+        "tl": "ts[l]",
+        "vf": "vs[f]",
+        "vl": "vs[l]",
+        "c": "(toInt64(l) - toInt64(f) + 1)",
+    }
+    res = "(((vl - vf) + corr[l]) - corr[f])" if counter else "(vl - vf)"
+    sm = "((tl - tf) / 1000)"
+    t0 = f"((tf - (e - {r})) / 1000)"
+    te = "((e - tl) / 1000)"
+    avg = f"({sm} / (c - 1))"
+    if counter:
+        zero = f"({sm} * (vf / {res}))"
+        t0 = f"if({res} > 0 AND vf >= 0 AND {zero} < {t0}, {zero}, {t0})"
     scale = f" / {r / 1000!r}" if spec.fn == "rate" else ""
+    val = (
+        f"if(c >= 2, {res} * ((({sm} + if({t0} < {avg} * 1.1, {t0}, {avg} / 2))"
+        f" + if({te} < {avg} * 1.1, {te}, {avg} / 2)) / {sm}){scale}, 0)"
+    )
+    for name, expr in sub.items():
+        val = re.sub(rf"\b{name}\b", expr, val)
     return f"""
 SELECT gid, sumForEach(val) AS total, sumForEach(ok) AS n, sum(raw) AS samples
 FROM (
-  SELECT gid, raw, arrayMap(c -> toUInt32(c >= 2), N) AS ok,
-    arrayMap((c, res, sm, ts, te) -> if(c >= 2,
-        res * ((sm + if(ts < sm / (c - 1) * 1.1, ts, sm / (c - 1) / 2)
-                   + if(te < sm / (c - 1) * 1.1, te, sm / (c - 1) / 2)) / sm){scale},
-        0), N, RES, SM, TS, TE) AS val
-  FROM (
-    SELECT gid, raw, N, RES, SM, TE,
-      arrayMap((res, vf, sm, t0) -> {start}, RES, VF, SM, T0) AS TS
-    FROM (
-      SELECT gid, raw, N, VF,
-        arrayMap((vl, vf, cl, cf) -> {res}, VL, VF, CL, CF) AS RES,
-        arrayMap((tl, tf) -> (tl - tf) / 1000, TL, TF) AS SM,
-        arrayMap((tf, e) -> (tf - (e - {r})) / 1000, TF, E) AS T0,
-        arrayMap((tl, e) -> (e - tl) / 1000, TL, E) AS TE
-      FROM (
-        SELECT gid, raw,
-          range({e0}, {e0 + k * s}, {s}) AS E,
-          arrayMap((l, f) -> toInt64(l) - toInt64(f) + 1, L, F) AS N,
-          arrayMap(f -> ts[f], F) AS TF, arrayMap(f -> vs[f], F) AS VF,
-          arrayMap(f -> corr[f], F) AS CF,
-          arrayMap(l -> ts[l], L) AS TL, arrayMap(l -> vs[l], L) AS VL,
-          arrayMap(l -> corr[l], L) AS CL
+  SELECT gid, raw,
+    arrayMap((l, f) -> toUInt32(toInt64(l) - toInt64(f) >= 1), L, F) AS ok,
+    arrayMap((l, f, e) -> {val}, L, F, range({e0}, {e0 + k * s}, {s})) AS val
         FROM (
           SELECT gid, raw, ts, vs,
             arrayMap(x -> least(greatest(
@@ -133,17 +133,16 @@ FROM (
               FROM (
                 SELECT transform(series_id, {{ids:Array(UInt64)}}, {{gids:Array(UInt32)}},
                                  toUInt32(0)) AS gid,
-                  arrayMap(x -> toUnixTimestamp64Milli(x),
-                           arraySort(groupArray(timestamp))) AS tms,
-                  arraySort((v, t) -> t, groupArray({VALUE_SQL}),
-                            groupArray(timestamp)) AS vraw
+                  arraySort(groupArray((timestamp, {VALUE_SQL}))) AS pts,
+                  arrayMap(p -> toUnixTimestamp64Milli(p.1), pts) AS tms,
+                  arrayMap(p -> p.2, pts) AS vraw
                 FROM metrics
                 WHERE tenant = {{tenant:String}}
-                  AND (namespace, name) IN {{metrics:Array(Tuple(String, String))}}
+                  AND namespace IN {{namespaces:Array(String)}} AND name IN {{names:Array(String)}}
                   AND series_id IN {{ids:Array(UInt64)}}
                   AND timestamp >= fromUnixTimestamp64Milli({{s:Int64}})
                   AND timestamp < fromUnixTimestamp64Milli({{e:Int64}})
-                GROUP BY series_id))))))))
+                GROUP BY series_id)))))
 GROUP BY gid"""
 
 
@@ -168,8 +167,6 @@ async def aggregate_windows(
     ids = series.column("series_id").to_numpy()
     order = np.argsort(ids, kind="stable")  # the general path's order: by series id
     lbls = series.column("lbl").to_pylist()
-    names = series.column("name").to_pylist()
-    spaces = series.column("namespace").to_pylist()
     keys: dict[Labels, int] = {}
     gids = np.empty(len(ids), dtype=np.uint32)
     for i in order.tolist():
@@ -180,7 +177,7 @@ async def aggregate_windows(
         windows_sql(spec),
         {
             "tenant": tenant,
-            "metrics": sorted(set(zip(spaces, names, strict=True))),
+            **metric_filter(series),
             "ids": ids.tolist(),
             "gids": gids.tolist(),
             "s": fetch_start,
