@@ -75,7 +75,9 @@ def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessVigil]:
 def _sources(vigil: InProcessVigil, calls: list[WindowAggregate]) -> tuple[Any, Any]:
     loop = vigil._loop
     assert loop is not None
-    store = vigil.runtime.core.store
+    core = vigil.runtime.core
+    assert core is not None
+    store = core.store
 
     def fetch(matchers: Sequence[LabelMatcher], start: int, end: int) -> list[Samples]:
         coro = select(store, "pushdown", matchers, start, end, 10_000_000)
