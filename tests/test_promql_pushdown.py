@@ -19,6 +19,7 @@ import pytest
 from tests.runtime import InProcessVigil
 from vigil.model.metrics import MetricColumns, PointKind
 from vigil.query import promql
+from vigil.query.promql.errors import TooManySamples
 from vigil.query.promql.pushdown import WindowAggregate, aggregate_windows
 from vigil.query.promql.sql import LabelMatcher, select
 from vigil.query.promql.values import Samples, Vector
@@ -72,7 +73,9 @@ def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessVigil]:
     v.stop()
 
 
-def _sources(vigil: InProcessVigil, calls: list[WindowAggregate]) -> tuple[Any, Any]:
+def _sources(
+    vigil: InProcessVigil, calls: list[WindowAggregate], limit: int = 10_000_000
+) -> tuple[Any, Any]:
     loop = vigil._loop
     assert loop is not None
     core = vigil.runtime.core
@@ -83,9 +86,9 @@ def _sources(vigil: InProcessVigil, calls: list[WindowAggregate]) -> tuple[Any, 
         coro = select(store, "pushdown", matchers, start, end, 10_000_000)
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
-    def reduce(matchers: Sequence[LabelMatcher], spec: WindowAggregate) -> Vector:
+    def reduce(matchers: Sequence[LabelMatcher], spec: WindowAggregate) -> Vector | None:
         calls.append(spec)
-        coro = aggregate_windows(store, "pushdown", matchers, spec, 10_000_000)
+        coro = aggregate_windows(store, "pushdown", matchers, spec, limit)
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     return fetch, reduce
@@ -141,3 +144,16 @@ def _series(data: dict[str, Any]) -> dict[str, list[float]]:
             float(v) if i % 2 else float(t) for t, v in points for i in (0, 1)
         ]
     return out
+
+
+def test_over_the_sample_limit_the_general_path_decides(vigil: InProcessVigil) -> None:
+    # 24 series × 57 steps of rate() is over 500: the general path refuses the query on the
+    # rate's size; the pushdown (whose own result is 57 values) declines, so the same error.
+    calls: list[WindowAggregate] = []
+    fetch, reduce = _sources(vigil, calls, limit=500)
+    args = ("sum(rate(reqs_total[1m]))", T0 + 120_000, T0 + 3_480_000, 60_000, fetch)
+    with pytest.raises(TooManySamples):
+        promql.range_(*args, promql.Limits(max_samples=500))
+    with pytest.raises(TooManySamples):
+        promql.range_(*args, promql.Limits(max_samples=500), reduce=reduce)
+    assert len(calls) == 1

@@ -203,7 +203,7 @@ class PrometheusApi:
     def _reducer(
         self, tenant: str, loop: asyncio.AbstractEventLoop, deadline: float
     ) -> promql.Reduce:
-        def reduce(matchers: Sequence[LabelMatcher], spec: WindowAggregate) -> Vector:
+        def reduce(matchers: Sequence[LabelMatcher], spec: WindowAggregate) -> Vector | None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the query ran over its timeout")

@@ -44,7 +44,7 @@ from vigil.query.promql.values import (
 
 Fetch = Callable[[Sequence[LabelMatcher], int, int], list[Samples]]
 # ``op by (…) (rate(x[r]))`` answered where the samples are (``pushdown``); optional.
-Reduce = Callable[[Sequence[LabelMatcher], WindowAggregate], Vector]
+Reduce = Callable[[Sequence[LabelMatcher], WindowAggregate], Vector | None]
 
 DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
 DEFAULT_SUBQUERY_STEP_MS = 60 * 1000  # Prometheus' default evaluation_interval
@@ -292,7 +292,8 @@ class Evaluator:
 
     def _pushdown(self, node: pp.AggregateExpr, times: Ints) -> Vector | None:
         """The aggregation computed by ``reduce`` when it has that shape (``pushdown``'s
-        docstring): one metric name, no ``@``, evenly spaced times."""
+        docstring): one metric name, no ``@``, evenly spaced times. None: the general
+        path answers (another shape, or ``reduce`` declined)."""
         op = str(node.op)
         if self.reduce is None or op not in OPS or node.param is not None:
             return None

@@ -153,8 +153,9 @@ async def aggregate_windows(
     spec: WindowAggregate,
     max_samples: int,
     timeout: float | None = None,
-) -> Vector:
-    """``spec`` over the series ``matchers`` select, as the evaluator's Vector."""
+) -> Vector | None:
+    """``spec`` over the series ``matchers`` select, as the evaluator's Vector; None when
+    the general path must answer (the per-series result would pass ``max_samples``)."""
     fetch_start = spec.first_end - spec.range_ms
     fetch_end = spec.first_end + (spec.steps - 1) * spec.step_ms
     params: dict[str, Any] = {}
@@ -164,6 +165,10 @@ async def aggregate_windows(
     t = spec.steps
     if series.num_rows == 0:
         return Vector.empty(t)
+    if series.num_rows * t > max_samples:
+        # The general path refuses, or not, on the rate's own size (series × steps):
+        # leave the decision, and the error, to it.
+        return None
     ids = series.column("series_id").to_numpy()
     order = np.argsort(ids, kind="stable")  # the general path's order: by series id
     lbls = series.column("lbl").to_pylist()
