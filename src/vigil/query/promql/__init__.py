@@ -3,11 +3,13 @@
 Modules: ``parse`` (text → AST, Prometheus-shaped syntax errors), ``names`` (how stored
 metrics look to PromQL), ``sql`` (selectors → ClickHouse SQL through the store),
 ``eval`` (the pure evaluator), ``rangefuncs``/``functions``/``aggregate``/``binary`` (the
-operations), ``format`` (Prometheus' JSON), ``catalog`` (series, labels, values, metadata).
+operations), ``format`` (Prometheus' JSON), ``catalog`` (series, labels, values, metadata),
+``pushdown`` (``sum by (…) (rate(x[r]))`` and its kin computed in the store).
 
 ``instant`` and ``range_`` are the two entry points: a query text and times in, a
 Prometheus ``data`` object out. The evaluator is synchronous (numpy) and runs on a worker
-thread; its ``fetch`` reaches the store on the event loop.
+thread; its ``fetch`` (and ``reduce``, the pushdown, when given) reaches the store on the
+event loop.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Selectors → ClickHouse SQL over the stored points (the only module here that writes SQL).
+"""Selectors → ClickHouse SQL over the stored points (with ``pushdown``, the only modules here
+that write SQL).
 
 A selector is answered in two reads through the store: the series whose labels match (from
 ``metric_series``, one row per series, the matchers evaluated in SQL on the labels the
