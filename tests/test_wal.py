@@ -183,6 +183,31 @@ def test_a_timed_out_read_barrier_does_not_stop_the_flusher(tmp_path: Path) -> N
         writer.stop()
 
 
+def test_a_timed_out_read_barrier_is_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that could not wait for the newest writes says so on /metrics."""
+    import vigil.store.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "BARRIER_TIMEOUT", 0.05)
+    store = _SlowStore()
+    metrics = SelfMetrics()
+    writer = WalWriter(cast(Store, store), WriteAheadLog(tmp_path), metrics, flush_interval=0.01)
+    writer.start()
+    try:
+
+        async def scenario() -> None:
+            await writer.write({"logs": pa.table({"body": ["a"]})})
+            await writer.barrier()  # returns after the timeout, the insert still blocked
+
+        asyncio.run(scenario())
+        assert metrics.barrier_timeouts._value.get() == 1
+        assert b"vigil_writer_read_barrier_timeouts_total 1.0" in metrics.render()
+    finally:
+        store.release.set()
+        writer.stop()
+
+
 def test_a_cancelled_write_does_not_stop_the_appender(tmp_path: Path) -> None:
     """A periodic task cancelled at shutdown while its write waits for the WAL: the batch
     is logged all the same and the appender thread lives on (it died on the cancelled

@@ -57,6 +57,12 @@ class SelfMetrics:
         self.writer_overloaded = Counter(
             "vigil_writer_overloaded", "Writes refused because the queue was full.", registry=r
         )
+        self.barrier_timeouts = Counter(
+            "vigil_writer_read_barrier_timeouts",
+            "Reads answered before every acknowledged write was in the store (the read"
+            " barrier timed out: the store is failing or far behind).",
+            registry=r,
+        )
         self.query_seconds = Histogram(
             "vigil_query_seconds",
             "Read API query time, by endpoint.",

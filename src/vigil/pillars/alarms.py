@@ -20,7 +20,7 @@ from vigil.pillar import Core, Pillar
 from vigil.rules.alarms.band import band_functions
 from vigil.rules.alarms.engine import AlarmEngine
 from vigil.rules.alarms.fetch import MetricReader
-from vigil.rules.alarms.interface import AlarmEvent
+from vigil.rules.alarms.interface import fan_out
 from vigil.state.alarms import AlarmStore
 from vigil.state.metrictags import TagStore
 from vigil.tasks import Task
@@ -47,15 +47,9 @@ def build(core: Core) -> AlarmsPillar:
         core.metric_functions,
     )
 
-    async def publish(event: AlarmEvent) -> None:
-        # The sinks are read at call time: pillars built after this one add theirs. Each
-        # is awaited: the event is marked delivered only once every sink has it.
-        for sink in core.alarm_sinks:
-            result = sink(event)
-            if result is not None:
-                await result
-
-    engine = AlarmEngine(store, reader, core.clock, publish)
+    # The sinks are read at each event (pillars built after this one add theirs); the
+    # event is marked delivered only once every sink has it.
+    engine = AlarmEngine(store, reader, core.clock, fan_out(core.alarm_sinks))
     # GetMetricData's ANOMALY_DETECTION_BAND reads the models the band alarms use.
     for spec in band_functions(engine.models):
         core.metric_functions.register(spec)

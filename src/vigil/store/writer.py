@@ -45,7 +45,11 @@ from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger(__name__)
 
-BARRIER_TIMEOUT = 10.0
+# How long a read waits for acknowledged writes to reach the store. Under heavy ingest on
+# a small machine one flush of a full queue can take several seconds and a read may wait
+# for two; past this the store is failing or far behind, and the read answers from what
+# the store has (counted, so an operator sees it) rather than hang.
+BARRIER_TIMEOUT = 30.0
 _FAILPOINT = os.environ.get("VIGIL_FAILPOINT", "")
 _MAX_BACKOFF = 30.0
 _ATTEMPTS_BEFORE_SPLIT = 3
@@ -205,6 +209,7 @@ class WalWriter:
             await asyncio.wait_for(asyncio.wrap_future(future), BARRIER_TIMEOUT)
         except TimeoutError:
             # The store is failing or very slow: answer from what it has rather than hang.
+            self._metrics.barrier_timeouts.inc()
             log.warning("read barrier timed out; the answer may miss the newest writes")
 
     # --- the appender ----------------------------------------------------------------

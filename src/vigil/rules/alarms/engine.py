@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import logging
 import time
 from collections import defaultdict
@@ -33,7 +32,7 @@ from vigil.rules.alarms.batch import Models, prefetch
 from vigil.rules.alarms.composite import evaluate_composite, next_deadline
 from vigil.rules.alarms.evaluate import evaluate, is_due, transition
 from vigil.rules.alarms.fetch import MetricReader
-from vigil.rules.alarms.interface import AlarmEvent, EventSink
+from vigil.rules.alarms.interface import AlarmEvent, EventSink, deliver
 from vigil.rules.alarms.model import Alarm, AlarmState, CompositeAlarm, MetricAlarm
 from vigil.rules.alarms.spec import composite_alarm, metric_alarm
 from vigil.state.alarms import AlarmStore, HistoryItem, StoredAlarm
@@ -106,7 +105,7 @@ class AlarmEngine:
             if event is None:
                 continue
             try:
-                await _deliver(self.sink, AlarmEvent(**event))
+                await deliver(self.sink, AlarmEvent(**event))
             except Exception:
                 log.exception("alarm event sink failed")
                 break
@@ -334,7 +333,7 @@ class AlarmEngine:
         delivered = []
         for event in events:
             try:
-                await _deliver(self.sink, event)
+                await deliver(self.sink, event)
             except Exception:
                 log.exception("alarm event sink failed; the event stays in history")
                 continue
@@ -345,14 +344,6 @@ class AlarmEngine:
 
     async def prune(self) -> int:
         return await asyncio.to_thread(self._store.prune, self.now_ms())
-
-
-async def _deliver(sink: EventSink, event: AlarmEvent) -> None:
-    # A sink that returns an awaitable has the event only once that completes (the notify
-    # pillar records it durably): only then is the history item marked delivered.
-    result = sink(event)
-    if inspect.isawaitable(result):
-        await result
 
 
 def _build(tenant: str, kind: str, spec: dict[str, Any]) -> Alarm:

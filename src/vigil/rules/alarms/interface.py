@@ -13,7 +13,7 @@ a message or writes a row.
   It carries what CloudWatch puts in the SNS message of an alarm (``sns_message()``) and
   the actions of the new state (empty when ``ActionsEnabled`` is false or a composite's
   actions are suppressed). The notification pillar consumes events through an
-  ``AlarmEventSink``; the alarms pillar records each one in the alarm's history first, so
+  ``EventSink``; the alarms pillar records each one in the alarm's history first, so
   an event is never lost: a sink that fails is retried from the history on the next start
   (``delivered`` stays false until the sink returned).
 * A sink is called from the engine's task on the event loop, one event at a time in
@@ -24,6 +24,7 @@ a message or writes a row.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -122,11 +123,27 @@ class AlarmEvent:
         }
 
 
-class AlarmEventSink(Protocol):
-    def publish(self, event: AlarmEvent) -> Awaitable[None] | None: ...
-
-
 EventSink = Callable[[AlarmEvent], Awaitable[None] | None]
+
+
+async def deliver(sink: EventSink, event: AlarmEvent) -> None:
+    """Hand ``event`` to ``sink`` and, when it returns an awaitable, wait for it: only then
+    does the event count as delivered (see the contract above)."""
+    result = sink(event)
+    if inspect.isawaitable(result):
+        await result
+
+
+def fan_out(sinks: list[EventSink]) -> EventSink:
+    """One sink that delivers to each of ``sinks`` in order. The list is read at each
+    event, so sinks that pillars built later append are included."""
+
+    async def publish(event: AlarmEvent) -> None:
+        for sink in sinks:
+            await deliver(sink, event)
+
+    return publish
+
 
 _REGIONS = {
     "us-east-1": "US East (N. Virginia)",
