@@ -18,12 +18,19 @@ same run (1,000-point JSON requests, ``bench/metrics_ingest.py``'s) and the rati
 write / PutMetricData.
 
     .venv/bin/python bench/prom_remote_write.py [--seconds 10] [--clients 4] [--batch 2000]
+                                               [--rounds 1]
+
+``--rounds N`` repeats the three measurements N times, each round printing its own
+figures, load average and ratios, then the median, best and worst ratio: on a shared
+machine one round's ratio moves with whatever else runs during its ~30 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -232,16 +239,31 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     payloads = bodies(30, args.batch)
-    vm = vm_rate(payloads, args)
-    vigil = vigil_rate(payloads, args)
-    cw = vigil_rate(put_metric_data_bodies(30), args, "/", BATCH, PUT_METRIC_DATA)
-    print(f"VictoriaMetrics /api/v1/write (baseline) {vm:>12,.0f} samples/s")
-    print(f"vigil /prometheus/api/v1/write           {vigil:>12,.0f} samples/s")
-    print(f"vigil PutMetricData (native path)        {cw:>12,.0f} points/s")
-    print(f"ratio vigil / VictoriaMetrics            {vigil / vm:>12.2f}")
-    print(f"ratio remote write / PutMetricData       {vigil / cw:>12.2f}")
+    cw_payloads = put_metric_data_bodies(30)
+    runs: list[tuple[float, float, float]] = []
+    for r in range(args.rounds):
+        vm = vm_rate(payloads, args)
+        vigil = vigil_rate(payloads, args)
+        cw = vigil_rate(cw_payloads, args, "/", BATCH, PUT_METRIC_DATA)
+        runs.append((vm, vigil, cw))
+        load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"round {r + 1} (load {load})")
+        print(f"  VictoriaMetrics /api/v1/write (baseline) {vm:>12,.0f} samples/s")
+        print(f"  vigil /prometheus/api/v1/write           {vigil:>12,.0f} samples/s")
+        print(f"  vigil PutMetricData (native path)        {cw:>12,.0f} points/s")
+        print(f"  ratio vigil / VictoriaMetrics            {vigil / vm:>12.2f}")
+        print(f"  ratio remote write / PutMetricData       {vigil / cw:>12.2f}", flush=True)
+    if len(runs) > 1:
+        ratios = [v / m for m, v, _ in runs]
+        versus = [v / c for _, v, c in runs]
+        print(
+            f"ratio vigil / VictoriaMetrics: median {statistics.median(ratios):.2f},"
+            f" best {max(ratios):.2f}, worst {min(ratios):.2f} ({len(runs)} rounds)"
+        )
+        print(f"ratio remote write / PutMetricData: median {statistics.median(versus):.2f}")
 
 
 if __name__ == "__main__":
