@@ -2,10 +2,13 @@
 pages (mostly chDB's 555 MB library, mapped at import), on a fresh data directory and
 after a load (100k log lines, 5,000 metric values) and some reads, sampled while idle.
 
-The baseline, in the same run, is the same server with ClickHouse's own defaults for the
-settings vigil caps (VIGIL_CHDB_OPTIONS).
+Each server is sampled twice: ``--early`` seconds after start (or after the load), the
+figure earlier passes recorded and this run's baseline, and ``--idle`` seconds after, once
+the idle upkeep has settled (vigil.memory: the engine's code paged out after
+``--idle-page-out-after``, 300 s, of a quiet store, checked once a minute). Then the cost
+of that page-out: the first read after it against the same read repeated (warm).
 
-    .venv/bin/python -m bench.idle_memory [--idle 75]
+    .venv/bin/python -m bench.idle_memory [--early 75] [--idle 480]
 """
 
 from __future__ import annotations
@@ -18,14 +21,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
-
-CLICKHOUSE_DEFAULTS = (
-    "mark_cache_size=5368709120&index_mark_cache_size=5368709120"
-    "&primary_index_cache_size=5368709120&max_thread_pool_free_size=1000"
-)
 
 
 def memory(pid: int) -> dict[str, int]:
@@ -81,20 +80,51 @@ def load(url: str) -> None:
             http.get("/api/v1/logs", params={**params, "q": "u5"})
 
 
-def run(data: Path, env: dict[str, str], with_load: bool, idle: float) -> dict[str, int]:
+def reads(http: httpx.Client, cloudwatch: Any, loaded: bool) -> float:
+    """Seconds for the reads a person would make next (the logs API, a metric graph)."""
+    started = time.perf_counter()
+    groups = [f"/idle/g{g}" for g in range(2)] if loaded else ["/vigil/server"]
+    for group in groups:
+        http.get("/api/v1/logs", params={"group": group, "start": "now-2h", "q": "u5"})
+    namespace, name = ("Idle", "m1") if loaded else ("vigil", "WriterQueueRows")
+    end = time.time()
+    cloudwatch.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "q",
+                "Expression": f"SEARCH('{{{namespace}}} MetricName=\"{name}\"', 'Sum', 60)",
+            }
+        ],
+        StartTime=end - 7200,
+        EndTime=end,
+    )
+    return time.perf_counter() - started
+
+
+def run(data: Path, with_load: bool, early: float, idle: float) -> dict[str, float]:
     cmd = [sys.executable, "-m", "vigil", "serve", "--data-dir", str(data)]
     cmd += ["--port", "0", "--otlp-http-port", "0", "--otlp-grpc-port", "0", "--xray-port", "0"]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, **env}
-    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         addresses = dict(item.split("=", 1) for item in line.split()[2:])
+        url = "http://" + addresses["http"]
         if with_load:
-            load("http://" + addresses["http"])
-        time.sleep(idle)
-        return memory(proc.pid)
+            load(url)
+        started = time.monotonic()
+        time.sleep(early)
+        out = {f"early_{k}": float(v) for k, v in memory(proc.pid).items()}
+        out["early_load"] = os.getloadavg()[0]
+        time.sleep(max(0.0, started + idle - time.monotonic()))
+        out.update({f"idle_{k}": float(v) for k, v in memory(proc.pid).items()})
+        out["idle_load"] = os.getloadavg()[0]
+        keys = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "y"}
+        cloudwatch = boto3.client("cloudwatch", endpoint_url=url, **keys)
+        with httpx.Client(base_url=url, timeout=60) as http:
+            out["first_read"] = reads(http, cloudwatch, with_load)
+            out["warm_read"] = min(reads(http, cloudwatch, with_load) for _ in range(3))
+        return out
     finally:
         proc.terminate()
         proc.wait(120)
@@ -102,25 +132,25 @@ def run(data: Path, env: dict[str, str], with_load: bool, idle: float) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--idle", type=float, default=75.0, help="seconds idle before sampling")
+    parser.add_argument("--early", type=float, default=75.0, help="first sample (s idle)")
+    parser.add_argument("--idle", type=float, default=480.0, help="second sample (s idle)")
     args = parser.parse_args()
-    variants = {
-        "baseline (ClickHouse defaults)": {"VIGIL_CHDB_OPTIONS": CLICKHOUSE_DEFAULTS},
-        "vigil defaults": {},
-    }
     for with_load in (False, True):
-        results = {}
-        for name, env in variants.items():
-            with tempfile.TemporaryDirectory() as tmp:
-                results[name] = run(Path(tmp) / "data", env, with_load, args.idle)
+        with tempfile.TemporaryDirectory() as tmp:
+            m = run(Path(tmp) / "data", with_load, args.early, args.idle)
         what = "after load and reads" if with_load else "fresh data directory"
-        base = results["baseline (ClickHouse defaults)"]
-        for name, m in results.items():
+        for when, secs in (("early", args.early), ("idle", args.idle)):
             print(
-                f"{what:24s} {name:32s} rss {m['rss']:4d} MB  private {m['anon']:4d} MB"
-                f"  file-backed {m['file']:4d} MB  threads {m['threads']:3d}"
-                f"  ratio rss {m['rss'] / base['rss']:.2f} private {m['anon'] / base['anon']:.2f}"
+                f"{what:22s} {secs:4.0f} s idle: rss {m[when + '_rss']:4.0f} MB"
+                f"  private {m[when + '_anon']:4.0f} MB  file-backed {m[when + '_file']:4.0f} MB"
+                f"  threads {m[when + '_threads']:3.0f}"
+                f"  ratio rss to {args.early:.0f} s {m[when + '_rss'] / m['early_rss']:.2f}"
+                f"  load {m[when + '_load']:.2f}"
             )
+        print(
+            f"{what:22s} reads after {args.idle:.0f} s idle: first {m['first_read'] * 1000:.0f} ms,"
+            f" warm {m['warm_read'] * 1000:.0f} ms (ratio {m['first_read'] / m['warm_read']:.2f})"
+        )
 
 
 if __name__ == "__main__":

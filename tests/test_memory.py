@@ -92,3 +92,50 @@ print(json.dumps({"installed": installed, "pandas": "pandas" in sys.modules,
         "answer": "45",
         "refused": "vigil serve does not load pandas (see vigil/memory.py)",
     }
+
+
+def test_idle_upkeep_purges_after_work_and_pages_out_once_per_quiet_stretch() -> None:
+    from vigil.memory import IdleUpkeep
+
+    upkeep = IdleUpkeep(page_out_after=120.0)
+    upkeep.paged_out(10)  # the page-out after start-up, at activity 10
+    # (activity, now) -> (purge, page out), one pass a minute
+    assert upkeep.step(25, 60.0) == (True, False)  # start-up tasks ran: purge
+    assert upkeep.step(25, 120.0) == (False, False)  # untouched: the engine is left alone
+    assert upkeep.step(25, 180.0) == (False, True)  # quiet for 120 s: page out
+    assert upkeep.step(25, 240.0) == (False, False)  # once per quiet stretch
+    assert upkeep.step(25, 3600.0) == (False, False)
+    assert upkeep.step(26, 3660.0) == (True, False)  # an hourly pass: purge, not yet out
+    assert upkeep.step(26, 3720.0) == (False, False)
+    assert upkeep.step(26, 3780.0) == (False, True)
+    # Steady traffic never pages out (its code would be read back at once).
+    for minute in range(70, 200):
+        assert upkeep.step(minute, minute * 60.0)[1] is False
+
+
+def test_idle_upkeep_without_a_page_out_at_start_still_pages_out_when_quiet() -> None:
+    from vigil.memory import IdleUpkeep
+
+    upkeep = IdleUpkeep(page_out_after=120.0)
+    assert upkeep.step(5, 0.0) == (True, False)
+    assert upkeep.step(5, 119.0) == (False, False)
+    assert upkeep.step(5, 120.0) == (False, True)
+
+
+def test_serve_caps_the_arenas_and_keeps_the_httpx_command_line_out() -> None:
+    result = _run(
+        """
+import json, sys
+from vigil import memory
+memory.before_serve({})
+import httpx
+try:
+    import httpx._main
+    refused = False
+except ImportError:
+    refused = True
+print(json.dumps({"rich": "rich" in sys.modules, "refused": refused,
+                  "client": httpx.Client is not None, "capped": memory.cap_arenas(2)}))
+"""
+    )
+    assert result == {"rich": False, "refused": True, "client": True, "capped": True}

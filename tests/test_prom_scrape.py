@@ -249,18 +249,37 @@ def test_scraping_a_node_style_exporter(tmp_path: Path, exporter: Exporter) -> N
         exporter.server.server_close()
 
 
-def test_vigil_scrapes_its_own_metrics(tmp_path: Path) -> None:
+def test_vigils_own_metrics_are_stored_once_and_promql_reads_them(tmp_path: Path) -> None:
+    """Self-monitoring has one path (vigil.selfwatch): vigil's counters in namespace
+    ``vigil``, which PromQL reads as counters (``rate`` works), and no second copy
+    scraped into ``prometheus``."""
     vigil = InProcessVigil(tmp_path / "data", manual_tasks=True).start()
+    query = 'IngestRequests{cloudwatch_namespace="vigil", Protocol="otlp_http"}'
     try:
-        vigil.run_task("scrape:vigil")
-        (up,) = _rows(vigil, "up")
-        assert up[1] == 1.0
-        assert up[2] == {"instance": vigil.addresses["http"], "job": "vigil"}
-        queue = _rows(vigil, "vigil_writer_queue_rows")
-        assert queue
-        assert queue[0][2]["job"] == "vigil"
+        assert not any(name.startswith("scrape:") for name in vigil.call(_task_names))
+        vigil.run_task("self-metrics")  # the first pass only remembers the counters
+        with vigil.client() as http:
+            for n in (3, 2):
+                for _ in range(n):
+                    http.post("/v1/logs", json={"resourceLogs": []})
+                # a read: the store is not idle, so the pass writes (vigil.selfwatch)
+                http.get("/prometheus/api/v1/query", params={"query": query})
+                vigil.run_task("self-metrics")
+            body = http.get("/prometheus/api/v1/query", params={"query": query}).json()
+            (series,) = body["data"]["result"]
+            assert float(series["value"][1]) == 5.0  # the counter's own value, not a delta
+            assert series["metric"]["Signal"] == "logs"
+            rate = f"increase({query}[10m])"
+            body = http.get("/prometheus/api/v1/query", params={"query": rate}).json()
+            assert float(body["data"]["result"][0]["value"][1]) > 0
+        assert _rows(vigil, "vigil_writer_queue_rows") == []  # nothing in "prometheus"
     finally:
         vigil.stop()
+
+
+async def _task_names(runtime: Runtime) -> list[str]:
+    assert runtime.core is not None
+    return runtime.core.tasks.names
 
 
 def test_a_bad_scrape_config_stops_serve_with_its_reason(tmp_path: Path) -> None:

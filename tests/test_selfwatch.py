@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from tests.runtime import InProcessVigil
 from tests.vigil_process import VigilProcess
 from vigil.model.dashboard import validate
-from vigil.selfwatch import LogBuffer, SelfWatch, dashboard_body, metric_name
+from vigil.selfwatch import IDLE_FLUSH_NS, LogBuffer, SelfWatch, dashboard_body, metric_name
+from vigil.server import Runtime
 from vigil.telemetry import SelfMetrics
 
 
@@ -147,3 +149,64 @@ def test_vigil_dashboard_after_a_plain_start(page: Any, fresh: VigilProcess) -> 
     latency.locator(".u-legend").wait_for()
     labels = latency.locator(".u-legend .u-series:not(:first-child) .u-label").all_inner_texts()
     assert any("dashboards" in label for label in labels), labels
+
+
+# --- idle: the engine is not woken to store vigil's own zeros -------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.ns = (time.time_ns() // 60_000_000_000 - 60) * 60_000_000_000
+
+    def __call__(self) -> int:
+        return self.ns
+
+
+async def _activity(runtime: Runtime) -> int:
+    assert runtime.core is not None
+    return runtime.core.store.activity()
+
+
+async def _points(runtime: Runtime) -> list[int]:
+    assert runtime.core is not None
+    rows = await runtime.core.store.query(
+        "SELECT toUnixTimestamp64Nano(timestamp) FROM metrics WHERE namespace = 'vigil'"
+        " AND name = 'WriterQueueRows' ORDER BY timestamp"
+    )
+    return [int(r[0]) for r in rows.rows]
+
+
+def test_an_idle_server_keeps_its_own_points_until_the_store_is_used(tmp_path: Path) -> None:
+    clock = _Clock()
+    vigil = InProcessVigil(tmp_path / "data", clock=clock, manual_tasks=True).start()
+    minute = 60 * 10**9
+    try:
+        vigil.run_task("self-metrics")  # remembers the counters
+        times = []
+        for _ in range(4):
+            clock.ns += minute
+            times.append(clock.ns)
+            vigil.run_task("self-metrics")  # the first writes (start-up used the store)
+            if len(times) == 1:
+                quiet = vigil.call(_activity)
+        # Three passes on an idle store: their points are kept, the engine is not called.
+        assert vigil.call(_activity) == quiet
+        clock.ns += minute
+        times.append(clock.ns)
+        # A read touches the store: the next pass writes what it kept, each at its time.
+        assert vigil.call(_points) == times[:1]
+        vigil.run_task("self-metrics")
+        assert vigil.call(_points) == times
+        clock.ns += minute
+        vigil.run_task("self-metrics")  # writes: that read used the store
+        # Idle again: kept, but never longer than IDLE_FLUSH_NS.
+        quiet = vigil.call(_activity)
+        clock.ns += minute
+        vigil.run_task("self-metrics")
+        assert vigil.call(_activity) == quiet
+        clock.ns += IDLE_FLUSH_NS
+        vigil.run_task("self-metrics")
+        assert vigil.call(_activity) != quiet
+        assert len(vigil.call(_points)) == len(times) + 3
+    finally:
+        vigil.stop()

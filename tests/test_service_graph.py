@@ -311,3 +311,30 @@ def test_a_read_recomputes_at_most_its_newest_slots(store: ClickHouseStore) -> N
     # The newest minutes are exact.
     recent = (end - 10 * MINUTE_NS, end - 1)
     assert _graph(store, tenant, *recent, keeper) == _graph(store, tenant, *recent, None)
+
+
+def test_an_idle_catch_up_asks_the_store_nothing_until_spans_are_inserted(
+    store: ClickHouseStore,
+) -> None:
+    """The background pass is every 5 s; on an idle server it must not wake the engine
+    (vigil.memory): once it finds no pending block it skips until spans are inserted."""
+    # Every block of the module's earlier tests done: nothing is pending.
+    store.command(
+        "INSERT INTO span_blocks (tenant, id, lo, hi, spans, done)"
+        " SELECT tenant, id, lo, hi, spans, 1 FROM span_blocks FINAL WHERE done = 0"
+    )
+    keeper = ServiceGraphKeeper(store)
+    assert asyncio.run(keeper.catch_up_pass()) is False
+    idle = store.activity()
+    for _ in range(3):
+        assert asyncio.run(keeper.catch_up_pass()) is False
+    assert store.activity() == idle
+    tenant = f"idle-{uuid.uuid4().hex[:6]}"
+    minute = (time.time_ns() // MINUTE_NS - 30) * MINUTE_NS
+    table = span_table(np.random.default_rng(5), 50, minute + 20 * S, minute + 21 * S)
+    store.insert("spans", _tenant(table, tenant))
+    asyncio.run(keeper.catch_up_pass())
+    assert store.activity() > idle + 1  # the insert, then the pass looked and recomputed
+    graph = _graph(store, tenant, minute, minute + MINUTE_NS - 1, keeper)
+    assert graph == _graph(store, tenant, minute, minute + MINUTE_NS - 1, None)
+    assert graph.nodes

@@ -6,6 +6,7 @@ evaluation rounds; screenshots land in test-artifacts/."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -267,6 +268,11 @@ def test_alarm_page_draws_its_state_changes_and_history(
     [alarm] = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
     assert alarm["Threshold"] == 120.0
     assert alarm["Dimensions"] == [{"Name": "Host", "Value": "b"}]
+    # The page replays the new definition: its graph and summary are back (and the
+    # screenshot shows them, not "Replaying…").
+    expect(page.get_by_text("Replaying the definition")).to_have_count(0)
+    expect(summary).to_have_text(re.compile(r"^Would not have gone into ALARM over the last hour"))
+    expect(page.locator("[data-testid=backtest-summary] ~ * canvas").first).to_be_visible()
 
 
 @pytest.fixture

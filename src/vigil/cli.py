@@ -195,6 +195,13 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="seconds between two recordings of vigil's own counters",
     )
     p.add_argument(
+        "--idle-page-out-after",
+        type=float,
+        default=d.idle_page_out_after,
+        help="seconds of an untouched store after which the embedded engine's code pages"
+        " are handed back to the system (the next request reads what it runs back); 0: never",
+    )
+    p.add_argument(
         "--scrape-config",
         type=Path,
         default=os.environ.get("VIGIL_SCRAPE_CONFIG") or None,
@@ -313,6 +320,7 @@ def parse_config(args: argparse.Namespace) -> Config:
         pagerduty_webhook_secret=args.pagerduty_webhook_secret,
         slack_signing_secret=args.slack_signing_secret,
         scrape_config=_scrape_config(args.scrape_config),
+        idle_page_out_after=args.idle_page_out_after,
     )
 
 
@@ -326,6 +334,10 @@ def _scrape_config(path: Path | None) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["serve"]:
+        from vigil import memory
+
+        memory.before_serve()  # before any thread and heavy import (memory.py says why)
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)

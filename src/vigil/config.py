@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vigil.memory import PAGE_OUT_AFTER
 from vigil.store.retention import MetricRetention
 
 
@@ -51,6 +52,8 @@ class Config:
     self_metrics_interval: float = 60.0  # seconds between two of those passes
     # Prometheus: scrape_configs to run (YAML, vigil.ingest.prom.scrape_config); None: none
     scrape_config: Path | None = None
+    # Idle memory (vigil.memory): page the engine's code out after this long untouched; 0: never
+    idle_page_out_after: float = PAGE_OUT_AFTER
 
     @property
     def store_url(self) -> str:

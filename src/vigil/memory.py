@@ -5,8 +5,6 @@ Three things hold RSS in an idle vigil that it does not need (measured: bench/RE
 
 * ``trim`` — glibc keeps memory freed by a burst of work (an insert, a query) in its
   arenas until reused; ``malloc_trim`` hands it back. vigil runs it once a minute.
-  (Capping the arenas, ``M_ARENA_MAX``, was left out: it may slow the engine's allocating
-  threads and was not measured to help.)
 * ``page_out_library`` — importing chDB runs the engine's static initialisers, which touch
   ~200 MB of its 555 MB library (registering every function and format) once and never
   again. Those pages are clean and file-backed: the kernel would reclaim them under
@@ -17,6 +15,24 @@ Three things hold RSS in an idle vigil that it does not need (measured: bench/RE
 * ``keep_pandas_out`` — pyarrow imports pandas (26–36 MB) the first time it converts
   Python objects, only to learn whether they are pandas objects and pandas' null values;
   vigil never gives it any.
+* ``before_serve`` (``vigil serve`` only, first thing, before any thread): caps glibc's
+  malloc arenas at 2 and keeps out the modules serve never runs (``httpx._main``: the
+  ``httpx`` command line, which pulls in rich and pygments: 98 modules, ~5 MB).
+* ``IdleUpkeep`` — when the idle upkeep purges the engine's allocator and pages its code
+  out again: only after the store did something, and the page-out only after it has been
+  quiet for ``--idle-page-out-after`` seconds. With the background passes that skip while
+  nothing changed (the service-graph catch-up, vigil's own metrics: ``Store.activity`` and
+  ``Store.writes``), an idle server's engine stays untouched and its code stays out.
+
+The arena cap: each thread that calls glibc's malloc while another holds an arena gets an
+arena of its own (up to 8 per core), each keeping what was freed in it. vigil's threads
+allocate little through glibc — Python's small objects use its own allocator, the engine
+allocates with jemalloc (``SYSTEM JEMALLOC PURGE``) and Arrow with its own pool; glibc
+serves Python's larger objects and numpy's arrays — and most of them hold the GIL while
+they do, so 2 arenas bound fragmentation at a small contention cost (the setting many
+services run with, ``MALLOC_ARENA_MAX=2``). Measured: −9 MB private in one scratch run,
+not visible in the bench's figures; contention not measured. ``MALLOC_ARENA_MAX`` in the
+environment wins (set it to 8 × cores for glibc's own default).
 """
 
 from __future__ import annotations
@@ -24,9 +40,15 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import importlib.abc
+import os
 import sys
+from dataclasses import dataclass
 
 MADV_PAGEOUT = 21  # linux/mman.h, Linux >= 5.4
+M_ARENA_MAX = -8  # malloc.h
+ARENA_MAX = 2
+# Modules ``vigil serve`` never runs, refused so that what they import stays out.
+SERVE_KEEPS_OUT = ("pandas", "httpx._main")
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -82,6 +104,33 @@ def _range(line: str) -> tuple[int, int]:
     return int(start, 16), int(end, 16)
 
 
+def before_serve(environ: dict[str, str] | None = None) -> None:
+    """``vigil serve``'s first step (before threads start, before heavy imports)."""
+    env = os.environ if environ is None else environ
+    if "MALLOC_ARENA_MAX" not in env:
+        cap_arenas(ARENA_MAX)
+    keep_out(*SERVE_KEEPS_OUT)
+
+
+def cap_arenas(count: int) -> bool:
+    """At most ``count`` glibc malloc arenas from now on (True when glibc took it)."""
+    if _LIBC is None or not hasattr(_LIBC, "mallopt"):
+        return False
+    return bool(_LIBC.mallopt(M_ARENA_MAX, count))
+
+
+def keep_out(*names: str) -> list[str]:
+    """From now on importing any of ``names`` (or their submodules) fails in this process;
+    returns those newly refused (a name already imported cannot be, and is left out)."""
+    refused = next((f for f in sys.meta_path if isinstance(f, _KeptOut)), None)
+    if refused is None:
+        refused = _KeptOut()
+        sys.meta_path.insert(0, refused)
+    added = [n for n in names if n not in sys.modules and n not in refused.names]
+    refused.names.update(added)
+    return added
+
+
 def keep_pandas_out() -> bool:
     """From now on ``import pandas`` fails in this process (True when installed now).
 
@@ -89,17 +138,63 @@ def keep_pandas_out() -> bool:
     and its Python side alike — treats a failed import as "no pandas" and converts
     without it. A dependency that needs pandas one day gets an ImportError naming this
     module, and the suite's served-process tests (tests/vigil_process.py) would show it."""
-    if "pandas" in sys.modules or any(isinstance(f, _NoPandas) for f in sys.meta_path):
-        return False
-    sys.meta_path.insert(0, _NoPandas())
-    return True
+    return keep_out("pandas") == ["pandas"]
 
 
-class _NoPandas(importlib.abc.MetaPathFinder):
-    """Refuses to find pandas. (Not ``sys.modules["pandas"] = None``: Cython's import
-    takes that None for the module.)"""
+class _KeptOut(importlib.abc.MetaPathFinder):
+    """Refuses to find the modules in ``names``. (Not ``sys.modules[name] = None``:
+    Cython's import takes that None for the module.)"""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
 
     def find_spec(self, fullname: str, path: object, target: object = None) -> None:
-        if fullname == "pandas" or fullname.startswith("pandas."):
-            raise ImportError("vigil serve does not load pandas (see vigil/memory.py)")
+        if any(fullname == n or fullname.startswith(n + ".") for n in self.names):
+            raise ImportError(f"vigil serve does not load {fullname} (see vigil/memory.py)")
         return None
+
+
+# Seconds the store must have been untouched before the engine's code is paged out again
+# (``IdleUpkeep``). Five minutes — a long idle stretch, not a pause: a node with steady
+# traffic (any exporter sends every few seconds) never reaches it and never pays a
+# read-back; a laptop or a quiet test environment does, once per quiet stretch: the first
+# request after it reads the code it runs back from the disk (measured: 0.3 s, and 2 s on
+# a machine busy with other processes' I/O; bench/RESULTS.md, "Idle memory").
+PAGE_OUT_AFTER = 300.0  # the default of ``vigil serve --idle-page-out-after``
+
+
+@dataclass(slots=True)
+class IdleUpkeep:
+    """When the idle upkeep (a periodic task) should hand memory back, decided from the
+    store's activity count (``Store.activity``) sampled at each pass; pure, the time is
+    passed in.
+
+    * purge: the engine's allocator holds freed pages after work; purging costs a command
+      the engine runs, so only after some store activity since the last purge — an idle
+      engine is left alone instead of being woken every minute;
+    * page out: once the store has been quiet for ``page_out_after`` seconds, and only if
+      it did something since the last page-out (whatever ran touched code pages back in).
+      Not every pass: a page-out drops the code of the next request too.
+    """
+
+    page_out_after: float = PAGE_OUT_AFTER
+    _seen: int | None = None  # activity at the last pass
+    _since: float = 0.0  # when it last changed
+    _purged: int | None = None  # activity at the last purge
+    _paged: int | None = None  # activity at the last page-out
+
+    def step(self, activity: int, now: float) -> tuple[bool, bool]:
+        """(purge, page out) for this pass."""
+        if activity != self._seen:
+            self._seen, self._since = activity, now
+        purge = activity != self._purged
+        if purge:
+            self._purged = activity
+        page_out = activity != self._paged and now - self._since >= self.page_out_after
+        if page_out:
+            self._paged = activity
+        return purge, page_out
+
+    def paged_out(self, activity: int) -> None:
+        """A page-out happened outside ``step`` (the one after start-up)."""
+        self._paged = activity

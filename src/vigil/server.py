@@ -91,16 +91,24 @@ PILLARS: tuple[Builder, ...] = (
 )
 
 
-# Seconds between two returns of freed heap memory to the system (memory.py: idle RSS).
+# Seconds between two passes of the idle upkeep (memory.py: idle RSS).
 TRIM_INTERVAL = 60.0
+ENGINE_LIBRARY = "_chdb.abi3.so"
 
 
-def _release_memory(store: Store) -> Callable[[], Awaitable[None]]:
-    """Idle upkeep: the engine's freed pages, then the C heap's (memory.py)."""
+def _release_memory(
+    store: Store, upkeep: memory.IdleUpkeep, clock: Callable[[], float], page_out: bool
+) -> Callable[[], Awaitable[None]]:
+    """Idle upkeep: the engine's freed pages after it worked, the C heap's, and the
+    engine's code pages once the store has been quiet a while (memory.py)."""
 
     async def release() -> None:
-        await asyncio.to_thread(store.release_memory)
+        purge, quiet = upkeep.step(store.activity(), clock())
+        if purge:
+            await asyncio.to_thread(store.release_memory)
         await asyncio.to_thread(memory.trim)
+        if quiet and page_out:
+            await asyncio.to_thread(memory.page_out_library, ENGINE_LIBRARY)
 
     return release
 
@@ -139,6 +147,9 @@ class Runtime:
     pillars: Sequence[Builder] = PILLARS
     # The periodic-task runner (tests pass one with their own clock and sleep).
     tasks: TaskRunner | None = None
+    # Page the engine's code out after start-up and when idle (memory.py): ``serve`` only;
+    # in-process servers (tests) share the library with their test process.
+    page_out: bool = False
 
     def __post_init__(self) -> None:
         self.core: Core | None = None
@@ -147,6 +158,7 @@ class Runtime:
         self._grpc: grpc.aio.Server | None = None
         self._closed = False
         self._lock: DataDirLock | None = None
+        self.upkeep = memory.IdleUpkeep(self.config.idle_page_out_after)
 
     @property
     def ready(self) -> bool:
@@ -226,7 +238,8 @@ class Runtime:
         for pillar in self.built:
             for task in pillar.tasks:
                 core.tasks.add(task)
-        release = _release_memory(core.store)
+        page_out = self.page_out and cfg.idle_page_out_after > 0
+        release = _release_memory(core.store, self.upkeep, time.monotonic, page_out)
         core.tasks.add(Task("release-memory", release, TRIM_INTERVAL, first_delay=TRIM_INTERVAL))
         await core.tasks.start()
         # 6. ready
@@ -269,7 +282,7 @@ class Runtime:
 async def serve(config: Config) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     memory.keep_pandas_out()  # before the first Arrow conversion (memory.py)
-    runtime = Runtime(config)
+    runtime = Runtime(config, page_out=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -282,7 +295,9 @@ async def serve(config: Config) -> int:
     print(runtime.listening_line(), flush=True)
     # The engine's start-up code pages are not needed again (memory.py). Here, not in
     # Runtime.start: in-process servers (tests) share the library and keep using it.
-    await asyncio.to_thread(memory.page_out_library, "_chdb.abi3.so")
+    if runtime.core is not None:
+        runtime.upkeep.paged_out(runtime.core.store.activity())
+    await asyncio.to_thread(memory.page_out_library, ENGINE_LIBRARY)
     await stop.wait()
     log.info("shutting down")
     await runtime.stop()

@@ -1,6 +1,8 @@
 """vigil watching itself (``vigil.selfwatch``): every ``--self-metrics-interval`` seconds
-its own counters go to namespace ``vigil`` and its log lines to ``/vigil/server``, through
-its own pipeline. Off with ``--no-self-metrics`` (then this pillar has no task)."""
+its own counters go to namespace ``vigil`` (read by the ``vigil`` dashboard and by PromQL:
+the only self-monitoring path) and its log lines to ``/vigil/server``, through its own
+pipeline; kept in memory while the store is idle. Off with ``--no-self-metrics`` (then
+this pillar has no task)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,14 @@ def build(core: Core) -> Pillar:
     cfg = core.config
     if not cfg.self_metrics:
         return Pillar(name="selfwatch")
-    watch = SelfWatch(core.metrics, core.pipeline, core.clock, log_buffer())
+    watch = SelfWatch(
+        core.metrics,
+        core.pipeline,
+        core.clock,
+        log_buffer(),
+        activity=core.store.activity,
+        settle=core.store.barrier,
+    )
 
     async def start() -> None:
         # The log group exists from the start: the vigil dashboard's log widget reads it.

@@ -42,7 +42,7 @@ async def widget_png(
             values=s["values"],
             row=int(s.get("row", 0)),
         )
-        for s in sorted(result.series, key=lambda s: int(s.get("row", 0)))
+        for s in sorted(result.lines(), key=lambda s: int(s.get("row", 0)))
     ]
     return await asyncio.to_thread(png, widget, lines)
 

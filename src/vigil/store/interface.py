@@ -88,7 +88,19 @@ class Store(Protocol):
     def release_memory(self) -> None:
         """Hand back memory the engine keeps freed but mapped (blocking; idle upkeep). The
         embedded engine's allocator (jemalloc) holds on to freed pages; a server store
-        is another process's business and does nothing."""
+        is another process's business and does nothing. Not counted in ``activity``."""
+
+    def activity(self) -> int:
+        """Queries, commands and inserts this process has sent the store so far (idle
+        upkeep: an unchanged number means nothing touched the engine in between). Any
+        thread; it only ever grows, and it changes whenever some call happened."""
+
+    def writes(self, table: str) -> int | None:
+        """Inserts into ``table`` finished by this process so far, counted once the rows
+        are visible, when this process is the store's only writer (embedded: one process
+        owns the data directory); None when others may write (a ClickHouse server shared
+        by several nodes). A background pass that found nothing to do may skip the next
+        while this number is unchanged."""
 
     def close(self) -> None:
         """Release clients and the embedded engine."""

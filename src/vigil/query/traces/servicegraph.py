@@ -243,6 +243,9 @@ class ServiceGraphKeeper:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._done: dict[str, set[int]] = {}  # block id -> slots recomputed since settled
+        # Store.writes("spans") when a pass last found no pending block (None: look).
+        self._idle_at: int | None = None
+        self._nothing_pending = False
 
     async def catch_up(self, tenant: str | None = None) -> int:
         """Recompute the minutes of the blocks not done yet; returns minutes recomputed."""
@@ -263,9 +266,19 @@ class ServiceGraphKeeper:
     async def catch_up_pass(self, slots: int = 3) -> bool:
         """The background catch-up (a periodic task): up to ``slots`` slots, newest first;
         returns whether some are left (the task runner runs it again soon, pausing
-        ``BACKGROUND_SHARE_K`` times as long as the pass took)."""
+        ``BACKGROUND_SHARE_K`` times as long as the pass took).
+
+        Idle: once a pass finds no pending block, the next ones ask the store nothing until
+        this process inserts spans again (``Store.writes``; only where this process is the
+        store's only writer) — an idle server's engine code stays paged out (vigil.memory).
+        The number is read before the pending blocks, so an insert finishing meanwhile
+        changes it and the next pass looks."""
+        mark = self._store.writes("spans")
+        if mark is not None and mark == self._idle_at:
+            return False
         async with self._lock:
             _, left = await self._catch_up(None, max_slots=slots)
+            self._idle_at = mark if self._nothing_pending else None
         return left > 0
 
     async def _pending(self, tenant: str | None) -> list[_Block]:
@@ -296,6 +309,7 @@ class ServiceGraphKeeper:
         last] if given, at most ``max_slots`` slots); returns the minutes recomputed and the
         slots left for later."""
         blocks = await self._pending(tenant)
+        self._nothing_pending = not blocks and tenant is None
         work: dict[tuple[str, int], tuple[int, int]] = {}  # (tenant, slot) -> [a, b)
         for block in blocks:
             done = self._done.get(block.id, set())
