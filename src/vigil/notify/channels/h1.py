@@ -83,7 +83,6 @@ class _Conn(asyncio.Protocol):
         self.waiter: asyncio.Future[Reply] | None = None
         self.got_bytes = False
         self._headers: dict[str, str] = {}
-        self._name = b""
         self._body: list[bytes] = []
         self._kept = 0
         self._head_done = False
@@ -94,6 +93,9 @@ class _Conn(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        if self.waiter is None:  # bytes nobody asked for: the stream is out of step
+            self.close()
+            return
         self.got_bytes = True
         try:
             self.parser.feed_data(data)
