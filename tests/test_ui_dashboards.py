@@ -221,9 +221,10 @@ def test_point_opens_logs_and_traces_of_its_minute(
         assert any(text in t for t in texts)
     traces = panel.locator(".panel-traces li")
     traces.first.wait_for()
-    assert traces.count() == len(design.trace_ids)
+    # The server is shared by the session's tests: another module's traces may fall in
+    # this minute too, so the design's traces must all be listed, not be the only ones.
     hrefs = {traces.nth(i).locator("a").get_attribute("href") for i in range(traces.count())}
-    assert hrefs == {f"/traces/{t}" for t in design.trace_ids}
+    assert {f"/traces/{t}" for t in design.trace_ids} <= hrefs
     page.get_by_role("button", name="Close panel").click()
     assert panel.count() == 0
 
