@@ -244,12 +244,15 @@ export function Logs({ query }: { query: URLSearchParams }) {
           onRun={runNow}
         />
         <div class="editor-actions">
+          {/* Keyed: Run and Stop are two elements, so a click aimed at Run in the frame
+              where a run starts lands on nothing rather than on Stop (one reused button
+              stopped queries 0.1 s after they began). */}
           {run?.status === "running" ? (
-            <button type="button" class="primary" onClick={() => stopRef.current()}>
+            <button key="stop" type="button" class="primary" onClick={() => stopRef.current()}>
               Stop
             </button>
           ) : (
-            <button type="button" class="primary" onClick={() => runNow(draft)} disabled={!groups.length} title="Run (Ctrl+Enter)">
+            <button key="run" type="button" class="primary" onClick={() => runNow(draft)} disabled={!groups.length} title="Run (Ctrl+Enter)">
               Run
             </button>
           )}
