@@ -63,6 +63,18 @@ export const PALETTE = [
   "#17becf",
 ];
 
+/** The data's [min, max] on one axis widened to its horizontal annotations' values. */
+function withLines(min: number | null, max: number | null, lines: Annotation[] | undefined, axis: "left" | "right"): [number, number] {
+  let lo = min ?? Infinity;
+  let hi = max ?? -Infinity;
+  for (const a of lines ?? []) {
+    if ((a.axis ?? "left") !== axis || !Number.isFinite(a.value)) continue;
+    lo = Math.min(lo, a.value);
+    hi = Math.max(hi, a.value);
+  }
+  return Number.isFinite(lo) && Number.isFinite(hi) ? [lo, hi] : [min ?? 0, max ?? 1];
+}
+
 function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
 }
@@ -238,17 +250,22 @@ export function UPlotChart(props: ChartProps) {
         x: props.xRange
           ? { time: true, range: (_u, min, max) => cb.current.xRange ?? [min, max] }
           : { time: true },
+        // Each axis takes in its horizontal annotations (an alarm's threshold above the
+        // data is a line on the graph, as in CloudWatch, not off its top).
         y: {
-          range: (_u, min, max) => [
-            props.left?.min ?? (min === max ? min - 1 : Math.min(min, 0)),
-            props.left?.max ?? (min === max ? max + 1 : max),
-          ],
+          range: (_u, dmin, dmax) => {
+            const [min, max] = withLines(dmin, dmax, props.horizontal, "left");
+            return [
+              props.left?.min ?? (min === max ? min - 1 : Math.min(min, 0)),
+              props.left?.max ?? (min === max ? max + 1 : max),
+            ];
+          },
         },
         right: {
-          range: (_u, min, max) => [
-            props.right?.min ?? Math.min(min, 0),
-            props.right?.max ?? (min === max ? max + 1 : max),
-          ],
+          range: (_u, dmin, dmax) => {
+            const [min, max] = withLines(dmin, dmax, props.horizontal, "right");
+            return [props.right?.min ?? Math.min(min, 0), props.right?.max ?? (min === max ? max + 1 : max)];
+          },
         },
       },
       // Room on the right for half of the last time label ("12-07 16:00" is ~70 px wide):
