@@ -283,11 +283,13 @@ class Slow(Scripted):
 
 
 def test_a_claim_that_would_lapse_before_its_turn_goes_back_unsent(engine: Engine) -> None:
-    # Two at a time to the receiver, 0.2 s each, a 0.5 s claim: the first two go out; the
-    # others would still be sending when the claim lapses (another flush or node could
-    # claim them and send them again), so they go back, unsent and without an attempt.
-    ch, clock = Slow(0.2), Clock()
-    n = _notifier(engine, ch, clock, lease=0.5, send_timeout=0.4, per_receiver=2)
+    # Two at a time to the receiver, 1 s each, a 2.5 s claim and a 2 s send timeout: the
+    # first two go out (0.5 s of slack for the stages before Send, on a loaded machine:
+    # 0.1 s was too little); the others, after waiting 1 s for their turn, would still be
+    # sending when the claim lapses (another flush or node could claim them and send
+    # them again), so they go back, unsent and without an attempt.
+    ch, clock = Slow(1.0), Clock()
+    n = _notifier(engine, ch, clock, lease=2.5, send_timeout=2.0, per_receiver=2)
     for i in range(5):
         asyncio.run(n.publish("default", _note(f"k{i}", group=f"g{i}"), [A]))
     assert asyncio.run(n.flush()) == {"sent": 2, "pending": 3}
