@@ -8,18 +8,29 @@ sends them: ``--batch`` series of one sample each (Prometheus' ``max_samples_per
 ``--clients`` threads for ``--seconds``. Each server is fresh; a measurement lasts until
 what was sent is stored (vigil: its write queue drained into ClickHouse;
 VictoriaMetrics: ``vm_rows_added_to_storage_total`` reached the count after a
-``/internal/force_flush``). Prints samples/s for each and the ratio vigil / VictoriaMetrics;
-then, for the issue's other yardstick, PutMetricData's native path on a fresh vigil in the
+``/internal/force_flush``). vigil is waited for with a read (every read waits for the
+writer's barrier: what was acknowledged before it is in the store), then its
+``vigil_writer_queue_rows`` is checked once: polling ``/metrics`` every 20 ms instead
+cost vigil ~40 ms of CPU per scrape, taken from the inserts being timed. Prints
+samples/s for each and the ratio vigil / VictoriaMetrics; then, for the issue's other
+yardstick, PutMetricData's native path on a fresh vigil in the
 same run (1,000-point JSON requests, ``bench/metrics_ingest.py``'s) and the ratio remote
 write / PutMetricData.
 
     .venv/bin/python bench/prom_remote_write.py [--seconds 10] [--clients 4] [--batch 2000]
+                                               [--rounds 1]
+
+``--rounds N`` repeats the three measurements N times, each round printing its own
+figures, load average and ratios, then the median, best and worst ratio: on a shared
+machine one round's ratio moves with whatever else runs during its ~30 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +46,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.prometheus_peer import free_port
 from tests.vigil_process import VigilProcess
 
-from bench.ingest import drained
 from bench.metrics_ingest import BATCH, put_metric_data_bodies
 from vigil.ingest.prom import proto
 
@@ -140,12 +150,29 @@ def vigil_rate(
                 f"{vigil.url}{path}",
                 payloads,
                 args,
-                lambda _n: drained(f"{vigil.url}/metrics"),
+                lambda _n: stored(vigil.url),
                 batch,
                 headers,
             )
         finally:
             vigil.stop()
+
+
+def stored(base: str) -> None:
+    """Returns once everything vigil acknowledged is in the store."""
+    deadline = time.monotonic() + 300
+    with httpx.Client(timeout=60) as http:
+        while time.monotonic() < deadline:
+            # A read waits (up to 10 s) until what was acknowledged before it is stored.
+            http.get(f"{base}/prometheus/api/v1/metadata", params={"limit": "1"})
+            queued = [
+                float(line.split()[1])
+                for line in http.get(f"{base}/metrics").text.splitlines()
+                if line.startswith("vigil_writer_queue_rows ")
+            ]
+            if queued == [0.0]:
+                return
+    raise SystemExit("vigil's write queue did not drain within 300 s")
 
 
 def vm_rate(payloads: list[bytes], args: argparse.Namespace) -> float:
@@ -212,16 +239,31 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     payloads = bodies(30, args.batch)
-    vm = vm_rate(payloads, args)
-    vigil = vigil_rate(payloads, args)
-    cw = vigil_rate(put_metric_data_bodies(30), args, "/", BATCH, PUT_METRIC_DATA)
-    print(f"VictoriaMetrics /api/v1/write (baseline) {vm:>12,.0f} samples/s")
-    print(f"vigil /prometheus/api/v1/write           {vigil:>12,.0f} samples/s")
-    print(f"vigil PutMetricData (native path)        {cw:>12,.0f} points/s")
-    print(f"ratio vigil / VictoriaMetrics            {vigil / vm:>12.2f}")
-    print(f"ratio remote write / PutMetricData       {vigil / cw:>12.2f}")
+    cw_payloads = put_metric_data_bodies(30)
+    runs: list[tuple[float, float, float]] = []
+    for r in range(args.rounds):
+        vm = vm_rate(payloads, args)
+        vigil = vigil_rate(payloads, args)
+        cw = vigil_rate(cw_payloads, args, "/", BATCH, PUT_METRIC_DATA)
+        runs.append((vm, vigil, cw))
+        load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"round {r + 1} (load {load})")
+        print(f"  VictoriaMetrics /api/v1/write (baseline) {vm:>12,.0f} samples/s")
+        print(f"  vigil /prometheus/api/v1/write           {vigil:>12,.0f} samples/s")
+        print(f"  vigil PutMetricData (native path)        {cw:>12,.0f} points/s")
+        print(f"  ratio vigil / VictoriaMetrics            {vigil / vm:>12.2f}")
+        print(f"  ratio remote write / PutMetricData       {vigil / cw:>12.2f}", flush=True)
+    if len(runs) > 1:
+        ratios = [v / m for m, v, _ in runs]
+        versus = [v / c for _, v, c in runs]
+        print(
+            f"ratio vigil / VictoriaMetrics: median {statistics.median(ratios):.2f},"
+            f" best {max(ratios):.2f}, worst {min(ratios):.2f} ({len(runs)} rounds)"
+        )
+        print(f"ratio remote write / PutMetricData: median {statistics.median(versus):.2f}")
 
 
 if __name__ == "__main__":

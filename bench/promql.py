@@ -4,13 +4,23 @@ a real Prometheus 2.42 holding the same samples, in the same run.
 
     .venv/bin/python bench/promql.py --series 10000 --hours 24 [--jobs 10] [--rounds 3]
 
-Prints the best of ``rounds`` for each and the ratio vigil / Prometheus. Loading is not
-timed (vigil: its writer; Prometheus: promtool blocks from OpenMetrics text).
+Prints the best and the median of ``rounds`` for each, the ratio vigil / Prometheus (of
+the bests) and the load average. Loading is not timed (vigil: its writer; Prometheus:
+promtool blocks from OpenMetrics text).
+
+For development: ``--data DIR`` keeps vigil's data directory and reuses it when it holds
+the same data set (``--no-prometheus`` then times vigil alone, without a baseline: not a
+figure to record); ``--query`` asks another expression over the same data.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -60,51 +70,94 @@ def batch(first: int, last: int, jobs: int, stamps: np.ndarray, values: np.ndarr
     return pa.Table.from_pydict(columns, schema=METRIC_SCHEMA)
 
 
+def load_vigil(
+    vigil: InProcessVigil, a: argparse.Namespace, stamps: np.ndarray, increments: np.ndarray
+) -> None:
+    minutes = a.hours * 60
+    t = time.perf_counter()
+    for lo in range(0, a.series, 500):
+        data = batch(lo, min(lo + 500, a.series), a.jobs, stamps, increments)
+
+        async def write(runtime: Any, data: pa.Table = data) -> None:
+            await runtime.core.writer.write({"metrics": data})
+
+        while True:
+            try:
+                vigil.call(write, timeout=600)
+                break
+            except Overloaded:  # the writer's queue is bounded: wait, as clients do
+                time.sleep(1)
+
+    # Acknowledged is durable; visible to reads once the store has inserted it
+    # (a read waits for that at most 10 s): wait until all of it is there.
+    async def count(runtime: Any) -> int:
+        rows = await runtime.core.store.query(
+            "SELECT count() FROM metrics WHERE name = 'bench_requests_total'", {}
+        )
+        return int(rows.rows[0][0])
+
+    while vigil.call(count) < a.series * (minutes + 1):
+        time.sleep(1)
+    took = time.perf_counter() - t
+    print(f"loaded vigil: {a.series * (minutes + 1):,} samples in {took:.0f} s", flush=True)
+
+
+def timed(url: str, params: dict[str, Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    r = httpx.post(url, data=params, timeout=600)
+    took = time.perf_counter() - t
+    body = r.json()
+    assert body["status"] == "success", r.text[:300]
+    return took, body
+
+
+def figures(xs: list[float]) -> str:
+    rounds = ", ".join(f"{x:.3f}" for x in xs)
+    return f"best {min(xs):.3f} s  median {statistics.median(xs):.3f} s  (rounds {rounds})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=10_000)
     ap.add_argument("--hours", type=int, default=24)
     ap.add_argument("--jobs", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--data", type=Path, help="keep vigil's data here and reuse it")
+    ap.add_argument("--no-prometheus", action="store_true", help="vigil alone (development)")
+    ap.add_argument("--query", default="sum by (job) (rate(bench_requests_total[5m]))")
     a = ap.parse_args()
     minutes = a.hours * 60
-    end = int(time.time()) // 60 * 60 - 600
+    shape = {"series": a.series, "hours": a.hours, "jobs": a.jobs}
+    saved = a.data / "bench.json" if a.data else None
+    reuse = saved is not None and saved.exists() and json.loads(saved.read_text())["shape"] == shape
+    if reuse:
+        assert saved is not None
+        end = json.loads(saved.read_text())["end"]
+    else:
+        end = int(time.time()) // 60 * 60 - 600
     start = end - minutes * 60
     rng = np.random.default_rng(1)
     increments = rng.integers(0, 50, size=(a.series, minutes + 1)).cumsum(axis=1).astype(float)
     stamps = start + 60 * np.arange(minutes + 1)
-    query = "sum by (job) (rate(bench_requests_total[5m]))"
+    query = a.query
     params = {"query": query, "start": start + 3600, "end": end, "step": 60}
 
-    with tempfile.TemporaryDirectory() as d:
-        vigil = InProcessVigil(Path(d), "--max-queue-rows", "50000000").start()
-        try:
-            t = time.perf_counter()
-            for lo in range(0, a.series, 500):
-                data = batch(lo, min(lo + 500, a.series), a.jobs, stamps, increments)
-
-                async def write(runtime: Any, data: pa.Table = data) -> None:
-                    await runtime.core.writer.write({"metrics": data})
-
-                while True:
-                    try:
-                        vigil.call(write, timeout=600)
-                        break
-                    except Overloaded:  # the writer's queue is bounded: wait, as clients do
-                        time.sleep(1)
-
-            # Acknowledged is durable; visible to reads once the store has inserted it
-            # (a read waits for that at most 10 s): wait until all of it is there.
-            async def count(runtime: Any) -> int:
-                rows = await runtime.core.store.query(
-                    "SELECT count() FROM metrics WHERE name = 'bench_requests_total'", {}
-                )
-                return int(rows.rows[0][0])
-
-            while vigil.call(count) < a.series * (minutes + 1):
-                time.sleep(1)
-            took = time.perf_counter() - t
-            print(f"loaded vigil: {a.series * (minutes + 1):,} samples in {took:.0f} s", flush=True)
+    with contextlib.ExitStack() as stack:
+        if a.data is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        else:
+            data_dir = a.data
+            if not reuse:
+                shutil.rmtree(data_dir, ignore_errors=True)
+            data_dir.mkdir(parents=True, exist_ok=True)
+        vigil = InProcessVigil(data_dir, "--max-queue-rows", "50000000").start()
+        stack.callback(vigil.stop)
+        if not reuse:
+            load_vigil(vigil, a, stamps, increments)
+            if saved is not None:
+                saved.write_text(json.dumps({"shape": shape, "end": end}))
+        peer = None
+        if not a.no_prometheus:
             t = time.perf_counter()
             peer = PrometheusPeer(
                 (
@@ -114,34 +167,52 @@ def main() -> None:
                 )
                 for i in range(a.series)
             ).start(timeout=600)
+            stack.callback(peer.stop)
             print(f"loaded Prometheus in {time.perf_counter() - t:.0f} s", flush=True)
-            try:
-                url = vigil.url + "/prometheus/api/v1/query_range"
-                mine, theirs = [], []
-                for _ in range(a.rounds):
-                    t = time.perf_counter()
-                    r = httpx.post(url, data=params, timeout=600)
-                    mine.append(time.perf_counter() - t)
-                    assert r.json()["status"] == "success", r.text[:300]
-                    t = time.perf_counter()
-                    p = httpx.post(peer.url + "/api/v1/query_range", data=params, timeout=600)
-                    theirs.append(time.perf_counter() - t)
-                    assert p.json()["status"] == "success", p.text[:300]
-                series = len(r.json()["data"]["result"])
-                rounds = {
-                    k: ", ".join(f"{x:.2f}" for x in v) for k, v in (("v", mine), ("p", theirs))
-                }
-                print(
-                    f"{query}: {a.series:,} series x {a.hours} h, step 1m, {series} result series\n"
-                    f"  vigil      best {min(mine):.3f} s  (rounds {rounds['v']})\n"
-                    f"  Prometheus best {min(theirs):.3f} s  (rounds {rounds['p']})\n"
-                    f"  ratio vigil/Prometheus {min(mine) / min(theirs):.2f}",
-                    flush=True,
-                )
-            finally:
-                peer.stop()
-        finally:
-            vigil.stop()
+        url = vigil.url + "/prometheus/api/v1/query_range"
+        mine: list[float] = []
+        theirs: list[float] = []
+        loads = []
+        for _ in range(a.rounds):
+            loads.append(os.getloadavg()[0])
+            took, body = timed(url, params)
+            mine.append(took)
+            if peer is not None:
+                took, other = timed(peer.url + "/api/v1/query_range", params)
+                theirs.append(took)
+        series = len(body["data"]["result"])
+        print(
+            f"{query}: {a.series:,} series x {a.hours} h, step 1m, {series} result series\n"
+            f"  load average (1 min) during the rounds: {min(loads):.1f}-{max(loads):.1f}\n"
+            f"  vigil      {figures(mine)}",
+            flush=True,
+        )
+        if theirs:
+            print(
+                f"  Prometheus {figures(theirs)}\n"
+                f"  ratio vigil/Prometheus {min(mine) / min(theirs):.2f} (best),"
+                f" {statistics.median(mine) / statistics.median(theirs):.2f} (median)",
+                flush=True,
+            )
+            diff = compare(body["data"]["result"], other["data"]["result"])
+            print(f"  answers: {diff}", flush=True)
+
+
+def compare(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
+    """The two answers, value by value (relative tolerance 1e-9)."""
+    a = {json.dumps(s["metric"], sort_keys=True): s["values"] for s in mine}
+    b = {json.dumps(s["metric"], sort_keys=True): s["values"] for s in theirs}
+    if a.keys() != b.keys():
+        return f"DIFFERENT series ({len(a)} vs {len(b)})"
+    worst = 0.0
+    for k, va in a.items():
+        vb = b[k]
+        if [t for t, _ in va] != [t for t, _ in vb]:
+            return f"DIFFERENT steps for {k}"
+        for (_, x), (_, y) in zip(va, vb, strict=True):
+            x, y = float(x), float(y)
+            worst = max(worst, abs(x - y) / max(abs(y), 1e-300))
+    return f"{'equal' if worst < 1e-9 else 'DIFFERENT'} (largest relative difference {worst:.1e})"
 
 
 if __name__ == "__main__":

@@ -491,6 +491,52 @@ def test_read_api_graphs_the_rule_metric(
     assert result["values"] == [len(events)]
 
 
+def test_dashboard_widgets_and_widget_images_graph_the_rule_metric(
+    vigil: Harness, cw: Any, access: tuple[str, list[dict[str, Any]]]
+) -> None:
+    # A dashboard's widgets (/api/v1/dashboards/metric-data) and GetMetricWidgetImage
+    # (notification graphs) evaluate metric math with GetMetricData's function table.
+    group, events = access
+    name = f"dash-{uuid.uuid4().hex[:6]}"
+    cw.put_insight_rule(RuleName=name, RuleDefinition=_rule(group, Keys=["$.ip"]))
+    expression = f"INSIGHT_RULE_METRIC('{name}', 'SampleCount')"
+    answer = httpx.post(
+        vigil.url + "/api/v1/dashboards/metric-data",
+        json={
+            "start": str(T0),
+            "end": str(T0 + MINUTES * 60),
+            "period": 600,
+            "widgets": [
+                {
+                    "key": "0",
+                    "properties": {"metrics": [[{"expression": expression, "id": "e1"}]]},
+                }
+            ],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    widget = answer.json()["widgets"]["0"]
+    assert "error" not in widget, widget
+    assert [s["values"] for s in widget["series"]] == [[len(events)]]
+    reference = cw.get_metric_data(
+        MetricDataQueries=[{"Id": "e1", "Expression": expression, "Period": 600}],
+        StartTime=T0,
+        EndTime=T0 + MINUTES * 60,
+    )["MetricDataResults"]
+    assert [r["Values"] for r in reference] == [[len(events)]]
+    image = cw.get_metric_widget_image(
+        MetricWidget=json.dumps(
+            {
+                "metrics": [[{"expression": expression, "id": "e1"}]],
+                "start": "2026-12-07T10:00:00Z",
+                "end": "2026-12-07T10:10:00Z",
+                "period": 600,
+            }
+        )
+    )["MetricWidgetImage"]
+    assert image.startswith(b"\x89PNG")
+
+
 @pytest.mark.parametrize("protocol", ["query", "cbor"])
 def test_every_protocol_answers_the_same(
     vigil: Harness, cw: Any, access: tuple[str, list[dict[str, Any]]], protocol: str

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from tests import aws_protocols
 from tests.vigil_process import VigilProcess
+from vigil.api import columns
 
 XMLNS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
 
@@ -26,6 +27,17 @@ def cw(vigil: VigilProcess, request: pytest.FixtureRequest) -> Iterator[Any]:
     client = aws_protocols.client("cloudwatch", request.param, vigil.url)
     yield client
     client.close()
+
+
+def _as_json(node: Any) -> Any:
+    """A decoded columnar answer as its JSON twin: arrays as lists, NaN as null."""
+    if isinstance(node, dict):
+        return {k: _as_json(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_as_json(v) for v in node]
+    if hasattr(node, "tolist"):
+        return [None if v != v else v for v in node.tolist()]
+    return node
 
 
 def _name() -> str:
@@ -244,6 +256,17 @@ def test_ui_api_reads_and_batches_metric_widgets(vigil: VigilProcess, cw: Any) -
                     ],
                 },
             },
+            {  # rows of different statistics and periods, and a metric without data
+                "key": "3",
+                "properties": {
+                    "period": 60,
+                    "metrics": [
+                        [ns, "Duration", "Function", "ingest"],
+                        [ns, "Duration", "Function", "nothing-here"],
+                        [ns, "Duration", "Function", "export", {"stat": "Maximum", "period": 120}],
+                    ],
+                },
+            },
         ]
         deadline = time.monotonic() + 30
         while True:
@@ -257,6 +280,14 @@ def test_ui_api_reads_and_batches_metric_widgets(vigil: VigilProcess, cw: Any) -
                 break
             assert time.monotonic() < deadline, answer
             time.sleep(0.2)
+        # The columnar form the UI reads: the same document, arrays as float64 blocks.
+        binary = http.post(
+            "/api/v1/dashboards/metric-data",
+            json={"start": "now-1h", "end": "now", "period": 60, "widgets": metrics},
+            headers={"Accept": columns.MEDIA_TYPE},
+        )
+        assert binary.headers["content-type"] == columns.MEDIA_TYPE
+        assert _as_json(columns.decode(binary.content)) == {"widgets": answer}
         # The batched path for plain metrics answers what GetMetricData answers.
         reference = http.post(
             "/api/v1/metrics/query",
@@ -273,6 +304,16 @@ def test_ui_api_reads_and_batches_metric_widgets(vigil: VigilProcess, cw: Any) -
                         "dimensions": {"Function": fn},
                     }
                     for i, fn in enumerate(("ingest", "export"))
+                ]
+                + [
+                    {
+                        "id": "q2",
+                        "namespace": ns,
+                        "name": "Duration",
+                        "stat": "Maximum",
+                        "period": 120,
+                        "dimensions": {"Function": "export"},
+                    }
                 ],
             },
         ).json()["results"]
@@ -280,7 +321,19 @@ def test_ui_api_reads_and_batches_metric_widgets(vigil: VigilProcess, cw: Any) -
     times = answer["0"]["times"]
     assert [
         [(t, v) for t, v in zip(times, s["values"], strict=True) if v is not None] for s in first
-    ] == [list(zip(r["times"], r["values"], strict=True)) for r in reference]
+    ] == [list(zip(r["times"], r["values"], strict=True)) for r in reference[:2]]
+    # One axis for rows of 60- and 120-s periods: each row's points are GetMetricData's.
+    mixed, axis = answer["3"]["series"], answer["3"]["times"]
+    assert [s["row"] for s in mixed] == [0, 1, 2]
+    points = [
+        [(t, v) for t, v in zip(axis, s["values"], strict=True) if v is not None] for s in mixed
+    ]
+    assert points[0] == list(zip(reference[0]["times"], reference[0]["values"], strict=True))
+    assert points[1] == []
+    assert len(mixed[1]["values"]) == len(axis)
+    assert points[2] == list(zip(reference[2]["times"], reference[2]["values"], strict=True))
+    assert len(points[2]) >= 2
+    assert axis == sorted(axis)
     assert [(s["row"], s["label"]) for s in first] == [
         (0, "Duration ingest"),
         (1, "Duration export"),

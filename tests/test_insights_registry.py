@@ -12,6 +12,7 @@ import pytest
 from vigil.query.insights import parse_query
 from vigil.query.insights.errors import QueryError
 from vigil.query.insights.runner import (
+    PartialSink,
     QueryRegistry,
     QueryRequest,
     QueryResult,
@@ -35,7 +36,9 @@ def request(text: str = "stats count()", tenant: str = "t") -> QueryRequest:
 def gated() -> tuple[asyncio.Event, Any]:
     gate = asyncio.Event()
 
-    async def executor(store: Store, req: QueryRequest, timeout: float | None) -> QueryResult:
+    async def executor(
+        store: Store, req: QueryRequest, timeout: float | None, partial: PartialSink | None
+    ) -> QueryResult:
         await gate.wait()
         return QueryResult([[("count()", "3")]], {"recordsMatched": 3.0})
 
@@ -110,4 +113,81 @@ async def _test_compile_errors_surface_at_start() -> None:
         reg.start(request("pattern @message | pattern @message"))
     assert reg.list("t") == []
     gate.set()
+    await reg.close()
+
+
+def test_partial_rows_are_answered_while_running() -> None:
+    asyncio.run(_test_partial_rows_are_answered_while_running())
+
+
+async def _test_partial_rows_are_answered_while_running() -> None:
+    # The executor hands over its rows, then waits (the counts of the statistics).
+    gate = asyncio.Event()
+
+    async def executor(
+        store: Store, req: QueryRequest, timeout: float | None, partial: PartialSink | None
+    ) -> QueryResult:
+        assert partial is not None
+        partial(QueryResult([[("@message", "a")]], {}))
+        await gate.wait()
+        return QueryResult([[("@message", "a")]], {"recordsMatched": 1.0})
+
+    reg = registry(executor, Clock())
+    query_id = reg.start(request("fields @message"))
+    await asyncio.sleep(0)
+    info = reg.get("t", query_id)
+    assert info is not None
+    assert info.status == "Running"
+    assert info.result is not None
+    assert info.result.rows == [[("@message", "a")]]
+    assert info.result.statistics == {}
+    gate.set()
+    done = await reg.wait("t", query_id)
+    assert done is not None
+    assert done.status == "Complete"
+    assert done.result is not None
+    assert done.result.statistics == {"recordsMatched": 1.0}
+    await reg.close()
+
+
+def test_wait_for_returns_when_the_answer_moves_on() -> None:
+    asyncio.run(_test_wait_for_returns_when_the_answer_moves_on())
+
+
+async def _test_wait_for_returns_when_the_answer_moves_on() -> None:
+    rows_gate, end_gate = asyncio.Event(), asyncio.Event()
+
+    async def executor(
+        store: Store, req: QueryRequest, timeout: float | None, partial: PartialSink | None
+    ) -> QueryResult:
+        assert partial is not None
+        await rows_gate.wait()
+        partial(QueryResult([[("@message", "a")]], {}))
+        await end_gate.wait()
+        return QueryResult([[("@message", "a")]], {"recordsMatched": 1.0})
+
+    reg = registry(executor, Clock())
+    info = reg.get("t", reg.start(request("fields @message")))
+    assert info is not None
+
+    def answer() -> tuple[str, QueryResult | None]:
+        assert info is not None
+        return info.status, info.result
+
+    # Nothing moves: the wait ends at its limit, the query still runs without rows.
+    await reg.wait_for(info, 0.05)
+    assert answer() == ("Running", None)
+    # Rows: a waiting poll returns with them, before the end.
+    waiting = asyncio.create_task(reg.wait_for(info, 30))
+    await asyncio.sleep(0)
+    rows_gate.set()
+    await asyncio.wait_for(waiting, 5)
+    assert answer() == ("Running", QueryResult([[("@message", "a")]], {}))
+    # With rows, the next wait is for the end.
+    waiting = asyncio.create_task(reg.wait_for(info, 30))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    end_gate.set()
+    await asyncio.wait_for(waiting, 5)
+    assert info.status == "Complete"
     await reg.close()

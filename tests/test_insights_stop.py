@@ -13,6 +13,7 @@ import pytest
 from vigil.query.insights import parse_query
 from vigil.query.insights.runner import (
     KILL_TAG,
+    PartialSink,
     QueryRegistry,
     QueryRequest,
     QueryResult,
@@ -33,7 +34,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]
     s.close()
 
 
-async def endless(store: Store, req: QueryRequest, timeout: float | None) -> QueryResult:
+async def endless(
+    store: Store, req: QueryRequest, timeout: float | None, partial: PartialSink | None = None
+) -> QueryResult:
     async def run(reader: Reader) -> QueryResult:
         # A time limit in case the kill does not work: the test fails rather than hangs.
         await reader.query(ENDLESS, timeout=60)

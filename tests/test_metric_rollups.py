@@ -212,3 +212,37 @@ def test_a_value_without_sketch_key_refuses_the_whole_batch(store: ClickHouseSto
         store.insert("metrics", bad)
     rows = store.query_sync("SELECT count() FROM metrics WHERE tenant = 'refused'").rows
     assert rows[0][0] == 0
+
+
+def test_dimension_maps_get_equal_codes_exactly_when_equal() -> None:
+    """Maps are coded from their key bytes, item bytes and lengths read in place: the
+    same bytes split differently (between pairs, or between a key and its value) are
+    different maps; slices of a larger array are read at their own offsets."""
+    from vigil.store.rollups import _dimension_codes
+
+    maps = [
+        [("a", "bc")],
+        [("ab", "c")],
+        [("a", "b"), ("c", "")],
+        [("a", "bc")],
+        [("a", "b"), ("c", "d")],
+        [("ab", ""), ("c", "d")],
+        [],
+        [("ключ", "значение")],
+        [("a", "b"), ("cd", "")],
+        [],
+        [("ab", "c")],
+    ]
+    rng = random.Random(5)
+    for _ in range(200):
+        maps.append(
+            [(rng.choice("ab"), rng.choice(["", "a", "ab"])) for _ in range(rng.randint(0, 3))]
+        )
+    array = pa.array(maps, pa.map_(pa.string(), pa.string()))
+    for start, stop in ((0, len(maps)), (1, 9), (3, len(maps))):
+        part = array.slice(start, stop - start)
+        codes = list(_dimension_codes(part))
+        want = [tuple(m) for m in maps[start:stop]]
+        for i in range(len(want)):
+            for j in range(len(want)):
+                assert (codes[i] == codes[j]) == (want[i] == want[j]), (want[i], want[j])

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
+from botocore.parsers import ResponseParserError
 from PIL import Image
 
 from tests.alarm_runtime import Clock, Harness, running
@@ -114,7 +115,7 @@ def test_bad_widgets_are_refused_with_the_field(tmp_path: Path, widget: str, wor
         assert words in err.value.response["Error"]["Message"]
         with pytest.raises(ClientError) as err:
             vigil.client().get_metric_widget_image(
-                MetricWidget='{"metrics": [["App", "Latency"]]}', OutputFormat="image/png"
+                MetricWidget='{"metrics": [["App", "Latency"]]}', OutputFormat="image/jpeg"
             )
         assert "OutputFormat" in err.value.response["Error"]["Message"]
 
@@ -247,4 +248,181 @@ def test_alarm_notifications_carry_the_graph(tmp_path: Path) -> None:
             assert httpx.get(graph_url.replace(public, vigil.url)).status_code == 403
     finally:
         http.stop()
+        smtp.stop()
+
+
+def test_output_format_image_png_answers_the_bare_png(tmp_path: Path) -> None:
+    """AWS: with ``image/png`` "the HTTP response has a content-type set to image/png,
+    and the body of the response is a PNG image" — for custom HTTP requests. Raw
+    requests in the query and JSON protocols get it; botocore, which expects the
+    protocol's envelope, cannot parse it (AWS says SDKs use ``png``)."""
+    widget = json.dumps({"metrics": [["App", "Latency"]], "width": 320, "height": 200})
+    with running(tmp_path / "data", Clock(T0)) as vigil:
+        _put(vigil.client(), "Latency", [(T0 - 600 + i * 60, 100.0 + i) for i in range(10)])
+        form = {
+            "Action": "GetMetricWidgetImage",
+            "Version": "2010-08-01",
+            "MetricWidget": widget,
+            "OutputFormat": "image/png",
+        }
+        answer = httpx.post(f"{vigil.url}/", data=form)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "image/png"
+        assert answer.headers["x-amzn-requestid"]
+        assert _image(answer.content).size == (320, 200)
+        as_json = httpx.post(
+            f"{vigil.url}/",
+            content=json.dumps({"MetricWidget": widget, "OutputFormat": "image/png"}),
+            headers={
+                "content-type": "application/x-amz-json-1.0",
+                "x-amz-target": "GraniteServiceVersion20100801.GetMetricWidgetImage",
+            },
+        )
+        assert as_json.status_code == 200
+        assert as_json.headers["content-type"] == "image/png"
+        assert _image(as_json.content).size == (320, 200)
+        # The default, png: the same picture inside the envelope, which the SDK reads.
+        enveloped = vigil.client("query").get_metric_widget_image(MetricWidget=widget)
+        assert _image(enveloped["MetricWidgetImage"]).size == (320, 200)
+        with pytest.raises(ResponseParserError):
+            vigil.client("query").get_metric_widget_image(
+                MetricWidget=widget, OutputFormat="image/png"
+            )
+        # A bad widget is still an error in the protocol's shape, not an image.
+        bad = httpx.post(f"{vigil.url}/", data={**form, "MetricWidget": "{not json"})
+        assert bad.status_code == 400
+        assert b"InvalidParameterValue" in bad.content
+
+
+GREY = (221, 221, 221)  # render.draw.BAND_GREY at its alpha, on white
+BLUE = (0x1F, 0x77, 0xB4)  # the first series' colour
+
+
+def _band_around_line(img: Image.Image, line: tuple[int, int, int]) -> int:
+    """Columns where a pixel of the line has band grey both above and below it: the
+    band is shaded around the metric, and the line is drawn over it."""
+    width, height = img.size
+    px = img.load()
+    assert px is not None
+
+    def near(c: Any, rgb: tuple[int, int, int], tol: int) -> bool:
+        return all(abs(int(c[i]) - rgb[i]) <= tol for i in range(3))
+
+    columns = 0
+    for x in range(width):
+        ys = [y for y in range(height) if near(px[x, y], line, 40)]
+        greys = [y for y in range(height) if near(px[x, y], GREY, 6)]
+        if ys and greys and min(greys) < min(ys) and max(greys) > max(ys):
+            columns += 1
+    return columns
+
+
+def _day_of_alternating(cw: Any, ns: str, start: int) -> None:
+    cw.put_metric_data(
+        Namespace=ns,
+        MetricData=[
+            {
+                "MetricName": "Records",
+                "Dimensions": [{"Name": "Job", "Value": "a"}],
+                "Timestamp": _iso(start + h * 3600 + 5),
+                "Value": 10.0 if h % 2 == 0 else 14.0,
+            }
+            for h in range(24)
+        ],
+    )
+
+
+def test_anomaly_band_is_shaded_in_widget_images_and_alarm_graphs(tmp_path: Path) -> None:
+    """An ANOMALY_DETECTION_BAND row is a grey band between its lower and upper series
+    with the metric line over it (the console's picture), in GetMetricWidgetImage and in
+    the graph an anomaly alarm's email carries (the same renderer, the same model)."""
+    smtp = SmtpReceiver().start()
+    day = T0 - 10 * 3600  # 2026-12-07 00:00 UTC
+    clock = Clock(day + 24 * 3600)
+    metric = {
+        "Namespace": "Band",
+        "MetricName": "Records",
+        "Dimensions": [{"Name": "Job", "Value": "a"}],
+    }
+    try:
+        with running(
+            tmp_path / "data",
+            clock,
+            smtp_url=smtp.url,
+            smtp_from="vigil@example.com",
+            public_url="https://vigil.example.com",
+        ) as vigil:
+            sns, cw = _sns(vigil), vigil.client()
+            topic = sns.create_topic(Name="anomalies")["TopicArn"]
+            sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
+            _notify(vigil)
+            [confirm] = smtp.messages
+            text = confirm.get_payload(decode=True).decode()  # type: ignore[union-attr]
+            url = next(w for w in text.split() if "/notify/sns/confirm" in w)
+            assert httpx.get(url.replace("https://vigil.example.com", vigil.url)).is_success
+            smtp.messages.clear()
+            _day_of_alternating(cw, "Band", day)
+            cw.put_anomaly_detector(SingleMetricAnomalyDetector={**metric, "Stat": "Sum"})
+
+            widget: dict[str, Any] = {
+                "metrics": [
+                    ["Band", "Records", "Job", "a", {"id": "m1", "stat": "Sum", "period": 3600}],
+                    [{"expression": "ANOMALY_DETECTION_BAND(m1, 2)", "id": "ad1"}],
+                ],
+                "start": _iso(day + 12 * 3600).isoformat(),
+                "end": _iso(day + 24 * 3600).isoformat(),
+                "yAxis": {"left": {"min": 0, "max": 30}},
+                "width": 600,
+                "height": 300,
+            }
+            image = _image(
+                cw.get_metric_widget_image(MetricWidget=json.dumps(widget))["MetricWidgetImage"]
+            )
+            assert _has(image, GREY, tol=6, least=2000)  # the band: ~12 of 30 units tall
+            assert _band_around_line(image, BLUE) >= 100
+            # Without the band row, no grey: the shading is the band's, not the grid's.
+            plain = _image(
+                cw.get_metric_widget_image(
+                    MetricWidget=json.dumps({**widget, "metrics": widget["metrics"][:1]})
+                )["MetricWidgetImage"]
+            )
+            assert not _has(plain, GREY, tol=6, least=200)
+            assert _band_around_line(plain, BLUE) <= 2  # a stray anti-aliased pixel
+
+            queries = [
+                {
+                    "Id": "m1",
+                    "MetricStat": {"Metric": metric, "Period": 3600, "Stat": "Sum"},
+                    "ReturnData": True,
+                },
+                {"Id": "ad1", "Expression": "ANOMALY_DETECTION_BAND(m1, 2)", "ReturnData": True},
+            ]
+            cw.put_metric_alarm(
+                AlarmName="RecordsAnomaly",
+                EvaluationPeriods=1,
+                ComparisonOperator="LessThanLowerOrGreaterThanUpperThreshold",
+                ThresholdMetricId="ad1",
+                Metrics=queries,
+                AlarmActions=[topic],
+            )
+            cw.put_metric_data(
+                Namespace="Band",
+                MetricData=[
+                    {
+                        **{k: metric[k] for k in ("MetricName", "Dimensions")},
+                        "Timestamp": _iso(day + 24 * 3600 + 5),
+                        "Value": 100.0,
+                    }
+                ],
+            )
+            events = vigil.tick(day + 25 * 3600 + 30)
+            assert [e.new_state for e in events] == ["ALARM"]
+            _notify(vigil)
+            [mail] = smtp.messages
+            parsed = BytesParser(policy=default).parsebytes(mail.as_bytes())
+            [png_part] = [p for p in parsed.walk() if p.get_content_type() == "image/png"]
+            graph = _image(png_part.get_content())
+            assert _has(graph, GREY, tol=6, least=300)
+            assert _band_around_line(graph, BLUE) >= 50
+    finally:
         smtp.stop()

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from vigil.notify.interface import Notification, SendOutcome, Target
 from vigil.notify.pipeline import Notifier, Settings
+from vigil.notify.runtime import NotifyParts, NotifySettings
 from vigil.notify.silences import Silence, SilenceError
 from vigil.notify.stages import RetryPolicy
 from vigil.state.db import open_state
@@ -267,3 +268,85 @@ def test_two_nodes_claim_disjoint(engine: Engine) -> None:
         t.join()
     assert not set(got["n1"]) & set(got["n2"])
     assert len(got["n1"]) + len(got["n2"]) == 200
+
+
+class Slow(Scripted):
+    """A receiver that takes ``delay`` seconds to answer (real time: the send's own)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def send(self, target: Target, notification: Notification) -> SendOutcome:
+        await asyncio.sleep(self.delay)
+        return await super().send(target, notification)
+
+
+def test_a_claim_that_would_lapse_before_its_turn_goes_back_unsent(engine: Engine) -> None:
+    # Two at a time to the receiver, 1 s each, a 2.5 s claim and a 2 s send timeout: the
+    # first two go out (0.5 s of slack for the stages before Send, on a loaded machine:
+    # 0.1 s was too little); the others, after waiting 1 s for their turn, would still be
+    # sending when the claim lapses (another flush or node could claim them and send
+    # them again), so they go back, unsent and without an attempt.
+    ch, clock = Slow(1.0), Clock()
+    n = _notifier(engine, ch, clock, lease=2.5, send_timeout=2.0, per_receiver=2)
+    for i in range(5):
+        asyncio.run(n.publish("default", _note(f"k{i}", group=f"g{i}"), [A]))
+    assert asyncio.run(n.flush()) == {"sent": 2, "pending": 3}
+    assert len(ch.sent) == 2
+    pending = n.listing("default", "pending", 10)
+    assert {p["reason"] for p in pending} == {"claim lapsing before its turn"}
+    assert all(p["attempts"] == [] for p in pending)
+    ch.delay = 0.0
+    assert asyncio.run(n.flush()) == {"sent": 3}  # due at once, sent once each
+    assert sorted(note.key for _, note in ch.sent) == [f"k{i}" for i in range(5)]
+
+
+def test_a_full_claim_asks_for_the_next_flush(engine: Engine) -> None:
+    ch, clock = Scripted(), Clock()
+    n = _notifier(engine, ch, clock, batch=10)
+    for i in range(25):
+        asyncio.run(n.publish("default", _note(f"k{i}", group=f"g{i}"), [A]))
+    asked: list[int] = []
+
+    async def flushes() -> None:
+        counts = [await n.flush(more=lambda: asked.append(1)) for _ in range(3)]
+        assert counts == [{"sent": 10}, {"sent": 10}, {"sent": 5}]
+
+    asyncio.run(flushes())
+    assert asked == [1, 1]  # the third claim was not full: nothing more was due
+
+
+def test_one_server_pass_drains_a_burst_larger_than_a_batch(engine: Engine) -> None:
+    # The server runs NotifyParts.step once a second; a claim that comes back full starts
+    # the next flush at once, so 95 deliveries at 10 a batch go out in one pass.
+    ch = Scripted()
+    parts = NotifyParts(
+        engine,
+        NotifySettings(pipeline=Settings(batch=10, rates={}, flap_threshold=0)),
+        clock=Clock(),
+        extra_channels={"webhook": ch},
+    )
+
+    async def burst() -> None:
+        for i in range(95):
+            await parts.notifier.publish("default", _note(f"k{i}", group=f"g{i}"), [A])
+        await parts.step(max_flushes=3)
+        await parts.settled()
+        await parts.close()
+
+    asyncio.run(burst())
+    assert len(ch.sent) == 95
+    assert len(parts.notifier.listing("default", "sent", 200)) == 95
+
+
+def test_rate_limit_is_per_receiver_and_pagerduty_has_its_documented_one(engine: Engine) -> None:
+    assert Settings().rates["pagerduty"] == (2.0, 120.0)  # 120 events a minute per key
+    ch, clock = Scripted(), Clock()
+    n = _notifier(engine, ch, clock, rates={"slack": (1.0, 2.0)})
+    # Two subscriptions to one Slack webhook: one receiver, one limit between them.
+    s1 = Target("slack", "http://hooks.test/x", "sub-1")
+    s2 = Target("slack", "http://hooks.test/x", "sub-2")
+    for i in range(2):
+        asyncio.run(n.publish("default", _note(f"k{i}", group=f"g{i}"), [s1, s2]))
+    assert asyncio.run(n.flush()) == {"sent": 2, "pending": 2}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -123,6 +123,56 @@ def test_drag_zooms_into_the_range(page: Any, vigil: VigilProcess, design: Desig
     page.locator(".u-legend").first.wait_for()
 
 
+def test_zoom_redraws_at_once_then_swaps_in_the_finer_data(
+    page: Any, vigil: VigilProcess, design: Design
+) -> None:
+    # The zoomed range is drawn at once from the data in memory (the same chart, a series
+    # hidden in its legend stays hidden), while the zoomed range's data is on its way.
+    open_dashboard(page, vigil, PLATFORM + "?from=now-1h&tz=UTC")
+    lam = widget(page, "Lambda Duration and Errors")
+    chart = lam.locator(".chart")
+    before = chart.get_attribute("aria-label") or ""
+    assert re.fullmatch(r"Chart from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d to .+", before)
+    lam.locator(".u-legend .u-series", has_text="Errors").click()
+    held: list[Any] = []
+    page.route("**/api/v1/dashboards/metric-data", lambda route: held.append(route))
+    box = lam.locator(".u-over").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.25, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=8)
+    page.mouse.up()
+    page.wait_for_url(re.compile(r"from=\d+"))
+    q = parse_qs(urlparse(page.url).query)
+    start, end = int(q["from"][0]), int(q["to"][0])
+    zoomed = (
+        f"Chart from {datetime.fromtimestamp(start / 1000, UTC):%Y-%m-%d %H:%M:%S}"
+        f" to {datetime.fromtimestamp(end / 1000, UTC):%Y-%m-%d %H:%M:%S}"
+    )
+    expect(chart).to_have_attribute("aria-label", zoomed)  # the request is still held
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(25)
+    assert held, "the zoomed range's data is requested"
+    assert held[0].request.headers.get("accept") == "application/vnd.vigil.columns"
+    page.evaluate("document.querySelector('.dashboard').removeAttribute('data-drawn')")
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/v1/dashboards/metric-data")
+    page.wait_for_function("() => document.querySelector('.dashboard')?.hasAttribute('data-drawn')")
+    expect(chart).to_have_attribute("aria-label", zoomed)
+    errors = lam.locator(".u-legend .u-series", has_text="Errors")
+    assert "u-off" in (errors.get_attribute("class") or "")  # the same chart, not rebuilt
+    # Room on the right for the last time label (uPlot's own 25 px clipped it).
+    room = page.evaluate(
+        """(el) => el.querySelector('canvas').getBoundingClientRect().right
+            - el.querySelector('.u-over').getBoundingClientRect().right""",
+        lam.locator(".chart").element_handle(),
+    )
+    assert room >= 24
+
+
 def test_legend_toggles_a_series(page: Any, vigil: VigilProcess, design: Design) -> None:
     open_dashboard(page, vigil, PLATFORM)
     lam = widget(page, "Lambda Duration and Errors")
@@ -171,9 +221,10 @@ def test_point_opens_logs_and_traces_of_its_minute(
         assert any(text in t for t in texts)
     traces = panel.locator(".panel-traces li")
     traces.first.wait_for()
-    assert traces.count() == len(design.trace_ids)
+    # The server is shared by the session's tests: another module's traces may fall in
+    # this minute too, so the design's traces must all be listed, not be the only ones.
     hrefs = {traces.nth(i).locator("a").get_attribute("href") for i in range(traces.count())}
-    assert hrefs == {f"/traces/{t}" for t in design.trace_ids}
+    assert {f"/traces/{t}" for t in design.trace_ids} <= hrefs
     page.get_by_role("button", name="Close panel").click()
     assert panel.count() == 0
 

@@ -8,6 +8,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
 
@@ -171,21 +172,26 @@ def test_a_syntax_error_is_underlined_at_its_position(
 
 
 def test_field_top_values_and_one_click_filter(page: Any, vigil: VigilProcess, feed: Feed) -> None:
-    page.goto(logs_url(vigil, GROUP, "fields @timestamp, @message, level", **{"from": "now-1h"}))
+    # 20 rows loaded; the top values are counted over all 300 matching events.
+    query = "fields @timestamp, @message, level | limit 20"
+    page.goto(logs_url(vigil, GROUP, query, **{"from": "now-1h"}))
     expect(page.get_by_role("status")).to_contain_text("Complete")
+    expect(page.get_by_role("table", name="Query results")).to_have_attribute("aria-rowcount", "21")
     sidebar = page.get_by_role("complementary", name="Fields")
     sidebar.get_by_role("button", name=re.compile(r"^level")).click()
     top = page.get_by_role("region", name="Top values of level")
+    expect(top).to_contain_text(f"Top 3 of {EVENTS} events")
     expect(top.locator("li").first).to_contain_text("INFO")
     expect(top.locator("li", has_text="ERROR")).to_contain_text(str(feed.errors))
+    assert feed.errors > 20
     top.get_by_role("button", name="Filter level = ERROR").click()
     page.wait_for_url(re.compile(r"filter\+level\+%3D|filter%20level%20%3D|filter\+level"))
-    expect(page.get_by_role("table", name="Query results")).to_have_attribute(
-        "aria-rowcount", str(feed.errors + 1)
-    )
+    expect(page.get_by_role("table", name="Query results")).to_have_attribute("aria-rowcount", "21")
+    expect(page.get_by_role("status")).to_contain_text("Complete")
     texts = rows(page).all_inner_texts()
     assert texts
     assert all("ERROR" in t for t in texts)
+    expect(page.locator(".result-count")).to_contain_text(f"of {feed.errors} records matched")
 
 
 def test_expand_a_row_shows_json_and_the_trace_link(
@@ -195,8 +201,11 @@ def test_expand_a_row_shows_json_and_the_trace_link(
     page.goto(logs_url(vigil, GROUP, "filter @message like 'with trace'", **{"from": "now-1h"}))
     row = rows(page).first
     expect(row).to_contain_text("payment with trace declined")
-    link = row.get_by_role("link", name=feed.trace_id)
-    assert link.get_attribute("href") == f"/traces/{feed.trace_id}"
+    # Linked by the record's trace id field: in the message where it names it, and the
+    # trace_id field's own cell.
+    links = row.get_by_role("link", name=feed.trace_id)
+    expect(links).to_have_count(2)
+    assert {links.nth(i).get_attribute("href") for i in range(2)} == {f"/traces/{feed.trace_id}"}
     row.get_by_role("button", name="Expand row").click()
     details = page.get_by_role("region", name="Log event details")
     expect(details.locator(".json-key", has_text="latency_ms")).to_be_visible()
@@ -348,3 +357,57 @@ def test_drag_on_the_histogram_zooms_the_range(page: Any, vigil: VigilProcess, f
     expect(table).not_to_have_attribute("aria-rowcount", str(total + 1))
     rowcount = int(table.get_attribute("aria-rowcount"))
     assert 1 < rowcount < total + 1  # only the events of the zoomed window
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.fixture(scope="module")
+def stop_vigil(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A server of its own, so that its CPU time is the long query's alone."""
+    server = VigilProcess(tmp_path_factory.mktemp("stop") / "data", "--no-self-metrics").start()
+    yield server
+    assert server.stop() == 0
+
+
+def test_stop_ends_a_long_query_in_the_page_and_on_the_server(
+    page: Any, stop_vigil: VigilProcess
+) -> None:
+    logs = client(stop_vigil, "logs")
+    logs.create_log_group(logGroupName="/long")
+    logs.create_log_stream(logGroupName="/long", logStreamName="s")
+    now_ms = int(time.time() * 1000)
+    items = json.dumps({"items": list(range(100))})
+    logs.put_log_events(
+        logGroupName="/long",
+        logStreamName="s",
+        logEvents=[{"timestamp": now_ms - 1000 + i, "message": items} for i in range(50)],
+    )
+    _wait_count(stop_vigil, "/long", 50)
+    # 50 events x 100^4 combinations: billions of rows to sum, far longer than the test.
+    query = (
+        "unnest items into a | unnest items into b | unnest items into c"
+        " | unnest items into d | stats sum(a * b - c * d) as s"
+    )
+    page.goto(logs_url(stop_vigil, "/long", query, **{"from": "now-1h"}))
+    status = page.get_by_role("status")
+    expect(status).to_have_text("Running…")
+    page.wait_for_timeout(1000)
+    expect(status).to_have_text("Running…")
+    assert stop_vigil.proc is not None
+    pid = stop_vigil.proc.pid
+    page.get_by_role("button", name="Stop", exact=True).click()
+    expect(status).to_contain_text(re.compile(r"Stopped after \d+\.\d s"))
+    expect(page.locator(".logs-main")).to_contain_text("The query was stopped after")
+    expect(page.get_by_role("button", name="Run", exact=True)).to_be_enabled()
+    # StopQuery's semantics on the server: the query is Cancelled ...
+    described = logs.describe_queries(logGroupName="/long")["queries"]
+    assert [q["status"] for q in described if q["queryString"] == query] == ["Cancelled"]
+    # ... and its statement no longer runs: the server goes idle (it burnt a core before).
+    page.wait_for_timeout(500)
+    before = _cpu_seconds(pid)
+    page.wait_for_timeout(2000)
+    assert _cpu_seconds(pid) - before < 0.3

@@ -304,6 +304,8 @@ def test_the_waterfall_details_critical_path_and_logs(
     assert "span=" in page.url
     logs = page.get_by_role("list", name="Logs of this trace")
     expect(logs).to_contain_text("charge refused by the bank")
+    summary = page.get_by_test_id("trace-summary")
+    expect(summary).to_contain_text(re.compile(r"· 1 error$"))  # not "1 errors"
     # Collapse the checkout server span: its subtree goes, and comes back.
     grid.get_by_role("button", name="Collapse POST /orders").click()
     expect(grid).to_have_attribute("aria-rowcount", "3")
@@ -395,3 +397,29 @@ def test_service_map_nodes_edges_and_click(page: Any, vigil: VigilProcess, feed:
     checkout.click()
     page.wait_for_url(re.compile(r"/traces\?.*service=uiex-checkout"))
     expect(page.get_by_role("table", name="Traces").locator("tbody tr")).to_have_count(1)
+
+
+def test_the_trace_s_logs_open_in_the_explorer_by_the_trace_id_field(
+    page: Any, vigil: VigilProcess, feed: Feed
+) -> None:
+    # The OTLP record's body does not name its trace: the trace id is the record's field.
+    page.goto(f"{vigil.url}/traces/{feed.checkout}")
+    expect(page.get_by_role("list", name="Logs of this trace")).to_contain_text(
+        "charge refused by the bank"
+    )
+    page.get_by_role("link", name="Logs explorer").click()
+    page.wait_for_url(re.compile(r"/logs\?"))
+    assert f'filter @traceId = "{feed.checkout}"' in page.evaluate(
+        "new URLSearchParams(location.search).get('query')"
+    )
+    expect(page.get_by_role("status")).to_contain_text("Complete")
+    table = page.get_by_role("table", name="Query results")
+    expect(table).to_have_attribute("aria-rowcount", "2")
+    row = page.locator(".results-scroll [role=row]").first
+    expect(row).to_contain_text("charge refused by the bank")
+    # The row links to its trace through that field.
+    link = row.get_by_role("link", name=feed.checkout).first
+    assert link.get_attribute("href") == f"/traces/{feed.checkout}"
+    link.click()
+    page.wait_for_url(f"{vigil.url}/traces/{feed.checkout}")
+    expect(page.get_by_role("grid", name="Spans")).to_have_attribute("aria-rowcount", "6")

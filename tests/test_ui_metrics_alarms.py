@@ -6,6 +6,7 @@ evaluation rounds; screenshots land in test-artifacts/."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -267,6 +268,39 @@ def test_alarm_page_draws_its_state_changes_and_history(
     [alarm] = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
     assert alarm["Threshold"] == 120.0
     assert alarm["Dimensions"] == [{"Name": "Host", "Value": "b"}]
+    # The page replays the new definition: its graph and summary are back (and the
+    # screenshot shows them, not "Replaying…").
+    expect(page.get_by_text("Replaying the definition")).to_have_count(0)
+    expect(summary).to_have_text(re.compile(r"^Would not have gone into ALARM over the last hour"))
+    expect(page.locator("[data-testid=backtest-summary] ~ * canvas").first).to_be_visible()
+    # The threshold (120, over data of 50-54) is a red line on the graph, not off its top.
+    assert threshold_row(page) > 0.3
+
+
+# The longest run, over the canvas' rows, of pixels in the threshold line's colour
+# (#d62728) in one row of the alarm graph: a horizontal line across the plot makes it long
+# (state-change marks in the same red are vertical).
+_RED_ROW = """() => {
+  const c = document.querySelector('section[aria-label="Alarm graph"] canvas');
+  if (!c) return -1;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let best = 0;
+  for (let y = 0; y < c.height; y++) {
+    let n = 0;
+    for (let x = 0; x < c.width; x++) {
+      const i = (y * c.width + x) * 4;
+      const [r, g, b] = [d[i], d[i + 1], d[i + 2]];
+      if (Math.abs(r - 214) < 12 && Math.abs(g - 39) < 12 && Math.abs(b - 40) < 12) n++;
+    }
+    best = Math.max(best, n / c.width);
+  }
+  return best;
+}"""
+
+
+def threshold_row(page: Any) -> float:
+    """The largest share of one canvas row in the threshold's red."""
+    return float(page.evaluate(_RED_ROW))
 
 
 @pytest.fixture

@@ -63,3 +63,26 @@ export async function api<T>(
 export function isAbort(e: unknown): boolean {
   return e instanceof DOMException && e.name === "AbortError";
 }
+
+/** A POST whose answer is binary (e.g. application/vnd.vigil.columns): its bytes, or the
+ *  same ApiError as ``api`` when the server refuses. */
+export async function apiBytes(
+  path: string,
+  init: { body: unknown; accept: string; signal?: AbortSignal },
+): Promise<ArrayBuffer> {
+  const res = await fetch(path, {
+    method: "POST",
+    headers: headers({ "Content-Type": "application/json", Accept: init.accept }),
+    body: JSON.stringify(init.body),
+    signal: init.signal,
+  });
+  if (res.ok) return res.arrayBuffer();
+  if (res.status === 401) window.dispatchEvent(new Event("vigil:unauthorized"));
+  let err: any = {};
+  try {
+    err = (await res.json())?.error ?? {};
+  } catch {
+    err = {};
+  }
+  throw new ApiError(res.status, err.code ?? "http_error", err.message ?? `${res.status} ${res.statusText}`, err);
+}

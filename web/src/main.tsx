@@ -5,13 +5,22 @@ import "./styles.css";
 import { DashboardList } from "./pages/DashboardList";
 import { DashboardView } from "./pages/DashboardView";
 import { Home } from "./pages/Home";
-import { Logs } from "./pages/Logs";
-import { ServiceMap } from "./pages/ServiceMap";
-import { Traces } from "./pages/Traces";
-import { TraceView } from "./pages/TraceView";
 import { onLinkClick, useLocation } from "./router";
 import { setApiKey } from "./api";
-import { alarmPages } from "./alarms/routes";
+import { lazyPage } from "./lazy";
+
+// The explorers load when first opened: a dashboard's initial JavaScript stays small.
+const Logs = lazyPage(() => import("./pages/Logs").then((m) => m.Logs));
+const Traces = lazyPage(() => import("./pages/Traces").then((m) => m.Traces));
+const TraceView = lazyPage(() => import("./pages/TraceView").then((m) => m.TraceView));
+const ServiceMap = lazyPage(() => import("./pages/ServiceMap").then((m) => m.ServiceMap));
+const AlarmPages = lazyPage(() =>
+  import("./alarms/routes").then(
+    (m) =>
+      ({ path, query }: { path: string; query: URLSearchParams }) =>
+        m.alarmPages(path, query) ?? <NotFound path={path} />,
+  ),
+);
 
 const THEME_KEY = "vigil.theme";
 
@@ -29,8 +38,11 @@ function Page({ path, query }: { path: string; query: URLSearchParams }) {
   const t = /^\/traces\/([^/]+)\/?$/.exec(path);
   if (t) return <TraceView id={decodeURIComponent(t[1])} query={query} key={t[1]} />;
   if (path === "/service-map" || path === "/service-map/") return <ServiceMap query={query} />;
-  const alarmPage = alarmPages(path, query); // /metrics, /alarms…, /incidents…
-  if (alarmPage) return alarmPage;
+  if (/^\/(metrics|alarms|incidents)(\/|$)/.test(path)) return <AlarmPages path={path} query={query} />;
+  return <NotFound path={path} />;
+}
+
+function NotFound({ path }: { path: string }) {
   return (
     <div class="page-message" role="alert">
       <h1>Page not found</h1>

@@ -12,7 +12,9 @@
   "properties"}]}`` → ``{"widgets": {key: {"times": [epoch s], "series": [{"row", "id",
   "label", "values"}]} | {"error": "…"}}}``: every metric widget of a refresh in one
   request (``query.dashboard``); ``values`` are on the widget's ``times`` (null: no
-  point); a widget whose query fails carries its error, the others data.
+  point); a widget whose query fails carries its error, the others data. With
+  ``Accept: application/vnd.vigil.columns`` the same document comes in ``api.columns``'
+  layout (times and values as float64 blocks, NaN: no point): what the UI asks for.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from vigil.api import columns
 from vigil.api.endpoint import json_endpoint
 from vigil.api.params import ParamError, Params, parse_time
 from vigil.api.responses import JSONResponse, error
@@ -177,4 +180,13 @@ class DashboardsApi:
         )
         for r in results:
             answers[r.key] = r.compact()
-        return JSONResponse({"widgets": answers})
+        if columns.MEDIA_TYPE in request.headers.get("accept", ""):
+            # The page's form: values as float64 blocks it reads without parsing.
+            return Response(columns.encode({"widgets": answers}), media_type=columns.MEDIA_TYPE)
+        # numpy arrays as they are (NaN: null), not lists of Python floats first.
+        return Response(
+            orjson.dumps(
+                {"widgets": answers}, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+            ),
+            media_type="application/json",
+        )

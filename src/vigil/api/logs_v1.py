@@ -2,8 +2,11 @@
 
 * ``POST /api/v1/logs/insights`` ``{"query", "groups": [...], "start", "end", "limit"}`` →
   ``{"query_id"}``; times as in the read API (RFC 3339, Unix seconds, ``now-1h``).
-* ``GET /api/v1/logs/insights/{id}`` → ``{"status", "results": [{field: value}],
-  "fields": [...], "statistics"}``; ``DELETE`` stops it.
+* ``GET /api/v1/logs/insights/{id}[?wait=MS]`` → ``{"status", "results": [{field: value}],
+  "fields": [...], "statistics"}``; results may come while the status is still Running
+  (the final rows, before the counts of the statistics). ``wait`` (≤ 5000) holds the
+  answer until it moves on (rows, if none yet, else the end) or MS pass: a long poll.
+  ``DELETE`` stops it.
 * ``GET /api/v1/logs/tail?group=G[&filter=PATTERN][&severity=S|&min_severity=S]
   [&cursor=C][&limit=N]`` → matching events in the order they were ingested
   (``next_cursor`` resumes after the last one; without a cursor, the newest ``limit``
@@ -117,16 +120,19 @@ class LogsApi:
             return error(429, "too_many_queries", str(exc))
         return JSONResponse({"query_id": query_id}, status_code=202)
 
-    async def result(self, request: Request, tenant: str, _: Params) -> Response:
+    async def result(self, request: Request, tenant: str, p: Params) -> Response:
         query_id = request.path_params["query_id"]
         if request.method == "DELETE":
             stopped = self._queries.stop(tenant, query_id)
             if stopped is None:
                 return error(404, "not_found", f"query {query_id} not found")
             return JSONResponse({"stopped": stopped})
+        wait = p.integer("wait", 0, lo=0, hi=5000)
         info = self._queries.get(tenant, query_id)
         if info is None:
             return error(404, "not_found", f"query {query_id} not found")
+        if wait:
+            await self._queries.wait_for(info, wait / 1000)
         answer: dict[str, Any] = {"query_id": query_id, "status": info.status}
         if info.error:
             answer["error"] = info.error

@@ -34,8 +34,9 @@ from vigil.query import promql
 from vigil.query.promql import catalog
 from vigil.query.promql.errors import BadData, PromQLError
 from vigil.query.promql.parse import parse
+from vigil.query.promql.pushdown import WindowAggregate, aggregate_windows
 from vigil.query.promql.sql import LabelMatcher, select, selector_matchers
-from vigil.query.promql.values import Samples
+from vigil.query.promql.values import Samples, Vector
 from vigil.store.interface import QueryTimeout, QueryTooLarge, Store, StoreError
 from vigil.telemetry import SelfMetrics
 
@@ -199,16 +200,37 @@ class PrometheusApi:
 
         return fetch
 
-    async def _run(self, p: MultiDict, tenant: str, work: Callable[[Any], dict[str, Any]]) -> Any:
+    def _reducer(
+        self, tenant: str, loop: asyncio.AbstractEventLoop, deadline: float
+    ) -> promql.Reduce:
+        def reduce(matchers: Sequence[LabelMatcher], spec: WindowAggregate) -> Vector | None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the query ran over its timeout")
+            future = asyncio.run_coroutine_threadsafe(
+                aggregate_windows(
+                    self._store, tenant, matchers, spec, self._limits.max_samples, timeout=left
+                ),
+                loop,
+            )
+            return future.result()
+
+        return reduce
+
+    async def _run(
+        self, p: MultiDict, tenant: str, work: Callable[[Any, Any], dict[str, Any]]
+    ) -> Any:
         timeout = self._timeout(p)
         loop = asyncio.get_running_loop()
-        fetch = self._fetcher(tenant, loop, time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        fetch = self._fetcher(tenant, loop, deadline)
+        reduce = self._reducer(tenant, loop, deadline)
         if self._metrics is None:
-            return await asyncio.wait_for(asyncio.to_thread(work, fetch), timeout)
+            return await asyncio.wait_for(asyncio.to_thread(work, fetch, reduce), timeout)
         # A user expression like the others (issue 18): timed, and a hit bound counted.
         with self._metrics.expression("promql") as run:
             try:
-                return await asyncio.wait_for(asyncio.to_thread(work, fetch), timeout)
+                return await asyncio.wait_for(asyncio.to_thread(work, fetch, reduce), timeout)
             except (TimeoutError, QueryTimeout):
                 run.overran()
                 raise
@@ -216,7 +238,9 @@ class PrometheusApi:
     async def query(self, tenant: str, p: MultiDict) -> Any:
         q = _required(p, "query")
         t = parse_time("time", p["time"]) if p.get("time") else self._now()
-        return await self._run(p, tenant, lambda f: promql.instant(q, _ms(t), f, self._limits))
+        return await self._run(
+            p, tenant, lambda f, r: promql.instant(q, _ms(t), f, self._limits, r)
+        )
 
     async def query_range(self, tenant: str, p: MultiDict) -> Any:
         q = _required(p, "query")
@@ -226,7 +250,9 @@ class PrometheusApi:
         if step <= 0:
             raise BadData(promql.BAD_STEP)
         return await self._run(
-            p, tenant, lambda f: promql.range_(q, _ms(start), _ms(end), _ms(step), f, self._limits)
+            p,
+            tenant,
+            lambda f, r: promql.range_(q, _ms(start), _ms(end), _ms(step), f, self._limits, r),
         )
 
     def _window(self, p: MultiDict) -> tuple[int | None, int | None]:

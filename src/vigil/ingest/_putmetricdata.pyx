@@ -72,32 +72,7 @@ cdef enum:
 
 # ---------------------------------------------------------------- buffers
 
-cdef struct Buf:
-    unsigned char* data
-    Py_ssize_t len
-    Py_ssize_t cap
-
-
-cdef int buf_put(Buf* b, const void* src, Py_ssize_t n) except -1:
-    cdef Py_ssize_t cap
-    cdef unsigned char* d
-    if b.len + n > b.cap:
-        cap = b.cap * 2 if b.cap else 4096
-        while cap < b.len + n:
-            cap *= 2
-        d = <unsigned char*>PyMem_Realloc(b.data, cap)
-        if d == NULL:
-            raise MemoryError()
-        b.data = d
-        b.cap = cap
-    if n:
-        memcpy(b.data + b.len, src, n)
-    b.len += n
-    return 0
-
-
-cdef object buf_arrow(Buf* b):
-    return pa.py_buffer(PyBytes_FromStringAndSize(<char*>b.data, b.len))
+include "_columns.pxi"
 
 
 # ---------------------------------------------------------------- JSON reading
@@ -299,31 +274,6 @@ cdef bint blank(cptr s, Py_ssize_t n) noexcept:
 
 # ---------------------------------------------------------------- the decoder
 
-cdef struct StrCol:
-    Buf offsets  # int32, one more than rows
-    Buf data
-
-
-cdef inline int str_put(StrCol* c, const void* s, Py_ssize_t n) except -1:
-    cdef int32_t end
-    buf_put(&c.data, s, n)
-    if c.data.len > 2147483647:
-        raise _DECLINE
-    end = <int32_t>c.data.len
-    buf_put(&c.offsets, &end, 4)
-    return 0
-
-
-cdef object str_arrow(StrCol* c, Py_ssize_t n):
-    return pa.Array.from_buffers(
-        pa.string(), n, [None, buf_arrow(&c.offsets), buf_arrow(&c.data)])
-
-
-cdef inline void str_free(StrCol* c) noexcept:
-    PyMem_Free(c.offsets.data)
-    PyMem_Free(c.data.data)
-
-
 cdef bytes pack_dimensions(list pairs):
     """Sorted (name, value) pairs as ``count, (len, name, len, value)*`` (host order)."""
     cdef Buf b
@@ -341,14 +291,6 @@ cdef bytes pack_dimensions(list pairs):
         return PyBytes_FromStringAndSize(<char*>b.data, b.len)
     finally:
         PyMem_Free(b.data)
-
-
-cdef object constant(str text, Py_ssize_t n):
-    """A string column of ``n`` times ``text``, built from its buffers (``take`` of a
-    one-row array cost a sixth of the decoding)."""
-    raw = text.encode()
-    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(raw))
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(raw * n)])
 
 
 cdef class _Rows:

@@ -25,6 +25,7 @@ from vigil.notify.stages import (
     Flap,
     Group,
     Item,
+    Marks,
     Multi,
     RateLimit,
     RetryPolicy,
@@ -48,11 +49,22 @@ class Settings:
     repeat_interval: float = 3600.0  # an identical notification is not resent within this
     flap_threshold: int = 5  # state changes …
     flap_window: float = 600.0  # … within this many seconds = flapping (0 threshold: off)
+    # Per receiver (channel and endpoint: a webhook URL, a routing key): Slack posts 1
+    # message a second per webhook with short bursts (api.slack.com/docs/rate-limits);
+    # PagerDuty's Events API takes 120 events a minute per integration key (PagerDuty's
+    # support, community.pagerduty.com), answering 429 past it. A delivery over the
+    # limit waits for its token (rescheduled, no attempt spent) instead of burning its
+    # retries on 429s.
     rates: Mapping[str, tuple[float, float]] = field(
-        default_factory=lambda: {"slack": (1.0, 5.0), "msteams": (1.0, 5.0)}
+        default_factory=lambda: {
+            "slack": (1.0, 5.0),
+            "msteams": (1.0, 5.0),
+            "pagerduty": (2.0, 120.0),
+        }
     )
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     send_timeout: float = 10.0
+    per_receiver: int = 32  # sends at once to one receiver (channel and host)
     lease: float = 120.0  # a claimed delivery is another node's again after this
     batch: int = 500
 
@@ -69,7 +81,7 @@ def build(
             Silences(silences),
             Flap(settings.flap_threshold, settings.flap_window),
             RateLimit(settings.rates),
-            Send(channels, settings.retry, settings.send_timeout),
+            Send(channels, settings.retry, settings.send_timeout, settings.per_receiver),
         ]
     )
 
@@ -110,6 +122,7 @@ class Notifier:
         self.clock = clock
         self.channels = channels
         self.pipeline = build(self.settings, channels, silences)
+        self.marks = Marks(log_)
 
     def record(
         self, conn: Connection, tenant: str, notification: Notification, targets: Sequence[Target]
@@ -139,13 +152,19 @@ class Notifier:
         intents = intents_for(tenant, notification, targets, now, self.settings.group_wait)
         return await asyncio.to_thread(self.log.record, intents, int(now * 1000))
 
-    async def flush(self, now: float | None = None) -> dict[str, int]:
-        """Claim the due deliveries and run them through the stages; counts by outcome."""
+    async def flush(
+        self, now: float | None = None, more: Callable[[], None] | None = None
+    ) -> dict[str, int]:
+        """Claim the due deliveries and run them through the stages; counts by outcome.
+        ``more`` is called when the claim took a whole batch (more are probably due), so
+        that the caller can start the next flush now rather than at its next tick."""
         now = self.clock() if now is None else now
         claimed = await asyncio.to_thread(
             self.log.claim, int(now * 1000), int(self.settings.lease * 1000), self.settings.batch
         )
-        ctx = Context(now, self.log)
+        if more is not None and len(claimed) >= self.settings.batch:
+            more()
+        ctx = Context(now, self.log, self.settings.lease, marks=self.marks)
         items = [_item(d) for d in claimed]
         await self.pipeline(ctx, items)
         return ctx.counts

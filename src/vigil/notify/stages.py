@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -46,18 +47,59 @@ class Item:
         }
 
 
+class Marks:
+    """The group commit of outcomes, shared by every flush of one notifier: ``mark``
+    returns once the outcome is committed; outcomes that arrive while a commit runs go
+    together in the next one. So a send is marked within one commit's time of its end,
+    a thousand sends do not cost a thousand transactions, and flushes running side by
+    side do not wait on each other's SQLite write lock (four writers took turns through
+    SQLite's busy handler, which sleeps; measured by bench/notify_fanout.py)."""
+
+    def __init__(self, log_: NotificationLog) -> None:
+        self.log = log_
+        self._queued: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def mark(self, outcome: Outcome) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # one loop in the server; tests run several in turn
+            self._loop, self._queued, self._writer = loop, [], None
+        done: asyncio.Future[None] = loop.create_future()
+        self._queued.append((outcome, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._commit())
+        await done
+
+    async def _commit(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                await asyncio.to_thread(self.log.finish_many, [o for o, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+
 @dataclass(slots=True)
 class Context:
-    """One pass: its time, the log, and a group commit of outcomes. ``finish`` returns
-    once the outcome is committed; outcomes that arrive while a commit is running go
-    together in the next one (so a send is marked within one commit's time of its end,
-    and a thousand sends do not cost a thousand transactions)."""
+    """One pass: its time, the log, and where outcomes are committed (``Marks``)."""
 
     now: float
     log: NotificationLog
+    lease: float = math.inf  # seconds the claim holds (``Settings.lease``)
+    claimed: float = field(default_factory=time.monotonic)
+    marks: Marks | None = None  # shared by the notifier's flushes; None: its own
     counts: dict[str, int] = field(default_factory=dict)
-    _queued: list[tuple[Outcome, asyncio.Future[None]]] = field(default_factory=list)
-    _writer: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.marks is None:
+            self.marks = Marks(self.log)
 
     @property
     def now_ms(self) -> int:
@@ -73,25 +115,10 @@ class Context:
     ) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
         due_ms = None if due is None else math.ceil(due * 1000)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queued.append(
-            (Outcome(item.delivery.id, status, self.now_ms, reason, due_ms, attempt), done)
+        assert self.marks is not None
+        await self.marks.mark(
+            Outcome(item.delivery.id, status, self.now_ms, reason, due_ms, attempt)
         )
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._commit())
-        await done
-
-    async def _commit(self) -> None:
-        while self._queued:
-            batch, self._queued = self._queued, []
-            try:
-                await asyncio.to_thread(self.log.finish_many, [o for o, _ in batch])
-            except Exception as exc:
-                for _, done in batch:
-                    done.set_exception(exc)
-            else:
-                for _, done in batch:
-                    done.set_result(None)
 
 
 class Stage(Protocol):
@@ -256,8 +283,10 @@ class _Bucket:
 
 @dataclass(slots=True)
 class RateLimit:
-    """A token bucket per target: ``rates`` maps a channel kind to (per second, burst);
-    over the limit, the delivery is rescheduled to when a token is free."""
+    """A token bucket per receiver (channel and endpoint, which is what the services
+    limit: two subscriptions to one Slack webhook share its limit): ``rates`` maps a
+    channel kind to (per second, burst); over the limit, the delivery is rescheduled to
+    when a token is free."""
 
     rates: Mapping[str, tuple[float, float]]
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
@@ -270,7 +299,8 @@ class RateLimit:
                 out.append(item)
                 continue
             per_second, burst = rate
-            bucket = self._buckets.setdefault(item.delivery.target_id, _Bucket(burst, ctx.now))
+            key = f"{item.target.channel}\x1f{item.target.endpoint}"  # memory only
+            bucket = self._buckets.setdefault(key, _Bucket(burst, ctx.now))
             bucket.tokens = min(burst, bucket.tokens + (ctx.now - bucket.at) * per_second)
             bucket.at = ctx.now
             if bucket.tokens >= 1:
@@ -311,8 +341,11 @@ class Send:
     # sending): the bound is per receiver, not per flush, or four flushes would send 128
     # at once to one receiver and wait in the HTTP pool past their timeout (measured).
     _turns: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    _loop: asyncio.AbstractEventLoop | None = None  # the turns' (tests run several)
 
     async def __call__(self, ctx: Context, items: list[Item]) -> list[Item]:
+        if self._loop is not asyncio.get_running_loop():
+            self._loop, self._turns = asyncio.get_running_loop(), {}
         await asyncio.gather(*(self._one(ctx, item, self._turns) for item in items))
         return []
 
@@ -324,6 +357,12 @@ class Send:
         receiver = _receiver(item.target)
         turn = turns.setdefault(receiver, asyncio.Semaphore(self.per_receiver))
         async with turn:
+            if time.monotonic() + self.timeout > ctx.claimed + ctx.lease:
+                # Waited its turn so long that the claim could lapse before the send
+                # ends, and another flush or node may claim it meanwhile: give it back
+                # unsent rather than risk a second send.
+                await ctx.finish(item, "pending", "claim lapsing before its turn", ctx.now)
+                return
             outcome = await guarded(channel.send(item.target, item.notification), self.timeout)
         attempt_no = item.delivery.attempts + 1
         if outcome.ok:

@@ -52,7 +52,13 @@ def build(core: Core) -> NotifyPillar:
         core.state,
         settings,
         clock=lambda: core.clock() / 1e9,
-        draw=drawer(core.store, cfg.metric_retention, core.clock, cfg.metric_search_limit),
+        draw=drawer(
+            core.store,
+            cfg.metric_retention,
+            core.clock,
+            cfg.metric_search_limit,
+            core.metric_functions,  # the server's metric math: anomaly bands in graphs
+        ),
         lines=LogLines(core.store, catalog_filters(LogsCatalog(core.state))),
     )
     # ``deliver`` returns once the event's notifications or incident are in the durable
@@ -74,7 +80,11 @@ def build(core: Core) -> NotifyPillar:
             MuteRuleService(parts.silences, parts.log, core.state, parts.clock),
             # GetMetricWidgetImage: the renderer that draws notification graphs.
             WidgetImageService(
-                core.store, cfg.metric_retention, core.clock, cfg.metric_search_limit
+                core.store,
+                cfg.metric_retention,
+                core.clock,
+                cfg.metric_search_limit,
+                core.metric_functions,
             ),
         ],
         open_paths=(OPEN_PREFIX,),

@@ -38,6 +38,7 @@ PALETTE = (
     "#17becf",
 )
 _ANNOTATION = "#d62728"
+BAND_GREY = "#b4b4b4"  # on white at alpha 0.45: (221, 221, 221)
 _LOCK = threading.Lock()
 _DPI = 100
 
@@ -74,9 +75,14 @@ def _draw(widget: Widget, lines: Sequence[Line], note: str) -> bytes:
     tz = timezone(timedelta(seconds=widget.tz_offset))
     if widget.view == "timeSeries":
         _time_series(fig, ax, widget, shown, tz, small)
+        most = max(3, widget.width // 90)
         ax.xaxis.set_major_locator(
             AutoDateLocator(  # type: ignore[no-untyped-call]
-                tz=tz, maxticks=max(3, widget.width // 90)
+                # a narrow graph allows few ticks: with the default of at least 5, no
+                # interval fits a few hours in 3 ticks (matplotlib warns, picks 30 s)
+                tz=tz,
+                minticks=5 if most >= 6 else 2,
+                maxticks=most,
             )
         )
         ax.xaxis.set_major_formatter(
@@ -152,7 +158,10 @@ def _time_series(
         right.spines["top"].set_visible(False)
         right.tick_params(labelsize=small, colors="#545b64")
     stack: dict[bool, Any] = {}
+    _bands(ax, right, widget, shown, tz)
     for i, ln in shown:
+        if _style(widget, ln).band:
+            continue
         target = right if (right is not None and _style(widget, ln).right) else ax
         xs = np.array([_dt(t, tz) for t in ln.times], dtype=object)
         ys = np.asarray(ln.values, dtype=float)
@@ -239,6 +248,34 @@ def _time_series(
     ax.grid(True, color="#eaeded", linewidth=0.8)
     if widget.tz_name != "UTC":
         ax.set_xlabel(f"UTC{widget.tz_name}", fontsize=small, color="#545b64")
+
+
+def _bands(ax: Any, right: Any, widget: Widget, shown: list[tuple[int, Line]], tz: Any) -> None:
+    """Anomaly detection bands (a row whose expression is ANOMALY_DETECTION_BAND: its
+    two series, upper then lower) shaded between their edges, grey unless the row has a
+    colour, under the metric lines as CloudWatch's console draws them."""
+    import numpy as np
+
+    rows: dict[int, list[Line]] = {}
+    for _, ln in shown:
+        if _style(widget, ln).band:
+            rows.setdefault(ln.row, []).append(ln)
+    for members in rows.values():
+        if len(members) < 2:
+            continue
+        upper, lower = members[0], members[1]
+        style = _style(widget, upper)
+        target = right if (right is not None and style.right) else ax
+        below = dict(zip(lower.times, lower.values, strict=True))
+        xs = np.array([_dt(t, tz) for t in upper.times], dtype=object)
+        hi = np.asarray(upper.values, dtype=float)
+        lo = np.asarray([below.get(t, math.nan) for t in upper.times], dtype=float)
+        # Both edges of each point, whichever is higher (a negative width flips them).
+        lo, hi = np.fmin(lo, hi), np.fmax(lo, hi)
+        label = style.label or f"{upper.label.removesuffix(' upper')} (expected)"
+        target.fill_between(
+            xs, lo, hi, color=style.color or BAND_GREY, alpha=0.45, linewidth=0, label=label
+        )
 
 
 def _last(line: Line) -> float:

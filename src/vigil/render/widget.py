@@ -35,6 +35,9 @@ _DURATION = re.compile(
 _SECONDS = (365 * 86400, 30 * 86400, 7 * 86400, 86400, 3600, 60, 1)
 _TZ = re.compile(r"^([+-])(\d\d)(\d\d)$")
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+# A row whose expression is a band call (and its alias) answers two series, upper then
+# lower (rules/alarms/band.py); CloudWatch's console shades between them.
+_BAND = re.compile(r"^\s*ANOMALY_DETECTION_(?:BAND|FUNCTION)\s*\(")
 
 
 class WidgetImageError(ValueError):
@@ -74,6 +77,7 @@ class RowStyle:
     label: str | None = None
     visible: bool = True
     right: bool = False
+    band: bool = False  # an ANOMALY_DETECTION_BAND expression: drawn as a shaded band
 
 
 @dataclass(slots=True)
@@ -170,6 +174,7 @@ def from_properties(props: dict[str, Any], now: int) -> Widget:
                 label=options.get("label"),
                 visible=options.get("visible", True) is not False,
                 right=options.get("yAxis") == "right",
+                band=bool(_BAND.match(str(options.get("expression", "")))),
             )
         )
     return w

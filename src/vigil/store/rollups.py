@@ -95,7 +95,7 @@ class _Partials:
 
 
 @dataclass(slots=True)
-class _Prepared:
+class Prepared:
     """A batch with its sketch entries, every value with a key."""
 
     rows: pa.Table
@@ -104,22 +104,23 @@ class _Prepared:
     entry_weight: F64
 
 
-def _prepare(rows: pa.Table) -> _Prepared:
+def prepare(rows: pa.Table) -> Prepared:
     """The batch's sketch entries; raises ``NonFiniteSketchValue`` for a value without a
-    key (the store computes the rollups before inserting anything: such a batch is refused
-    whole, as the views' ``toInt32`` refused it)."""
+    key (the store prepares a batch before inserting anything: such a batch is refused
+    whole, as the views' ``toInt32`` refused it). Cheap next to ``summarize``."""
     rows = rows.select([c for c in _USED if c in rows.column_names]).combine_chunks()
     entry_row, entry_value, entry_weight = _sketch_values(rows)
-    return _Prepared(rows, entry_row, sketch_keys(entry_value), entry_weight)
+    return Prepared(rows, entry_row, sketch_keys(entry_value), entry_weight)
 
 
 def rollup_input(rows: pa.Table) -> pa.Table | None:
     """The ``metric_rollup_input`` rows summarizing a batch of ``metrics`` rows."""
-    return _summarize(_prepare(rows)) if rows.num_rows else None
+    return summarize(prepare(rows)) if rows.num_rows else None
 
 
-def _summarize(prepared: _Prepared) -> pa.Table:
-    """The ``metric_rollup_input`` rows of a prepared (non-empty) batch."""
+def summarize(prepared: Prepared) -> pa.Table:
+    """The ``metric_rollup_input`` rows of a prepared (non-empty) batch. Reads the batch
+    only: safe in another thread while the batch itself is being inserted."""
     rows = prepared.rows
     raw = _raw_partials(prepared)
     five = _aggregate(raw, 300)
@@ -135,7 +136,7 @@ def _summarize(prepared: _Prepared) -> pa.Table:
 # --- partials of raw rows ------------------------------------------------------------
 
 
-def _raw_partials(prepared: _Prepared) -> _Partials:
+def _raw_partials(prepared: Prepared) -> _Partials:
     rows = prepared.rows
     kind = _i64(rows, "kind")
     value, count = _f64(rows, "value"), _f64(rows, "count")
@@ -330,17 +331,36 @@ def _series_codes(rows: pa.Table) -> I64:
 
 
 def _dimension_codes(dims: pa.MapArray) -> I64:
-    """Codes of the dimension maps: each map as the bytes of its (key, value) dictionary
-    indices, so that equal maps (same pairs, same order) and only they get equal codes."""
-    offsets = np.asarray(dims.offsets, dtype=np.int64)
-    pairs = np.empty((len(dims.keys), 2), dtype=np.int32)
-    pairs[:, 0] = _codes(dims.keys)
-    pairs[:, 1] = _codes(dims.items)
-    data = pa.py_buffer(pairs.tobytes())
-    as_bytes = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(dims), [None, pa.py_buffer((offsets * 8).tobytes()), data]
+    """Codes of the dimension maps, equal exactly when the maps are (same pairs, same
+    order). A map's entries are one range of its keys and one of its items, so a map is
+    three byte strings read in place: its keys' bytes, its items' bytes, and the lengths
+    of each key and item (which delimit them). Hashing those per row costs a fraction of
+    dictionary-encoding every key and value (it was 2/3 of the rollups' time)."""
+    entry = np.asarray(dims.offsets, dtype=np.int64)
+    k_off, k_data = _string_parts(dims.keys)
+    v_off, v_data = _string_parts(dims.items)
+    lengths = (np.diff(k_off) << 32) | np.diff(v_off)  # each length < 2**31
+    code = _codes(_binary(entry * 8, pa.py_buffer(lengths)))
+    code = _combine(code, _codes(_binary(k_off[entry], k_data)))
+    return _combine(code, _codes(_binary(v_off[entry], v_data)))
+
+
+def _string_parts(strings: pa.Array) -> tuple[I64, pa.Buffer]:
+    """A string array's offsets (value i is ``data[offsets[i]:offsets[i + 1]]``) and data."""
+    width = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    _, offsets, data = strings.buffers()
+    if offsets is None:  # an empty array
+        return np.zeros(1, dtype=np.int64), pa.py_buffer(b"")
+    at = strings.offset
+    view = np.frombuffer(offsets, dtype=width)[at : at + len(strings) + 1]
+    return view.astype(np.int64), data if data is not None else pa.py_buffer(b"")
+
+
+def _binary(offsets: I64, data: pa.Buffer) -> pa.Array:
+    """Binary values ``data[offsets[i]:offsets[i + 1]]``, without copying ``data``."""
+    return pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), offsets.size - 1, [None, pa.py_buffer(offsets), data]
     )
-    return _codes(as_bytes)
 
 
 def _codes(values: pa.Array | pa.ChunkedArray) -> I64:

@@ -43,14 +43,14 @@ class FlushState:
 
 def encode(tables: Mapping[str, pa.Table]) -> bytes:
     """One record's payload: the tables as Arrow IPC streams, each after its name."""
-    parts: list[bytes] = []
+    parts: list[bytes | pa.Buffer] = []
     for name, table in tables.items():
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
-        data = sink.getvalue().to_pybytes()
+        data = sink.getvalue()  # joined below from the Arrow buffer: no copy to bytes first
         raw_name = name.encode()
-        parts.append(struct.pack("<H", len(raw_name)) + raw_name + struct.pack("<Q", len(data)))
+        parts.append(struct.pack("<H", len(raw_name)) + raw_name + struct.pack("<Q", data.size))
         parts.append(data)
     return b"".join(parts)
 

@@ -3,6 +3,7 @@
 import { useMemo } from "preact/hooks";
 import { StateTrack, stateMarksPlugin } from "../chart/stateMarks";
 import { Annotation, ChartSeries, UPlotChart } from "../chart/UPlotChart";
+import { plural } from "../text";
 import { formatTime } from "../time";
 import { Backtest } from "./api";
 
@@ -79,8 +80,11 @@ export function summary(bt: Backtest): string {
   }
   if (since !== null) inAlarm += bt.end - since;
   const days = (bt.end - bt.start) / 86400;
-  const span = days >= 1 ? `${+days.toFixed(1)} days` : `${Math.round((bt.end - bt.start) / 3600)} hours`;
+  const n = days >= 1 ? +days.toFixed(1) : Math.round((bt.end - bt.start) / 3600);
+  const unit = days >= 1 ? "day" : "hour";
+  const span = n === 1 ? unit : `${n} ${unit}s`; // "the last hour", "the last 7 days"
+  const evaluations = plural(bt.evaluations, "evaluation");
   const dur = inAlarm >= 3600 ? `${Math.floor(inAlarm / 3600)} h ${Math.round((inAlarm % 3600) / 60)} min` : `${Math.round(inAlarm / 60)} min`;
-  if (!alarms) return `Would not have gone into ALARM over the last ${span} (${bt.evaluations.toLocaleString()} evaluations).`;
-  return `Would have gone into ALARM ${alarms} time${alarms === 1 ? "" : "s"} over the last ${span} (${dur} in ALARM, ${bt.evaluations.toLocaleString()} evaluations).`;
+  if (!alarms) return `Would not have gone into ALARM over the last ${span} (${evaluations}).`;
+  return `Would have gone into ALARM ${plural(alarms, "time")} over the last ${span} (${dur} in ALARM, ${evaluations}).`;
 }

@@ -30,7 +30,7 @@ export interface Annotation {
 
 export interface ChartProps {
   times: Float64Array | number[]; // seconds
-  values: (number | null)[][];
+  values: ArrayLike<number | null>[]; // null or NaN: no point
   series: ChartSeries[];
   bars?: boolean;
   stacked?: boolean;
@@ -63,15 +63,27 @@ export const PALETTE = [
   "#17becf",
 ];
 
+/** The data's [min, max] on one axis widened to its horizontal annotations' values. */
+function withLines(min: number | null, max: number | null, lines: Annotation[] | undefined, axis: "left" | "right"): [number, number] {
+  let lo = min ?? Infinity;
+  let hi = max ?? -Infinity;
+  for (const a of lines ?? []) {
+    if ((a.axis ?? "left") !== axis || !Number.isFinite(a.value)) continue;
+    lo = Math.min(lo, a.value);
+    hi = Math.max(hi, a.value);
+  }
+  return Number.isFinite(lo) && Number.isFinite(hi) ? [lo, hi] : [min ?? 0, max ?? 1];
+}
+
 function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
 }
 
-function stack(values: (number | null)[][]): (number | null)[][] {
+function stack(values: ArrayLike<number | null>[]): (number | null)[][] {
   const out: (number | null)[][] = [];
   let acc: number[] | null = null;
   for (const row of values) {
-    const next = row.map((v, i) => (v ?? 0) + (acc ? acc[i] : 0));
+    const next: number[] = Array.from(row, (v, i) => (v ?? 0) + (acc ? acc[i] : 0));
     out.push(next.map((v, i) => (row[i] === null && !acc ? null : v)));
     acc = next;
   }
@@ -181,12 +193,32 @@ function tooltipPlugin(tz: string): uPlot.Plugin {
   };
 }
 
+/** The x scale's span in seconds (the page's range before the first draw). */
+function xSpan(u: uPlot): number {
+  const { min, max } = u.scales.x ?? {};
+  if (min != null && max != null) return max - min;
+  const t = u.data?.[0];
+  return t && t.length > 1 ? t[t.length - 1] - t[0] : 0;
+}
+
+/** What uPlot draws: min/max per pixel column when there are many more points than
+ *  columns, stacked when asked. */
+function chartData(p: ChartProps, width: number) {
+  // At most ~120k points per draw: many series share coarser columns (100 series of a
+  // 1,100-px plot: min/max per ~2 px), so a redraw stays one short task.
+  const columns = Math.max(Math.min(width, Math.floor(120_000 / (2 * Math.max(p.values.length, 1)))), width / 4);
+  const thin = decimate(p.times, p.values, Math.floor(columns));
+  const values = p.stacked ? stack(thin.values) : thin.values;
+  return { thin, data: [thin.times, ...values] as uPlot.AlignedData };
+}
+
 export function UPlotChart(props: ChartProps) {
   const themeTick = useThemeTick();
   const ref = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const cb = useRef(props);
   cb.current = props;
+  const shown = useRef<ChartProps["values"] | null>(null); // the values the chart holds
 
   useEffect(() => {
     const el = ref.current!;
@@ -196,8 +228,11 @@ export function UPlotChart(props: ChartProps) {
     const gridColor = cssVar("--grid");
     const fmt = (ms: number) => formatTime(ms, tz, false);
     const width = Math.max(el.clientWidth, 100);
-    const thin = decimate(props.times, props.values, width);
-    const values = props.stacked ? stack(thin.values) : thin.values;
+    const { thin, data } = chartData(props, width - 70);
+    shown.current = props.values;
+    // Many segments: 1-px lines, which the canvas draws as hairlines (no stroker): the
+    // rasterizing of 1.5-px lines was most of a 12-chart dashboard's drawing time.
+    const dense = thin.times.length * series.length > 4_000;
     const bars = props.bars ? uPlot.paths.bars!({ size: [0.8, 40] }) : undefined;
     const opts: uPlot.Options = {
       width,
@@ -211,25 +246,38 @@ export function UPlotChart(props: ChartProps) {
       // With many series, per-move work stays small: no hover dots, legend values kept.
       legend: { live: series.length <= 40 },
       scales: {
-        x: props.xRange ? { time: true, range: () => props.xRange! } : { time: true },
+        // The page's range as it is now (a zoom moves it without a new chart).
+        x: props.xRange
+          ? { time: true, range: (_u, min, max) => cb.current.xRange ?? [min, max] }
+          : { time: true },
+        // Each axis takes in its horizontal annotations (an alarm's threshold above the
+        // data is a line on the graph, as in CloudWatch, not off its top).
         y: {
-          range: (_u, min, max) => [
-            props.left?.min ?? (min === max ? min - 1 : Math.min(min, 0)),
-            props.left?.max ?? (min === max ? max + 1 : max),
-          ],
+          range: (_u, dmin, dmax) => {
+            const [min, max] = withLines(dmin, dmax, props.horizontal, "left");
+            return [
+              props.left?.min ?? (min === max ? min - 1 : Math.min(min, 0)),
+              props.left?.max ?? (min === max ? max + 1 : max),
+            ];
+          },
         },
         right: {
-          range: (_u, min, max) => [
-            props.right?.min ?? Math.min(min, 0),
-            props.right?.max ?? (min === max ? max + 1 : max),
-          ],
+          range: (_u, dmin, dmax) => {
+            const [min, max] = withLines(dmin, dmax, props.horizontal, "right");
+            return [props.right?.min ?? Math.min(min, 0), props.right?.max ?? (min === max ? max + 1 : max)];
+          },
         },
       },
+      // Room on the right for half of the last time label ("12-07 16:00" is ~70 px wide):
+      // uPlot's own right padding (25 px) clipped it when a tick fell near the edge.
+      padding: [null, (u, _side, sides) => (sides[1] ? 0 : xSpan(u) > 86400 ? 40 : 24), null, null],
       axes: [
         {
           stroke: axisColor,
           grid: { stroke: gridColor, width: 1 },
           ticks: { stroke: gridColor },
+          // Ticks as far apart as their labels are wide (dates and times, or times).
+          space: (_u, _i, min, max) => (max - min > 86400 ? 90 : 55),
           // 24-hour times in the page's time zone; dates once the range spans days.
           values: (_u: uPlot, splits: number[]) => {
             const days = splits.length > 1 && splits[splits.length - 1] - splits[0] > 86400;
@@ -265,7 +313,7 @@ export function UPlotChart(props: ChartProps) {
         ...series.map((s, i) => ({
           label: s.label,
           stroke: s.color,
-          width: s.band ? 1 : 1.5,
+          width: s.band || dense ? 1 : 1.5,
           points: s.band ? { show: false } : undefined,
           show: s.show !== false,
           scale: s.axis === "right" ? "right" : "y",
@@ -280,6 +328,14 @@ export function UPlotChart(props: ChartProps) {
         ? series.slice(1).map((_, i) => ({ series: [i + 2, i + 1] as [number, number] }))
         : props.fillBands?.map((b) => ({ series: [b.upper + 1, b.lower + 1] as [number, number], fill: b.color })),
       hooks: {
+        // The range shown, in words (screen readers; what a zoom changed at once).
+        setScale: [
+          (u: uPlot, key: string) => {
+            const { min, max } = u.scales.x;
+            if (key !== "x" || min == null || max == null) return;
+            el.setAttribute("aria-label", `Chart from ${formatTime(min * 1000, tz)} to ${formatTime(max * 1000, tz)}`);
+          },
+        ],
         setSelect: [
           (u: uPlot) => {
             if (u.select.width < 3) return;
@@ -296,7 +352,6 @@ export function UPlotChart(props: ChartProps) {
         ...(props.plugins ?? []),
       ],
     };
-    const data = [thin.times, ...values] as uPlot.AlignedData;
     const u = new uPlot(opts, data, el);
     plot.current = u;
     let down: [number, number] | null = null;
@@ -333,31 +388,62 @@ export function UPlotChart(props: ChartProps) {
       u.destroy();
       plot.current = null;
     };
-  }, [props.times, props.values, props.series, props.height, props.tz, props.stacked, props.bars, themeTick, props.xRange?.[0], props.xRange?.[1], props.plugins, JSON.stringify(props.horizontal ?? [])]);
+    // A new chart when what it shows changes (series, axes, look); new data or a new
+    // range keep it (below): no legend and canvas rebuilt for every zoom or refresh.
+  }, [JSON.stringify(props.series), props.height, props.tz, props.stacked, props.bars, themeTick, props.plugins, JSON.stringify(props.horizontal ?? [])]);
+
+  // New data for the same series: decimated and set on the chart as it is.
+  useEffect(() => {
+    const u = plot.current;
+    if (!u || shown.current === props.values) return;
+    shown.current = props.values;
+    u.setData(chartData(props, u.bbox.width / devicePixelRatio).data);
+  }, [props.times, props.values]);
+
+  // A new range (a zoom, a preset) redraws at once from the data in memory, already
+  // thinned to min/max per pixel column; finer data follows with the next answer.
+  useEffect(() => {
+    const u = plot.current;
+    const r = props.xRange;
+    if (!u || !r || (u.scales.x.min === r[0] && u.scales.x.max === r[1])) return;
+    u.setScale("x", { min: r[0], max: r[1] });
+  }, [props.xRange?.[0], props.xRange?.[1]]);
 
   // Axis titles are text beside the canvas: readable by people, screen readers and tests.
   const hasRight = props.series.some((s) => s.axis === "right");
   return (
     <div class="chart-wrap">
       {props.left?.label ? <div class="axis-title axis-left">{props.left.label}</div> : null}
-      <div class="chart" ref={ref} />
+      <div class="chart" ref={ref} role="group" />
       {hasRight && props.right?.label ? <div class="axis-title axis-right">{props.right.label}</div> : null}
     </div>
   );
+}
+
+// Number formatters built once (toLocaleString with options builds one per call).
+const NUMBER_FORMATS = new Map<string, Intl.NumberFormat>();
+
+function numberFormat(min: number, max: number): Intl.NumberFormat {
+  const key = `${min}|${max}`;
+  let f = NUMBER_FORMATS.get(key);
+  if (!f) {
+    f = new Intl.NumberFormat("en-US", { minimumFractionDigits: min, maximumFractionDigits: max });
+    NUMBER_FORMATS.set(key, f);
+  }
+  return f;
 }
 
 /** Tick labels with as many decimals as the tick step needs (0.0015, 0.002 — not 0.002
  *  twice), thousands separated. */
 function tickValues(_u: uPlot, splits: number[], _axis: number, _space: number, incr: number): string[] {
   const decimals = Math.min(Math.max(0, -Math.floor(Math.log10(Math.abs(incr) || 1))), 12);
-  return splits.map((v) =>
-    v == null ? "" : v.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals }),
-  );
+  const f = numberFormat(decimals, decimals);
+  return splits.map((v) => (v == null ? "" : f.format(v)));
 }
 
 export function formatValue(v: number): string {
   const a = Math.abs(v);
   if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
-  if (Number.isInteger(v)) return v.toLocaleString("en-US");
-  return v.toLocaleString("en-US", { maximumFractionDigits: a >= 100 ? 1 : 3 });
+  if (Number.isInteger(v)) return numberFormat(0, 0).format(v);
+  return numberFormat(0, a >= 100 ? 1 : 3).format(v);
 }

@@ -3,11 +3,11 @@
 // upper and lower edges, labels ending in "Upper"/"High" and "Lower"/"Low"); a server may
 // also give one series with "lower"/"upper" arrays. Either way the chart draws one filled
 // band between the edges, in the row's colour (grey by default, as the console does).
-import { SeriesData } from "../widgets/series";
+import { isValue, SeriesData, Values } from "../widgets/series";
 
 export interface BandSeries extends SeriesData {
-  lower?: (number | null)[];
-  upper?: (number | null)[];
+  lower?: Values;
+  upper?: Values;
 }
 
 export interface Banded {
@@ -22,11 +22,11 @@ export function isBandExpression(expression: unknown): boolean {
   return typeof expression === "string" && BAND_RE.test(expression);
 }
 
-function mean(values: (number | null)[]): number {
+function mean(values: Values): number {
   let sum = 0;
   let n = 0;
   for (const v of values) {
-    if (v !== null && Number.isFinite(v)) {
+    if (isValue(v) && Number.isFinite(v)) {
       sum += v;
       n++;
     }

@@ -1,6 +1,7 @@
 // "Logs and traces of this minute": what happened around a point of any metric graph.
 import { useEffect, useState } from "preact/hooks";
 import { api, isAbort } from "../api";
+import { plural } from "../text";
 import { formatTime } from "../time";
 
 interface LogRow {
@@ -76,7 +77,7 @@ export function PointPanel({ timeMs, tz, onClose }: { timeMs: number; tz: string
             <li key={t.trace_id}>
               <a href={`/traces/${t.trace_id}`}>{t.root_service} {t.root_name}</a>{" "}
               <span class="muted">{t.duration_ms.toFixed(1)} ms</span>
-              {t.error_count ? <span class="tag error"> {t.error_count} errors</span> : null}
+              {t.error_count ? <span class="tag error"> {plural(t.error_count, "error")}</span> : null}
             </li>
           ))}
         </ul>

@@ -1,6 +1,10 @@
 // The fields of the results (and of the groups, from GetLogGroupFields): how often each is
-// present, its top values among the loaded rows, and one click to filter by a value.
-import { useMemo, useState } from "preact/hooks";
+// present, its top values, and one click to filter by a value. The top values are counted
+// by the server over every event the query matches (``top``), not only the loaded rows;
+// for an aggregating query (its rows are the answer) they are the rows' own.
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { isAbort } from "../api";
+import { plural } from "../text";
 
 type Row = Record<string, string>;
 
@@ -17,18 +21,39 @@ export function topValues(rows: Row[], field: string, n = 5): { value: string; c
     .map(([value, count]) => ({ value, count }));
 }
 
+export type TopValues = { value: string; count: number }[];
+
+type Top = { field: string; values?: TopValues; error?: string };
+
 export function FieldSidebar({
   rows,
   fields,
   discovered,
   onFilter,
+  top,
+  matched,
 }: {
   rows: Row[];
   fields: string[];
   discovered: { name: string; percent: number }[];
   onFilter: (field: string, value: string, negate: boolean) => void;
+  /** The top values of a field over all matching events (a query on the server). */
+  top?: (field: string, signal: AbortSignal) => Promise<TopValues>;
+  /** How many events the query matches (its statistics), once known. */
+  matched?: number;
 }) {
   const [openField, setOpenField] = useState<string | null>(null);
+  const [served, setServed] = useState<Top | null>(null);
+  useEffect(() => {
+    setServed(null);
+    if (!openField || !top) return;
+    const ac = new AbortController();
+    const field = openField;
+    top(field, ac.signal)
+      .then((values) => setServed({ field, values }))
+      .catch((e) => !isAbort(e) && setServed({ field, error: (e as Error).message }));
+    return () => ac.abort();
+  }, [openField, top]);
   const present = useMemo(() => {
     const m = new Map<string, number>();
     for (const r of rows) for (const k in r) m.set(k, (m.get(k) ?? 0) + 1);
@@ -55,27 +80,14 @@ export function FieldSidebar({
             </button>
             {openField === f ? (
               <div class="top-values" role="region" aria-label={`Top values of ${f}`}>
-                {rows.length === 0 ? (
+                {top ? (
+                  <ServedTop field={f} served={served?.field === f ? served : null} matched={matched} onFilter={onFilter} />
+                ) : rows.length === 0 ? (
                   <p class="muted">No rows loaded.</p>
                 ) : (
                   <>
-                    <p class="muted">Top values in {rows.length.toLocaleString()} rows</p>
-                    <ul>
-                      {topValues(rows, f).map(({ value, count }) => (
-                        <li key={value}>
-                          <span class="value" title={value}>
-                            {value === "" ? <em>(empty)</em> : value}
-                          </span>
-                          <span class="muted">{count}</span>
-                          <button type="button" class="icon" aria-label={`Filter ${f} = ${value}`} title="Only this value" onClick={() => onFilter(f, value, false)}>
-                            ⊕
-                          </button>
-                          <button type="button" class="icon" aria-label={`Filter ${f} != ${value}`} title="Exclude this value" onClick={() => onFilter(f, value, true)}>
-                            ⊖
-                          </button>
-                        </li>
-                      ))}
-                    </ul>
+                    <p class="muted">Top values in {plural(rows.length, "row")}</p>
+                    <ValueList field={f} values={topValues(rows, f)} onFilter={onFilter} />
                   </>
                 )}
               </div>
@@ -84,5 +96,60 @@ export function FieldSidebar({
         ))}
       </ul>
     </aside>
+  );
+}
+
+
+function ServedTop({
+  field,
+  served,
+  matched,
+  onFilter,
+}: {
+  field: string;
+  served: Top | null;
+  matched?: number;
+  onFilter: (field: string, value: string, negate: boolean) => void;
+}) {
+  if (!served) return <p class="muted">Counting the values of {field}…</p>;
+  if (served.error) return <p class="muted">The top values could not be counted: {served.error}</p>;
+  const values = served.values ?? [];
+  if (!values.length) return <p class="muted">No matching event has {field}.</p>;
+  return (
+    <>
+      <p class="muted">
+        Top {values.length} of {matched === undefined ? "all matching events" : plural(matched, "event")}
+      </p>
+      <ValueList field={field} values={values} onFilter={onFilter} />
+    </>
+  );
+}
+
+function ValueList({
+  field: f,
+  values,
+  onFilter,
+}: {
+  field: string;
+  values: TopValues;
+  onFilter: (field: string, value: string, negate: boolean) => void;
+}) {
+  return (
+    <ul>
+      {values.map(({ value, count }) => (
+        <li key={value}>
+          <span class="value" title={value}>
+            {value === "" ? <em>(empty)</em> : value}
+          </span>
+          <span class="muted">{count.toLocaleString()}</span>
+          <button type="button" class="icon" aria-label={`Filter ${f} = ${value}`} title="Only this value" onClick={() => onFilter(f, value, false)}>
+            ⊕
+          </button>
+          <button type="button" class="icon" aria-label={`Filter ${f} != ${value}`} title="Exclude this value" onClick={() => onFilter(f, value, true)}>
+            ⊖
+          </button>
+        </li>
+      ))}
+    </ul>
   );
 }

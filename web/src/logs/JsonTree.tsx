@@ -1,5 +1,5 @@
-// A JSON value as a tree of <details> (objects and arrays collapse), strings with trace-id links.
-import { Linked } from "./links";
+// A JSON value as a tree of <details> (objects and arrays collapse); a trace id key's value links to its trace.
+import { normalTraceId, TRACE_KEYS, TraceLink } from "./links";
 
 export function JsonTree({ value, name, open = true }: { value: unknown; name?: string; open?: boolean }) {
   const label = name !== undefined ? <span class="json-key">{name}: </span> : null;
@@ -28,7 +28,7 @@ export function JsonTree({ value, name, open = true }: { value: unknown; name?: 
   return (
     <div class="json-leaf">
       {label}
-      <span class={cls}>{typeof value === "string" ? <Linked text={JSON.stringify(value)} /> : String(value)}</span>
+      <span class={cls}>{typeof value === "string" ? <StringValue name={name} value={value} /> : String(value)}</span>
     </div>
   );
 }
@@ -41,4 +41,10 @@ export function parseJson(text: string): unknown | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A string; under one of the trace id keys (the record's trace id field), a link. */
+function StringValue({ name, value }: { name?: string; value: string }) {
+  const id = name !== undefined && TRACE_KEYS.includes(name) ? normalTraceId(value) : null;
+  return id ? <TraceLink id={id}>{JSON.stringify(value)}</TraceLink> : <>{JSON.stringify(value)}</>;
 }

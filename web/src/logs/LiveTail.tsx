@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, isAbort } from "../api";
 import { formatTime } from "../time";
-import { Linked } from "./links";
+import { Linked, messageTraceId } from "./links";
 
 interface TailEvent {
   timestamp: number;
@@ -112,7 +112,7 @@ export function LiveTail({ groups, tz }: { groups: string[]; tz: string }) {
         {lines.map((l, i) => (
           <div class="tail-line" key={`${l.ingestion_time}-${i}`}>
             <span class="muted">{formatTime(l.timestamp, tz, false)}</span>{" "}
-            {groups.length > 1 ? <span class="tag">{l.group}</span> : null} <Linked text={l.message} />
+            {groups.length > 1 ? <span class="tag">{l.group}</span> : null} <Linked text={l.message} traceId={messageTraceId(l.message)} />
           </div>
         ))}
       </div>

@@ -3,7 +3,7 @@
 import { useRef, useState } from "preact/hooks";
 import { logsApi } from "./aws";
 import { JsonTree, parseJson } from "./JsonTree";
-import { Linked } from "./links";
+import { Linked, normalTraceId, recordTraceId, TRACE_KEYS, TraceLink } from "./links";
 import { useWindow } from "./virtual";
 import { formatTime } from "../time";
 
@@ -42,19 +42,31 @@ function Record_({ ptr }: { ptr: string }) {
   return <JsonTree value={state.record} name="record" />;
 }
 
+/** A cell: the message with its record's trace id linked, a trace id field as a link. */
+function Cell({ field, row, tz, traceId }: { field: string; row: Row; tz: string; traceId: string | null }) {
+  const v = row[field];
+  if (field === "@message") return <Linked text={v ?? ""} traceId={traceId} />;
+  const id = field === "@traceId" || TRACE_KEYS.includes(field) ? normalTraceId(v) : null;
+  if (id) return <TraceLink id={id}>{v}</TraceLink>;
+  return <>{cellText(field, v, tz)}</>;
+}
+
 function Detail({ row, tz }: { row: Row; tz: string }) {
   const message = row["@message"];
+  const traceId = recordTraceId(row);
   const json = message !== undefined ? parseJson(message) : undefined;
   return (
     <div class="result-detail" role="region" aria-label="Log event details">
       <table class="kv">
         <tbody>
-          {Object.entries(row)
-            .filter(([k]) => k !== "@ptr")
-            .map(([k, v]) => (
+          {Object.keys(row)
+            .filter((k) => k !== "@ptr")
+            .map((k) => (
               <tr key={k}>
                 <th>{k}</th>
-                <td>{k === "@message" ? <Linked text={v} /> : <Linked text={cellText(k, v, tz)} />}</td>
+                <td>
+                  <Cell field={k} row={row} tz={tz} traceId={traceId} />
+                </td>
               </tr>
             ))}
         </tbody>
@@ -81,6 +93,7 @@ export function ResultsTable({ rows, fields, tz }: { rows: Row[]; fields: string
   for (let i = win.first; i < win.last; i++) {
     const row = rows[i];
     const expanded = open.has(i);
+    const traceId = recordTraceId(row);
     visible.push(
       <div
         class={expanded ? "result-row open" : "result-row"}
@@ -96,7 +109,7 @@ export function ResultsTable({ rows, fields, tz }: { rows: Row[]; fields: string
           </button>
           {cols.map((f) => (
             <div role="cell" class="result-cell" key={f} title={row[f]}>
-              {f === "@message" ? <Linked text={row[f] ?? ""} /> : cellText(f, row[f], tz)}
+              <Cell field={f} row={row} tz={tz} traceId={traceId} />
             </div>
           ))}
         </div>

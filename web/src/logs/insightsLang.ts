@@ -36,7 +36,7 @@ export const AGGREGATES = [
   "sortsLast", "stddev", "sum",
 ];
 const KEYWORDS = ["and", "or", "not", "by", "as", "in", "like", "asc", "desc", "SOURCE", "logGroups"];
-export const SYSTEM_FIELDS = ["@timestamp", "@message", "@logStream", "@log", "@ingestionTime", "@ptr"];
+export const SYSTEM_FIELDS = ["@timestamp", "@message", "@logStream", "@log", "@ingestionTime", "@ptr", "@traceId"];
 
 const commandSet = new Set(COMMANDS);
 const functionSet = new Set([...FUNCTIONS, ...AGGREGATES].map((f) => f.toLowerCase()));

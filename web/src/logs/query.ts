@@ -60,14 +60,26 @@ export async function startQuery(
   }
 }
 
-/** Polls until the query ends; an abort stops it on the server too. */
-export async function pollQuery(id: string, signal: AbortSignal): Promise<QueryAnswer> {
+/** Polls until the query ends; an abort stops it on the server too. ``onRows`` gets the
+ *  rows the server answers while the query still runs (its final rows, before the counts
+ *  of its statistics), once. */
+export async function pollQuery(
+  id: string,
+  signal: AbortSignal,
+  onRows?: (answer: QueryAnswer) => void,
+): Promise<QueryAnswer> {
   const path = `/api/v1/logs/insights/${id}`;
+  let told = false;
   try {
-    for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
-      const answer = await api<QueryAnswer>(path, { signal });
+    for (;;) {
+      // A long poll: the server answers as soon as there are rows or the query ended.
+      const answer = await api<QueryAnswer>(`${path}?wait=2000`, { signal });
       if (answer.status !== "Running" && answer.status !== "Scheduled") return answer;
-      await sleep(wait, signal);
+      if (onRows && !told && answer.results) {
+        told = true;
+        onRows(answer);
+      }
+      await sleep(5, signal);
     }
   } catch (e) {
     if (isAbort(e)) stopQuery(id);
@@ -156,7 +168,7 @@ export function patternQuery(text: string): string {
 /** The query with one more filter (a field's value chosen in the sidebar), placed before
  *  any aggregation, ordering or limit so that it narrows what they see. */
 export function withFilter(text: string, field: string, value: string, negate = false): string {
-  const name = /^[@A-Za-z_][\w.@]*$/.test(field) ? field : "`" + field.replace(/`/g, "``") + "`";
+  const name = fieldRef(field);
   const literal = /^-?\d+(\.\d+)?$/.test(value) ? value : JSON.stringify(value);
   const filter = `filter ${name} ${negate ? "!=" : "="} ${literal}`;
   const parts = splitCommands(text);
@@ -164,4 +176,23 @@ export function withFilter(text: string, field: string, value: string, negate = 
   const at = parts.findIndex((p) => later.includes(commandOf(p)));
   if (at < 0) return [...parts, filter].join("\n| ");
   return [...parts.slice(0, at), filter, ...parts.slice(at)].join("\n| ");
+}
+
+/** A field's name as a query writes it (backquoted unless a plain name). */
+export function fieldRef(field: string): string {
+  return /^[@A-Za-z_][\w.@]*$/.test(field) ? field : "`" + field.replace(/`/g, "``") + "`";
+}
+
+/** The five most frequent values of ``field`` among all the events the query matches
+ *  (not only the rows loaded): its matching commands, then a count by the field. */
+export function topValuesQuery(text: string, field: string, n = 5): string {
+  const f = fieldRef(field);
+  return [...matchingPart(text), `filter ispresent(${f})`, `stats count(*) as events by ${f}`, `sort events desc`, `limit ${n}`].join(
+    "\n| ",
+  );
+}
+
+/** The log lines of one trace, by the records' trace id field (not the message text). */
+export function traceLogsQuery(traceId: string): string {
+  return `fields @timestamp, @message, @logStream, @traceId\n| filter @traceId = "${traceId.toLowerCase()}"\n| sort @timestamp desc`;
 }

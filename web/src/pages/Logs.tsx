@@ -1,16 +1,17 @@
 // /logs: the Logs Insights explorer. URL state: groups (comma-separated), query, from, to,
 // tz, tab (results | patterns | tail). A query in the URL runs when the page opens.
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { isAbort } from "../api";
 import { TimePicker } from "../components/TimePicker";
 import { logsApi } from "../logs/aws";
-import { FieldSidebar } from "../logs/FieldSidebar";
+import { FieldSidebar, TopValues } from "../logs/FieldSidebar";
 import { GroupPicker, useLogGroups } from "../logs/GroupPicker";
 import { Histogram, toBins } from "../logs/Histogram";
 import { EditorError, InsightsEditor } from "../logs/InsightsEditor";
 import { LiveTail } from "../logs/LiveTail";
 import {
   binSeconds,
+  hasAggregation,
   histogramQuery,
   patternQuery,
   pollQuery,
@@ -18,11 +19,13 @@ import {
   QueryTextError,
   startQuery,
   stopQuery,
+  topValuesQuery,
   withFilter,
 } from "../logs/query";
 import { ResultsTable } from "../logs/ResultsTable";
 import { HistoryItem, listSaved, loadHistory, QueryDefinition, remember, saveQuery } from "../logs/saved";
 import { navigate, withParams } from "../router";
+import { plural } from "../text";
 import { Range, resolve } from "../time";
 
 const DEFAULT_QUERY = "fields @timestamp, @message, @logStream, @log\n| sort @timestamp desc\n| limit 10000";
@@ -73,27 +76,38 @@ export function Logs({ query }: { query: URLSearchParams }) {
   const groupsKey = groups.join(",");
 
   // The groups' discovered fields (GetLogGroupFields) feed completion and the sidebar.
-  // Only groups that exist are asked (a missing one is reported once, above the editor).
+  // Only groups that exist are asked (a missing one is reported once, above the editor),
+  // once per set of groups, and only once a running query has its rows: over a big group
+  // the field scan would take the store's cores from the first rows.
   const existing = known ? groups.filter((g) => known.some((k) => k.name === g)) : [];
   const existingKey = existing.join(",");
+  const settled = !run || run.status !== "running" || run.answer !== undefined;
+  const fieldsFor = useRef<string | null>(null);
   useEffect(() => {
-    if (!existing.length) return setDiscovered([]);
-    const ac = new AbortController();
+    if (!existing.length) {
+      fieldsFor.current = null;
+      return setDiscovered([]);
+    }
+    if (!settled || fieldsFor.current === existingKey) return;
+    const key = existingKey;
+    fieldsFor.current = key;
     Promise.all(
       existing.map((g) =>
-        logsApi<{ logGroupFields: { name: string; percent: number }[] }>("GetLogGroupFields", { logGroupName: g }, ac.signal)
+        logsApi<{ logGroupFields: { name: string; percent: number }[] }>("GetLogGroupFields", { logGroupName: g })
           .then((r) => r.logGroupFields ?? [])
           .catch(() => []),
       ),
     ).then((lists) => {
+      if (fieldsFor.current !== key) return; // the groups changed meanwhile
       const best = new Map<string, number>();
       for (const l of lists) for (const f of l) best.set(f.name, Math.max(best.get(f.name) ?? 0, f.percent));
       setDiscovered([...best.entries()].map(([name, percent]) => ({ name, percent })));
     });
-    return () => ac.abort();
-  }, [existingKey]);
+  }, [existingKey, settled]);
 
-  // Running: the query (up to 10,000 rows) and its histogram side by side.
+  // Running: the query (up to 10,000 rows), then its histogram. Rows show as soon as the
+  // server has them (before the counts of the statistics); the histogram query starts
+  // only then, so that it does not take the store's cores from the first rows.
   useEffect(() => {
     if (!groups.length || !text.trim() || tab === "tail") return;
     // Runs at once (not after the group list: a round trip less to the first rows); a
@@ -117,12 +131,21 @@ export function Logs({ query }: { query: URLSearchParams }) {
         const id = await startQuery(text, groups, startMs, endMs, ROW_LIMIT, ac.signal);
         mainId = id;
         setRun({ status: "running", id, startedAt });
-        // The histogram query runs beside the main one; its failure leaves only a note.
-        startQuery(histogramQuery(text, bin), groups, startMs, endMs, ROW_LIMIT, ac.signal)
-          .then((hid) => pollQuery(hid, ac.signal))
-          .then((a) => a.status === "Complete" && setHist(toBins(a.results ?? [], bin, startMs, endMs)))
-          .catch(() => undefined);
-        const answer = await pollQuery(id, ac.signal);
+        let histStarted = false;
+        // The histogram's failure leaves the results as they are.
+        const histogram = () => {
+          if (histStarted || ac.signal.aborted) return;
+          histStarted = true;
+          startQuery(histogramQuery(text, bin), groups, startMs, endMs, ROW_LIMIT, ac.signal)
+            .then((hid) => pollQuery(hid, ac.signal))
+            .then((a) => a.status === "Complete" && setHist(toBins(a.results ?? [], bin, startMs, endMs)))
+            .catch(() => undefined);
+        };
+        const answer = await pollQuery(id, ac.signal, (rowsSoFar) => {
+          setRun((r) => (r && r.id === id && r.status === "running" ? { ...r, answer: rowsSoFar } : r));
+          histogram();
+        });
+        if (answer.status === "Complete") histogram();
         const seconds = (performance.now() - startedAt) / 1000;
         if (answer.status === "Complete") setRun({ status: "done", id, answer, startedAt, seconds });
         else if (answer.status === "Cancelled") setRun({ status: "stopped", id, startedAt, seconds });
@@ -174,7 +197,20 @@ export function Logs({ query }: { query: URLSearchParams }) {
   };
   const rows = run?.answer?.results ?? [];
   const fields = run?.answer?.fields ?? [];
-  const stats = run?.answer?.statistics;
+  const stats = run?.status === "done" ? run.answer?.statistics : undefined;
+  const aggregated = hasAggregation(text);
+  // A field's top values over every matching event (a query of its own, on demand).
+  const top = useCallback(
+    async (field: string, signal: AbortSignal): Promise<TopValues> => {
+      const id = await startQuery(topValuesQuery(text, field), groups, startMs, endMs, ROW_LIMIT, signal);
+      const a = await pollQuery(id, signal);
+      if (a.status !== "Complete") throw new Error(a.error ?? a.status);
+      return (a.results ?? [])
+        .filter((r) => r[field] !== undefined)
+        .map((r) => ({ value: r[field], count: Number(r.events ?? 0) }));
+    },
+    [text, groupsKey, startMs, endMs],
+  );
 
   return (
     <div class="logs-page">
@@ -208,12 +244,15 @@ export function Logs({ query }: { query: URLSearchParams }) {
           onRun={runNow}
         />
         <div class="editor-actions">
+          {/* Keyed: Run and Stop are two elements, so a click aimed at Run in the frame
+              where a run starts lands on nothing rather than on Stop (one reused button
+              stopped queries 0.1 s after they began). */}
           {run?.status === "running" ? (
-            <button type="button" class="primary" onClick={() => stopRef.current()}>
+            <button key="stop" type="button" class="primary" onClick={() => stopRef.current()}>
               Stop
             </button>
           ) : (
-            <button type="button" class="primary" onClick={() => runNow(draft)} disabled={!groups.length} title="Run (Ctrl+Enter)">
+            <button key="run" type="button" class="primary" onClick={() => runNow(draft)} disabled={!groups.length} title="Run (Ctrl+Enter)">
               Run
             </button>
           )}
@@ -317,6 +356,8 @@ export function Logs({ query }: { query: URLSearchParams }) {
             rows={rows}
             fields={fields}
             discovered={discovered}
+            top={aggregated || !groups.length ? undefined : top}
+            matched={stats?.recordsMatched}
             onFilter={(f, v, neg) => go({ query: withFilter(text, f, v, neg), tab: null })}
           />
           <div class="logs-main">
@@ -326,6 +367,11 @@ export function Logs({ query }: { query: URLSearchParams }) {
               </div>
             ) : null}
             {groups.length === 0 ? <p class="muted">Choose one or more log groups, write a query and press Run.</p> : null}
+            {run?.status === "stopped" && tab !== "patterns" ? (
+              <p class="muted query-stopped">
+                The query was stopped after {run.seconds?.toFixed(1) ?? "?"} s (on the server too){run.answer ? "; the rows it had found are below" : ""}. Press Run to run it again.
+              </p>
+            ) : null}
             {hist ? (
               <Histogram
                 {...hist}
@@ -337,14 +383,14 @@ export function Logs({ query }: { query: URLSearchParams }) {
             ) : null}
             {tab === "patterns" ? (
               <PatternView run={patterns} tz={tz} />
-            ) : run?.status === "done" ? (
+            ) : run?.status === "done" || (run?.status !== "error" && run?.answer) ? (
               rows.length === 0 ? (
                 <p class="muted">No log events match in this time range.</p>
               ) : (
                 <>
                   {stats ? (
                     <p class="muted result-count">
-                      Showing {rows.length.toLocaleString()} of {Number(stats.recordsMatched ?? rows.length).toLocaleString()} records
+                      Showing {rows.length.toLocaleString()} of {plural(Number(stats.recordsMatched ?? rows.length), "record")}{" "}
                       matched · {Number(stats.recordsScanned ?? 0).toLocaleString()} scanned
                     </p>
                   ) : null}
@@ -361,10 +407,11 @@ export function Logs({ query }: { query: URLSearchParams }) {
 
 function runStatus(run: Run | null): string {
   if (!run) return "";
-  if (run.status === "running") return "Running…";
+  if (run.status === "running")
+    return run.answer ? `Running… · ${plural((run.answer.results ?? []).length, "row")} · counting matches` : "Running…";
   if (run.status === "stopped") return `Stopped after ${run.seconds?.toFixed(1) ?? "?"} s`;
   if (run.status === "error") return "Failed";
-  return `Complete in ${run.seconds?.toFixed(2)} s · ${(run.answer?.results ?? []).length.toLocaleString()} rows`;
+  return `Complete in ${run.seconds?.toFixed(2)} s · ${plural((run.answer?.results ?? []).length, "row")}`;
 }
 
 function PatternView({ run, tz }: { run: Run | null; tz: string }) {

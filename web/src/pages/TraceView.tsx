@@ -3,8 +3,9 @@
 // tz. Unknown or malformed ids say so in the page.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, ApiError, isAbort } from "../api";
-import { Linked } from "../logs/links";
+import { traceLogsQuery } from "../logs/query";
 import { navigate, withParams } from "../router";
+import { plural } from "../text";
 import { formatTime } from "../time";
 import { flatten, LogLine, TraceJson } from "../traces/model";
 import { SpanDetails, XrayDoc } from "../traces/SpanDetails";
@@ -93,8 +94,8 @@ export function TraceView({ id, query }: { id: string; query: URLSearchParams })
           {flat.spans[0]?.service}: {flat.spans[0]?.name}
         </h1>
         <span class="muted" data-testid="trace-summary">
-          {formatTime(startMs, tz)} · {formatMs(trace.duration_ms)} · {trace.span_count.toLocaleString()} spans ·{" "}
-          {trace.services.length} services · {trace.error_count} errors
+          {formatTime(startMs, tz)} · {formatMs(trace.duration_ms)} · {plural(trace.span_count, "span")} ·{" "}
+          {plural(trace.services.length, "service")} · {plural(trace.error_count, "error")}
         </span>
         <code class="muted">{trace.trace_id}</code>
         <button type="button" onClick={() => setCollapsed(new Set())}>
@@ -110,8 +111,8 @@ export function TraceView({ id, query }: { id: string; query: URLSearchParams })
         >
           Collapse all
         </button>
-        <span class="tag critical-tag">critical path: {criticalCount} spans</span>
-        <a href={`/logs?${new URLSearchParams({ groups: [...new Set(logs.map((l) => l.log_group))].join(","), query: `filter @message like "${trace.trace_id}"`, from: String(startMs - 3600_000), to: String(startMs + trace.duration_ms + 3600_000) })}`}>
+        <span class="tag critical-tag">critical path: {plural(criticalCount, "span")}</span>
+        <a href={`/logs?${new URLSearchParams({ groups: [...new Set(logs.map((l) => l.log_group))].join(","), query: traceLogsQuery(trace.trace_id), from: String(startMs - 3600_000), to: String(startMs + trace.duration_ms + 3600_000) })}`}>
           Logs explorer
         </a>
       </div>
@@ -159,7 +160,7 @@ export function TraceView({ id, query }: { id: string; query: URLSearchParams })
                       ↗
                     </button>
                   ) : null}{" "}
-                  <Linked text={l.body} />
+                  {l.body}
                 </li>
               );
             })}

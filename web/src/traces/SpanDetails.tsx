@@ -136,9 +136,11 @@ export function SpanDetails({
         </section>
       ) : null}
       <Attrs title="Resource" values={span.resource} />
-      <p class="muted">
-        Scope: {span.scope.name} {span.scope.version}
-      </p>
+      {span.scope.name ? (
+        <p class="muted">
+          Scope: {span.scope.name} {span.scope.version}
+        </p>
+      ) : null}
     </aside>
   );
 }

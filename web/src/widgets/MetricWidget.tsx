@@ -7,9 +7,10 @@ import { stateMarksPlugin } from "../chart/stateMarks";
 import { Annotation, ChartSeries, formatValue, PALETTE, UPlotChart } from "../chart/UPlotChart";
 import { formatTime, resolve } from "../time";
 import { alarmName } from "./AlarmWidget";
-import { SeriesData } from "./series";
+import { isValue, SeriesData, Values, WidgetData } from "./series";
 import { metricRows, WidgetContext } from "./types";
-import { WidgetData } from "./series";
+
+const NO_PLUGINS: never[] = [];
 
 interface Props {
   properties: Record<string, any>;
@@ -56,7 +57,7 @@ function TimeSeries({
   ctx,
   height,
 }: {
-  times: number[];
+  times: Float64Array | number[];
   series: SeriesData[];
   rows: [string[], Record<string, any>][];
   props: Record<string, any>;
@@ -94,9 +95,11 @@ function TimeSeries({
   const vertical: Annotation[] = (ann.vertical ?? [])
     .flatMap((a: any) => (Array.isArray(a) ? a : [a]))
     .map((a: any) => ({ value: resolve(a.value, Date.now()), label: a.label, color: a.color }));
+  // Keyed by content: the annotations' answer (often empty) must not rebuild the chart.
+  const alarmsKey = JSON.stringify(alarms);
   const plugins = useMemo(
-    () => (alarms.length ? [stateMarksPlugin(alarms.map(toTrack), (ms) => formatTime(ms, ctx.tz))] : []),
-    [alarms, ctx.tz],
+    () => (alarms.length ? [stateMarksPlugin(alarms.map(toTrack), (ms) => formatTime(ms, ctx.tz))] : NO_PLUGINS),
+    [alarmsKey, ctx.tz],
   );
   return (
     <UPlotChart
@@ -122,12 +125,15 @@ function TimeSeries({
 }
 
 function last(s: SeriesData): number | null {
-  for (let i = s.values.length - 1; i >= 0; i--) if (s.values[i] !== null) return s.values[i];
+  for (let i = s.values.length - 1; i >= 0; i--) {
+    const v = s.values[i];
+    if (isValue(v)) return v;
+  }
   return null;
 }
 
-function Sparkline({ points, color }: { points: (number | null)[]; color: string }) {
-  const values = points.filter((v): v is number => v !== null);
+function Sparkline({ points, color }: { points: Values; color: string }) {
+  const values = Array.prototype.filter.call(points, isValue) as number[];
   if (values.length < 2) return null;
   const min = Math.min(...values);
   const max = Math.max(...values);
@@ -241,7 +247,7 @@ function Summary({
             <td>{formatValue(v)}</td>
             <td>{view === "pie"
                 ? `${((Math.abs(v) / sum) * 100).toFixed(1)} %`
-                : s.values.filter((x) => x !== null).length}</td>
+                : Array.prototype.filter.call(s.values, isValue).length}</td>
           </tr>
         ))}
       </tbody>

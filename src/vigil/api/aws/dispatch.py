@@ -42,7 +42,14 @@ from starlette.routing import BaseRoute, Match, NoMatchFound, Route, request_res
 from starlette.types import Receive, Scope, Send
 
 from vigil.api.aws import cbor, errors, eventstream, protocols, validation
-from vigil.api.aws.interface import AwsError, AwsService, Handler, RequestContext
+from vigil.api.aws.interface import (
+    RAW_BODY,
+    AwsError,
+    AwsService,
+    Handler,
+    RawBody,
+    RequestContext,
+)
 from vigil.api.aws.sigv4 import SignatureError, SigV4Verifier, parse_credential, scope_service
 from vigil.auth import Authenticator, AuthError, TenantError, tenant_of
 from vigil.telemetry import SelfMetrics
@@ -332,6 +339,11 @@ class AwsDispatcher:
             self._count(api, operation, failure.code)
             return self._error(bound, failure, request_id)
         self._count(api, operation, "ok")
+        raw = output.get(RAW_BODY) if isinstance(output, dict) else None
+        if isinstance(raw, RawBody):  # e.g. GetMetricWidgetImage's image/png
+            return Response(
+                raw.body, 200, media_type=raw.media_type, headers={"x-amzn-RequestId": request_id}
+            )
         op_model = api.model.operation_model(name)
         if op_model.has_event_stream_output:  # StartLiveTail …: events as they come
             return eventstream.answer(op_model, output, request_id)

@@ -40,6 +40,9 @@ A service is an ``AwsService`` subclass: a table of operations of one botocore m
   ``refused_operations`` are in the table only to refuse them clearly (they configure
   AWS-internal machinery, see ``internal``): no model check runs first, and the support
   matrix lists them apart.
+* A handler whose answer, as AWS documents it, is a bare HTTP body rather than the
+  protocol's envelope (GetMetricWidgetImage with ``OutputFormat=image/png``) returns
+  ``{RAW_BODY: RawBody(bytes, media type)}``; the front door sends that body as it is.
 * Every call is counted on ``/metrics`` as ``vigil_aws_requests_total{service, operation,
   outcome}`` (outcome: ``ok`` or the error code answered).
 """
@@ -90,6 +93,16 @@ class RequestContext:
 
 
 Handler = Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]
+
+RAW_BODY = "vigil:raw-body"  # the output key of a ``RawBody`` answer
+
+
+@dataclass(frozen=True, slots=True)
+class RawBody:
+    """An answer sent as this HTTP body and content type, outside the protocol's shape."""
+
+    body: bytes
+    media_type: str
 
 
 class AwsService:

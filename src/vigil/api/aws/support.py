@@ -47,7 +47,8 @@ PARTIAL: dict[tuple[str, str], str] = {
     ("cloudwatch", "ListManagedInsightRules"): "refused (InvalidParameterValue): managed rules"
     " belong to AWS resources vigil does not have",
     ("cloudwatch", "GetMetricWidgetImage"): (
-        "OutputFormat png (image/png refused); views timeSeries, bar, pie, singleValue"
+        "OutputFormat png and image/png (the bare PNG body, for raw HTTP requests); views"
+        " timeSeries, bar, pie, singleValue; ANOMALY_DETECTION_BAND rows shaded as bands"
     ),
     ("cloudwatch", "PutAlarmMuteRule"): "Tags are kept but not shown by ListTagsForResource",
 }

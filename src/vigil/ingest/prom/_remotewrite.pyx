@@ -40,58 +40,7 @@ class Decline(Exception):
 cdef object _DECLINE = Decline()
 
 
-cdef struct Buf:
-    unsigned char* data
-    Py_ssize_t len
-    Py_ssize_t cap
-
-
-cdef int buf_put(Buf* b, const void* src, Py_ssize_t n) except -1:
-    cdef Py_ssize_t cap
-    cdef unsigned char* d
-    if b.len + n > b.cap:
-        cap = b.cap * 2 if b.cap else 4096
-        while cap < b.len + n:
-            cap *= 2
-        d = <unsigned char*>PyMem_Realloc(b.data, cap)
-        if d == NULL:
-            raise MemoryError()
-        b.data = d
-        b.cap = cap
-    if n:
-        memcpy(b.data + b.len, src, n)
-    b.len += n
-    return 0
-
-
-cdef object buf_arrow(Buf* b):
-    return pa.py_buffer(PyBytes_FromStringAndSize(<char*>b.data, b.len))
-
-
-cdef struct StrCol:
-    Buf offsets  # int32, one more than the strings
-    Buf data
-
-
-cdef inline int str_put(StrCol* c, const void* s, Py_ssize_t n) except -1:
-    cdef int32_t end
-    buf_put(&c.data, s, n)
-    if c.data.len > 2147483647:
-        raise _DECLINE
-    end = <int32_t>c.data.len
-    buf_put(&c.offsets, &end, 4)
-    return 0
-
-
-cdef object str_arrow(StrCol* c, Py_ssize_t n):
-    return pa.Array.from_buffers(
-        pa.string(), n, [None, buf_arrow(&c.offsets), buf_arrow(&c.data)])
-
-
-cdef object constant(str text, Py_ssize_t n):
-    raw = text.encode()
-    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(raw))
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(raw * n)])
+include "../_columns.pxi"
 
 
 # ---------------------------------------------------------------- protobuf reading
@@ -204,12 +153,9 @@ cdef class _Rows:
         buf_put(&self.dim_offsets, &zero, 4)
 
     def __dealloc__(self):
-        PyMem_Free(self.name.offsets.data)
-        PyMem_Free(self.name.data.data)
-        PyMem_Free(self.keys.offsets.data)
-        PyMem_Free(self.keys.data.data)
-        PyMem_Free(self.values.offsets.data)
-        PyMem_Free(self.values.data.data)
+        str_free(&self.name)
+        str_free(&self.keys)
+        str_free(&self.values)
         PyMem_Free(self.dim_offsets.data)
         PyMem_Free(self.ts.data)
         PyMem_Free(self.value.data)

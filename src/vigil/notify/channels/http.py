@@ -10,24 +10,38 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+import urllib.request
+from collections.abc import Mapping
 from typing import Protocol
 
 import httpx
 
+from vigil.notify.channels.h1 import USER_AGENT, H1Pool
 from vigil.notify.interface import SendOutcome
-
-USER_AGENT = "vigil-notify/1"
 
 # httpx logs every request's full URL at INFO, and a webhook URL's path is its token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-class Poster(Protocol):
-    """What the channels send with: ``HttpPool`` (``new_client``) or an httpx client."""
+class Answer(Protocol):
+    """What the channels read of a response (``httpx.Response``, ``h1.Reply``)."""
 
-    async def post(
-        self, url: str, *, content: bytes, headers: dict[str, str]
-    ) -> httpx.Response: ...
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+class Poster(Protocol):
+    """What the channels send with: ``new_client``'s pool, or an httpx client."""
+
+    async def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> Answer: ...
+
+    async def aclose(self) -> None: ...
 
 
 class HttpPool:
@@ -60,7 +74,7 @@ class HttpPool:
             )
         return client
 
-    async def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response:
+    async def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> Answer:
         return await self._client(url).post(url, content=content, headers=headers)
 
     async def aclose(self) -> None:
@@ -69,8 +83,14 @@ class HttpPool:
             await client.aclose()
 
 
-def new_client(timeout: float = 10.0, verify: bool | str = True) -> HttpPool:
-    return HttpPool(timeout, verify)
+def new_client(timeout: float = 10.0, verify: bool | str = True) -> Poster:
+    """The channels' HTTP client: ``h1.H1Pool`` (a lean keep-alive HTTP/1.1 client, the
+    fan-out's hot path), or httpx's when the environment names a proxy, which only httpx
+    speaks (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``, with ``NO_PROXY``)."""
+    proxies = urllib.request.getproxies_environment()
+    if any(proxies.get(scheme) for scheme in ("http", "https", "all")):
+        return HttpPool(timeout, verify)
+    return H1Pool(timeout, verify)
 
 
 async def post(
@@ -94,6 +114,8 @@ async def post(
         )
     except httpx.InvalidURL:
         return SendOutcome(ok=False, retryable=False, detail="invalid URL")
+    if 200 <= response.status_code < 300:  # the common case: no text to scrub
+        return SendOutcome.sent(response.status_code)
     return classify(response, (*url_secrets(url), *secrets))
 
 
@@ -105,7 +127,7 @@ def url_secrets(url: str) -> tuple[str, ...]:
     return tuple(sorted((s for s in found if s and s != "/"), key=len, reverse=True))
 
 
-def classify(response: httpx.Response, secrets: tuple[str, ...] = ()) -> SendOutcome:
+def classify(response: Answer, secrets: tuple[str, ...] = ()) -> SendOutcome:
     status = response.status_code
     if 200 <= status < 300:
         return SendOutcome.sent(status)

@@ -1,7 +1,10 @@
 """How a field name of a Logs Insights query reads a log event.
 
 System fields first (``@timestamp``, ``@message``, ``@logStream``, ``@log``,
-``@ingestionTime``, ``@ptr``, ``@logGroup``); any other name is a path of the event's
+``@ingestionTime``, ``@ptr``, ``@logGroup``, and vigil's ``@traceId``: the record's trace
+id as 32 lowercase hex digits — OTLP's, or the one a JSON message names in ``trace_id``,
+``traceId`` or ``@xrayTraceId``, read at ingest (model/logfields.py) — absent when the
+record has none); any other name is a path of the event's
 discovered fields (``fields`` column: its flattened JSON message), else its attribute,
 else its resource attribute of that (dotted) name. ``Base.map_keys`` and
 ``Base.path_types`` (the field catalog of the rows in range) leave out the readings that
@@ -125,4 +128,7 @@ def system_field(c: Binder, name: str) -> Col | None:
         )
     if name == "@logGroup":
         return Col("toString(log_group)", "str")
+    if name == "@traceId":
+        # The store's column, not the message text: what links a line to its trace.
+        return Col(f"nullIf(lower(hex(trace_id)), '{'0' * 32}')", "str")
     return None

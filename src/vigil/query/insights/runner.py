@@ -2,7 +2,11 @@
 or timed-out query's statements are killed in the store, not left running).
 
 ``execute`` runs one parsed query against the store and returns its rows (each a list of
-``(field, value)`` pairs, values as text, absent fields left out) and statistics.
+``(field, value)`` pairs, values as text, absent fields left out) and statistics. Given a
+``partial`` sink, it hands it the final rows as soon as they are known, with the statistics
+known so far, before the counts that complete the statistics (GetQueryResults answers them
+while the query is still Running, as CloudWatch answers partial results): the rows of a
+``sort @timestamp desc | limit 100`` over 10M lines are ready well before the scan count.
 ``QueryRegistry`` is what StartQuery/GetQueryResults/StopQuery/DescribeQueries use: it
 keeps every query (running or finished) by id for ``keep_seconds`` (bounded in number),
 runs each in its own task under ``timeout`` and allows ``max_running`` at a time. Its
@@ -168,35 +172,54 @@ async def killable(store: Store, run: Callable[[Reader], Awaitable[T]]) -> T:
         raise
 
 
-async def execute(store: Store, req: QueryRequest, timeout: float | None = None) -> QueryResult:
-    return await killable(store, lambda reader: _execute(reader, req, timeout))
+PartialSink = Callable[[QueryResult], None]
 
 
-async def _execute(store: Reader, req: QueryRequest, timeout: float | None) -> QueryResult:
+async def execute(
+    store: Store,
+    req: QueryRequest,
+    timeout: float | None = None,
+    partial: PartialSink | None = None,
+) -> QueryResult:
+    return await killable(store, lambda reader: _execute(reader, req, timeout, partial))
+
+
+async def _execute(
+    store: Reader, req: QueryRequest, timeout: float | None, partial: PartialSink | None = None
+) -> QueryResult:
     pre, pattern, diff_cmd, post = _split(req.query.commands)
-    scan = asyncio.create_task(_scanned(store, req, timeout))
+    # With a partial sink the rows come first (the scan count would take the cores from
+    # them); without, everything runs at once.
+    scan = None if partial else asyncio.create_task(_scanned(store, req, timeout))
     try:
         if pattern is None:
             base = await _mapped_base(store, req, lambda c: c.compile(pre), timeout)
             compiled = Compiler(base, limit=req.limit).compile(pre)
-            rows, matched = await _run(store, compiled, timeout)
+            rows, matched = await _run(store, compiled, timeout, partial)
         else:
             rows, matched = await _run_pattern(store, req, pre, pattern, diff_cmd, post, timeout)
+        if scan is None:
+            scan = asyncio.create_task(_scanned(store, req, timeout))
+        if partial:
+            partial(QueryResult(rows, _statistics(req, matched)))
         scanned, scanned_bytes = await scan
     finally:
-        if not scan.done():
+        if scan is not None and not scan.done():
             scan.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await scan
-    return QueryResult(
-        rows,
-        {
-            "recordsMatched": float(matched),
-            "recordsScanned": float(scanned),
-            "bytesScanned": float(scanned_bytes),
-            "logGroupsScanned": float(len(req.groups)),
-        },
-    )
+    return QueryResult(rows, _statistics(req, matched, scanned, scanned_bytes))
+
+
+def _statistics(
+    req: QueryRequest, matched: int, scanned: int = 0, scanned_bytes: int = 0
+) -> dict[str, float]:
+    return {
+        "recordsMatched": float(matched),
+        "recordsScanned": float(scanned),
+        "bytesScanned": float(scanned_bytes),
+        "logGroupsScanned": float(len(req.groups)),
+    }
 
 
 HOUR_MS = 3_600_000
@@ -272,16 +295,31 @@ async def _scanned(store: Reader, req: QueryRequest, timeout: float | None) -> t
     return int(count), int(size or 0)
 
 
-async def _run(store: Reader, compiled: Compiled, timeout: float | None) -> tuple[list[Row], int]:
+async def _run(
+    store: Reader, compiled: Compiled, timeout: float | None, partial: PartialSink | None = None
+) -> tuple[list[Row], int]:
     main = store.query(compiled.sql, compiled.params, timeout=timeout)
-    if compiled.count_sql is not None:
+    counted: Rows | None = None
+    if compiled.count_sql is not None and partial is None:
         result, counted = await asyncio.gather(
             main, store.query(compiled.count_sql, compiled.params, timeout=timeout)
         )
-        matched = int(counted.rows[0][0])
     else:
         result = await main
-        matched = 0
+    rows = _rows(compiled, result)
+    matched = 0
+    if compiled.count_sql is not None:
+        if counted is None:
+            if partial:
+                partial(QueryResult(rows, {}))  # the rows; no statistics yet
+            counted = await store.query(compiled.count_sql, compiled.params, timeout=timeout)
+        matched = int(counted.rows[0][0])
+    if compiled.aggregated and result.rows:
+        matched = int(result.rows[-1][-1] or 0)
+    return rows, matched
+
+
+def _rows(compiled: Compiled, result: Rows) -> list[Row]:
     rows: list[Row] = []
     columns = compiled.columns
     for raw in result.rows:
@@ -294,10 +332,8 @@ async def _run(store: Reader, compiled: Compiled, timeout: float | None) -> tupl
             shown = {name for name, _ in row}
             discovered = parse_object(raw[len(columns)] or "") or {}
             row.extend((k, v) for k, v in flatten(discovered) if k not in shown)
-        if compiled.aggregated:
-            matched = int(raw[-1] or 0)
         rows.append(row)
-    return rows, matched
+    return rows
 
 
 def _rows_layer(columns: tuple[tuple[str, str], ...], data_param: str) -> Layer:
@@ -394,7 +430,8 @@ def format_value(value: Any, kind: str) -> str | None:
 
 # --- the registry -------------------------------------------------------------------------------
 
-Executor = Callable[[Store, QueryRequest, float | None], Awaitable[QueryResult]]
+# (store, request, timeout, partial sink): ``execute`` or a test's stand-in.
+Executor = Callable[[Store, QueryRequest, float | None, PartialSink | None], Awaitable[QueryResult]]
 
 
 @dataclass(slots=True)
@@ -407,6 +444,10 @@ class QueryInfo:
     result: QueryResult | None = None
     error: str | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    # Set when rows are answerable (partial or final) or the query ended; set when it
+    # ended. What a waiting GetQueryResults (``QueryRegistry.wait_for``) waits on.
+    has_rows: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
 
 class TooManyQueries(Exception):
@@ -479,6 +520,8 @@ class QueryRegistry:
         try:
             await self._run_bounded(info)
         finally:
+            info.has_rows.set()
+            info.ended.set()
             if self._metrics is not None:
                 seconds = time.perf_counter() - started
                 self._metrics.expression_seconds.labels("insights").observe(seconds)
@@ -487,9 +530,16 @@ class QueryRegistry:
 
     async def _run_bounded(self, info: QueryInfo) -> None:
         info.status = "Running"
+
+        def partial(result: QueryResult) -> None:
+            # Shown by GetQueryResults while the status is still Running.
+            if info.status == "Running":
+                info.result = result
+                info.has_rows.set()
+
         try:
             async with asyncio.timeout(self.timeout):
-                info.result = await self._execute(self._store, info.request, self.timeout)
+                info.result = await self._execute(self._store, info.request, self.timeout, partial)
             info.status = "Complete"
         except TimeoutError:
             info.status, info.error = "Timeout", f"the query ran over {self.timeout:g} s"
@@ -525,6 +575,15 @@ class QueryRegistry:
         info.task.cancel()
         info.status = "Cancelled"
         return True
+
+    async def wait_for(self, info: QueryInfo, seconds: float) -> None:
+        """Wait at most ``seconds`` for the answer to move on: rows, if it has none yet,
+        else the end (a long poll: the answer is shown the moment it exists)."""
+        event = info.ended if info.result is not None else info.has_rows
+        if info.status in ("Scheduled", "Running"):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await event.wait()
 
     def list(self, tenant: str) -> list[QueryInfo]:
         self._expire()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from vigil.query.metricmath.series import grid
 from vigil.query.metrics import levels
@@ -21,6 +22,8 @@ from vigil.store.interface import Store
 from vigil.store.retention import MetricRetention
 
 Vector = np.ndarray[Any, np.dtype[np.float64]]
+Matrix = np.ndarray[Any, np.dtype[np.float64]]  # a row per series, a column per period
+Ids = np.ndarray[Any, np.dtype[np.uint64]]
 
 
 @dataclass(slots=True)
@@ -43,8 +46,23 @@ async def statistic_series(
     unit: str | None,
 ) -> dict[int, Vector]:
     """series id → values on the period grid from ``start`` (NaN: no data point)."""
-    values, _ = await _read(f, refs, stat, period, start, end, unit, counts=False)
-    return values
+    order, values, _ = await _read(f, refs, stat, period, start, end, unit, counts=False)
+    return {int(sid): values[i] for i, sid in enumerate(order)}
+
+
+async def statistic_matrix(
+    f: Fetch,
+    refs: list[SeriesRef],
+    stat: Statistic,
+    period: int,
+    start: int,
+    end: int,
+    unit: str | None,
+) -> tuple[Ids, Matrix]:
+    """``statistic_series`` as one matrix: the series ids (sorted, unique) and their
+    values, a row per id on the period grid from ``start`` (NaN: no data point)."""
+    order, values, _ = await _read(f, refs, stat, period, start, end, unit, counts=False)
+    return order, values
 
 
 async def statistic_grid(
@@ -58,8 +76,18 @@ async def statistic_grid(
 ) -> dict[int, tuple[Vector, Vector]]:
     """series id → (values, sample counts) on the period grid from ``start`` (NaN value:
     no data point; count 0: no sample in the period)."""
-    values, counts = await _read(f, refs, stat, period, start, end, unit, counts=True)
-    return {sid: (v, counts[sid]) for sid, v in values.items()}
+    order, values, counts = await _read(f, refs, stat, period, start, end, unit, counts=True)
+    return {int(sid): (values[i], counts[i]) for i, sid in enumerate(order)}
+
+
+# The aggregate columns each statistic reads (the count always: it says "no data").
+_COLUMNS = {
+    "SampleCount": ("c",),
+    "Sum": ("c", "s"),
+    "Average": ("c", "s"),
+    "Minimum": ("c", "lo"),
+    "Maximum": ("c", "hi"),
+}
 
 
 async def _read(
@@ -71,38 +99,94 @@ async def _read(
     end: int,
     unit: str | None,
     counts: bool,
-) -> tuple[dict[int, Vector], dict[int, Vector]]:
+) -> tuple[Ids, Matrix, Matrix]:
     # Sample counts only when asked: a SEARCH of 1,000 series does not pay for them.
     stamps = grid(start, end, period)
-    out = {r.series_id: np.full(len(stamps), np.nan) for r in refs}
-    samples = {r.series_id: np.zeros(len(stamps)) for r in refs} if counts else {}
+    order = np.array(sorted({r.series_id for r in refs}), dtype=np.uint64)
+    shape = (len(order), len(stamps))
+    out: Matrix = np.full(shape, np.nan)
+    samples: Matrix = np.zeros(shape if counts else (len(order), 0))
     if not refs or not len(stamps):
-        return out, samples
+        return order, out, samples
     level = levels.choose_level(f.retention, period, start, f.now, stat.distribution)
     if not stat.distribution:
-        table = await levels.fetch_aggregates(
-            f.store, level, f.tenant, refs, period, start, end, unit
+        columns = _COLUMNS[stat.aggregate]
+        tables = await levels.fetch_aggregate_rows(
+            f.store,
+            level,
+            f.tenant,
+            refs,
+            period,
+            start,
+            end,
+            unit,
+            columns,
+            max_rows=max(2 * out.size, 100_000),
         )
-        ids = table.column("series_id").to_numpy().astype(np.uint64)
-        b = table.column("b").to_numpy().astype(np.int64)
-        cols = [table.column(c).to_numpy().astype(np.float64) for c in ("c", "s", "lo", "hi")]
-        values = aggregate_vectors(stat.aggregate, *cols)
-        out = fill_grids(out, ids, b, values)
+        merged = merge_rows(tables, order, len(stamps), columns)
+        out = aggregate_matrix(stat.aggregate, merged)
         if counts:
-            samples = fill_grids(samples, ids, b, cols[0], empty=0.0)
-        return out, samples
+            samples = merged["c"]
+        return order, out, samples
     rows = await levels.fetch_distributions(
         f.store, level, f.tenant, refs, period, start, end, unit
     )
+    position = {int(sid): i for i, sid in enumerate(order)}
     for row in rows:
         index = int(row["b"])
         if 0 <= index < len(stamps):
+            i = position[int(row["series_id"])]
             if counts:
-                samples[int(row["series_id"])][index] = row["c"]
+                samples[i, index] = row["c"]
             value = distribution(stat, row)
             if value is not None:
-                out[int(row["series_id"])][index] = value
-    return out, samples
+                out[i, index] = value
+    return order, out, samples
+
+
+_EMPTY = {"c": 0.0, "s": 0.0, "lo": np.inf, "hi": -np.inf}
+
+
+def merge_rows(
+    tables: list[pa.Table], order: Ids, count: int, columns: tuple[str, ...]
+) -> dict[str, Matrix]:
+    """Unmerged rows (series_id, b, c, s, lo, hi) merged per series and period onto one
+    matrix per column (a row per id of ``order``, sorted): counts and sums added, minima
+    and maxima kept, in numpy (``bincount``, ``minimum.at``), with no loop per series."""
+    size = len(order) * count
+    merged = {c: np.full(size, _EMPTY[c]) for c in columns}
+    for table in tables:
+        if not table.num_rows:
+            continue
+        ids = table.column("series_id").to_numpy().astype(np.uint64)
+        b = table.column("b").to_numpy().astype(np.int64)
+        rows = np.searchsorted(order, ids)
+        keep = (b >= 0) & (b < count) & (rows < len(order))
+        keep[keep] &= order[rows[keep]] == ids[keep]  # ids the caller did not ask for
+        flat = rows[keep] * count + b[keep]
+        for c in columns:
+            values = table.column(c).to_numpy().astype(np.float64)[keep]
+            if c in ("c", "s"):
+                merged[c] += np.bincount(flat, weights=values, minlength=size)
+            elif c == "lo":
+                np.minimum.at(merged[c], flat, values)
+            else:
+                np.maximum.at(merged[c], flat, values)
+    return {c: m.reshape(len(order), count) for c, m in merged.items()}
+
+
+def aggregate_matrix(name: str, merged: dict[str, Matrix]) -> Matrix:
+    """``aggregate_vectors`` over merged matrices holding only the columns it needs."""
+    c = merged["c"]
+    with np.errstate(all="ignore"):
+        if name == "SampleCount":
+            values = c
+        elif name == "Average":
+            values = merged["s"] / c
+        else:
+            values = merged[{"Sum": "s", "Minimum": "lo", "Maximum": "hi"}[name]]
+    result: Matrix = np.where((c > 0) & np.isfinite(values), values, np.nan)
+    return result
 
 
 def fill_grids(

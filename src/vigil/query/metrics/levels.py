@@ -22,6 +22,7 @@ period's points as (value, weight) pairs.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,15 +102,23 @@ def _params(
     if len(metrics) == 1:
         params.update(ns=metrics[0][0], name=metrics[0][1])
     else:
-        params["metrics"] = metrics
+        params["namespaces"] = sorted({ns for ns, _ in metrics})
+        params["names"] = sorted({name for _, name in metrics})
     if unit is not None:
         params["unit"] = unit
     return params
 
 
 def _where(source: Source, params: dict[str, Any]) -> str:
-    if "metrics" in params:
-        clauses = ["(namespace, name) IN {metrics:Array(Tuple(String, String))}"]
+    if "names" in params:
+        # Two lists, not one list of (namespace, name) tuples: the tuple filter cost
+        # ClickHouse ~5x the scan it guards (query/promql/sql.py measured it). The lists'
+        # cross product may name more metrics than asked; ``series_id`` (a hash of
+        # namespace, name and dimensions) keeps exactly the asked series.
+        clauses = [
+            "namespace IN {namespaces:Array(String)}",
+            "name IN {names:Array(String)}",
+        ]
     else:
         clauses = ["namespace = {ns:String}", "name = {name:String}"]
     time = (
@@ -310,3 +319,57 @@ async def fetch_grouped(
         f" FROM ({per_series}) WHERE c > 0 GROUP BY g, b ORDER BY g, b"
     )
     return await store.query_arrow(sql, params)
+
+
+# Per-row forms of the aggregate columns (what RAW_AGG / ROLLUP_AGG sum, min and max).
+_ROW_COLUMNS = {
+    True: {
+        "c": "count",
+        "s": "if(kind = 0, value * count, value)",
+        "lo": "if(kind = 0, value, if(isNaN(min), inf, min))",
+        "hi": "if(kind = 0, value, if(isNaN(max), -inf, max))",
+    },
+    False: {"c": "count", "s": "sum", "lo": "min", "hi": "max"},
+}
+_GROUPED = {"c": "sum(c)", "s": "sum(s)", "lo": "min(lo)", "hi": "max(hi)"}
+
+
+async def fetch_aggregate_rows(
+    store: Store,
+    level: Level,
+    tenant: str,
+    refs: list[SeriesRef],
+    period: int,
+    start: int,
+    end: int,
+    unit: str | None,
+    columns: tuple[str, ...],
+    max_rows: int,
+) -> list[pa.Table]:
+    """The rows behind ``fetch_aggregates``, not merged: per source, columns series_id,
+    b (Int64) and ``columns`` (of c, s, lo, hi: only those the statistic needs), for the
+    caller to merge per (series, b) (sums, minima, maxima: any order gives the same).
+
+    Why: the store's GROUP BY of (series, b) was most of a dashboard's read (480k rollup
+    rows: ~450 ms grouped, ~30 ms read as they are). Rollup rows are at most one per
+    bucket, unit and unmerged part, so they come as stored; raw rows come as stored while
+    there are at most ``max_rows`` (a LIMIT stops the read there), else grouped in the
+    store after all, so a series of many points per period never moves them all."""
+    params = _params(tenant, refs, start, end, period, unit)
+    keys = f"series_id, toInt64({_BUCKET.removesuffix(' AS b')}) AS b"
+
+    async def read(src: Source) -> pa.Table:
+        row = _ROW_COLUMNS[src.raw]
+        picked = ", ".join(f"{row[c]} AS {c}" for c in columns)
+        sql = f"SELECT {keys}, {picked} FROM {src.table} WHERE {_where(src, params)}"
+        if not src.raw:
+            return await store.query_arrow(sql, params)
+        table = await store.query_arrow(f"{sql} LIMIT {max_rows + 1}", params)
+        if table.num_rows <= max_rows:
+            return table
+        merged = ", ".join(f"{_GROUPED[c]} AS {c}" for c in columns)
+        return await store.query_arrow(
+            f"SELECT series_id, b, {merged} FROM ({sql}) GROUP BY series_id, b", params
+        )
+
+    return list(await asyncio.gather(*(read(src) for src in level.sources)))

@@ -22,7 +22,7 @@ from vigil.query.metricmath import MathError, MathSyntaxError, parse
 from vigil.query.metricmath.ast import Node
 from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS, Evaluator, references
 from vigil.query.metricmath.functions import FunctionTable
-from vigil.query.metricmath.series import Series, Value, grid
+from vigil.query.metricmath.series import Floats, Ints, Series, Value, grid
 from vigil.query.metrics import levels
 from vigil.query.metrics.fetch import Fetch, statistic_series
 from vigil.query.metrics.labels import result_label, search_label, series_meta
@@ -200,6 +200,53 @@ async def get_metric_data(
 ) -> list[Result]:
     """Evaluate the queries; results (ascending) for those with ``return_data``. With a
     ``deadline``, math expressions stop at it (``ExpressionTimeout``)."""
+    found = await get_metric_grids(
+        f,
+        queries,
+        start,
+        end,
+        search_limit=search_limit,
+        functions=functions,
+        timezone=timezone,
+        deadline=deadline,
+    )
+    return [r.to_result() for r in found]
+
+
+@dataclass(slots=True)
+class GridResult:
+    """A result as numpy arrays on its whole period grid (NaN: no data point): what a
+    dashboard draws without a list of Python numbers per point in between."""
+
+    id: str
+    label: str
+    timestamps: Ints
+    values: Floats
+    messages: list[dict[str, str]]
+
+    def to_result(self) -> Result:
+        present = ~np.isnan(self.values)
+        return Result(
+            self.id,
+            self.label,
+            self.timestamps[present].astype(np.int64).tolist(),
+            self.values[present].astype(np.float64).tolist(),
+            messages=self.messages,
+        )
+
+
+async def get_metric_grids(
+    f: Fetch,
+    queries: Sequence[MetricQuery],
+    start: int,
+    end: int,
+    *,
+    search_limit: int = 500,
+    functions: FunctionTable = DEFAULT_FUNCTIONS,
+    timezone: str | None = None,
+    deadline: Deadline | None = None,
+) -> list[GridResult]:
+    """``get_metric_data``'s results before they become lists."""
     by_id = _check_queries(queries)
     periods = [q.period for q in queries if q.period] or [60]
     default_period = min(periods)
@@ -218,7 +265,7 @@ async def get_metric_data(
             request.trees[query.id] = _parse_expression(query)
     _check_cycles(request)
     await asyncio.gather(*(_value(request, q.id) for q in queries if q.metric is not None))
-    results: list[Result] = []
+    results: list[GridResult] = []
     for query in queries:
         if not query.return_data:
             continue
@@ -387,7 +434,7 @@ async def _metric_stat(request: _Request, query: MetricQuery) -> Series:
 
 def _results(
     request: _Request, query: MetricQuery, value: Value, timezone: str | None
-) -> list[Result]:
+) -> list[GridResult]:
     if isinstance(value, Series):
         series = [value]
         single = True
@@ -402,15 +449,7 @@ def _results(
         )
     out = []
     for s in series:
-        present = s.present
         label = result_label(query, s, single, timezone)
-        out.append(
-            Result(
-                query.id,
-                label,
-                [int(t) for t in s.timestamps[present]],
-                [float(v) for v in s.values[present]],
-                messages=list(request.notes.get(query.id, [])),
-            )
-        )
+        messages = list(request.notes.get(query.id, []))
+        out.append(GridResult(query.id, label, s.timestamps, s.values, messages))
     return out

@@ -31,8 +31,10 @@ from vigil.query.metricmath.errors import MathSyntaxError
 from vigil.query.metricmath.evaluator import DEFAULT_FUNCTIONS
 from vigil.query.metricmath.functions import FunctionTable
 from vigil.query.metricmath.parser import parse
-from vigil.query.metricmath.series import grid
+from vigil.query.metricmath.series import Ints, grid
+from vigil.query.metrics.fetch import Ids, Matrix, statistic_matrix
 from vigil.query.metrics.levels import SeriesRef
+from vigil.query.metrics.request import GridResult, get_metric_grids
 
 DEFAULT_STAT = "Average"
 
@@ -53,22 +55,52 @@ class WidgetResult:
     key: str
     series: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    # The widget's one time axis when its series' ``values`` are already on it (NaN: no
+    # point; the batched plain path); None when each series carries its own ``times``.
+    times: Ints | None = None
 
     def compact(self) -> dict[str, Any]:
-        """The answer for the UI: one time axis for the widget (the union of its series'
-        times) and each series' values on it, NaN where it has no point (JSON null):
-        what the chart draws, in half the bytes of times per series."""
+        """The answer for the UI: one time axis for the widget (the periods where any of
+        its series has a point) and each series' values on it, NaN where it has no point
+        (JSON null): what the chart draws, in half the bytes of times per series. Values
+        and times are numpy arrays (``orjson.OPT_SERIALIZE_NUMPY`` writes NaN as null)."""
         if self.error is not None:
             return {"error": self.error}
+        if self.times is not None:
+            return {"times": self.times, "series": self.series}
         if not self.series:
-            return {"times": [], "series": []}
-        times = np.unique(np.concatenate([np.asarray(s["times"], np.int64) for s in self.series]))
+            return {"times": np.zeros(0, np.int64), "series": []}
+        first = self.series[0]["times"]
+        if all(np.array_equal(s["times"], first) for s in self.series):
+            # One grid (the usual case, e.g. a SEARCH): its periods where any has a point.
+            values = np.vstack([s["values"] for s in self.series])
+            keep = ~np.isnan(values).all(axis=0)
+            rows = np.ascontiguousarray(values[:, keep])  # orjson writes C order only
+            times = first[keep]
+        else:
+            present = [~np.isnan(s["values"]) for s in self.series]
+            times = np.unique(
+                np.concatenate([s["times"][p] for s, p in zip(self.series, present, strict=True)])
+            )
+            rows = np.full((len(self.series), len(times)), np.nan)
+            for i, (s, p) in enumerate(zip(self.series, present, strict=True)):
+                rows[i, np.searchsorted(times, s["times"][p])] = s["values"][p]
+        out = [
+            {k: v for k, v in s.items() if k != "times"} | {"values": row}
+            for s, row in zip(self.series, rows, strict=True)
+        ]
+        return {"times": times.astype(np.int64), "series": out}
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Each series with its own ``times`` and ``values`` (lists of its points only)."""
         out = []
         for s in self.series:
-            values = np.full(len(times), np.nan)
-            values[np.searchsorted(times, np.asarray(s["times"], np.int64))] = s["values"]
-            out.append({k: v for k, v in s.items() if k != "times"} | {"values": values.tolist()})
-        return {"times": times.tolist(), "series": out}
+            times = self.times if self.times is not None else s["times"]
+            present = ~np.isnan(s["values"])
+            out.append(
+                s | {"times": times[present].tolist(), "values": s["values"][present].tolist()}
+            )
+        return out
 
 
 def widget_queries(key: str, props: dict[str, Any], period: int) -> WidgetRequest:
@@ -148,7 +180,7 @@ def _rename(node: Node, ids: set[str], prefix: str, metric_ids: list[str]) -> No
     return walk(node)
 
 
-def _answer(request: WidgetRequest, results: Sequence[md.Result]) -> WidgetResult:
+def _answer(request: WidgetRequest, results: Sequence[GridResult]) -> WidgetResult:
     out = WidgetResult(request.key)
     prefix = f"w{request.key}_"
     for r in results:
@@ -220,38 +252,69 @@ async def _run_plain(
     stats = {stat.name: stat for _, _, stat in checked}
     starts = {p: md.align_start(start, fetch.now, p) for _, p, _ in groups}
 
-    async def read(key: tuple[str, int, str | None]) -> tuple[Any, dict[int, Any]]:
+    async def read(key: tuple[str, int, str | None]) -> tuple[Any, tuple[Ids, Matrix]]:
         name, period, unit = key
         refs = list({r.series_id: r for r in groups[key]}.values())
-        values = await md.statistic_series(
-            fetch, refs, stats[name], period, starts[period], end, unit
-        )
-        return key, values
+        found = await statistic_matrix(fetch, refs, stats[name], period, starts[period], end, unit)
+        return key, found
 
     read_values = dict(await asyncio.gather(*(read(k) for k in groups)))
-    results: dict[str, WidgetResult] = {w.key: WidgetResult(w.key) for w in widgets}
+    # Per widget and (statistic, period, unit): the rows of its series in that read's
+    # matrix, taken in one indexing; a metric without a series takes an all-NaN row.
+    parts: dict[str, dict[tuple[str, int, str | None], list[tuple[md.MetricQuery, int]]]] = {}
     for w, q, stat in checked:
-        period = q.period or 60
-        stamps = grid(md.align_start(start, fetch.now, period), end, period)
+        key = (stat.name, q.period or 60, q.unit)
+        order = read_values[key][0] if key in read_values else np.zeros(0, np.uint64)
         ref = series.get(_key(q.metric))
-        values = (
-            read_values[(stat.name, period, q.unit)][ref.series_id]
-            if ref is not None
-            else np.full(len(stamps), np.nan)
-        )
-        present = ~np.isnan(values)
-        results[w.key].series.append(
-            {
-                "row": w.rows[q.id],
-                "id": q.id.split("_", 1)[1],
-                "label": q.label or (q.metric.name if q.metric else q.id),
-                "times": stamps[present].astype(np.int64).tolist(),
-                "values": values[present].astype(np.float64).tolist(),
-            }
-        )
-    for key, message in errors.items():
-        results[key] = WidgetResult(key, error=message)
+        at = -1
+        if ref is not None:
+            i = int(np.searchsorted(order, np.uint64(ref.series_id)))
+            at = i if i < len(order) and order[i] == ref.series_id else -1
+        parts.setdefault(w.key, {}).setdefault(key, []).append((q, at))
+    results: dict[str, WidgetResult] = {}
+    for w in widgets:
+        if w.key in errors:
+            results[w.key] = WidgetResult(w.key, error=errors[w.key])
+            continue
+        blocks = []
+        for key, chosen in parts.get(w.key, {}).items():
+            period = key[1]
+            stamps = grid(starts.get(period, md.align_start(start, fetch.now, period)), end, period)
+            rows = np.array([at for _, at in chosen], dtype=np.int64)
+            values = np.full((len(rows), len(stamps)), np.nan)
+            if key in read_values:
+                values[rows >= 0] = read_values[key][1][rows[rows >= 0]]
+            blocks.append((stamps, values, [q for q, _ in chosen]))
+        results[w.key] = _on_one_axis(w, blocks)
     return [results[w.key] for w in widgets]
+
+
+def _on_one_axis(
+    w: WidgetRequest, blocks: list[tuple[Ints, Matrix, list[md.MetricQuery]]]
+) -> WidgetResult:
+    """A widget's series on one time axis: the periods where any has a value."""
+    axes = [stamps[~np.isnan(values).all(axis=0)] for stamps, values, _ in blocks]
+    times = (
+        axes[0] if len(axes) == 1 else np.unique(np.concatenate(axes or [np.zeros(0, np.int64)]))
+    )
+    out = WidgetResult(w.key, times=times.astype(np.int64))
+    for stamps, values, queries in blocks:
+        on_axis = np.full((len(queries), len(times)), np.nan)
+        where = np.searchsorted(stamps, times)
+        inside = where < len(stamps)
+        inside[inside] &= stamps[where[inside]] == times[inside]
+        on_axis[:, inside] = values[:, where[inside]]
+        for q, row in zip(queries, on_axis, strict=True):
+            out.series.append(
+                {
+                    "row": w.rows[q.id],
+                    "id": q.id.split("_", 1)[1],
+                    "label": q.label or (q.metric.name if q.metric else q.id),
+                    "values": row,
+                }
+            )
+    out.series.sort(key=lambda s: int(s["row"]))
+    return out
 
 
 def _key(metric: md.MetricSpec | None) -> tuple[str, str, tuple[tuple[str, str], ...]]:
@@ -299,7 +362,7 @@ async def _run_math(
         return []
     queries = [q for w in widgets for q in w.queries]
     try:
-        results = await md.get_metric_data(
+        results = await get_metric_grids(
             fetch, queries, start, end, search_limit=search_limit, functions=functions
         )
     except md.QueryError as exc:
@@ -310,7 +373,7 @@ async def _run_math(
 
     async def alone(widget: WidgetRequest) -> WidgetResult:
         try:
-            found = await md.get_metric_data(
+            found = await get_metric_grids(
                 fetch, widget.queries, start, end, search_limit=search_limit, functions=functions
             )
         except md.QueryError as exc:

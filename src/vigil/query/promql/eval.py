@@ -28,6 +28,7 @@ from vigil.query.promql.binary import Matching, drop_name
 from vigil.query.promql.errors import BadData, PromQLError, TooManySamples
 from vigil.query.promql.names import METRIC_NAME, get
 from vigil.query.promql.parse import enum_name
+from vigil.query.promql.pushdown import FUNCTIONS, OPS, WindowAggregate
 from vigil.query.promql.rangefuncs import RANGE_FUNCTIONS, SCALAR_AFTER, SCALAR_FIRST
 from vigil.query.promql.sql import LabelMatcher, selector_matchers
 from vigil.query.promql.values import (
@@ -42,6 +43,8 @@ from vigil.query.promql.values import (
 )
 
 Fetch = Callable[[Sequence[LabelMatcher], int, int], list[Samples]]
+# ``op by (…) (rate(x[r]))`` answered where the samples are (``pushdown``); optional.
+Reduce = Callable[[Sequence[LabelMatcher], WindowAggregate], Vector | None]
 
 DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
 DEFAULT_SUBQUERY_STEP_MS = 60 * 1000  # Prometheus' default evaluation_interval
@@ -60,6 +63,7 @@ class Evaluator:
     max_samples: int = 50_000_000
     subquery_step_ms: int = DEFAULT_SUBQUERY_STEP_MS
     check: Callable[[], None] = field(default=lambda: None)  # raises when out of time
+    reduce: Reduce | None = None
 
     def eval(self, node: pp.Expr, times: Ints) -> Value:
         self.check()
@@ -261,6 +265,9 @@ class Evaluator:
     # -- aggregations and operators ----------------------------------------------------
 
     def aggregation(self, node: pp.AggregateExpr, times: Ints) -> Vector:
+        pushed = self._pushdown(node, times)
+        if pushed is not None:
+            return pushed
         op = str(node.op)
         param: np.ndarray | str | None = None
         if node.param is not None:
@@ -282,6 +289,47 @@ class Evaluator:
         if names is None:
             names = []
         return aggregate(op, inner, names, without, param)
+
+    def _pushdown(self, node: pp.AggregateExpr, times: Ints) -> Vector | None:
+        """The aggregation computed by ``reduce`` when it has that shape (``pushdown``'s
+        docstring): one metric name, no ``@``, evenly spaced times. None: the general
+        path answers (another shape, or ``reduce`` declined)."""
+        op = str(node.op)
+        if self.reduce is None or op not in OPS or node.param is not None:
+            return None
+        call = _unparen(node.expr)
+        if not isinstance(call, pp.Call) or call.func.name not in FUNCTIONS:
+            return None
+        arg = _unparen(call.args[0])
+        if not isinstance(arg, pp.MatrixSelector):
+            return None
+        vs = arg.vector_selector
+        if vs.at is not None:
+            return None
+        matchers = selector_matchers(vs)
+        if not any(m.name == METRIC_NAME and m.op == "=" for m in matchers):
+            return None
+        step = int(times[1] - times[0]) if len(times) > 1 else 1
+        if step <= 0 or (len(times) > 2 and np.any(np.diff(times) != step)):
+            return None
+        names: list[str] = []
+        without = False
+        if node.modifier is not None:
+            names = list(node.modifier.labels)
+            without = enum_name(node.modifier.type) == "Without"
+        spec = WindowAggregate(
+            fn=call.func.name,
+            op=op,
+            names=tuple(names),
+            without=without,
+            range_ms=ms(arg.range),
+            first_end=int(times[0]) - ms(vs.offset),
+            step_ms=step,
+            steps=len(times),
+        )
+        if spec.range_ms <= 0:
+            return None
+        return self.reduce(matchers, spec)
 
     def binary(self, node: pp.BinaryExpr, times: Ints) -> Value:
         op = str(node.op).lower()

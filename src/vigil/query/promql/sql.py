@@ -1,4 +1,5 @@
-"""Selectors → ClickHouse SQL over the stored points (the only module here that writes SQL).
+"""Selectors → ClickHouse SQL over the stored points (with ``pushdown``, the only modules here
+that write SQL).
 
 A selector is answered in two reads through the store: the series whose labels match (from
 ``metric_series``, one row per series, the matchers evaluated in SQL on the labels the
@@ -104,6 +105,17 @@ def series_sql(
         WHERE {" AND ".join(where)}"""
 
 
+def metric_filter(series: pa.Table) -> dict[str, list[str]]:
+    """The ``namespaces``/``names`` parameters that narrow a points read to the metrics of
+    ``series`` (a superset when several: ``series_id IN`` makes it exact). Two ``IN`` lists
+    and not one ``(namespace, name) IN`` list of tuples: that one costs ClickHouse ~5x the
+    CPU of the whole scan (measured, 14 M points: 1.4 s vs 0.25 s)."""
+    return {
+        "namespaces": sorted(set(series.column("namespace").to_pylist())),
+        "names": sorted(set(series.column("name").to_pylist())),
+    }
+
+
 Fetch = Callable[[Sequence[LabelMatcher], int, int], list[Samples]]
 AsyncQuery = Callable[[str, dict[str, Any]], Awaitable[pa.Table]]
 
@@ -129,20 +141,11 @@ async def select(
         sid: tuple(sorted((k, v) for k, v in lbl if v != ""))
         for sid, lbl in zip(ids, series.column("lbl").to_pylist(), strict=True)
     }
-    metrics = sorted(
-        set(
-            zip(
-                series.column("namespace").to_pylist(),
-                series.column("name").to_pylist(),
-                strict=True,
-            )
-        )
-    )
     points = await store.query_arrow(
         f"""SELECT series_id, toUnixTimestamp64Milli(timestamp) AS t, {VALUE_SQL} AS v
             FROM metrics
             WHERE tenant = {{tenant:String}}
-              AND (namespace, name) IN {{metrics:Array(Tuple(String, String))}}
+              AND namespace IN {{namespaces:Array(String)}} AND name IN {{names:Array(String)}}
               AND series_id IN {{ids:Array(UInt64)}}
               AND timestamp >= fromUnixTimestamp64Milli({{s:Int64}})
               AND timestamp < fromUnixTimestamp64Milli({{e:Int64}})
@@ -150,7 +153,7 @@ async def select(
             LIMIT {{lim:UInt64}}""",
         {
             "tenant": tenant,
-            "metrics": metrics,
+            **metric_filter(series),
             "ids": sorted(ids),
             "s": start_ms,
             "e": end_ms + 1,
