@@ -1,7 +1,7 @@
 """Idle memory the process can hand back (Linux; elsewhere every call does nothing).
 
-Three things hold RSS in an idle vigil that it does not need (measured: bench/RESULTS.md,
-"Idle memory"):
+What holds RSS in an idle vigil that it does not need, and what vigil does about it
+(measured: bench/RESULTS.md, "Idle memory"):
 
 * ``trim`` — glibc keeps memory freed by a burst of work (an insert, a query) in its
   arenas until reused; ``malloc_trim`` hands it back. vigil runs it once a minute.
