@@ -136,7 +136,7 @@ class _KeptOut(importlib.abc.MetaPathFinder):
 # (``IdleUpkeep``). Five minutes — a long idle stretch, not a pause: a node with steady
 # traffic (any exporter sends every few seconds) never reaches it and never pays a
 # read-back; a laptop or a quiet test environment does, once per quiet stretch: the first
-# request after it reads the code it runs back from the disk (measured: 0.3 s, and 2 s on
+# request after it reads the code it runs back from the disk (measured: 0.1–0.3 s, and 2 s on
 # a machine busy with other processes' I/O; bench/RESULTS.md, "Idle memory").
 PAGE_OUT_AFTER = 300.0  # the default of ``vigil serve --idle-page-out-after``
 
