@@ -54,7 +54,7 @@ def _series_ids(g: int) -> str:
     """The ids of the series of shape ``g``'s windows (exact dimensions)."""
     return (
         "SELECT series_id FROM metric_series WHERE tenant = {tenant:String}"
-        f" AND (namespace, name) IN m{g} AND {_ENCODED} IN s{g}"
+        f" AND namespace IN n{g} AND name IN k{g} AND {_ENCODED} IN s{g}"
     )
 
 
@@ -70,7 +70,8 @@ def _part(g: int, shape: Shape, source: Source) -> str:
     )
     where = [
         "tenant = {tenant:String}",
-        f"(namespace, name) IN m{g}",
+        f"namespace IN n{g}",
+        f"name IN k{g}",
         f"series_id IN ({_series_ids(g)})",
         time,
     ]
@@ -127,15 +128,21 @@ def build(
     aliases = []
     for shape, g in shapes.items():
         params[f"s{g}"] = sorted(specs[g])
-        params[f"m{g}"] = sorted(metrics[g])
+        # Namespaces and names as two lists, not one list of (namespace, name) tuples:
+        # ClickHouse's tuple filter cost ~2.5x the scan it guards (levels.py measured
+        # it); ``s{g}`` (the encoded metric, dimensions included) keeps the read exact.
+        params[f"n{g}"] = sorted({ns for ns, _ in metrics[g]})
+        params[f"k{g}"] = sorted({name for _, name in metrics[g]})
         aliases += [
             f"{{s{g}:Array(String)}} AS s{g}",
-            f"{{m{g}:Array(Tuple(String, String))}} AS m{g}",
+            f"{{n{g}:Array(String)}} AS n{g}",
+            f"{{k{g}:Array(String)}} AS k{g}",
         ]
         if shape[5] is not None:
             params[f"u{g}"] = shape[5]
     every = ", ".join(f"s{g}" for g in shapes.values())
-    every_metric = ", ".join(f"m{g}" for g in shapes.values())
+    every_ns = ", ".join(f"n{g}" for g in shapes.values())
+    every_name = ", ".join(f"k{g}" for g in shapes.values())
     parts = [_part(g, shape, src) for shape, g in shapes.items() for src in level_of[g].sources]
     sql = (
         f"WITH {', '.join(aliases)} SELECT g, series_id, b, c, s, lo, hi, points, '' AS spec"
@@ -145,7 +152,7 @@ def build(
         " UNION ALL SELECT toInt32(-1), series_id, 0, 0., 0., 0., 0.,"
         f" CAST([], 'Array(Tuple(Float64, Float64))'), any({_ENCODED})"
         " FROM metric_series WHERE tenant = {tenant:String}"
-        f" AND (namespace, name) IN arrayConcat({every_metric})"
+        f" AND namespace IN arrayConcat({every_ns}) AND name IN arrayConcat({every_name})"
         f" AND {_ENCODED} IN arrayConcat({every}) GROUP BY namespace, name, series_id"
     )
     return sql, params, shape_of, encoded
