@@ -1,6 +1,6 @@
 // /logs: the Logs Insights explorer. URL state: groups (comma-separated), query, from, to,
 // tz, tab (results | patterns | tail). A query in the URL runs when the page opens.
-import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { isAbort } from "../api";
 import { TimePicker } from "../components/TimePicker";
 import { logsApi } from "../logs/aws";
@@ -26,7 +26,8 @@ import { ResultsTable } from "../logs/ResultsTable";
 import { HistoryItem, listSaved, loadHistory, QueryDefinition, remember, saveQuery } from "../logs/saved";
 import { navigate, withParams } from "../router";
 import { plural } from "../text";
-import { Range, resolve } from "../time";
+import { Range } from "../time";
+import { useResolvedRange } from "../resolvedRange";
 
 const DEFAULT_QUERY = "fields @timestamp, @message, @logStream, @log\n| sort @timestamp desc\n| limit 10000";
 const ROW_LIMIT = 10000;
@@ -63,14 +64,7 @@ export function Logs({ query }: { query: URLSearchParams }) {
 
   useEffect(() => setDraft(text), [text]);
 
-  const { startMs, endMs } = useMemo(() => {
-    const now = Date.now();
-    try {
-      return { startMs: resolve(range.from, now), endMs: resolve(range.to, now) };
-    } catch {
-      return { startMs: now - 3600_000, endMs: now };
-    }
-  }, [range.from, range.to, tick]);
+  const { startMs, endMs } = useResolvedRange(range, tick);
 
   const missing = known ? groups.filter((g) => !known.some((k) => k.name === g)) : [];
   const groupsKey = groups.join(",");

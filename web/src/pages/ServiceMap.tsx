@@ -5,7 +5,8 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, isAbort } from "../api";
 import { TimePicker } from "../components/TimePicker";
 import { navigate, withParams } from "../router";
-import { Range, resolve } from "../time";
+import { Range } from "../time";
+import { useResolvedRange } from "../resolvedRange";
 import { health, layout, MapEdge, MapNode } from "../traces/layout";
 import { formatMs } from "../traces/Waterfall";
 
@@ -16,14 +17,7 @@ export function ServiceMap({ query }: { query: URLSearchParams }) {
   const [graph, setGraph] = useState<{ nodes: MapNode[]; edges: MapEdge[] } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [hover, setHover] = useState<string | null>(null);
-  const { startMs, endMs } = useMemo(() => {
-    const now = Date.now();
-    try {
-      return { startMs: resolve(range.from, now), endMs: resolve(range.to, now) };
-    } catch {
-      return { startMs: now - 3600_000, endMs: now };
-    }
-  }, [range.from, range.to, tick]);
+  const { startMs, endMs } = useResolvedRange(range, tick);
   useEffect(() => {
     const ac = new AbortController();
     setError(null);

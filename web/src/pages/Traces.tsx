@@ -1,11 +1,12 @@
 // /traces: search by X-Ray filter expression, or by service, operation, duration and
 // errors, over a time range; a duration scatter and the list, both opening the trace.
 // URL state: filter, service, name, min, max, error, from, to, tz.
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, isAbort } from "../api";
 import { TimePicker } from "../components/TimePicker";
 import { navigate, withParams } from "../router";
-import { formatTime, Range, resolve } from "../time";
+import { formatTime, Range } from "../time";
+import { useResolvedRange } from "../resolvedRange";
 import { Scatter } from "../traces/Scatter";
 import { normalize, TraceHit } from "../traces/search";
 import { formatMs } from "../traces/Waterfall";
@@ -28,14 +29,7 @@ export function Traces({ query }: { query: URLSearchParams }) {
     setForm(f);
     setTab(mode);
   }, [key]);
-  const { startMs, endMs } = useMemo(() => {
-    const now = Date.now();
-    try {
-      return { startMs: resolve(range.from, now), endMs: resolve(range.to, now) };
-    } catch {
-      return { startMs: now - 3600_000, endMs: now };
-    }
-  }, [range.from, range.to, tick]);
+  const { startMs, endMs } = useResolvedRange(range, tick);
 
   useEffect(() => {
     const ac = new AbortController();
