@@ -8,7 +8,8 @@ import { PointPanel } from "../components/PointPanel";
 import { refreshMs, TimePicker } from "../components/TimePicker";
 import { Variables } from "../components/Variables";
 import { navigate, withParams } from "../router";
-import { autoPeriod, fromCloudWatch, Range, resolve } from "../time";
+import { autoPeriod, fromCloudWatch, Range } from "../time";
+import { useResolvedRange } from "../resolvedRange";
 import { AlarmWidget } from "../widgets/AlarmWidget";
 import { LogWidget } from "../widgets/LogWidget";
 import { MetricWidget } from "../widgets/MetricWidget";
@@ -56,14 +57,7 @@ export function DashboardView({ name, query }: { name: string; query: URLSearchP
   const point = query.get("point");
   const editing = query.get("edit") === "json";
 
-  const { startMs, endMs } = useMemo(() => {
-    const now = Date.now();
-    try {
-      return { startMs: resolve(range.from, now), endMs: resolve(range.to, now) };
-    } catch {
-      return { startMs: now - 3 * 3600_000, endMs: now };
-    }
-  }, [range.from, range.to, tick]);
+  const { startMs, endMs } = useResolvedRange(range, tick, 3 * 3600_000);
   const period = autoPeriod(startMs, endMs);
 
   useEffect(() => {

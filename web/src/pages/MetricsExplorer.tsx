@@ -13,7 +13,8 @@ import { Browser, SeriesInfo } from "../metrics/Browser";
 import { Queries } from "../metrics/Queries";
 import { isBand, isMetric, nextId, PERIODS, readRows, Row, sameMetric, searchFor, STATISTICS, toWidgetRows, writeRows } from "../metrics/rows";
 import { navigate, withParams } from "../router";
-import { autoPeriod, Range, resolve } from "../time";
+import { autoPeriod, Range } from "../time";
+import { useResolvedRange } from "../resolvedRange";
 import { MetricWidget } from "../widgets/MetricWidget";
 import { WidgetData } from "../widgets/series";
 import { WidgetContext } from "../widgets/types";
@@ -30,14 +31,7 @@ export function MetricsExplorer({ query }: { query: URLSearchParams }) {
   const [tick, setTick] = useState(0);
   const [data, setData] = useState<WidgetData | undefined>(undefined);
 
-  const { startMs, endMs } = useMemo(() => {
-    const now = Date.now();
-    try {
-      return { startMs: resolve(range.from, now), endMs: resolve(range.to, now) };
-    } catch {
-      return { startMs: now - 3 * 3600_000, endMs: now };
-    }
-  }, [range.from, range.to, tick]);
+  const { startMs, endMs } = useResolvedRange(range, tick, 3 * 3600_000);
   const period = periodChoice === "auto" ? autoPeriod(startMs, endMs) : Number(periodChoice);
   const properties = useMemo(
     () => ({ metrics: toWidgetRows(rows), view: "timeSeries", stat, period, region: "us-east-1" }),
