@@ -98,6 +98,10 @@ function annotationsPlugin(horizontal: Annotation[], vertical: Annotation[]): uP
         ctx.save();
         ctx.lineWidth = 1.5 * devicePixelRatio;
         ctx.font = `${11 * devicePixelRatio}px sans-serif`;
+        // uPlot leaves the context right-aligned from the left axis' labels: a label
+        // drawn at the plot's left edge ran back over the axis ("reshold 120").
+        ctx.textAlign = "left";
+        ctx.textBaseline = "alphabetic";
         for (const a of horizontal) {
           const scale = a.axis === "right" ? "right" : "y";
           if (!u.scales[scale]) continue;
