@@ -123,6 +123,32 @@ def test_an_alarm_made_through_the_ui_api_is_the_alarm_boto3_sees(
     r = http.post("/api/v1/alarm-annotations", json={**body, "metrics": [{"name": 3}]})
     assert r.status_code == 400
     assert r.json()["error"]["field"] == "metrics[0]"
+    # the batch form (a dashboard's graphs in one request): per group, the same names the
+    # single form answers for that group; each alarm once
+    single = {**body, "alarms": [name]}
+    groups = [
+        {"metrics": [metric]},
+        {"metrics": [other]},
+        {"alarms": [name]},
+        {"metrics": [other], "alarms": ["no-such-alarm"]},
+        {},
+    ]
+    batch = {"start": body["start"], "end": body["end"], "groups": groups}
+    got = http.post("/api/v1/alarm-annotations", json=batch).json()
+    assert got["groups"] == [[name], [], [name], [], []]
+    assert got["alarms"] == http.post("/api/v1/alarm-annotations", json=single).json()["alarms"]
+    for group, names in zip(groups, got["groups"], strict=True):
+        alone = http.post("/api/v1/alarm-annotations", json={**body, "metrics": [], **group})
+        assert [a["name"] for a in alone.json()["alarms"]] == names
+    r = http.post("/api/v1/alarm-annotations", json={**batch, "metrics": [metric]})
+    assert r.status_code == 400  # groups, or metrics and alarms: not both
+    assert r.json()["error"]["field"] == "groups"
+    r = http.post("/api/v1/alarm-annotations", json={**batch, "groups": [{}, {"metrics": [3]}]})
+    assert r.status_code == 400
+    assert r.json()["error"]["field"] == "groups[1].metrics[0]"
+    r = http.post("/api/v1/alarm-annotations", json={**batch, "groups": [{}] * 501})
+    assert r.status_code == 400
+    assert r.json()["error"]["field"] == "groups"
     r = http.delete(f"/api/v1/alarms/{name}")
     assert r.status_code == 200
     assert cw.describe_alarms(AlarmNames=[name])["MetricAlarms"] == []

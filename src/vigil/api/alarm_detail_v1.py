@@ -20,6 +20,10 @@ history, and its backtest.
   alarms named, and those watching one of the metrics (same namespace, name and
   dimensions), with their state changes in the range (``before``: the state at ``start``)
   — what graphs draw as annotations. At most ``MAX_ANNOTATED`` alarms.
+  The batch form (a dashboard: one request for all its graphs) takes ``"groups": [{"metrics",
+  "alarms"}]`` instead (at most ``MAX_GROUPS``) and answers ``{"alarms": [...], "groups":
+  [[names]]}``: each group's names are what the single form would answer for that group's
+  metrics and alarms, in the same order; ``alarms`` holds each alarm once.
 * ``GET /api/v1/alarms/{name}/backtest[?start=T&end=T]`` (default: the 7 days up to now;
   at most 15 days) → what the definition would have done over stored data
   (``rules.alarms.backtest``): ``{"start", "end", "step", "evaluations", "changes":
@@ -62,6 +66,7 @@ DEFAULT_DAYS = 7
 MAX_SECONDS = 15 * 86_400
 ITEM_TYPES = ("StateUpdate", "ConfigurationUpdate", "Action")
 MAX_ANNOTATED = 20
+MAX_GROUPS = 500  # CloudWatch's most widgets on one dashboard
 MAX_CHANGES = 500
 _MODEL = protocols.load_model("cloudwatch")
 
@@ -247,19 +252,20 @@ class AlarmDetailApi:
         end = _body_ms(body, "end", now)
         if start is None or end is None or start >= end:
             raise ParamError("start", "start and end (epoch ms) are required, start first")
-        wanted = {_metric_ref(m, i) for i, m in enumerate(_list_of(body, "metrics"))}
-        names = set(_list_of(body, "alarms"))
-        found = []
-        for entry in self._engine.entries(tenant):
-            alarm = entry.alarm
-            if alarm.name in names or (
-                isinstance(alarm, MetricAlarm) and wanted & set(_watched(alarm))
-            ):
-                found.append(entry)
+        batch = "groups" in body
+        if batch and ("metrics" in body or "alarms" in body):
+            raise ParamError("groups", "give either groups or metrics and alarms, not both")
+        groups = _groups(body) if batch else [_group(body, "")]
+        entries = self._engine.entries(tenant)
+        chosen = [_select(entries, wanted, names) for wanted, names in groups]
+        # Each alarm once, however many graphs show it: its history is read once.
+        unique = list({e.alarm.name: e for picked in chosen for e in picked}.values())
+        changes = await asyncio.to_thread(
+            lambda: [self._changes(tenant, e, start, end) for e in unique]
+        )
         out = []
-        for entry in found[:MAX_ANNOTATED]:
+        for entry, (moves, before) in zip(unique, changes, strict=True):
             alarm = entry.alarm
-            changes, before = await asyncio.to_thread(self._changes, tenant, entry, start, end)
             out.append(
                 {
                     "name": alarm.name,
@@ -267,10 +273,13 @@ class AlarmDetailApi:
                     "threshold": alarm.threshold if isinstance(alarm, MetricAlarm) else None,
                     "comparison": alarm.comparison if isinstance(alarm, MetricAlarm) else None,
                     "before": before,
-                    "changes": changes,
+                    "changes": moves,
                 }
             )
-        return JSONResponse({"alarms": out})
+        if not batch:
+            return JSONResponse({"alarms": out})
+        names = [[e.alarm.name for e in picked] for picked in chosen]
+        return JSONResponse({"alarms": out, "groups": names})
 
     def _changes(
         self, tenant: str, entry: Any, start: int, end: int
@@ -302,8 +311,42 @@ def _watched(alarm: MetricAlarm) -> list[Ref]:
     return [(m.namespace, m.name, m.dimensions) for m in refs]
 
 
-def _metric_ref(m: Any, i: int) -> Ref:
-    where = f"metrics[{i}]"
+def _select(entries: Any, wanted: set[Ref], names: set[str]) -> list[Any]:
+    """The alarms named, and those watching one of the metrics: at most MAX_ANNOTATED."""
+    found = []
+    for entry in entries:
+        alarm = entry.alarm
+        if alarm.name in names or (
+            isinstance(alarm, MetricAlarm) and wanted & set(_watched(alarm))
+        ):
+            found.append(entry)
+            if len(found) == MAX_ANNOTATED:
+                break
+    return found
+
+
+def _group(body: dict[str, Any], where: str) -> tuple[set[Ref], set[str]]:
+    metrics = _list_of(body, "metrics", where)
+    wanted = {_metric_ref(m, f"{where}metrics[{i}]") for i, m in enumerate(metrics)}
+    names = _list_of(body, "alarms", where)
+    if not all(isinstance(n, str) for n in names):
+        raise ParamError(f"{where}alarms", "must be a list of alarm names")
+    return wanted, set(names)
+
+
+def _groups(body: dict[str, Any]) -> list[tuple[set[Ref], set[str]]]:
+    groups = body["groups"]
+    if not isinstance(groups, list) or len(groups) > MAX_GROUPS:
+        raise ParamError("groups", f"must be a list (at most {MAX_GROUPS} groups)")
+    out = []
+    for i, group in enumerate(groups):
+        if not isinstance(group, dict):
+            raise ParamError(f"groups[{i}]", "must be an object with metrics and alarms")
+        out.append(_group(group, f"groups[{i}]."))
+    return out
+
+
+def _metric_ref(m: Any, where: str) -> Ref:
     if not isinstance(m, dict):
         raise ParamError(where, "must be an object with namespace, name and dimensions")
     ns, name, dims = m.get("namespace"), m.get("name"), m.get("dimensions") or {}
@@ -312,10 +355,10 @@ def _metric_ref(m: Any, i: int) -> Ref:
     return (ns, name, tuple(sorted((str(k), str(v)) for k, v in dims.items())))
 
 
-def _list_of(body: dict[str, Any], key: str) -> list[Any]:
+def _list_of(body: dict[str, Any], key: str, where: str = "") -> list[Any]:
     value = body.get(key) or []
     if not isinstance(value, list) or len(value) > 500:
-        raise ParamError(key, "must be a list (at most 500 items)")
+        raise ParamError(where + key, "must be a list (at most 500 items)")
     return value
 
 
