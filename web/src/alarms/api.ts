@@ -1,5 +1,5 @@
 // The alarms API as the pages use it (/api/v1/alarms…, /api/v1/alarm-annotations).
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, isAbort } from "../api";
 import { StateTrack } from "../chart/stateMarks";
 import { hasFeature } from "../features";
@@ -107,6 +107,56 @@ export function useAlarmAnnotations(
     return () => ac.abort();
   }, [key, startMs, endMs, refresh]);
   return found;
+}
+
+/** One graph's question: alarms watching these metrics, and alarms named. */
+export interface AnnotationGroup {
+  metrics: MetricRef[];
+  alarms: string[];
+}
+
+const NO_ALARMS: AnnotatedAlarm[] = [];
+
+/** Many graphs' annotations in one request (a dashboard, per load and per range): each
+ *  group's alarms as the single form answers them; empty lists until the answer is in
+ *  (and for null groups: graphs that draw none). */
+export function useAlarmAnnotationGroups(
+  groups: (AnnotationGroup | null)[],
+  startMs: number,
+  endMs: number,
+): AnnotatedAlarm[][] {
+  const [answer, setAnswer] = useState<{ alarms: AnnotatedAlarm[]; groups: string[][] } | null>(null);
+  const asked = groups.filter((g): g is AnnotationGroup => g !== null);
+  const key = JSON.stringify(asked);
+  useEffect(() => {
+    if (!hasFeature("alarm-detail") || !asked.length) {
+      setAnswer(null);
+      return;
+    }
+    const ac = new AbortController();
+    api<{ alarms: AnnotatedAlarm[]; groups: string[][] }>("/api/v1/alarm-annotations", {
+      method: "POST",
+      body: { start: startMs, end: endMs, groups: asked },
+      signal: ac.signal,
+    })
+      .then(setAnswer)
+      .catch((e) => {
+        // Annotations are extra: graphs without them are still graphs.
+        if (!isAbort(e)) setAnswer(null);
+      });
+    return () => ac.abort();
+  }, [key, startMs, endMs]);
+  // Per graph, in the groups' order (null groups were not sent).
+  const shape = groups.map((g) => g !== null).join();
+  return useMemo(() => {
+    const byName = new Map((answer?.alarms ?? []).map((a) => [a.name, a]));
+    let next = 0;
+    return groups.map((g) => {
+      if (g === null || !answer) return NO_ALARMS;
+      const names = answer.groups[next++] ?? [];
+      return names.length ? names.flatMap((n) => byName.get(n) ?? []) : NO_ALARMS;
+    });
+  }, [answer, shape]);
 }
 
 /** A metric widget's plain metric rows as metric references (expressions skipped). */

@@ -12,7 +12,8 @@ import { autoPeriod, fromCloudWatch, Range } from "../time";
 import { useResolvedRange } from "../resolvedRange";
 import { AlarmWidget } from "../widgets/AlarmWidget";
 import { LogWidget } from "../widgets/LogWidget";
-import { MetricWidget } from "../widgets/MetricWidget";
+import { annotationGroup, MetricWidget } from "../widgets/MetricWidget";
+import { AnnotatedAlarm, useAlarmAnnotationGroups } from "../alarms/api";
 import { TextWidget } from "../widgets/TextWidget";
 import { DashboardBody, layout, Widget, WidgetContext } from "../widgets/types";
 import { applyVariables, Variable } from "../widgets/variables";
@@ -93,6 +94,13 @@ export function DashboardView({ name, query }: { name: string; query: URLSearchP
       });
     return () => ac.abort();
   }, [body, startMs, endMs]);
+
+  // Alarm annotations of every time-series widget: one request per load and per range.
+  const groups = useMemo(
+    () => (body?.widgets ?? []).map((w) => (w.type === "metric" ? annotationGroup(w.properties ?? {}) : null)),
+    [body],
+  );
+  const alarms = useAlarmAnnotationGroups(groups, startMs, endMs);
 
   // Escape closes what is open on top of the grid (full-screen widget, side panel).
   useEffect(() => {
@@ -193,6 +201,7 @@ export function DashboardView({ name, query }: { name: string; query: URLSearchP
             widget={body.widgets[shown]}
             index={shown}
             data={metricData[String(shown)]}
+            alarms={alarms[shown]}
             ctx={ctx}
             height={Math.max(window.innerHeight - 200, 300)}
             refresh={tick}
@@ -215,6 +224,7 @@ export function DashboardView({ name, query }: { name: string; query: URLSearchP
               widget={w}
               index={i}
               data={metricData[String(i)]}
+              alarms={alarms[i]}
               ctx={ctx}
               height={cells[i].h * ROW_PX + (cells[i].h - 1) * GAP_PX - 76}
               refresh={tick}
@@ -249,6 +259,7 @@ function WidgetFrame({
   widget,
   index,
   data,
+  alarms,
   ctx,
   height,
   refresh,
@@ -258,6 +269,7 @@ function WidgetFrame({
   widget: Widget;
   index: number;
   data: WidgetData | undefined;
+  alarms: AnnotatedAlarm[] | undefined;
   ctx: WidgetContext;
   height: number;
   refresh: number;
@@ -267,7 +279,7 @@ function WidgetFrame({
   const p = widget.properties ?? {};
   const title: string = p.title ?? (widget.type === "text" ? "" : `Widget ${index + 1}`);
   let content;
-  if (widget.type === "metric") content = <MetricWidget properties={p} data={data} ctx={ctx} height={height} />;
+  if (widget.type === "metric") content = <MetricWidget properties={p} data={data} ctx={ctx} height={height} alarms={alarms} />;
   else if (widget.type === "log") content = <LogWidget properties={p} ctx={ctx} height={height} key={refresh} />;
   else if (widget.type === "text") content = <TextWidget properties={p} />;
   else if (widget.type === "alarm") content = <AlarmWidget properties={p} refresh={refresh} />;

@@ -1,7 +1,7 @@
 // A metric widget: time series (lines, stacked areas, bars), single values with a
 // sparkline, gauge, pie and table views, from the dashboard's one metric-data request.
 import { useMemo } from "preact/hooks";
-import { rowMetrics, toTrack, useAlarmAnnotations } from "../alarms/api";
+import { AnnotatedAlarm, AnnotationGroup, rowMetrics, toTrack, useAlarmAnnotations } from "../alarms/api";
 import { findBands } from "../chart/bands";
 import { stateMarksPlugin } from "../chart/stateMarks";
 import { Annotation, ChartSeries, formatValue, PALETTE, UPlotChart } from "../chart/UPlotChart";
@@ -17,9 +17,28 @@ interface Props {
   data: WidgetData | undefined;
   ctx: WidgetContext;
   height: number;
+  // The alarms to draw when the page asked for them (a dashboard asks once for all its
+  // widgets); without it the widget asks itself.
+  alarms?: AnnotatedAlarm[];
 }
 
-export function MetricWidget({ properties, data, ctx, height }: Props) {
+function isTimeSeries(properties: Record<string, any>): boolean {
+  const view = properties.view ?? "timeSeries";
+  return view === "timeSeries" || view === "bar";
+}
+
+function namedAlarms(properties: Record<string, any>): string[] {
+  return (properties.annotations?.alarms ?? []).map((a: unknown) => alarmName(String(a)));
+}
+
+/** What a widget asks of the alarm annotations (null: it draws none). */
+export function annotationGroup(properties: Record<string, any>): AnnotationGroup | null {
+  if (!isTimeSeries(properties) || !Array.isArray(properties.metrics)) return null;
+  const group = { metrics: rowMetrics(metricRows(properties.metrics)), alarms: namedAlarms(properties) };
+  return group.metrics.length || group.alarms.length ? group : null;
+}
+
+export function MetricWidget({ properties, data, ctx, height, alarms }: Props) {
   if (!data) return <div class="widget-loading">Loading…</div>;
   if (data.error) return <WidgetError message={data.error} />;
   const series = data.series ?? [];
@@ -30,7 +49,9 @@ export function MetricWidget({ properties, data, ctx, height }: Props) {
   const times = data.times ?? [];
   if (view === "gauge") return <Gauge series={series} rows={rows} props={properties} />;
   if (view === "pie" || view === "table") return <Summary series={series} rows={rows} view={view} />;
-  return <TimeSeries times={times} series={series} rows={rows} props={properties} ctx={ctx} height={height} />;
+  return (
+    <TimeSeries times={times} series={series} rows={rows} props={properties} ctx={ctx} height={height} shared={alarms} />
+  );
 }
 
 export function WidgetError({ message }: { message: string }) {
@@ -56,6 +77,7 @@ function TimeSeries({
   props,
   ctx,
   height,
+  shared,
 }: {
   times: Float64Array | number[];
   series: SeriesData[];
@@ -63,6 +85,7 @@ function TimeSeries({
   props: Record<string, any>;
   ctx: WidgetContext;
   height: number;
+  shared: AnnotatedAlarm[] | undefined;
 }) {
   // Anomaly bands: their two edges drawn as one filled band (chart/bands.ts).
   const banded = useMemo(() => findBands(answered, (row) => rows[row]?.[1] ?? {}), [answered]);
@@ -82,9 +105,10 @@ function TimeSeries({
   const ann = props.annotations ?? {};
   // Alarms named by the widget (CloudWatch's annotations.alarms) draw their threshold and
   // state changes; alarms watching the widget's metrics draw their state changes.
-  const named: string[] = (ann.alarms ?? []).map((a: unknown) => alarmName(String(a)));
+  const named = namedAlarms(props);
   const metrics = useMemo(() => rowMetrics(rows), [JSON.stringify(props.metrics)]);
-  const alarms = useAlarmAnnotations(metrics, named, ctx.startMs, ctx.endMs);
+  const own = useAlarmAnnotations(shared ? [] : metrics, shared ? [] : named, ctx.startMs, ctx.endMs);
+  const alarms = shared ?? own;
   const horizontal: Annotation[] = (ann.horizontal ?? [])
     .flatMap((a: any) => (Array.isArray(a) ? a : [a]))
     .map((a: any) => ({ value: a.value, label: a.label, color: a.color, axis: a.yAxis }));
