@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import ARTIFACTS
 from tests.ui_data import client
 from tests.vigil_process import VigilProcess
 
@@ -122,3 +123,112 @@ def test_a_dashboards_alarm_annotations_come_in_one_request(
         expect(_marks(page, index, alarm)).to_have_count(1)
     page.wait_for_load_state("networkidle")
     assert len(asked) == 2
+
+
+WIDE = 60
+
+
+@pytest.fixture(scope="module")
+def wide(vigil: VigilProcess) -> str:
+    """An hour of Latency on 60 hosts: one widget's worth of series."""
+    ns = f"UiWide/{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    cw = client(vigil, "cloudwatch")
+    points = [
+        {
+            "MetricName": "Latency",
+            "Dimensions": [{"Name": "Host", "Value": f"host-{h:02d}"}],
+            "Timestamp": now - timedelta(minutes=m),
+            "Value": 10.0 + h + (m % 5),
+        }
+        for h in range(WIDE)
+        for m in range(1, 61)
+    ]
+    for i in range(0, len(points), 500):
+        cw.put_metric_data(Namespace=ns, MetricData=points[i : i + 500])
+    cw.close()
+    return ns
+
+
+def _inside(inner: Any, outer: Any) -> None:
+    """The inner element's box lies within the outer's (half a pixel of rounding)."""
+    a, b = inner.bounding_box(), outer.bounding_box()
+    assert a is not None
+    assert b is not None
+    assert a["y"] >= b["y"] - 0.5, (a, b)
+    assert a["y"] + a["height"] <= b["y"] + b["height"] + 0.5, (a, b)
+    assert a["x"] >= b["x"] - 0.5, (a, b)
+    assert a["x"] + a["width"] <= b["x"] + b["width"] + 0.5, (a, b)
+
+
+# Whether an element is shown whole: inside the window and inside every ancestor that
+# clips it (one whose overflow is not visible; for a fixed element only those at or above
+# its containing block, an ancestor with a transform, filter or containment).
+_SHOWN_WHOLE = """(el) => {
+  const r = el.getBoundingClientRect();
+  const inside = (b) => r.left >= b.left - 0.5 && r.right <= b.right + 0.5
+    && r.top >= b.top - 0.5 && r.bottom <= b.bottom + 0.5;
+  if (!inside({ left: 0, top: 0, right: innerWidth, bottom: innerHeight })) return false;
+  let clips = getComputedStyle(el).position !== "fixed";
+  for (let e = el.parentElement; e; e = e.parentElement) {
+    const cs = getComputedStyle(e);
+    if (cs.transform !== "none" || cs.filter !== "none" || cs.contain !== "none") clips = true;
+    if (clips && cs.overflow !== "visible" && !inside(e.getBoundingClientRect())) return false;
+  }
+  return true;
+}"""
+
+
+def test_a_legend_of_60_series_stays_inside_its_widget(
+    page: Any, vigil: VigilProcess, wide: str
+) -> None:
+    dash = f"wide-{uuid.uuid4().hex[:6]}"
+    rows = [[wide, "Latency", "Host", f"host-{h:02d}"] for h in range(WIDE)]
+    small = {"title": "Sixty hosts", "metrics": rows, "period": 60, "stat": "Average"}
+    widgets = [
+        {"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6, "properties": small},
+        {
+            "type": "metric",
+            "x": 12,
+            "y": 0,
+            "width": 12,
+            "height": 6,
+            "properties": {**small, "title": "Two hosts", "metrics": rows[:2]},
+        },
+        {
+            "type": "metric",
+            "x": 0,
+            "y": 6,
+            "width": 8,
+            "height": 9,
+            "properties": {**small, "title": "Sixty again"},
+        },
+    ]
+    cw = client(vigil, "cloudwatch")
+    cw.put_dashboard(DashboardName=dash, DashboardBody=json.dumps({"widgets": widgets}))
+    cw.close()
+    page.goto(vigil.url + f"/dashboards/{dash}?from=now-1h")
+    for title, count in (("Sixty hosts", WIDE), ("Two hosts", 2), ("Sixty again", WIDE)):
+        w = page.locator("section.widget", has=page.locator(".widget-title", has_text=title))
+        legend = w.locator(".u-legend")
+        expect(legend.locator(".u-series", has_text="Latency")).to_have_count(count)
+        _inside(legend, w)
+        _inside(w.locator("canvas").first, w)
+    page.screenshot(path=str(ARTIFACTS / "legend-of-60-series.png"))
+    # Hovering still shows values: the tooltip lists the largest, inside the page.
+    w = page.locator("section.widget", has=page.locator(".widget-title", has_text="Sixty hosts"))
+    box = w.locator(".u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.8)
+    tip = w.get_by_role("tooltip")
+    expect(tip).to_be_visible()
+    assert "Latency host-59:" in tip.inner_text()
+    assert "… 50 more" in tip.inner_text()
+    assert page.evaluate(_SHOWN_WHOLE, tip.element_handle()), "the tooltip is cut off"
+    page.screenshot(path=str(ARTIFACTS / "legend-of-60-series-hover.png"))
+    # The legend scrolls to its last entry, which still toggles its series.
+    last = w.locator(".u-legend .u-series", has_text="Latency host-59")
+    last.scroll_into_view_if_needed()
+    _inside(last, w.locator(".u-legend"))
+    last.click()
+    assert "u-off" in (last.get_attribute("class") or "")

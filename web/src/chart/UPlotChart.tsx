@@ -143,7 +143,7 @@ function useThemeTick(): number {
 
 /** A tooltip beside the cursor of the hovered chart: the time and the (at most 10
  *  largest) visible values; the other charts of the dashboard follow with their crosshair. */
-function tooltipPlugin(tz: string): uPlot.Plugin {
+function tooltipPlugin(tz: string, colors: string[]): uPlot.Plugin {
   let tip: HTMLDivElement;
   return {
     hooks: {
@@ -167,7 +167,8 @@ function tooltipPlugin(tz: string): uPlot.Plugin {
           if (i === 0 || !s.show) return;
           const v = u.data[i][idx];
           if (v == null) return;
-          rows.push([String(s.label ?? ""), String((s.stroke as any) ?? ""), v as number]);
+          // (uPlot keeps a series' stroke as a function: the colour is ours.)
+          rows.push([String(s.label ?? ""), colors[i - 1] ?? "", v as number]);
         });
         rows.sort((a, b) => b[2] - a[2]);
         tip.replaceChildren();
@@ -189,12 +190,50 @@ function tooltipPlugin(tz: string): uPlot.Plugin {
           tip.appendChild(more);
         }
         tip.style.display = "block";
-        const left = u.cursor.left + 12;
-        tip.style.left = `${Math.min(left, u.over.clientWidth - tip.offsetWidth - 4)}px`;
-        tip.style.top = `${Math.max((u.cursor.top ?? 0) - tip.offsetHeight - 8, 0)}px`;
+        // Placed in the window, not in the chart: a small widget (or a long list) would
+        // clip it. Right of the cursor and above it, else left of it and below it.
+        tip.style.left = tip.style.top = "0px";
+        const origin = tip.getBoundingClientRect(); // where (0, 0) puts it (fixed, in the window)
+        const over = u.over.getBoundingClientRect();
+        const [cx, cy] = [over.left + u.cursor.left, over.top + (u.cursor.top ?? 0)];
+        const [w, h] = [origin.width, origin.height];
+        const x = cx + 12 + w <= innerWidth - 4 ? cx + 12 : Math.max(cx - 12 - w, 4);
+        const y = cy - 8 - h >= 4 ? cy - 8 - h : Math.max(Math.min(cy + 16, innerHeight - h - 4), 4);
+        tip.style.left = `${x - origin.left}px`;
+        tip.style.top = `${y - origin.top}px`;
       },
     },
   };
+}
+
+/** A legend as tall as it needs, up to about a third of the chart's room; beyond that it
+ *  scrolls (Grafana's list legend) and the canvas gives up what the legend takes beyond
+ *  the one row its widget left room for. Returns the canvas height for this width. */
+function fitLegend(u: uPlot, width: number, height: number): number {
+  const legend = u.root.querySelector<HTMLElement>(".u-legend");
+  const wrap = u.root.querySelector<HTMLElement>(".u-wrap");
+  if (!legend || !wrap) return height;
+  // The legend wraps at the plot's width, which uPlot sets only when it commits: set now
+  // (to the same value) so the legend is measured as it will be drawn.
+  wrap.style.width = `${width}px`;
+  legend.style.maxHeight = "";
+  legend.classList.remove("u-scroll");
+  const full = legend.offsetHeight;
+  const row = legend.querySelector<HTMLElement>(".u-series")?.offsetHeight || full;
+  if (full <= row * 1.5) return height;
+  const room = height + row;
+  const cap = Math.min(full, Math.max(1, Math.floor((room * 0.35) / row)) * row);
+  legend.style.maxHeight = `${cap}px`;
+  legend.classList.add("u-scroll");
+  return Math.max(room - cap, 60);
+}
+
+/** Whether a legend of these labels surely fits one row (no need to measure it): 12-px
+ *  bold text is under 9 px a character, an entry's marker and gaps about 40 px. */
+function oneRow(series: ChartSeries[], width: number, live: boolean): boolean {
+  let need = live ? 140 : 0;
+  for (const s of series) need += s.label.length * 9 + 40;
+  return need < width;
 }
 
 /** The x scale's span in seconds (the page's range before the first draw). */
@@ -238,6 +277,9 @@ export function UPlotChart(props: ChartProps) {
     // rasterizing of 1.5-px lines was most of a 12-chart dashboard's drawing time.
     const dense = thin.times.length * series.length > 4_000;
     const bars = props.bars ? uPlot.paths.bars!({ size: [0.8, 40] }) : undefined;
+    const live = series.length <= 40;
+    let canvasHeight = props.height;
+    const fits = oneRow(series, width, live);
     const opts: uPlot.Options = {
       width,
       height: props.height,
@@ -248,7 +290,7 @@ export function UPlotChart(props: ChartProps) {
         points: { show: series.length <= 20 },
       },
       // With many series, per-move work stays small: no hover dots, legend values kept.
-      legend: { live: series.length <= 40 },
+      legend: { live },
       scales: {
         // The page's range as it is now (a zoom moves it without a new chart).
         x: props.xRange
@@ -332,6 +374,13 @@ export function UPlotChart(props: ChartProps) {
         ? series.slice(1).map((_, i) => ({ series: [i + 2, i + 1] as [number, number] }))
         : props.fillBands?.map((b) => ({ series: [b.upper + 1, b.lower + 1] as [number, number], fill: b.color })),
       hooks: {
+        // A long legend is fitted before the first draw: the legend exists, the canvas
+        // not yet (uPlot reads the height from these options after this hook).
+        init: [
+          (u: uPlot, o: uPlot.Options) => {
+            if (!fits) o.height = canvasHeight = fitLegend(u, o.width, o.height);
+          },
+        ],
         // The range shown, in words (screen readers; what a zoom changed at once).
         setScale: [
           (u: uPlot, key: string) => {
@@ -352,7 +401,7 @@ export function UPlotChart(props: ChartProps) {
       },
       plugins: [
         annotationsPlugin(props.horizontal ?? [], props.vertical ?? []),
-        tooltipPlugin(tz),
+        tooltipPlugin(tz, series.map((s) => s.color)),
         ...(props.plugins ?? []),
       ],
     };
@@ -384,7 +433,9 @@ export function UPlotChart(props: ChartProps) {
     u.over.addEventListener("mouseup", onUp);
     const ro = new ResizeObserver(() => {
       const w = el.clientWidth;
-      if (w > 0 && Math.abs(w - u.width) > 1) u.setSize({ width: w, height: props.height });
+      if (w <= 0 || Math.abs(w - u.width) <= 1) return;
+      if (!fits || !oneRow(series, w, live)) canvasHeight = fitLegend(u, w, props.height);
+      u.setSize({ width: w, height: canvasHeight });
     });
     ro.observe(el);
     return () => {
