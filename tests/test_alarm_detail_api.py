@@ -126,7 +126,7 @@ def test_an_alarm_made_through_the_ui_api_is_the_alarm_boto3_sees(
     # the batch form (a dashboard's graphs in one request): per group, the same names the
     # single form answers for that group; each alarm once
     single = {**body, "alarms": [name]}
-    groups = [
+    groups: list[dict[str, Any]] = [
         {"metrics": [metric]},
         {"metrics": [other]},
         {"alarms": [name]},
