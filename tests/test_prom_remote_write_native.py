@@ -118,7 +118,9 @@ SYMS = _symbols(b"", b"__name__", b"m", b"job", b"x", b"Help.", b"seconds")
 GOOD = SYMS + _ld(5, _refs(1, 2, 3, 4) + _sample() + _ld(5, b"\x08\x01\x18\x05\x20\x06"))
 
 
-def prometheus_request(series: int = 2000, *, metadata: bool = True, t: int = T) -> bytes:
+def prometheus_request(
+    series: int = 2000, *, metadata: bool = True, t: int = T, exemplar_every: int = 0
+) -> bytes:
     """What Prometheus ≥ 2.54 sends with ``protobuf_message:
     io.prometheus.write.v2.Request``: one series per sample, labels sorted, interned
     symbols, a metadata message on every series (empty when it knows none)."""
@@ -151,6 +153,9 @@ def prometheus_request(series: int = 2000, *, metadata: bool = True, t: int = T)
         )
         ts = req.timeseries.add(labels_refs=[sym(x) for kv in labels for x in kv])
         ts.samples.add(value=1000.0 + i * 0.5, timestamp=t)
+        if exemplar_every and i % exemplar_every == 0:
+            trace = [sym("trace_id"), sym(f"{i:032x}")]
+            ts.exemplars.add(labels_refs=trace, value=1000.0 + i * 0.5, timestamp=t - 10)
         if metadata:
             ts.metadata.type = mtype
             ts.metadata.help_ref = sym(help_text)
@@ -162,8 +167,16 @@ def prometheus_request(series: int = 2000, *, metadata: bool = True, t: int = T)
 
 
 def test_prometheus_requests_take_the_native_decoder() -> None:
-    for body in (prometheus_request(), prometheus_request(300, metadata=False)):
+    for body in (
+        prometheus_request(),
+        prometheus_request(300, metadata=False),
+        prometheus_request(300, exemplar_every=7),
+    ):
         check_v2(body, native=True)
+    exemplars = decode_v2(prometheus_request(20, exemplar_every=7), "t1", NOW)
+    assert [(e[0], e[2]) for e in exemplars.exemplars] == [
+        ("node_cpu_seconds_total", [("trace_id", f"{i:032x}")]) for i in (0, 7, 14)
+    ]
     batch = decode_v2(prometheus_request(200), "t1", NOW)
     assert batch.native is not None
     assert batch.native.num_rows == 200
@@ -258,7 +271,60 @@ def test_prometheus_requests_take_the_native_decoder() -> None:
         pytest.param(
             SYMS + _ld(5, _refs(1, 2) + _sample() + _ld(6, b"")), False, id="created-ts-as-bytes"
         ),
-        pytest.param(SYMS + _ld(5, _refs(1, 2) + _ld(4, _refs(3, 4))), False, id="exemplar"),
+        pytest.param(
+            SYMS
+            + _ld(
+                5,
+                _refs(1, 2, 3, 4)
+                + _ld(
+                    4, _refs(5, 6, 3, 4) + b"\x11" + struct.pack("<d", 0.5) + b"\x18" + _varint(T)
+                ),
+            ),
+            True,
+            id="exemplar",
+        ),
+        pytest.param(
+            SYMS + _ld(5, _refs(1, 2) + _ld(4, b"") + _ld(4, _refs(3, 0))),
+            True,
+            id="exemplar-defaults",
+        ),
+        pytest.param(
+            SYMS
+            + _ld(
+                5,
+                _refs(1, 2)
+                + _ld(
+                    4,
+                    _refs(3, 4, 3, 0)
+                    + b"\x11"
+                    + struct.pack("<d", float("nan"))
+                    + b"\x18"
+                    + _varint(T),
+                ),
+            ),
+            True,
+            id="exemplar-nan-repeated-label",
+        ),
+        pytest.param(
+            SYMS + _ld(5, _refs(1, 2) + _ld(4, _refs(3, 4) + b"\x18" + _varint(T - 20 * DAY_MS))),
+            True,
+            id="exemplar-too-old",
+        ),
+        pytest.param(
+            SYMS + _ld(5, _refs(1, 2) + _ld(4, b"\x08\x03\x08\x04" + b"\x20\x01")),
+            True,
+            id="exemplar-unpacked-unknown-field",
+        ),
+        pytest.param(
+            SYMS + _ld(5, _refs(1, 2) + _ld(4, _refs(3)) + _sample()), False, id="exemplar-odd"
+        ),
+        pytest.param(
+            SYMS + _ld(5, _refs(1, 2) + _ld(4, _refs(3, 77))), False, id="exemplar-out-of-range"
+        ),
+        pytest.param(
+            SYMS + _ld(5, _refs(1, 2) + _ld(4, b"\x10\x01")), False, id="exemplar-value-as-varint"
+        ),
+        pytest.param(SYMS + _ld(5, _refs(1, 2) + b"\x20\x01"), False, id="exemplar-as-varint"),
         pytest.param(SYMS + _ld(5, _refs(1, 2) + _ld(3, b"\x08\x01")), False, id="histogram"),
         pytest.param(SYMS + b"\x33\x34", False, id="unknown-group"),
         pytest.param(_symbols(b"", b"\xff") + GOOD, False, id="bad-utf8"),
@@ -362,8 +428,13 @@ def requests_v2(draw: st.DrawFn) -> bytes:
             ts.metadata.type = draw(st.integers(0, 7))
             ts.metadata.help_ref = draw(st.integers(0, n if _rarely(draw) else n - 1))
             ts.metadata.unit_ref = draw(st.integers(0, n - 1))
-        if _rarely(draw, 50):
-            ts.exemplars.add(labels_refs=[0, 0], value=1.0, timestamp=T)
+        for _ in range(draw(st.integers(0, 2))):
+            refs = [draw(st.integers(0, n - 1)) for _ in range(2 * draw(st.integers(0, 2)))]
+            if _rarely(draw, 50):
+                refs.append(n)  # odd and out of range
+            value = draw(st.one_of(st.floats(), st.just(0.25)))
+            age = draw(st.sampled_from([0, 1000, 15 * DAY_MS]))
+            ts.exemplars.add(labels_refs=refs, value=value, timestamp=T - age)
         if _rarely(draw, 50):
             ts.histograms.add(count_int=0, schema=0, timestamp=T)
         if _rarely(draw):
@@ -377,7 +448,12 @@ def test_random_requests_agree_with_the_reference(body: bytes) -> None:
     check_v2(body)
 
 
-_SAMPLES = [GOOD, prometheus_request(3), prometheus_request(2, metadata=False)]
+_SAMPLES = [
+    GOOD,
+    prometheus_request(3),
+    prometheus_request(2, metadata=False),
+    prometheus_request(3, exemplar_every=2),
+]
 
 
 @SETTINGS

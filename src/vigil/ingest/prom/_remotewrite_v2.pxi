@@ -2,15 +2,17 @@
 # (its cursor, ``tag``/``varint``/``skip``/``sub``, ``Label``, ``_Rows`` and
 # ``put_samples``: a 2.0 ``Sample`` is 1.0's message, field 2 of its series in both).
 #
-# ``decode_v2(body, tenant, now_ns)`` returns ``(table, samples, skipped, metadata)`` or
-# None to decline. ``metadata`` lists, in series order, ``(name, type, help, unit)`` of
-# the series that carry a ``metadata`` field, a run of identical ones listed once: the
-# caller replays them into the family table exactly as the reference does one per
-# series (an identical assignment is a no-op). It reads what Prometheus ≥ 2.54 sends —
-# symbols, series of label references, float samples and per-series metadata — and
-# declines the rest to the reference decoder, which also words every refusal: exemplars,
-# native histograms, a symbol table not starting with "", a reference out of range or
-# labels_refs of odd length, an empty, repeated or missing label name or ``__name__``,
+# ``decode_v2(body, tenant, now_ns)`` returns ``(table, samples, skipped, metadata,
+# exemplars)`` or None to decline. ``metadata`` lists, in series order, ``(name, type,
+# help, unit)`` of the series that carry a ``metadata`` field, a run of identical ones
+# listed once: the caller replays them into the family table exactly as the reference
+# does one per series (an identical assignment is a no-op). ``exemplars`` are
+# ``SeriesBatch.exemplars``' tuples, in order (``series.py`` filters and stores them). It
+# reads what Prometheus ≥ 2.54 sends — symbols, series of label references, float
+# samples, per-series metadata, exemplars — and declines the rest to the reference
+# decoder, which also words every refusal: native histograms, a symbol table not
+# starting with "", a reference out of range or labels_refs of odd length (a series' or
+# an exemplar's), an empty, repeated or missing label name or ``__name__``,
 # a metric type outside the enum, a timestamp outside the window, text that is not
 # UTF-8, malformed protobuf (and a known field sent with another wire type, which
 # protobuf would read as an unknown field).
@@ -82,9 +84,63 @@ cdef int read_metadata(Cursor* c, Meta* m) except -1:
     return 0
 
 
+cdef int read_refs(Cursor* c, uint64_t key, uint32_t* refs, Py_ssize_t* n) except -1:
+    """``labels_refs`` (field 1 of a series or an exemplar), packed or not."""
+    cdef Cursor packed
+    if key == (1 << 3 | 2):  # packed, as senders send it
+        sub(c, &packed)
+        while packed.p < packed.end:
+            if n[0] == MAX_REFS:
+                raise _DECLINE
+            refs[n[0]] = ref(varint(&packed))
+            n[0] += 1
+    elif key == (1 << 3 | 0):  # unpacked: protobuf reads it too
+        if n[0] == MAX_REFS:
+            raise _DECLINE
+        refs[n[0]] = ref(varint(c))
+        n[0] += 1
+    else:
+        raise _DECLINE
+    return 0
+
+
+cdef object exemplar(Cursor* c, Symbol* symbols, Py_ssize_t n_symbols, str name, list dims):
+    """One exemplar as the reference's tuple: its labels sorted as Python sorts them
+    (no check on them: the reference makes none)."""
+    cdef uint32_t refs[MAX_REFS]
+    cdef Py_ssize_t n_refs = 0, i
+    cdef uint64_t key
+    cdef double value = 0.0
+    cdef int64_t ts = 0
+    while c.p < c.end:
+        key = tag(c)
+        if (key >> 3) == 1:
+            read_refs(c, key, refs, &n_refs)
+        elif key == (2 << 3 | 1):
+            if c.end - c.p < 8:
+                raise _DECLINE
+            memcpy(&value, c.p, 8)
+            c.p += 8
+        elif key == (3 << 3 | 0):
+            ts = <int64_t>varint(c)
+        elif (key >> 3) <= 3:
+            raise _DECLINE
+        else:
+            skip(c, key & 7)
+    if n_refs % 2:
+        raise _DECLINE
+    labels = []
+    for i in range(0, n_refs, 2):
+        if refs[i] >= n_symbols or refs[i + 1] >= n_symbols:
+            raise _DECLINE
+        labels.append((text(symbols, refs[i]), text(symbols, refs[i + 1])))
+    labels.sort()
+    return (name, dims, labels, ts, value)
+
+
 cdef int series_v2(
     Cursor* c, _Rows rows, Symbol* symbols, Py_ssize_t n_symbols,
-    int64_t lo_ms, int64_t hi_ms, Py_ssize_t* skipped, Meta* meta,
+    int64_t lo_ms, int64_t hi_ms, Py_ssize_t* skipped, Meta* meta, list exemplars,
 ) except -1:
     cdef uint32_t refs[MAX_REFS]
     cdef Label labels[MAX_LABELS]
@@ -95,32 +151,28 @@ cdef int series_v2(
     cdef cptr start = c.p
     cdef Symbol* k
     cdef Symbol* v
+    cdef bint has_exemplars = False
+    cdef str name
+    cdef list dims
     meta.present = False
     meta.name = meta.type = meta.help = meta.unit = 0
     # Pass 1: label references and metadata (float samples besides, nothing else).
     while c.p < c.end:
         key = tag(c)
-        if key == (1 << 3 | 2):  # packed, as senders send it
-            sub(c, &field)
-            while field.p < field.end:
-                if n_refs == MAX_REFS:
-                    raise _DECLINE
-                refs[n_refs] = ref(varint(&field))
-                n_refs += 1
-        elif key == (1 << 3 | 0):  # unpacked: protobuf reads it too
-            if n_refs == MAX_REFS:
-                raise _DECLINE
-            refs[n_refs] = ref(varint(c))
-            n_refs += 1
+        if (key >> 3) == 1:
+            read_refs(c, key, refs, &n_refs)
         elif key == (2 << 3 | 2):
             skip(c, 2)
+        elif key == (4 << 3 | 2):
+            skip(c, 2)  # read once the series' labels are known
+            has_exemplars = True
         elif key == (5 << 3 | 2):
             sub(c, &field)
             read_metadata(&field, meta)
         elif key == (6 << 3 | 0):  # created_timestamp: not stored
             varint(c)
         elif (key >> 3) <= 6:
-            raise _DECLINE  # histograms (3), exemplars (4), another wire type
+            raise _DECLINE  # histograms (3), another wire type
         else:
             skip(c, key & 7)
     if n_refs % 2:
@@ -157,7 +209,26 @@ cdef int series_v2(
         raise _DECLINE
     # Pass 2: the samples.
     c.p = start
-    return put_samples(c, rows, labels, count, name_at, lo_ms, hi_ms, skipped)
+    put_samples(c, rows, labels, count, name_at, lo_ms, hi_ms, skipped)
+    if not has_exemplars:
+        return 0
+    # Pass 3: exemplars, with the series' name and labels as the reference keys them.
+    name = PyUnicode_DecodeUTF8(
+        <const char*>labels[name_at].value, labels[name_at].value_n, NULL)
+    dims = [
+        (PyUnicode_DecodeUTF8(<const char*>labels[i].name, labels[i].name_n, NULL),
+         PyUnicode_DecodeUTF8(<const char*>labels[i].value, labels[i].value_n, NULL))
+        for i in range(count) if i != name_at and labels[i].value_n
+    ]
+    c.p = start
+    while c.p < c.end:
+        key = tag(c)
+        if key == (4 << 3 | 2):
+            sub(c, &field)
+            exemplars.append(exemplar(&field, symbols, n_symbols, name, dims))
+        else:
+            skip(c, key & 7)
+    return 0
 
 
 def decode_v2(bytes body, str tenant, int64_t now_ns):
@@ -172,6 +243,7 @@ def decode_v2(bytes body, str tenant, int64_t now_ns):
     cdef int64_t lo_ms = (now_ns - MAX_PAST_NS) // MS
     cdef int64_t hi_ms = (now_ns + MAX_FUTURE_NS) // MS
     cdef list metadata = []
+    cdef list exemplars = []
     cdef cptr begin = <cptr>PyBytes_AS_STRING(body)
     cdef cptr end = begin + PyBytes_GET_SIZE(body)
     table.data, table.len, table.cap = NULL, 0, 0
@@ -201,7 +273,8 @@ def decode_v2(bytes body, str tenant, int64_t now_ns):
             key = tag(&c)
             if key == (5 << 3 | 2):
                 sub(&c, &field)
-                series_v2(&field, rows, symbols, n_symbols, lo_ms, hi_ms, &skipped, &meta)
+                series_v2(
+                    &field, rows, symbols, n_symbols, lo_ms, hi_ms, &skipped, &meta, exemplars)
                 if meta.present and not (
                     last.present and last.name == meta.name and last.type == meta.type
                     and last.help == meta.help and last.unit == meta.unit
@@ -217,4 +290,4 @@ def decode_v2(bytes body, str tenant, int64_t now_ns):
         return None
     finally:
         PyMem_Free(table.data)
-    return rows.table(tenant) if rows.n else None, rows.n, skipped, metadata
+    return rows.table(tenant) if rows.n else None, rows.n, skipped, metadata, exemplars

@@ -4,7 +4,7 @@
 ``decode_v1(body, tenant, now_ns)`` / ``decode_v2(body, tenant, now_ns)`` take the
 uncompressed protobuf bytes. Both first try the native decoder (``_remotewrite.pyx``,
 ``_remotewrite_v2.pxi``: Prometheus' usual requests — float samples, and in 2.0 label
-references and per-series metadata — straight to Arrow), which gives the same rows and
+references, per-series metadata and exemplars — straight to Arrow), which gives the same rows and
 metadata or declines; the reference path below (``decode_v1_reference`` /
 ``decode_v2_reference``) decodes the rest and words every refusal. They raise ``RequestError`` when
 the message cannot be parsed (or, in 2.0, when its symbol table is unusable), and
@@ -47,7 +47,7 @@ _native = native_module("prom._remotewrite", "remote-write decoder")
 NATIVE: Callable[[bytes, str, int], tuple[Any, int, int] | None] | None = (
     None if _native is None else _native.decode
 )
-NativeV2 = tuple[Any, int, int, list[tuple[str, int, str, str]]]
+NativeV2 = tuple[Any, int, int, list[tuple[str, int, str, str]], list[Any]]
 NATIVE_V2: Callable[[bytes, str, int], NativeV2 | None] | None = (
     None if _native is None else _native.decode_v2
 )
@@ -140,9 +140,13 @@ def decode_v2(body: bytes, tenant: str, now_ns: int) -> SeriesBatch:
     if NATIVE_V2 is not None:
         result = NATIVE_V2(body, tenant, now_ns)
         if result is not None:
-            table, samples, skipped, metadata = result
+            table, samples, skipped, metadata, exemplars = result
             batch = SeriesBatch(
-                tenant, native=table, native_samples=samples, native_skipped=skipped
+                tenant,
+                native=table,
+                native_samples=samples,
+                native_skipped=skipped,
+                exemplars=exemplars,
             )
             # One entry per run of series with the same metadata, in series order: the
             # reference's assignments, repeats left out.
