@@ -283,8 +283,13 @@ def main() -> None:
     for r in range(args.rounds):
         load_before = os.getloadavg()[0]
         vm = vm_rate(payloads, args)
-        vigil = vigil_rate(payloads, args)
-        vigil_v2 = vigil_rate(payloads_v2, args, headers=HEADERS_V2)
+        # 1.0 and 2.0 take turns going first: the load drifts within a round.
+        if r % 2:
+            vigil_v2 = vigil_rate(payloads_v2, args, headers=HEADERS_V2)
+            vigil = vigil_rate(payloads, args)
+        else:
+            vigil = vigil_rate(payloads, args)
+            vigil_v2 = vigil_rate(payloads_v2, args, headers=HEADERS_V2)
         cw = 0.0
         if not args.no_putmetricdata:
             cw = vigil_rate(cw_payloads, args, "/", BATCH, PUT_METRIC_DATA)
