@@ -22,6 +22,7 @@ from tests.logs_client import logs_client, now_ms, rows, unique, wait_query
 from tests.vigil_process import VigilProcess
 from vigil.query.insights import parse_query
 from vigil.query.insights.compiler import Compiler, logs_base
+from vigil.query.insights.newest import MAX_BRANCHES
 
 ACCOUNT = "000000000000"
 
@@ -216,3 +217,31 @@ def test_which_queries_take_the_window(query: str, windowed: bool, groups: list[
         assert compiled.window.sql.count("UNION ALL") == len(groups) - 1
         assert compiled.count_sql is not None
         assert "window_ns" not in compiled.count_sql
+
+
+def test_many_groups_read_in_one_branch(logs: Any) -> None:
+    """Over MAX_BRANCHES groups the window's first statement reads them all with one IN
+    (SOURCE can match more than StartQuery's 50 names); the answer is the same."""
+    assert "UNION ALL" not in (
+        Compiler(logs_base("t", [f"g{i}" for i in range(MAX_BRANCHES + 1)], 0, 1))
+        .compile(parse_query("fields @message | limit 5").commands)
+        .window.sql  # type: ignore[union-attr]
+    )
+    prefix = unique("/many")
+    base = (now_ms() // 1000 - 60) * 1000
+    names = [f"{prefix}/{i:02d}" for i in range(MAX_BRANCHES + 1)]
+    for i, name in enumerate(names):
+        logs.create_log_group(logGroupName=name)
+        logs.create_log_stream(logGroupName=name, logStreamName="s")
+        # Group i: base + i ms, and a tie at base + 100 ms in every tenth group.
+        events = [{"timestamp": base + i, "message": f"{i}"}]
+        if i % 10 == 0:
+            events.append({"timestamp": base + 100, "message": f"{i} tie"})
+        logs.put_log_events(logGroupName=name, logStreamName="s", logEvents=events)
+    world = {"names": names, "prefix": prefix, "base": base}
+    source = f'SOURCE logGroups(namePrefix: ["{prefix}/"]) | '
+    got = as_dicts(run(logs, world, source + QUERY.format(n=9)))
+    assert [r["@message"] for r in got] == [
+        "50 tie", "40 tie", "30 tie", "20 tie", "10 tie", "0 tie", "50", "49", "48"
+    ]  # fmt: skip
+    assert run(logs, world, source + QUERY.format(n=9))["statistics"]["recordsScanned"] == 57

@@ -60,10 +60,13 @@ def rewrite(layer: Layer, base: Base, direction: str, limit: int) -> Window:
         where = [term if w == base.group_where else w for w in layer.where]
         branch = Layer(layer.source, base=True, where=where, order=[f"timestamp {direction}"])
         branch.limit = limit
-        parts.append(layer_sql(branch, "toUnixTimestamp64Nano(timestamp) AS t"))
+        parts.append(layer_sql(branch, "toUnixTimestamp64Nano(timestamp) AS __window_t"))
     union = " UNION ALL ".join(f"({p})" for p in parts)
     bound = "minOrNull" if direction == "DESC" else "maxOrNull"
-    sql = f"SELECT {bound}(t) FROM (SELECT t FROM ({union}) ORDER BY t {direction} LIMIT {limit})"
+    sql = (
+        f"SELECT {bound}(__window_t) FROM (SELECT __window_t FROM ({union})"
+        f" ORDER BY __window_t {direction} LIMIT {limit})"
+    )
     compare = ">=" if direction == "DESC" else "<="
     layer.where.append(f"timestamp {compare} fromUnixTimestamp64Nano({{{WINDOW_PARAM}:Int64}})")
     layer.order = [f"timestamp {direction}", f"log_group {direction}", f"{EVENT_KEY} {direction}"]
