@@ -14,11 +14,13 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.runtime import InProcessVigil
 from vigil.model.metrics import MetricColumns, PointKind
 from vigil.query import promql
+from vigil.query.promql import _windows
 from vigil.query.promql.errors import TooManySamples
 from vigil.query.promql.pushdown import WindowAggregate, aggregate_windows
 from vigil.query.promql.sql import LabelMatcher, select
@@ -63,6 +65,27 @@ def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessVigil]:
                 timestamp=t * 1_000_000 + k % 1000,
                 kind=PointKind.SAMPLE,
                 value=value,
+            )
+
+    # A metric whose rows are not all plain samples: statistic sets (PromQL shows their
+    # mean) and converted OTLP cumulative sums (the cumulative value), beside plain ones.
+    for i in range(6):
+        for k, (t, value) in enumerate(_points(rng)):
+            kind, extra = [
+                (PointKind.SAMPLE, {}),
+                (PointKind.STATS, {"count": 4.0}),
+                (PointKind.SAMPLE, {"metric_type": "sum", "stream_id": 7 + i, "cumulative": value}),
+            ][(i + k) % 3]
+            cols.add(
+                tenant="pushdown",
+                namespace="prometheus",
+                name="mixed_total",
+                dimensions=[("instance", f"i{i}"), ("job", f"j{i % 2}")],
+                unit="None",
+                timestamp=t * 1_000_000,
+                kind=kind,
+                value=value * 4 if kind == PointKind.STATS else value - 3 * (kind == 0),
+                **extra,  # type: ignore[arg-type]
             )
 
     async def write(runtime: Any) -> None:
@@ -117,6 +140,20 @@ def test_pushdown_equals_general_path(vigil: InProcessVigil, step_s: int) -> Non
     assert len(calls) == len(QUERIES)  # every query took the pushdown
 
 
+def test_rows_that_are_not_plain_samples(vigil: InProcessVigil) -> None:
+    # The pushdown reads ``value`` alone when every row read is a plain sample; here some
+    # are not, and the answers are still the general path's.
+    calls: list[WindowAggregate] = []
+    fetch, reduce = _sources(vigil, calls)
+    start, end = T0 // 1000 + 120, T0 // 1000 + 3_500
+    for q in ("sum by (job) (rate(mixed_total[5m]))", "avg(delta(mixed_total[2m]))"):
+        args = (q, start * 1000, end * 1000, 60_000, fetch)
+        general = promql.range_(*args)
+        _same(promql.range_(*args, reduce=reduce), general, q)
+        assert general["result"], q
+    assert len(calls) == 2
+
+
 def test_instant_queries_and_the_general_path_for_other_shapes(vigil: InProcessVigil) -> None:
     calls: list[WindowAggregate] = []
     fetch, reduce = _sources(vigil, calls)
@@ -157,3 +194,28 @@ def test_over_the_sample_limit_the_general_path_decides(vigil: InProcessVigil) -
     with pytest.raises(TooManySamples):
         promql.range_(*args, promql.Limits(max_samples=500), reduce=reduce)
     assert len(calls) == 1
+
+
+def test_the_kernel_alone() -> None:
+    # One counter sampled each minute with a reset, two in one millisecond (the later
+    # wins), a one-sample series that never has a value, and bad input refused.
+    ms = 1_000_000
+    ts = np.array([0, 60_000, 120_000, 180_000, 180_000, 240_000, 5_000], dtype=np.int64) * ms
+    ts[4] += 1  # the same millisecond, a nanosecond later
+    vs = np.array([0.0, 60.0, 120.0, 30.0, 40.0, 100.0, 7.0])
+    offsets = np.array([0, 6, 7], dtype=np.int64)
+    gids = np.array([0, 1], dtype=np.uint32)
+    total, count = np.zeros((2, 3)), np.zeros((2, 3))
+    # Windows of 2 minutes ending at 2, 3 and 4 minutes; fn 1 = increase.
+    _windows.windows(ts, vs, offsets, gids, 120_000, 60_000, 120_000, 3, 1, total, count)
+    # [0, 2m]: 0, 60, 120 → 120. [1m, 3m]: 60, 120, 40 (reset: +120) → 100.
+    # [2m, 4m]: 120, 40, 100 → reset +120 → 100.
+    assert total[0].tolist() == [120.0, 100.0, 100.0]
+    assert count.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+    with pytest.raises(ValueError, match="ragged"):
+        _windows.windows(ts, vs[:3], offsets, gids, 0, 60_000, 60_000, 3, 0, total, count)
+    bad = np.array([0, 5], dtype=np.uint32)
+    with pytest.raises(ValueError, match="group"):
+        _windows.windows(ts, vs, offsets, bad, 0, 60_000, 60_000, 3, 0, total, count)
+    with pytest.raises(ValueError, match="grid"):
+        _windows.windows(ts, vs, offsets, gids, 0, 60_000, 60_000, 9, 0, total, count)

@@ -1,41 +1,36 @@
-"""``sum by (…) (rate(x[5m]))`` computed in the store: the windows, the extrapolation and
-the aggregation in one ClickHouse statement, so that only the result (groups × steps)
-travels back instead of every sample.
+"""``sum by (…) (rate(x[5m]))`` computed next to the store: the samples travel once, as one
+array pair per series, and a compiled kernel computes every window and the group sums, so
+that neither a row per sample nor a series per step reaches Python.
 
-Why: a range query over 10,000 series × 24 h reads 14 M samples; turning them into Arrow
-rows and numpy arrays costs several times what ClickHouse needs to compute the answer
-where the samples are (bench/RESULTS.md, "PromQL").
+Why: a range query over 10,000 series × 24 h reads 14 M samples; turned into Arrow rows and
+numpy arrays they cost several times the answer (bench/RESULTS.md, "PromQL"); computed
+with ClickHouse's array functions (this module's first form) most of the time went into
+building per-step index arrays.
 
 What it answers (``WindowAggregate``): ``op by|without (…) (fn(selector[range] offset o))``
 with ``fn`` one of ``rate``, ``increase``, ``delta`` and ``op`` one of ``sum``, ``avg``,
 ``count``, over an evenly spaced grid of window ends (a range query's steps, an instant
 query's one time). The evaluator uses it only then, and only for a selector naming one
 metric (so no two series can share a label set once ``__name__`` is dropped); anything
-else takes the general path.
+else takes the general path, and so does everything when the kernel was not built (no C
+compiler at install).
 
-Semantics are the evaluator's, step by step (``rangefuncs._extrapolated``): samples read
-as ``sql.select`` reads them (the stored value ``sql.VALUE_SQL`` shows, milliseconds, two
-rows of one series at one millisecond: the later one wins, staleness markers dropped
-after that), windows ``[end - range, end]`` with both ends included, Prometheus 2.x's
-extrapolation (to the window's edge unless farther than 1.1 × the average gap, then half a
-gap; counters not below zero before their first sample) and counter resets. The groups are
+Semantics are the evaluator's (``_windows.pyx`` states them): samples read as
+``sql.select`` reads them (the stored value ``sql.VALUE_SQL`` shows, milliseconds, two
+rows of one series in one millisecond: the later one wins), windows ``[end - range, end]``
+with both ends included, Prometheus 2.x's extrapolation and counter resets. The groups are
 made in Python from the series' labels (``aggregate.group_labels``), not in SQL, so that the
 label mapping stays in one place (``names``).
-
-How, per series (arrays, one row each): its samples sorted by time; per step ``k`` (end
-``E0 + k·S``) the index ``L[k]`` of the last sample at or before the end and ``F[k]`` of the
-first one at or after ``end - range``, found without searching: sample ``i`` is the last
-one for the steps ``[h_i, h_{i+1})`` with ``h_i = ceil((t_i - E0) / S)``, and the first one
-for ``[g_{i-1}, g_i)`` with ``g_i = floor((t_i + range - E0) / S) + 1`` (both clamped to the
-grid), so ``L`` and ``F`` are each sample's index repeated that many times. Counter resets:
-the running sum of the value before each drop; a window adds those after its first sample.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
+import importlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -44,12 +39,31 @@ from vigil.query.promql.aggregate import group_labels
 from vigil.query.promql.binary import drop_name
 from vigil.query.promql.errors import TooManySamples
 from vigil.query.promql.names import Labels
-from vigil.query.promql.sql import VALUE_SQL, LabelMatcher, metric_filter, series_sql
-from vigil.query.promql.values import STALE_NAN_BITS, Vector
+from vigil.query.promql.sql import (
+    NOT_PLAIN_SQL,
+    VALUE_SQL,
+    LabelMatcher,
+    metric_filter,
+    series_sql,
+)
+from vigil.query.promql.values import Vector
 from vigil.store.interface import Store
 
-FUNCTIONS = ("rate", "increase", "delta")
+log = logging.getLogger(__name__)
+
+FUNCTIONS = ("rate", "increase", "delta")  # the kernel's fn: their index
 OPS = ("sum", "avg", "count")
+
+
+def _kernel() -> ModuleType | None:
+    try:
+        return importlib.import_module("vigil.query.promql._windows")
+    except ImportError as exc:  # pragma: no cover - a build without a C compiler
+        log.warning("PromQL window kernel unavailable (%s); the general path answers", exc)
+        return None
+
+
+_WINDOWS = _kernel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,83 +81,29 @@ class WindowAggregate:
     steps: int
 
 
-def windows_sql(spec: WindowAggregate) -> str:
-    """One row per group: ``gid``, ``total`` (per step, the sum of the members' values),
-    ``n`` (per step, how many members have a value) and ``samples`` (the samples read)."""
-    counter = spec.fn in ("rate", "increase")
-    # Integers formatted in (ints from the evaluator, never text from a user), so that
-    # ClickHouse folds them as constants inside the lambdas.
-    e0, s, r, k = int(spec.first_end), int(spec.step_ms), int(spec.range_ms), int(spec.steps)
-    pad = r // s + 2  # keeps intDiv's operand positive (it truncates toward zero)
-    # Exactly rangefuncs._extrapolated's operations, in its order, per step: F and L are
-    # the window's first and last sample, E its end.
-    sub = {
-        "tf": "ts[f]",
-        "tl": "ts[l]",
-        "vf": "vs[f]",
-        "vl": "vs[l]",
-        "c": "(toInt64(l) - toInt64(f) + 1)",
-    }
-    res = "(((vl - vf) + corr[l]) - corr[f])" if counter else "(vl - vf)"
-    sm = "((tl - tf) / 1000)"
-    t0 = f"((tf - (e - {r})) / 1000)"
-    te = "((e - tl) / 1000)"
-    avg = f"({sm} / (c - 1))"
-    if counter:
-        zero = f"({sm} * (vf / {res}))"
-        t0 = f"if({res} > 0 AND vf >= 0 AND {zero} < {t0}, {zero}, {t0})"
-    scale = f" / {r / 1000!r}" if spec.fn == "rate" else ""
-    val = (
-        f"if(c >= 2, {res} * ((({sm} + if({t0} < {avg} * 1.1, {t0}, {avg} / 2))"
-        f" + if({te} < {avg} * 1.1, {te}, {avg} / 2)) / {sm}){scale}, 0)"
-    )
-    for name, expr in sub.items():
-        val = re.sub(rf"\b{name}\b", expr, val)
+_WHERE = """
+FROM metrics
+WHERE tenant = {tenant:String}
+  AND namespace IN {namespaces:Array(String)} AND name IN {names:Array(String)}
+  AND series_id IN {ids:Array(UInt64)}
+  AND timestamp >= fromUnixTimestamp64Milli({s:Int64})
+  AND timestamp < fromUnixTimestamp64Milli({e:Int64})"""
+
+# Whether any sample read shows something else than its ``value`` (``sql.NOT_PLAIN_SQL``).
+MIXED_SQL = f"SELECT count() > 0 AS mixed {_WHERE} AND {NOT_PLAIN_SQL}"
+
+
+def arrays_sql(value_sql: str) -> str:
+    """Each series' samples as two arrays, sorted by the stored (nanosecond) time so that
+    rows of one millisecond keep their order. Arrow uncompressed: a local hand-over (chDB)
+    of one row per series; LZ4 cost more CPU than the copy it saves."""
     return f"""
-SELECT gid, sumForEach(val) AS total, sumForEach(ok) AS n, sum(raw) AS samples
-FROM (
-  SELECT gid, raw,
-    arrayMap((l, f) -> toUInt32(toInt64(l) - toInt64(f) >= 1), L, F) AS ok,
-    arrayMap((l, f, e) -> {val}, L, F, range({e0}, {e0 + k * s}, {s})) AS val
-        FROM (
-          SELECT gid, raw, ts, vs,
-            arrayMap(x -> least(greatest(
-                intDiv(x - {e0} + {pad * s + s - 1}, {s}) - {pad}, 0), {k}), ts) AS h,
-            arrayMap(x -> least(greatest(
-                intDiv(x + {r} - {e0} + {pad * s}, {s}) - {pad} + 1, 0), {k}), ts) AS g,
-            arrayConcat(
-              arrayWithConstant(toUInt64(if(length(ts) = 0, {k}, h[1])), toUInt32(0)),
-              arrayFlatten(arrayMap((i, a, b) -> arrayWithConstant(toUInt64(b - a), i),
-                arrayEnumerate(ts), h, arrayPushBack(arrayPopFront(h), {k})))) AS L,
-            arrayConcat(
-              arrayFlatten(arrayMap((i, a, b) -> arrayWithConstant(toUInt64(b - a), i),
-                arrayEnumerate(ts), arrayPushFront(arrayPopBack(g), 0), g)),
-              arrayWithConstant(toUInt64({k} - if(length(ts) = 0, 0, g[-1])),
-                toUInt32(length(ts) + 1))) AS F,
-            arrayCumSum(arrayMap((v, p) -> if(v < p, p, 0), vs,
-              if(empty(vs), vs, arrayPushFront(arrayPopBack(vs), vs[1])))) AS corr
-          FROM (
-            SELECT gid, length(keep) AS raw,
-              arrayFilter((t, kp) -> kp, tms, keep) AS ts,
-              arrayFilter((v, kp) -> kp, vraw, keep) AS vs
-            FROM (
-              SELECT gid, tms, vraw,
-                arrayMap((t, nt, v) -> t != nt AND reinterpretAsUInt64(v) != {STALE_NAN_BITS},
-                  tms, arrayPushBack(arrayPopFront(tms), -1), vraw) AS keep
-              FROM (
-                SELECT transform(series_id, {{ids:Array(UInt64)}}, {{gids:Array(UInt32)}},
-                                 toUInt32(0)) AS gid,
-                  arraySort(groupArray((timestamp, {VALUE_SQL}))) AS pts,
-                  arrayMap(p -> toUnixTimestamp64Milli(p.1), pts) AS tms,
-                  arrayMap(p -> p.2, pts) AS vraw
-                FROM metrics
-                WHERE tenant = {{tenant:String}}
-                  AND namespace IN {{namespaces:Array(String)}} AND name IN {{names:Array(String)}}
-                  AND series_id IN {{ids:Array(UInt64)}}
-                  AND timestamp >= fromUnixTimestamp64Milli({{s:Int64}})
-                  AND timestamp < fromUnixTimestamp64Milli({{e:Int64}})
-                GROUP BY series_id)))))
-GROUP BY gid"""
+SELECT series_id, arraySort(groupArray(toUnixTimestamp64Nano(timestamp)) AS t0) AS ts,
+       arraySort((v, t) -> t, groupArray({value_sql}), t0) AS vs
+{_WHERE}
+GROUP BY series_id
+ORDER BY series_id
+SETTINGS output_format_arrow_compression_method = 'none'"""
 
 
 async def aggregate_windows(
@@ -156,6 +116,8 @@ async def aggregate_windows(
 ) -> Vector | None:
     """``spec`` over the series ``matchers`` select, as the evaluator's Vector; None when
     the general path must answer (the per-series result would pass ``max_samples``)."""
+    if _WINDOWS is None:
+        return None
     fetch_start = spec.first_end - spec.range_ms
     fetch_end = spec.first_end + (spec.steps - 1) * spec.step_ms
     params: dict[str, Any] = {}
@@ -173,36 +135,48 @@ async def aggregate_windows(
     order = np.argsort(ids, kind="stable")  # the general path's order: by series id
     lbls = series.column("lbl").to_pylist()
     keys: dict[Labels, int] = {}
-    gids = np.empty(len(ids), dtype=np.uint32)
-    for i in order.tolist():
+    group_of = np.empty(len(ids), dtype=np.uint32)  # in ``order``
+    for j, i in enumerate(order.tolist()):
         labels = tuple(sorted((k, v) for k, v in lbls[i] if v != ""))
         key = group_labels(drop_name(labels), spec.names, spec.without)
-        gids[i] = keys.setdefault(key, len(keys) + 1)
-    rows = await store.query_arrow(
-        windows_sql(spec),
-        {
-            "tenant": tenant,
-            **metric_filter(series),
-            "ids": ids.tolist(),
-            "gids": gids.tolist(),
-            "s": fetch_start,
-            "e": fetch_end + 1,
-        },
-        timeout=timeout,
-    )
-    if sum(rows.column("samples").to_pylist()) > max_samples:
+        group_of[j] = keys.setdefault(key, len(keys))
+    where = {
+        "tenant": tenant,
+        **metric_filter(series),
+        "ids": ids[order].tolist(),
+        "s": fetch_start,
+        "e": fetch_end + 1,
+    }
+    mixed = (await store.query_arrow(MIXED_SQL, where, timeout=timeout)).column(0)[0].as_py()
+    sql = arrays_sql(VALUE_SQL if mixed else "value")
+    rows = await store.query_arrow(sql, where, timeout=timeout)
+    ts_col, vs_col = rows.column("ts").combine_chunks(), rows.column("vs").combine_chunks()
+    offsets = ts_col.offsets.to_numpy().astype(np.int64)
+    if offsets[-1] - offsets[0] > max_samples:
         raise TooManySamples(max_samples)
+    # Rows come ordered by series id, a subset of ``ids`` (series without points in range
+    # have no row).
+    gids = group_of[np.searchsorted(ids[order], rows.column("series_id").to_numpy())]
     g = len(keys)
     total = np.zeros((g, t))
     count = np.zeros((g, t))
-    for gid, tot, n in zip(
-        rows.column("gid").to_pylist(),
-        rows.column("total").to_pylist(),
-        rows.column("n").to_pylist(),
-        strict=True,
-    ):
-        total[gid - 1] = tot
-        count[gid - 1] = n
+    flat_t = ts_col.values.to_numpy().astype(np.int64, copy=False)
+    flat_v = vs_col.values.to_numpy().astype(np.float64, copy=False)
+    # On a worker thread (the kernel runs without the GIL): the event loop stays free.
+    await asyncio.to_thread(
+        _WINDOWS.windows,
+        flat_t,
+        flat_v,
+        offsets,
+        np.ascontiguousarray(gids, dtype=np.uint32),
+        spec.first_end,
+        spec.step_ms,
+        spec.range_ms,
+        t,
+        FUNCTIONS.index(spec.fn),
+        total,
+        count,
+    )
     present = count > 0
     if spec.op == "sum":
         values = total

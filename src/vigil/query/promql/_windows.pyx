@@ -1,0 +1,134 @@
+# cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The pushdown's kernel: ``rate``/``increase``/``delta`` over every window of every series,
+summed per group, in one pass over each series' samples.
+
+Contract (``vigil.query.promql.pushdown`` keeps it): ``windows(ts, vs, offsets, gids, e0,
+step, rng, steps, fn, total, count)`` reads series ``r``'s samples at
+``ts[offsets[r]:offsets[r+1]]`` (nanoseconds as stored, ascending; equal times allowed)
+and ``vs[…]``, and for each step ``k`` (window ``[e0 + k·step - rng, e0 + k·step]``, both ends
+included) where the series has at least two samples adds the function's value to
+``total[gids[r], k]`` and 1 to ``count[gids[r], k]``. ``fn``: 0 rate, 1 increase, 2 delta.
+
+The arithmetic is ``rangefuncs._extrapolated``'s, operation by operation and in its order
+(Prometheus 2.x's ``extrapolatedRate``), so that the answers are the general path's to the
+last bit for one series; the group sums add the members in row order. Times are
+truncated to milliseconds, as ``sql.select`` reads them; of two samples of one series in one
+millisecond the later one wins, as in ``sql.split``. Runs without the GIL.
+"""
+
+from libc.stdint cimport int64_t, uint32_t
+from libc.stdlib cimport free, malloc
+
+import numpy as np
+
+
+cdef inline void _series(
+    const int64_t[::1] ts, const double[::1] vs, Py_ssize_t a, Py_ssize_t b,
+    int64_t* t, double* v, double* corr,
+    int64_t e0, int64_t step, int64_t rng, Py_ssize_t steps, int fn,
+    double[:, ::1] total, double[:, ::1] count, Py_ssize_t g,
+) noexcept nogil:
+    cdef Py_ssize_t i, n = 0, lo = 0, hi = 0, k, last, m
+    cdef int counter = fn != 2
+    cdef double result, fv, to_start, to_end, sampled, avg_gap, to_zero, threshold, half
+    cdef double interval, seconds = rng / 1000.0
+    cdef int64_t end
+    cdef int64_t now
+    # The series in milliseconds without repeated times (the later sample kept), and its
+    # reset sums.
+    for i in range(a, b):
+        now = ts[i] // 1000000
+        if n > 0 and now == t[n - 1]:
+            v[n - 1] = vs[i]
+            continue
+        t[n] = now
+        v[n] = vs[i]
+        n += 1
+    if n < 2:
+        return
+    corr[0] = 0.0
+    for i in range(1, n):
+        corr[i] = corr[i - 1] + (v[i - 1] if v[i] < v[i - 1] else 0.0)
+    for k in range(steps):
+        end = e0 + k * step
+        while lo < n and t[lo] < end - rng:
+            lo += 1
+        if hi < lo:
+            hi = lo
+        while hi < n and t[hi] <= end:
+            hi += 1
+        m = hi - lo
+        if m < 2:
+            if lo >= n:
+                return
+            continue
+        last = hi - 1
+        fv = v[lo]
+        result = v[last] - fv
+        if counter:
+            result += corr[last]
+            result -= corr[lo]
+        to_start = (t[lo] - (end - rng)) / 1000.0
+        to_end = (end - t[last]) / 1000.0
+        sampled = (t[last] - t[lo]) / 1000.0
+        avg_gap = sampled / (m - 1)
+        if counter:
+            to_zero = sampled * (fv / result)
+            if result > 0 and fv >= 0 and to_zero < to_start:
+                to_start = to_zero
+        threshold = avg_gap * 1.1
+        half = avg_gap / 2
+        interval = sampled
+        interval += to_start if to_start < threshold else half
+        interval += to_end if to_end < threshold else half
+        interval /= sampled
+        result *= interval
+        if fn == 0:
+            result /= seconds
+        total[g, k] += result
+        count[g, k] += 1.0
+
+
+def windows(
+    const int64_t[::1] ts,
+    const double[::1] vs,
+    const int64_t[::1] offsets,
+    const uint32_t[::1] gids,
+    int64_t e0,
+    int64_t step,
+    int64_t rng,
+    Py_ssize_t steps,
+    int fn,
+    double[:, ::1] total,
+    double[:, ::1] count,
+) -> None:
+    cdef Py_ssize_t rows = offsets.shape[0] - 1, r, longest = 0
+    if gids.shape[0] != rows or ts.shape[0] != vs.shape[0]:
+        raise ValueError("windows: ragged input")
+    if rows > 0 and (offsets[0] < 0 or offsets[rows] > ts.shape[0]):
+        raise ValueError("windows: offsets outside the samples")
+    for r in range(rows):
+        if offsets[r + 1] < offsets[r]:
+            raise ValueError("windows: offsets not ascending")
+        if gids[r] >= <uint32_t>total.shape[0]:
+            raise ValueError("windows: group outside the result")
+        longest = max(longest, offsets[r + 1] - offsets[r])
+    if total.shape[1] < steps or count.shape[1] < steps or count.shape[0] < total.shape[0]:
+        raise ValueError("windows: result smaller than the grid")
+    cdef int64_t* t = <int64_t*>malloc(max(longest, 1) * sizeof(int64_t))
+    cdef double* v = <double*>malloc(max(longest, 1) * sizeof(double))
+    cdef double* corr = <double*>malloc(max(longest, 1) * sizeof(double))
+    if t == NULL or v == NULL or corr == NULL:
+        free(t)
+        free(v)
+        free(corr)
+        raise MemoryError()
+    try:
+        with nogil:
+            for r in range(rows):
+                _series(ts, vs, offsets[r], offsets[r + 1], t, v, corr,
+                        e0, step, rng, steps, fn, total, count, gids[r])
+    finally:
+        free(t)
+        free(v)
+        free(corr)
