@@ -71,10 +71,15 @@ def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessVigil]:
     # mean) and converted OTLP cumulative sums (the cumulative value), beside plain ones.
     for i in range(6):
         for k, (t, value) in enumerate(_points(rng)):
-            kind, extra = [
-                (PointKind.SAMPLE, {}),
-                (PointKind.STATS, {"count": 4.0}),
-                (PointKind.SAMPLE, {"metric_type": "sum", "stream_id": 7 + i, "cumulative": value}),
+            # (kind, the value column, the other columns): PromQL sees ``value`` each time.
+            kind, stored, extra = [
+                (PointKind.SAMPLE, value, {}),
+                (PointKind.STATS, value * 4, {"count": 4.0}),
+                (
+                    PointKind.SAMPLE,
+                    value - 3,  # a delta, not what PromQL shows
+                    {"metric_type": "sum", "stream_id": 7 + i, "cumulative": value},
+                ),
             ][(i + k) % 3]
             cols.add(
                 tenant="pushdown",
@@ -84,7 +89,7 @@ def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessVigil]:
                 unit="None",
                 timestamp=t * 1_000_000,
                 kind=kind,
-                value=value * 4 if kind == PointKind.STATS else value - 3 * (kind == 0),
+                value=stored,
                 **extra,  # type: ignore[arg-type]
             )
 
@@ -197,25 +202,27 @@ def test_over_the_sample_limit_the_general_path_decides(vigil: InProcessVigil) -
 
 
 def test_the_kernel_alone() -> None:
-    # One counter sampled each minute with a reset, two in one millisecond (the later
-    # wins), a one-sample series that never has a value, and bad input refused.
+    # One counter sampled each minute with a reset, handed over as two sorted runs (as
+    # from two parts), two in one millisecond (the later nanosecond wins), a one-sample
+    # series that never has a value, and bad input refused.
     ms = 1_000_000
-    ts = np.array([0, 60_000, 120_000, 180_000, 180_000, 240_000, 5_000], dtype=np.int64) * ms
-    ts[4] += 1  # the same millisecond, a nanosecond later
-    vs = np.array([0.0, 60.0, 120.0, 30.0, 40.0, 100.0, 7.0])
+    ts = np.array([120_000, 180_000, 180_000, 240_000, 0, 60_000, 5_000], dtype=np.int64) * ms
+    ts[2] += 1  # the same millisecond, a nanosecond later
+    vs = np.array([120.0, 30.0, 40.0, 100.0, 0.0, 60.0, 7.0])
     offsets = np.array([0, 6, 7], dtype=np.int64)
     gids = np.array([0, 1], dtype=np.uint32)
+    order = np.array([1, 0], dtype=np.int64)
     total, count = np.zeros((2, 3)), np.zeros((2, 3))
     # Windows of 2 minutes ending at 2, 3 and 4 minutes; fn 1 = increase.
-    _windows.windows(ts, vs, offsets, gids, 120_000, 60_000, 120_000, 3, 1, total, count)
+    _windows.windows(ts, vs, offsets, gids, order, 120_000, 60_000, 120_000, 3, 1, total, count)
     # [0, 2m]: 0, 60, 120 → 120. [1m, 3m]: 60, 120, 40 (reset: +120) → 100.
     # [2m, 4m]: 120, 40, 100 → reset +120 → 100.
     assert total[0].tolist() == [120.0, 100.0, 100.0]
     assert count.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
     with pytest.raises(ValueError, match="ragged"):
-        _windows.windows(ts, vs[:3], offsets, gids, 0, 60_000, 60_000, 3, 0, total, count)
+        _windows.windows(ts, vs[:3], offsets, gids, order, 0, 60_000, 60_000, 3, 0, total, count)
     bad = np.array([0, 5], dtype=np.uint32)
     with pytest.raises(ValueError, match="group"):
-        _windows.windows(ts, vs, offsets, bad, 0, 60_000, 60_000, 3, 0, total, count)
+        _windows.windows(ts, vs, offsets, bad, order, 0, 60_000, 60_000, 3, 0, total, count)
     with pytest.raises(ValueError, match="grid"):
-        _windows.windows(ts, vs, offsets, gids, 0, 60_000, 60_000, 9, 0, total, count)
+        _windows.windows(ts, vs, offsets, gids, order, 0, 60_000, 60_000, 9, 0, total, count)

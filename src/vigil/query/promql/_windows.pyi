@@ -6,6 +6,7 @@ def windows(
     vs: npt.NDArray[np.float64],
     offsets: npt.NDArray[np.int64],
     gids: npt.NDArray[np.uint32],
+    order: npt.NDArray[np.int64],
     e0: int,
     step: int,
     rng: int,

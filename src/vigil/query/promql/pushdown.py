@@ -94,15 +94,14 @@ MIXED_SQL = f"SELECT count() > 0 AS mixed {_WHERE} AND {NOT_PLAIN_SQL}"
 
 
 def arrays_sql(value_sql: str) -> str:
-    """Each series' samples as two arrays, sorted by the stored (nanosecond) time so that
-    rows of one millisecond keep their order. Arrow uncompressed: a local hand-over (chDB)
-    of one row per series; LZ4 cost more CPU than the copy it saves."""
+    """Each series' samples as two arrays (unsorted: the kernel sorts; in no order of
+    series: sorting rows here would copy every array). Arrow uncompressed: a local
+    hand-over (chDB) of one row per series, where LZ4 costs more CPU than it saves."""
     return f"""
-SELECT series_id, arraySort(groupArray(toUnixTimestamp64Nano(timestamp)) AS t0) AS ts,
-       arraySort((v, t) -> t, groupArray({value_sql}), t0) AS vs
+SELECT series_id, groupArray(toUnixTimestamp64Nano(timestamp)) AS ts,
+       groupArray({value_sql}) AS vs
 {_WHERE}
 GROUP BY series_id
-ORDER BY series_id
 SETTINGS output_format_arrow_compression_method = 'none'"""
 
 
@@ -154,9 +153,10 @@ async def aggregate_windows(
     offsets = ts_col.offsets.to_numpy().astype(np.int64)
     if offsets[-1] - offsets[0] > max_samples:
         raise TooManySamples(max_samples)
-    # Rows come ordered by series id, a subset of ``ids`` (series without points in range
-    # have no row).
-    gids = group_of[np.searchsorted(ids[order], rows.column("series_id").to_numpy())]
+    # Rows come in no order, a subset of ``ids`` (series without points in range have no
+    # row); the kernel visits them by series id, the general path's order.
+    row_ids = rows.column("series_id").to_numpy()
+    gids = group_of[np.searchsorted(ids[order], row_ids)]
     g = len(keys)
     total = np.zeros((g, t))
     count = np.zeros((g, t))
@@ -169,6 +169,7 @@ async def aggregate_windows(
         flat_v,
         offsets,
         np.ascontiguousarray(gids, dtype=np.uint32),
+        np.argsort(row_ids, kind="stable").astype(np.int64),
         spec.first_end,
         spec.step_ms,
         spec.range_ms,
