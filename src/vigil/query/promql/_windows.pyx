@@ -4,10 +4,11 @@ summed per group, in one pass over each series' samples.
 
 Contract (``vigil.query.promql.pushdown`` keeps it): ``windows(ts, vs, offsets, gids,
 order, e0, step, rng, steps, fn, total, count)`` reads series ``r``'s samples at
-``ts[offsets[r]:offsets[r+1]]`` (nanoseconds as stored, in any order) and ``vs[…]``, the
-series in the order ``order`` lists them, and for each step ``k`` (window ``[e0 + k·step - rng, e0 + k·step]``, both ends
-included) where the series has at least two samples adds the function's value to
-``total[gids[r], k]`` and 1 to ``count[gids[r], k]``. ``fn``: 0 rate, 1 increase, 2 delta.
+``ts[offsets[r]:offsets[r+1]]`` (nanoseconds as stored, in any order) and ``vs[…]``, for
+the series ``order`` lists (all or some, in that order), and for each step ``k`` (window
+``[e0 + k·step - rng, e0 + k·step]``, both ends included) where the series has at least
+two samples adds the function's value to ``total[gids[r], k]`` and 1 to
+``count[gids[r], k]``. ``fn``: 0 rate, 1 increase, 2 delta.
 
 The arithmetic is ``rangefuncs._extrapolated``'s, operation by operation and in its order
 (Prometheus 2.x's ``extrapolatedRate``), so that the answers are the general path's to the
@@ -20,8 +21,6 @@ millisecond the later one wins, as in ``sql.split``. Runs without the GIL.
 
 from libc.stdint cimport int64_t, uint32_t
 from libc.stdlib cimport free, malloc
-
-import numpy as np
 
 
 cdef int64_t* _sort(
@@ -173,7 +172,7 @@ def windows(
     double[:, ::1] count,
 ) -> None:
     cdef Py_ssize_t rows = offsets.shape[0] - 1, r, longest = 0
-    if gids.shape[0] != rows or order.shape[0] != rows or ts.shape[0] != vs.shape[0]:
+    if gids.shape[0] != rows or ts.shape[0] != vs.shape[0]:
         raise ValueError("windows: ragged input")
     if rows > 0 and (offsets[0] < 0 or offsets[rows] > ts.shape[0]):
         raise ValueError("windows: offsets outside the samples")
@@ -182,9 +181,10 @@ def windows(
             raise ValueError("windows: offsets not ascending")
         if gids[r] >= <uint32_t>total.shape[0]:
             raise ValueError("windows: group outside the result")
+        longest = max(longest, offsets[r + 1] - offsets[r])
+    for r in range(order.shape[0]):
         if order[r] < 0 or order[r] >= rows:
             raise ValueError("windows: order outside the rows")
-        longest = max(longest, offsets[r + 1] - offsets[r])
     if total.shape[1] < steps or count.shape[1] < steps or count.shape[0] < total.shape[0]:
         raise ValueError("windows: result smaller than the grid")
     cdef Py_ssize_t size = max(longest, 1), q
@@ -198,7 +198,7 @@ def windows(
         if t == NULL or v == NULL or t2 == NULL or v2 == NULL or runs == NULL or corr == NULL:
             raise MemoryError()
         with nogil:
-            for q in range(rows):
+            for q in range(order.shape[0]):
                 r = order[q]
                 _series(ts, vs, offsets[r], offsets[r + 1], t, v, t2, v2, runs, corr,
                         e0, step, rng, steps, fn, total, count, gids[r])
