@@ -125,7 +125,7 @@ def _sources(
 QUERIES = [
     f"{op} {grouping} ({fn}(reqs_total[{rng}]{offset}))"
     for fn in ("rate", "increase", "delta")
-    for op in ("sum", "avg", "count")
+    for op in ("sum", "avg", "count", "min", "max")
     for grouping in ("", "by (job)", "without (instance)", "by (zone, job)")
     for rng, offset in (("1m", ""), ("45s", ""), ("5m", " offset 2m"), ("20s", ""))
 ]
@@ -214,15 +214,25 @@ def test_the_kernel_alone() -> None:
     order = np.array([1, 0], dtype=np.int64)
     total, count = np.zeros((2, 3)), np.zeros((2, 3))
     # Windows of 2 minutes ending at 2, 3 and 4 minutes; fn 1 = increase.
-    _windows.windows(ts, vs, offsets, gids, order, 120_000, 60_000, 120_000, 3, 1, total, count)
+    _windows.windows(ts, vs, offsets, gids, order, 120_000, 60_000, 120_000, 3, 1, 0, total, count)
     # [0, 2m]: 0, 60, 120 → 120. [1m, 3m]: 60, 120, 40 (reset: +120) → 100.
     # [2m, 4m]: 120, 40, 100 → reset +120 → 100.
     assert total[0].tolist() == [120.0, 100.0, 100.0]
     assert count.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
     with pytest.raises(ValueError, match="ragged"):
-        _windows.windows(ts, vs[:3], offsets, gids, order, 0, 60_000, 60_000, 3, 0, total, count)
+        _windows.windows(ts, vs[:3], offsets, gids, order, 0, 60_000, 60_000, 3, 0, 0, total, count)
+    # Folding by the least (1) and the greatest (2): another counter in the same group,
+    # whose increases are 30 (from zero: not extrapolated below it), 60, 60.
+    ts2 = np.concatenate((ts[:6], np.array([60_000, 120_000, 180_000, 240_000]) * ms))
+    vs2 = np.concatenate((vs[:6], [0.0, 30.0, 60.0, 90.0]))
+    offsets2, one_group = np.array([0, 6, 10], dtype=np.int64), np.zeros(2, dtype=np.uint32)
+    for fold, want in ((1, [30.0, 60.0, 60.0]), (2, [120.0, 100.0, 100.0])):
+        folded, n = np.zeros((1, 3)), np.zeros((1, 3))
+        args = (ts2, vs2, offsets2, one_group, order, 120_000, 60_000, 120_000, 3, 1, fold)
+        _windows.windows(*args, folded, n)
+        assert (folded.tolist(), n.tolist()) == ([want], [[2.0, 2.0, 2.0]])
     bad = np.array([0, 5], dtype=np.uint32)
     with pytest.raises(ValueError, match="group"):
-        _windows.windows(ts, vs, offsets, bad, order, 0, 60_000, 60_000, 3, 0, total, count)
+        _windows.windows(ts, vs, offsets, bad, order, 0, 60_000, 60_000, 3, 0, 0, total, count)
     with pytest.raises(ValueError, match="grid"):
-        _windows.windows(ts, vs, offsets, gids, order, 0, 60_000, 60_000, 9, 0, total, count)
+        _windows.windows(ts, vs, offsets, gids, order, 0, 60_000, 60_000, 9, 0, 0, total, count)

@@ -12,6 +12,7 @@ def windows(
     rng: int,
     steps: int,
     fn: int,
+    op: int,
     total: npt.NDArray[np.float64],
     count: npt.NDArray[np.float64],
 ) -> None: ...

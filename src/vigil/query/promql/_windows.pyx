@@ -3,12 +3,13 @@
 summed per group, in one pass over each series' samples.
 
 Contract (``vigil.query.promql.pushdown`` keeps it): ``windows(ts, vs, offsets, gids,
-order, e0, step, rng, steps, fn, total, count)`` reads series ``r``'s samples at
+order, e0, step, rng, steps, fn, op, total, count)`` reads series ``r``'s samples at
 ``ts[offsets[r]:offsets[r+1]]`` (nanoseconds as stored, in any order) and ``vs[…]``, for
 the series ``order`` lists (all or some, in that order), and for each step ``k`` (window
 ``[e0 + k·step - rng, e0 + k·step]``, both ends included) where the series has at least
-two samples adds the function's value to ``total[gids[r], k]`` and 1 to
-``count[gids[r], k]``. ``fn``: 0 rate, 1 increase, 2 delta.
+two samples folds the function's value into ``total[gids[r], k]`` and adds 1 to
+``count[gids[r], k]`` (``total`` and ``count`` start at zero). ``fn``: 0 rate, 1 increase,
+2 delta; ``op``, how a value is folded: 0 added, 1 the least kept, 2 the greatest kept.
 
 The arithmetic is ``rangefuncs._extrapolated``'s, operation by operation and in its order
 (Prometheus 2.x's ``extrapolatedRate``), so that the answers are the general path's to the
@@ -90,7 +91,7 @@ cdef int64_t* _sort(
 cdef inline void _series(
     const int64_t[::1] ts, const double[::1] vs, Py_ssize_t a, Py_ssize_t b,
     int64_t* t, double* v, int64_t* t2, double* v2, Py_ssize_t* runs, double* corr,
-    int64_t e0, int64_t step, int64_t rng, Py_ssize_t steps, int fn,
+    int64_t e0, int64_t step, int64_t rng, Py_ssize_t steps, int fn, int op,
     double[:, ::1] total, double[:, ::1] count, Py_ssize_t g,
 ) noexcept nogil:
     cdef Py_ssize_t i, n = 0, lo = 0, hi = 0, k, last, m
@@ -153,7 +154,13 @@ cdef inline void _series(
         result *= interval
         if fn == 0:
             result /= seconds
-        total[g, k] += result
+        if op == 0 or count[g, k] == 0:
+            total[g, k] += result
+        elif op == 1:
+            if result < total[g, k]:
+                total[g, k] = result
+        elif result > total[g, k]:
+            total[g, k] = result
         count[g, k] += 1.0
 
 
@@ -168,6 +175,7 @@ def windows(
     int64_t rng,
     Py_ssize_t steps,
     int fn,
+    int op,
     double[:, ::1] total,
     double[:, ::1] count,
 ) -> None:
@@ -201,7 +209,7 @@ def windows(
             for q in range(order.shape[0]):
                 r = order[q]
                 _series(ts, vs, offsets[r], offsets[r + 1], t, v, t2, v2, runs, corr,
-                        e0, step, rng, steps, fn, total, count, gids[r])
+                        e0, step, rng, steps, fn, op, total, count, gids[r])
     finally:
         free(t)
         free(v)
