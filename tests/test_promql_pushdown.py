@@ -128,6 +128,11 @@ QUERIES = [
     for op in ("sum", "avg", "count", "min", "max")
     for grouping in ("", "by (job)", "without (instance)", "by (zone, job)")
     for rng, offset in (("1m", ""), ("45s", ""), ("5m", " offset 2m"), ("20s", ""))
+] + [
+    # Matchers on other labels than the name: the series are listed in the read.
+    'sum by (job) (rate(reqs_total{job!="j0"}[1m]))',
+    'max(increase({__name__="reqs_total", zone="z"}[5m]))',
+    'avg without (instance) (delta(reqs_total{instance=~"i1.*"}[45s]))',
 ]
 
 
