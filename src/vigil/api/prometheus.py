@@ -31,11 +31,11 @@ from starlette.routing import Route
 
 from vigil.auth import TenantError, tenant_of
 from vigil.query import promql
-from vigil.query.promql import catalog
+from vigil.query.promql import catalog, histograms
 from vigil.query.promql.errors import BadData, PromQLError
 from vigil.query.promql.parse import parse
 from vigil.query.promql.pushdown import WindowAggregate, aggregate_windows
-from vigil.query.promql.sql import LabelMatcher, select, selector_matchers
+from vigil.query.promql.sql import LabelMatcher, selector_matchers
 from vigil.query.promql.values import Samples, Vector
 from vigil.store.interface import QueryTimeout, QueryTooLarge, Store, StoreError
 from vigil.telemetry import SelfMetrics
@@ -185,7 +185,7 @@ class PrometheusApi:
             if left <= 0:
                 raise TimeoutError("the query ran over its timeout")
             future = asyncio.run_coroutine_threadsafe(
-                select(
+                histograms.select_all(
                     self._store,
                     tenant,
                     matchers,
@@ -208,14 +208,25 @@ class PrometheusApi:
             if left <= 0:
                 raise TimeoutError("the query ran over its timeout")
             future = asyncio.run_coroutine_threadsafe(
-                aggregate_windows(
-                    self._store, tenant, matchers, spec, self._limits.max_samples, timeout=left
-                ),
-                loop,
+                self._reduce(tenant, matchers, spec, left), loop
             )
             return future.result()
 
         return reduce
+
+    async def _reduce(
+        self, tenant: str, matchers: Sequence[LabelMatcher], spec: WindowAggregate, left: float
+    ) -> Vector | None:
+        # The pushdown reads stored series only: a selector that also reaches an OTLP
+        # histogram's _bucket/_sum/_count series is declined (None), so the evaluator's
+        # general path answers it (histograms.select_all).
+        first = spec.first_end - spec.range_ms
+        last = spec.first_end + (spec.steps - 1) * spec.step_ms
+        if await histograms.any_virtual(self._store, tenant, matchers, first, last, timeout=left):
+            return None
+        return await aggregate_windows(
+            self._store, tenant, matchers, spec, self._limits.max_samples, timeout=left
+        )
 
     async def _run(
         self, p: MultiDict, tenant: str, work: Callable[[Any, Any], dict[str, Any]]

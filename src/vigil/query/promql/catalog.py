@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from vigil.query.promql import histograms
 from vigil.query.promql.names import metric_name, metric_sql
 from vigil.query.promql.sql import LabelMatcher, series_sql
 from vigil.store.interface import Store
@@ -29,12 +30,16 @@ def _union(
         match = [[]]
     parts = []
     for i, matchers in enumerate(match):
-        sub: dict[str, Any] = {}
-        sql = series_sql(tenant, matchers, start_ms, end_ms, sub)
-        for k, v in sub.items():
-            params[f"u{i}_{k}"] = v
-            sql = sql.replace(f"{{{k}:", f"{{u{i}_{k}:")
-        parts.append(sql)
+        makers = [series_sql]
+        if histograms.could_match(matchers):
+            makers.append(histograms.virtual_series_sql)
+        for j, make in enumerate(makers):
+            sub: dict[str, Any] = {}
+            sql = make(tenant, matchers, start_ms, end_ms, sub)
+            for k, v in sub.items():
+                params[f"u{i}_{j}_{k}"] = v
+                sql = sql.replace(f"{{{k}:", f"{{u{i}_{j}_{k}:")
+            parts.append(sql)
     return " UNION DISTINCT ".join(f"SELECT lbl FROM ({p})" for p in parts)
 
 
