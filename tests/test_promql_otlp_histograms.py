@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -45,7 +45,7 @@ def _export(
     service: str,
     temporality: AggregationTemporality,
     exponential: bool,
-    batches: list[tuple[float, ...]] = BATCHES,
+    batches: Sequence[Sequence[float]] = BATCHES,
 ) -> None:
     reader = PeriodicExportingMetricReader(
         OTLPMetricExporter(
@@ -96,7 +96,7 @@ def _wait(http: httpx.Client, query: str) -> None:
         time.sleep(0.2)
 
 
-def _cumulative_counts(values: list[float]) -> dict[str, float]:
+def _cumulative_counts(values: Sequence[float]) -> dict[str, float]:
     arr = np.array(values)
     out = {str(int(b)): float((arr <= b).sum()) for b in BOUNDS}
     out["+Inf"] = float(len(arr))
