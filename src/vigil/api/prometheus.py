@@ -38,6 +38,7 @@ from vigil.query.promql.pushdown import WindowAggregate, aggregate_windows
 from vigil.query.promql.sql import LabelMatcher, selector_matchers
 from vigil.query.promql.values import Samples, Vector
 from vigil.store.interface import QueryTimeout, QueryTooLarge, Store, StoreError
+from vigil.store.prometheus import read_metadata
 from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger(__name__)
@@ -306,7 +307,21 @@ class PrometheusApi:
         )
 
     async def metadata(self, tenant: str, p: MultiDict) -> Any:
-        return await catalog.metadata(self._store, tenant, p.get("metric") or None, self._limit(p))
+        # Prometheus 2.42: ``limit`` absent or negative is no limit, 0 is none;
+        # ``limit_per_metric`` (later Prometheus) bounds each metric's entries when > 0.
+        limit = _int(p, "limit")
+        per_metric = _int(p, "limit_per_metric")
+        metric = p.get("metric") or None
+        bound = MAX_LIMIT if limit is None or limit < 0 else min(limit, MAX_LIMIT)
+        stored = await read_metadata(self._store, tenant, metric)
+        return await catalog.metadata(
+            self._store,
+            tenant,
+            metric,
+            bound,
+            per_metric if per_metric and per_metric > 0 else None,
+            stored,
+        )
 
     async def buildinfo(self, tenant: str, p: MultiDict) -> Any:
         return {
@@ -317,6 +332,16 @@ class PrometheusApi:
             "buildDate": "",
             "goVersion": "none (vigil, Python)",
         }
+
+
+def _int(p: MultiDict, name: str) -> int | None:
+    text = p.get(name)
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise BadData(f"{name} must be a number") from None
 
 
 MAX_FORM_BYTES = 1 << 20
