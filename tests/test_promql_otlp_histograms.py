@@ -214,3 +214,48 @@ def test_le_is_written_as_prometheus_writes_it(vigil: InProcessVigil) -> None:
     # Go's strconv.FormatFloat(b, 'f', -1, 64): positional, shortest round-trip digits.
     want = [np.format_float_positional(b, unique=True, trim="-") for b in bounds]
     assert got == want
+
+
+def test_running_sums_over_changing_bounds_missing_sums_and_one_millisecond() -> None:
+    """``histograms._samples`` (pure): the counters start from what the rows before the
+    read added; a bound only some rows have accumulates those rows; a row without a sum
+    adds no ``_sum`` sample; two rows at one millisecond give one sample, after both."""
+    import pyarrow as pa
+
+    from vigil.query.promql.histograms import _samples
+
+    lbl = [("__name__", "x")]
+    virtual = pa.table(
+        {
+            "series_id": pa.array([7, 7, 7, 7, 7], pa.uint64()),
+            "suffix": ["_count", "_sum", "_bucket", "_bucket", "_bucket"],
+            "bound": [float("nan"), float("nan"), 1.0, 2.0, float("inf")],
+            "lbl": [lbl] * 5,
+        }
+    )
+    pair = pa.struct([("1", pa.list_(pa.float64())), ("2", pa.list_(pa.float64()))])
+    before = pa.table(
+        {
+            "series_id": pa.array([7], pa.uint64()),
+            "c": [10.0],
+            "v": [100.0],
+            "m": pa.array([{"1": [1.0], "2": [4.0]}], pair),
+        }
+    )
+    rows = pa.table(
+        {
+            "series_id": pa.array([7, 7, 7], pa.uint64()),
+            "t": pa.array([1000, 2000, 2000], pa.int64()),
+            "count": [3.0, 2.0, 1.0],
+            "value": [6.0, float("nan"), 1.5],
+            # row 1: bounds [1]; rows 2 and 3: bounds [1, 2] (cumulative counts per row)
+            "bounds": pa.array([[1.0], [1.0, 2.0], [1.0, 2.0]], pa.list_(pa.float64())),
+            "cum": pa.array([[1, 3], [0, 1, 2], [1, 1, 1]], pa.list_(pa.uint64())),
+        }
+    )
+    out = [(s.times.tolist(), s.values.tolist()) for s in _samples(virtual, before, rows)]
+    assert out[0] == ([1000, 2000], [13.0, 16.0])  # _count: 10 + 3, then + 2 + 1
+    assert out[1] == ([1000, 2000], [106.0, 107.5])  # _sum: the NaN row adds nothing
+    assert out[2] == ([1000, 2000], [5.0, 6.0])  # le=1: 4 + 1, then + 0 + 1
+    assert out[3] == ([2000], [2.0])  # le=2: only the rows that have it, 1 + 1
+    assert out[4] == ([1000, 2000], [13.0, 16.0])  # +Inf: the count
