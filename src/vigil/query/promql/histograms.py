@@ -257,6 +257,23 @@ def _samples(virtual: pa.Table, before: pa.Table, rows: pa.Table) -> list[Sample
         ends = np.concatenate((cuts, [len(sid)]))
         spans = {int(sid[a]): (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
 
+    # Per series, when every row has the same bounds (the usual case): its running sums at
+    # every bound at once, one column per bound.
+    same: dict[int, tuple[dict[float, int], np.ndarray] | None] = {}
+
+    def running(v_sid: int, a: int, b: int) -> tuple[dict[float, int], np.ndarray] | None:
+        if v_sid not in same:
+            k = int(off[a + 1] - off[a]) if b > a else 0
+            lo, hi = off[a], off[b]
+            first = flat_bounds[lo : lo + k]
+            grid = flat_bounds[lo:hi]
+            if k and hi - lo == k * (b - a) and (grid.reshape(-1, k) == first).all():
+                sums = flat_cum[lo:hi].reshape(-1, k).cumsum(axis=0)
+                same[v_sid] = ({float(x): i for i, x in enumerate(first)}, sums)
+            else:
+                same[v_sid] = None
+        return same[v_sid]
+
     out = []
     for v_sid, suffix, bound, lbl in zip(
         virtual.column("series_id").to_pylist(),
@@ -273,6 +290,9 @@ def _samples(virtual: pa.Table, before: pa.Table, rows: pa.Table) -> list[Sample
             ok = ~np.isnan(value[a:b])
             times = t[a:b][ok]
             vals = base_v.get(v_sid, 0.0) + np.cumsum(value[a:b][ok])
+        elif (grid := running(v_sid, a, b)) is not None and bound in grid[0]:
+            times = t[a:b]
+            vals = base_b.get((v_sid, bound), 0.0) + grid[1][:, grid[0][bound]]
         else:
             lo, hi = off[a], off[b]
             sel = flat_bounds[lo:hi] == bound
