@@ -4,6 +4,8 @@ import numpy.typing as npt
 def windows(
     ts: npt.NDArray[np.int64],
     vs: npt.NDArray[np.float64],
+    starts: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
     offsets: npt.NDArray[np.int64],
     gids: npt.NDArray[np.uint32],
     order: npt.NDArray[np.int64],
