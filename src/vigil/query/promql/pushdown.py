@@ -170,7 +170,6 @@ async def aggregate_windows(
         # A series written between the two reads (every series of the names was read):
         # the general path reads both again.
         return None
-    flat_t, flat_v, starts, ends, offsets = pieces
     fold = _FOLD[spec.op]
     fn = FUNCTIONS.index(spec.fn)
 
@@ -178,8 +177,9 @@ async def aggregate_windows(
         assert _WINDOWS is not None
         total, count = np.zeros((len(keys), t)), np.zeros((len(keys), t))
         _WINDOWS.windows(
-            flat_t, flat_v, starts, ends, offsets, group_of, np.ascontiguousarray(part),
-            spec.first_end, spec.step_ms, spec.range_ms, t, fn, fold, total, count,
+            pieces.t_chunks, pieces.v_chunks, pieces.chunk, pieces.starts, pieces.ends,
+            pieces.offsets, group_of, np.ascontiguousarray(part), spec.first_end,
+            spec.step_ms, spec.range_ms, t, fn, fold, total, count,
         )  # fmt: skip
         return total, count
 
@@ -211,26 +211,54 @@ async def aggregate_windows(
     return Vector(kept, values[keep], present[keep])
 
 
-Pieces = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+@dataclass(frozen=True, slots=True)
+class Pieces:
+    """The samples as the kernel reads them: the answer's chunks as they arrived (times,
+    values: zero-copy views), and the pieces — runs of one series' rows in one chunk —
+    ``chunk``/``starts``/``ends``, grouped by series: series ``i`` of the ids owns pieces
+    ``offsets[i]`` to ``offsets[i+1] - 1``."""
+
+    t_chunks: list[np.ndarray]
+    v_chunks: list[np.ndarray]
+    chunk: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    offsets: np.ndarray
 
 
 def _pieces(rows: pa.Table, ids: np.ndarray) -> Pieces | None:
-    """The samples as the kernel reads them: times, values, and the pieces (runs of one
-    series' rows) as ``starts``/``ends`` grouped by series, series ``i`` of ``ids``
-    (ascending) owning pieces ``offsets[i]`` to ``offsets[i+1] - 1``. None when a row's
-    series is not one of ``ids``."""
-    sid = rows.column("sid").to_numpy().view(np.uint64)
-    flat_t = np.ascontiguousarray(rows.column("t").to_numpy(), dtype=np.int64)
-    flat_v = np.ascontiguousarray(rows.column("v").to_numpy(), dtype=np.float64)
-    cuts = np.flatnonzero(sid[1:] != sid[:-1]) + 1
-    starts = np.concatenate(([0], cuts)).astype(np.int64) if len(sid) else cuts
-    ends = np.concatenate((cuts, [len(sid)])).astype(np.int64) if len(sid) else cuts
-    at = np.minimum(np.searchsorted(ids, sid[starts]), len(ids) - 1)
-    if np.any(ids[at] != sid[starts]):
+    """``rows`` (``sid``, ``t``, ``v``) cut into pieces for the series ``ids`` (ascending);
+    None when a row's series is not one of them."""
+    batches = rows.to_batches()
+    t_chunks = [b.column("t").to_numpy() for b in batches]
+    v_chunks = [b.column("v").to_numpy() for b in batches]
+    chunk, starts, ends, sids = [], [], [], []
+    for i, batch in enumerate(batches):
+        sid = batch.column("sid").to_numpy().view(np.uint64)
+        if len(sid) == 0:
+            continue
+        cuts = np.flatnonzero(sid[1:] != sid[:-1]) + 1
+        first = np.concatenate(([0], cuts))
+        chunk.append(np.full(len(first), i, dtype=np.int64))
+        starts.append(first)
+        ends.append(np.concatenate((cuts, [len(sid)])))
+        sids.append(sid[first])
+    if not sids:
+        none = np.zeros(0, dtype=np.int64)
+        return Pieces([], [], none, none, none, np.zeros(len(ids) + 1, dtype=np.int64))
+    piece_sid = np.concatenate(sids)
+    at = np.minimum(np.searchsorted(ids, piece_sid), len(ids) - 1)
+    if np.any(ids[at] != piece_sid):
         return None
     by_series = np.argsort(at, kind="stable")
-    offsets = np.searchsorted(at[by_series], np.arange(len(ids) + 1)).astype(np.int64)
-    return flat_t, flat_v, starts[by_series], ends[by_series], offsets
+    return Pieces(
+        t_chunks,
+        v_chunks,
+        np.concatenate(chunk)[by_series],
+        np.concatenate(starts).astype(np.int64)[by_series],
+        np.concatenate(ends).astype(np.int64)[by_series],
+        np.searchsorted(at[by_series], np.arange(len(ids) + 1)).astype(np.int64),
+    )
 
 
 def _group_keys(series: pa.Table, order: np.ndarray, spec: WindowAggregate) -> list[Labels]:
