@@ -12,6 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -207,37 +208,49 @@ def test_over_the_sample_limit_the_general_path_decides(vigil: InProcessVigil) -
 
 
 def test_the_kernel_alone() -> None:
-    # One counter sampled each minute with a reset, handed over as two sorted runs (as
-    # from two parts), two in one millisecond (the later nanosecond wins), a one-sample
-    # series that never has a value, and bad input refused.
+    # One counter sampled each minute with a reset, handed over in two pieces (as from two
+    # parts) in two chunks, one of them shared with another series' piece, two samples in
+    # one millisecond (the later nanosecond wins), a one-sample series that never has a
+    # value, and bad input refused.
     ms = 1_000_000
-    ts = np.array([120_000, 180_000, 180_000, 240_000, 0, 60_000, 5_000], dtype=np.int64) * ms
-    ts[2] += 1  # the same millisecond, a nanosecond later
-    vs = np.array([120.0, 30.0, 40.0, 100.0, 0.0, 60.0, 7.0])
-    offsets = np.array([0, 6, 7], dtype=np.int64)
+    t0 = np.array([120_000, 180_000, 180_000, 5_000], dtype=np.int64) * ms
+    t0[2] += 1  # the same millisecond, a nanosecond later
+    t1 = np.array([240_000, 0, 60_000], dtype=np.int64) * ms
+    v0, v1 = np.array([120.0, 30.0, 40.0, 7.0]), np.array([100.0, 0.0, 60.0])
+    i64 = partial(np.array, dtype=np.int64)
+    # Series 0: pieces 0 (chunk 0, rows 0-2) and 1 (chunk 1); series 1: piece 2.
+    pieces = ([t0, t1], [v0, v1], i64([0, 1, 0]), i64([0, 0, 3]), i64([3, 3, 4]), i64([0, 2, 3]))
     gids = np.array([0, 1], dtype=np.uint32)
-    order = np.array([1, 0], dtype=np.int64)
+    order = i64([1, 0])
     total, count = np.zeros((2, 3)), np.zeros((2, 3))
-    # Windows of 2 minutes ending at 2, 3 and 4 minutes; fn 1 = increase.
-    _windows.windows(ts, vs, offsets, gids, order, 120_000, 60_000, 120_000, 3, 1, 0, total, count)
+    # Windows of 2 minutes ending at 2, 3 and 4 minutes; fn 1 = increase, fold 0 = add.
+    _windows.windows(*pieces, gids, order, 120_000, 60_000, 120_000, 3, 1, 0, total, count)
     # [0, 2m]: 0, 60, 120 → 120. [1m, 3m]: 60, 120, 40 (reset: +120) → 100.
     # [2m, 4m]: 120, 40, 100 → reset +120 → 100.
     assert total[0].tolist() == [120.0, 100.0, 100.0]
     assert count.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
-    with pytest.raises(ValueError, match="ragged"):
-        _windows.windows(ts, vs[:3], offsets, gids, order, 0, 60_000, 60_000, 3, 0, 0, total, count)
-    # Folding by the least (1) and the greatest (2): another counter in the same group,
-    # whose increases are 30 (from zero: not extrapolated below it), 60, 60.
-    ts2 = np.concatenate((ts[:6], np.array([60_000, 120_000, 180_000, 240_000]) * ms))
-    vs2 = np.concatenate((vs[:6], [0.0, 30.0, 60.0, 90.0]))
-    offsets2, one_group = np.array([0, 6, 10], dtype=np.int64), np.zeros(2, dtype=np.uint32)
+    # Folding by the least (1) and the greatest (2): another counter in the same group
+    # (a third chunk), whose increases are 30 (from zero: not extrapolated below it), 60, 60.
+    t2 = np.array([60_000, 120_000, 180_000, 240_000], dtype=np.int64) * ms
+    v2 = np.array([0.0, 30.0, 60.0, 90.0])
+    two = ([t0, t1, t2], [v0, v1, v2], i64([0, 1, 2]), i64([0, 0, 0]), i64([3, 3, 4]))
     for fold, want in ((1, [30.0, 60.0, 60.0]), (2, [120.0, 100.0, 100.0])):
         folded, n = np.zeros((1, 3)), np.zeros((1, 3))
-        args = (ts2, vs2, offsets2, one_group, order, 120_000, 60_000, 120_000, 3, 1, fold)
-        _windows.windows(*args, folded, n)
+        one_group, spec = np.zeros(2, dtype=np.uint32), (120_000, 60_000, 120_000, 3, 1, fold)
+        _windows.windows(*two, i64([0, 2, 3]), one_group, order, *spec, folded, n)
         assert (folded.tolist(), n.tolist()) == ([want], [[2.0, 2.0, 2.0]])
+    grid = (0, 60_000, 60_000)
+    out = (total, count)
+    ragged = ([t0, t1], [v0, v1[:2]], *pieces[2:])
+    with pytest.raises(ValueError, match="ragged"):
+        _windows.windows(*ragged, gids, order, *grid, 3, 0, 0, *out)
+    outside = (*pieces[:4], i64([3, 3, 5]), pieces[5])
+    with pytest.raises(ValueError, match="piece outside"):
+        _windows.windows(*outside, gids, order, *grid, 3, 0, 0, *out)
     bad = np.array([0, 5], dtype=np.uint32)
     with pytest.raises(ValueError, match="group"):
-        _windows.windows(ts, vs, offsets, bad, order, 0, 60_000, 60_000, 3, 0, 0, total, count)
+        _windows.windows(*pieces, bad, order, *grid, 3, 0, 0, *out)
+    with pytest.raises(ValueError, match="order outside"):
+        _windows.windows(*pieces, gids, order + 1, *grid, 3, 0, 0, *out)
     with pytest.raises(ValueError, match="grid"):
-        _windows.windows(ts, vs, offsets, gids, order, 0, 60_000, 60_000, 9, 0, 0, total, count)
+        _windows.windows(*pieces, gids, order, *grid, 9, 0, 0, *out)

@@ -107,15 +107,17 @@ def mixed_sql(every_series: bool) -> str:
     return f"SELECT count() > 0 AS mixed {_where(every_series)} AND {NOT_PLAIN_SQL}"
 
 
-def arrays_sql(value_sql: str, every_series: bool) -> str:
-    """Each series' samples as two arrays (unsorted: the kernel sorts; in no order of
-    series: sorting rows here would copy every array). Arrow uncompressed: a local
-    hand-over (chDB) of one row per series, where LZ4 costs more CPU than it saves."""
+def rows_sql(value_sql: str, every_series: bool) -> str:
+    """The samples, one row each, in the order the store reads them: a part's rows of one
+    series come together and in time order, so that a series arrives as a few sorted
+    pieces (the kernel merges them). Neither grouped nor sorted here: building an array
+    per series, or merging the parts, cost more than handing over the rows; what travels
+    is 24 bytes a sample, as Arrow uncompressed (LZ4 costs more CPU than the copy it
+    saves). ``LIMIT``: memory is bounded before it is spent."""
     return f"""
-SELECT series_id, groupArray(toUnixTimestamp64Nano(timestamp)) AS ts,
-       groupArray({value_sql}) AS vs
+SELECT toInt64(series_id) AS sid, toUnixTimestamp64Nano(timestamp) AS t, {value_sql} AS v
 {_where(every_series)}
-GROUP BY series_id
+LIMIT {{lim:UInt64}}
 SETTINGS output_format_arrow_compression_method = 'none'"""
 
 
@@ -158,22 +160,16 @@ async def aggregate_windows(
         where["ids"] = ids[by_id].tolist()
     mixed = await store.query_arrow(mixed_sql(every), where, timeout=timeout)
     value_sql = VALUE_SQL if mixed.column(0)[0].as_py() else "value"
-    rows = await store.query_arrow(arrays_sql(value_sql, every), where, timeout=timeout)
-    ts_col, vs_col = rows.column("ts").combine_chunks(), rows.column("vs").combine_chunks()
-    offsets = ts_col.offsets.to_numpy().astype(np.int64)
-    if offsets[-1] - offsets[0] > max_samples:
+    rows = await store.query_arrow(
+        rows_sql(value_sql, every), {**where, "lim": max_samples + 1}, timeout=timeout
+    )
+    if rows.num_rows > max_samples:
         raise TooManySamples(max_samples)
-    # Rows come in no order, a subset of ``ids`` (series without points in range have no
-    # row); the kernel visits them by series id, the general path's order.
-    row_ids = rows.column("series_id").to_numpy()
-    at = np.minimum(np.searchsorted(ids[by_id], row_ids), len(ids) - 1)
-    if np.any(ids[by_id][at] != row_ids):
+    pieces = _pieces(rows, ids[by_id])
+    if pieces is None:
         # A series written between the two reads (every series of the names was read):
         # the general path reads both again.
         return None
-    gids = np.ascontiguousarray(group_of[at])
-    flat_t = ts_col.values.to_numpy().astype(np.int64, copy=False)
-    flat_v = vs_col.values.to_numpy().astype(np.float64, copy=False)
     fold = _FOLD[spec.op]
     fn = FUNCTIONS.index(spec.fn)
 
@@ -181,7 +177,8 @@ async def aggregate_windows(
         assert _WINDOWS is not None
         total, count = np.zeros((len(keys), t)), np.zeros((len(keys), t))
         _WINDOWS.windows(
-            flat_t, flat_v, offsets, gids, np.ascontiguousarray(part), spec.first_end,
+            pieces.t_chunks, pieces.v_chunks, pieces.chunk, pieces.starts, pieces.ends,
+            pieces.offsets, group_of, np.ascontiguousarray(part), spec.first_end,
             spec.step_ms, spec.range_ms, t, fn, fold, total, count,
         )  # fmt: skip
         return total, count
@@ -189,7 +186,7 @@ async def aggregate_windows(
     # On worker threads (the kernel runs without the GIL): the event loop stays free, and
     # the series split in halves use both cores of a small machine. The halves' sums are
     # added at the end: the last digits of a group's sum may differ from a sequential sum.
-    order = np.argsort(row_ids, kind="stable").astype(np.int64)
+    order = np.arange(len(ids), dtype=np.int64)  # by series id, the general path's order
     parts = [order] if len(order) < 2 * _SPLIT_MIN else np.array_split(order, 2)
     halves = await asyncio.gather(*(asyncio.to_thread(run, part) for part in parts))
     total, count = halves[0]
@@ -212,6 +209,56 @@ async def aggregate_windows(
     keep = np.asarray(present.any(axis=1))
     kept = [lbl for lbl, kp in zip(keys, keep, strict=True) if kp]
     return Vector(kept, values[keep], present[keep])
+
+
+@dataclass(frozen=True, slots=True)
+class Pieces:
+    """The samples as the kernel reads them: the answer's chunks as they arrived (times,
+    values: zero-copy views), and the pieces — runs of one series' rows in one chunk —
+    ``chunk``/``starts``/``ends``, grouped by series: series ``i`` of the ids owns pieces
+    ``offsets[i]`` to ``offsets[i+1] - 1``."""
+
+    t_chunks: list[np.ndarray]
+    v_chunks: list[np.ndarray]
+    chunk: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    offsets: np.ndarray
+
+
+def _pieces(rows: pa.Table, ids: np.ndarray) -> Pieces | None:
+    """``rows`` (``sid``, ``t``, ``v``) cut into pieces for the series ``ids`` (ascending);
+    None when a row's series is not one of them."""
+    batches = rows.to_batches()
+    t_chunks = [b.column("t").to_numpy() for b in batches]
+    v_chunks = [b.column("v").to_numpy() for b in batches]
+    chunk, starts, ends, sids = [], [], [], []
+    for i, batch in enumerate(batches):
+        sid = batch.column("sid").to_numpy().view(np.uint64)
+        if len(sid) == 0:
+            continue
+        cuts = np.flatnonzero(sid[1:] != sid[:-1]) + 1
+        first = np.concatenate(([0], cuts))
+        chunk.append(np.full(len(first), i, dtype=np.int64))
+        starts.append(first)
+        ends.append(np.concatenate((cuts, [len(sid)])))
+        sids.append(sid[first])
+    if not sids:
+        none = np.zeros(0, dtype=np.int64)
+        return Pieces([], [], none, none, none, np.zeros(len(ids) + 1, dtype=np.int64))
+    piece_sid = np.concatenate(sids)
+    at = np.minimum(np.searchsorted(ids, piece_sid), len(ids) - 1)
+    if np.any(ids[at] != piece_sid):
+        return None
+    by_series = np.argsort(at, kind="stable")
+    return Pieces(
+        t_chunks,
+        v_chunks,
+        np.concatenate(chunk)[by_series],
+        np.concatenate(starts).astype(np.int64)[by_series],
+        np.concatenate(ends).astype(np.int64)[by_series],
+        np.searchsorted(at[by_series], np.arange(len(ids) + 1)).astype(np.int64),
+    )
 
 
 def _group_keys(series: pa.Table, order: np.ndarray, spec: WindowAggregate) -> list[Labels]:
