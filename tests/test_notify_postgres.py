@@ -80,7 +80,9 @@ def test_two_nodes_run_a_due_step_once(engine: Engine) -> None:
     clock = Clock()
 
     async def build(node: str) -> NotifyParts:
-        return NotifyParts(engine, NotifySettings(), clock=clock, node=node)
+        parts = NotifyParts(engine, NotifySettings(), clock=clock, node=node)
+        await parts.start()
+        return parts
 
     async def scenario() -> list[int]:
         a, b = await build("a"), await build("b")
