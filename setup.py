@@ -1,5 +1,6 @@
 """Builds the native decoders (Cython: OTLP protobuf, PutMetricData JSON, X-Ray segment
-documents, Prometheus remote write); everything else is in pyproject.toml."""
+documents, Prometheus remote write) and PromQL's window kernel; everything else is in
+pyproject.toml."""
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -30,6 +31,13 @@ setup(
             Extension(
                 "vigil.ingest.prom._remotewrite",
                 ["src/vigil/ingest/prom/_remotewrite.pyx"],
+                extra_compile_args=["-O2"],
+                optional=True,
+            ),
+            # PromQL's pushdown kernel (without it the general path answers).
+            Extension(
+                "vigil.query.promql._windows",
+                ["src/vigil/query/promql/_windows.pyx"],
                 extra_compile_args=["-O2"],
                 optional=True,
             ),

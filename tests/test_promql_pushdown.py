@@ -14,11 +14,13 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.runtime import InProcessVigil
 from vigil.model.metrics import MetricColumns, PointKind
 from vigil.query import promql
+from vigil.query.promql import _windows
 from vigil.query.promql.errors import TooManySamples
 from vigil.query.promql.pushdown import WindowAggregate, aggregate_windows
 from vigil.query.promql.sql import LabelMatcher, select
@@ -65,6 +67,32 @@ def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessVigil]:
                 value=value,
             )
 
+    # A metric whose rows are not all plain samples: statistic sets (PromQL shows their
+    # mean) and converted OTLP cumulative sums (the cumulative value), beside plain ones.
+    for i in range(6):
+        for k, (t, value) in enumerate(_points(rng)):
+            # (kind, the value column, the other columns): PromQL sees ``value`` each time.
+            kind, stored, extra = [
+                (PointKind.SAMPLE, value, {}),
+                (PointKind.STATS, value * 4, {"count": 4.0}),
+                (
+                    PointKind.SAMPLE,
+                    value - 3,  # a delta, not what PromQL shows
+                    {"metric_type": "sum", "stream_id": 7 + i, "cumulative": value},
+                ),
+            ][(i + k) % 3]
+            cols.add(
+                tenant="pushdown",
+                namespace="prometheus",
+                name="mixed_total",
+                dimensions=[("instance", f"i{i}"), ("job", f"j{i % 2}")],
+                unit="None",
+                timestamp=t * 1_000_000,
+                kind=kind,
+                value=stored,
+                **extra,  # type: ignore[arg-type]
+            )
+
     async def write(runtime: Any) -> None:
         await runtime.core.writer.write({"metrics": cols.to_arrow()})
 
@@ -97,9 +125,14 @@ def _sources(
 QUERIES = [
     f"{op} {grouping} ({fn}(reqs_total[{rng}]{offset}))"
     for fn in ("rate", "increase", "delta")
-    for op in ("sum", "avg", "count")
+    for op in ("sum", "avg", "count", "min", "max")
     for grouping in ("", "by (job)", "without (instance)", "by (zone, job)")
     for rng, offset in (("1m", ""), ("45s", ""), ("5m", " offset 2m"), ("20s", ""))
+] + [
+    # Matchers on other labels than the name: the series are listed in the read.
+    'sum by (job) (rate(reqs_total{job!="j0"}[1m]))',
+    'max(increase({__name__="reqs_total", zone="z"}[5m]))',
+    'avg without (instance) (delta(reqs_total{instance=~"i1.*"}[45s]))',
 ]
 
 
@@ -115,6 +148,20 @@ def test_pushdown_equals_general_path(vigil: InProcessVigil, step_s: int) -> Non
         _same(pushed, general, q)
         assert general["result"], q
     assert len(calls) == len(QUERIES)  # every query took the pushdown
+
+
+def test_rows_that_are_not_plain_samples(vigil: InProcessVigil) -> None:
+    # The pushdown reads ``value`` alone when every row read is a plain sample; here some
+    # are not, and the answers are still the general path's.
+    calls: list[WindowAggregate] = []
+    fetch, reduce = _sources(vigil, calls)
+    start, end = T0 // 1000 + 120, T0 // 1000 + 3_500
+    for q in ("sum by (job) (rate(mixed_total[5m]))", "avg(delta(mixed_total[2m]))"):
+        args = (q, start * 1000, end * 1000, 60_000, fetch)
+        general = promql.range_(*args)
+        _same(promql.range_(*args, reduce=reduce), general, q)
+        assert general["result"], q
+    assert len(calls) == 2
 
 
 def test_instant_queries_and_the_general_path_for_other_shapes(vigil: InProcessVigil) -> None:
@@ -157,3 +204,40 @@ def test_over_the_sample_limit_the_general_path_decides(vigil: InProcessVigil) -
     with pytest.raises(TooManySamples):
         promql.range_(*args, promql.Limits(max_samples=500), reduce=reduce)
     assert len(calls) == 1
+
+
+def test_the_kernel_alone() -> None:
+    # One counter sampled each minute with a reset, handed over as two sorted runs (as
+    # from two parts), two in one millisecond (the later nanosecond wins), a one-sample
+    # series that never has a value, and bad input refused.
+    ms = 1_000_000
+    ts = np.array([120_000, 180_000, 180_000, 240_000, 0, 60_000, 5_000], dtype=np.int64) * ms
+    ts[2] += 1  # the same millisecond, a nanosecond later
+    vs = np.array([120.0, 30.0, 40.0, 100.0, 0.0, 60.0, 7.0])
+    offsets = np.array([0, 6, 7], dtype=np.int64)
+    gids = np.array([0, 1], dtype=np.uint32)
+    order = np.array([1, 0], dtype=np.int64)
+    total, count = np.zeros((2, 3)), np.zeros((2, 3))
+    # Windows of 2 minutes ending at 2, 3 and 4 minutes; fn 1 = increase.
+    _windows.windows(ts, vs, offsets, gids, order, 120_000, 60_000, 120_000, 3, 1, 0, total, count)
+    # [0, 2m]: 0, 60, 120 → 120. [1m, 3m]: 60, 120, 40 (reset: +120) → 100.
+    # [2m, 4m]: 120, 40, 100 → reset +120 → 100.
+    assert total[0].tolist() == [120.0, 100.0, 100.0]
+    assert count.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+    with pytest.raises(ValueError, match="ragged"):
+        _windows.windows(ts, vs[:3], offsets, gids, order, 0, 60_000, 60_000, 3, 0, 0, total, count)
+    # Folding by the least (1) and the greatest (2): another counter in the same group,
+    # whose increases are 30 (from zero: not extrapolated below it), 60, 60.
+    ts2 = np.concatenate((ts[:6], np.array([60_000, 120_000, 180_000, 240_000]) * ms))
+    vs2 = np.concatenate((vs[:6], [0.0, 30.0, 60.0, 90.0]))
+    offsets2, one_group = np.array([0, 6, 10], dtype=np.int64), np.zeros(2, dtype=np.uint32)
+    for fold, want in ((1, [30.0, 60.0, 60.0]), (2, [120.0, 100.0, 100.0])):
+        folded, n = np.zeros((1, 3)), np.zeros((1, 3))
+        args = (ts2, vs2, offsets2, one_group, order, 120_000, 60_000, 120_000, 3, 1, fold)
+        _windows.windows(*args, folded, n)
+        assert (folded.tolist(), n.tolist()) == ([want], [[2.0, 2.0, 2.0]])
+    bad = np.array([0, 5], dtype=np.uint32)
+    with pytest.raises(ValueError, match="group"):
+        _windows.windows(ts, vs, offsets, bad, order, 0, 60_000, 60_000, 3, 0, 0, total, count)
+    with pytest.raises(ValueError, match="grid"):
+        _windows.windows(ts, vs, offsets, gids, order, 0, 60_000, 60_000, 9, 0, 0, total, count)

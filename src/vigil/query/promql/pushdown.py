@@ -1,55 +1,74 @@
-"""``sum by (…) (rate(x[5m]))`` computed in the store: the windows, the extrapolation and
-the aggregation in one ClickHouse statement, so that only the result (groups × steps)
-travels back instead of every sample.
+"""``sum by (…) (rate(x[5m]))`` computed next to the store: the samples travel once, as one
+array pair per series, and a compiled kernel computes every window and the group sums, so
+that neither a row per sample nor a series per step reaches Python.
 
-Why: a range query over 10,000 series × 24 h reads 14 M samples; turning them into Arrow
-rows and numpy arrays costs several times what ClickHouse needs to compute the answer
-where the samples are (bench/RESULTS.md, "PromQL").
+Why: a range query over 10,000 series × 24 h reads 14 M samples; turned into Arrow rows and
+numpy arrays they cost several times the answer (bench/RESULTS.md, "PromQL"); computed
+with ClickHouse's array functions (this module's first form) most of the time went into
+building per-step index arrays.
 
 What it answers (``WindowAggregate``): ``op by|without (…) (fn(selector[range] offset o))``
 with ``fn`` one of ``rate``, ``increase``, ``delta`` and ``op`` one of ``sum``, ``avg``,
 ``count``, over an evenly spaced grid of window ends (a range query's steps, an instant
 query's one time). The evaluator uses it only then, and only for a selector naming one
 metric (so no two series can share a label set once ``__name__`` is dropped); anything
-else takes the general path.
+else takes the general path, and so does everything when the kernel was not built (no C
+compiler at install).
 
-Semantics are the evaluator's, step by step (``rangefuncs._extrapolated``): samples read
-as ``sql.select`` reads them (the stored value ``sql.VALUE_SQL`` shows, milliseconds, two
-rows of one series at one millisecond: the later one wins, staleness markers dropped
-after that), windows ``[end - range, end]`` with both ends included, Prometheus 2.x's
-extrapolation (to the window's edge unless farther than 1.1 × the average gap, then half a
-gap; counters not below zero before their first sample) and counter resets. The groups are
+Semantics are the evaluator's (``_windows.pyx`` states them): samples read as
+``sql.select`` reads them (the stored value ``sql.VALUE_SQL`` shows, milliseconds, two
+rows of one series in one millisecond: the later one wins), windows ``[end - range, end]``
+with both ends included, Prometheus 2.x's extrapolation and counter resets. The groups are
 made in Python from the series' labels (``aggregate.group_labels``), not in SQL, so that the
 label mapping stays in one place (``names``).
-
-How, per series (arrays, one row each): its samples sorted by time; per step ``k`` (end
-``E0 + k·S``) the index ``L[k]`` of the last sample at or before the end and ``F[k]`` of the
-first one at or after ``end - range``, found without searching: sample ``i`` is the last
-one for the steps ``[h_i, h_{i+1})`` with ``h_i = ceil((t_i - E0) / S)``, and the first one
-for ``[g_{i-1}, g_i)`` with ``g_i = floor((t_i + range - E0) / S) + 1`` (both clamped to the
-grid), so ``L`` and ``F`` are each sample's index repeated that many times. Counter resets:
-the running sum of the value before each drop; a window adds those after its first sample.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
+import importlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vigil.query.promql.aggregate import group_labels
 from vigil.query.promql.binary import drop_name
 from vigil.query.promql.errors import TooManySamples
-from vigil.query.promql.names import Labels
-from vigil.query.promql.sql import VALUE_SQL, LabelMatcher, metric_filter, series_sql
-from vigil.query.promql.values import STALE_NAN_BITS, Vector
+from vigil.query.promql.names import METRIC_NAME, Labels
+from vigil.query.promql.sql import (
+    NOT_PLAIN_SQL,
+    VALUE_SQL,
+    LabelMatcher,
+    metric_filter,
+    series_sql,
+)
+from vigil.query.promql.values import Vector
 from vigil.store.interface import Store
 
-FUNCTIONS = ("rate", "increase", "delta")
-OPS = ("sum", "avg", "count")
+log = logging.getLogger(__name__)
+
+FUNCTIONS = ("rate", "increase", "delta")  # the kernel's fn: their index
+OPS = ("sum", "avg", "count", "min", "max")
+# How the kernel folds a window's value into its group: added, the least, the greatest.
+_FOLD = {"sum": 0, "avg": 0, "count": 0, "min": 1, "max": 2}
+
+
+def _kernel() -> ModuleType | None:
+    try:
+        return importlib.import_module("vigil.query.promql._windows")
+    except ImportError as exc:  # pragma: no cover - a build without a C compiler
+        log.warning("PromQL window kernel unavailable (%s); the general path answers", exc)
+        return None
+
+
+_WINDOWS = _kernel()
+_SPLIT_MIN = 256  # series per half below which one thread does it all
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,83 +86,37 @@ class WindowAggregate:
     steps: int
 
 
-def windows_sql(spec: WindowAggregate) -> str:
-    """One row per group: ``gid``, ``total`` (per step, the sum of the members' values),
-    ``n`` (per step, how many members have a value) and ``samples`` (the samples read)."""
-    counter = spec.fn in ("rate", "increase")
-    # Integers formatted in (ints from the evaluator, never text from a user), so that
-    # ClickHouse folds them as constants inside the lambdas.
-    e0, s, r, k = int(spec.first_end), int(spec.step_ms), int(spec.range_ms), int(spec.steps)
-    pad = r // s + 2  # keeps intDiv's operand positive (it truncates toward zero)
-    # Exactly rangefuncs._extrapolated's operations, in its order, per step: F and L are
-    # the window's first and last sample, E its end.
-    sub = {
-        "tf": "ts[f]",
-        "tl": "ts[l]",
-        "vf": "vs[f]",
-        "vl": "vs[l]",
-        "c": "(toInt64(l) - toInt64(f) + 1)",
-    }
-    res = "(((vl - vf) + corr[l]) - corr[f])" if counter else "(vl - vf)"
-    sm = "((tl - tf) / 1000)"
-    t0 = f"((tf - (e - {r})) / 1000)"
-    te = "((e - tl) / 1000)"
-    avg = f"({sm} / (c - 1))"
-    if counter:
-        zero = f"({sm} * (vf / {res}))"
-        t0 = f"if({res} > 0 AND vf >= 0 AND {zero} < {t0}, {zero}, {t0})"
-    scale = f" / {r / 1000!r}" if spec.fn == "rate" else ""
-    val = (
-        f"if(c >= 2, {res} * ((({sm} + if({t0} < {avg} * 1.1, {t0}, {avg} / 2))"
-        f" + if({te} < {avg} * 1.1, {te}, {avg} / 2)) / {sm}){scale}, 0)"
-    )
-    for name, expr in sub.items():
-        val = re.sub(rf"\b{name}\b", expr, val)
+def _where(every_series: bool) -> str:
+    """The samples read. ``every_series``: the selector matches on ``__name__`` alone, so
+    every series of the metric names found is selected (``__name__`` depends on the name
+    only) and the series need not be listed: the list's hash lookup per row was 15% of
+    the read."""
+    listed = "" if every_series else "AND series_id IN {ids:Array(UInt64)}"
     return f"""
-SELECT gid, sumForEach(val) AS total, sumForEach(ok) AS n, sum(raw) AS samples
-FROM (
-  SELECT gid, raw,
-    arrayMap((l, f) -> toUInt32(toInt64(l) - toInt64(f) >= 1), L, F) AS ok,
-    arrayMap((l, f, e) -> {val}, L, F, range({e0}, {e0 + k * s}, {s})) AS val
-        FROM (
-          SELECT gid, raw, ts, vs,
-            arrayMap(x -> least(greatest(
-                intDiv(x - {e0} + {pad * s + s - 1}, {s}) - {pad}, 0), {k}), ts) AS h,
-            arrayMap(x -> least(greatest(
-                intDiv(x + {r} - {e0} + {pad * s}, {s}) - {pad} + 1, 0), {k}), ts) AS g,
-            arrayConcat(
-              arrayWithConstant(toUInt64(if(length(ts) = 0, {k}, h[1])), toUInt32(0)),
-              arrayFlatten(arrayMap((i, a, b) -> arrayWithConstant(toUInt64(b - a), i),
-                arrayEnumerate(ts), h, arrayPushBack(arrayPopFront(h), {k})))) AS L,
-            arrayConcat(
-              arrayFlatten(arrayMap((i, a, b) -> arrayWithConstant(toUInt64(b - a), i),
-                arrayEnumerate(ts), arrayPushFront(arrayPopBack(g), 0), g)),
-              arrayWithConstant(toUInt64({k} - if(length(ts) = 0, 0, g[-1])),
-                toUInt32(length(ts) + 1))) AS F,
-            arrayCumSum(arrayMap((v, p) -> if(v < p, p, 0), vs,
-              if(empty(vs), vs, arrayPushFront(arrayPopBack(vs), vs[1])))) AS corr
-          FROM (
-            SELECT gid, length(keep) AS raw,
-              arrayFilter((t, kp) -> kp, tms, keep) AS ts,
-              arrayFilter((v, kp) -> kp, vraw, keep) AS vs
-            FROM (
-              SELECT gid, tms, vraw,
-                arrayMap((t, nt, v) -> t != nt AND reinterpretAsUInt64(v) != {STALE_NAN_BITS},
-                  tms, arrayPushBack(arrayPopFront(tms), -1), vraw) AS keep
-              FROM (
-                SELECT transform(series_id, {{ids:Array(UInt64)}}, {{gids:Array(UInt32)}},
-                                 toUInt32(0)) AS gid,
-                  arraySort(groupArray((timestamp, {VALUE_SQL}))) AS pts,
-                  arrayMap(p -> toUnixTimestamp64Milli(p.1), pts) AS tms,
-                  arrayMap(p -> p.2, pts) AS vraw
-                FROM metrics
-                WHERE tenant = {{tenant:String}}
-                  AND namespace IN {{namespaces:Array(String)}} AND name IN {{names:Array(String)}}
-                  AND series_id IN {{ids:Array(UInt64)}}
-                  AND timestamp >= fromUnixTimestamp64Milli({{s:Int64}})
-                  AND timestamp < fromUnixTimestamp64Milli({{e:Int64}})
-                GROUP BY series_id)))))
-GROUP BY gid"""
+FROM metrics
+WHERE tenant = {{tenant:String}}
+  AND namespace IN {{namespaces:Array(String)}} AND name IN {{names:Array(String)}}
+  {listed}
+  AND timestamp >= fromUnixTimestamp64Milli({{s:Int64}})
+  AND timestamp < fromUnixTimestamp64Milli({{e:Int64}})"""
+
+
+def mixed_sql(every_series: bool) -> str:
+    """Whether any sample read shows something else than its ``value``
+    (``sql.NOT_PLAIN_SQL``)."""
+    return f"SELECT count() > 0 AS mixed {_where(every_series)} AND {NOT_PLAIN_SQL}"
+
+
+def arrays_sql(value_sql: str, every_series: bool) -> str:
+    """Each series' samples as two arrays (unsorted: the kernel sorts; in no order of
+    series: sorting rows here would copy every array). Arrow uncompressed: a local
+    hand-over (chDB) of one row per series, where LZ4 costs more CPU than it saves."""
+    return f"""
+SELECT series_id, groupArray(toUnixTimestamp64Nano(timestamp)) AS ts,
+       groupArray({value_sql}) AS vs
+{_where(every_series)}
+GROUP BY series_id
+SETTINGS output_format_arrow_compression_method = 'none'"""
 
 
 async def aggregate_windows(
@@ -155,7 +128,10 @@ async def aggregate_windows(
     timeout: float | None = None,
 ) -> Vector | None:
     """``spec`` over the series ``matchers`` select, as the evaluator's Vector; None when
-    the general path must answer (the per-series result would pass ``max_samples``)."""
+    the general path must answer (no kernel, or the per-series result would pass
+    ``max_samples``)."""
+    if _WINDOWS is None:
+        return None
     fetch_start = spec.first_end - spec.range_ms
     fetch_end = spec.first_end + (spec.steps - 1) * spec.step_ms
     params: dict[str, Any] = {}
@@ -170,47 +146,91 @@ async def aggregate_windows(
         # leave the decision, and the error, to it.
         return None
     ids = series.column("series_id").to_numpy()
-    order = np.argsort(ids, kind="stable")  # the general path's order: by series id
-    lbls = series.column("lbl").to_pylist()
+    by_id = np.argsort(ids, kind="stable")  # the general path's order: by series id
     keys: dict[Labels, int] = {}
-    gids = np.empty(len(ids), dtype=np.uint32)
-    for i in order.tolist():
-        labels = tuple(sorted((k, v) for k, v in lbls[i] if v != ""))
-        key = group_labels(drop_name(labels), spec.names, spec.without)
-        gids[i] = keys.setdefault(key, len(keys) + 1)
-    rows = await store.query_arrow(
-        windows_sql(spec),
-        {
-            "tenant": tenant,
-            **metric_filter(series),
-            "ids": ids.tolist(),
-            "gids": gids.tolist(),
-            "s": fetch_start,
-            "e": fetch_end + 1,
-        },
-        timeout=timeout,
+    group_of = np.array(  # in ``by_id`` order
+        [keys.setdefault(k, len(keys)) for k in _group_keys(series, by_id, spec)],
+        dtype=np.uint32,
     )
-    if sum(rows.column("samples").to_pylist()) > max_samples:
+    every = all(m.name == METRIC_NAME for m in matchers)
+    where = {"tenant": tenant, **metric_filter(series), "s": fetch_start, "e": fetch_end + 1}
+    if not every:
+        where["ids"] = ids[by_id].tolist()
+    mixed = await store.query_arrow(mixed_sql(every), where, timeout=timeout)
+    value_sql = VALUE_SQL if mixed.column(0)[0].as_py() else "value"
+    rows = await store.query_arrow(arrays_sql(value_sql, every), where, timeout=timeout)
+    ts_col, vs_col = rows.column("ts").combine_chunks(), rows.column("vs").combine_chunks()
+    offsets = ts_col.offsets.to_numpy().astype(np.int64)
+    if offsets[-1] - offsets[0] > max_samples:
         raise TooManySamples(max_samples)
-    g = len(keys)
-    total = np.zeros((g, t))
-    count = np.zeros((g, t))
-    for gid, tot, n in zip(
-        rows.column("gid").to_pylist(),
-        rows.column("total").to_pylist(),
-        rows.column("n").to_pylist(),
-        strict=True,
-    ):
-        total[gid - 1] = tot
-        count[gid - 1] = n
+    # Rows come in no order, a subset of ``ids`` (series without points in range have no
+    # row); the kernel visits them by series id, the general path's order.
+    row_ids = rows.column("series_id").to_numpy()
+    at = np.minimum(np.searchsorted(ids[by_id], row_ids), len(ids) - 1)
+    if np.any(ids[by_id][at] != row_ids):
+        # A series written between the two reads (every series of the names was read):
+        # the general path reads both again.
+        return None
+    gids = np.ascontiguousarray(group_of[at])
+    flat_t = ts_col.values.to_numpy().astype(np.int64, copy=False)
+    flat_v = vs_col.values.to_numpy().astype(np.float64, copy=False)
+    fold = _FOLD[spec.op]
+    fn = FUNCTIONS.index(spec.fn)
+
+    def run(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert _WINDOWS is not None
+        total, count = np.zeros((len(keys), t)), np.zeros((len(keys), t))
+        _WINDOWS.windows(
+            flat_t, flat_v, offsets, gids, np.ascontiguousarray(part), spec.first_end,
+            spec.step_ms, spec.range_ms, t, fn, fold, total, count,
+        )  # fmt: skip
+        return total, count
+
+    # On worker threads (the kernel runs without the GIL): the event loop stays free, and
+    # the series split in halves use both cores of a small machine. The halves' sums are
+    # added at the end: the last digits of a group's sum may differ from a sequential sum.
+    order = np.argsort(row_ids, kind="stable").astype(np.int64)
+    parts = [order] if len(order) < 2 * _SPLIT_MIN else np.array_split(order, 2)
+    halves = await asyncio.gather(*(asyncio.to_thread(run, part) for part in parts))
+    total, count = halves[0]
+    for more_total, more_count in halves[1:]:
+        both = (count > 0) & (more_count > 0)
+        if fold == 0:
+            total += more_total
+        else:
+            pick = np.minimum if fold == 1 else np.maximum
+            total = np.where(both, pick(total, more_total), total + more_total)
+        count += more_count
     present = count > 0
-    if spec.op == "sum":
-        values = total
-    elif spec.op == "avg":
+    if spec.op == "avg":
         with np.errstate(invalid="ignore", divide="ignore"):
             values = total / np.maximum(count, 1)
-    else:
+    elif spec.op == "count":
         values = count
+    else:
+        values = total
     keep = np.asarray(present.any(axis=1))
     kept = [lbl for lbl, kp in zip(keys, keep, strict=True) if kp]
     return Vector(kept, values[keep], present[keep])
+
+
+def _group_keys(series: pa.Table, order: np.ndarray, spec: WindowAggregate) -> list[Labels]:
+    """Each series' group (``aggregate.group_labels`` of its labels without ``__name__``),
+    in ``order``. For ``by``, only the named labels are read (a tenth of the time of
+    reading every series' labels into Python)."""
+    lbl = series.column("lbl").combine_chunks().take(pa.array(order))
+    if not spec.without:
+        wanted = sorted(set(spec.names) - {METRIC_NAME})
+        if not wanted:
+            return [()] * len(order)
+        values = [pc.map_lookup(lbl, pa.scalar(n), "first").to_pylist() for n in wanted]
+        # A label with an empty value is no label (as in ``sql.select``).
+        return [
+            tuple((n, v) for n, v in zip(wanted, vs, strict=True) if v)
+            for vs in zip(*values, strict=True)
+        ]
+    out = []
+    for pairs in lbl.to_pylist():
+        labels = tuple(sorted((k, v) for k, v in pairs if v != ""))
+        out.append(group_labels(drop_name(labels), spec.names, spec.without))
+    return out
