@@ -29,7 +29,7 @@ WEB_MODULES := web/node_modules/.vigil-installed
 setup: $(STAMP) $(WEB_BUILD)
 
 # The native decoders are rebuilt (pip install -e) whenever their Cython sources change.
-NATIVE_SRC := setup.py $(wildcard src/vigil/ingest/*.pyx src/vigil/ingest/*.pxi src/vigil/ingest/otlp/*.pyx src/vigil/ingest/otlp/*.pxi src/vigil/ingest/prom/*.pyx src/vigil/query/promql/*.pyx)
+NATIVE_SRC := setup.py $(wildcard src/vigil/ingest/*.pyx src/vigil/ingest/*.pxi src/vigil/ingest/otlp/*.pyx src/vigil/ingest/otlp/*.pxi src/vigil/ingest/prom/*.pyx src/vigil/ingest/prom/*.pxi src/vigil/query/promql/*.pyx)
 
 $(STAMP): pyproject.toml $(NATIVE_SRC)
 	@test -n "$(PYTHON)" || { echo "vigil needs Python >= 3.11"; exit 1; }

@@ -11,6 +11,14 @@ two is printed.
 
 The data is generated once (200k distinct events through the PutLogEvents decoder, repeated
 over 24 hours) and kept in ``--dir`` for later runs.
+
+``--groups 3`` measures instead row queries in time order over that many log groups (the
+group copied, its timestamps shifted so that the groups interleave; ``--rows`` lines each)
+with the newest-window pass (query/insights/newest.py) against the runner without it
+(``log_group IN``, every timestamp of the range read), alternating in each round: time to
+the rows (the runner's partial answer) and to Complete (with the counts), best and median,
+the ratio after / before, and whether both answered the same rows; then the same over
+the first group alone.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import pyarrow.compute as pc
 
 from bench.logs_data import message
 from vigil.ingest.cloudwatch_logs import decode_put_log_events
-from vigil.query.insights import fields, parse_query, runner
+from vigil.query.insights import fields, newest, parse_query, runner
 from vigil.query.insights.compiler import Base
 from vigil.query.insights.runner import QueryRequest, execute
 from vigil.store.clickhouse import ClickHouseStore
@@ -125,6 +133,84 @@ async def baseline(store: ClickHouseStore) -> float:
     return time.perf_counter() - began
 
 
+GROUP_QUERIES = [
+    "fields @timestamp, @message | sort @timestamp desc | limit 100",
+    "fields @timestamp, @message | sort @timestamp desc | limit 10000",
+    'filter level = "ERROR" | fields @timestamp, @message | sort @timestamp desc | limit 100',
+    "fields @timestamp, @message | limit 100",
+]
+
+
+def add_groups(store: ClickHouseStore, groups: int, rows: int, start_ms: int) -> list[str]:
+    """``GROUP`` and ``groups - 1`` copies of it, the k-th shifted by k/groups of the spacing
+    of its lines (the groups' lines interleave)."""
+    names = [GROUP] + [f"{GROUP}-{k + 1}" for k in range(1, groups)]
+    spacing_ns = DAY_MS * 1_000_000 // rows
+    for k, name in enumerate(names[1:], start=1):
+        have = store.query_sync(
+            "SELECT count() FROM logs WHERE log_group = {g:String}", {"g": name}
+        ).rows[0][0]
+        if have == rows:
+            continue
+        store.command("ALTER TABLE logs DELETE WHERE log_group = {g:String}", {"g": name})
+        began = time.perf_counter()
+        # From a subquery: an alias named log_group would be read by the WHERE otherwise.
+        store.command(
+            "INSERT INTO logs SELECT * REPLACE ({g:String} AS log_group,"
+            " timestamp + toIntervalNanosecond({shift:Int64}) AS timestamp)"
+            " FROM (SELECT * FROM logs WHERE log_group = {src:String})",
+            {"g": name, "shift": spacing_ns * k // groups, "src": GROUP},
+        )
+        print(f"group {name}: {rows:,} lines copied in {time.perf_counter() - began:.0f} s")
+    return names
+
+
+async def timed(
+    store: ClickHouseStore, query: str, groups: list[str], start_ms: int
+) -> tuple[float, float, list[runner.Row]]:
+    """(seconds to the rows, seconds to Complete, the rows)."""
+    req = QueryRequest("default", query, parse_query(query), groups, start_ms, start_ms + DAY_MS)
+    first: list[float] = []
+    began = time.perf_counter()
+
+    def partial(_: runner.QueryResult) -> None:
+        if not first:
+            first.append(time.perf_counter() - began)
+
+    result = await execute(store, req, timeout=120, partial=partial)
+    return first[0], time.perf_counter() - began, result.rows
+
+
+async def groups_bench(
+    store: ClickHouseStore, groups: list[str], start_ms: int, rounds: int
+) -> None:
+    eligible = newest.eligible
+    print(f"{len(groups)} groups, load {os.getloadavg()}")
+    for query in GROUP_QUERIES:
+        before: list[tuple[float, float]] = []
+        after: list[tuple[float, float]] = []
+        same = True
+        for _ in range(rounds):
+            newest.eligible = lambda *_: None  # the runner before
+            try:
+                rows_b, done_b, answer_b = await timed(store, query, groups, start_ms)
+            finally:
+                newest.eligible = eligible
+            rows_a, done_a, answer_a = await timed(store, query, groups, start_ms)
+            before.append((rows_b, done_b))
+            after.append((rows_a, done_a))
+            same = same and answer_a == answer_b
+        for what, i in (("rows", 0), ("Complete", 1)):
+            b = [x[i] * 1000 for x in before]
+            a = [x[i] * 1000 for x in after]
+            print(
+                f"  to {what:8}: before {min(b):6.0f} / {statistics.median(b):6.0f} ms"
+                f"  after {min(a):6.0f} / {statistics.median(a):6.0f} ms (best / median)"
+                f"  ratio {min(a) / min(b):.3f} / {statistics.median(a) / statistics.median(b):.3f}"
+            )
+        print(f"  same rows: {same}  load {os.getloadavg()[0]:.1f}  | {query}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -132,6 +218,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--before", action="store_true", help="compare with the runner before the catalog"
+    )
+    parser.add_argument(
+        "--groups",
+        type=int,
+        default=1,
+        help="row queries over this many groups, with and without the newest-window pass",
     )
     args = parser.parse_args()
     store = ClickHouseStore("chdb://" + str(args.dir.resolve()), query_timeout=120)
@@ -150,6 +242,13 @@ def main() -> None:
         store.command("TRUNCATE TABLE logs")
         generate(store, args.rows, start_ms)
         store.command("OPTIMIZE TABLE logs FINAL")
+    if args.groups > 1:
+        names = add_groups(store, args.groups, args.rows, start_ms)
+        asyncio.run(groups_bench(store, names, start_ms, args.rounds))
+        # One group takes the same pass now (two statements instead of one): its cost.
+        asyncio.run(groups_bench(store, names[:1], start_ms, args.rounds))
+        store.close()
+        return
 
     async def run() -> None:
         catalog, text_columns = runner.field_catalog, fields._TEXT_COLUMNS

@@ -2,13 +2,15 @@
 in, Logs Insights queries out, run against a real vigil through its real clients (OTLP/HTTP
 to ingest, boto3 StartQuery/GetQueryResults).
 
-``load logs``, one event a line: ``TIMESTAMP [stream=NAME] MESSAGE``. ``eval insights
-[start=T end=T]`` (default: ±1 h around the file's events), the query in the body (several
-lines join with newlines). ``expect`` or ``expect ordered``: one JSON object per row; a row
-must have exactly the expected fields (``@ptr`` is ignored unless expected). ``expect
-error CODE: TEXT``: the error code, and a substring of its message.
+``load logs [group=NAME]``, one event a line: ``TIMESTAMP [stream=NAME] MESSAGE``. ``eval
+insights [start=T end=T] [groups=NAME,NAME]`` (default: ±1 h around the file's events; the
+file's own group), the query in the body (several lines join with newlines). ``expect``
+or ``expect ordered``: one JSON object per row; a row must have exactly the expected
+fields (``@ptr`` is ignored unless expected). ``expect error CODE: TEXT``: the error code,
+and a substring of its message.
 
-Each file's events go to their own log group (``/golden/<file name>``).
+Each file's events go to their own log group (``/golden/<file name>``), or with
+``group=NAME`` to ``/golden/<file name>/NAME``, which ``groups=`` names.
 """
 
 from __future__ import annotations
@@ -37,16 +39,20 @@ class Insights:
         self.otlp_url = otlp_url
         self.logs = logs
         self.group = group
-        self.events: list[tuple[int, str, str]] = []  # (ms, stream, message)
-        self.pending: list[tuple[int, str, str]] = []
+        self.events: list[tuple[int, str, str, str]] = []  # (ms, stream, message, group)
+        self.pending: list[tuple[int, str, str, str]] = []
 
     def load(self, block: Block) -> None:
+        group = self._group(block.options.get("group"))
         for line in block.body:
             match = _EVENT.match(line)
             if match is None:
                 raise block.fail(f"not an event line: {line!r}")
             ms = int(instant(match.group(1)) * 1000)
-            self.pending.append((ms, match.group(2) or "main", match.group(3)))
+            self.pending.append((ms, match.group(2) or "main", match.group(3), group))
+
+    def _group(self, name: str | None) -> str:
+        return self.group if name is None else f"{self.group}/{name}"
 
     def eval(self, block: Block) -> list[dict[str, str]]:
         if self.pending:
@@ -76,20 +82,22 @@ class Insights:
 
         assert sorted(rows, key=key) == sorted(expected, key=key), f"got {rows}"
 
-    def _send(self, events: list[tuple[int, str, str]]) -> None:
-        """The events over OTLP/HTTP JSON, one resource per stream."""
-        streams: dict[str, list[dict[str, Any]]] = {}
-        for ms, stream, message in events:
-            streams.setdefault(stream, []).append(
+    def _send(self, events: list[tuple[int, str, str, str]]) -> None:
+        """The events over OTLP/HTTP JSON, one resource per group and stream."""
+        streams: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for ms, stream, message, group in events:
+            streams.setdefault((group, stream), []).append(
                 {"timeUnixNano": str(ms * 1_000_000), "body": {"stringValue": message}}
             )
-        group = {"arrayValue": {"values": [{"stringValue": self.group}]}}
         payload = {
             "resourceLogs": [
                 {
                     "resource": {
                         "attributes": [
-                            {"key": "aws.log.group.names", "value": group},
+                            {
+                                "key": "aws.log.group.names",
+                                "value": {"arrayValue": {"values": [{"stringValue": group}]}},
+                            },
                             {
                                 "key": "aws.log.stream.names",
                                 "value": {"arrayValue": {"values": [{"stringValue": stream}]}},
@@ -98,7 +106,7 @@ class Insights:
                     },
                     "scopeLogs": [{"logRecords": records}],
                 }
-                for stream, records in streams.items()
+                for (group, stream), records in streams.items()
             ]
         }
         response = httpx.post(f"{self.otlp_url}/v1/logs", json=payload, timeout=30)
@@ -111,14 +119,17 @@ class Insights:
         """(start, end) in seconds: the eval's, else ±1 h around the events."""
         if "start" in block.options:
             return int(instant(block.options["start"])), int(instant(block.options["end"]))
-        stamps = [ms for ms, _, _ in self.events]
+        stamps = [event[0] for event in self.events]
         return (min(stamps) - 3_600_000) // 1000, (max(stamps) + 3_600_000) // 1000
 
     def _query(self, block: Block, query: str) -> list[dict[str, str]]:
         start, end = self._window(block)
         kwargs: dict[str, Any] = {"startTime": start, "endTime": end, "queryString": query}
         if not query.lstrip().upper().startswith("SOURCE"):
-            kwargs["logGroupNames"] = [self.group]
+            names = block.options.get("groups")
+            kwargs["logGroupNames"] = (
+                [self.group] if names is None else [self._group(n) for n in names.split(",")]
+            )
         query_id = self.logs.start_query(**kwargs)["queryId"]
         deadline = time.monotonic() + 60
         while True:

@@ -10,6 +10,13 @@ the data goes to vigil (through its writer, as the mapping stores remote-written
 namespace ``prometheus``, ``__name__`` the metric, the other labels dimensions) and to
 Prometheus (OpenMetrics → promtool blocks → ``prometheus`` on a free port) once.
 
+``load promql otlp=NAMESPACE [interval=…]``: the lines are one classic histogram's
+``_bucket{le}``/``_sum``/``_count`` series (cumulative, as Prometheus stores them, on the
+same times). Prometheus gets them as written plus the label ``cloudwatch_namespace``;
+vigil gets what an OTLP histogram becomes in its store: one ``HISTOGRAM`` row per time in
+namespace NAMESPACE, explicit bounds, each row the delta from the previous one (as the
+cumulative conversion at ingest stores it), so PromQL must show the same series back.
+
 ``eval promql [at=T,T…] [range=START,END,STEP]``: one query a line; each is asked as an
 instant query at every ``at`` time and as a range query over ``range`` (times are offsets
 from T0). ``expect prometheus [tolerance=X]``: vigil answers every query as Prometheus does
@@ -23,6 +30,7 @@ data must be recent; every comparison is live, so nothing depends on the day.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time
@@ -66,6 +74,46 @@ def parse_series(line: str) -> tuple[str, dict[str, str], list[float | None]]:
     return name, labels, out
 
 
+def _otlp_rows(cols: MetricColumns, tenant: str, namespace: str, family: list[Series]) -> None:
+    """Classic histogram series → the delta HISTOGRAM rows vigil stores for an OTLP one."""
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
+    for name, labels, points in family:
+        base, _, part = name.rpartition("_")
+        dims = tuple(
+            sorted((k, v) for k, v in labels.items() if k not in ("le", "cloudwatch_namespace"))
+        )
+        g = groups.setdefault((base, dims), {"bucket": {}})
+        values = dict(points)
+        if part == "bucket":
+            g["bucket"][float(labels["le"].replace("+Inf", "inf"))] = values
+        else:
+            g[part] = values
+    for (base, dims), g in groups.items():
+        bounds = sorted(b for b in g["bucket"] if not math.isinf(b))
+        prev: list[float] | None = None
+        for t in sorted(g["count"]):
+            cum = [g["bucket"][b][t] for b in bounds] + [g["count"][t]]
+            row = [cum[0]] + [b - a for a, b in itertools.pairwise(cum)] + [g["sum"][t]]
+            delta = row if prev is None else [a - b for a, b in zip(row, prev, strict=True)]
+            prev = row
+            cols.add(
+                tenant=tenant,
+                namespace=namespace,
+                name=base,
+                dimensions=list(dims),
+                unit="Seconds",
+                timestamp=round(t * 1e9),
+                kind=PointKind.HISTOGRAM,
+                value=delta[-1],
+                count=sum(delta[:-1]),
+                min=math.nan,
+                max=math.nan,
+                bounds=bounds,
+                buckets=[int(x) for x in delta[:-1]],
+                metric_type="histogram",
+            )
+
+
 def _normalize(data: dict[str, Any]) -> tuple[str, dict[tuple[tuple[str, str], ...], list[Any]]]:
     kind = data["resultType"]
     result = data["result"]
@@ -88,6 +136,7 @@ class PromQLDiff:
         self.vigil = vigil
         self.tenant = tenant
         self.series: list[Series] = []
+        self.otlp: list[tuple[str, list[Series]]] = []
         self.peer: PrometheusPeer | None = None
         self.queries = 0
 
@@ -95,14 +144,25 @@ class PromQLDiff:
         if self.peer is not None:
             raise block.fail("load after the first eval: put all load blocks first")
         step = duration(block.options.get("interval", "15s"))
+        namespace = block.options.get("otlp")
+        loaded: list[Series] = []
         for line in block.body:
             name, labels, values = parse_series(line)
             points = [(T0 + i * step, v) for i, v in enumerate(values) if v is not None]
-            self.series.append((name, labels, points))
+            if namespace is not None:
+                labels = {**labels, "cloudwatch_namespace": namespace}
+            loaded.append((name, labels, points))
+        self.series.extend(loaded)
+        if namespace is not None:
+            self.otlp.append((namespace, loaded))
 
     def _start(self) -> None:
         cols = MetricColumns()
-        for name, labels, points in self.series:
+        otlp = {id(x) for _, family in self.otlp for x in family}
+        for series in self.series:
+            if id(series) in otlp:
+                continue  # written below as OTLP histogram rows
+            name, labels, points = series
             dims = sorted(labels.items())
             for t, v in points:
                 cols.add(
@@ -116,6 +176,9 @@ class PromQLDiff:
                     value=v,
                     metric_type="gauge",
                 )
+
+        for namespace, family in self.otlp:
+            _otlp_rows(cols, self.tenant, namespace, family)
 
         async def write(runtime: Any) -> None:
             await runtime.core.writer.write({"metrics": cols.to_arrow()})

@@ -193,6 +193,54 @@ def test_v2_symbols_metadata_exemplars_and_written_headers(vigil: InProcessVigil
     ]
 
 
+def test_v2_as_prometheus_sends_it_takes_the_native_decoder(vigil: InProcessVigil) -> None:
+    """Prometheus ≥ 2.54's 2.0 shape (one series per sample, interned symbols, metadata
+    on every series): decoded natively, stored, metadata per family, the spec's headers;
+    one sample out of the window sends the whole request to the reference, which stores
+    the rest and answers 400 with the same headers."""
+    from vigil.ingest.prom.remote_write import NATIVE_V2
+
+    t = _now_ms() - 5_000
+    symbols = ["", "__name__", "rw2n_bytes", "rw2n_total", "instance", "a:1", "b:1"]
+    symbols += ["Bytes in use.", "bytes", "Requests served."]
+    req = proto.RequestV2(symbols=symbols)
+    for name, instance, value, mtype, help_ref, unit_ref in (
+        (2, 5, 10.0, 2, 7, 8),
+        (2, 6, 20.0, 2, 7, 8),
+        (3, 5, 7.0, 1, 9, 0),
+        (3, 6, float("nan"), 1, 9, 0),  # a stale marker: skipped, not counted
+    ):
+        ts = req.timeseries.add(labels_refs=[1, name, 4, instance])
+        ts.samples.add(value=value, timestamp=t)
+        ts.metadata.type = mtype
+        ts.metadata.help_ref = help_ref
+        ts.metadata.unit_ref = unit_ref
+    body = req.SerializeToString()
+    assert NATIVE_V2 is not None
+    assert NATIVE_V2(body, "default", time.time_ns()) is not None
+    answer = _post(vigil, body, V2_TYPE)
+    assert answer.status_code == 204, answer.text
+    assert answer.headers[HEADER_SAMPLES] == "3"
+    assert answer.headers[HEADER_HISTOGRAMS] == "0"
+    assert answer.headers[HEADER_EXEMPLARS] == "0"
+    assert [(p[1], p[2]) for p in _points(vigil, "rw2n_bytes")] == [
+        (10.0, {"instance": "a:1"}),
+        (20.0, {"instance": "b:1"}),
+    ]
+    assert [p[1] for p in _points(vigil, "rw2n_total")] == [7.0]
+    meta = vigil.call(lambda r: read_metadata(r.core.store, "default"))  # type: ignore[union-attr]
+    assert meta["rw2n_bytes"] == [{"type": "gauge", "help": "Bytes in use.", "unit": "bytes"}]
+    assert meta["rw2n_total"] == [{"type": "counter", "help": "Requests served.", "unit": ""}]
+    late = req.timeseries.add(labels_refs=[1, 3, 4, 6])
+    late.samples.add(value=8.0, timestamp=t - 30 * 86400 * 1000)
+    body = req.SerializeToString()
+    assert NATIVE_V2(body, "default", time.time_ns()) is None
+    answer = _post(vigil, body, V2_TYPE)
+    assert answer.status_code == 400
+    assert "past 14 days" in answer.text
+    assert answer.headers[HEADER_SAMPLES] == "3"
+
+
 def test_stale_markers_are_skipped_and_bad_series_refused_after_storing_the_rest(
     vigil: InProcessVigil,
 ) -> None:

@@ -88,6 +88,24 @@ def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessVigil]:
         value=1.0,
         metric_type="gauge",
     )
+    # An OTLP histogram: 10 bounds, one delta row a minute for 10 hours (11 _bucket series).
+    for i in range(600):
+        cols.add(
+            tenant="default",
+            namespace="shop",
+            name="rpc.latency",
+            dimensions=[],
+            unit="Milliseconds",
+            timestamp=(T0 - 7 * 3600 + 60 * i) * 10**9,
+            kind=PointKind.HISTOGRAM,
+            value=55.0,
+            count=11.0,
+            min=float("nan"),
+            max=float("nan"),
+            bounds=[float(b) for b in range(1, 11)],
+            buckets=[1] * 11,
+            metric_type="histogram",
+        )
 
     async def write(runtime: Any) -> None:
         await runtime.core.writer.write({"metrics": cols.to_arrow()})
@@ -185,6 +203,19 @@ def test_over_the_sample_limit_is_refused(client: httpx.Client) -> None:
         data={"query": "http_requests_total", "start": start, "end": start + 3600, "step": 60},
     )
     assert r.status_code == 200
+
+
+def test_histogram_series_count_against_the_sample_limit(client: httpx.Client) -> None:
+    # 600 rows of one OTLP histogram: its _count fits (600 samples), its 11 _bucket series
+    # (6,600 samples) do not, and are refused before they are computed in full.
+    at = T0 + 3 * 3600
+    r = client.get("/api/v1/query", params={"query": "rpc_latency_count[10h]", "time": at})
+    assert r.status_code == 200
+    assert len(r.json()["data"]["result"][0]["values"]) == 600
+    assert r.json()["data"]["result"][0]["values"][-1][1] == str(600 * 11)
+    r = client.get("/api/v1/query", params={"query": "rpc_latency_bucket[10h]", "time": at})
+    assert r.status_code == 422
+    assert "too many samples" in r.json()["error"]
 
 
 def test_bad_parameters(client: httpx.Client) -> None:

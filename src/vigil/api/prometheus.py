@@ -31,13 +31,14 @@ from starlette.routing import Route
 
 from vigil.auth import TenantError, tenant_of
 from vigil.query import promql
-from vigil.query.promql import catalog
+from vigil.query.promql import catalog, histograms
 from vigil.query.promql.errors import BadData, PromQLError
 from vigil.query.promql.parse import parse
 from vigil.query.promql.pushdown import WindowAggregate, aggregate_windows
-from vigil.query.promql.sql import LabelMatcher, select, selector_matchers
+from vigil.query.promql.sql import LabelMatcher, selector_matchers
 from vigil.query.promql.values import Samples, Vector
 from vigil.store.interface import QueryTimeout, QueryTooLarge, Store, StoreError
+from vigil.store.prometheus import read_metadata
 from vigil.telemetry import SelfMetrics
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ class PrometheusApi:
             if left <= 0:
                 raise TimeoutError("the query ran over its timeout")
             future = asyncio.run_coroutine_threadsafe(
-                select(
+                histograms.select_all(
                     self._store,
                     tenant,
                     matchers,
@@ -208,14 +209,25 @@ class PrometheusApi:
             if left <= 0:
                 raise TimeoutError("the query ran over its timeout")
             future = asyncio.run_coroutine_threadsafe(
-                aggregate_windows(
-                    self._store, tenant, matchers, spec, self._limits.max_samples, timeout=left
-                ),
-                loop,
+                self._reduce(tenant, matchers, spec, left), loop
             )
             return future.result()
 
         return reduce
+
+    async def _reduce(
+        self, tenant: str, matchers: Sequence[LabelMatcher], spec: WindowAggregate, left: float
+    ) -> Vector | None:
+        # The pushdown reads stored series only: a selector that also reaches an OTLP
+        # histogram's _bucket/_sum/_count series is declined (None), so the evaluator's
+        # general path answers it (histograms.select_all).
+        first = spec.first_end - spec.range_ms
+        last = spec.first_end + (spec.steps - 1) * spec.step_ms
+        if await histograms.any_virtual(self._store, tenant, matchers, first, last, timeout=left):
+            return None
+        return await aggregate_windows(
+            self._store, tenant, matchers, spec, self._limits.max_samples, timeout=left
+        )
 
     async def _run(
         self, p: MultiDict, tenant: str, work: Callable[[Any, Any], dict[str, Any]]
@@ -295,7 +307,21 @@ class PrometheusApi:
         )
 
     async def metadata(self, tenant: str, p: MultiDict) -> Any:
-        return await catalog.metadata(self._store, tenant, p.get("metric") or None, self._limit(p))
+        # Prometheus 2.42: ``limit`` absent or negative is no limit, 0 is none;
+        # ``limit_per_metric`` (later Prometheus) bounds each metric's entries when > 0.
+        limit = _int(p, "limit")
+        per_metric = _int(p, "limit_per_metric")
+        metric = p.get("metric") or None
+        bound = MAX_LIMIT if limit is None or limit < 0 else min(limit, MAX_LIMIT)
+        stored = await read_metadata(self._store, tenant, metric)
+        return await catalog.metadata(
+            self._store,
+            tenant,
+            metric,
+            bound,
+            per_metric if per_metric and per_metric > 0 else None,
+            stored,
+        )
 
     async def buildinfo(self, tenant: str, p: MultiDict) -> Any:
         return {
@@ -306,6 +332,16 @@ class PrometheusApi:
             "buildDate": "",
             "goVersion": "none (vigil, Python)",
         }
+
+
+def _int(p: MultiDict, name: str) -> int | None:
+    text = p.get(name)
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise BadData(f"{name} must be a number") from None
 
 
 MAX_FORM_BYTES = 1 << 20

@@ -1,15 +1,18 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True
-"""Native remote write 1.0: ``prometheus.WriteRequest`` bytes → metric rows as Arrow.
+"""Native remote write: 1.0 ``prometheus.WriteRequest`` and 2.0
+``io.prometheus.write.v2.Request`` bytes → metric rows as Arrow.
 
-Contract (``vigil.ingest.prom.remote_write.decode_v1`` keeps it): ``decode(body, tenant,
-now_ns)`` returns ``(table, samples, skipped)`` — the same rows, in the same order, as the
-reference decoder's ``SeriesBatch.decoded(now_ns)`` — or None to decline. It reads what
-Prometheus sends between its metadata requests (series of float samples, labels sorted,
-ASCII) and declines everything else to the reference decoder, which also words every
-refusal: metadata, exemplars or histograms, unsorted or repeated labels, a series
-without ``__name__``, non-ASCII text, a timestamp outside the accepted window, malformed
-or truncated protobuf. Non-finite values (stale markers) are skipped and counted, as the
-reference does.
+Contract (``vigil.ingest.prom.remote_write.decode_v1`` / ``decode_v2`` keep it):
+``decode(body, tenant, now_ns)`` returns ``(table, samples, skipped)`` — the same rows, in
+the same order, as the reference decoder's ``SeriesBatch.decoded(now_ns)`` — or None to
+decline; ``decode_v2`` (``_remotewrite_v2.pxi``) returns the same plus the series'
+metadata. 1.0: it reads what Prometheus sends between its metadata requests (series of
+float samples, labels sorted, ASCII) and declines everything else to the reference
+decoder, which also words every refusal: metadata, exemplars or histograms, unsorted or
+repeated labels, a series without ``__name__``, non-ASCII text, a timestamp outside the
+accepted window, malformed or truncated protobuf (and what protobuf itself refuses: field
+number 0, a key or varint over its width). Non-finite values (stale markers) are skipped
+and counted, as the reference does.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
@@ -59,10 +62,22 @@ cdef inline uint64_t varint(Cursor* c) except? 0xFFFFFFFFFFFFFFFF:
             raise _DECLINE
         byte = c.p[0]
         c.p += 1
+        if shift == 63 and byte > 1:
+            raise _DECLINE  # over 64 bits: protobuf's business to word
         value |= (<uint64_t>(byte & 0x7F)) << shift
         if not byte & 0x80:
             return value
         shift += 7
+
+
+cdef inline uint64_t tag(Cursor* c) except? 0xFFFFFFFFFFFFFFFF:
+    """A field's key. Field number 0, or a key over 32 bits, is a protobuf parse error
+    (the reference refuses the body): declined."""
+    cdef cptr start = c.p
+    cdef uint64_t key = varint(c)
+    if key < 8 or key > 0xFFFFFFFF or c.p - start > 5:
+        raise _DECLINE
+    return key
 
 
 cdef inline int skip(Cursor* c, int wire) except -1:
@@ -119,7 +134,7 @@ cdef int read_label(Cursor* c, Label* label) except -1:
     label.name_n = label.value_n = 0
     label.name = label.value = c.p
     while c.p < c.end:
-        key = varint(c)
+        key = tag(c)
         if key == (1 << 3 | 2):
             sub(c, &field)
             label.name, label.name_n = field.p, field.end - field.p
@@ -202,16 +217,13 @@ cdef class _Rows:
 
 cdef int series(Cursor* c, _Rows rows, int64_t lo_ms, int64_t hi_ms, Py_ssize_t* skipped) except -1:
     cdef Label labels[MAX_LABELS]
-    cdef Py_ssize_t count = 0, i, name_at = -1
+    cdef Py_ssize_t count = 0, name_at = -1
     cdef uint64_t key
-    cdef Cursor field, sample
+    cdef Cursor field
     cdef cptr start = c.p
-    cdef double value
-    cdef int64_t ts, ts_ns
-    cdef int32_t end
     # Pass 1: the labels (and nothing but float samples besides them).
     while c.p < c.end:
-        key = varint(c)
+        key = tag(c)
         if key == (1 << 3 | 2):
             if count == MAX_LABELS:
                 raise _DECLINE
@@ -232,8 +244,23 @@ cdef int series(Cursor* c, _Rows rows, int64_t lo_ms, int64_t hi_ms, Py_ssize_t*
         raise _DECLINE
     # Pass 2: the samples.
     c.p = start
+    return put_samples(c, rows, labels, count, name_at, lo_ms, hi_ms, skipped)
+
+
+cdef int put_samples(
+    Cursor* c, _Rows rows, Label* labels, Py_ssize_t count, Py_ssize_t name_at,
+    int64_t lo_ms, int64_t hi_ms, Py_ssize_t* skipped,
+) except -1:
+    """The series' samples (field 2 in 1.0 and 2.0, the same ``Sample`` message) as rows:
+    its name, its labels but ``__name__`` (sorted by name; empty values left out)."""
+    cdef uint64_t key
+    cdef Cursor sample
+    cdef double value
+    cdef int64_t ts, ts_ns
+    cdef int32_t end
+    cdef Py_ssize_t i
     while c.p < c.end:
-        key = varint(c)
+        key = tag(c)
         if key != (2 << 3 | 2):
             skip(c, key & 7)
             continue
@@ -241,7 +268,7 @@ cdef int series(Cursor* c, _Rows rows, int64_t lo_ms, int64_t hi_ms, Py_ssize_t*
         value = 0.0
         ts = 0
         while sample.p < sample.end:
-            key = varint(&sample)
+            key = tag(&sample)
             if key == (1 << 3 | 1):
                 if sample.end - sample.p < 8:
                     raise _DECLINE
@@ -281,7 +308,7 @@ def decode(bytes body, str tenant, int64_t now_ns):
     c.end = c.p + PyBytes_GET_SIZE(body)
     try:
         while c.p < c.end:
-            key = varint(&c)
+            key = tag(&c)
             if key == (1 << 3 | 2):
                 sub(&c, &field)
                 series(&field, rows, lo_ms, hi_ms, &skipped)
@@ -292,3 +319,6 @@ def decode(bytes body, str tenant, int64_t now_ns):
     except Decline:
         return None
     return rows.table(tenant) if rows.n else None, rows.n, skipped
+
+
+include "_remotewrite_v2.pxi"

@@ -147,7 +147,7 @@ class RemoteWriteHandler:
             tenant = tenant_of(request.headers)
             body = self._uncompress(await read_body(request, self._max))
             now = self._clock()
-            batch = decode_v2(body, tenant) if v2 else decode_v1(body, tenant, now)
+            batch = decode_v2(body, tenant, now) if v2 else decode_v1(body, tenant, now)
         except BodyTooLarge:
             return _answer(413, f"request body is over the limit of {self._max} bytes", v2)
         except (RequestError, TenantError) as exc:

@@ -1,10 +1,12 @@
 """Remote-write requests (1.0 ``prometheus.WriteRequest``, 2.0
 ``io.prometheus.write.v2.Request``) → ``SeriesBatch``. Pure: no I/O, no clock.
 
-``decode_v1(body, tenant, now_ns)`` / ``decode_v2(body, tenant)`` take the uncompressed
-protobuf bytes. 1.0 first tries the native decoder (``_remotewrite.pyx``: Prometheus'
-usual requests, straight to Arrow), which gives the same rows or declines; the reference
-path below decodes the rest and words every refusal. They raise ``RequestError`` when
+``decode_v1(body, tenant, now_ns)`` / ``decode_v2(body, tenant, now_ns)`` take the
+uncompressed protobuf bytes. Both first try the native decoder (``_remotewrite.pyx``,
+``_remotewrite_v2.pxi``: Prometheus' usual requests — float samples, and in 2.0 label
+references, per-series metadata and exemplars — straight to Arrow), which gives the same rows and
+metadata or declines; the reference path below (``decode_v1_reference`` /
+``decode_v2_reference``) decodes the rest and words every refusal. They raise ``RequestError`` when
 the message cannot be parsed (or, in 2.0, when its symbol table is unusable), and
 otherwise refuse series one by one (counted in ``batch.rejected`` with the reason; the
 handler answers 400 after storing the rest):
@@ -44,6 +46,10 @@ from vigil.model.prometheus import TYPES, family_name
 _native = native_module("prom._remotewrite", "remote-write decoder")
 NATIVE: Callable[[bytes, str, int], tuple[Any, int, int] | None] | None = (
     None if _native is None else _native.decode
+)
+NativeV2 = tuple[Any, int, int, list[tuple[str, int, str, str]], list[Any]]
+NATIVE_V2: Callable[[bytes, str, int], NativeV2 | None] | None = (
+    None if _native is None else _native.decode_v2
 )
 
 
@@ -130,7 +136,29 @@ def decode_v1_reference(body: bytes, tenant: str) -> SeriesBatch:
     return batch
 
 
-def decode_v2(body: bytes, tenant: str) -> SeriesBatch:
+def decode_v2(body: bytes, tenant: str, now_ns: int) -> SeriesBatch:
+    if NATIVE_V2 is not None:
+        result = NATIVE_V2(body, tenant, now_ns)
+        if result is not None:
+            table, samples, skipped, metadata, exemplars = result
+            batch = SeriesBatch(
+                tenant,
+                native=table,
+                native_samples=samples,
+                native_skipped=skipped,
+                exemplars=exemplars,
+            )
+            # One entry per run of series with the same metadata, in series order: the
+            # reference's assignments, repeats left out.
+            for name, number, help_text, unit in metadata:
+                typ = TYPES[number]
+                family = family_name(name, typ)
+                batch.metadata[family] = Metadata(family, typ, help_text, unit)
+            return batch
+    return decode_v2_reference(body, tenant)
+
+
+def decode_v2_reference(body: bytes, tenant: str) -> SeriesBatch:
     request = _parse(proto.RequestV2, body, "io.prometheus.write.v2.Request")
     symbols = list(request.symbols)
     if symbols and symbols[0] != "":

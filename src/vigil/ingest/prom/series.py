@@ -62,7 +62,7 @@ class SeriesBatch:
     # exemplars: series name, series dims, exemplar labels, timestamp ms, value
     exemplars: list[tuple[str, Labels, Labels, int, float]] = field(default_factory=list)
     # Rows a native decoder built (``_remotewrite``), with its counts; the lists are then
-    # empty.
+    # empty (but ``exemplars``, which 2.0's native decoder fills too).
     native: pa.Table | None = None
     native_samples: int = 0
     native_skipped: int = 0
@@ -94,18 +94,19 @@ class SeriesBatch:
 
     def decoded(self, now_ns: int) -> Decoded:
         out = Decoded(signal="metrics", rejected=self.rejected)
+        # int64 ns covers 1677..2262; a timestamp outside it is out of the window anyway.
+        ts_ms_max = (now_ns + MAX_FUTURE_NS) // MS
+        ts_ms_min = (now_ns - MAX_PAST_NS) // MS
         if self.native is not None or self.native_samples or self.native_skipped:
             self.samples, self.skipped = self.native_samples, self.native_skipped
             if self.native is not None:
                 out.metrics = MetricColumns(arrow=self.native)
+            self._store_exemplars(out, ts_ms_min, ts_ms_max)
             return out
         n = len(self.timestamps)
         ts = np.fromiter(self.timestamps, dtype=np.int64, count=n)
         values = np.fromiter(self.values, dtype=np.float64, count=n)
         finite = np.isfinite(values)
-        # int64 ns covers 1677..2262; a timestamp outside it is out of the window anyway.
-        ts_ms_max = (now_ns + MAX_FUTURE_NS) // MS
-        ts_ms_min = (now_ns - MAX_PAST_NS) // MS
         in_window = (ts <= ts_ms_max) & (ts >= ts_ms_min)
         late = int(np.count_nonzero(ts < ts_ms_min))
         early = int(np.count_nonzero(ts > ts_ms_max))
@@ -123,12 +124,15 @@ class SeriesBatch:
             if not keep.all():
                 table = table.filter(pa.array(keep))
             out.metrics = MetricColumns(arrow=table)
+        self._store_exemplars(out, ts_ms_min, ts_ms_max)
+        return out
+
+    def _store_exemplars(self, out: Decoded, ts_min: int, ts_max: int) -> None:
         if self.exemplars:
-            exemplars = self._exemplars(ts_ms_min, ts_ms_max)
+            exemplars = self._exemplars(ts_min, ts_max)
             self.exemplars_stored = exemplars.num_rows
             if exemplars.num_rows:
                 out.extra[EXEMPLARS_TABLE] = exemplars
-        return out
 
     def _table(self, ts: np.ndarray, values: np.ndarray) -> pa.Table:
         n = len(ts)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from vigil.query.insights import ast, coerce, fields
+from vigil.query.insights import ast, coerce, fields, newest
 from vigil.query.insights.coerce import NULL, Col
 from vigil.query.insights.errors import QueryCompileError
 from vigil.query.insights.functions import (
@@ -487,18 +487,23 @@ class Compiler:
                 layer.order = [f"{c.sql} ASC" for c in layer.env.values() if c.func is None]
         limit = user_limit or self.request_limit or DEFAULT_LIMIT
         layer.limit = min(limit, layer.limit or limit, MAX_LIMIT)
-        sql = self.layer_sql(layer, ", ".join(select))
         count_sql = None
         if not layer.aggregated:
+            # Over the whole range (taken before the window below narrows the rows').
             counted = Layer(
                 layer.source,
                 base=layer.base,
                 env=layer.env,
                 array_join=layer.array_join,
-                where=layer.where,
+                where=list(layer.where),
             )
             count_sql = self.layer_sql(counted, "count()")
-        return Compiled(sql, self.params, columns, layer.aggregated, expand, count_sql)
+        window = None
+        direction = newest.eligible(layer, self.base)
+        if direction is not None:
+            window = newest.rewrite(layer, self.base, direction, layer.limit)
+        sql = self.layer_sql(layer, ", ".join(select))
+        return Compiled(sql, self.params, columns, layer.aggregated, expand, count_sql, window)
 
 
 # --- pieces ----------------------------------------------------------------------------------

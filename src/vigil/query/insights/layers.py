@@ -35,6 +35,19 @@ class OutputColumn:
     kind: str
 
 
+WINDOW_PARAM = "window_ns"  # the main statement's bound: the window statement's answer
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The newest-window pass's first statement (newest.py): one row, one column, the
+    window's bound in nanoseconds or NULL (nothing matches); the main statement reads it
+    from ``param``."""
+
+    sql: str
+    param: str = WINDOW_PARAM
+
+
 @dataclass(slots=True)
 class Compiled:
     sql: str
@@ -43,6 +56,9 @@ class Compiled:
     aggregated: bool  # rows come from stats (recordsMatched is the __n column)
     expand_fields: bool  # the last column is the discovered-fields map, to spread out
     count_sql: str | None  # rows matched, for row queries
+    # The newest-window pass's first statement (newest.py): run first, its answer bound to
+    # the main statement's parameter; None: the main statement alone.
+    window: Window | None = None
 
 
 @dataclass(slots=True)
@@ -60,6 +76,11 @@ class Base:
     # The types each JSON path may hold in these rows (a path not in it holds none); None:
     # unknown. A path of one plain type is read from that type's subcolumn.
     path_types: Mapping[str, frozenset[str]] | None = None
+    # The WHERE term that picks the groups, and one `log_group = …` term per group (the
+    # newest-window pass reads each group on its own: see newest.py); empty: rows a
+    # runner supplies.
+    group_where: str = ""
+    group_terms: tuple[str, ...] = ()
 
 
 def logs_base(tenant: str, groups: list[str], start_ms: int, end_ms: int) -> Base:
@@ -67,8 +88,14 @@ def logs_base(tenant: str, groups: list[str], start_ms: int, end_ms: int) -> Bas
     # fixed by an equality, ClickHouse reads `ORDER BY timestamp [DESC] LIMIT n` in the
     # key's order (from the newest granules only); with IN it reads the whole range's
     # timestamps (10M lines: 11 ms against 92 ms for `limit 100`, bench/RESULTS.md).
+    # Several groups are read one `=` at a time by the newest-window pass (newest.py).
     group = (
         "log_group = {group:String}" if len(groups) == 1 else "log_group IN {groups:Array(String)}"
+    )
+    terms = (
+        (group,)
+        if len(groups) == 1
+        else tuple(f"log_group = {{group{i}:String}}" for i in range(len(groups)))
     )
     return Base(
         "logs",
@@ -83,9 +110,12 @@ def logs_base(tenant: str, groups: list[str], start_ms: int, end_ms: int) -> Bas
             "tenant": tenant,
             "groups": groups,
             **({"group": groups[0]} if len(groups) == 1 else {}),
+            **({f"group{i}": g for i, g in enumerate(groups)} if len(groups) > 1 else {}),
             "start_ms": clamp_ms(start_ms),
             "end_ms": clamp_ms(end_ms),
         },
+        group_where=group,
+        group_terms=terms,
     )
 
 

@@ -109,13 +109,21 @@ def plan(req: QueryRequest) -> list[tuple[str, dict[str, object]]]:
     pre, pattern, _, post = _split(req.query.commands)
     compiler = Compiler(_base(req), limit=req.limit)
     if pattern is None:
-        compiled = compiler.compile(pre)
-        return [(compiled.sql, compiled.params)]
+        return statements(compiler.compile(pre))
     values = compiler.values(pre, pattern.source, PATTERN_CAP)
     Compiler(_base(req), limit=req.limit).compile(post, _rows_layer(PATTERN_COLUMNS, "[]"))
     # The commands after pattern read the clusters (bound at run time), so only the part
     # before it is asked of the store.
     return [(values, compiler.params)]
+
+
+def statements(compiled: Compiled) -> list[tuple[str, dict[str, object]]]:
+    """The statements a compiled query runs (the window's first, with the main one given a
+    stand-in bound), for the store to check without reading rows."""
+    if compiled.window is None:
+        return [(compiled.sql, compiled.params)]
+    bound = {**compiled.params, compiled.window.param: 0}
+    return [(compiled.window.sql, compiled.params), (compiled.sql, bound)]
 
 
 class Reader(Protocol):
@@ -295,10 +303,23 @@ async def _scanned(store: Reader, req: QueryRequest, timeout: float | None) -> t
     return int(count), int(size or 0)
 
 
+async def _main(store: Reader, compiled: Compiled, timeout: float | None) -> Rows:
+    """The rows' statement; with a window (newest.py), its bound first (no bound: nothing
+    in range matches, and the main statement is not run)."""
+    params = compiled.params
+    if compiled.window is not None:
+        found = await store.query(compiled.window.sql, params, timeout=timeout)
+        bound = found.rows[0][0] if found.rows else None
+        if bound is None:
+            return Rows(columns=[], rows=[])
+        params = {**params, compiled.window.param: int(bound)}
+    return await store.query(compiled.sql, params, timeout=timeout)
+
+
 async def _run(
     store: Reader, compiled: Compiled, timeout: float | None, partial: PartialSink | None = None
 ) -> tuple[list[Row], int]:
-    main = store.query(compiled.sql, compiled.params, timeout=timeout)
+    main = _main(store, compiled, timeout)
     counted: Rows | None = None
     if compiled.count_sql is not None and partial is None:
         result, counted = await asyncio.gather(

@@ -2,6 +2,7 @@
 
 Modules: ``parse`` (text → AST, Prometheus-shaped syntax errors), ``names`` (how stored
 metrics look to PromQL), ``sql`` (selectors → ClickHouse SQL through the store),
+``histograms`` (OTLP histograms as ``_bucket{le}``/``_sum``/``_count`` counters),
 ``eval`` (the pure evaluator), ``rangefuncs``/``functions``/``aggregate``/``binary`` (the
 operations), ``format`` (Prometheus' JSON), ``catalog`` (series, labels, values, metadata),
 ``pushdown`` (``sum by (…) (rate(x[r]))`` and its kin computed in the store).

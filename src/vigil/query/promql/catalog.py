@@ -2,10 +2,12 @@
 listed from ``metric_series`` (one row per stored series) with the same label mapping and
 matcher SQL as selectors (``names``, ``sql``). Every list is bounded by ``limit``.
 
-``/metadata``: until remote write stores Prometheus' own metadata (type/help/unit), the
-type is inferred from how each metric was stored (an OTLP monotonic sum or a Prometheus
-``*_total`` is a counter, a histogram's ``_bucket`` a histogram, else a gauge), help is
-empty and the unit is the stored unit when it is not CloudWatch's ``None``.
+``/metadata``: a metric family remote write or a scrape described (type, help, unit as
+sent, ``prom_metadata``; the API layer reads it and passes it in) answers that; the series
+of such a family (``x_bucket`` of a described histogram ``x``) add nothing. Every other
+metric gets a type inferred from how it was stored (an OTLP monotonic sum or a Prometheus
+``*_total`` is a counter, an OTLP histogram or a ``_bucket`` series a histogram, else a
+gauge), empty help, and the stored unit when it is not CloudWatch's ``None``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vigil.query.promql.names import metric_name, metric_sql
+from vigil.query.promql import histograms
+from vigil.query.promql.names import PROMETHEUS_NAMESPACE, metric_name, metric_sql
 from vigil.query.promql.sql import LabelMatcher, series_sql
 from vigil.store.interface import Store
 
@@ -29,12 +32,16 @@ def _union(
         match = [[]]
     parts = []
     for i, matchers in enumerate(match):
-        sub: dict[str, Any] = {}
-        sql = series_sql(tenant, matchers, start_ms, end_ms, sub)
-        for k, v in sub.items():
-            params[f"u{i}_{k}"] = v
-            sql = sql.replace(f"{{{k}:", f"{{u{i}_{k}:")
-        parts.append(sql)
+        makers = [series_sql]
+        if histograms.could_match(matchers):
+            makers.append(histograms.virtual_series_sql)
+        for j, make in enumerate(makers):
+            sub: dict[str, Any] = {}
+            sql = make(tenant, matchers, start_ms, end_ms, sub)
+            for k, v in sub.items():
+                params[f"u{i}_{j}_{k}"] = v
+                sql = sql.replace(f"{{{k}:", f"{{u{i}_{j}_{k}:")
+            parts.append(sql)
     return " UNION DISTINCT ".join(f"SELECT lbl FROM ({p})" for p in parts)
 
 
@@ -92,8 +99,18 @@ async def label_values(
 
 
 async def metadata(
-    store: Store, tenant: str, metric: str | None, limit: int
+    store: Store,
+    tenant: str,
+    metric: str | None,
+    limit: int | None,
+    limit_per_metric: int | None = None,
+    stored: dict[str, list[dict[str, str]]] | None = None,
 ) -> dict[str, list[dict[str, str]]]:
+    """``/metadata``: ``stored`` (metric family → its Prometheus metadata, as remote write
+    and scrapes sent it) where known; every other metric with a type inferred from how it
+    was stored. ``limit`` bounds the metrics (None: no bound), ``limit_per_metric`` the
+    entries of each (None: no bound), as Prometheus does."""
+    stored = stored or {}
     rows = await store.query(
         f"""SELECT namespace, name, groupUniqArrayArray(units) AS u, {metric_sql()} AS metric
             FROM metric_series WHERE tenant = {{tenant:String}}
@@ -107,17 +124,50 @@ async def metadata(
         {"tenant": tenant},
     )
     types = {(r[0], r[1]): set(r[2]) for r in kinds.rows}
-    out: dict[str, list[dict[str, str]]] = {}
+    found: dict[str, list[dict[str, str]]] = {
+        name: list(entries) for name, entries in stored.items()
+    }
     for namespace, name, units, shown in rows.rows:
-        if metric is not None and shown != metric:
+        if namespace == PROMETHEUS_NAMESPACE and _described(shown, stored):
             continue
-        if shown not in out and len(out) >= limit:
-            break
         unit = next((u for u in sorted(units) if u not in ("None", "")), "")
-        out.setdefault(shown, []).append(
-            {"type": _type(name, types.get((namespace, name), set())), "help": "", "unit": unit}
-        )
+        entry = {"type": _type(name, types.get((namespace, name), set())), "help": "", "unit": unit}
+        entries = found.setdefault(shown, [])
+        if entry not in entries:
+            entries.append(entry)
+    out: dict[str, list[dict[str, str]]] = {}
+    for name in sorted(found):
+        if metric is not None and name != metric:
+            continue
+        if limit is not None and len(out) >= limit:
+            break
+        out[name] = found[name][:limit_per_metric] if limit_per_metric else found[name]
     return out
+
+
+# The series names of a family beside its own (Prometheus' metadata is per family).
+_FAMILY_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
+    "summary": ("_sum", "_count", "_created"),
+    "info": ("_info",),
+}
+
+
+def _described(name: str, stored: dict[str, list[dict[str, str]]]) -> bool:
+    """Whether a remote-written or scraped series name belongs to a family ``stored``
+    describes (then its inferred entry would only repeat it, worse)."""
+    if name in stored:
+        return True
+    for family_type, suffixes in _FAMILY_SUFFIXES.items():
+        for suffix in suffixes:
+            base = name[: -len(suffix)]
+            if name.endswith(suffix) and any(
+                e["type"] == family_type for e in stored.get(base, [])
+            ):
+                return True
+    return False
 
 
 def _type(name: str, stored: set[str]) -> str:

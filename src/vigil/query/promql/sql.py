@@ -68,7 +68,7 @@ def selector_matchers(vs: promql_parser.VectorSelector) -> list[LabelMatcher]:
     return out
 
 
-def _matchers_sql(
+def matchers_sql(
     matchers: Sequence[LabelMatcher], params: dict[str, Any], prefix: str = "m"
 ) -> list[str]:
     where = []
@@ -92,7 +92,7 @@ def series_sql(
 ) -> str:
     """SELECT series_id, namespace, name, lbl (the labels map) of the matching series."""
     params["tenant"] = tenant
-    where = _matchers_sql(matchers, params) or ["1"]
+    where = matchers_sql(matchers, params) or ["1"]
     having = []
     if start_ms is not None:
         params["s_ms"] = start_ms
