@@ -68,7 +68,9 @@ class Stack:
         self.run(self._started())
 
     async def _build(self) -> NotifyParts:
-        return NotifyParts(self.engine, self.settings, clock=self.clock)
+        parts = NotifyParts(self.engine, self.settings, clock=self.clock)
+        await parts.start()  # the keys, as the pillar's start loads them
+        return parts
 
     async def _started(self) -> None:
         while not self.server.started:  # noqa: ASYNC110 - uvicorn offers no event for it

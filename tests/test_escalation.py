@@ -329,7 +329,9 @@ def test_restart_and_two_nodes_run_each_step_once(
 
 
 async def _node(stack: Stack) -> NotifyParts:
-    return NotifyParts(stack.engine, stack.settings, clock=stack.clock, node="other")
+    parts = NotifyParts(stack.engine, stack.settings, clock=stack.clock, node="other")
+    await parts.start()
+    return parts
 
 
 def test_pagerduty_webhook_acknowledges(

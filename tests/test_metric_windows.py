@@ -22,7 +22,16 @@ import pytest
 from tests.golden.frame import duration, read
 from tests.metrics_golden import T0, Metrics, query_of
 from vigil.model.metrics import MetricColumns, PointKind
-from vigil.query.metrics import Fetch, MetricSpec, QueryError, align_start, get_metric_data
+from vigil.query.metrics import (
+    Fetch,
+    MetricSpec,
+    QueryError,
+    align_start,
+    exact_series,
+    exact_series_many,
+    get_metric_data,
+    series_key,
+)
 from vigil.query.metrics.windows import (
     Datapoint,
     MetricStat,
@@ -215,3 +224,26 @@ def test_windows_give_get_metric_data_values(store: ClickHouseStore, path: Path)
                     assert point.value is not None, (w, point)
                     assert math.isclose(point.value, value), (w, point)
                     assert point.sample_count > 0, (w, point)
+
+
+def test_exact_series_many_finds_exactly_the_dimensions_asked(store: ClickHouseStore) -> None:
+    """The batched lookup (dashboards' widgets, alarms' series ids) finds what
+    ``exact_series`` finds for each metric: not a series with fewer, more or other
+    dimensions, nor one of another namespace, name or tenant."""
+    host_b = MetricSpec("App", "Latency", (("Host", "b"),))
+    asked = [
+        LATENCY,
+        host_b,
+        MetricSpec("App", "Latency"),  # no dimensions: no such series
+        MetricSpec("App", "Latency", (("Host", "a"), ("Zone", "1"))),
+        MetricSpec("App", "Latency", (("Host", "z"),)),
+        MetricSpec("Other", "Latency", (("Host", "a"),)),
+        MetricSpec("App", "Errors", (("Host", "a"),)),
+    ]
+    found = asyncio.run(exact_series_many(store, "direct", asked))
+    one = [asyncio.run(exact_series(store, "direct", m)) for m in (LATENCY, host_b)]
+    assert one[0] is not None
+    assert one[1] is not None
+    assert found == {series_key(LATENCY): one[0][0], series_key(host_b): one[1][0]}
+    assert asyncio.run(exact_series_many(store, "another", [LATENCY])) == {}
+    assert asyncio.run(exact_series_many(store, "direct", [])) == {}

@@ -1,5 +1,6 @@
 """The notify state on a real PostgreSQL server: two nodes claiming the same outbox get
-disjoint deliveries, and two nodes ticking one due escalation step run it once."""
+disjoint deliveries, two nodes ticking one due escalation step run it once, and nodes
+starting at once agree on the signing and link keys."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from tests.notify_stack import Clock
 from tests.postgres_server import PostgresServer
 from vigil.notify.interface import Notification, Target
+from vigil.notify.keys import Keys, read_keys
 from vigil.notify.pipeline import Notifier, Settings
 from vigil.notify.runtime import NotifyParts, NotifySettings
 from vigil.state.db import open_state
+from vigil.state.incidents import notify_secrets
 from vigil.state.notifylog import NotificationLog
 
 
@@ -80,7 +83,9 @@ def test_two_nodes_run_a_due_step_once(engine: Engine) -> None:
     clock = Clock()
 
     async def build(node: str) -> NotifyParts:
-        return NotifyParts(engine, NotifySettings(), clock=clock, node=node)
+        parts = NotifyParts(engine, NotifySettings(), clock=clock, node=node)
+        await parts.start()
+        return parts
 
     async def scenario() -> list[int]:
         a, b = await build("a"), await build("b")
@@ -104,3 +109,40 @@ def test_two_nodes_run_a_due_step_once(engine: Engine) -> None:
     log = NotificationLog(engine)
     rows = log.recent("default", None, 10)
     assert sorted(d.target["endpoint"] for d in rows) == ["http://one.test/", "http://two.test/"]
+
+
+def test_nodes_starting_at_once_agree_on_the_keys(postgres: PostgresServer) -> None:
+    """Six loads at once on two engines (two vigil processes' pools) on a database with
+    no keys yet: one of each key is made and every node reads the same ones (insert if
+    absent, else read back the winner's)."""
+    engines = [open_state(postgres.url) for _ in range(2)]
+    try:
+        with engines[0].begin() as conn:
+            conn.execute(notify_secrets.delete())
+        start = threading.Barrier(6)
+        got: list[Keys] = []
+
+        def load(engine: Engine) -> None:
+            start.wait()
+            got.append(read_keys(engine))
+
+        threads = [threading.Thread(target=load, args=(e,)) for e in engines * 3]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(got) == 6
+        assert len({k.sns_cert_pem for k in got}) == 1
+        assert len({k.sns_key.public_key().public_numbers().n for k in got}) == 1
+        assert len({(k.ack_links, k.graph_links) for k in got}) == 1
+        with engines[1].connect() as conn:
+            rows = conn.execute(select(notify_secrets.c.name)).scalars().all()
+        assert sorted(rows) == ["ack-links", "graph-links", "sns-signing-cert", "sns-signing-key"]
+        # A node that starts later reads them, makes nothing.
+        later = NotifyParts(engines[1], NotifySettings())
+        asyncio.run(later.start())
+        assert later.keys.get().sns_cert_pem == got[0].sns_cert_pem
+        asyncio.run(later.close())
+    finally:
+        for engine in engines:
+            engine.dispose()

@@ -47,7 +47,7 @@ from starlette.routing import Route
 from starlette.types import Scope
 
 from vigil.api.aws import protocols
-from vigil.api.endpoint import json_endpoint
+from vigil.api.endpoint import Endpoint, json_endpoint
 from vigil.api.params import ParamError, Params
 from vigil.api.responses import JSONResponse, error
 from vigil.notify import slackactions
@@ -56,6 +56,7 @@ from vigil.notify.graph import GRAPH_PREFIX
 from vigil.notify.interface import SEVERITIES, Notification
 from vigil.notify.oncall import ScheduleError
 from vigil.notify.runtime import NotifyParts
+from vigil.notify.signing import CERT_PREFIX
 from vigil.notify.silences import SilenceError
 from vigil.notify.silencestore import to_spec
 from vigil.notify.topics import CONFIRM_PATH, UNSUBSCRIBE_PATH, TopicError
@@ -87,31 +88,48 @@ class NotifyApi:
 
     def routes(self) -> list[Route]:
         j = json_endpoint
+
+        def route(path: str, endpoint: Endpoint, methods: list[str] | None = None) -> Route:
+            return Route(path, self._once_started(endpoint), methods=methods)
+
         return [
-            Route("/api/v1/notifications", j(self.notifications)),
-            Route("/api/v1/incidents", j(self.incidents), methods=["GET", "POST"]),
-            Route("/api/v1/incidents/{id}", j(self.incident)),
-            Route("/api/v1/incidents/{id}/ack", j(self.ack), methods=["POST"]),
-            Route("/api/v1/incidents/{id}/resolve", j(self.resolve), methods=["POST"]),
-            Route("/api/v1/escalation-policies", j(self.policies)),
-            Route(
+            route("/api/v1/notifications", j(self.notifications)),
+            route("/api/v1/incidents", j(self.incidents), methods=["GET", "POST"]),
+            route("/api/v1/incidents/{id}", j(self.incident)),
+            route("/api/v1/incidents/{id}/ack", j(self.ack), methods=["POST"]),
+            route("/api/v1/incidents/{id}/resolve", j(self.resolve), methods=["POST"]),
+            route("/api/v1/escalation-policies", j(self.policies)),
+            route(
                 "/api/v1/escalation-policies/{name}",
                 j(self.policy),
                 methods=["GET", "PUT", "DELETE"],
             ),
-            Route("/api/v1/schedules", j(self.schedules)),
-            Route("/api/v1/schedules/{name}", j(self.schedule), methods=["GET", "PUT"]),
-            Route("/api/v1/schedules/{name}/oncall", j(self.oncall)),
-            Route("/api/v1/silences", j(self.silences), methods=["GET", "POST"]),
-            Route("/api/v1/silences/{id}", j(self.silence), methods=["DELETE"]),
-            Route(ACK_PREFIX + "{id}", self.ack_link, methods=["GET", "POST"]),
-            Route(self.parts.signer.cert_path, self.certificate),
-            Route(PAGERDUTY_WEBHOOK, self.pagerduty_webhook, methods=["POST"]),
-            Route(GRAPH_PREFIX + "{name}", self.graph),
-            Route(SLACK_ACTIONS, self.slack_actions, methods=["POST"]),
-            Route(CONFIRM_PATH, self.sns_link),
-            Route(UNSUBSCRIBE_PATH, self.sns_link),
+            route("/api/v1/schedules", j(self.schedules)),
+            route("/api/v1/schedules/{name}", j(self.schedule), methods=["GET", "PUT"]),
+            route("/api/v1/schedules/{name}/oncall", j(self.oncall)),
+            route("/api/v1/silences", j(self.silences), methods=["GET", "POST"]),
+            route("/api/v1/silences/{id}", j(self.silence), methods=["DELETE"]),
+            route(ACK_PREFIX + "{id}", self.ack_link, methods=["GET", "POST"]),
+            # The certificate's id is known once the keys are loaded (at start).
+            route(CERT_PREFIX + "{id}.pem", self.certificate),
+            route(PAGERDUTY_WEBHOOK, self.pagerduty_webhook, methods=["POST"]),
+            route(GRAPH_PREFIX + "{name}", self.graph),
+            route(SLACK_ACTIONS, self.slack_actions, methods=["POST"]),
+            route(CONFIRM_PATH, self.sns_link),
+            route(UNSUBSCRIBE_PATH, self.sns_link),
         ]
+
+    def _once_started(self, endpoint: Endpoint) -> Endpoint:
+        """503 until the parts have started (their keys loaded). The server serves these
+        routes only after every pillar's start; this keeps an embedding that serves them
+        earlier from signing or checking a link with no key."""
+
+        async def guarded(request: Request) -> Response:
+            if not self.parts.started:
+                return error(503, "unavailable", "the notify pillar has not started yet")
+            return await endpoint(request)
+
+        return guarded
 
     async def graph(self, request: Request) -> Response:
         """The PNG of a signed graph link (``notify.graph``): 403 when forged or expired,
@@ -232,7 +250,9 @@ class NotifyApi:
         return Response(body, 200, media_type="text/xml")
 
     async def certificate(self, request: Request) -> Response:
-        """The certificate of SNS message signatures (SigningCertURL)."""
+        """The certificate of SNS message signatures (SigningCertURL); 404 for another id."""
+        if request.url.path != self.parts.signer.cert_path:
+            return error(404, "not_found", "no such certificate")
         return Response(self.parts.signer.cert_pem, media_type="application/x-pem-file")
 
     async def _thread(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -36,6 +36,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vigil.notify.interface import Notification, Target, redact
+from vigil.notify.keys import NotifyKeys
 from vigil.notify.pipeline import TOPIC_MEMO, Notifier
 from vigil.state.incidents import (
     Incident,
@@ -109,7 +110,7 @@ class Escalations:
         engine: Engine,
         notifier: Notifier,
         resolve_targets: Resolver,
-        link_key: bytes,
+        keys: NotifyKeys,
         public_url: str,
         clock: Callable[[], float] = time.time,
         link_ttl: float = 7 * 86400.0,
@@ -117,7 +118,7 @@ class Escalations:
         self.engine = engine
         self.notifier = notifier
         self.resolve_targets = resolve_targets
-        self.link_key = link_key
+        self.keys = keys  # the ack-link key: keys.get().ack_links
         self.public_url = public_url.rstrip("/")
         self.clock = clock
         self.link_ttl = link_ttl
@@ -629,7 +630,7 @@ class Escalations:
 
     def _sign(self, tenant: str, incident_id: str, expires: int) -> str:
         text = f"ack\n{tenant}\n{incident_id}\n{expires}".encode()
-        return hmac.new(self.link_key, text, hashlib.sha256).hexdigest()
+        return hmac.new(self.keys.get().ack_links, text, hashlib.sha256).hexdigest()
 
     def check_link(self, tenant: str, incident_id: str, expires: str, sig: str) -> str | None:
         """None if the link is genuine and current, else why it is refused."""

@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from vigil.notify.interface import Notification
+from vigil.notify.keys import NotifyKeys
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def _label(q: Mapping[str, Any]) -> dict[str, str]:
 class Graphs:
     def __init__(
         self,
-        key: bytes,
+        keys: NotifyKeys,
         public_url: str,
         public: bool,
         draw: Draw | None = None,
@@ -182,7 +183,7 @@ class Graphs:
         budget: float = 8.0,
         cache: int = 32,
     ) -> None:
-        self.key = key
+        self.keys = keys  # the link key: keys.get().graph_links
         self.public_url = public_url.rstrip("/")
         self.public = public  # links only when receivers can reach vigil
         self.draw = draw  # None: graphs are off (no store, e.g. a bench of the pipeline)
@@ -219,7 +220,9 @@ class Graphs:
         return f"{self.public_url}{GRAPH_PREFIX}{payload}.{self._sign(payload)}.png"
 
     def _sign(self, payload: str) -> str:
-        return hmac.new(self.key, b"graph\n" + payload.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(
+            self.keys.get().graph_links, b"graph\n" + payload.encode(), hashlib.sha256
+        ).hexdigest()[:32]
 
     def check(self, name: str) -> tuple[str, dict[str, Any]] | str:
         """(tenant, widget) of a genuine, current link's last path segment; else why not."""

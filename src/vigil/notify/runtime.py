@@ -2,9 +2,10 @@
 topics, escalation, schedules, silences, the alarm-event consumer.
 
 The server (or a test) builds ``NotifyParts`` from the state engine and
-``NotifySettings`` (blocking: it reads the ack-link key from state, so build it in a
-worker thread), serves the SNS API and the ``/api/v1`` routes over it, and runs ``step``
-as a periodic task (every ``tick_interval`` seconds: queued alarm events, due escalation
+``NotifySettings`` (no I/O), awaits ``start()`` (it reads the signing and link keys from
+state, making them once: ``keys``; nothing that signs or checks a link works before),
+serves the SNS API and the ``/api/v1`` routes over it, and runs ``step`` as a periodic
+task (every ``tick_interval`` seconds: queued alarm events, due escalation
 steps — their notifications join the outbox in the same transaction — and an outbox
 flush beside the ones still running). Tests call ``tick(now)``, the same work awaited
 in full.
@@ -23,7 +24,7 @@ import orjson
 from sqlalchemy import Connection, Engine
 
 from vigil.notify import channels as channels_
-from vigil.notify.alarms import AlarmNotifier
+from vigil.notify.alarms import AlarmNotifier, AlarmStateChange
 from vigil.notify.channels.email import EmailChannel, SmtpSettings
 from vigil.notify.channels.http import new_client, post
 from vigil.notify.channels.pagerduty import EVENTS_URL
@@ -31,13 +32,13 @@ from vigil.notify.channels.sns_http import SnsHttpChannel
 from vigil.notify.escalation import Escalations
 from vigil.notify.graph import Draw, Graphs
 from vigil.notify.interface import Channel, Notification, Target
+from vigil.notify.keys import NotifyKeys
 from vigil.notify.loglines import LogLines
 from vigil.notify.oncall import Schedules, contact_target
 from vigil.notify.pipeline import Notifier, Settings
-from vigil.notify.signing import Signer, new_key_pem, self_signed_pem
+from vigil.notify.signing import Signer
 from vigil.notify.silencestore import SilenceStore
 from vigil.notify.topics import Topics
-from vigil.state.incidents import secret, stored_text
 from vigil.state.notifylog import NotificationLog
 from vigil.state.topics import TopicStore
 
@@ -82,13 +83,12 @@ class NotifyParts:
             ),
             clock=clock,
         )
-        key = stored_text(engine, "sns-signing-key", new_key_pem)
-        cert = stored_text(engine, "sns-signing-cert", lambda: self_signed_pem(key))
-        self.signer = Signer(key, cert, s.public_url)
+        self.engine = engine
+        # Empty until start(): the signer, graph links and ack links read them at use.
+        self.keys = NotifyKeys()
+        self.signer = Signer(self.keys, s.public_url)
         # draw: (tenant, MetricWidget) → PNG from the store; None turns graphs off.
-        self.graphs = Graphs(
-            secret(engine, "graph-links"), s.public_url, s.public_links, draw, clock
-        )
+        self.graphs = Graphs(self.keys, s.public_url, s.public_links, draw, clock)
         sns_http = SnsHttpChannel(signer=self.signer)
         email = EmailChannel(smtp, self.signer, self.graphs.for_notification)
         chs.update({kind: email for kind in email.kinds})
@@ -106,7 +106,7 @@ class NotifyParts:
             engine,
             self.notifier,
             self._resolve,
-            secret(engine, "ack-links"),
+            self.keys,
             s.public_url,
             clock,
         )
@@ -118,6 +118,21 @@ class NotifyParts:
         self._closing = False
         # Slack's response_url answers (message updates after a button click).
         self._slack_client = new_client(2.5)
+
+    async def start(self) -> None:
+        """Read (or make, once) the keys from state; a second call does nothing."""
+        await self.keys.load(self.engine)
+
+    @property
+    def started(self) -> bool:
+        return self.keys.loaded
+
+    async def deliver(self, event: AlarmStateChange) -> None:
+        """The alarm-event sink (``AlarmNotifier.deliver``), keys loaded first: the alarms
+        pillar starts first and redelivers undelivered events from its start, before this
+        pillar's own start (their incidents' ack links and graph links are signed)."""
+        await self.start()
+        await self.alarms.deliver(event)
 
     def set_public_url(self, url: str) -> None:
         """The base of links in messages, once the listener's address is known."""

@@ -1,9 +1,9 @@
 """SNS message signatures: SignatureVersion 1 (SHA1withRSA) and 2 (SHA256withRSA).
 
 vigil holds one RSA key and a self-signed certificate for it, made on first use and
-kept in the state DB (every node signs with the same key). Each http/https (and
-email-json) message gets ``SignatureVersion``, ``Signature`` (base64 of the RSA PKCS#1
-v1.5 signature of ``snsmessage.string_to_sign``) and ``SigningCertURL``, which vigil
+kept in the state DB (every node signs with the same key; ``keys`` loads them). Each
+http/https (and email-json) message gets ``SignatureVersion``, ``Signature`` (base64 of
+the RSA PKCS#1 v1.5 signature of ``snsmessage.string_to_sign``) and ``SigningCertURL``, which vigil
 serves (``cert_path``), so a standard SNS message validator — told to trust vigil's
 certificate URL instead of ``sns.<region>.amazonaws.com`` — accepts the messages.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,6 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from vigil.notify.snsmessage import string_to_sign
+
+if TYPE_CHECKING:  # keys imports this module (the key's and certificate's makers)
+    from vigil.notify.keys import NotifyKeys
 
 CERT_PREFIX = "/notify/sns/SimpleNotificationService-"
 
@@ -52,22 +55,24 @@ def self_signed_pem(key_pem: str, now: dt.datetime | None = None) -> str:
 
 
 class Signer:
-    def __init__(self, key_pem: str, cert_pem: str, public_url: str) -> None:
-        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
-        assert isinstance(key, rsa.RSAPrivateKey)
-        self._key = key
-        self.cert_pem = cert_pem
-        self.cert_id = hashlib.sha256(cert_pem.encode()).hexdigest()[:32]
+    """Signs with the stored key (``keys``), once the pillar's start has loaded it."""
+
+    def __init__(self, keys: NotifyKeys, public_url: str) -> None:
+        self.keys = keys
         self.public_url = public_url.rstrip("/")
 
     @property
+    def cert_pem(self) -> str:
+        return self.keys.get().sns_cert_pem
+
+    @property
     def cert_path(self) -> str:
-        return f"{CERT_PREFIX}{self.cert_id}.pem"
+        return f"{CERT_PREFIX}{self.keys.get().sns_cert_id}.pem"
 
     def sign(self, message: dict[str, str], version: str) -> dict[str, str]:
         algorithm: hashes.HashAlgorithm = hashes.SHA256() if version == "2" else hashes.SHA1()
         text = string_to_sign(message).encode()
-        signature = self._key.sign(text, padding.PKCS1v15(), algorithm)
+        signature = self.keys.get().sns_key.sign(text, padding.PKCS1v15(), algorithm)
         return {
             **message,
             "SignatureVersion": "2" if version == "2" else "1",

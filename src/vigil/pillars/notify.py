@@ -6,7 +6,9 @@ It consumes alarm state changes through ``core.alarm_sinks``, recording each one
 publishes or incident durably before it returns; the ``notify`` task (every
 ``notify_interval`` seconds) runs due escalation steps and flushes the durable outbox.
 Built after the alarms pillar; its sink is registered at build time, before any pillar
-starts, so the events the alarms pillar redelivers at start reach it.
+starts, so the events the alarms pillar redelivers at start reach it. ``build`` does no
+I/O; the signing and link keys are read from state (made once) at start, or by the
+first redelivered event if that comes first.
 """
 
 from __future__ import annotations
@@ -46,8 +48,7 @@ def build(core: Core) -> NotifyPillar:
         tick_interval=cfg.notify_interval,
         public_links=cfg.public_url is not None,
     )
-    # Reads (or makes, once) the signing and ack-link keys in state: a few small queries
-    # at start-up, before anything is served.
+    # No I/O here: the signing and link keys are read from state (made once) at start.
     parts = NotifyParts(
         core.state,
         settings,
@@ -63,8 +64,9 @@ def build(core: Core) -> NotifyPillar:
     )
     # ``deliver`` returns once the event's notifications or incident are in the durable
     # outbox: only then does the alarms pillar mark the event delivered (a crash between
-    # the two redelivers it; the outbox key makes the second recording a no-op).
-    core.alarm_sinks.append(parts.alarms.deliver)
+    # the two redelivers it; the outbox key makes the second recording a no-op). It loads
+    # the keys first: the alarms pillar redelivers from its start, before this one's.
+    core.alarm_sinks.append(parts.deliver)
 
     async def step() -> None:
         # Links in messages point at the main port as bound, unless --public-url says.
@@ -89,6 +91,7 @@ def build(core: Core) -> NotifyPillar:
         ],
         open_paths=(OPEN_PREFIX,),
         tasks=[Task("notify", step, cfg.notify_interval)],
+        on_start=[parts.start],
         on_stop=[parts.close],
         parts=parts,
     )

@@ -18,7 +18,14 @@ metric windows alarms evaluate.
 from vigil.query.metrics.fetch import Fetch, period_units, statistic_series
 from vigil.query.metrics.getstatistics import MAX_STATISTICS_DATAPOINTS, get_statistics
 from vigil.query.metrics.request import get_metric_data
-from vigil.query.metrics.series import FoundSeries, exact_series, list_metrics
+from vigil.query.metrics.series import (
+    FoundSeries,
+    SeriesKey,
+    exact_series,
+    exact_series_many,
+    list_metrics,
+    series_key,
+)
 from vigil.query.metrics.spec import (
     HIGH_RES_PERIODS,
     ID_RE,
@@ -46,14 +53,17 @@ __all__ = [
     "MetricSpec",
     "QueryError",
     "Result",
+    "SeriesKey",
     "align_start",
     "check_period",
     "check_stat",
     "exact_series",
+    "exact_series_many",
     "get_metric_data",
     "get_statistics",
     "list_metrics",
     "period_units",
+    "series_key",
     "statistic_series",
     "valid_period",
 ]

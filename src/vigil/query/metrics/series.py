@@ -1,5 +1,5 @@
-"""Finding series: one by its exact dimensions, or all with data since a time (ListMetrics,
-SEARCH). Reads ``metric_series`` only, never points."""
+"""Finding series: by exact dimensions (one, or many in one query), or all with data since
+a time (ListMetrics, SEARCH). Reads ``metric_series`` only, never points."""
 
 from __future__ import annotations
 
@@ -33,6 +33,43 @@ async def exact_series(
         return None
     series_id, dimensions = rows.rows[0]
     return SeriesRef(metric.namespace, metric.name, int(series_id)), dict(dimensions)
+
+
+# A metric by exact dimensions: namespace, name, dimensions sorted (as stored).
+SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+def series_key(metric: MetricSpec) -> SeriesKey:
+    return metric.namespace, metric.name, tuple(sorted(metric.dimensions))
+
+
+async def exact_series_many(
+    store: Store, tenant: str, metrics: Sequence[MetricSpec]
+) -> dict[SeriesKey, SeriesRef]:
+    """The series of exactly these metrics (``exact_series`` for many), in one query; a
+    metric with no series is absent."""
+    if not metrics:
+        return {}
+    wanted = {series_key(m) for m in metrics}
+    rows = await store.query(
+        "SELECT namespace, name, series_id, any(dimensions) FROM metric_series"
+        " WHERE tenant = {t:String} AND namespace IN {ns:Array(String)}"
+        " AND name IN {n:Array(String)}"
+        " AND mapKeys(dimensions) IN {k:Array(Array(String))}"
+        " GROUP BY namespace, name, series_id",
+        {
+            "t": tenant,
+            "ns": sorted({k[0] for k in wanted}),
+            "n": sorted({k[1] for k in wanted}),
+            "k": [list(keys) for keys in sorted({tuple(d for d, _ in k[2]) for k in wanted})],
+        },
+    )
+    found: dict[SeriesKey, SeriesRef] = {}
+    for namespace, name, series_id, dims in rows.rows:
+        key = (namespace, name, tuple(sorted(dict(dims).items())))
+        if key in wanted and key not in found:
+            found[key] = SeriesRef(namespace, name, int(series_id))
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from vigil.query.metricmath.series import Ints, grid
 from vigil.query.metrics.fetch import Ids, Matrix, statistic_matrix
 from vigil.query.metrics.levels import SeriesRef
 from vigil.query.metrics.request import GridResult, get_metric_grids
+from vigil.query.metrics.series import SeriesKey, exact_series_many, series_key
 
 DEFAULT_STAT = "Average"
 
@@ -243,7 +244,9 @@ async def _run_plain(
         except md.QueryError as exc:
             errors[w.key] = _unprefixed(exc.message, w.key)
     checked = [c for c in checked if c[0].key not in errors]
-    series = await _lookup(fetch, [q.metric for _, q, _ in checked if q.metric is not None])
+    series = await exact_series_many(
+        fetch.store, fetch.tenant, [q.metric for _, q, _ in checked if q.metric is not None]
+    )
     groups: dict[tuple[str, int, str | None], list[SeriesRef]] = defaultdict(list)
     for _, q, stat in checked:
         ref = series.get(_key(q.metric))
@@ -317,37 +320,9 @@ def _on_one_axis(
     return out
 
 
-def _key(metric: md.MetricSpec | None) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+def _key(metric: md.MetricSpec | None) -> SeriesKey:
     assert metric is not None
-    return metric.namespace, metric.name, tuple(sorted(metric.dimensions))
-
-
-async def _lookup(
-    fetch: md.Fetch, metrics: Sequence[md.MetricSpec]
-) -> dict[tuple[str, str, tuple[tuple[str, str], ...]], SeriesRef]:
-    """The series of exactly these metrics, in one query (``md.exact_series`` for many)."""
-    if not metrics:
-        return {}
-    wanted = {_key(m) for m in metrics}
-    rows = await fetch.store.query(
-        "SELECT namespace, name, series_id, any(dimensions) FROM metric_series"
-        " WHERE tenant = {t:String} AND namespace IN {ns:Array(String)}"
-        " AND name IN {n:Array(String)}"
-        " AND mapKeys(dimensions) IN {k:Array(Array(String))}"
-        " GROUP BY namespace, name, series_id",
-        {
-            "t": fetch.tenant,
-            "ns": sorted({k[0] for k in wanted}),
-            "n": sorted({k[1] for k in wanted}),
-            "k": [list(keys) for keys in sorted({tuple(d for d, _ in k[2]) for k in wanted})],
-        },
-    )
-    found: dict[tuple[str, str, tuple[tuple[str, str], ...]], SeriesRef] = {}
-    for namespace, name, series_id, dims in rows.rows:
-        key = (namespace, name, tuple(sorted(dict(dims).items())))
-        if key in wanted and key not in found:
-            found[key] = SeriesRef(namespace, name, int(series_id))
-    return found
+    return series_key(metric)
 
 
 async def _run_math(

@@ -6,7 +6,8 @@ form; until it lands this module is that adapter, written against ``query.metric
 ``get_metric_data`` (metric-math alarms):
 
 * ``series_ids`` — (namespace, name, dimensions) → the store's series reference, in one
-  query per tenant and batch (found ids are cached: a series id never changes);
+  query per tenant and batch (``exact_series_many``, the dashboards' widgets' lookup;
+  found ids are cached: a series id never changes);
 * ``windows`` — the values of many series for one statistic, period, unit and window;
 * ``math`` — the values of a math alarm's ReturnData query (and of the query its anomaly
   band is computed from) on the window's grid.
@@ -60,17 +61,11 @@ class MetricReader:
                 wanted.add(metric)
         if not wanted:
             return out
-        pairs = sorted({(m.namespace, m.name) for m in wanted})
-        rows = await self.store.query(
-            "SELECT namespace, name, series_id, any(dimensions) FROM metric_series"
-            " WHERE tenant = {t:String} AND (namespace, name) IN {m:Array(Tuple(String, String))}"
-            " GROUP BY namespace, name, series_id",
-            {"t": tenant, "m": pairs},
-        )
-        for namespace, name, series_id, dims in rows.rows:
-            metric = MetricRef(namespace, name, tuple(sorted(dict(dims).items())))
-            if metric in wanted:
-                ref = SeriesRef(namespace, name, int(series_id))
+        specs = {m: md.MetricSpec(m.namespace, m.name, m.dimensions) for m in wanted}
+        found = await md.exact_series_many(self.store, tenant, list(specs.values()))
+        for metric, spec in specs.items():
+            ref = found.get(md.series_key(spec))
+            if ref is not None:
                 self._ids[(tenant, metric)] = ref
                 out[metric] = ref
         return out
