@@ -21,7 +21,7 @@ import pytest
 from tests.runtime import InProcessVigil
 from vigil.model.metrics import MetricColumns, PointKind
 from vigil.query import promql
-from vigil.query.promql import _windows
+from vigil.query.promql import _windows, pushdown
 from vigil.query.promql.errors import TooManySamples
 from vigil.query.promql.pushdown import WindowAggregate, aggregate_windows
 from vigil.query.promql.sql import LabelMatcher, select
@@ -149,6 +149,19 @@ def test_pushdown_equals_general_path(vigil: InProcessVigil, step_s: int) -> Non
         _same(pushed, general, q)
         assert general["result"], q
     assert len(calls) == len(QUERIES)  # every query took the pushdown
+
+
+def test_in_two_halves(vigil: InProcessVigil, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Many series are read and folded in two halves (by series id) side by side; here
+    # that is forced on the few series of the fixture.
+    monkeypatch.setattr(pushdown, "_SPLIT_MIN", 1)
+    calls: list[WindowAggregate] = []
+    fetch, reduce = _sources(vigil, calls)
+    start, end = T0 // 1000 + 120, T0 // 1000 + 3_500
+    for q in QUERIES[::7]:
+        args = (q, start * 1000, end * 1000, 60_000, fetch)
+        _same(promql.range_(*args, reduce=reduce), promql.range_(*args), q)
+    assert len(calls) == len(QUERIES[::7])
 
 
 def test_rows_that_are_not_plain_samples(vigil: InProcessVigil) -> None:

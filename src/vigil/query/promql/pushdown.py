@@ -68,7 +68,7 @@ def _kernel() -> ModuleType | None:
 
 
 _WINDOWS = _kernel()
-_SPLIT_MIN = 256  # series per half below which one thread does it all
+_SPLIT_MIN = 256  # series per half below which one read does it all
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +107,21 @@ def mixed_sql(every_series: bool) -> str:
     return f"SELECT count() > 0 AS mixed {_where(every_series)} AND {NOT_PLAIN_SQL}"
 
 
-def rows_sql(value_sql: str, every_series: bool) -> str:
+def rows_sql(value_sql: str, every_series: bool, half: int | None = None) -> str:
     """The samples, one row each, in the order the store reads them: a part's rows of one
     series come together and in time order, so that a series arrives as a few sorted
     pieces (the kernel merges them). Neither grouped nor sorted here: building an array
     per series, or merging the parts, cost more than handing over the rows; what travels
     is 24 bytes a sample, as Arrow uncompressed (LZ4 costs more CPU than the copy it
-    saves). ``LIMIT``: memory is bounded before it is spent."""
+    saves). ``LIMIT``: memory is bounded before it is spent. ``half`` 0 or 1: the series
+    with ids below ``mid``, or the others (a range of the table's key, so each read reads
+    only its own granules; the two run side by side, since handing over an answer is one
+    thread's work)."""
+    cut = {None: "", 0: "AND series_id < {mid:UInt64}", 1: "AND series_id >= {mid:UInt64}"}
     return f"""
 SELECT toInt64(series_id) AS sid, toUnixTimestamp64Nano(timestamp) AS t, {value_sql} AS v
 {_where(every_series)}
+{cut[half]}
 LIMIT {{lim:UInt64}}
 SETTINGS output_format_arrow_compression_method = 'none'"""
 
@@ -160,37 +165,51 @@ async def aggregate_windows(
         where["ids"] = ids[by_id].tolist()
     mixed = await store.query_arrow(mixed_sql(every), where, timeout=timeout)
     value_sql = VALUE_SQL if mixed.column(0)[0].as_py() else "value"
-    rows = await store.query_arrow(
-        rows_sql(value_sql, every), {**where, "lim": max_samples + 1}, timeout=timeout
-    )
-    if rows.num_rows > max_samples:
-        raise TooManySamples(max_samples)
-    pieces = _pieces(rows, ids[by_id])
-    if pieces is None:
-        # A series written between the two reads (every series of the names was read):
-        # the general path reads both again.
-        return None
     fold = _FOLD[spec.op]
     fn = FUNCTIONS.index(spec.fn)
+    sorted_ids = ids[by_id]
+    order = np.arange(len(ids), dtype=np.int64)  # by series id, the general path's order
+    halves: list[int | None] = [None] if len(ids) < 2 * _SPLIT_MIN else [0, 1]
 
-    def run(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def fold_in(rows: pa.Table) -> tuple[np.ndarray, np.ndarray] | None:
+        pieces = _pieces(rows, sorted_ids)
+        if pieces is None:
+            return None
         assert _WINDOWS is not None
         total, count = np.zeros((len(keys), t)), np.zeros((len(keys), t))
         _WINDOWS.windows(
             pieces.t_chunks, pieces.v_chunks, pieces.chunk, pieces.starts, pieces.ends,
-            pieces.offsets, group_of, np.ascontiguousarray(part), spec.first_end,
-            spec.step_ms, spec.range_ms, t, fn, fold, total, count,
+            pieces.offsets, group_of, order, spec.first_end, spec.step_ms, spec.range_ms, t,
+            fn, fold, total, count,
         )  # fmt: skip
         return total, count
 
-    # On worker threads (the kernel runs without the GIL): the event loop stays free, and
-    # the series split in halves use both cores of a small machine. The halves' sums are
-    # added at the end: the last digits of a group's sum may differ from a sequential sum.
-    order = np.arange(len(ids), dtype=np.int64)  # by series id, the general path's order
-    parts = [order] if len(order) < 2 * _SPLIT_MIN else np.array_split(order, 2)
-    halves = await asyncio.gather(*(asyncio.to_thread(run, part) for part in parts))
-    total, count = halves[0]
-    for more_total, more_count in halves[1:]:
+    async def half(h: int | None) -> tuple[int, tuple[np.ndarray, np.ndarray] | None]:
+        rows = await store.query_arrow(
+            rows_sql(value_sql, every, h),
+            {**where, "lim": max_samples + 1, "mid": int(sorted_ids[len(ids) // 2])},
+            timeout=timeout,
+        )
+        if rows.num_rows > max_samples:
+            raise TooManySamples(max_samples)
+        # On a worker thread (the kernel runs without the GIL): the event loop stays free
+        # and the other half's read goes on beside it.
+        return rows.num_rows, await asyncio.to_thread(fold_in, rows)
+
+    # Many series in two halves by id, each read and folded on its own, side by side: on
+    # two cores the reads' single-threaded hand-over and the kernel run in parallel. The
+    # halves' sums are added at the end: the last digits of a group's sum may differ from
+    # a sequential sum.
+    done = await asyncio.gather(*(half(h) for h in halves))
+    if sum(n for n, _ in done) > max_samples:
+        raise TooManySamples(max_samples)
+    folded = [f for _, f in done if f is not None]
+    if len(folded) < len(done):
+        # A series written between the two reads (every series of the names was read):
+        # the general path reads both again.
+        return None
+    total, count = folded[0]
+    for more_total, more_count in folded[1:]:
         both = (count > 0) & (more_count > 0)
         if fold == 0:
             total += more_total
