@@ -209,25 +209,14 @@ class PrometheusApi:
             if left <= 0:
                 raise TimeoutError("the query ran over its timeout")
             future = asyncio.run_coroutine_threadsafe(
-                self._reduce(tenant, matchers, spec, left), loop
+                aggregate_windows(
+                    self._store, tenant, matchers, spec, self._limits.max_samples, timeout=left
+                ),
+                loop,
             )
             return future.result()
 
         return reduce
-
-    async def _reduce(
-        self, tenant: str, matchers: Sequence[LabelMatcher], spec: WindowAggregate, left: float
-    ) -> Vector | None:
-        # The pushdown reads stored series only: a selector that also reaches an OTLP
-        # histogram's _bucket/_sum/_count series is declined (None), so the evaluator's
-        # general path answers it (histograms.select_all).
-        first = spec.first_end - spec.range_ms
-        last = spec.first_end + (spec.steps - 1) * spec.step_ms
-        if await histograms.any_virtual(self._store, tenant, matchers, first, last, timeout=left):
-            return None
-        return await aggregate_windows(
-            self._store, tenant, matchers, spec, self._limits.max_samples, timeout=left
-        )
 
     async def _run(
         self, p: MultiDict, tenant: str, work: Callable[[Any, Any], dict[str, Any]]

@@ -1,6 +1,6 @@
-"""``sum by (…) (rate(x[5m]))`` computed next to the store: the samples travel once, as one
-array pair per series, and a compiled kernel computes every window and the group sums, so
-that neither a row per sample nor a series per step reaches Python.
+"""``sum by (…) (rate(x[5m]))`` computed next to the store: the samples travel once, as
+flat rows in the store's read order, and a compiled kernel computes every window and the
+group sums, so that neither a Python object per sample nor a series per step is made.
 
 Why: a range query over 10,000 series × 24 h reads 14 M samples; turned into Arrow rows and
 numpy arrays they cost several times the answer (bench/RESULTS.md, "PromQL"); computed
@@ -9,11 +9,13 @@ building per-step index arrays.
 
 What it answers (``WindowAggregate``): ``op by|without (…) (fn(selector[range] offset o))``
 with ``fn`` one of ``rate``, ``increase``, ``delta`` and ``op`` one of ``sum``, ``avg``,
-``count``, over an evenly spaced grid of window ends (a range query's steps, an instant
-query's one time). The evaluator uses it only then, and only for a selector naming one
-metric (so no two series can share a label set once ``__name__`` is dropped); anything
-else takes the general path, and so does everything when the kernel was not built (no C
-compiler at install).
+``count``, ``min``, ``max``, over an evenly spaced grid of window ends (a range query's
+steps, an instant query's one time). The evaluator uses it only then, and only for a
+selector naming one metric (so no two series can share a label set once ``__name__`` is
+dropped); anything
+else takes the general path, and so do selectors that reach an OTLP histogram's virtual
+``_bucket``/``_sum``/``_count`` series (``histograms``: this module reads stored series
+only) and everything when the kernel was not built (no C compiler at install).
 
 Semantics are the evaluator's (``_windows.pyx`` states them): samples read as
 ``sql.select`` reads them (the stored value ``sql.VALUE_SQL`` shows, milliseconds, two
@@ -40,6 +42,7 @@ import pyarrow.compute as pc
 from vigil.query.promql.aggregate import group_labels
 from vigil.query.promql.binary import drop_name
 from vigil.query.promql.errors import TooManySamples
+from vigil.query.promql.histograms import any_virtual
 from vigil.query.promql.names import METRIC_NAME, Labels
 from vigil.query.promql.sql import (
     NOT_PLAIN_SQL,
@@ -135,12 +138,14 @@ async def aggregate_windows(
     timeout: float | None = None,
 ) -> Vector | None:
     """``spec`` over the series ``matchers`` select, as the evaluator's Vector; None when
-    the general path must answer (no kernel, or the per-series result would pass
-    ``max_samples``)."""
+    the general path must answer (no kernel, virtual histogram series selected, or the
+    per-series result would pass ``max_samples``)."""
     if _WINDOWS is None:
         return None
     fetch_start = spec.first_end - spec.range_ms
     fetch_end = spec.first_end + (spec.steps - 1) * spec.step_ms
+    if await any_virtual(store, tenant, matchers, fetch_start, fetch_end, timeout=timeout):
+        return None
     params: dict[str, Any] = {}
     series = await store.query_arrow(
         series_sql(tenant, matchers, fetch_start, fetch_end, params), params, timeout=timeout
