@@ -5,6 +5,10 @@ rows, read back as ``_bucket{le}`` counters) and in a real Prometheus 2.42 holdi
 same histogram as classic ``_bucket``/``_sum``/``_count`` series, in the same run.
 
     .venv/bin/python bench/promql_histograms.py --series 100 --hours 24 [--bounds 10] [--rounds 3]
+    .venv/bin/python bench/promql_histograms.py --profile   # where vigil's time goes
+
+``--profile``: no Prometheus; the evaluator runs once in this thread under cProfile (its
+store reads on vigil's event loop, as the API runs them) and the top functions print.
 
 Prints the best and the median of ``rounds`` for each, the ratio vigil / Prometheus (of
 the bests), whether the answers agree, and the load average. Loading is not timed.
@@ -14,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import os
+import pstats
 import statistics
 import sys
 import tempfile
@@ -32,6 +38,9 @@ from tests.runtime import InProcessVigil
 
 from bench.promql import compare, figures, timed
 from vigil.model.metrics import METRIC_SCHEMA, PointKind
+from vigil.query import promql
+from vigil.query.promql import histograms
+from vigil.query.promql.pushdown import aggregate_windows
 from vigil.store.interface import Overloaded
 
 NAME = "bench_latency_seconds"
@@ -106,6 +115,7 @@ def main() -> None:
     ap.add_argument("--bounds", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--profile", action="store_true", help="cProfile vigil's evaluator only")
     ap.add_argument(
         "--query",
         default=f"histogram_quantile(0.9, sum by (le, job) (rate({NAME}_bucket[5m])))",
@@ -154,6 +164,9 @@ def main() -> None:
             f" in {time.perf_counter() - t:.0f} s",
             flush=True,
         )
+        if a.profile:
+            profile(vigil, params)
+            return
         t = time.perf_counter()
         peer = PrometheusPeer(classic(a.jobs, stamps, bounds, deltas, sums)).start(timeout=900)
         stack.callback(peer.stop)
@@ -182,6 +195,46 @@ def main() -> None:
             f"  answers: {compare(body['data']['result'], other['data']['result'])}",
             flush=True,
         )
+
+
+def profile(vigil: InProcessVigil, params: dict[str, Any]) -> None:
+    """The query's evaluation in this thread under cProfile, as the API runs it (the
+    store reads and the pushdown on vigil's event loop, the evaluator here)."""
+    limit = 50_000_000
+
+    def fetch(matchers: Any, start_ms: int, end_ms: int) -> Any:
+        async def go(rt: Any) -> Any:
+            return await histograms.select_all(
+                rt.core.store, "default", matchers, start_ms, end_ms, limit
+            )
+
+        return vigil.call(go)
+
+    def reduce(matchers: Any, spec: Any) -> Any:
+        async def go(rt: Any) -> Any:
+            return await aggregate_windows(rt.core.store, "default", matchers, spec, limit)
+
+        return vigil.call(go)
+
+    def run() -> Any:
+        return promql.range_(
+            params["query"],
+            params["start"] * 1000,
+            params["end"] * 1000,
+            params["step"] * 1000,
+            fetch,
+            reduce=reduce,
+        )
+
+    run()  # warm
+    prof = cProfile.Profile()
+    t = time.perf_counter()
+    prof.enable()
+    run()
+    prof.disable()
+    print(f"one evaluation: {time.perf_counter() - t:.3f} s, load {os.getloadavg()[0]:.1f}")
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+    pstats.Stats(prof).sort_stats("tottime").print_stats(15)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ import re2
 
 from vigil.query.promql.binary import drop_name
 from vigil.query.promql.errors import PromQLError
-from vigil.query.promql.names import METRIC_NAME, Labels, get
+from vigil.query.promql.names import Labels, get
+from vigil.query.promql.quantiles import histogram_quantile
 from vigil.query.promql.values import Floats, Ints, Scalar, String, Value, Vector
 
 _Elementwise = Callable[[Floats], Floats]
@@ -245,73 +246,3 @@ def _dedup_check(vec: Vector) -> Vector:
             raise PromQLError("vector cannot contain metrics with the same labelset")
         seen.setdefault(lbl, i)
     return vec
-
-
-def histogram_quantile(q: Floats, vec: Value) -> Vector:
-    assert isinstance(vec, Vector)
-    t = vec.values.shape[1]
-    groups: dict[Labels, list[tuple[float, int]]] = {}
-    for i, lbl in enumerate(vec.labels):
-        le = get(lbl, "le")
-        try:
-            upper = float(le.replace("+Inf", "inf"))
-        except ValueError:
-            continue
-        key = tuple((k, v) for k, v in lbl if k not in ("le", METRIC_NAME))
-        groups.setdefault(key, []).append((upper, i))
-    labels, rows, present = [], [], []
-    for key, members in groups.items():
-        members.sort()
-        res = np.zeros(t)
-        has = np.zeros(t, dtype=bool)
-        for j in range(t):
-            buckets = [(u, float(vec.values[i, j])) for u, i in members if vec.present[i, j]]
-            if buckets:
-                res[j] = bucket_quantile(float(q[j]), buckets)
-                has[j] = True
-        if has.any():
-            labels.append(key)
-            rows.append(res)
-            present.append(has)
-    if not rows:
-        return Vector.empty(t)
-    return Vector(labels, np.vstack(rows), np.vstack(present))
-
-
-def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
-    """Prometheus' ``bucketQuantile`` over (upper bound, cumulative count), sorted."""
-    if math.isnan(q):
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
-    if not math.isinf(buckets[-1][0]) or buckets[-1][0] < 0:
-        return math.nan
-    merged: list[list[float]] = []
-    for upper, count in buckets:
-        if merged and merged[-1][0] == upper:
-            merged[-1][1] += count
-        else:
-            merged.append([upper, count])
-    top = -math.inf
-    for b in merged:  # counts must not decrease
-        top = max(top, b[1])
-        b[1] = top
-    if len(merged) < 2:
-        return math.nan
-    observations = merged[-1][1]
-    if observations == 0:
-        return math.nan
-    rank = q * observations
-    k = next((i for i in range(len(merged) - 1) if merged[i][1] >= rank), len(merged) - 1)
-    if k == len(merged) - 1:
-        return merged[-2][0]
-    if k == 0 and merged[0][0] <= 0:
-        return merged[0][0]
-    start, end, count = 0.0, merged[k][0], merged[k][1]
-    if k > 0:
-        start = merged[k - 1][0]
-        count -= merged[k - 1][1]
-        rank -= merged[k - 1][1]
-    return start + (end - start) * (rank / count)
