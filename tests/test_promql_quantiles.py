@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vigil.query.promql.names import Labels
 from vigil.query.promql.quantiles import bucket_quantile, histogram_quantile
 from vigil.query.promql.values import Vector
 
@@ -50,7 +51,8 @@ def _by_steps(q: np.ndarray, vec: Vector) -> dict[tuple[tuple[str, str], ...], l
 @st.composite
 def bucket_vectors(draw: st.DrawFn) -> tuple[np.ndarray, Vector]:
     t = draw(st.integers(1, 6))
-    labels, values, present = [], [], []
+    labels: list[Labels] = []
+    values, present = [], []
     jobs = draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3, unique=True))
     for job in jobs:
         les = draw(st.lists(st.sampled_from(BOUNDS), min_size=1, max_size=7))
@@ -82,7 +84,7 @@ def test_all_steps_at_once_equal_the_reference_step_by_step(
 
 
 def test_a_nan_bound_takes_the_reference_path() -> None:
-    labels = [(("le", "NaN"),), (("le", "1"),), (("le", "+Inf"),)]
+    labels: list[Labels] = [(("le", "NaN"),), (("le", "1"),), (("le", "+Inf"),)]
     vec = Vector(labels, np.array([[1.0, 2.0], [2.0, 2.0], [4.0, 4.0]]), np.ones((3, 2), bool))
     q = np.array([0.5, 0.9])
     got = histogram_quantile(q, vec)
@@ -91,7 +93,7 @@ def test_a_nan_bound_takes_the_reference_path() -> None:
 
 
 def test_labels_without_a_numeric_le_are_skipped() -> None:
-    labels = [(("le", "one"),), (("job", "x"),), (("le", "1"),), (("le", "+Inf"),)]
+    labels: list[Labels] = [(("le", "one"),), (("job", "x"),), (("le", "1"),), (("le", "+Inf"),)]
     vec = Vector(labels, np.array([[9.0], [9.0], [1.0], [2.0]]), np.ones((4, 1), bool))
     got = histogram_quantile(np.array([0.5]), vec)
     assert got.labels == [()]
