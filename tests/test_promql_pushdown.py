@@ -21,7 +21,7 @@ import pytest
 from tests.runtime import InProcessVigil
 from vigil.model.metrics import MetricColumns, PointKind
 from vigil.query import promql
-from vigil.query.promql import _windows, pushdown
+from vigil.query.promql import _windows, pushdown, sql
 from vigil.query.promql.errors import TooManySamples
 from vigil.query.promql.pushdown import WindowAggregate, aggregate_windows
 from vigil.query.promql.sql import LabelMatcher, select
@@ -176,6 +176,44 @@ def test_rows_that_are_not_plain_samples(vigil: InProcessVigil) -> None:
         _same(promql.range_(*args, reduce=reduce), general, q)
         assert general["result"], q
     assert len(calls) == 2
+
+
+def test_general_path_reads_plain_value_only_when_every_row_is_plain(
+    vigil: InProcessVigil, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ``sql.select`` (the general path) shares the pushdown's check (``sql.value_sql``):
+    # ``value`` alone for a read of plain samples, ``VALUE_SQL`` when a row is a statistic
+    # set or a converted cumulative sum; the samples are those ``VALUE_SQL`` shows.
+    loop = vigil._loop
+    core = vigil.runtime.core
+    assert loop is not None
+    assert core is not None
+    chosen: list[str] = []
+    shared = sql.value_sql
+
+    async def recording(*args: Any, **kwargs: Any) -> str:
+        chosen.append(await shared(*args, **kwargs))
+        return chosen[-1]
+
+    async def always(*args: Any, **kwargs: Any) -> str:
+        return sql.VALUE_SQL
+
+    def read(name: str) -> list[Samples]:
+        coro = select(core.store, "pushdown", [LabelMatcher("__name__", "=", name)],
+                      T0, T0 + 3_600_000, 10_000_000)  # fmt: skip
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    for name, expected in (("reqs_total", "value"), ("mixed_total", sql.VALUE_SQL)):
+        monkeypatch.setattr(sql, "value_sql", recording)
+        got = read(name)
+        assert chosen[-1] == expected, name
+        monkeypatch.setattr(sql, "value_sql", always)
+        want = read(name)
+        assert [s.labels for s in got] == [s.labels for s in want]
+        assert len(got) > 0
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a.times, b.times)
+            np.testing.assert_array_equal(a.values, b.values)
 
 
 def test_instant_queries_and_the_general_path_for_other_shapes(vigil: InProcessVigil) -> None:

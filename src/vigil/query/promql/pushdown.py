@@ -44,13 +44,7 @@ from vigil.query.promql.binary import drop_name
 from vigil.query.promql.errors import TooManySamples
 from vigil.query.promql.histograms import any_virtual
 from vigil.query.promql.names import METRIC_NAME, Labels
-from vigil.query.promql.sql import (
-    NOT_PLAIN_SQL,
-    VALUE_SQL,
-    LabelMatcher,
-    metric_filter,
-    series_sql,
-)
+from vigil.query.promql.sql import LabelMatcher, metric_filter, series_sql, value_sql
 from vigil.query.promql.values import Vector
 from vigil.store.interface import Store
 
@@ -102,12 +96,6 @@ WHERE tenant = {{tenant:String}}
   {listed}
   AND timestamp >= fromUnixTimestamp64Milli({{s:Int64}})
   AND timestamp < fromUnixTimestamp64Milli({{e:Int64}})"""
-
-
-def mixed_sql(every_series: bool) -> str:
-    """Whether any sample read shows something else than its ``value``
-    (``sql.NOT_PLAIN_SQL``)."""
-    return f"SELECT count() > 0 AS mixed {_where(every_series)} AND {NOT_PLAIN_SQL}"
 
 
 def rows_sql(value_sql: str, every_series: bool, half: int | None = None) -> str:
@@ -168,8 +156,7 @@ async def aggregate_windows(
     where = {"tenant": tenant, **metric_filter(series), "s": fetch_start, "e": fetch_end + 1}
     if not every:
         where["ids"] = ids[by_id].tolist()
-    mixed = await store.query_arrow(mixed_sql(every), where, timeout=timeout)
-    value_sql = VALUE_SQL if mixed.column(0)[0].as_py() else "value"
+    value = await value_sql(store, _where(every), where, timeout)
     fold = _FOLD[spec.op]
     fn = FUNCTIONS.index(spec.fn)
     sorted_ids = ids[by_id]
@@ -191,7 +178,7 @@ async def aggregate_windows(
 
     async def half(h: int | None) -> tuple[int, tuple[np.ndarray, np.ndarray] | None]:
         rows = await store.query_arrow(
-            rows_sql(value_sql, every, h),
+            rows_sql(value, every, h),
             {**where, "lim": max_samples + 1, "mid": int(sorted_ids[len(ids) // 2])},
             timeout=timeout,
         )
