@@ -151,6 +151,50 @@ def test_pushdown_equals_general_path(vigil: InProcessVigil, step_s: int) -> Non
     assert len(calls) == len(QUERIES)  # every query took the pushdown
 
 
+@pytest.mark.parametrize("step_s", [60, 100])
+def test_kernel_over_samples_read_equals_general_path(vigil: InProcessVigil, step_s: int) -> None:
+    # When ``reduce`` declines (as it does for an OTLP histogram's virtual series), the
+    # evaluator folds the samples it read with the same kernel
+    # (``pushdown.aggregate_samples``) instead of a Vector per series.
+    calls: list[WindowAggregate] = []
+    fetch, _ = _sources(vigil, [])
+
+    def declines(matchers: Sequence[LabelMatcher], spec: WindowAggregate) -> Vector | None:
+        calls.append(spec)
+        return None
+
+    folded: list[WindowAggregate] = []
+    real = pushdown.aggregate_samples
+
+    def spy(series: list[Samples], spec: WindowAggregate) -> Vector | None:
+        folded.append(spec)
+        return real(series, spec)
+
+    start, end = T0 // 1000 + 120, T0 // 1000 + 3_500
+    queries = [*QUERIES[::3], "sum by (job) (rate(mixed_total[5m]))"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("vigil.query.promql.eval.aggregate_samples", spy)
+        for q in queries:
+            args = (q, start * 1000, end * 1000, step_s * 1000, fetch)
+            general = promql.range_(*args)
+            _same(promql.range_(*args, reduce=declines), general, q)
+            assert general["result"], q
+            t = T0 + 1_800_000
+            _same(promql.instant(q, t, fetch, reduce=declines), promql.instant(q, t, fetch), q)
+    assert len(calls) == len(folded) == 2 * len(queries)
+
+
+def test_kernel_over_samples_read_leaves_the_sample_limit_to_the_general_path(
+    vigil: InProcessVigil,
+) -> None:
+    fetch, _ = _sources(vigil, [])
+    start, end = T0 // 1000 + 120, T0 // 1000 + 3_500
+    q = "sum by (job) (rate(reqs_total[5m]))"
+    limits = promql.Limits(max_samples=24 * 10)  # 24 series x 57 steps is over it
+    with pytest.raises(TooManySamples):
+        promql.range_(q, start * 1000, end * 1000, 60_000, fetch, limits, lambda m, s: None)
+
+
 def test_in_two_halves(vigil: InProcessVigil, monkeypatch: pytest.MonkeyPatch) -> None:
     # Many series are read and folded in two halves (by series id) side by side; here
     # that is forced on the few series of the fixture.

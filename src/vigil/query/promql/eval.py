@@ -28,7 +28,7 @@ from vigil.query.promql.binary import Matching, drop_name
 from vigil.query.promql.errors import BadData, PromQLError, TooManySamples
 from vigil.query.promql.names import METRIC_NAME, get
 from vigil.query.promql.parse import enum_name
-from vigil.query.promql.pushdown import FUNCTIONS, OPS, WindowAggregate
+from vigil.query.promql.pushdown import FUNCTIONS, OPS, WindowAggregate, aggregate_samples
 from vigil.query.promql.rangefuncs import RANGE_FUNCTIONS, SCALAR_AFTER, SCALAR_FIRST
 from vigil.query.promql.sql import LabelMatcher, selector_matchers
 from vigil.query.promql.values import (
@@ -213,6 +213,9 @@ class Evaluator:
                 _smoothing(scalar)
         m = self.eval(_unparen(args[0]), times)
         assert isinstance(m, Matrix)
+        return self._over_windows(name, m, scalar, times)
+
+    def _over_windows(self, name: str, m: Matrix, scalar: np.ndarray | None, times: Ints) -> Vector:
         fn = RANGE_FUNCTIONS[name]
         t = len(times)
         series = [s for s in m.series if len(s.times)]
@@ -265,15 +268,19 @@ class Evaluator:
     # -- aggregations and operators ----------------------------------------------------
 
     def aggregation(self, node: pp.AggregateExpr, times: Ints) -> Vector:
-        pushed = self._pushdown(node, times)
-        if pushed is not None:
-            return pushed
+        inner: Value | None = None
+        shape = self._pushdown(node, times)
+        if shape is not None:
+            pushed, inner = self._windows_folded(*shape, times)
+            if pushed is not None:
+                return pushed
         op = str(node.op)
         param: np.ndarray | str | None = None
         if node.param is not None:
             p = self.eval(node.param, times)
             param = p.value if isinstance(p, String) else p.values  # type: ignore[union-attr]
-        inner = self.eval(node.expr, times)
+        if inner is None:
+            inner = self.eval(node.expr, times)
         if not isinstance(inner, Vector):
             raise BadData(
                 "expected type instant vector in aggregation expression, got"
@@ -290,10 +297,41 @@ class Evaluator:
             names = []
         return aggregate(op, inner, names, without, param)
 
-    def _pushdown(self, node: pp.AggregateExpr, times: Ints) -> Vector | None:
-        """The aggregation computed by ``reduce`` when it has that shape (``pushdown``'s
-        docstring): one metric name, no ``@``, evenly spaced times. None: the general
-        path answers (another shape, or ``reduce`` declined)."""
+    def _windows_folded(
+        self,
+        matchers: Sequence[LabelMatcher],
+        spec: WindowAggregate,
+        arg: pp.MatrixSelector,
+        times: Ints,
+    ) -> tuple[Vector | None, Vector | None]:
+        """``op by (…) (fn(x[r]))`` by ``reduce`` (in the store), or when it declines by
+        the same kernel over the samples read here (``pushdown.aggregate_samples``: no
+        Vector of every series' windows); (None, the ``fn`` Vector) when the general
+        path must aggregate: several metric names (their series could share a label set
+        once ``__name__`` is dropped, an error the general path raises), over the sample
+        limit, or no kernel."""
+        assert self.reduce is not None
+        pushed = self.reduce(matchers, spec)
+        if pushed is not None:
+            return pushed, None
+        m = self.matrix_selector(arg, times)
+        series = [s for s in m.series if len(s.times)]
+        one_name = len({get(s.labels, METRIC_NAME) for s in series}) < 2
+        if one_name and len(series) * len(times) <= self.max_samples:
+            folded = aggregate_samples(series, spec)
+            if folded is not None:
+                return folded, None
+        inner = self._over_windows(spec.fn, m, None, times)
+        if inner.values.size > self.max_samples:
+            raise TooManySamples(self.max_samples)
+        return None, inner
+
+    def _pushdown(
+        self, node: pp.AggregateExpr, times: Ints
+    ) -> tuple[Sequence[LabelMatcher], WindowAggregate, pp.MatrixSelector] | None:
+        """The matchers, the shape and the range selector when the aggregation is one
+        ``reduce`` computes (``pushdown``'s docstring): one metric name, no ``@``, evenly
+        spaced times, ``reduce`` given. None: the general path answers."""
         op = str(node.op)
         if self.reduce is None or op not in OPS or node.param is not None:
             return None
@@ -329,7 +367,7 @@ class Evaluator:
         )
         if spec.range_ms <= 0:
             return None
-        return self.reduce(matchers, spec)
+        return matchers, spec, arg
 
     def binary(self, node: pp.BinaryExpr, times: Ints) -> Value:
         op = str(node.op).lower()

@@ -15,7 +15,9 @@ selector naming one metric (so no two series can share a label set once ``__name
 dropped); anything
 else takes the general path, and so do selectors that reach an OTLP histogram's virtual
 ``_bucket``/``_sum``/``_count`` series (``histograms``: this module reads stored series
-only) and everything when the kernel was not built (no C compiler at install).
+only) and everything when the kernel was not built (no C compiler at install). When this
+module declines a selector of that shape, the evaluator reads its samples and folds them
+with the same kernel (``aggregate_samples``) rather than a Vector of every series' windows.
 
 Semantics are the evaluator's (``_windows.pyx`` states them): samples read as
 ``sql.select`` reads them (the stored value ``sql.VALUE_SQL`` shows, milliseconds, two
@@ -45,7 +47,7 @@ from vigil.query.promql.errors import TooManySamples
 from vigil.query.promql.histograms import any_virtual
 from vigil.query.promql.names import METRIC_NAME, Labels
 from vigil.query.promql.sql import LabelMatcher, metric_filter, series_sql, value_sql
-from vigil.query.promql.values import Vector
+from vigil.query.promql.values import Samples, Vector
 from vigil.store.interface import Store
 
 log = logging.getLogger(__name__)
@@ -209,17 +211,60 @@ async def aggregate_windows(
             pick = np.minimum if fold == 1 else np.maximum
             total = np.where(both, pick(total, more_total), total + more_total)
         count += more_count
+    return _vector(list(keys), total, count, spec.op)
+
+
+def _vector(keys: list[Labels], total: np.ndarray, count: np.ndarray, op: str) -> Vector:
+    """The kernel's group totals and counts as the aggregation's Vector (groups with no
+    value at any step left out)."""
     present = count > 0
-    if spec.op == "avg":
+    if op == "avg":
         with np.errstate(invalid="ignore", divide="ignore"):
             values = total / np.maximum(count, 1)
-    elif spec.op == "count":
+    elif op == "count":
         values = count
     else:
         values = total
     keep = np.asarray(present.any(axis=1))
     kept = [lbl for lbl, kp in zip(keys, keep, strict=True) if kp]
     return Vector(kept, values[keep], present[keep])
+
+
+def aggregate_samples(series: list[Samples], spec: WindowAggregate) -> Vector | None:
+    """``spec`` over samples already read (the general path's range vector: what
+    ``aggregate_windows`` leaves to it, as an OTLP histogram's virtual ``_bucket`` series),
+    by the same kernel, instead of a Vector of every series' windows and then the groups.
+    The caller checks the shape (one metric name among the series, so no two share a
+    label set once ``__name__`` is dropped; the size against the sample limit). None
+    when the kernel was not built. Groups come in the order of their first series."""
+    if _WINDOWS is None:
+        return None
+    series = [s for s in series if len(s.times)]
+    t = spec.steps
+    if not series:
+        return Vector.empty(t)
+    keys: dict[Labels, int] = {}
+    group_of = np.array(
+        [
+            keys.setdefault(group_labels(drop_name(s.labels), spec.names, spec.without), len(keys))
+            for s in series
+        ],
+        dtype=np.uint32,
+    )
+    n = len(series)
+    # One piece per series, its own chunk; times as the store's nanoseconds (the kernel
+    # truncates them to the milliseconds they came as).
+    t_chunks = [np.ascontiguousarray(s.times, dtype=np.int64) * 1_000_000 for s in series]
+    v_chunks = [np.ascontiguousarray(s.values, dtype=np.float64) for s in series]
+    index = np.arange(n, dtype=np.int64)
+    lengths = np.array([len(s.times) for s in series], dtype=np.int64)
+    total, count = np.zeros((len(keys), t)), np.zeros((len(keys), t))
+    _WINDOWS.windows(
+        t_chunks, v_chunks, index, np.zeros(n, dtype=np.int64), lengths,
+        np.arange(n + 1, dtype=np.int64), group_of, index, spec.first_end, spec.step_ms,
+        spec.range_ms, t, FUNCTIONS.index(spec.fn), _FOLD[spec.op], total, count,
+    )  # fmt: skip
+    return _vector(list(keys), total, count, spec.op)
 
 
 @dataclass(frozen=True, slots=True)
