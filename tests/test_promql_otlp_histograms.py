@@ -25,7 +25,9 @@ from opentelemetry.sdk.metrics.view import (
 from opentelemetry.sdk.resources import Resource
 
 from tests.runtime import InProcessVigil
+from vigil.query.promql import histograms
 from vigil.query.promql.histograms import le_sql
+from vigil.query.promql.sql import LabelMatcher
 
 BOUNDS = [5.0, 10.0, 25.0, 50.0, 100.0]
 # Three exports: the first point of a stream counts in full (it started after vigil did).
@@ -259,3 +261,34 @@ def test_running_sums_over_changing_bounds_missing_sums_and_one_millisecond() ->
     assert out[2] == ([1000, 2000], [5.0, 6.0])  # le=1: 4 + 1, then + 0 + 1
     assert out[3] == ([2000], [2.0])  # le=2: only the rows that have it, 1 + 1
     assert out[4] == ([1000, 2000], [13.0, 16.0])  # +Inf: the count
+
+
+def test_pushdown_check_for_virtual_series_is_a_superset(vigil: InProcessVigil) -> None:
+    # ``histograms.any_virtual`` (the pushdown's check) may say yes where no virtual series
+    # matches (an ``le`` no bucket has): the evaluator then answers from what it reads, the
+    # same (empty) answer; a stored metric's name is a no.
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    _export(vigil, service, AggregationTemporality.DELTA, exponential=False)
+    sel = f'cloudwatch_namespace="{service}"'
+    now_ms = int(time.time() * 1000)
+
+    def any_virtual(*matchers: LabelMatcher) -> bool:
+        async def go(runtime: Any) -> bool:
+            return await histograms.any_virtual(
+                runtime.core.store, "default", matchers, now_ms - 600_000, now_ms + 1000
+            )
+
+        return vigil.call(go)
+
+    with _client(vigil) as http:
+        _wait(http, f"http_server_duration_count{{{sel}}}")
+        ns = LabelMatcher("cloudwatch_namespace", "=", service)
+        name = LabelMatcher("__name__", "=", "http_server_duration_bucket")
+        assert any_virtual(name, ns)
+        assert any_virtual(name, ns, LabelMatcher("le", "=", "7"))  # the superset
+        assert not any_virtual(LabelMatcher("__name__", "=", "http_server_duration"), ns)
+        assert not any_virtual(name, LabelMatcher("cloudwatch_namespace", "=", "elsewhere"))
+        got = _instant(http, f'sum by (le) (rate(http_server_duration_bucket{{le="7",{sel}}}[5m]))')
+        assert got == []
+        both = _instant(http, f"sum by (le) (rate(http_server_duration_bucket{{{sel}}}[5m]))")
+        assert sorted(x["metric"]["le"] for x in both) == sorted(LES)

@@ -100,19 +100,17 @@ def _name_prefilter(matchers: Sequence[LabelMatcher], params: dict[str, Any]) ->
     return out
 
 
-def virtual_series_sql(
+def _candidates(
     tenant: str,
     matchers: Sequence[LabelMatcher],
     start_ms: int | None,
     end_ms: int | None,
     params: dict[str, Any],
-) -> str:
-    """SELECT series_id, namespace, name, lbl, suffix, bound: the histogram series the
-    matchers select (``bound`` the ``le`` as a number, +inf for ``+Inf``, NaN when none),
-    from histogram rows in [start_ms, end_ms]."""
+) -> tuple[str, list[str]]:
+    """SELECT series_id, namespace, name, lbl, metric: the stored histogram-able series
+    ``_name_prefilter`` keeps (a superset), and the conditions on a row's time."""
     params["tenant"] = tenant
     pre = _name_prefilter(matchers, params) or ["1"]
-    where = matchers_sql(matchers, params, "hm") or ["1"]
     times = []
     if start_ms is not None:
         params["hs_ms"] = start_ms
@@ -129,6 +127,21 @@ def virtual_series_sql(
                 WHERE tenant = {{tenant:String}} AND namespace != '{PROMETHEUS_NAMESPACE}'
                 GROUP BY namespace, name, series_id))
         WHERE {" AND ".join(pre)}"""
+    return candidates, times
+
+
+def virtual_series_sql(
+    tenant: str,
+    matchers: Sequence[LabelMatcher],
+    start_ms: int | None,
+    end_ms: int | None,
+    params: dict[str, Any],
+) -> str:
+    """SELECT series_id, namespace, name, lbl, suffix, bound: the histogram series the
+    matchers select (``bound`` the ``le`` as a number, +inf for ``+Inf``, NaN when none),
+    from histogram rows in [start_ms, end_ms]."""
+    candidates, times = _candidates(tenant, matchers, start_ms, end_ms, params)
+    where = matchers_sql(matchers, params, "hm") or ["1"]
     return f"""
         WITH cand AS ({candidates})
         SELECT series_id, namespace, name, lbl, suffix, bound FROM (
@@ -340,11 +353,27 @@ async def any_virtual(
     end_ms: int,
     timeout: float | None = None,
 ) -> bool:
-    """Whether the matchers select a virtual histogram series in [start_ms, end_ms] (the
-    pushdown reads stored series only, so it must leave such selectors to the evaluator)."""
+    """Whether the matchers may select a virtual histogram series in [start_ms, end_ms]
+    (the pushdown reads stored series only, so it must leave such selectors to the
+    evaluator). A superset, for speed: a candidate series (``_name_prefilter``) with a
+    histogram row in the range is enough; the ``le`` matchers, and whether the rows have
+    the buckets a ``_bucket`` name needs, are not looked at (that is what makes
+    ``virtual_series_sql`` cost a scan of the rows' bounds). A false yes costs nothing in
+    the answer: the evaluator folds what the general path reads with the same kernel."""
     if not could_match(matchers):
         return False
     params: dict[str, Any] = {}
-    sql_text = virtual_series_sql(tenant, matchers, start_ms, end_ms, params)
-    found = await store.query_arrow(f"SELECT 1 FROM ({sql_text}) LIMIT 1", params, timeout=timeout)
+    candidates, times = _candidates(tenant, matchers, start_ms, end_ms, params)
+    found = await store.query_arrow(
+        f"""WITH cand AS ({candidates})
+            SELECT 1 FROM metrics
+            WHERE tenant = {{tenant:String}}
+              AND namespace IN (SELECT namespace FROM cand)
+              AND name IN (SELECT name FROM cand)
+              AND series_id IN (SELECT series_id FROM cand)
+              AND {_HIST} {"".join(" AND " + t for t in times)}
+            LIMIT 1""",
+        params,
+        timeout=timeout,
+    )
     return bool(found.num_rows > 0)
