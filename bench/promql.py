@@ -11,6 +11,11 @@ promtool blocks from OpenMetrics text).
 For development: ``--data DIR`` keeps vigil's data directory and reuses it when it holds
 the same data set (``--no-prometheus`` then times vigil alone, without a baseline: not a
 figure to record); ``--query`` asks another expression over the same data.
+
+``--select-ab``: the general path's read alone (``sql.select`` of every series over the
+query's range, as a range query's selector reads it), with ``sql.value_sql``'s check (read
+``value`` alone when every row is a plain sample) against ``VALUE_SQL`` always (the
+baseline), alternately, in the same run; no Prometheus.
 """
 
 from __future__ import annotations
@@ -102,6 +107,46 @@ def load_vigil(
     print(f"loaded vigil: {a.series * (minutes + 1):,} samples in {took:.0f} s", flush=True)
 
 
+def select_ab(vigil: InProcessVigil, a: argparse.Namespace, start_ms: int, end_ms: int) -> None:
+    """``sql.select`` of every series, VALUE_SQL always (baseline) vs the shared check."""
+    from vigil.query.promql import sql
+
+    shared = sql.value_sql
+
+    async def always(*args: Any, **kwargs: Any) -> str:
+        return sql.VALUE_SQL
+
+    matchers = [sql.LabelMatcher("__name__", "=", "bench_requests_total")]
+
+    async def read(runtime: Any) -> int:
+        got = await sql.select(
+            runtime.core.store, "default", matchers, start_ms, end_ms, 100_000_000
+        )
+        return sum(len(s.times) for s in got)
+
+    times: dict[str, list[float]] = {"VALUE_SQL always": [], "sql.value_sql": []}
+    loads = []
+    samples = 0
+    for _ in range(a.rounds):
+        for label, fn in (("VALUE_SQL always", always), ("sql.value_sql", shared)):
+            sql.value_sql = fn
+            loads.append(os.getloadavg()[0])
+            t = time.perf_counter()
+            samples = vigil.call(read, timeout=600)
+            times[label].append(time.perf_counter() - t)
+    sql.value_sql = shared
+    base, mine = times["VALUE_SQL always"], times["sql.value_sql"]
+    print(
+        f"sql.select of {a.series:,} series x {a.hours - 1} h 5 min ({samples:,} samples)\n"
+        f"  load average (1 min) during the rounds: {min(loads):.1f}-{max(loads):.1f}\n"
+        f"  VALUE_SQL always (baseline) {figures(base)}\n"
+        f"  sql.value_sql's check       {figures(mine)}\n"
+        f"  ratio {min(mine) / min(base):.2f} (best), "
+        f"{statistics.median(mine) / statistics.median(base):.2f} (median)",
+        flush=True,
+    )
+
+
 def timed(url: str, params: dict[str, Any]) -> tuple[float, Any]:
     t = time.perf_counter()
     r = httpx.post(url, data=params, timeout=600)
@@ -125,6 +170,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, help="keep vigil's data here and reuse it")
     ap.add_argument("--no-prometheus", action="store_true", help="vigil alone (development)")
     ap.add_argument("--query", default="sum by (job) (rate(bench_requests_total[5m]))")
+    ap.add_argument("--select-ab", action="store_true", help="sql.select: plain check vs not")
     a = ap.parse_args()
     minutes = a.hours * 60
     shape = {"series": a.series, "hours": a.hours, "jobs": a.jobs}
@@ -156,6 +202,9 @@ def main() -> None:
             load_vigil(vigil, a, stamps, increments)
             if saved is not None:
                 saved.write_text(json.dumps({"shape": shape, "end": end}))
+        if a.select_ab:
+            select_ab(vigil, a, (start + 3600 - 300) * 1000, end * 1000)
+            return
         peer = None
         if not a.no_prometheus:
             t = time.perf_counter()
