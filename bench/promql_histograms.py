@@ -7,6 +7,10 @@ same histogram as classic ``_bucket``/``_sum``/``_count`` series, in the same ru
     .venv/bin/python bench/promql_histograms.py --series 100 --hours 24 [--bounds 10] [--rounds 3]
     .venv/bin/python bench/promql_histograms.py --profile   # where vigil's time goes
 
+``--quantile``: ``histogram_quantile`` alone, in memory: ``--series`` groups × the steps of
+``--hours`` × ``--bounds`` + 1 buckets, every step at once (``quantiles``) against the
+one-step reference per (group, step) (the baseline), in the same run; nothing is loaded.
+
 ``--profile``: no Prometheus; the evaluator runs once in this thread under cProfile (its
 store reads on vigil's event loop, as the API runs them) and the top functions print.
 
@@ -116,11 +120,15 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="cProfile vigil's evaluator only")
+    ap.add_argument("--quantile", action="store_true", help="histogram_quantile alone")
     ap.add_argument(
         "--query",
         default=f"histogram_quantile(0.9, sum by (le, job) (rate({NAME}_bucket[5m])))",
     )
     a = ap.parse_args()
+    if a.quantile:
+        quantile_only(a.series, a.hours * 60 - 59, a.bounds + 1, a.rounds)
+        return
     minutes = a.hours * 60
     end = int(time.time()) // 60 * 60 - 600
     start = end - minutes * 60
@@ -195,6 +203,52 @@ def main() -> None:
             f"  answers: {compare(body['data']['result'], other['data']['result'])}",
             flush=True,
         )
+
+
+def quantile_only(groups: int, steps: int, buckets: int, rounds: int) -> None:
+    """``histogram_quantile`` over random cumulative buckets: all steps at once vs the
+    one-step reference (``quantiles._reference``, one group at a time)."""
+    from vigil.query.promql import quantiles
+    from vigil.query.promql.names import Labels
+    from vigil.query.promql.values import Vector
+
+    rng = np.random.default_rng(0)
+    les = [f"{0.005 * 2**k:g}" for k in range(buckets - 1)] + ["+Inf"]
+    labels: list[Labels] = [
+        (("instance", f"i{g}"), ("le", le)) for g in range(groups) for le in les
+    ]
+    counts = rng.poisson(5, size=(groups, buckets, steps)).cumsum(axis=1)
+    vec = Vector(
+        labels, counts.reshape(-1, steps).astype(float), np.ones((len(labels), steps), bool)
+    )
+    q = np.full(steps, 0.9)
+    members = [
+        sorted((float(le.replace("+Inf", "inf")), g * buckets + j) for j, le in enumerate(les))
+        for g in range(groups)
+    ]
+
+    def reference() -> list[Any]:
+        return [quantiles._reference(q, vec, m)[0] for m in members]
+
+    best: dict[str, list[float]] = {"one step at a time (baseline)": [], "all steps at once": []}
+    loads = []
+    for _ in range(rounds):
+        ways = (reference, lambda: quantiles.histogram_quantile(q, vec))
+        for label, fn in zip(best, ways, strict=True):
+            loads.append(os.getloadavg()[0])
+            t = time.perf_counter()
+            fn()
+            best[label].append(time.perf_counter() - t)
+    same = np.array_equal(np.vstack(reference()), quantiles.histogram_quantile(q, vec).values)
+    base, mine = best.values()
+    print(
+        f"histogram_quantile: {groups} groups x {steps} steps x {buckets} buckets\n"
+        f"  load average (1 min) during the rounds: {min(loads):.1f}-{max(loads):.1f}\n"
+        + "".join(f"  {k:30s} {figures(v)}\n" for k, v in best.items())
+        + f"  ratio {min(mine) / min(base):.3f} (best),"
+        f" {statistics.median(mine) / statistics.median(base):.3f} (median); answers equal: {same}",
+        flush=True,
+    )
 
 
 def profile(vigil: InProcessVigil, params: dict[str, Any]) -> None:
