@@ -184,8 +184,8 @@ def test_explicit_histogram_reads_as_classic_buckets(
 
 
 def test_exponential_histogram_reads_as_buckets_at_its_edges(vigil: InProcessVigil) -> None:
-    # The first export spans the whole range, so the buckets' bounds never change (a change
-    # sets a new baseline at ingest: that export's increase is not stored).
+    # The first export spans the whole range, so the buckets' bounds never change (range
+    # growth: tests/test_otlp_histogram_changes.py).
     batches = [(1, 300, 7), (3, 60, 120, 8, 9), (40, 45, 300)]
     service = f"svc-{uuid.uuid4().hex[:8]}"
     _export(vigil, service, AggregationTemporality.CUMULATIVE, exponential=True, batches=batches)
@@ -218,8 +218,9 @@ def test_le_is_written_as_prometheus_writes_it(vigil: InProcessVigil) -> None:
 
 def test_running_sums_over_changing_bounds_missing_sums_and_one_millisecond() -> None:
     """``histograms._samples`` (pure): the counters start from what the rows before the
-    read added; a bound only some rows have accumulates those rows; a row without a sum
-    adds no ``_sum`` sample; two rows at one millisecond give one sample, after both."""
+    read added; a row without a bound adds its count at its largest bound below it; a row
+    without a sum adds no ``_sum`` sample; two rows at one millisecond give one sample,
+    after both."""
     import pyarrow as pa
 
     from vigil.query.promql.histograms import _samples
@@ -233,13 +234,15 @@ def test_running_sums_over_changing_bounds_missing_sums_and_one_millisecond() ->
             "lbl": [lbl] * 5,
         }
     )
-    pair = pa.struct([("1", pa.list_(pa.float64())), ("2", pa.list_(pa.float64()))])
+    # Before the read: one layout with bound 1 (count 4 at or below it), one without
+    # buckets (a row of count and sum only).
     before = pa.table(
         {
-            "series_id": pa.array([7], pa.uint64()),
-            "c": [10.0],
-            "v": [100.0],
-            "m": pa.array([{"1": [1.0], "2": [4.0]}], pair),
+            "series_id": pa.array([7, 7], pa.uint64()),
+            "bs": pa.array([[1.0], []], pa.list_(pa.float64())),
+            "c": [8.0, 2.0],
+            "v": [90.0, 10.0],
+            "m": pa.array([[4.0], []], pa.list_(pa.float64())),
         }
     )
     rows = pa.table(
@@ -257,5 +260,6 @@ def test_running_sums_over_changing_bounds_missing_sums_and_one_millisecond() ->
     assert out[0] == ([1000, 2000], [13.0, 16.0])  # _count: 10 + 3, then + 2 + 1
     assert out[1] == ([1000, 2000], [106.0, 107.5])  # _sum: the NaN row adds nothing
     assert out[2] == ([1000, 2000], [5.0, 6.0])  # le=1: 4 + 1, then + 0 + 1
-    assert out[3] == ([2000], [2.0])  # le=2: only the rows that have it, 1 + 1
+    # le=2: row 1 (bounds [1]) adds its count at 1; so does the layout before the read
+    assert out[3] == ([1000, 2000], [5.0, 7.0])
     assert out[4] == ([1000, 2000], [13.0, 16.0])  # +Inf: the count

@@ -109,8 +109,9 @@ def test_exponential_histogram_becomes_explicit_buckets() -> None:
     assert decoded.rejected.count == 0
     cols = decoded.metrics
     assert cols is not None
-    assert cols.bounds == [[-1.0, 0.0, 2.0]]
-    assert cols.buckets == [[0, 1, 2, 3]]
+    # Every cell with both edges; the buckets below -2 and above 4 are empty.
+    assert cols.bounds == [[-2.0, -1.0, 0.0, 2.0, 4.0]]
+    assert cols.buckets == [[0, 0, 1, 2, 3, 0]]
     assert cols.unit == ["Milliseconds"]
 
 
