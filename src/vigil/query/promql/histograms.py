@@ -27,6 +27,13 @@ under its own name (``names``), as the series Prometheus' OTLP translation makes
 
 The virtual series are found in SQL like stored ones (``virtual_series_sql``): the
 matchers run on the labels above, ``le`` formatted in SQL, so one formatting exists.
+
+A name clash (a metric stored as ``x_count`` — or ``x_sum``, ``x_bucket`` with an ``le``
+dimension — with the very labels of histogram ``x``'s virtual series): the stored series
+wins and that virtual series is not made, whatever the time range, so a label set is one
+series and means one thing (the histogram's count stays readable as
+``x_bucket{le="+Inf"}``). Prometheus' OTLP translation would write both into one series,
+interleaving their samples.
 """
 
 from __future__ import annotations
@@ -133,6 +140,15 @@ def virtual_series_sql(
                 WHERE tenant = {{tenant:String}} AND namespace != '{PROMETHEUS_NAMESPACE}'
                 GROUP BY namespace, name, series_id))
         WHERE {" AND ".join(pre)}"""
+    # Stored series named like a candidate's virtual ones, in the candidates' namespaces.
+    clashing = f"""
+        SELECT {_canonical(labels_sql())} FROM (
+            SELECT namespace, name, any(dimensions) AS dims
+            FROM metric_series
+            WHERE tenant = {{tenant:String}} AND namespace IN (SELECT namespace FROM cand)
+              AND {metric_sql()} IN (SELECT concat(metric, sfx) FROM cand
+                                     ARRAY JOIN {list(SUFFIXES)!r} AS sfx)
+            GROUP BY namespace, name, series_id)"""
     return f"""
         WITH cand AS ({candidates})
         SELECT series_id, namespace, name, lbl, suffix, bound FROM (
@@ -158,7 +174,12 @@ def virtual_series_sql(
             ARRAY JOIN arrayConcat([('_count', nan), ('_sum', nan)],
                 if(h.bucketed, arrayPushBack(arrayMap(b -> ('_bucket', b), h.bs),
                                              ('_bucket', inf)), [])) AS p)
-        WHERE {" AND ".join(where)}"""
+        WHERE {" AND ".join(where)} AND {_canonical("lbl")} NOT IN ({clashing})"""
+
+
+def _canonical(lbl: str) -> str:
+    """A labels map as a sorted array of its non-empty pairs: equal for equal label sets."""
+    return f"arraySort(arrayFilter(x -> x.2 != '', arrayZip(mapKeys({lbl}), mapValues({lbl}))))"
 
 
 async def select(
