@@ -253,6 +253,17 @@ def test_explicit_bounds_change_is_a_reset_not_a_loss(vigil: InProcessVigil) -> 
     ).json()
     (matrix,) = body["data"]["result"]
     assert [float(v) for _, v in matrix["values"]] == [4, 7, 16, 18, 19]
+    # A read starting after the first three rows (two layouts) adds what they counted.
+    body = httpx.get(
+        f"{vigil.url}/prometheus/api/v1/query",
+        params={
+            "query": f'rpc_bucket{{le="4",{sel[1:-1]}}}[1500ms]',
+            "time": (s0 + 5 * second) / 1e9,
+        },
+        timeout=60,
+    ).json()
+    (matrix,) = body["data"]["result"]
+    assert [float(v) for _, v in matrix["values"]] == [1 + 1 + 6 + 1, 1 + 1 + 6 + 1 + 1]
 
     count, total = _count_and_sum(vigil, service, "rpc", [], s0 // 10**9)
     assert (count, total) == (19.0, 75.5)
