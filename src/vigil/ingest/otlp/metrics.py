@@ -337,4 +337,8 @@ def _exponential_buckets(exp: Exponential) -> tuple[list[float], list[int]]:
         bounds, buckets, _ = layout(exp)
     except OverflowError:
         raise ItemRejected("exponential histogram bucket bounds overflow") from None
+    if any(a >= b for a, b in itertools.pairwise(bounds)):
+        # A zero threshold reaching past the lowest positive bucket (or above the highest
+        # negative one) leaves no order to store the buckets in.
+        raise ItemRejected("exponential histogram zero_threshold overlaps its buckets")
     return bounds, buckets
