@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, insert, inspect, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text, update
 
 from vigil.state.db import log_groups, open_state
 
@@ -39,39 +39,50 @@ def _group(name: str) -> dict[str, object]:
 def test_released_savepoint_rolls_back_with_its_transaction(engine: Engine) -> None:
     # The shape of Escalations._open_in: a read, an insert under a savepoint (released),
     # then more writes, then a failure: nothing of it may stay.
-    with pytest.raises(Boom), engine.begin() as conn:
-        conn.execute(select(log_groups).where(log_groups.c.name == "a")).first()
-        with conn.begin_nested():
-            conn.execute(insert(log_groups).values(_group("a")))
-        conn.execute(insert(log_groups).values(_group("b")))
-        raise Boom
+    def fails() -> None:
+        with engine.begin() as conn:
+            conn.execute(select(log_groups).where(log_groups.c.name == "a")).first()
+            with conn.begin_nested():
+                conn.execute(insert(log_groups).values(_group("a")))
+            conn.execute(insert(log_groups).values(_group("b")))
+            raise Boom
+
+    with pytest.raises(Boom):
+        fails()
     assert _groups(engine) == []
 
 
 def test_savepoint_first_then_rollback(engine: Engine) -> None:
     # The savepoint is the transaction's first statement (no read before it).
-    with engine.connect() as conn:
-        with conn.begin() as tx:
-            with conn.begin_nested():
-                conn.execute(insert(log_groups).values(_group("a")))
-            tx.rollback()
+    with engine.connect() as conn, conn.begin() as tx:
+        with conn.begin_nested():
+            conn.execute(insert(log_groups).values(_group("a")))
+        tx.rollback()
     assert _groups(engine) == []
 
 
 def test_rolled_back_savepoint_keeps_the_rest(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(insert(log_groups).values(_group("a")))
-        with pytest.raises(Boom), conn.begin_nested():
+    def fails(conn: Connection) -> None:
+        with conn.begin_nested():
             conn.execute(insert(log_groups).values(_group("b")))
             raise Boom
+
+    with engine.begin() as conn:
+        conn.execute(insert(log_groups).values(_group("a")))
+        with pytest.raises(Boom):
+            fails(conn)
     assert _groups(engine) == ["a"]
 
 
 def test_ddl_is_transactional(engine: Engine) -> None:
     # Migrations run in one transaction: a failing one leaves no half-made table.
-    with pytest.raises(Boom), engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE half_made (x INTEGER)")
-        raise Boom
+    def fails() -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE half_made (x INTEGER)")
+            raise Boom
+
+    with pytest.raises(Boom):
+        fails()
     assert "half_made" not in inspect(engine).get_table_names()
 
 
@@ -107,7 +118,7 @@ def test_read_then_write_is_not_interleaved(engine: Engine) -> None:
                     assert second_done is not None
                     assert not second_done.wait(0.3), "a writer committed inside our read"
                 conn.execute(update(log_groups).where(row).values(retention_days=value + 1))
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:  # reported below
             errors.append(e)
         finally:
             if done is not None:
