@@ -165,7 +165,7 @@ cdef double number(Reader* r, bint* integer) except? -1.0:
     exponent -= frac_digits
     # Exact mantissa and power of ten: one correctly rounded operation (Clinger's fast
     # path), the same double as a full conversion.
-    if digits <= 19 and mantissa <= 9007199254740992 and -22 <= exponent <= 22:
+    if digits <= 19 and mantissa <= 9007199254740992ULL and -22 <= exponent <= 22:
         v = <double>mantissa
         if exponent >= 0:
             v = v * POW10[exponent]

@@ -320,7 +320,7 @@ cdef class LogsDecoder(Walker):
                 rd_fixed64(&p, end, &observed)
             elif f == 2 and wt == WT_VARINT:
                 rd_varint(&p, end, &v)
-                severity = <int32_t><uint32_t>(v & 0xFFFFFFFF)
+                severity = <int32_t><uint32_t>(v & 0xFFFFFFFFULL)
             elif f == 3 and wt == WT_LEN:
                 rd_string(&p, end, &sev_text, &sev_text_end)
             elif f == 5 and wt == WT_LEN:
@@ -551,7 +551,7 @@ cdef class TracesDecoder(Walker):
                 rd_string(&p, end, &name, &name_end)
             elif f == 6 and wt == WT_VARINT:
                 rd_varint(&p, end, &v)
-                kind = <int32_t><uint32_t>(v & 0xFFFFFFFF)
+                kind = <int32_t><uint32_t>(v & 0xFFFFFFFFULL)
             elif f == 7 and wt == WT_I64:
                 rd_fixed64(&p, end, &start)
             elif f == 8 and wt == WT_I64:
@@ -724,7 +724,7 @@ cdef int read_status(cptr p, cptr end, cptr* message, cptr* message_end, int32_t
             rd_string(&p, end, message, message_end)
         elif f == 3 and wt == WT_VARINT:
             rd_varint(&p, end, &v)
-            code[0] = <int32_t><uint32_t>(v & 0xFFFFFFFF)
+            code[0] = <int32_t><uint32_t>(v & 0xFFFFFFFFULL)
         else:
             skip_field(&p, end, wt)
     return 0
@@ -878,7 +878,7 @@ cdef class MetricsDecoder(Walker):
                 points += 1
             elif f == 2 and wt == WT_VARINT and kind != D_GAUGE:
                 rd_varint(&q, data_end, &v)
-                temporality = <int32_t><uint32_t>(v & 0xFFFFFFFF)
+                temporality = <int32_t><uint32_t>(v & 0xFFFFFFFFULL)
             elif f == 3 and wt == WT_VARINT and kind == D_SUM:
                 rd_varint(&q, data_end, &v)
                 monotonic = v != 0
