@@ -26,6 +26,12 @@ from vigil.ingest.otlp.metrics import _stream_id, cloudwatch_unit
 
 include "_wire_core.pxi"
 
+# The limits as C integers: compared with a Python constant, every record's length was
+# boxed into a Python int first.
+cdef int64_t C_MAX_BODY_BYTES = MAX_BODY_BYTES
+cdef int64_t C_MAX_EXPANDED_RESOURCE_BYTES = MAX_EXPANDED_RESOURCE_BYTES
+cdef int64_t C_MAX_FUTURE_NS = MAX_FUTURE_NS
+
 if sys.byteorder != "little":  # pragma: no cover - the buffers are written in host order
     raise ImportError("the native OTLP decoders need a little-endian machine")
 
@@ -33,7 +39,7 @@ _complex_text = complex_value_text
 
 
 cdef inline int64_t future_limit(int64_t now_ns):
-    return now_ns + <int64_t>MAX_FUTURE_NS
+    return now_ns + C_MAX_FUTURE_NS
 
 
 cdef bint all_zero(cptr raw, Py_ssize_t n) noexcept:
@@ -214,7 +220,7 @@ cdef class Walker:
     cdef int spend(self, Py_ssize_t size) except -1:
         """As the reference's ExpansionBudget: too much repeated resource fails the request."""
         self.expanded += size
-        if self.expanded > MAX_EXPANDED_RESOURCE_BYTES:
+        if self.expanded > C_MAX_EXPANDED_RESOURCE_BYTES:
             raise RequestError(expansion_message())
         return 0
 
@@ -366,9 +372,9 @@ cdef class LogsDecoder(Walker):
         else:
             text = sev_text
             text_len = 0
-        if text_len > MAX_BODY_BYTES:
+        if text_len > C_MAX_BODY_BYTES:
             chars = utf8_chars(text, text_len)
-            if chars > MAX_BODY_BYTES:
+            if chars > C_MAX_BODY_BYTES:
                 return self.reject(
                     f"log body of {chars} characters is over the limit of {MAX_BODY_BYTES}")
         problem = self.attrs.problem("attribute")
