@@ -184,8 +184,8 @@ def test_explicit_histogram_reads_as_classic_buckets(
 
 
 def test_exponential_histogram_reads_as_buckets_at_its_edges(vigil: InProcessVigil) -> None:
-    # The first export spans the whole range, so the buckets' bounds never change (a change
-    # sets a new baseline at ingest: that export's increase is not stored).
+    # The first export spans the whole range, so the buckets' bounds never change (range
+    # growth: tests/test_otlp_histogram_changes.py).
     batches = [(1, 300, 7), (3, 60, 120, 8, 9), (40, 45, 300)]
     service = f"svc-{uuid.uuid4().hex[:8]}"
     _export(vigil, service, AggregationTemporality.CUMULATIVE, exponential=True, batches=batches)
@@ -218,8 +218,9 @@ def test_le_is_written_as_prometheus_writes_it(vigil: InProcessVigil) -> None:
 
 def test_running_sums_over_changing_bounds_missing_sums_and_one_millisecond() -> None:
     """``histograms._samples`` (pure): the counters start from what the rows before the
-    read added; a bound only some rows have accumulates those rows; a row without a sum
-    adds no ``_sum`` sample; two rows at one millisecond give one sample, after both."""
+    read added; a row without a bound adds its count at its largest bound below it; a row
+    without a sum adds no ``_sum`` sample; two rows at one millisecond give one sample,
+    after both."""
     import pyarrow as pa
 
     from vigil.query.promql.histograms import _samples
@@ -233,13 +234,15 @@ def test_running_sums_over_changing_bounds_missing_sums_and_one_millisecond() ->
             "lbl": [lbl] * 5,
         }
     )
-    pair = pa.struct([("1", pa.list_(pa.float64())), ("2", pa.list_(pa.float64()))])
+    # Before the read: one layout with bound 1 (count 4 at or below it), one without
+    # buckets (a row of count and sum only).
     before = pa.table(
         {
-            "series_id": pa.array([7], pa.uint64()),
-            "c": [10.0],
-            "v": [100.0],
-            "m": pa.array([{"1": [1.0], "2": [4.0]}], pair),
+            "series_id": pa.array([7, 7], pa.uint64()),
+            "bs": pa.array([[1.0], []], pa.list_(pa.float64())),
+            "c": [8.0, 2.0],
+            "v": [90.0, 10.0],
+            "m": pa.array([[4.0], []], pa.list_(pa.float64())),
         }
     )
     rows = pa.table(
@@ -257,5 +260,95 @@ def test_running_sums_over_changing_bounds_missing_sums_and_one_millisecond() ->
     assert out[0] == ([1000, 2000], [13.0, 16.0])  # _count: 10 + 3, then + 2 + 1
     assert out[1] == ([1000, 2000], [106.0, 107.5])  # _sum: the NaN row adds nothing
     assert out[2] == ([1000, 2000], [5.0, 6.0])  # le=1: 4 + 1, then + 0 + 1
-    assert out[3] == ([2000], [2.0])  # le=2: only the rows that have it, 1 + 1
+    # le=2: row 1 (bounds [1]) adds its count at 1; so does the layout before the read
+    assert out[3] == ([1000, 2000], [5.0, 7.0])
     assert out[4] == ([1000, 2000], [13.0, 16.0])  # +Inf: the count
+
+
+def test_a_stored_series_named_like_a_virtual_one_wins(vigil: InProcessVigil) -> None:
+    """An OTLP service sends histogram ``x`` and, under the names of its virtual series,
+    gauges: ``x_count`` and ``x_bucket{le="1"}`` with the histogram's very labels (they
+    clash: the stored series is listed and read, once; the virtual one is not made) and
+    ``x_sum`` with other labels (no clash: both)."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import AGGREGATION_TEMPORALITY_DELTA
+
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    now = time.time_ns()
+    request = ExportMetricsServiceRequest()
+    rm = request.resource_metrics.add()
+    attr = rm.resource.attributes.add()
+    attr.key, attr.value.string_value = "service.name", service
+    scope = rm.scope_metrics.add()
+    hist = scope.metrics.add()
+    hist.name = "x"
+    hist.histogram.aggregation_temporality = AGGREGATION_TEMPORALITY_DELTA
+    point = hist.histogram.data_points.add()
+    point.start_time_unix_nano, point.time_unix_nano = now - 10**9, now
+    point.explicit_bounds.extend([1.0, 2.0])
+    point.bucket_counts.extend([1, 2, 0])
+    point.count, point.sum = 3, 5.0
+    a = point.attributes.add()
+    a.key, a.value.string_value = "route", "/a"
+    for name, value, labels in [
+        ("x_count", 42.0, {"route": "/a"}),
+        ("x_bucket", 7.0, {"route": "/a", "le": "1"}),
+        ("x_sum", 9.0, {"route": "/b"}),
+    ]:
+        gauge = scope.metrics.add()
+        gauge.name = name
+        gp = gauge.gauge.data_points.add()
+        gp.time_unix_nano, gp.as_double = now, value
+        for k, v in labels.items():
+            a = gp.attributes.add()
+            a.key, a.value.string_value = k, v
+    response = httpx.post(
+        f"{vigil.otlp_http_url}/v1/metrics",
+        content=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    assert response.status_code == 200, response.text
+
+    ns = f'cloudwatch_namespace="{service}"'
+    at = now / 1e9 + 1
+    with _client(vigil) as http:
+        _wait(http, f"x_count{{{ns}}}")
+
+        def read(query: str) -> list[tuple[str, str, str, float]]:
+            body = http.get("/query", params={"query": query, "time": at}).json()
+            assert body["status"] == "success", body
+            return sorted(
+                (
+                    r["metric"]["__name__"],
+                    r["metric"].get("route", ""),
+                    r["metric"].get("le", ""),
+                    float(r["value"][1]),
+                )
+                for r in body["data"]["result"]
+            )
+
+        assert read(f"x_count{{{ns}}}") == [("x_count", "/a", "", 42.0)]
+        assert read(f"x_sum{{{ns}}}") == [("x_sum", "/a", "", 5.0), ("x_sum", "/b", "", 9.0)]
+        assert read(f"x_bucket{{{ns}}}") == [
+            ("x_bucket", "/a", "+Inf", 3.0),
+            ("x_bucket", "/a", "1", 7.0),
+            ("x_bucket", "/a", "2", 3.0),
+        ]
+        every = read(f'{{__name__=~"x.*",{ns}}}')
+        assert len(every) == len({e[:3] for e in every}) == 7
+
+        # Over a range too: one x_count series, the gauge's.
+        body = http.get(
+            "/query_range",
+            params={"query": f"x_count{{{ns}}}", "start": at - 60, "end": at, "step": 15},
+        ).json()
+        (only,) = body["data"]["result"]
+        assert {float(v) for _, v in only["values"]} == {42.0}
+
+        series = http.get("/series", params={"match[]": f"{{{ns}}}"}).json()["data"]
+        keys = [tuple(sorted(s.items())) for s in series]
+        assert len(keys) == len(set(keys)) == 7
+        names = http.get("/label/__name__/values", params={"match[]": f"{{{ns}}}"}).json()
+        assert names["data"] == ["x", "x_bucket", "x_count", "x_sum"]

@@ -109,9 +109,28 @@ def test_exponential_histogram_becomes_explicit_buckets() -> None:
     assert decoded.rejected.count == 0
     cols = decoded.metrics
     assert cols is not None
-    assert cols.bounds == [[-1.0, 0.0, 2.0]]
-    assert cols.buckets == [[0, 1, 2, 3]]
+    # Every cell with both edges; the buckets below -2 and above 4 are empty.
+    assert cols.bounds == [[-2.0, -1.0, 0.0, 2.0, 4.0]]
+    assert cols.buckets == [[0, 0, 1, 2, 3, 0]]
     assert cols.unit == ["Milliseconds"]
+
+
+def test_exponential_histogram_zero_threshold_over_its_buckets_is_refused() -> None:
+    req = ExportMetricsServiceRequest()
+    metric = Metric(name="lat", unit="ms")
+    metric.exponential_histogram.aggregation_temporality = AGGREGATION_TEMPORALITY_DELTA
+    point = ExponentialHistogramDataPoint(
+        time_unix_nano=10**18, count=3, sum=9.0, scale=0, zero_count=1, zero_threshold=5.0
+    )
+    point.positive.offset = 0
+    point.positive.bucket_counts.extend([2])  # (1, 2], below the zero threshold
+    metric.exponential_histogram.data_points.append(point)
+    req.resource_metrics.add().scope_metrics.add().metrics.append(metric)
+    decoded = decode_metrics(req, "t", 10**18)
+    assert decoded.rejected.count == 1
+    assert "zero_threshold" in decoded.rejected.text()
+    assert decoded.metrics is not None
+    assert len(decoded.metrics) == 0
 
 
 def test_units() -> None:

@@ -9,13 +9,16 @@ answers with an OTLP partial success). Items are refused one by one, never trunc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 
 from vigil.model.logs import LogColumns
 from vigil.model.metrics import MetricColumns
 from vigil.model.spans import SpanColumns
+
+if TYPE_CHECKING:
+    from vigil.ingest.otlp.exponential import Exponential
 
 Signal = Literal["logs", "traces", "metrics"]
 
@@ -63,6 +66,9 @@ class CumulativePoint:
     count: float = 0.0  # histograms only
     bounds: list[float] | None = None  # histograms only; None for sums
     buckets: list[int] | None = None
+    # An exponential histogram's own buckets (``bounds``/``buckets`` are their explicit
+    # form): the converter needs them to difference points whose scale changed.
+    exponential: Exponential | None = None
 
 
 @dataclass(slots=True)

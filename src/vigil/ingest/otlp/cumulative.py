@@ -10,9 +10,15 @@ Rules (README "Model and mapping"):
   counter restarted from 0 and counted that much since). A start time that moves backwards
   sets a new baseline instead.
 * A point not newer than the previous one of its stream is refused (a duplicate or late).
-* Histograms: count, sum and every bucket are differenced; a change of bucket bounds sets
-  a new baseline. min and max of a cumulative histogram do not survive differencing and
-  are stored as NaN.
+* Histograms: count, sum and every bucket are differenced. An exponential histogram whose
+  scale went down (its range grew) is differenced after the previous point is downscaled
+  into the new buckets (``exponential.previous_in``). Anything else that cannot continue the
+  previous point is a reset, like a counter's: the count went down, a bucket went down,
+  explicit bounds changed, an exponential scale went up: the point itself is stored as
+  the delta (Prometheus' counter-reset rule for native histograms, which treats changed
+  custom bounds and a finer schema as resets; nothing is dropped, where the collector's
+  ``cumulativetodelta`` drops such a point). min and max of a cumulative histogram do not
+  survive differencing and are stored as NaN.
 
 State lives in memory; converted sum rows keep the cumulative value and start time, so
 after a restart ``prime`` reloads each stream's last state from the store and conversion
@@ -26,6 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from vigil.ingest.interface import CumulativePoint, Rejections
+from vigil.ingest.otlp.exponential import Exponential, previous_in
 from vigil.model.metrics import MetricColumns, PointKind
 
 
@@ -37,6 +44,7 @@ class StreamState:
     count: float = 0.0
     bounds: list[float] | None = None
     buckets: list[int] | None = None
+    exponential: Exponential | None = None
 
 
 class CumulativeConverter:
@@ -84,7 +92,13 @@ class CumulativeConverter:
 
     def _remember(self, point: CumulativePoint) -> None:
         self._states[point.stream_id] = StreamState(
-            point.start_time, point.timestamp, point.value, point.count, point.bounds, point.buckets
+            point.start_time,
+            point.timestamp,
+            point.value,
+            point.count,
+            point.bounds,
+            point.buckets,
+            point.exponential,
         )
         self._states.move_to_end(point.stream_id)
         while len(self._states) > self._max_streams:
@@ -126,13 +140,31 @@ def _sum_delta(point: CumulativePoint, previous: StreamState, out: MetricColumns
     )
 
 
+def _previous_buckets(point: CumulativePoint, previous: StreamState) -> list[int] | None:
+    """The previous point's bucket counts in the point's buckets; None: not comparable."""
+    assert point.buckets is not None
+    if previous is _ZERO:
+        return [0] * len(point.buckets)
+    if point.exponential is not None and previous.exponential is not None:
+        return previous_in(point.exponential, previous.exponential)
+    if (
+        point.exponential is not None
+        or previous.exponential is not None
+        or point.bounds != previous.bounds
+        or previous.buckets is None
+        or len(previous.buckets) != len(point.buckets)
+    ):
+        return None
+    return previous.buckets
+
+
 def _histogram_delta(point: CumulativePoint, previous: StreamState, out: MetricColumns) -> None:
     restarted = _restarted(point, previous)
-    if restarted is None or (previous is not _ZERO and point.bounds != previous.bounds):
+    if restarted is None:
         return
     assert point.buckets is not None
-    old_buckets = previous.buckets or [0] * len(point.buckets)
-    if restarted or point.count < previous.count or len(old_buckets) != len(point.buckets):
+    old_buckets = _previous_buckets(point, previous)
+    if restarted or old_buckets is None or point.count < previous.count:
         count, total, buckets = point.count, point.value, list(point.buckets)
     else:
         count = point.count - previous.count

@@ -9,7 +9,8 @@ dimensions = the point's attributes, sorted; unit mapped to CloudWatch names whe
 * Cumulative monotonic Sum, cumulative Histogram/ExponentialHistogram, Summary: handed to
   the pipeline as ``CumulativePoint`` (per-stream conversion to deltas needs state).
 * Delta Histogram and ExponentialHistogram: one histogram row (count, sum, min, max,
-  explicit bounds and bucket counts; exponential buckets are converted to explicit bounds).
+  explicit bounds and bucket counts; exponential buckets are converted to explicit bounds,
+  ``exponential.layout``; a cumulative one also keeps its own buckets for the converter).
 Refused: zero time, time (or start time) more than 2 h ahead, NaN or infinite values, bucket
 counts that do not match the bounds. Points flagged "no recorded value" are skipped silently.
 """
@@ -34,6 +35,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 
 from vigil.ingest.interface import CumulativePoint, Decoded, ItemRejected
 from vigil.ingest.otlp.common import Pairs, attributes
+from vigil.ingest.otlp.exponential import Exponential, layout
 from vigil.model.common import MAX_FUTURE_NS
 from vigil.model.metrics import MetricColumns, PointKind
 
@@ -159,11 +161,11 @@ def _decode_metric(metric: Metric, ctx: _MetricContext, now_ns: int, out: Decode
                 bounds, buckets = _explicit_buckets(point)
                 _histogram(out, ctx, point, dims, data.aggregation_temporality, bounds, buckets)
             elif which == "exponential_histogram":
-                try:
-                    bounds, buckets = _exponential_buckets(point)
-                except OverflowError:
-                    raise ItemRejected("exponential histogram bucket bounds overflow") from None
-                _histogram(out, ctx, point, dims, data.aggregation_temporality, bounds, buckets)
+                exp = _exponential(point)
+                bounds, buckets = _exponential_buckets(exp)
+                _histogram(
+                    out, ctx, point, dims, data.aggregation_temporality, bounds, buckets, exp
+                )
             elif which == "summary":
                 _cumulative(
                     out, ctx, point, dims, point.sum, count=point.count, bounds=[], buckets=[]
@@ -231,6 +233,7 @@ def _cumulative(
     count: float = 0.0,
     bounds: list[float] | None = None,
     buckets: list[int] | None = None,
+    exponential: Exponential | None = None,
 ) -> None:
     if not math.isfinite(value):
         raise ItemRejected(f"value {value} is not a finite number")
@@ -248,6 +251,7 @@ def _cumulative(
             count=count,
             bounds=bounds,
             buckets=buckets,
+            exponential=exponential,
         )
     )
 
@@ -260,6 +264,7 @@ def _histogram(
     temporality: int,
     bounds: list[float],
     buckets: list[int],
+    exponential: Exponential | None = None,
 ) -> None:
     total = point.sum if point.HasField("sum") else math.nan
     if not math.isnan(total) and not math.isfinite(total):
@@ -274,6 +279,7 @@ def _histogram(
             count=point.count,
             bounds=bounds,
             buckets=buckets,
+            exponential=exponential,
         )
         return
     assert out.metrics is not None
@@ -315,24 +321,24 @@ def _explicit_buckets(point: HistogramDataPoint) -> tuple[list[float], list[int]
     return bounds, buckets
 
 
-def _exponential_buckets(point: ExponentialHistogramDataPoint) -> tuple[list[float], list[int]]:
-    """Exponential buckets as explicit ones: bucket i covers (base**i, base**(i+1)]."""
+def _exponential(point: ExponentialHistogramDataPoint) -> Exponential:
     if not -10 <= point.scale <= 20:
         raise ItemRejected(f"exponential histogram scale {point.scale} is not in -10..20")
-    base = 2.0 ** (2.0**-point.scale)
-    # (upper bound, count) per bucket, in increasing order of the bucket's values.
-    cells: list[tuple[float, int]] = []
-    neg = point.negative
-    for i in reversed(range(len(neg.bucket_counts))):
-        cells.append((-(base ** (neg.offset + i)), neg.bucket_counts[i]))
-    if point.zero_count or not cells:
-        cells.append((point.zero_threshold, point.zero_count))
-    pos = point.positive
-    for i, count in enumerate(pos.bucket_counts):
-        cells.append((base ** (pos.offset + i + 1), count))
-    if sum(c for _, c in cells) != point.count:
+    exp = Exponential.of(point)
+    if exp.zero_count + sum(exp.positive) + sum(exp.negative) != point.count:
         raise ItemRejected("exponential histogram bucket counts do not add up to its count")
-    bounds = [upper for upper, _ in cells[:-1]]
-    if any(not math.isfinite(b) for b in bounds):
-        raise ItemRejected("exponential histogram bucket bounds overflow")
-    return bounds, [c for _, c in cells]
+    return exp
+
+
+def _exponential_buckets(exp: Exponential) -> tuple[list[float], list[int]]:
+    """Exponential buckets as explicit ones (``exponential.layout``: each cell with both
+    edges, the buckets below and above them empty)."""
+    try:
+        bounds, buckets, _ = layout(exp)
+    except OverflowError:
+        raise ItemRejected("exponential histogram bucket bounds overflow") from None
+    if any(a >= b for a, b in itertools.pairwise(bounds)):
+        # A zero threshold reaching past the lowest positive bucket (or above the highest
+        # negative one) leaves no order to store the buckets in.
+        raise ItemRejected("exponential histogram zero_threshold overlaps its buckets")
+    return bounds, buckets

@@ -17,12 +17,23 @@ under its own name (``names``), as the series Prometheus' OTLP translation makes
   Prometheus; absolute values count from the first row vigil stored, and an SDK restart
   shows as no reset (the increase is the same). This is what the collector's Prometheus
   exporter does with delta histograms (it accumulates them).
-* a bound present in some rows and not others (the bounds changed, or an exponential
-  histogram — stored with explicit bounds at its bucket edges — whose range moved)
-  accumulates only the rows that have it.
+* a bound ``b`` missing from some rows (the bounds changed, or an exponential histogram —
+  stored with explicit bounds at both edges of its cells — whose range moved or whose
+  scale went down): such a row adds its count at its largest bound below ``b`` (0 when it
+  has none). Exact for an exponential row when ``b`` lies outside its range (its buckets
+  below its lowest and above its highest edge are empty) or on one of its edges (a coarser
+  scale's edges are a finer one's); otherwise a lower bound. Every row so adds to every
+  ``le``: the buckets stay monotonic in ``le`` and keep counting across the change.
 
 The virtual series are found in SQL like stored ones (``virtual_series_sql``): the
 matchers run on the labels above, ``le`` formatted in SQL, so one formatting exists.
+
+A name clash (a metric stored as ``x_count`` — or ``x_sum``, ``x_bucket`` with an ``le``
+dimension — with the very labels of histogram ``x``'s virtual series): the stored series
+wins and that virtual series is not made, whatever the time range, so a label set is one
+series and means one thing (the histogram's count stays readable as
+``x_bucket{le="+Inf"}``). Prometheus' OTLP translation would write both into one series,
+interleaving their samples.
 """
 
 from __future__ import annotations
@@ -129,6 +140,15 @@ def virtual_series_sql(
                 WHERE tenant = {{tenant:String}} AND namespace != '{PROMETHEUS_NAMESPACE}'
                 GROUP BY namespace, name, series_id))
         WHERE {" AND ".join(pre)}"""
+    # Stored series named like a candidate's virtual ones, in the candidates' namespaces.
+    clashing = f"""
+        SELECT {_canonical(labels_sql())} FROM (
+            SELECT namespace, name, any(dimensions) AS dims
+            FROM metric_series
+            WHERE tenant = {{tenant:String}} AND namespace IN (SELECT namespace FROM cand)
+              AND {metric_sql()} IN (SELECT concat(metric, sfx) FROM cand
+                                     ARRAY JOIN {list(SUFFIXES)!r} AS sfx)
+            GROUP BY namespace, name, series_id)"""
     return f"""
         WITH cand AS ({candidates})
         SELECT series_id, namespace, name, lbl, suffix, bound FROM (
@@ -154,7 +174,12 @@ def virtual_series_sql(
             ARRAY JOIN arrayConcat([('_count', nan), ('_sum', nan)],
                 if(h.bucketed, arrayPushBack(arrayMap(b -> ('_bucket', b), h.bs),
                                              ('_bucket', inf)), [])) AS p)
-        WHERE {" AND ".join(where)}"""
+        WHERE {" AND ".join(where)} AND {_canonical("lbl")} NOT IN ({clashing})"""
+
+
+def _canonical(lbl: str) -> str:
+    """A labels map as a sorted array of its non-empty pairs: equal for equal label sets."""
+    return f"arraySort(arrayFilter(x -> x.2 != '', arrayZip(mapKeys({lbl}), mapValues({lbl}))))"
 
 
 async def select(
@@ -183,14 +208,16 @@ async def select(
         "lim": max_samples + 1,
     }
     # What the rows before the read add to each counter: the running sums' starting values.
+    # Per bucket layout (rows with the same bounds), as a bound missing from some rows
+    # still takes their count at their largest bound below it (``_samples``).
     before = await store.query_arrow(
-        f"""SELECT series_id, sum(count) AS c, sumIf(value, NOT isNaN(value)) AS v,
-                   sumMap(if({_BUCKETED}, bounds, []),
-                          if({_BUCKETED}, arrayMap(x -> toFloat64(x),
-                             arrayCumSum(arrayPopBack(buckets))), [])) AS m
+        f"""SELECT series_id, if({_BUCKETED}, bounds, []) AS bs, sum(count) AS c,
+                   sumIf(value, NOT isNaN(value)) AS v,
+                   sumForEach(if({_BUCKETED}, arrayMap(x -> toFloat64(x),
+                              arrayCumSum(arrayPopBack(buckets))), [])) AS m
             FROM metrics
             WHERE {where} AND timestamp < fromUnixTimestamp64Milli({{s:Int64}})
-            GROUP BY series_id""",
+            GROUP BY series_id, bs""",
         params,
         timeout=timeout,
     )
@@ -219,18 +246,29 @@ def _samples(virtual: pa.Table, before: pa.Table, rows: pa.Table) -> list[Sample
     """Running sums per virtual series (pure: Arrow tables in, samples out)."""
     base_c: dict[int, float] = {}
     base_v: dict[int, float] = {}
-    base_b: dict[tuple[int, float], float] = {}
-    for sid, c, v, m in zip(
+    layouts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for sid, bs, c, v, m in zip(
         before.column("series_id").to_pylist(),
+        before.column("bs").to_pylist(),
         before.column("c").to_pylist(),
         before.column("v").to_pylist(),
         before.column("m").to_pylist(),
         strict=True,
     ):
-        base_c[sid], base_v[sid] = float(c), float(v or 0.0)
-        keys, values = (m["1"], m["2"]) if isinstance(m, dict) else m
-        for b, x in zip(keys, values, strict=True):
-            base_b[(sid, b)] = float(x)
+        base_c[sid] = base_c.get(sid, 0.0) + float(c)
+        base_v[sid] = base_v.get(sid, 0.0) + float(v or 0.0)
+        if bs:
+            layouts.setdefault(sid, []).append((np.array(bs, np.float64), np.array(m, np.float64)))
+
+    def base_b(v_sid: int, bound: float) -> float:
+        """What the rows before the read add at ``bound``: each layout's count at its
+        largest bound at or below it."""
+        total = 0.0
+        for bs, cum in layouts.get(v_sid, ()):
+            k = int(np.searchsorted(bs, bound, side="right"))
+            if k:
+                total += float(cum[k - 1])
+        return total
 
     sid = rows.column("series_id").to_numpy().astype(np.uint64)
     t = rows.column("t").to_numpy().astype(np.int64)
@@ -292,14 +330,35 @@ def _samples(virtual: pa.Table, before: pa.Table, rows: pa.Table) -> list[Sample
             vals = base_v.get(v_sid, 0.0) + np.cumsum(value[a:b][ok])
         elif (grid := running(v_sid, a, b)) is not None and bound in grid[0]:
             times = t[a:b]
-            vals = base_b.get((v_sid, bound), 0.0) + grid[1][:, grid[0][bound]]
+            vals = base_b(v_sid, bound) + grid[1][:, grid[0][bound]]
         else:
-            lo, hi = off[a], off[b]
-            sel = flat_bounds[lo:hi] == bound
-            times = t[flat_row[lo:hi][sel]]
-            vals = base_b.get((v_sid, bound), 0.0) + np.cumsum(flat_cum[lo:hi][sel])
+            times, vals = _at_bound(bound, a, b, t, off, flat_bounds, flat_row, flat_cum)
+            vals = base_b(v_sid, bound) + vals
         out.append(_last_per_ms(labels, times, vals))
     return out
+
+
+def _at_bound(
+    bound: float,
+    a: int,
+    b: int,
+    t: np.ndarray,
+    off: np.ndarray,
+    flat_bounds: np.ndarray,
+    flat_row: np.ndarray,
+    flat_cum: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The running count at or below ``bound`` over rows [a, b) whose bounds differ: each
+    bucketed row adds its count at its largest bound at or below ``bound`` (0 if none)."""
+    lo, hi = off[a], off[b]
+    nb = np.diff(off[a : b + 1])
+    # How many of each row's (increasing) bounds are at or below ``bound``.
+    k = np.bincount(flat_row[lo:hi][flat_bounds[lo:hi] <= bound] - a, minlength=b - a)
+    at = np.zeros(b - a, np.float64)
+    has = k > 0
+    at[has] = flat_cum[(off[a:b] + k - 1)[has]]
+    bucketed = nb > 0
+    return t[a:b][bucketed], np.cumsum(at[bucketed])
 
 
 def _last_per_ms(labels: Any, times: np.ndarray, values: np.ndarray) -> Samples:
