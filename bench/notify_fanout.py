@@ -128,6 +128,7 @@ async def vigil_round(url: str, alarms: int, data: Path) -> tuple[float, int]:
     engine = open_state(str(data / "state.db"))
     settings = NotifySettings(pipeline=Settings(rates={}, flap_threshold=0))
     parts = NotifyParts(engine, settings)
+    await parts.start()  # the keys (ack and graph links), as the pillar's start loads them
     arn = (await parts.topics.create_topic("default", "arn:aws:sns:us-east-1:0", "t", {}, {})).arn
     for protocol, endpoint in (
         ("webhook", f"{url}/hook"),

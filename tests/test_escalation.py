@@ -220,14 +220,14 @@ def test_escalates_after_300s_then_ack_and_resolve(
 def test_timeline_steps_hide_the_secret_part_of_target_urls() -> None:
     # A policy level may name endpoints directly (channel:endpoint); the incident's
     # timeline shows the host and a digest, never a webhook's path or a Slack token.
-    from vigil.notify.escalation import _step_text
+    from vigil.notify.esctext import step_text
 
     step = {
         "level": 0,
         "round": 0,
         "targets": ["webhook:https://hooks.example.com/T0/B0/s3cr3t?k=v", "email:a@b.c", "ops"],
     }
-    text = _step_text(step, 3)
+    text = step_text(step, 3)
     assert "s3cr3t" not in text
     assert "k=v" not in text
     assert text.startswith("level 1: 3 notification(s) to webhook:https://hooks.example.com/…#")

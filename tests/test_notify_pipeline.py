@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from vigil.notify.interface import Notification, SendOutcome, Target
 from vigil.notify.pipeline import Notifier, Settings
@@ -19,7 +20,7 @@ from vigil.notify.runtime import NotifyParts, NotifySettings
 from vigil.notify.silences import Silence, SilenceError
 from vigil.notify.stages import RetryPolicy
 from vigil.state.db import open_state
-from vigil.state.notifylog import NotificationLog
+from vigil.state.notifylog import Intent, NotificationLog
 
 T0 = 1_796_000_000.0
 
@@ -350,3 +351,32 @@ def test_rate_limit_is_per_receiver_and_pagerduty_has_its_documented_one(engine:
     for i in range(2):
         asyncio.run(n.publish("default", _note(f"k{i}", group=f"g{i}"), [s1, s2]))
     assert asyncio.run(n.flush()) == {"sent": 2, "pending": 2}
+
+
+def _intent(key: str, channel: str | None = "webhook") -> Intent:
+    return Intent(
+        tenant="default",
+        notification_key=key,
+        target_id="t1",
+        channel=channel,  # type: ignore[arg-type]  # None: a row the table refuses
+        target_name="t1",
+        target={"url": "http://x"},
+        group_key="g",
+        kind="firing",
+        severity="critical",
+        payload={},
+        due_ms=0,
+    )
+
+
+def test_a_delivery_the_table_refuses_fails_the_transaction_not_the_page(engine: Engine) -> None:
+    """A key recorded by another node is a no-op; any other refusal raises (was skipped:
+    an incident would have opened with one page fewer and no error)."""
+    log = NotificationLog(engine)
+    assert log.record([_intent("k1")], 0) == 1
+    # the same key again, with a new one: the first is a no-op, the second is recorded
+    assert log.record([_intent("k1"), _intent("k2")], 1) == 1
+    with pytest.raises(IntegrityError):
+        log.record([_intent("k1"), _intent("k3", channel=None)], 2)
+    keys = {d.notification_key for d in log.claim(10, 60_000)}
+    assert keys == {"k1", "k2"}  # k3 was not recorded, and said so

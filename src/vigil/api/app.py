@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Scope
 
 from vigil.api.middleware import AuthMiddleware
 from vigil.api.responses import JSONResponse, error
+from vigil.api.router import ExactRouter
 from vigil.auth import Authenticator
 from vigil.ingest.otlp.http_handler import OtlpHttpHandler
 from vigil.telemetry import SelfMetrics
@@ -60,6 +61,7 @@ def build_app(
         all_routes.append(Route("/metrics", self_metrics))
     all_routes.extend(routes)
     app = Starlette(routes=all_routes, exception_handlers={404: not_found, 405: not_allowed})
+    app.router = ExactRouter(all_routes)  # the same answers, without scanning for ingest paths
 
     def is_open(scope: Scope) -> bool:
         return scope["path"] in OPEN_PATHS or (exempt is not None and exempt(scope))

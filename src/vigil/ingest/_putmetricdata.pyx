@@ -49,6 +49,10 @@ cdef object _DECLINE = Decline()
 cdef int64_t MAX_PAST_NS = 14 * 86400 * 1000000000
 cdef int64_t MAX_FUTURE_NS = 2 * 3600 * 1000000000
 cdef double MAX_VALUE = MAX_MAGNITUDE
+# As C integers: compared with the Python constants, every count was boxed first.
+cdef int64_t C_MAX_DIMENSIONS = MAX_DIMENSIONS
+cdef int64_t C_MAX_VALUES = MAX_VALUES
+cdef int64_t C_MAX_DATA = MAX_DATA
 
 cdef frozenset UNIT_BYTES = frozenset(u.encode() for u in UNITS)
 
@@ -165,7 +169,7 @@ cdef double number(Reader* r, bint* integer) except? -1.0:
     exponent -= frac_digits
     # Exact mantissa and power of ten: one correctly rounded operation (Clinger's fast
     # path), the same double as a full conversion.
-    if digits <= 19 and mantissa <= 9007199254740992 and -22 <= exponent <= 22:
+    if digits <= 19 and mantissa <= 9007199254740992ULL and -22 <= exponent <= 22:
         v = <double>mantissa
         if exponent >= 0:
             v = v * POW10[exponent]
@@ -234,7 +238,7 @@ cdef int skip_dimensions(Reader* r) except -1:
         if members != 3:
             raise _DECLINE
         count += 1
-        if count > MAX_DIMENSIONS:
+        if count > C_MAX_DIMENSIONS:
             raise _DECLINE
         if peek(r, 44):
             r.p += 1
@@ -255,7 +259,7 @@ cdef int numbers(Reader* r, Buf* out, Py_ssize_t* count) except -1:
         v = finite_value(r)
         buf_put(out, &v, 8)
         count[0] += 1
-        if count[0] > MAX_VALUES:
+        if count[0] > C_MAX_VALUES:
             raise _DECLINE
         if peek(r, 44):
             r.p += 1
@@ -640,7 +644,7 @@ def decode(bytes body, str tenant, int64_t now_ns):
                 while True:
                     dec.datum(&r)
                     data += 1
-                    if data > MAX_DATA:
+                    if data > C_MAX_DATA:
                         raise _DECLINE
                     if peek(&r, 44):
                         r.p += 1

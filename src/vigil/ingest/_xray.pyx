@@ -273,7 +273,7 @@ cdef inline bint decimal_double(uint64_t m, int e, double* out) noexcept:
     """``m`` x 10^``e`` correctly rounded, when it can be computed fast; else False."""
     cdef long double q
     cdef uint64_t bits
-    if m <= 9007199254740992 and -22 <= e <= 22:
+    if m <= 9007199254740992ULL and -22 <= e <= 22:
         # Exact mantissa and power of ten: one correctly rounded operation (Clinger).
         out[0] = <double>m * POW10[e] if e >= 0 else <double>m / POW10[-e]
         return True
@@ -420,7 +420,7 @@ cdef bint nearest_on_grid(double d, int k, uint64_t m) noexcept:
     exp2 = <int>((bits >> 52) & 0x7FF)
     if exp2 == 0 or exp2 == 0x7FF:
         return False
-    mant = (bits & 0xFFFFFFFFFFFFF) | (<uint64_t>1 << 52)
+    mant = (bits & 0xFFFFFFFFFFFFFULL) | (<uint64_t>1 << 52)
     exp2 -= 1075  # d = mant x 2^exp2
     # d x 10^k = mant x 5^k x 2^(exp2 + k)
     x = <u128>mant * POW5[k]

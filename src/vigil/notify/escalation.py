@@ -17,6 +17,9 @@ gets trigger, acknowledge and resolve under one dedup_key (the incident id).
 Targets of a level: a topic ARN (its confirmed subscriptions, filter policies applied),
 ``oncall:<schedule>`` (whoever is on call then), or ``<protocol>:<endpoint>`` directly.
 Blocking (state): the public methods run their work in worker threads.
+
+Opening incidents is escopen.py (``IncidentOpening``, a base of ``Escalations``); the
+policies' checks and chains escpolicy.py; incident rows and timeline texts esctext.py.
 """
 
 from __future__ import annotations
@@ -26,42 +29,55 @@ import hashlib
 import hmac
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
-from vigil.notify.interface import Notification, Target, redact
+from vigil.notify.escopen import IncidentOpening, OpenRequest, Resolver
+from vigil.notify.escpolicy import (
+    MAX_LEVELS,
+    MAX_REPEAT,
+    EscalationError,
+    chain_of,
+    check_levels,
+)
+from vigil.notify.esctext import iso, step_text, unique
+from vigil.notify.interface import Notification, Target
 from vigil.notify.keys import NotifyKeys
-from vigil.notify.pipeline import TOPIC_MEMO, Notifier
+from vigil.notify.pipeline import Notifier
 from vigil.state.incidents import (
     Incident,
     add_event,
     events_of,
     incident,
-    incident_events,
     incidents,
     new_token,
     policies,
 )
 from vigil.state.notifylog import notified_targets
 
+# The names this module answered before the opening, the policies' checks and the rows
+# and texts moved to modules of their own (escopen, escpolicy, esctext).
+__all__ = [
+    "ACK_CHANNELS",
+    "MAX_LEVELS",
+    "MAX_REPEAT",
+    "RESOLVE_CHANNELS",
+    "AlreadyHandled",
+    "EscalationError",
+    "Escalations",
+    "OpenRequest",
+    "Resolver",
+    "chain_of",
+    "check_levels",
+]
+
 ACK_CHANNELS = ("pagerduty", "webhook")
 RESOLVE_CHANNELS = ("pagerduty", "webhook")
-MAX_LEVELS = 20
-MAX_REPEAT = 10
-
-Resolver = Callable[[Connection, str, str, Notification], list[Target]]
-# (tenant, alarm key, notification, policy name, targets when there is no policy)
-OpenRequest = tuple[str, str, Notification, str | None, Sequence[str]]
-
-
-class EscalationError(ValueError):
-    """A policy that cannot be used, or an incident that is not there."""
 
 
 class AlreadyHandled(Exception):
@@ -70,41 +86,7 @@ class AlreadyHandled(Exception):
         self.status = status
 
 
-def check_levels(levels: Any) -> list[dict[str, Any]]:
-    """A policy's levels, checked: ``[{"targets": [...], "delay": s, "repeat": n}]``."""
-    if not isinstance(levels, list) or not levels or len(levels) > MAX_LEVELS:
-        raise EscalationError(f"levels must be a list of 1-{MAX_LEVELS} levels")
-    out = []
-    for i, level in enumerate(levels):
-        if not isinstance(level, dict):
-            raise EscalationError(f"level {i} must be an object")
-        targets = level.get("targets")
-        if (
-            not isinstance(targets, list)
-            or not targets
-            or not all(isinstance(t, str) and t for t in targets)
-        ):
-            raise EscalationError(f"level {i}: targets must be a non-empty list of strings")
-        delay = level.get("delay", 0)
-        repeat = level.get("repeat", 0)
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
-            raise EscalationError(f"level {i}: delay must be seconds >= 0")
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_REPEAT:
-            raise EscalationError(f"level {i}: repeat must be 0-{MAX_REPEAT}")
-        out.append({"targets": list(targets), "delay": float(delay), "repeat": repeat})
-    return out
-
-
-def chain_of(levels: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Levels flattened into steps: each level once plus its repeats."""
-    return [
-        {"level": i, "round": r, "targets": level["targets"], "delay": level["delay"]}
-        for i, level in enumerate(levels)
-        for r in range(1 + level.get("repeat", 0))
-    ]
-
-
-class Escalations:
+class Escalations(IncidentOpening):
     def __init__(
         self,
         engine: Engine,
@@ -168,238 +150,6 @@ class Escalations:
 
     # --- incidents -------------------------------------------------------------------
 
-    async def open(
-        self,
-        tenant: str,
-        alarm_key: str,
-        notification: Notification,
-        policy: str | None,
-        default_targets: Sequence[str],
-    ) -> tuple[Incident, bool]:
-        """Open the alarm's incident and run its first step, or attach to the open one."""
-        return await asyncio.to_thread(
-            self._open, tenant, alarm_key, notification, policy, list(default_targets)
-        )
-
-    async def open_many(self, requests: Sequence[OpenRequest]) -> list[tuple[Incident, bool]]:
-        """``open`` for several alarms in one transaction (a burst of alarm events)."""
-        return await asyncio.to_thread(self._open_many, list(requests))
-
-    def _open(
-        self,
-        tenant: str,
-        alarm_key: str,
-        notification: Notification,
-        policy: str | None,
-        default_targets: list[str],
-    ) -> tuple[Incident, bool]:
-        return self._open_many([(tenant, alarm_key, notification, policy, default_targets)])[0]
-
-    def _open_many(self, requests: list[OpenRequest]) -> list[tuple[Incident, bool]]:
-        now = self._ms()
-        with self.engine.begin() as conn:
-            conn.info[TOPIC_MEMO] = {}
-            try:
-                if len(requests) == 1:
-                    return [self._open_in(conn, now, *requests[0])]
-                return self._open_batch(conn, now, requests)
-            finally:
-                conn.info.pop(TOPIC_MEMO, None)
-
-    def _open_batch(
-        self, conn: Connection, now: int, requests: list[OpenRequest]
-    ) -> list[tuple[Incident, bool]]:
-        """A burst of alarms in a few statements (bench/notify_fanout.py: 1,000 alarms
-        took ~11 statements each one by one): one read of the open incidents, one insert
-        of the new ones, one of their deliveries, one of their history lines. If another
-        node opened one of them meanwhile (a unique-key conflict), the burst is done one
-        by one instead, as a single open is."""
-        open_: dict[tuple[str, str], Incident] = {}
-        keys: dict[str, list[str]] = {}
-        for tenant, alarm_key, *_ in requests:
-            keys.setdefault(tenant, []).append(alarm_key)
-        for tenant, names in keys.items():
-            for at in range(0, len(names), 500):
-                rows = conn.execute(
-                    select(incidents).where(
-                        incidents.c.tenant == tenant, incidents.c.open_key.in_(names[at : at + 500])
-                    )
-                )
-                for row in rows:
-                    open_[(tenant, row.open_key)] = incident(row)
-        levels_of: dict[tuple[str, str | None], list[dict[str, Any]] | None] = {}
-        results: list[tuple[Incident, bool]] = []
-        fresh: list[tuple[Incident, dict[str, Any], str]] = []
-        events: list[dict[str, Any]] = []
-        for tenant, alarm_key, note, policy, defaults in requests:
-            current = open_.get((tenant, alarm_key))
-            if current is not None:
-                events.append(_event(current.id, now, "repeat", note.subject))
-                results.append((current, False))
-                continue
-            if (tenant, policy) not in levels_of:
-                levels_of[(tenant, policy)] = self._levels(conn, tenant, policy)
-            levels = levels_of[(tenant, policy)]
-            name = policy or ""
-            if levels is None:
-                levels = [{"targets": list(defaults), "delay": 0.0, "repeat": 0}]
-                name = ""
-            inc = self._new_incident(tenant, alarm_key, note, name, chain_of(levels), now)
-            open_[(tenant, alarm_key)] = inc
-            fresh.append((inc, inc.chain[0], name))
-            results.append((inc, True))
-        if fresh:
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(incidents), [_incident_row(i) for i, _, _ in fresh])
-            except IntegrityError:
-                return [self._open_in(conn, now, *request) for request in requests]
-            batch = []
-            for inc, first, name in fresh:
-                note = self._step_notification(inc, first, 0, now)
-                targets: list[Target] = []
-                for ref in first["targets"]:
-                    targets += self.resolve_targets(conn, inc.tenant, ref, note)
-                targets = _unique(targets)
-                batch.append((inc.tenant, note, targets))
-                events.append(_event(inc.id, now, "opened", f"policy {name or '(alarm actions)'}"))
-                events.append(_event(inc.id, now, "step", _step_text(first, len(targets))))
-            self.notifier.record_many(conn, batch)
-        if events:
-            conn.execute(insert(incident_events), events)
-        return results
-
-    def _new_incident(
-        self,
-        tenant: str,
-        alarm_key: str,
-        note: Notification,
-        policy: str,
-        chain: list[dict[str, Any]],
-        now: int,
-    ) -> Incident:
-        first = chain[0]
-        return Incident(
-            id=uuid.uuid4().hex[:16],
-            tenant=tenant,
-            alarm_key=alarm_key,
-            status="open",
-            severity=note.severity,
-            title=note.subject,
-            policy=policy,
-            chain=chain,
-            step=1,
-            next_due_ms=now + int(first["delay"] * 1000) if len(chain) > 1 else None,
-            token=new_token(),
-            context=note.to_json(),
-            opened_ms=now,
-            acknowledged_ms=None,
-            acknowledged_by=None,
-            resolved_ms=None,
-        )
-
-    def _open_in(
-        self,
-        conn: Connection,
-        now: int,
-        tenant: str,
-        alarm_key: str,
-        notification: Notification,
-        policy: str | None,
-        default_targets: Sequence[str],
-    ) -> tuple[Incident, bool]:
-        """Open the incident with its first step already run (one insert, its outbox
-        rows, its two history lines), or attach to the open one."""
-        for _ in range(3):
-            current = self._open_incident(conn, tenant, alarm_key)
-            if current is not None:
-                add_event(conn, current.id, now, "repeat", notification.subject)
-                return current, False
-            levels = self._levels(conn, tenant, policy)
-            if levels is None:
-                levels = [{"targets": list(default_targets), "delay": 0.0, "repeat": 0}]
-                policy = ""
-            chain = chain_of(levels)
-            first = chain[0]
-            due = now + int(first["delay"] * 1000) if len(chain) > 1 else None
-            inc = Incident(
-                id=uuid.uuid4().hex[:16],
-                tenant=tenant,
-                alarm_key=alarm_key,
-                status="open",
-                severity=notification.severity,
-                title=notification.subject,
-                policy=policy or "",
-                chain=chain,
-                step=1,
-                next_due_ms=due,
-                token=new_token(),
-                context=notification.to_json(),
-                opened_ms=now,
-                acknowledged_ms=None,
-                acknowledged_by=None,
-                resolved_ms=None,
-            )
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        insert(incidents).values(
-                            id=inc.id,
-                            tenant=tenant,
-                            alarm_key=alarm_key,
-                            open_key=alarm_key,
-                            status="open",
-                            severity=inc.severity,
-                            title=inc.title,
-                            policy=inc.policy,
-                            chain=orjson.dumps(chain).decode(),
-                            step=inc.step,
-                            next_due_ms=due,
-                            token=inc.token,
-                            context=orjson.dumps(inc.context).decode(),
-                            opened_ms=now,
-                        )
-                    )
-            except IntegrityError:
-                continue  # another node opened it meanwhile: attach to that one
-            count = self._send_step(conn, inc, first, 0, now)
-            conn.execute(
-                insert(incident_events),
-                [
-                    {
-                        "incident_id": inc.id,
-                        "at_ms": now,
-                        "kind": "opened",
-                        "detail": f"policy {policy or '(alarm actions)'}",
-                    },
-                    {
-                        "incident_id": inc.id,
-                        "at_ms": now,
-                        "kind": "step",
-                        "detail": _step_text(first, count),
-                    },
-                ],
-            )
-            return inc, True
-        raise RuntimeError("could not open or find the incident")
-
-    def _levels(
-        self, conn: Connection, tenant: str, name: str | None
-    ) -> list[dict[str, Any]] | None:
-        if not name:
-            return None
-        text = conn.execute(
-            select(policies.c.levels).where(policies.c.tenant == tenant, policies.c.name == name)
-        ).scalar()
-        return None if text is None else list(orjson.loads(text))
-
-    @staticmethod
-    def _open_incident(conn: Connection, tenant: str, alarm_key: str) -> Incident | None:
-        row = conn.execute(
-            select(incidents).where(incidents.c.tenant == tenant, incidents.c.open_key == alarm_key)
-        ).first()
-        return None if row is None else incident(row)
-
     @staticmethod
     def _get(
         conn: Connection, tenant: str, incident_id: str, lock: bool = False
@@ -429,7 +179,7 @@ class Escalations:
         if moved.rowcount != 1:
             return False  # a stale timer: acknowledged, resolved or run by another node
         count = self._send_step(conn, inc, step, inc.step, now_ms)
-        add_event(conn, inc.id, now_ms, "step", _step_text(step, count))
+        add_event(conn, inc.id, now_ms, "step", step_text(step, count))
         return True
 
     def _send_step(
@@ -440,7 +190,7 @@ class Escalations:
         targets: list[Target] = []
         for ref in step["targets"]:
             targets += self.resolve_targets(conn, inc.tenant, ref, note)
-        return self.notifier.record(conn, inc.tenant, note, _unique(targets))
+        return self.notifier.record(conn, inc.tenant, note, unique(targets))
 
     def _step_notification(
         self, inc: Incident, step: dict[str, Any], index: int, now_ms: int
@@ -462,7 +212,7 @@ class Escalations:
             details={
                 **base.details,
                 "MessageId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{inc.tenant}/{key}")),
-                "Timestamp": _iso(now_ms),
+                "Timestamp": iso(now_ms),
                 "escalation_level": step["level"] + 1,
             },
         )
@@ -553,7 +303,7 @@ class Escalations:
                     "MessageId": str(
                         uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/esc/{inc.id}/{kind}")
                     ),
-                    "Timestamp": _iso(now),
+                    "Timestamp": iso(now),
                 },
             )
             known = notified_targets(conn, tenant, f"esc/{inc.id}/", wanted)
@@ -643,52 +393,3 @@ class Escalations:
         if until < self.clock():
             return "link expired"
         return None
-
-
-def _event(incident_id: str, at_ms: int, kind: str, detail: str) -> dict[str, Any]:
-    return {"incident_id": incident_id, "at_ms": at_ms, "kind": kind, "detail": detail}
-
-
-def _incident_row(inc: Incident) -> dict[str, Any]:
-    return {
-        "id": inc.id,
-        "tenant": inc.tenant,
-        "alarm_key": inc.alarm_key,
-        "open_key": inc.alarm_key,
-        "status": "open",
-        "severity": inc.severity,
-        "title": inc.title,
-        "policy": inc.policy,
-        "chain": orjson.dumps(inc.chain).decode(),
-        "step": inc.step,
-        "next_due_ms": inc.next_due_ms,
-        "token": inc.token,
-        "context": orjson.dumps(inc.context).decode(),
-        "opened_ms": inc.opened_ms,
-    }
-
-
-def _step_text(step: dict[str, Any], count: int) -> str:
-    again = f" (repeat {step['round']})" if step["round"] else ""
-    return f"level {step['level'] + 1}{again}: {count} notification(s) to " + ", ".join(
-        _shown(ref) for ref in step["targets"]
-    )
-
-
-def _shown(ref: str) -> str:
-    """A target reference as incident timelines show it: a URL's path and query (where
-    webhook, Slack and PagerDuty secrets live) replaced by a digest (interface.redact)."""
-    channel, _, endpoint = ref.partition(":")
-    return redact(channel, endpoint) if "://" in endpoint else ref
-
-
-def _unique(targets: list[Target]) -> list[Target]:
-    seen: dict[str, Target] = {}
-    for target in targets:
-        seen.setdefault(target.id or target.name, target)
-    return list(seen.values())
-
-
-def _iso(ms: int) -> str:
-    seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"

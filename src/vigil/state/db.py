@@ -13,6 +13,7 @@ import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -109,18 +110,72 @@ def open_state(url: str) -> Engine:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine._connection_cls = _SQLiteConnection  # see _sqlite_begin
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
     migrate_state(engine)
     return engine
 
 
-def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
-    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-    # WAL lets readers run beside the writer; synchronous=FULL keeps every commit durable.
+# SQLite transactions (SQLAlchemy's SQLite dialect docs, "Transactions with SQLite and the
+# sqlite3 driver"). Python's sqlite3 module, in its legacy mode (the default before
+# Python 3.16; the ``autocommit`` attribute that replaces it needs 3.12, vigil runs on
+# 3.11), begins a transaction only before INSERT/UPDATE/DELETE/REPLACE. So a SAVEPOINT
+# before the first write opened a transaction of its own, and its RELEASE committed for
+# good: Escalations' incident insert (under a savepoint) survived the failure of the
+# deliveries written after it, an incident open without its page. DDL (migrations) and
+# the reads before a write ran outside any transaction too. The dialect's recipe: the
+# driver emits no BEGIN at all (isolation_level None), SQLAlchemy's begin event does.
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: object) -> None:
+    dbapi_conn.isolation_level = None  # sqlite3 emits no BEGIN; _sqlite_begin does
+    cursor = dbapi_conn.cursor()
+    # Outside any transaction (journal_mode cannot change inside one): the connection is
+    # new and in autocommit. WAL lets readers run beside the writer; synchronous=FULL
+    # keeps every commit durable; busy_timeout waits for the write lock.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+class _SQLiteConnection(Connection):
+    """A connection that knows whether SQLAlchemy began its transaction by itself
+    (autobegin: the first statement of ``with engine.connect()``, vigil's read-only
+    blocks: none of them commits) or was asked to (``engine.begin()``/``conn.begin()``,
+    every write)."""
+
+    autobegun = False
+
+    def _autobegin(self) -> None:
+        self.autobegun = True
+        try:
+            super()._autobegin()
+        finally:
+            self.autobegun = False
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """``BEGIN IMMEDIATE`` for the transactions the code begins (the writes), a deferred
+    ``BEGIN`` for the autobegun reads.
+
+    vigil's write transactions read before they write (the open incident, the due step
+    "FOR UPDATE", which SQLite ignores, the delivery keys already recorded, the
+    migrations' table checks), from several threads (``asyncio.to_thread``) and possibly
+    several processes on one file. In a deferred transaction the write lock is taken at
+    the first write; if another connection committed after this one's first read, WAL
+    answers SQLITE_BUSY_SNAPSHOT at once, which busy_timeout does not retry ("database
+    is locked"), and the read-then-write would be stale anyway. IMMEDIATE takes the write
+    lock at BEGIN (waiting up to busy_timeout), so a write transaction's reads and writes
+    are one serial unit, as the row locks they were written for on PostgreSQL make them.
+    Writers were serialised by SQLite already (one writer at a time); what changes is
+    that the lock now covers the reads before the first write (tests/
+    test_state_transactions.py). Reads keep WAL's concurrency: a deferred BEGIN is a
+    snapshot that neither waits for the writer nor blocks it, and a read of several
+    statements now sees one state of the database."""
+    autobegun = isinstance(conn, _SQLiteConnection) and conn.autobegun
+    conn.exec_driver_sql("BEGIN" if autobegun else "BEGIN IMMEDIATE")
 
 
 def migrate_state(engine: Engine) -> list[str]:

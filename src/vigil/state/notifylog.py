@@ -199,7 +199,12 @@ def record_intents(conn: Connection, intents: Sequence[Intent], now_ms: int) -> 
                 conn.execute(insert(deliveries).values(_row(intent, now_ms)))
             added += 1
         except IntegrityError:
-            continue
+            # Only "another node recorded this key" is a no-op; any other refusal (a NOT
+            # NULL, a CHECK) would be a page silently never sent: the caller's
+            # transaction fails instead.
+            exists = select(deliveries.c.id).where(deliveries.c.key == intent.key)
+            if conn.execute(exists).first() is None:
+                raise
     return added
 
 

@@ -26,6 +26,12 @@ from vigil.ingest.otlp.metrics import _stream_id, cloudwatch_unit
 
 include "_wire_core.pxi"
 
+# The limits as C integers: compared with a Python constant, every record's length was
+# boxed into a Python int first.
+cdef int64_t C_MAX_BODY_BYTES = MAX_BODY_BYTES
+cdef int64_t C_MAX_EXPANDED_RESOURCE_BYTES = MAX_EXPANDED_RESOURCE_BYTES
+cdef int64_t C_MAX_FUTURE_NS = MAX_FUTURE_NS
+
 if sys.byteorder != "little":  # pragma: no cover - the buffers are written in host order
     raise ImportError("the native OTLP decoders need a little-endian machine")
 
@@ -33,7 +39,7 @@ _complex_text = complex_value_text
 
 
 cdef inline int64_t future_limit(int64_t now_ns):
-    return now_ns + <int64_t>MAX_FUTURE_NS
+    return now_ns + C_MAX_FUTURE_NS
 
 
 cdef bint all_zero(cptr raw, Py_ssize_t n) noexcept:
@@ -214,7 +220,7 @@ cdef class Walker:
     cdef int spend(self, Py_ssize_t size) except -1:
         """As the reference's ExpansionBudget: too much repeated resource fails the request."""
         self.expanded += size
-        if self.expanded > MAX_EXPANDED_RESOURCE_BYTES:
+        if self.expanded > C_MAX_EXPANDED_RESOURCE_BYTES:
             raise RequestError(expansion_message())
         return 0
 
@@ -320,7 +326,7 @@ cdef class LogsDecoder(Walker):
                 rd_fixed64(&p, end, &observed)
             elif f == 2 and wt == WT_VARINT:
                 rd_varint(&p, end, &v)
-                severity = <int32_t><uint32_t>(v & 0xFFFFFFFF)
+                severity = <int32_t><uint32_t>(v & 0xFFFFFFFFULL)
             elif f == 3 and wt == WT_LEN:
                 rd_string(&p, end, &sev_text, &sev_text_end)
             elif f == 5 and wt == WT_LEN:
@@ -366,9 +372,9 @@ cdef class LogsDecoder(Walker):
         else:
             text = sev_text
             text_len = 0
-        if text_len > MAX_BODY_BYTES:
+        if text_len > C_MAX_BODY_BYTES:
             chars = utf8_chars(text, text_len)
-            if chars > MAX_BODY_BYTES:
+            if chars > C_MAX_BODY_BYTES:
                 return self.reject(
                     f"log body of {chars} characters is over the limit of {MAX_BODY_BYTES}")
         problem = self.attrs.problem("attribute")
@@ -551,7 +557,7 @@ cdef class TracesDecoder(Walker):
                 rd_string(&p, end, &name, &name_end)
             elif f == 6 and wt == WT_VARINT:
                 rd_varint(&p, end, &v)
-                kind = <int32_t><uint32_t>(v & 0xFFFFFFFF)
+                kind = <int32_t><uint32_t>(v & 0xFFFFFFFFULL)
             elif f == 7 and wt == WT_I64:
                 rd_fixed64(&p, end, &start)
             elif f == 8 and wt == WT_I64:
@@ -724,7 +730,7 @@ cdef int read_status(cptr p, cptr end, cptr* message, cptr* message_end, int32_t
             rd_string(&p, end, message, message_end)
         elif f == 3 and wt == WT_VARINT:
             rd_varint(&p, end, &v)
-            code[0] = <int32_t><uint32_t>(v & 0xFFFFFFFF)
+            code[0] = <int32_t><uint32_t>(v & 0xFFFFFFFFULL)
         else:
             skip_field(&p, end, wt)
     return 0
@@ -878,7 +884,7 @@ cdef class MetricsDecoder(Walker):
                 points += 1
             elif f == 2 and wt == WT_VARINT and kind != D_GAUGE:
                 rd_varint(&q, data_end, &v)
-                temporality = <int32_t><uint32_t>(v & 0xFFFFFFFF)
+                temporality = <int32_t><uint32_t>(v & 0xFFFFFFFFULL)
             elif f == 3 and wt == WT_VARINT and kind == D_SUM:
                 rd_varint(&q, data_end, &v)
                 monotonic = v != 0

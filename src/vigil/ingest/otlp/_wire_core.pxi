@@ -77,7 +77,7 @@ cdef inline int rd_tag(cptr* pp, cptr end, uint32_t* field, int* wt) except -1:
         pp[0] = p + 1
     else:
         rd_varint(pp, end, &tag)
-        if pp[0] - p > 5 or tag > 0xFFFFFFFF:
+        if pp[0] - p > 5 or tag > 0xFFFFFFFFULL:
             raise _FALLBACK
     field[0] = <uint32_t>(tag >> 3)
     wt[0] = <int>(tag & 7)

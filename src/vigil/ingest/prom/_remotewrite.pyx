@@ -75,7 +75,7 @@ cdef inline uint64_t tag(Cursor* c) except? 0xFFFFFFFFFFFFFFFF:
     (the reference refuses the body): declined."""
     cdef cptr start = c.p
     cdef uint64_t key = varint(c)
-    if key < 8 or key > 0xFFFFFFFF or c.p - start > 5:
+    if key < 8 or key > 0xFFFFFFFFULL or c.p - start > 5:
         raise _DECLINE
     return key
 

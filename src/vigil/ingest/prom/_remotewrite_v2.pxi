@@ -45,7 +45,7 @@ cdef int utf8(cptr s, Py_ssize_t n) except -1:
 
 cdef inline uint32_t ref(uint64_t value) except? 0xFFFFFFFF:
     # protobuf truncates a uint32 sent wider; never seen from a sender: declined.
-    if value > 0xFFFFFFFF:
+    if value > 0xFFFFFFFFULL:
         raise _DECLINE
     return <uint32_t>value
 
