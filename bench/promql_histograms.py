@@ -29,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +234,10 @@ def quantile_only(groups: int, steps: int, buckets: int, rounds: int) -> None:
     best: dict[str, list[float]] = {"one step at a time (baseline)": [], "all steps at once": []}
     loads = []
     for _ in range(rounds):
-        ways = (reference, lambda: quantiles.histogram_quantile(q, vec))
+        ways: tuple[Callable[[], Any], ...] = (
+            reference,
+            lambda: quantiles.histogram_quantile(q, vec),
+        )
         for label, fn in zip(best, ways, strict=True):
             loads.append(os.getloadavg()[0])
             t = time.perf_counter()
