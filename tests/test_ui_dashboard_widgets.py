@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,25 +28,32 @@ class Data:
         self.ns = ns
 
 
-@pytest.fixture(scope="module")
-def data(vigil: VigilProcess) -> Data:
-    """An hour of Latency on 12 hosts, one point a minute."""
-    ns = f"UiWidgets/{uuid.uuid4().hex[:8]}"
+def _put_latency_hour(
+    vigil: VigilProcess, ns: str, hosts: list[str], value: Callable[[int, int], float]
+) -> None:
+    """An hour of Latency per host, one point a minute: ``value(host index, minutes ago)``."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     cw = client(vigil, "cloudwatch")
     points = [
         {
             "MetricName": "Latency",
-            "Dimensions": [{"Name": "Host", "Value": f"h{h}"}],
+            "Dimensions": [{"Name": "Host", "Value": host}],
             "Timestamp": now - timedelta(minutes=m),
-            "Value": 50.0 + h + (m % 7),
+            "Value": value(h, m),
         }
-        for h in range(HOSTS)
+        for h, host in enumerate(hosts)
         for m in range(1, 61)
     ]
     for i in range(0, len(points), 500):
         cw.put_metric_data(Namespace=ns, MetricData=points[i : i + 500])
     cw.close()
+
+
+@pytest.fixture(scope="module")
+def data(vigil: VigilProcess) -> Data:
+    """An hour of Latency on 12 hosts, one point a minute."""
+    ns = f"UiWidgets/{uuid.uuid4().hex[:8]}"
+    _put_latency_hour(vigil, ns, [f"h{h}" for h in range(HOSTS)], lambda h, m: 50.0 + h + (m % 7))
     return Data(ns)
 
 
@@ -132,21 +140,8 @@ WIDE = 60
 def wide(vigil: VigilProcess) -> str:
     """An hour of Latency on 60 hosts: one widget's worth of series."""
     ns = f"UiWide/{uuid.uuid4().hex[:8]}"
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    cw = client(vigil, "cloudwatch")
-    points = [
-        {
-            "MetricName": "Latency",
-            "Dimensions": [{"Name": "Host", "Value": f"host-{h:02d}"}],
-            "Timestamp": now - timedelta(minutes=m),
-            "Value": 10.0 + h + (m % 5),
-        }
-        for h in range(WIDE)
-        for m in range(1, 61)
-    ]
-    for i in range(0, len(points), 500):
-        cw.put_metric_data(Namespace=ns, MetricData=points[i : i + 500])
-    cw.close()
+    hosts = [f"host-{h:02d}" for h in range(WIDE)]
+    _put_latency_hour(vigil, ns, hosts, lambda h, m: 10.0 + h + (m % 5))
     return ns
 
 
